@@ -1,0 +1,8 @@
+//! rtrace: bpftrace's language compiled by LLVM to BPF.
+//!
+//! One pipeline, one module per stage, dependencies running one way:
+//! `parser` (text -> `ast::Script`) -> `sema` (-> `hir::Program`) -> `codegen`
+//! (-> `BpfArtifact`) -> `runtime` (load, attach, print). Only `main.rs` sees them all.
+
+pub mod diagnostics;
+pub mod parser;

@@ -1,0 +1,223 @@
+//! The untyped syntax tree: owned, every node carrying its `Span`. Sema reads it and builds a
+//! new typed tree (`sema::hir`); nothing mutates it after parsing. `Display` prints it
+//! compactly (one probe per line, S-expressions) for `--emit ast` and snapshot tests.
+
+use std::fmt;
+
+pub use super::span::Span;
+
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// The attach point as written (`tracepoint:syscalls:sys_enter_openat`); sema splits it.
+#[derive(Debug, Clone)]
+pub struct AttachPoint {
+    pub raw: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum StmtKind {
+    Expr(Expr),
+    AssignMap { map: MapRef, value: Expr },
+    AssignVar { var: Ident, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, els: Option<Vec<Stmt>> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// `@name` or `@name[k1, k2]`; `keys` is empty for a scalar map.
+#[derive(Debug, Clone)]
+pub struct MapRef {
+    pub name: String,
+    pub keys: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    Int(u64),
+    Str(String),
+    /// A bare identifier: a builtin such as `pid` or `args`.
+    Ident(String),
+    Var(String),
+    Map(MapRef),
+    Call { func: Ident, args: Vec<Expr> },
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    /// `base.field` or `base->field`.
+    Field { base: Box<Expr>, field: Ident },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+    BitNot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        use BinOp::*;
+        match self {
+            Add => "+",
+            Sub => "-",
+            Mul => "*",
+            Div => "/",
+            Mod => "%",
+            BitAnd => "&",
+            BitOr => "|",
+            BitXor => "^",
+            Shl => "<<",
+            Shr => ">>",
+            And => "&&",
+            Or => "||",
+            Eq => "==",
+            Ne => "!=",
+            Lt => "<",
+            Le => "<=",
+            Gt => ">",
+            Ge => ">=",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
+    }
+}
+
+impl fmt::Display for Script {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.probes {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let aps: Vec<&str> = self.attach_points.iter().map(|a| a.raw.as_str()).collect();
+        write!(f, "(probe {}", aps.join(","))?;
+        if let Some(p) = &self.predicate {
+            write!(f, " /{p}/")?;
+        }
+        write!(f, " {})", Block(&self.body))
+    }
+}
+
+struct Block<'a>(&'a [Stmt]);
+
+impl fmt::Display for Block<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{")?;
+        for (i, s) in self.0.iter().enumerate() {
+            write!(f, "{}{s}", if i == 0 { "" } else { " " })?;
+        }
+        write!(f, "}}")
+    }
+}
+
+impl fmt::Display for Stmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StmtKind::Expr(e) => write!(f, "{e};"),
+            StmtKind::AssignMap { map, value } => write!(f, "(= {map} {value});"),
+            StmtKind::AssignVar { var, value } => write!(f, "(= ${} {value});", var.name),
+            StmtKind::If { cond, then, els } => {
+                write!(f, "(if {cond} {}", Block(then))?;
+                if let Some(e) = els {
+                    write!(f, " else {}", Block(e))?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for MapRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}", self.name)?;
+        if !self.keys.is_empty() {
+            let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
+            write!(f, "[{}]", keys.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Int(n) => write!(f, "{n}"),
+            ExprKind::Str(s) => write!(f, "{s:?}"),
+            ExprKind::Ident(s) => write!(f, "{s}"),
+            ExprKind::Var(s) => write!(f, "${s}"),
+            ExprKind::Map(m) => write!(f, "{m}"),
+            ExprKind::Call { func, args } => {
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                write!(f, "{}({})", func.name, args.join(", "))
+            }
+            ExprKind::Unary { op, expr } => {
+                let s = match op {
+                    UnaryOp::Neg => "-",
+                    UnaryOp::Not => "!",
+                    UnaryOp::BitNot => "~",
+                };
+                write!(f, "({s} {expr})")
+            }
+            ExprKind::Binary { op, lhs, rhs } => write!(f, "({} {lhs} {rhs})", op.symbol()),
+            ExprKind::Ternary { cond, then, els } => write!(f, "(? {cond} {then} {els})"),
+            ExprKind::Field { base, field } => write!(f, "(. {base} {})", field.name),
+        }
+    }
+}

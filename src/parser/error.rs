@@ -1,0 +1,101 @@
+//! Syntax errors, translated from lalrpop's generic error into messages that name what the
+//! user wrote and what would have been accepted there.
+
+use codespan_reporting::diagnostic::Diagnostic;
+use lalrpop_util::ParseError as LalrpopError;
+
+use super::lexer::{LexError, Tok};
+use super::span::{FileId, Span};
+use crate::diagnostics::{primary, Diag, ToDiagnostic};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParseError {
+    /// E0101
+    InvalidToken { span: Span },
+    /// E0102
+    UnexpectedEof { span: Span, expected: Vec<String> },
+    /// E0103
+    UnexpectedToken { span: Span, found: String, expected: Vec<String> },
+    /// E0104: something other than `{` where a probe body must start.
+    BodyNotInBraces { span: Span, found: String },
+}
+
+impl ParseError {
+    pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
+        match e {
+            LalrpopError::InvalidToken { location } => {
+                ParseError::InvalidToken { span: Span::new(file, location, location + 1) }
+            }
+            LalrpopError::User { error } => ParseError::InvalidToken { span: error.span },
+            LalrpopError::UnrecognizedEof { location, expected } => {
+                let end = src.len();
+                let start = location.min(end.saturating_sub(1));
+                ParseError::UnexpectedEof { span: Span::new(file, start, end), expected: clean(expected) }
+            }
+            LalrpopError::UnrecognizedToken { token: (l, tok, r), expected } => {
+                let expected = clean(expected);
+                let span = Span::new(file, l, r);
+                // Only the body-start position expects `{` next to a predicate or another
+                // attach point; there a stray token means the braces are missing.
+                if expected.iter().any(|e| e == "{") && expected.iter().any(|e| e == ",") {
+                    return ParseError::BodyNotInBraces { span, found: tok.to_string() };
+                }
+                ParseError::UnexpectedToken { span, found: tok.to_string(), expected }
+            }
+            LalrpopError::ExtraToken { token: (l, tok, r) } => ParseError::UnexpectedToken {
+                span: Span::new(file, l, r),
+                found: tok.to_string(),
+                expected: vec![],
+            },
+        }
+    }
+}
+
+fn clean(expected: Vec<String>) -> Vec<String> {
+    expected.into_iter().map(|e| e.trim_matches('"').to_string()).collect()
+}
+
+fn describe(expected: &[String]) -> String {
+    let items: Vec<String> = expected
+        .iter()
+        .map(|e| match e.as_str() {
+            "int" | "string" | "ident" | "attach point" | "end of predicate" => e.clone(),
+            "map" => "a map".into(),
+            "var" => "a variable".into(),
+            other => format!("`{other}`"),
+        })
+        .collect();
+    match items.len() {
+        0 => "nothing more".into(),
+        1 => items[0].clone(),
+        n if n > 6 => "an expression or statement".into(),
+        n => format!("{} or {}", items[..n - 1].join(", "), items[n - 1]),
+    }
+}
+
+impl ToDiagnostic for ParseError {
+    fn to_diagnostic(&self) -> Diag {
+        match self {
+            ParseError::InvalidToken { span } => Diagnostic::error()
+                .with_code("E0101")
+                .with_message("invalid token")
+                .with_labels(vec![primary(*span, "this character is not part of the language")]),
+            ParseError::UnexpectedEof { span, expected } => Diagnostic::error()
+                .with_code("E0102")
+                .with_message("unexpected end of input")
+                .with_labels(vec![primary(*span, format!("expected {} after this", describe(expected)))]),
+            ParseError::UnexpectedToken { span, found, expected } => Diagnostic::error()
+                .with_code("E0103")
+                .with_message(format!("unexpected {found}"))
+                .with_labels(vec![primary(*span, format!("expected {} here", describe(expected)))]),
+            ParseError::BodyNotInBraces { span, found } => Diagnostic::error()
+                .with_code("E0104")
+                .with_message(format!("unexpected {found} where the probe body should start"))
+                .with_labels(vec![primary(*span, "expected `{` here")])
+                .with_notes(vec![
+                    "help: probe bodies are written in braces: `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`"
+                        .into(),
+                ]),
+        }
+    }
+}

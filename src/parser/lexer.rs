@@ -1,0 +1,320 @@
+//! Tokens (logos) plus the one piece of context bpftrace's lexer needs: outside probe bodies,
+//! attach points such as `tracepoint:syscalls:sys_enter_*` or `uprobe:/bin/bash:readline` are
+//! single tokens, and a `/` followed by `{` closes a predicate. Everything else is context-free
+//! and left to logos; the wrapper only tracks brace depth and whether a predicate is open.
+
+use logos::Logos;
+
+use super::span::{FileId, Span};
+
+#[derive(Logos, Clone, Debug, PartialEq, Eq)]
+#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip(r"//[^\n]*", allow_greedy = true))]
+#[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
+pub enum Tok {
+    #[regex(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+", priority = 3, callback = |lex| parse_int(lex.slice()))]
+    Int(u64),
+    #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
+    Str(String),
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice().to_string())]
+    Ident(String),
+    #[regex(r"@[A-Za-z0-9_]*", |lex| lex.slice()[1..].to_string())]
+    Map(String),
+    #[regex(r"\$[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice()[1..].to_string())]
+    Var(String),
+    /// A whole attach point; produced by the wrapper, never by logos.
+    AttachPoint(String),
+    /// The `/` that closes a predicate; produced by the wrapper.
+    EndPred,
+
+    #[token("if")]
+    If,
+    #[token("else")]
+    Else,
+
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token("(")]
+    LParen,
+    #[token(")")]
+    RParen,
+    #[token("[")]
+    LBracket,
+    #[token("]")]
+    RBracket,
+    #[token(",")]
+    Comma,
+    #[token(";")]
+    Semi,
+    #[token(":")]
+    Colon,
+    #[token("?")]
+    Question,
+    #[token(".")]
+    Dot,
+    #[token("->")]
+    Arrow,
+    #[token("=")]
+    Assign,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+    #[token("*")]
+    Star,
+    #[token("/")]
+    Slash,
+    #[token("%")]
+    Percent,
+    #[token("&")]
+    Amp,
+    #[token("|")]
+    Pipe,
+    #[token("^")]
+    Caret,
+    #[token("<<")]
+    Shl,
+    #[token(">>")]
+    Shr,
+    #[token("!")]
+    Bang,
+    #[token("~")]
+    Tilde,
+    #[token("&&")]
+    AndAnd,
+    #[token("||")]
+    OrOr,
+    #[token("==")]
+    EqEq,
+    #[token("!=")]
+    NotEq,
+    #[token("<")]
+    Lt,
+    #[token("<=")]
+    Le,
+    #[token(">")]
+    Gt,
+    #[token(">=")]
+    Ge,
+}
+
+impl std::fmt::Display for Tok {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tok::Int(n) => write!(f, "`{n}`"),
+            Tok::Str(s) => write!(f, "string {s:?}"),
+            Tok::Ident(s) => write!(f, "`{s}`"),
+            Tok::Map(s) => write!(f, "`@{s}`"),
+            Tok::Var(s) => write!(f, "`${s}`"),
+            Tok::AttachPoint(s) => write!(f, "attach point `{s}`"),
+            Tok::EndPred => write!(f, "`/`"),
+            other => write!(f, "`{}`", punct(other)),
+        }
+    }
+}
+
+fn punct(t: &Tok) -> &'static str {
+    use Tok::*;
+    match t {
+        If => "if",
+        Else => "else",
+        LBrace => "{",
+        RBrace => "}",
+        LParen => "(",
+        RParen => ")",
+        LBracket => "[",
+        RBracket => "]",
+        Comma => ",",
+        Semi => ";",
+        Colon => ":",
+        Question => "?",
+        Dot => ".",
+        Arrow => "->",
+        Assign => "=",
+        Plus => "+",
+        Minus => "-",
+        Star => "*",
+        Slash => "/",
+        Percent => "%",
+        Amp => "&",
+        Pipe => "|",
+        Caret => "^",
+        Shl => "<<",
+        Shr => ">>",
+        Bang => "!",
+        Tilde => "~",
+        AndAnd => "&&",
+        OrOr => "||",
+        EqEq => "==",
+        NotEq => "!=",
+        Lt => "<",
+        Le => "<=",
+        Gt => ">",
+        Ge => ">=",
+        Int(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred => "?",
+    }
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    let s = s.replace('_', "");
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(b) = s.strip_prefix("0b").or_else(|| s.strip_prefix("0B")) {
+        u64::from_str_radix(b, 2).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn unescape(quoted: &str) -> String {
+    let inner = &quoted[1..quoted.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A token the lexer could not make sense of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexError {
+    pub span: Span,
+}
+
+pub type Spanned = Result<(usize, Tok, usize), LexError>;
+
+/// The token stream lalrpop consumes.
+pub struct Lexer<'s> {
+    src: &'s str,
+    file: FileId,
+    inner: logos::Lexer<'s, Tok>,
+    depth: u32,
+    in_predicate: bool,
+}
+
+impl<'s> Lexer<'s> {
+    pub fn new(src: &'s str, file: FileId) -> Self {
+        let mut inner = Tok::lexer(src);
+        // A shebang line is a comment to us.
+        if src.starts_with("#!") {
+            inner.bump(src.find('\n').unwrap_or(src.len()));
+        }
+        Lexer { src, file, inner, depth: 0, in_predicate: false }
+    }
+
+    /// Offset of the next non-blank, non-comment byte at or after `pos`.
+    fn skip_trivia(&self, mut pos: usize) -> usize {
+        let b = self.src.as_bytes();
+        loop {
+            while pos < b.len() && b[pos].is_ascii_whitespace() {
+                pos += 1;
+            }
+            if b[pos..].starts_with(b"//") {
+                pos = self.src[pos..].find('\n').map_or(b.len(), |n| pos + n);
+            } else if b[pos..].starts_with(b"/*") {
+                pos = self.src[pos + 2..].find("*/").map_or(b.len(), |n| pos + n + 4);
+            } else {
+                return pos;
+            }
+        }
+    }
+
+    /// Scans an attach point starting at `start`. A `/` belongs to it only inside a path
+    /// segment (`uprobe:/bin/bash:f`); elsewhere it starts a predicate.
+    fn scan_attach_point(&self, start: usize) -> usize {
+        let b = self.src.as_bytes();
+        let mut pos = start;
+        let mut segment_is_path = false;
+        let mut segment_start = true;
+        while pos < b.len() {
+            let c = b[pos];
+            let ok = match c {
+                b'/' => segment_is_path || segment_start,
+                b'.' if segment_start => true,
+                c if c.is_ascii_alphanumeric() => true,
+                b'_' | b'*' | b'?' | b'-' | b'+' | b'.' | b'$' | b'#' | b'[' | b']' | b'@' => true,
+                b':' => true,
+                _ => false,
+            };
+            if !ok {
+                break;
+            }
+            if c == b':' {
+                segment_start = true;
+                segment_is_path = false;
+            } else {
+                if segment_start && (c == b'/' || c == b'.') {
+                    segment_is_path = true;
+                }
+                segment_start = false;
+            }
+            pos += 1;
+        }
+        pos
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Spanned;
+
+    fn next(&mut self) -> Option<Spanned> {
+        if self.depth == 0 && !self.in_predicate {
+            let pos = self.skip_trivia(self.inner.span().end);
+            let c = *self.src.as_bytes().get(pos)?;
+            if c.is_ascii_alphabetic() || c == b'_' {
+                let end = self.scan_attach_point(pos);
+                let here = self.inner.span().end;
+                self.inner.bump(end - here);
+                return Some(Ok((pos, Tok::AttachPoint(self.src[pos..end].to_string()), end)));
+            }
+        }
+        let tok = self.inner.next()?;
+        let span = self.inner.span();
+        let tok = match tok {
+            Ok(t) => t,
+            Err(()) => return Some(Err(LexError { span: Span::new(self.file, span.start, span.end) })),
+        };
+        let tok = match tok {
+            Tok::LBrace => {
+                self.depth += 1;
+                Tok::LBrace
+            }
+            Tok::RBrace => {
+                self.depth = self.depth.saturating_sub(1);
+                Tok::RBrace
+            }
+            Tok::Slash if self.depth == 0 => {
+                if !self.in_predicate {
+                    self.in_predicate = true;
+                    Tok::Slash
+                } else if self.src.as_bytes().get(self.skip_trivia(span.end)) == Some(&b'{') {
+                    self.in_predicate = false;
+                    Tok::EndPred
+                } else {
+                    Tok::Slash
+                }
+            }
+            t => t,
+        };
+        Some(Ok((span.start, tok, span.end)))
+    }
+}

@@ -1,0 +1,78 @@
+//! One line per case: the source and its compact AST (or rendered diagnostic) snapshot together.
+
+use super::parse;
+use crate::diagnostics::{render_plain, Files, ToDiagnostic};
+
+fn ast(src: &str) -> String {
+    match parse(src, 0) {
+        Ok(s) => format!("{src}\n---\n{s}"),
+        Err(e) => panic!("{src}: {e:?}"),
+    }
+}
+
+fn err(src: &str) -> String {
+    let mut files = Files::new();
+    files.add("-e".to_string(), src.to_string());
+    let e = parse(src, 0).expect_err("should not parse");
+    format!("{src}\n---\n{}", render_plain(&files, &[e.to_diagnostic()]))
+}
+
+#[test]
+fn count_by_comm() {
+    insta::assert_snapshot!(ast("tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"));
+}
+
+#[test]
+fn predicate_with_division_inside() {
+    insta::assert_snapshot!(ast("t:syscalls:sys_enter_read /pid / 2 == 1/ { @x = 1 }"));
+}
+
+#[test]
+fn several_attach_points_and_probes() {
+    insta::assert_snapshot!(ast("BEGIN, END { printf(\"hi\\n\"); } interval:s:1 { exit(); }"));
+}
+
+#[test]
+fn uprobe_path_is_one_attach_point() {
+    insta::assert_snapshot!(ast("uprobe:/bin/bash:readline { @ = count() }"));
+}
+
+#[test]
+fn operator_precedence_is_c() {
+    insta::assert_snapshot!(ast("BEGIN { $x = 1 + 2 * 3 << 1 == 14 && !0 || ~1 ? -1 : 2 % 3; }"));
+}
+
+#[test]
+fn if_else_if_chain_needs_no_semicolons() {
+    insta::assert_snapshot!(ast("BEGIN { if (pid > 1) { @a = 1 } else if (pid) { @b = 2 } else { @c = 3 } exit() }"));
+}
+
+#[test]
+fn field_access_arrow_and_dot() {
+    insta::assert_snapshot!(ast("t:sched:sched_switch { @[args->prev_comm, args.next_pid] = count(); }"));
+}
+
+#[test]
+fn comments_and_shebang() {
+    insta::assert_snapshot!(ast("#!/usr/bin/env rtrace\n// line\nBEGIN /* block */ { @x = 0x10; }"));
+}
+
+#[test]
+fn body_without_braces_is_explained() {
+    insta::assert_snapshot!(err("BEGIN < printf(\"hello\") >"));
+}
+
+#[test]
+fn missing_semicolon_between_statements() {
+    insta::assert_snapshot!(err("BEGIN { @a = 1 @b = 2 }"));
+}
+
+#[test]
+fn unterminated_body() {
+    insta::assert_snapshot!(err("BEGIN { @a = count();"));
+}
+
+#[test]
+fn invalid_character() {
+    insta::assert_snapshot!(err("BEGIN { @a = 1 ` 2; }"));
+}
