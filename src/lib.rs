@@ -6,3 +6,4 @@
 
 pub mod diagnostics;
 pub mod parser;
+pub mod sema;

@@ -1,0 +1,133 @@
+//! Type and name errors, one variant per kind with the spans it points at, and their
+//! rendering. Codes are stable: E02xx.
+
+use codespan_reporting::diagnostic::Diagnostic;
+
+use crate::diagnostics::{one_of, primary, secondary, Diag, ToDiagnostic};
+use crate::parser::Span;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SemaError {
+    UnknownProbeType { span: Span, provider: String, candidates: Vec<String> },
+    UnsupportedProbeType { span: Span, provider: String },
+    BadAttachPoint { span: Span, message: String, help: String },
+    UnknownTracepoint { span: Span, name: String, candidates: Vec<String> },
+    UnknownIdentifier { span: Span, name: String, candidates: Vec<String> },
+    UnknownFunction { span: Span, name: String, candidates: Vec<String> },
+    WrongArgCount { span: Span, func: String, expected: String, found: usize },
+    TypeMismatch { span: Span, message: String, label: String },
+    MapTypeConflict { span: Span, map: String, first: Span, was: String, now: String },
+    UndefinedVariable { span: Span, name: String },
+    MapNeverAssigned { span: Span, map: String },
+    UnknownField { span: Span, field: String, tracepoint: String, candidates: Vec<String> },
+    ArgsOutsideTracepoint { span: Span },
+    PrintfFormat { span: Span, message: String },
+    AggregationNotAssigned { span: Span, func: String },
+    NotAValue { span: Span, what: String },
+    NotAConstant { span: Span, func: String },
+}
+
+fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
+    if candidates.is_empty() {
+        d
+    } else {
+        d.with_notes(vec![format!("help: did you mean {}?", one_of(candidates))])
+    }
+}
+
+impl ToDiagnostic for SemaError {
+    fn to_diagnostic(&self) -> Diag {
+        use SemaError::*;
+        let e = Diagnostic::error();
+        match self {
+            UnknownProbeType { span, provider, candidates } => with_candidates(
+                e.with_code("E0201")
+                    .with_message(format!("unknown probe type `{provider}`"))
+                    .with_labels(vec![primary(*span, "no such probe type")]),
+                candidates,
+            ),
+            UnsupportedProbeType { span, provider } => e
+                .with_code("E0202")
+                .with_message(format!("`{provider}` probes are not supported yet"))
+                .with_labels(vec![primary(*span, "this probe type")])
+                .with_notes(vec![
+                    "help: rtrace supports BEGIN, END, tracepoint and interval probes so far".into(),
+                ]),
+            BadAttachPoint { span, message, help } => e
+                .with_code("E0203")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "in this attach point")])
+                .with_notes(vec![format!("help: {help}")]),
+            UnknownTracepoint { span, name, candidates } => with_candidates(
+                e.with_code("E0204")
+                    .with_message(format!("tracepoint `{name}` does not exist on this kernel"))
+                    .with_labels(vec![primary(*span, "not in /sys/kernel/tracing/events")]),
+                candidates,
+            ),
+            UnknownIdentifier { span, name, candidates } => with_candidates(
+                e.with_code("E0205")
+                    .with_message(format!("unknown identifier `{name}`"))
+                    .with_labels(vec![primary(*span, "not a builtin")]),
+                candidates,
+            ),
+            UnknownFunction { span, name, candidates } => with_candidates(
+                e.with_code("E0206")
+                    .with_message(format!("unknown function `{name}`"))
+                    .with_labels(vec![primary(*span, "not a function rtrace knows")]),
+                candidates,
+            ),
+            WrongArgCount { span, func, expected, found } => e
+                .with_code("E0207")
+                .with_message(format!("`{func}` takes {expected}, but {found} were given"))
+                .with_labels(vec![primary(*span, "in this call")]),
+            TypeMismatch { span, message, label } => {
+                e.with_code("E0208").with_message(message.clone()).with_labels(vec![primary(*span, label)])
+            }
+            MapTypeConflict { span, map, first, was, now } => e
+                .with_code("E0209")
+                .with_message(format!("map `@{map}` is used with two different types"))
+                .with_labels(vec![
+                    primary(*span, format!("used as {now} here")),
+                    secondary(*first, format!("first used as {was} here")),
+                ])
+                .with_notes(vec!["help: a map holds one kind of value with one kind of key; use another map name".into()]),
+            UndefinedVariable { span, name } => e
+                .with_code("E0210")
+                .with_message(format!("variable `${name}` is used before it is assigned"))
+                .with_labels(vec![primary(*span, "not assigned in this probe")])
+                .with_notes(vec!["help: scratch variables live for one probe firing; use a map (`@name`) to keep a value across probes".into()]),
+            MapNeverAssigned { span, map } => e
+                .with_code("E0211")
+                .with_message(format!("map `@{map}` is never assigned"))
+                .with_labels(vec![primary(*span, "read here, but nothing stores into it")]),
+            UnknownField { span, field, tracepoint, candidates } => with_candidates(
+                e.with_code("E0212")
+                    .with_message(format!("tracepoint `{tracepoint}` has no field `{field}`"))
+                    .with_labels(vec![primary(*span, "unknown field")]),
+                candidates,
+            ),
+            ArgsOutsideTracepoint { span } => e
+                .with_code("E0213")
+                .with_message("`args` is only available in tracepoint probes")
+                .with_labels(vec![primary(*span, "used here")])
+                .with_notes(vec!["help: every attach point of this probe must be a tracepoint".into()]),
+            PrintfFormat { span, message } => e
+                .with_code("E0214")
+                .with_message(format!("bad printf format: {message}"))
+                .with_labels(vec![primary(*span, "in this format")]),
+            AggregationNotAssigned { span, func } => e
+                .with_code("E0215")
+                .with_message(format!("`{func}()` can only be assigned to a map"))
+                .with_labels(vec![primary(*span, "used as a value here")])
+                .with_notes(vec![format!("help: write `@name = {func}(...)`, then read it at exit or with print(@name)")]),
+            NotAValue { span, what } => e
+                .with_code("E0216")
+                .with_message(format!("{what} cannot be used as a value"))
+                .with_labels(vec![primary(*span, "used as a value here")]),
+            NotAConstant { span, func } => e
+                .with_code("E0217")
+                .with_message(format!("the bounds of `{func}` must be integer constants"))
+                .with_labels(vec![primary(*span, "not a constant")]),
+        }
+    }
+}

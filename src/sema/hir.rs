@@ -1,0 +1,185 @@
+//! The typed program sema hands to codegen. Names are resolved to ids (maps, variables,
+//! printf formats), every expression carries its type, attach points are parsed and checked
+//! against the kernel. Nothing here refers back to the AST.
+
+use super::printf::Format;
+use super::tracepoint_format::TracepointFormat;
+use super::types::Type;
+use crate::parser::ast::{BinOp, UnaryOp};
+use crate::parser::Span;
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+    pub maps: Vec<MapDecl>,
+    pub printfs: Vec<Format>,
+}
+
+pub type MapId = usize;
+pub type VarId = usize;
+pub type PrintfId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub attach: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Vec<Stmt>,
+    /// Types of this probe's scratch variables, indexed by `VarId`.
+    pub vars: Vec<Type>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachPoint {
+    pub kind: AttachKind,
+    /// The canonical name `probe` evaluates to, e.g. `tracepoint:syscalls:sys_enter_openat`.
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum AttachKind {
+    Begin,
+    End,
+    Tracepoint { category: String, event: String, format: TracepointFormat },
+    Interval { period_ns: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct MapDecl {
+    /// Without the `@`; empty for the anonymous map `@`.
+    pub name: String,
+    pub keys: Vec<Type>,
+    pub value: MapValue,
+    /// Where the map's type was fixed, for diagnostics.
+    pub span: Span,
+}
+
+/// What a map holds, which decides both its BPF layout and how it is printed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MapValue {
+    Scalar(Type),
+    Count,
+    Sum { signed: bool },
+    Avg,
+    Min,
+    Max,
+    Stats,
+    Hist,
+    Lhist { min: i64, max: i64, step: i64 },
+}
+
+impl MapValue {
+    pub fn describe(&self) -> String {
+        match self {
+            MapValue::Scalar(t) => format!("a value of type {t}"),
+            MapValue::Count => "count()".into(),
+            MapValue::Sum { .. } => "sum()".into(),
+            MapValue::Avg => "avg()".into(),
+            MapValue::Min => "min()".into(),
+            MapValue::Max => "max()".into(),
+            MapValue::Stats => "stats()".into(),
+            MapValue::Hist => "hist()".into(),
+            MapValue::Lhist { .. } => "lhist()".into(),
+        }
+    }
+
+    /// The type a read of the map (`@x` in an expression) yields.
+    pub fn read_type(&self) -> Option<Type> {
+        match self {
+            MapValue::Scalar(t) => Some(*t),
+            MapValue::Count => Some(Type::U64),
+            MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
+            MapValue::Avg | MapValue::Min | MapValue::Max => Some(Type::I64),
+            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    /// `@m[keys] = value`
+    MapStore { map: MapId, keys: Vec<Expr>, value: Expr },
+    /// `@m[keys] = count()` and the other aggregations; `arg` is absent for count().
+    MapAggregate { map: MapId, keys: Vec<Expr>, arg: Option<Expr> },
+    VarStore { var: VarId, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt> },
+    Printf { format: PrintfId, args: Vec<Expr> },
+    /// `print(@m)`, `clear(@m)`, `zero(@m)`: done in userspace when the event arrives.
+    MapCommand { command: MapCommand, map: MapId },
+    Delete { map: MapId, keys: Vec<Expr> },
+    Exit,
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapCommand {
+    Print,
+    Clear,
+    Zero,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    Int(u64),
+    Str(String),
+    Builtin(Builtin),
+    /// `args.NAME` of the tracepoint being compiled; codegen finds its offset per attach point.
+    TracepointField(String),
+    Var(VarId),
+    MapRead { map: MapId, keys: Vec<Expr> },
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    /// Integer arithmetic, logic and comparison; string (in)equality when both sides are strings.
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
+    ReadStr { ptr: Box<Expr> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Pid,
+    Tid,
+    Uid,
+    Gid,
+    Nsecs,
+    Elapsed,
+    Cpu,
+    Comm,
+    Probe,
+}
+
+impl Builtin {
+    pub const ALL: &'static [(&'static str, Builtin)] = &[
+        ("pid", Builtin::Pid),
+        ("tid", Builtin::Tid),
+        ("uid", Builtin::Uid),
+        ("gid", Builtin::Gid),
+        ("nsecs", Builtin::Nsecs),
+        ("elapsed", Builtin::Elapsed),
+        ("cpu", Builtin::Cpu),
+        ("comm", Builtin::Comm),
+        ("probe", Builtin::Probe),
+    ];
+
+    pub fn ty(self) -> Type {
+        match self {
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U32,
+            Builtin::Nsecs | Builtin::Elapsed => Type::U64,
+            Builtin::Comm => Type::Str(16),
+            Builtin::Probe => Type::Str(PROBE_NAME_LEN),
+        }
+    }
+}
+
+/// Buffer size of the `probe` builtin's value.
+pub const PROBE_NAME_LEN: usize = 64;
+/// Buffer size of `str()` results (bpftrace's default `max_strlen`).
+pub const STR_LEN: usize = 64;

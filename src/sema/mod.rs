@@ -1,0 +1,32 @@
+//! `ast::Script` + kernel type information -> `hir::Program`. Pure: what it needs from the
+//! kernel (tracepoint formats) comes through the `KernelInfo` trait, which the CLI implements
+//! over tracefs and tests implement over checked-in fixtures.
+
+mod attach;
+mod check;
+mod error;
+pub mod hir;
+pub mod printf;
+pub mod tracepoint_format;
+pub mod types;
+
+pub use error::SemaError;
+pub use types::Type;
+
+use crate::parser::ast;
+
+/// What sema asks of the kernel.
+pub trait KernelInfo {
+    /// The text of tracefs `events/<category>/<event>/format`, if that tracepoint exists.
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
+    /// Every tracepoint as (category, event); used only to suggest names after a miss.
+    fn tracepoints(&self) -> Vec<(String, String)>;
+}
+
+/// Resolves names and types; all errors of the stage are returned together.
+pub fn analyse(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
+    check::check_types(script, kernel)
+}
+
+#[cfg(test)]
+mod tests;

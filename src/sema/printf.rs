@@ -1,0 +1,121 @@
+//! printf format strings, parsed once at compile time into literal text and conversion specs.
+//! Sema checks each spec against its argument; the runtime formats events with the specs.
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Format {
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segment {
+    Lit(String),
+    Spec(Spec),
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Spec {
+    pub left: bool,
+    pub zero: bool,
+    pub plus: bool,
+    pub space: bool,
+    pub alt: bool,
+    pub width: Option<usize>,
+    pub precision: Option<usize>,
+    pub conv: Conv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Conv {
+    #[default]
+    Signed,
+    Unsigned,
+    Hex,
+    HexUpper,
+    Octal,
+    Char,
+    Str,
+    Pointer,
+}
+
+impl Conv {
+    /// What the argument must be: true for a string, false for an integer.
+    pub fn wants_string(self) -> bool {
+        self == Conv::Str
+    }
+}
+
+impl Format {
+    pub fn specs(&self) -> impl Iterator<Item = &Spec> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Spec(s) => Some(s),
+            Segment::Lit(_) => None,
+        })
+    }
+}
+
+/// Parses `fmt`; the error is a message about the first bad conversion.
+pub fn parse(fmt: &str) -> Result<Format, String> {
+    let mut segments = Vec::new();
+    let mut lit = String::new();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            lit.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            lit.push('%');
+            continue;
+        }
+        let mut spec = Spec::default();
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => spec.left = true,
+                '0' => spec.zero = true,
+                '+' => spec.plus = true,
+                ' ' => spec.space = true,
+                '#' => spec.alt = true,
+                _ => break,
+            }
+            chars.next();
+        }
+        spec.width = digits(&mut chars);
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            spec.precision = Some(digits(&mut chars).unwrap_or(0));
+        }
+        while matches!(chars.peek(), Some('l' | 'h' | 'z' | 'j' | 't')) {
+            chars.next();
+        }
+        spec.conv = match chars.next() {
+            Some('d' | 'i') => Conv::Signed,
+            Some('u') => Conv::Unsigned,
+            Some('x') => Conv::Hex,
+            Some('X') => Conv::HexUpper,
+            Some('o') => Conv::Octal,
+            Some('c') => Conv::Char,
+            Some('s') => Conv::Str,
+            Some('p') => Conv::Pointer,
+            Some(other) => return Err(format!("unknown conversion `%{other}`")),
+            None => return Err("the format string ends in the middle of a conversion".into()),
+        };
+        if !lit.is_empty() {
+            segments.push(Segment::Lit(std::mem::take(&mut lit)));
+        }
+        segments.push(Segment::Spec(spec));
+    }
+    if !lit.is_empty() {
+        segments.push(Segment::Lit(lit));
+    }
+    Ok(Format { segments })
+}
+
+fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
+    let mut n: Option<usize> = None;
+    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+        chars.next();
+    }
+    n
+}

@@ -1,0 +1,142 @@
+//! One line per case: source and rendered diagnostics (or a summary of the typed program)
+//! snapshot together. Tracepoint formats come from the checked-in fixture, never the host.
+
+use std::path::PathBuf;
+
+use super::{analyse, KernelInfo};
+use crate::diagnostics::{render_plain, Files, ToDiagnostic};
+use crate::parser::parse;
+
+struct Fixture(PathBuf);
+
+impl KernelInfo for Fixture {
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
+        std::fs::read_to_string(self.0.join("events").join(category).join(event).join("format")).ok()
+    }
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        let list = std::fs::read_to_string(self.0.join("available_events")).unwrap_or_default();
+        list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.into(), e.into())).collect()
+    }
+}
+
+fn fixture() -> Fixture {
+    Fixture(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs"))
+}
+
+fn check(src: &str) -> String {
+    let mut files = Files::new();
+    files.add("-e".to_string(), src.to_string());
+    let script = parse(src, 0).expect("test source parses");
+    match analyse(&script, &fixture()) {
+        Ok(p) => {
+            let maps: Vec<String> = p
+                .maps
+                .iter()
+                .map(|m| {
+                    let keys: Vec<String> = m.keys.iter().map(|k| k.to_string()).collect();
+                    format!("@{}[{}]: {}", m.name, keys.join(", "), m.value.describe())
+                })
+                .collect();
+            format!("{src}\n---\nok\n{}", maps.join("\n"))
+        }
+        Err(errs) => {
+            let diags: Vec<_> = errs.iter().map(|e| e.to_diagnostic()).collect();
+            format!("{src}\n---\n{}", render_plain(&files, &diags))
+        }
+    }
+}
+
+#[test]
+fn map_types_are_inferred() {
+    insta::assert_snapshot!(check(r#"t:sched:sched_switch { @c[args.prev_comm] = count(); @s = sum(args.prev_pid); @l = lhist(args.next_pid, 0, 100, 10); @last[cpu, "x"] = nsecs; }"#));
+}
+
+#[test]
+fn map_read_before_assignment_in_text_is_fine() {
+    insta::assert_snapshot!(check("interval:s:1 { printf(\"%d\\n\", @n); } BEGIN { @n = 1; }"));
+}
+
+#[test]
+fn unknown_tracepoint_suggests_close_names() {
+    insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_opena { @ = count(); }"));
+}
+
+#[test]
+fn unknown_tracepoint_field() {
+    insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_openat { @[args->filenam] = count(); }"));
+}
+
+#[test]
+fn map_value_type_conflict_points_at_both_uses() {
+    insta::assert_snapshot!(check("BEGIN { @x = count(); @x = 5; }"));
+}
+
+#[test]
+fn map_key_type_conflict() {
+    insta::assert_snapshot!(check("BEGIN { @x[1] = 1; @x[\"a\"] = 2; }"));
+}
+
+#[test]
+fn printf_argument_type_mismatch() {
+    insta::assert_snapshot!(check("BEGIN { printf(\"%s %d\\n\", pid, comm); }"));
+}
+
+#[test]
+fn printf_argument_count_mismatch() {
+    insta::assert_snapshot!(check("BEGIN { printf(\"%d %d\\n\", pid); }"));
+}
+
+#[test]
+fn unknown_builtin_suggests() {
+    insta::assert_snapshot!(check("BEGIN { @x = pidd; }"));
+}
+
+#[test]
+fn unknown_function_suggests() {
+    insta::assert_snapshot!(check("BEGIN { @x = cont(); }"));
+}
+
+#[test]
+fn aggregation_used_as_value() {
+    insta::assert_snapshot!(check("BEGIN { $x = count(); }"));
+}
+
+#[test]
+fn undefined_variable() {
+    insta::assert_snapshot!(check("BEGIN { @x = $y + 1; }"));
+}
+
+#[test]
+fn args_outside_tracepoint() {
+    insta::assert_snapshot!(check("BEGIN { @x = args.foo; }"));
+}
+
+#[test]
+fn unknown_probe_type_suggests() {
+    insta::assert_snapshot!(check("tracepont:syscalls:sys_enter_openat { exit(); }"));
+}
+
+#[test]
+fn string_compared_with_integer() {
+    insta::assert_snapshot!(check("BEGIN /comm == 1/ { exit(); }"));
+}
+
+#[test]
+fn lhist_bounds_must_be_constants() {
+    insta::assert_snapshot!(check("BEGIN { @l = lhist(1, 0, pid, 1); }"));
+}
+
+#[test]
+fn bad_interval() {
+    insta::assert_snapshot!(check("interval:x:1 { exit(); }"));
+}
+
+#[test]
+fn reading_a_histogram_as_a_value() {
+    insta::assert_snapshot!(check("BEGIN { @h = hist(1); @x = @h; }"));
+}
+
+#[test]
+fn all_errors_of_the_stage_are_reported() {
+    insta::assert_snapshot!(check("BEGIN { @a = nope; @b = $v; printf(\"%d\"); }"));
+}

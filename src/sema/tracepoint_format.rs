@@ -1,0 +1,95 @@
+//! Parses a tracefs `format` file (`events/<category>/<event>/format`) into the fields a
+//! tracepoint program can read from its context. Pure: the caller supplies the text.
+
+use super::types::Type;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracepointFormat {
+    pub fields: Vec<TracepointField>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracepointField {
+    pub name: String,
+    /// The C declaration as tracefs prints it, e.g. `const char * filename`.
+    pub decl: String,
+    pub offset: usize,
+    pub size: usize,
+    pub ty: Type,
+}
+
+impl TracepointFormat {
+    pub fn parse(text: &str) -> TracepointFormat {
+        let fields = text.lines().filter_map(parse_field).filter(|f| !f.name.starts_with("common_")).collect();
+        TracepointFormat { fields }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&TracepointField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// `\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;`
+fn parse_field(line: &str) -> Option<TracepointField> {
+    let line = line.trim();
+    let mut decl = None;
+    let (mut offset, mut size, mut signed) = (None, None, false);
+    for part in line.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once(':')?;
+        match key {
+            "field" => decl = Some(value.trim().to_string()),
+            "offset" => offset = value.parse().ok(),
+            "size" => size = value.parse().ok(),
+            "signed" => signed = value == "1",
+            _ => {}
+        }
+    }
+    let decl = decl?;
+    let (offset, size): (usize, usize) = (offset?, size?);
+    let (name, array) = declarator_name(&decl);
+    let is_char = decl.starts_with("char ") || decl.starts_with("const char ") || decl.starts_with("unsigned char ");
+    let ty = if decl.starts_with("__data_loc") {
+        // Dynamic arrays need `str(args.NAME)`-style decoding: not yet typed.
+        Type::Int { bits: 32, signed: false }
+    } else if array && is_char {
+        Type::Str(size)
+    } else if matches!(size, 1 | 2 | 4 | 8) {
+        Type::Int { bits: (size * 8) as u8, signed }
+    } else {
+        return None;
+    };
+    Some(TracepointField { name, decl, offset, size, ty })
+}
+
+/// The declared name and whether it is an array: `char comm[16]` -> ("comm", true).
+fn declarator_name(decl: &str) -> (String, bool) {
+    let last = decl.rsplit(|c: char| c.is_whitespace() || c == '*').next().unwrap_or(decl);
+    match last.split_once('[') {
+        Some((name, _)) => (name.to_string(), true),
+        None => (last.to_string(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_syscall_and_array_fields() {
+        let f = TracepointFormat::parse(
+            "name: x\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\
+             \tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\
+             \tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\
+             \tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n",
+        );
+        let got: Vec<(String, usize, Type)> = f.fields.iter().map(|f| (f.name.clone(), f.offset, f.ty)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("filename".into(), 24, Type::Int { bits: 64, signed: false }),
+                ("prev_comm".into(), 8, Type::Str(16)),
+                ("prev_pid".into(), 24, Type::Int { bits: 32, signed: true }),
+            ]
+        );
+    }
+}
