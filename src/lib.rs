@@ -7,3 +7,5 @@
 pub mod diagnostics;
 pub mod parser;
 pub mod sema;
+pub mod codegen;
+pub mod runtime;

@@ -1,1 +1,117 @@
-fn main(){}
+//! The `rtrace` command: the only place that sees every stage. Reads the script, runs
+//! parser -> sema -> codegen -> runtime, and turns any stage's errors into diagnostics and
+//! exit status 1.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use rtrace::diagnostics::{emit, Diag, Files, ToDiagnostic};
+use rtrace::{codegen, parser, runtime, sema};
+
+#[derive(Parser, Debug)]
+#[command(name = "rtrace", version, about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)")]
+struct Cli {
+    /// Program text to run.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    program: Option<String>,
+
+    /// Script file to run (when -e is not given).
+    #[arg(value_name = "FILE", conflicts_with = "program")]
+    file: Option<String>,
+
+    /// Print an intermediate form instead of running: `ast`, `llvm-ir`, or `obj[=PATH]`
+    /// (the BPF ELF object, written to PATH, default `rtrace.bpf.o`).
+    #[arg(long, value_name = "WHAT")]
+    emit: Option<String>,
+
+    /// Compile and check everything, but load nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Verbose: print the full verifier log when the kernel rejects a program.
+    #[arg(short = 'v')]
+    verbose: bool,
+}
+
+enum Emit {
+    Ast,
+    LlvmIr,
+    Obj(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let emit_what = match cli.emit.as_deref() {
+        None => None,
+        Some("ast") => Some(Emit::Ast),
+        Some("llvm-ir") => Some(Emit::LlvmIr),
+        Some("obj") => Some(Emit::Obj("rtrace.bpf.o".into())),
+        Some(other) if other.starts_with("obj=") => Some(Emit::Obj(other[4..].to_string())),
+        Some(other) => {
+            eprintln!("error: --emit takes `ast`, `llvm-ir` or `obj[=PATH]`, not `{other}`");
+            return ExitCode::from(1);
+        }
+    };
+    let (name, src) = match (&cli.program, &cli.file) {
+        (Some(p), _) => ("-e".to_string(), p.clone()),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => (f.clone(), s),
+            Err(e) => {
+                eprintln!("error: cannot read {f}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        (None, None) => {
+            eprintln!("error: give a program with -e 'PROGRAM' or a script FILE (see --help)");
+            return ExitCode::from(1);
+        }
+    };
+    let mut files = Files::new();
+    let file = files.add(name, src.clone());
+    let fail = |diags: Vec<Diag>| {
+        emit(&files, &diags);
+        ExitCode::from(1)
+    };
+
+    let script = match parser::parse(&src, file) {
+        Ok(s) => s,
+        Err(e) => return fail(vec![e.to_diagnostic()]),
+    };
+    if let Some(Emit::Ast) = emit_what {
+        print!("{script}");
+        return ExitCode::SUCCESS;
+    }
+    let kernel = runtime::TraceFs::open();
+    let program = match sema::analyse(&script, &kernel) {
+        Ok(p) => p,
+        Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
+    };
+    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)) };
+    let artifact = match codegen::compile(&program, &options) {
+        Ok(a) => a,
+        Err(e) => return fail(vec![e.to_diagnostic()]),
+    };
+    match emit_what {
+        Some(Emit::LlvmIr) => {
+            print!("{}", artifact.llvm_ir.unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        Some(Emit::Obj(path)) => {
+            if let Err(e) = std::fs::write(&path, &artifact.object) {
+                eprintln!("error: cannot write {path}: {e}");
+                return ExitCode::from(1);
+            }
+            eprintln!("wrote {path} ({} bytes)", artifact.object.len());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    if cli.dry_run {
+        return ExitCode::SUCCESS;
+    }
+    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose }) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => fail(vec![e.to_diagnostic()]),
+    }
+}

@@ -1,0 +1,118 @@
+//! What codegen hands the runtime: the BPF object and everything needed to run it and to
+//! decode what it produces. The runtime needs nothing else from earlier stages.
+
+use crate::parser::Span;
+use crate::sema::hir::MapValue;
+use crate::sema::printf::Format;
+use crate::sema::Type;
+
+#[derive(Debug, Clone)]
+pub struct BpfArtifact {
+    /// An ELF relocatable object for the BPF target.
+    pub object: Vec<u8>,
+    pub meta: RuntimeMeta,
+    /// The optimised LLVM IR, when asked for (`--emit llvm-ir`).
+    pub llvm_ir: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeMeta {
+    pub programs: Vec<ProgramMeta>,
+    /// User maps, indexed like `hir::Program::maps`.
+    pub maps: Vec<MapMeta>,
+    pub printfs: Vec<PrintfMeta>,
+}
+
+/// One BPF program: one attach point of one probe.
+#[derive(Debug, Clone)]
+pub struct ProgramMeta {
+    /// The ELF function (and aya program) name.
+    pub function: String,
+    pub attach: Attach,
+    /// What `probe` prints, e.g. `tracepoint:syscalls:sys_enter_openat`.
+    pub probe_name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attach {
+    /// Run once with BPF_PROG_TEST_RUN before anything is attached.
+    Begin,
+    /// Run once with BPF_PROG_TEST_RUN after everything is detached.
+    End,
+    Tracepoint { category: String, event: String },
+    Interval { period_ns: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct MapMeta {
+    /// ELF symbol of the map definition.
+    pub symbol: String,
+    /// As the user wrote it, without `@`.
+    pub name: String,
+    pub keys: Vec<Type>,
+    pub value: MapValue,
+    pub layout: MapLayout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapLayout {
+    pub key_size: usize,
+    pub value_size: usize,
+    pub percpu: bool,
+    pub max_entries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PrintfMeta {
+    pub format: Format,
+    /// Offset in the event (after the 8-byte header) and type of each argument.
+    pub args: Vec<(usize, Type)>,
+}
+
+/// Every ring buffer record starts with this 8-byte header: kind in the low 32 bits, the
+/// printf or map id in the high 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EventKind {
+    Exit = 0,
+    Printf = 1,
+    Print = 2,
+    Clear = 3,
+    Zero = 4,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<EventKind> {
+        Some(match v {
+            0 => EventKind::Exit,
+            1 => EventKind::Printf,
+            2 => EventKind::Print,
+            3 => EventKind::Clear,
+            4 => EventKind::Zero,
+            _ => return None,
+        })
+    }
+}
+
+/// Names of the maps every program has.
+pub const EVENTS_MAP: &str = "rt_events";
+/// Per-CPU counters: see `Counter`.
+pub const COUNTERS_MAP: &str = "rt_counters";
+/// One u64: the CLOCK_MONOTONIC time `elapsed` counts from, written before BEGIN runs.
+pub const START_MAP: &str = "rt_start";
+
+/// Slots of `COUNTERS_MAP`.
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    /// Events the ring buffer had no room for.
+    LostEvents = 0,
+    /// Map updates the kernel refused (map full).
+    FailedMapUpdates = 1,
+}
+pub const COUNTER_SLOTS: u32 = 2;
+
+/// Ring buffer size in bytes.
+pub const EVENTS_BYTES: u32 = 1 << 22;
+/// Keys per map, bpftrace's default `max_map_keys`.
+pub const MAX_MAP_KEYS: u32 = 4096;

@@ -1,0 +1,247 @@
+//! A thin BPF-flavoured builder over inkwell: one method per BPF helper, stack slots that
+//! always land in the entry block (the BPF backend rejects dynamic allocas), and the integer
+//! conventions of the language (everything is i64 in registers).
+
+use inkwell::builder::Builder;
+use inkwell::context::Context;
+use inkwell::module::Module;
+use inkwell::types::{BasicMetadataTypeEnum, IntType, PointerType};
+use inkwell::values::{BasicMetadataValueEnum, FunctionValue, GlobalValue, IntValue, PointerValue};
+use inkwell::{AddressSpace, IntPredicate};
+
+use super::CodegenError;
+
+/// BPF helper function ids (include/uapi/linux/bpf.h).
+#[derive(Clone, Copy)]
+#[repr(u64)]
+pub enum Helper {
+    MapLookupElem = 1,
+    MapUpdateElem = 2,
+    MapDeleteElem = 3,
+    KtimeGetNs = 5,
+    GetSmpProcessorId = 8,
+    GetCurrentPidTgid = 14,
+    GetCurrentUidGid = 15,
+    GetCurrentComm = 16,
+    ProbeReadStr = 45,
+    RingbufOutput = 130,
+}
+
+pub struct BpfBuilder<'ctx, 'm> {
+    pub ctx: &'ctx Context,
+    #[expect(dead_code, reason = "ties the builder to its module; helpers that add globals will use it")]
+    pub module: &'m Module<'ctx>,
+    pub b: Builder<'ctx>,
+    allocas: Builder<'ctx>,
+    pub function: FunctionValue<'ctx>,
+}
+
+pub type R<T> = Result<T, CodegenError>;
+
+impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
+    /// Starts a function: an entry block that will hold only stack slots, and a body block
+    /// where the builder is positioned. Call `finish` when the body is complete.
+    pub fn new(ctx: &'ctx Context, module: &'m Module<'ctx>, function: FunctionValue<'ctx>) -> Self {
+        let entry = ctx.append_basic_block(function, "entry");
+        let body = ctx.append_basic_block(function, "body");
+        let allocas = ctx.create_builder();
+        allocas.position_at_end(entry);
+        let b = ctx.create_builder();
+        b.position_at_end(body);
+        BpfBuilder { ctx, module, b, allocas, function }
+    }
+
+    pub fn finish(self) -> R<()> {
+        let entry = self.function.get_first_basic_block().ok_or_else(|| internal("function has no entry"))?;
+        let body = entry.get_next_basic_block().ok_or_else(|| internal("function has no body"))?;
+        self.allocas.build_unconditional_branch(body)?;
+        Ok(())
+    }
+
+    pub fn i64(&self) -> IntType<'ctx> {
+        self.ctx.i64_type()
+    }
+
+    pub fn ptr(&self) -> PointerType<'ctx> {
+        self.ctx.ptr_type(AddressSpace::default())
+    }
+
+    pub fn const_i64(&self, v: u64) -> IntValue<'ctx> {
+        self.i64().const_int(v, false)
+    }
+
+    /// A zeroed stack buffer of `size` bytes, 8-aligned.
+    pub fn stack_buffer(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
+        let words = size.div_ceil(8).max(1) as u32;
+        let ty = self.i64().array_type(words);
+        let slot = self.allocas.build_alloca(ty, name)?;
+        self.memset_zero(slot, words as u64 * 8)?;
+        Ok(slot)
+    }
+
+    /// An 8-byte stack slot (not zeroed).
+    pub fn stack_i64(&self, name: &str) -> R<PointerValue<'ctx>> {
+        Ok(self.allocas.build_alloca(self.i64(), name)?)
+    }
+
+    pub fn memset_zero(&self, ptr: PointerValue<'ctx>, len: u64) -> R<()> {
+        let zero = self.ctx.i8_type().const_zero();
+        self.b.build_memset(ptr, 8, zero, self.const_i64(len))?;
+        Ok(())
+    }
+
+    pub fn memcpy(&self, dst: PointerValue<'ctx>, src: PointerValue<'ctx>, len: u64) -> R<()> {
+        self.b.build_memcpy(dst, 1, src, 1, self.const_i64(len)).map_err(|e| internal(e))?;
+        Ok(())
+    }
+
+    pub fn gep(&self, base: PointerValue<'ctx>, offset: usize) -> R<PointerValue<'ctx>> {
+        if offset == 0 {
+            return Ok(base);
+        }
+        let i8t = self.ctx.i8_type();
+        // SAFETY: offsets are computed from layouts that fit inside the buffer `base` points to.
+        Ok(unsafe { self.b.build_in_bounds_gep(i8t, base, &[self.const_i64(offset as u64)], "at")? })
+    }
+
+    /// Loads an integer of `bytes` width and extends it to i64.
+    pub fn load_int(&self, ptr: PointerValue<'ctx>, bytes: usize, signed: bool) -> R<IntValue<'ctx>> {
+        let ty = match bytes {
+            1 => self.ctx.i8_type(),
+            2 => self.ctx.i16_type(),
+            4 => self.ctx.i32_type(),
+            _ => self.i64(),
+        };
+        let v = self.b.build_load(ty, ptr, "ld")?.into_int_value();
+        self.extend(v, signed)
+    }
+
+    pub fn extend(&self, v: IntValue<'ctx>, signed: bool) -> R<IntValue<'ctx>> {
+        if v.get_type().get_bit_width() == 64 {
+            return Ok(v);
+        }
+        Ok(if signed {
+            self.b.build_int_s_extend(v, self.i64(), "sext")?
+        } else {
+            self.b.build_int_z_extend(v, self.i64(), "zext")?
+        })
+    }
+
+    pub fn store_i64(&self, ptr: PointerValue<'ctx>, v: IntValue<'ctx>) -> R<()> {
+        self.b.build_store(ptr, v)?;
+        Ok(())
+    }
+
+    pub fn load_i64(&self, ptr: PointerValue<'ctx>) -> R<IntValue<'ctx>> {
+        Ok(self.b.build_load(self.i64(), ptr, "ld")?.into_int_value())
+    }
+
+    /// Calls a BPF helper by id; every helper returns i64.
+    pub fn helper(&self, id: Helper, args: &[BasicMetadataValueEnum<'ctx>]) -> R<IntValue<'ctx>> {
+        let params: Vec<BasicMetadataTypeEnum> = args
+            .iter()
+            .map(|a| match a {
+                BasicMetadataValueEnum::PointerValue(_) => self.ptr().into(),
+                _ => self.i64().into(),
+            })
+            .collect();
+        let fn_type = self.i64().fn_type(&params, false);
+        let callee = self.const_i64(id as u64).const_to_pointer(self.ptr());
+        let call = self.b.build_indirect_call(fn_type, callee, args, "h")?;
+        match call.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Ok(v.into_int_value()),
+            inkwell::values::ValueKind::Instruction(_) => Err(internal("helper returned void")),
+        }
+    }
+
+    pub fn map_lookup(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<PointerValue<'ctx>> {
+        let r = self.helper(Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
+        Ok(self.b.build_int_to_ptr(r, self.ptr(), "val")?)
+    }
+
+    /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a failure (map full) is counted.
+    pub fn map_update(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>, value: PointerValue<'ctx>, counters: GlobalValue<'ctx>) -> R<()> {
+        let r = self.helper(
+            Helper::MapUpdateElem,
+            &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()],
+        )?;
+        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "failed")?;
+        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
+    }
+
+    pub fn map_delete(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<()> {
+        self.helper(Helper::MapDeleteElem, &[map.as_pointer_value().into(), key.into()])?;
+        Ok(())
+    }
+
+    /// Adds one to slot `slot` of the per-CPU counters map.
+    pub fn bump_counter(&self, counters: GlobalValue<'ctx>, slot: u64) -> R<()> {
+        let key = self.stack_i64("ctr_key")?;
+        self.b.build_store(key, self.ctx.i32_type().const_int(slot, false))?;
+        let v = self.map_lookup(counters, key)?;
+        let found = self.b.build_is_not_null(v, "found")?;
+        self.if_then(found, |s| {
+            let old = s.load_i64(v)?;
+            let new = s.b.build_int_add(old, s.const_i64(1), "inc")?;
+            s.store_i64(v, new)
+        })
+    }
+
+    /// Emits `if (cond) { then }` and continues after it.
+    pub fn if_then(&self, cond: IntValue<'ctx>, then: impl FnOnce(&Self) -> R<()>) -> R<()> {
+        let then_bb = self.ctx.append_basic_block(self.function, "then");
+        let done = self.ctx.append_basic_block(self.function, "done");
+        self.b.build_conditional_branch(cond, then_bb, done)?;
+        self.b.position_at_end(then_bb);
+        then(self)?;
+        self.b.build_unconditional_branch(done)?;
+        self.b.position_at_end(done);
+        Ok(())
+    }
+
+    /// `value != 0` as an i1.
+    pub fn truthy(&self, v: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        if v.get_type().get_bit_width() == 1 {
+            return Ok(v);
+        }
+        Ok(self.b.build_int_compare(IntPredicate::NE, v, v.get_type().const_zero(), "truthy")?)
+    }
+
+    /// An i1 widened to the language's i64 0/1.
+    pub fn bool_to_i64(&self, v: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        Ok(self.b.build_int_z_extend(v, self.i64(), "bool")?)
+    }
+
+    pub fn global_string(&self, s: &str, size: usize, name: &str) -> R<PointerValue<'ctx>> {
+        // Copied into a stack buffer: BPF programs cannot pass pointers to .rodata to every
+        // helper, and a stack copy keeps all strings uniform.
+        let buf = self.stack_buffer(size, name)?;
+        for (i, chunk) in s.as_bytes().chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            if i * 8 >= size {
+                break;
+            }
+            let at = self.gep(buf, i * 8)?;
+            self.store_i64(at, self.const_i64(u64::from_le_bytes(word)))?;
+        }
+        Ok(buf)
+    }
+
+    pub fn ktime_ns(&self) -> R<IntValue<'ctx>> {
+        self.helper(Helper::KtimeGetNs, &[])
+    }
+
+    pub fn ringbuf_output(&self, ringbuf: GlobalValue<'ctx>, data: PointerValue<'ctx>, len: usize, counters: GlobalValue<'ctx>) -> R<()> {
+        let r = self.helper(
+            Helper::RingbufOutput,
+            &[ringbuf.as_pointer_value().into(), data.into(), self.const_i64(len as u64).into(), self.const_i64(0).into()],
+        )?;
+        let failed = self.b.build_int_compare(IntPredicate::NE, r, self.const_i64(0), "lost")?;
+        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::LostEvents as u64))
+    }
+}
+
+pub fn internal(e: impl std::fmt::Display) -> CodegenError {
+    CodegenError::Internal { message: e.to_string() }
+}

@@ -1,0 +1,48 @@
+//! Codegen failures. Most scripts that pass sema compile; what remains is LLVM refusing
+//! something (e.g. the 512-byte BPF stack), reported with the probe it happened in.
+
+use codespan_reporting::diagnostic::Diagnostic;
+
+use crate::diagnostics::{primary, Diag, ToDiagnostic};
+use crate::parser::Span;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CodegenError {
+    #[error("LLVM could not compile the probe: {}", messages.join("; "))]
+    Backend { span: Option<Span>, messages: Vec<String> },
+    #[error("internal code generation error: {message}")]
+    Internal { message: String },
+}
+
+impl From<inkwell::builder::BuilderError> for CodegenError {
+    fn from(e: inkwell::builder::BuilderError) -> Self {
+        CodegenError::Internal { message: e.to_string() }
+    }
+}
+
+impl ToDiagnostic for CodegenError {
+    fn to_diagnostic(&self) -> Diag {
+        match self {
+            CodegenError::Backend { span, messages } => {
+                let stack = messages.iter().any(|m| m.contains("stack limit"));
+                let mut d = Diagnostic::error().with_code("E0301").with_message(if stack {
+                    "the probe needs more than the 512 bytes of stack BPF allows".to_string()
+                } else {
+                    "LLVM could not compile the probe".to_string()
+                });
+                if let Some(span) = span {
+                    d = d.with_labels(vec![primary(*span, "in this probe")]);
+                }
+                let mut notes: Vec<String> = messages.iter().map(|m| format!("llvm: {m}")).collect();
+                if stack {
+                    notes.push("help: use fewer or shorter strings in one probe (each `str()` and `comm` takes stack space)".into());
+                }
+                d.with_notes(notes)
+            }
+            CodegenError::Internal { message } => Diagnostic::bug()
+                .with_code("E0399")
+                .with_message(format!("internal code generation error: {message}"))
+                .with_notes(vec!["this is a bug in rtrace: please report it with the script".into()]),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Expressions. Integers live in i64 registers; strings live in zeroed stack buffers and are
+//! passed around as (pointer, size).
+
+use inkwell::values::{IntValue, PointerValue};
+use inkwell::IntPredicate;
+
+use super::builder::{internal, Helper, R};
+use super::maps::slot_size;
+use super::probe::Lower;
+use crate::parser::ast::{BinOp, UnaryOp};
+use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
+use crate::sema::Type;
+
+#[derive(Clone, Copy)]
+pub enum Val<'ctx> {
+    Int(IntValue<'ctx>),
+    Str(PointerValue<'ctx>, usize),
+}
+
+impl<'ctx> Val<'ctx> {
+    pub fn int(self) -> R<IntValue<'ctx>> {
+        match self {
+            Val::Int(v) => Ok(v),
+            Val::Str(..) => Err(internal("string where an integer was expected")),
+        }
+    }
+}
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    pub fn expr(&mut self, e: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        Ok(match &e.kind {
+            ExprKind::Int(n) => Val::Int(bb.const_i64(*n)),
+            ExprKind::Str(s) => Val::Str(bb.global_string(s, e.ty.size(), "lit")?, e.ty.size()),
+            ExprKind::Builtin(b) => self.builtin(*b)?,
+            ExprKind::TracepointField(name) => self.tracepoint_field(name, e.ty)?,
+            ExprKind::Var(id) => {
+                let slot = self.vars[*id];
+                match self.var_types[*id] {
+                    Type::Str(n) => Val::Str(slot, n),
+                    _ => Val::Int(bb.load_i64(slot)?),
+                }
+            }
+            ExprKind::MapRead { map, keys } => self.map_read(*map, keys, e.ty)?,
+            ExprKind::Unary { op, expr } => {
+                let v = self.expr(expr)?.int()?;
+                Val::Int(match op {
+                    UnaryOp::Neg => bb.b.build_int_neg(v, "neg")?,
+                    UnaryOp::BitNot => bb.b.build_not(v, "not")?,
+                    UnaryOp::Not => {
+                        let z = bb.b.build_int_compare(IntPredicate::EQ, v, bb.const_i64(0), "lnot")?;
+                        bb.bool_to_i64(z)?
+                    }
+                })
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs)?,
+            ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
+            ExprKind::ReadStr { ptr } => {
+                let p = self.expr(ptr)?.int()?;
+                let buf = bb.stack_buffer(STR_LEN, "str")?;
+                bb.helper(Helper::ProbeReadStr, &[buf.into(), bb.const_i64(STR_LEN as u64).into(), p.into()])?;
+                Val::Str(buf, STR_LEN)
+            }
+        })
+    }
+
+    fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let low32 = |v: IntValue<'ctx>| bb.b.build_and(v, bb.const_i64(0xffff_ffff), "lo");
+        let high32 = |v: IntValue<'ctx>| bb.b.build_right_shift(v, bb.const_i64(32), false, "hi");
+        Ok(Val::Int(match b {
+            Builtin::Pid => high32(bb.helper(Helper::GetCurrentPidTgid, &[])?)?,
+            Builtin::Tid => low32(bb.helper(Helper::GetCurrentPidTgid, &[])?)?,
+            Builtin::Uid => low32(bb.helper(Helper::GetCurrentUidGid, &[])?)?,
+            Builtin::Gid => high32(bb.helper(Helper::GetCurrentUidGid, &[])?)?,
+            Builtin::Cpu => bb.helper(Helper::GetSmpProcessorId, &[])?,
+            Builtin::Nsecs => bb.ktime_ns()?,
+            Builtin::Elapsed => {
+                let key = bb.stack_i64("start_key")?;
+                bb.store_i64(key, bb.const_i64(0))?;
+                let now = bb.ktime_ns()?;
+                let p = bb.map_lookup(self.maps.start, key)?;
+                let slot = bb.stack_i64("start")?;
+                bb.store_i64(slot, bb.const_i64(0))?;
+                let found = bb.b.build_is_not_null(p, "found")?;
+                bb.if_then(found, |s| s.store_i64(slot, s.load_i64(p)?))?;
+                bb.b.build_int_sub(now, bb.load_i64(slot)?, "elapsed")?
+            }
+            Builtin::Comm => {
+                let buf = bb.stack_buffer(16, "comm")?;
+                bb.helper(Helper::GetCurrentComm, &[buf.into(), bb.const_i64(16).into()])?;
+                return Ok(Val::Str(buf, 16));
+            }
+            Builtin::Probe => {
+                let size = b.ty().size();
+                return Ok(Val::Str(bb.global_string(&self.attach.name, size, "probe")?, size));
+            }
+        }))
+    }
+
+    fn tracepoint_field(&mut self, name: &str, ty: Type) -> R<Val<'ctx>> {
+        let AttachKind::Tracepoint { format, .. } = &self.attach.kind else {
+            return Err(internal("args outside a tracepoint"));
+        };
+        let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
+        let bb = self.bb;
+        let at = bb.gep(self.ctx_arg, f.offset)?;
+        Ok(match ty {
+            Type::Str(n) => {
+                let buf = bb.stack_buffer(n, "field")?;
+                bb.memcpy(buf, at, n as u64)?;
+                Val::Str(buf, n)
+            }
+            Type::Int { signed, .. } => Val::Int(bb.load_int(at, f.size, signed)?),
+            _ => return Err(internal("untyped tracepoint field")),
+        })
+    }
+
+    fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let key = self.map_key(map, keys, None)?;
+        let p = bb.map_lookup(self.maps.user[map], key)?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        let value = self.program.maps[map].value;
+        if let Type::Str(n) = ty {
+            let buf = bb.stack_buffer(n, "mapstr")?;
+            bb.if_then(found, |s| s.memcpy(buf, p, n as u64))?;
+            return Ok(Val::Str(buf, n));
+        }
+        let slot = bb.stack_i64("mapval")?;
+        bb.store_i64(slot, bb.const_i64(0))?;
+        bb.if_then(found, |s| {
+            let v = match value {
+                MapValue::Avg => {
+                    let count = s.load_i64(p)?;
+                    let total = s.load_i64(s.gep(p, 8)?)?;
+                    s.b.build_int_signed_div(total, count, "avg")?
+                }
+                _ => s.load_i64(p)?,
+            };
+            s.store_i64(slot, v)
+        })?;
+        Ok(Val::Int(bb.load_i64(slot)?))
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        if matches!(op, BinOp::And | BinOp::Or) {
+            return self.short_circuit(op, lhs, rhs);
+        }
+        let (l, r) = (self.expr(lhs)?, self.expr(rhs)?);
+        if let (Val::Str(a, an), Val::Str(b, bn)) = (l, r) {
+            let eq = self.str_equal(a, an, b, bn)?;
+            let v = if op == BinOp::Eq { eq } else { bb.b.build_not(eq, "ne")? };
+            return Ok(Val::Int(bb.bool_to_i64(v)?));
+        }
+        let (l, r) = (l.int()?, r.int()?);
+        let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
+        let cmp = |pred_s, pred_u| -> R<Val<'ctx>> {
+            let c = bb.b.build_int_compare(if signed { pred_s } else { pred_u }, l, r, "cmp")?;
+            Ok(Val::Int(bb.bool_to_i64(c)?))
+        };
+        let b = &bb.b;
+        Ok(Val::Int(match op {
+            BinOp::Add => b.build_int_add(l, r, "add")?,
+            BinOp::Sub => b.build_int_sub(l, r, "sub")?,
+            BinOp::Mul => b.build_int_mul(l, r, "mul")?,
+            BinOp::Div if signed => b.build_int_signed_div(l, r, "div")?,
+            BinOp::Div => b.build_int_unsigned_div(l, r, "div")?,
+            BinOp::Mod if signed => b.build_int_signed_rem(l, r, "mod")?,
+            BinOp::Mod => b.build_int_unsigned_rem(l, r, "mod")?,
+            BinOp::BitAnd => b.build_and(l, r, "and")?,
+            BinOp::BitOr => b.build_or(l, r, "or")?,
+            BinOp::BitXor => b.build_xor(l, r, "xor")?,
+            BinOp::Shl => b.build_left_shift(l, r, "shl")?,
+            BinOp::Shr => b.build_right_shift(l, r, lhs.ty.is_signed(), "shr")?,
+            BinOp::Eq => return cmp(IntPredicate::EQ, IntPredicate::EQ),
+            BinOp::Ne => return cmp(IntPredicate::NE, IntPredicate::NE),
+            BinOp::Lt => return cmp(IntPredicate::SLT, IntPredicate::ULT),
+            BinOp::Le => return cmp(IntPredicate::SLE, IntPredicate::ULE),
+            BinOp::Gt => return cmp(IntPredicate::SGT, IntPredicate::UGT),
+            BinOp::Ge => return cmp(IntPredicate::SGE, IntPredicate::UGE),
+            BinOp::And | BinOp::Or => return Err(internal("logical op")),
+        }))
+    }
+
+    /// `&&` and `||` evaluate their right side only when needed; the result is 0 or 1.
+    fn short_circuit(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let slot = bb.stack_i64("logic")?;
+        let l = bb.truthy(self.expr(lhs)?.int()?)?;
+        bb.store_i64(slot, bb.bool_to_i64(l)?)?;
+        let need_rhs = if op == BinOp::And { l } else { bb.b.build_not(l, "not")? };
+        let rhs_bb = bb.ctx.append_basic_block(bb.function, "rhs");
+        let done = bb.ctx.append_basic_block(bb.function, "logic_done");
+        bb.b.build_conditional_branch(need_rhs, rhs_bb, done)?;
+        bb.b.position_at_end(rhs_bb);
+        let r = bb.truthy(self.expr(rhs)?.int()?)?;
+        bb.store_i64(slot, bb.bool_to_i64(r)?)?;
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(done);
+        Ok(Val::Int(bb.load_i64(slot)?))
+    }
+
+    fn ternary(&mut self, cond: &Expr, then: &Expr, els: &Expr, ty: Type) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let c = bb.truthy(self.expr(cond)?.int()?)?;
+        let (slot, size) = match ty {
+            Type::Str(n) => (bb.stack_buffer(n, "tern")?, n),
+            _ => (bb.stack_i64("tern")?, 8),
+        };
+        let then_bb = bb.ctx.append_basic_block(bb.function, "then");
+        let else_bb = bb.ctx.append_basic_block(bb.function, "else");
+        let done = bb.ctx.append_basic_block(bb.function, "tern_done");
+        bb.b.build_conditional_branch(c, then_bb, else_bb)?;
+        for (block, branch) in [(then_bb, then), (else_bb, els)] {
+            bb.b.position_at_end(block);
+            let v = self.expr(branch)?;
+            self.store_value(slot, size, v)?;
+            bb.b.build_unconditional_branch(done)?;
+        }
+        bb.b.position_at_end(done);
+        Ok(match ty {
+            Type::Str(n) => Val::Str(slot, n),
+            _ => Val::Int(bb.load_i64(slot)?),
+        })
+    }
+
+    /// Writes a value into a slot of `size` bytes: integers as i64, strings copied and
+    /// truncated or zero-padded to the slot.
+    pub fn store_value(&self, slot: PointerValue<'ctx>, size: usize, v: Val<'ctx>) -> R<()> {
+        match v {
+            Val::Int(i) => self.bb.store_i64(slot, i),
+            Val::Str(p, n) => {
+                if n < size {
+                    self.bb.memset_zero(slot, slot_size(Type::Str(size)) as u64)?;
+                }
+                self.bb.memcpy(slot, p, n.min(size) as u64)
+            }
+        }
+    }
+
+    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
+    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let i8t = bb.ctx.i8_type();
+        let result = bb.stack_i64("streq")?;
+        bb.store_i64(result, bb.const_i64(1))?;
+        let done = bb.ctx.append_basic_block(bb.function, "streq_done");
+        let differ = bb.ctx.append_basic_block(bb.function, "streq_differ");
+        for i in 0..an.min(bn) {
+            let x = bb.b.build_load(i8t, bb.gep(a, i)?, "a")?.into_int_value();
+            let y = bb.b.build_load(i8t, bb.gep(b, i)?, "b")?.into_int_value();
+            let ne = bb.b.build_int_compare(IntPredicate::NE, x, y, "ne")?;
+            let next = bb.ctx.append_basic_block(bb.function, "streq_next");
+            bb.b.build_conditional_branch(ne, differ, next)?;
+            bb.b.position_at_end(next);
+            let nul = bb.b.build_int_compare(IntPredicate::EQ, x, i8t.const_zero(), "nul")?;
+            let cont = bb.ctx.append_basic_block(bb.function, "streq_cont");
+            bb.b.build_conditional_branch(nul, done, cont)?;
+            bb.b.position_at_end(cont);
+        }
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(differ);
+        bb.store_i64(result, bb.const_i64(0))?;
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(done);
+        bb.truthy(bb.load_i64(result)?)
+    }
+}

@@ -1,0 +1,90 @@
+//! BPF map definitions: one legacy `maps`-section definition per user map plus the runtime's
+//! own maps (events ring buffer, counters, start time), and the byte layout of keys and
+//! values that codegen writes and the runtime reads back.
+
+use inkwell::module::{Linkage, Module};
+use inkwell::values::GlobalValue;
+
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_BYTES, EVENTS_MAP, MAX_MAP_KEYS, START_MAP};
+use crate::sema::hir::{MapDecl, MapValue};
+use crate::sema::Type;
+
+const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
+pub fn slot_size(ty: Type) -> usize {
+    ty.size().div_ceil(8) * 8
+}
+
+/// Offsets of each key part; hist maps append the bucket index as a last 8-byte part.
+pub fn key_offsets(decl_keys: &[Type]) -> Vec<usize> {
+    let mut at = 0;
+    decl_keys
+        .iter()
+        .map(|k| {
+            let here = at;
+            at += slot_size(*k);
+            here
+        })
+        .collect()
+}
+
+pub fn layout(decl: &MapDecl) -> MapLayout {
+    let user_key: usize = decl.keys.iter().map(|k| slot_size(*k)).sum();
+    let bucket = matches!(decl.value, MapValue::Hist | MapValue::Lhist { .. });
+    let key_size = (user_key + if bucket { 8 } else { 0 }).max(8);
+    let (value_size, percpu) = match decl.value {
+        MapValue::Scalar(t) => (slot_size(t), false),
+        MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => (8, true),
+        MapValue::Avg | MapValue::Stats | MapValue::Min | MapValue::Max => (16, true),
+    };
+    MapLayout { key_size, value_size, percpu, max_entries: MAX_MAP_KEYS }
+}
+
+pub fn symbol(index: usize) -> String {
+    format!("map_{index}")
+}
+
+/// The globals a program refers to.
+pub struct Maps<'ctx> {
+    pub user: Vec<GlobalValue<'ctx>>,
+    pub events: GlobalValue<'ctx>,
+    pub counters: GlobalValue<'ctx>,
+    pub start: GlobalValue<'ctx>,
+}
+
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl]) -> Maps<'ctx> {
+    let user = decls
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let l = layout(d);
+            let ty = if l.percpu { BPF_MAP_TYPE_PERCPU_HASH } else { BPF_MAP_TYPE_HASH };
+            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, l.max_entries)
+        })
+        .collect();
+    Maps {
+        user,
+        events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, EVENTS_BYTES),
+        counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS),
+        start: def(module, START_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 1),
+    }
+}
+
+/// A `struct bpf_map_def` (as aya-obj reads it: seven u32s) in the `maps` section.
+fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: u32, max: u32) -> GlobalValue<'ctx> {
+    let ctx = module.get_context();
+    let i32t = ctx.i32_type();
+    let fields = [map_type, key, value, max, 0, 0, 0].map(|v| i32t.const_int(u64::from(v), false).into());
+    let init = ctx.const_struct(&fields, false);
+    let g = module.add_global(init.get_type(), None, name);
+    g.set_initializer(&init);
+    g.set_section(Some("maps"));
+    g.set_linkage(Linkage::External);
+    g.set_alignment(4);
+    g
+}

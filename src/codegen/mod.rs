@@ -1,0 +1,122 @@
+//! `hir::Program` -> `BpfArtifact`: LLVM IR through inkwell, optimised and emitted as a BPF
+//! ELF object, plus the `RuntimeMeta` that tells the runtime how to attach each program and
+//! decode each map and event. Pure: no kernel, no files. inkwell types stay inside this module.
+
+pub mod artifact;
+mod builder;
+mod error;
+mod expr;
+mod llvm_diagnostics;
+pub mod maps;
+mod probe;
+mod stmt;
+
+pub use artifact::BpfArtifact;
+pub use error::CodegenError;
+
+use inkwell::context::Context;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetTriple};
+use inkwell::OptimizationLevel;
+
+use artifact::{MapMeta, PrintfMeta, RuntimeMeta};
+use builder::internal;
+use crate::sema::hir;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep the optimised LLVM IR text in the artifact.
+    pub keep_llvm_ir: bool,
+}
+
+pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
+    Target::initialize_bpf(&InitializationConfig::default());
+    let triple = TargetTriple::create("bpfel");
+    let target = Target::from_triple(&triple).map_err(internal)?;
+    let machine = target
+        .create_target_machine(&triple, "v3", "", OptimizationLevel::Aggressive, RelocMode::Default, CodeModel::Default)
+        .ok_or_else(|| internal("LLVM has no BPF target machine"))?;
+
+    let ctx = Context::create();
+    let diagnostics = llvm_diagnostics::capture(&ctx);
+    let module = ctx.create_module("rtrace");
+    // The data layout must be the BPF target's before any IR is built, or i64 loads of
+    // context fields get split into two 32-bit loads the verifier rejects.
+    module.set_triple(&triple);
+    module.set_data_layout(&machine.get_target_data().get_data_layout());
+
+    let license = ctx.const_string(b"GPL", true);
+    let g = module.add_global(license.get_type(), None, "_license");
+    g.set_initializer(&license);
+    g.set_section(Some("license"));
+
+    let maps = maps::define(&module, &program.maps);
+    let mut programs = Vec::new();
+    for i in 0..program.probes.len() {
+        programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i)?);
+    }
+    module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
+    module
+        .run_passes("default<O2>", &machine, PassBuilderOptions::create())
+        .map_err(|e| internal(format!("optimisation failed: {e}")))?;
+    let object = machine.write_to_memory_buffer(&module, FileType::Object);
+    let failures = diagnostics.errors();
+    if !failures.is_empty() {
+        // Name the probe when LLVM names the function.
+        let span = programs
+            .iter()
+            .find(|p| failures.iter().any(|m| m.contains(&p.function)))
+            .map(|p| p.span)
+            .or_else(|| program.probes.first().map(|p| p.span));
+        return Err(CodegenError::Backend { span, messages: failures });
+    }
+    let object = object.map_err(|e| internal(format!("object emission failed: {e}")))?.as_slice().to_vec();
+    let llvm_ir = options.keep_llvm_ir.then(|| module.print_to_string().to_string());
+
+    let meta = RuntimeMeta {
+        programs,
+        maps: program
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, d)| MapMeta {
+                symbol: maps::symbol(i),
+                name: d.name.clone(),
+                keys: d.keys.clone(),
+                value: d.value,
+                layout: maps::layout(d),
+            })
+            .collect(),
+        printfs: program
+            .printfs
+            .iter()
+            .zip(printf_arg_types(program))
+            .map(|(format, types)| {
+                let (offsets, _) = stmt::printf_layout(types.iter().copied());
+                PrintfMeta { format: format.clone(), args: offsets.into_iter().zip(types).collect() }
+            })
+            .collect(),
+    };
+    Ok(BpfArtifact { object, meta, llvm_ir })
+}
+
+/// The argument types of each printf, indexed by printf id.
+fn printf_arg_types(program: &hir::Program) -> Vec<Vec<crate::sema::Type>> {
+    let mut out = vec![Vec::new(); program.printfs.len()];
+    fn walk(stmts: &[hir::Stmt], out: &mut Vec<Vec<crate::sema::Type>>) {
+        for s in stmts {
+            match s {
+                hir::Stmt::Printf { format, args } => out[*format] = args.iter().map(|a| a.ty).collect(),
+                hir::Stmt::If { then, els, .. } => {
+                    walk(then, out);
+                    walk(els, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    for p in &program.probes {
+        walk(&p.body, &mut out);
+    }
+    out
+}

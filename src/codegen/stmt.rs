@@ -1,0 +1,240 @@
+//! Statements: map stores and aggregations (per-CPU, updated in place), events to userspace
+//! (printf, print/clear/zero, exit) on the ring buffer, control flow.
+
+use inkwell::values::{IntValue, PointerValue};
+use inkwell::IntPredicate;
+
+use super::artifact::EventKind;
+use super::builder::R;
+use super::maps::{key_offsets, layout, slot_size};
+use super::probe::Lower;
+use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt};
+use crate::sema::Type;
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    pub fn block(&mut self, stmts: &[Stmt]) -> R<()> {
+        for s in stmts {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> R<()> {
+        let bb = self.bb;
+        match s {
+            Stmt::MapStore { map, keys, value } => {
+                let key = self.map_key(*map, keys, None)?;
+                let v = self.expr(value)?;
+                let size = layout(&self.program.maps[*map]).value_size;
+                let slot = bb.stack_buffer(size, "store")?;
+                self.store_value(slot, size, v)?;
+                bb.map_update(self.maps.user[*map], key, slot, self.maps.counters)
+            }
+            Stmt::MapAggregate { map, keys, arg } => self.aggregate(*map, keys, arg.as_ref()),
+            Stmt::VarStore { var, value } => {
+                let v = self.expr(value)?;
+                let size = slot_size(self.var_types[*var]).max(8);
+                self.store_value(self.vars[*var], size, v)
+            }
+            Stmt::If { cond, then, els } => {
+                let c = bb.truthy(self.expr(cond)?.int()?)?;
+                let then_bb = bb.ctx.append_basic_block(bb.function, "if_then");
+                let else_bb = bb.ctx.append_basic_block(bb.function, "if_else");
+                let done = bb.ctx.append_basic_block(bb.function, "if_done");
+                bb.b.build_conditional_branch(c, then_bb, else_bb)?;
+                bb.b.position_at_end(then_bb);
+                self.block(then)?;
+                bb.b.build_unconditional_branch(done)?;
+                bb.b.position_at_end(else_bb);
+                self.block(els)?;
+                bb.b.build_unconditional_branch(done)?;
+                bb.b.position_at_end(done);
+                Ok(())
+            }
+            Stmt::Printf { format, args } => self.printf(*format, args),
+            Stmt::MapCommand { command, map } => {
+                let kind = match command {
+                    MapCommand::Print => EventKind::Print,
+                    MapCommand::Clear => EventKind::Clear,
+                    MapCommand::Zero => EventKind::Zero,
+                };
+                self.emit_header_only(kind, *map as u32)
+            }
+            Stmt::Delete { map, keys } => {
+                let key = self.map_key(*map, keys, None)?;
+                bb.map_delete(self.maps.user[*map], key)
+            }
+            Stmt::Exit => {
+                self.emit_header_only(EventKind::Exit, 0)?;
+                // Nothing after exit() runs: return, and let later statements land in an
+                // unreachable block that LLVM removes.
+                bb.b.build_return(Some(&bb.const_i64(0)))?;
+                let dead = bb.ctx.append_basic_block(bb.function, "after_exit");
+                bb.b.position_at_end(dead);
+                Ok(())
+            }
+            Stmt::Expr(e) => self.expr(e).map(|_| ()),
+        }
+    }
+
+    /// Builds the key buffer of `map`; hist maps get the bucket index as the last part.
+    pub fn map_key(&mut self, map: usize, keys: &[Expr], bucket: Option<IntValue<'ctx>>) -> R<PointerValue<'ctx>> {
+        let bb = self.bb;
+        let decl = &self.program.maps[map];
+        let size = layout(decl).key_size;
+        let buf = bb.stack_buffer(size, "key")?;
+        let offsets = key_offsets(&decl.keys);
+        let key_types = decl.keys.clone();
+        for ((k, off), ty) in keys.iter().zip(&offsets).zip(&key_types) {
+            let v = self.expr(k)?;
+            self.store_value(bb.gep(buf, *off)?, slot_size(*ty), v)?;
+        }
+        if let Some(b) = bucket {
+            let off: usize = key_types.iter().map(|t| slot_size(*t)).sum();
+            bb.store_i64(bb.gep(buf, off)?, b)?;
+        }
+        Ok(buf)
+    }
+
+    fn aggregate(&mut self, map: usize, keys: &[Expr], arg: Option<&Expr>) -> R<()> {
+        let bb = self.bb;
+        let value = self.program.maps[map].value;
+        let x = match arg {
+            Some(a) => self.expr(a)?.int()?,
+            None => bb.const_i64(1),
+        };
+        let bucket = match value {
+            MapValue::Hist => Some(self.log2_bucket(x)?),
+            MapValue::Lhist { min, max, step } => Some(self.linear_bucket(x, min, max, step)?),
+            _ => None,
+        };
+        let key = self.map_key(map, keys, bucket)?;
+        let global = self.maps.user[map];
+        let p = bb.map_lookup(global, key)?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        let upd = bb.ctx.append_basic_block(bb.function, "agg_update");
+        let init = bb.ctx.append_basic_block(bb.function, "agg_init");
+        let done = bb.ctx.append_basic_block(bb.function, "agg_done");
+        bb.b.build_conditional_branch(found, upd, init)?;
+
+        // Existing entry: this CPU's copy, updated in place.
+        bb.b.position_at_end(upd);
+        let add = |at: PointerValue<'ctx>, by: IntValue<'ctx>| -> R<()> {
+            let old = bb.load_i64(at)?;
+            bb.store_i64(at, bb.b.build_int_add(old, by, "add")?)
+        };
+        match value {
+            MapValue::Count | MapValue::Hist | MapValue::Lhist { .. } => add(p, bb.const_i64(1))?,
+            MapValue::Sum { .. } => add(p, x)?,
+            MapValue::Avg | MapValue::Stats => {
+                add(p, bb.const_i64(1))?;
+                add(bb.gep(p, 8)?, x)?;
+            }
+            MapValue::Min | MapValue::Max => {
+                let pred = if value == MapValue::Min { IntPredicate::SLT } else { IntPredicate::SGT };
+                let old = bb.load_i64(p)?;
+                let set = bb.load_i64(bb.gep(p, 8)?)?;
+                let better = bb.b.build_int_compare(pred, x, old, "better")?;
+                let unset = bb.b.build_int_compare(IntPredicate::EQ, set, bb.const_i64(0), "unset")?;
+                let replace = bb.b.build_or(better, unset, "replace")?;
+                bb.if_then(replace, |s| {
+                    s.store_i64(p, x)?;
+                    s.store_i64(s.gep(p, 8)?, s.const_i64(1))
+                })?;
+            }
+            MapValue::Scalar(_) => {}
+        }
+        bb.b.build_unconditional_branch(done)?;
+
+        // New entry.
+        bb.b.position_at_end(init);
+        let size = layout(&self.program.maps[map]).value_size;
+        let fresh = bb.stack_buffer(size, "agg")?;
+        let (first, second) = match value {
+            MapValue::Count | MapValue::Hist | MapValue::Lhist { .. } => (bb.const_i64(1), None),
+            MapValue::Sum { .. } => (x, None),
+            MapValue::Avg | MapValue::Stats => (bb.const_i64(1), Some(x)),
+            MapValue::Min | MapValue::Max => (x, Some(bb.const_i64(1))),
+            MapValue::Scalar(_) => (x, None),
+        };
+        bb.store_i64(fresh, first)?;
+        if let Some(s) = second {
+            bb.store_i64(bb.gep(fresh, 8)?, s)?;
+        }
+        bb.map_update(global, key, fresh, self.maps.counters)?;
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(done);
+        Ok(())
+    }
+
+    /// bpftrace's power-of-two bucket: 0 for negatives, 1 for zero, 2 + floor(log2(x)) above.
+    fn log2_bucket(&self, x: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let b = &bb.b;
+        let mut n = x;
+        let mut r = bb.const_i64(0);
+        for shift in [32u64, 16, 8, 4, 2, 1] {
+            let big = b.build_int_compare(IntPredicate::UGE, n, bb.const_i64(1 << shift), "big")?;
+            let shifted = b.build_right_shift(n, bb.const_i64(shift), false, "sh")?;
+            n = b.build_select(big, shifted, n, "n")?.into_int_value();
+            let plus = b.build_int_add(r, bb.const_i64(shift), "r")?;
+            r = b.build_select(big, plus, r, "r")?.into_int_value();
+        }
+        let positive = b.build_int_add(r, bb.const_i64(2), "pos")?;
+        let is_zero = b.build_int_compare(IntPredicate::EQ, x, bb.const_i64(0), "zero")?;
+        let is_neg = b.build_int_compare(IntPredicate::SLT, x, bb.const_i64(0), "neg")?;
+        let v = b.build_select(is_zero, bb.const_i64(1), positive, "b")?.into_int_value();
+        Ok(b.build_select(is_neg, bb.const_i64(0), v, "b")?.into_int_value())
+    }
+
+    /// lhist bucket: 0 below `min`, `(max-min)/step + 1` at or above `max`, else
+    /// `(x-min)/step + 1`.
+    fn linear_bucket(&self, x: IntValue<'ctx>, min: i64, max: i64, step: i64) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let b = &bb.b;
+        let c = |v: i64| bb.const_i64(v as u64);
+        let below = b.build_int_compare(IntPredicate::SLT, x, c(min), "below")?;
+        let above = b.build_int_compare(IntPredicate::SGE, x, c(max), "above")?;
+        let rel = b.build_int_sub(x, c(min), "rel")?;
+        let idx = b.build_int_unsigned_div(rel, c(step), "idx")?;
+        let mid = b.build_int_add(idx, c(1), "mid")?;
+        let v = b.build_select(above, c((max - min) / step + 1), mid, "b")?.into_int_value();
+        Ok(b.build_select(below, c(0), v, "b")?.into_int_value())
+    }
+
+    fn printf(&mut self, id: usize, args: &[Expr]) -> R<()> {
+        let bb = self.bb;
+        let (offsets, size) = printf_layout(args.iter().map(|a| a.ty));
+        let buf = bb.stack_buffer(size, "event")?;
+        bb.store_i64(buf, header(EventKind::Printf, id as u32, bb))?;
+        for ((a, off), ty) in args.iter().zip(&offsets).zip(args.iter().map(|a| a.ty)) {
+            let v = self.expr(a)?;
+            self.store_value(bb.gep(buf, *off)?, slot_size(ty), v)?;
+        }
+        bb.ringbuf_output(self.maps.events, buf, size, self.maps.counters)
+    }
+
+    fn emit_header_only(&self, kind: EventKind, id: u32) -> R<()> {
+        let bb = self.bb;
+        let buf = bb.stack_i64("event")?;
+        bb.store_i64(buf, header(kind, id, bb))?;
+        bb.ringbuf_output(self.maps.events, buf, 8, self.maps.counters)
+    }
+}
+
+fn header<'ctx>(kind: EventKind, id: u32, bb: &super::builder::BpfBuilder<'ctx, '_>) -> IntValue<'ctx> {
+    bb.const_i64(kind as u64 | (u64::from(id) << 32))
+}
+
+/// Offsets of printf arguments after the 8-byte header, and the event's total size.
+pub fn printf_layout(types: impl Iterator<Item = Type>) -> (Vec<usize>, usize) {
+    let mut at = 8;
+    let offsets = types
+        .map(|t| {
+            let here = at;
+            at += slot_size(t);
+            here
+        })
+        .collect();
+    (offsets, at)
+}

@@ -1,0 +1,73 @@
+//! Runtime failures. Each says what failed and what to do; the verifier log is kept short
+//! unless `-v` asks for all of it.
+
+use codespan_reporting::diagnostic::Diagnostic;
+
+use crate::codegen::artifact::ProgramMeta;
+use crate::diagnostics::{primary, Diag, ToDiagnostic};
+use crate::parser::Span;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("rtrace must run as root to load BPF programs (it needs CAP_BPF and CAP_PERFMON)")]
+    NotRoot,
+    #[error("could not load the BPF object: {message}")]
+    Load { message: String },
+    #[error("the kernel's verifier rejected {probe}: {reason}")]
+    Verifier { probe: String, span: Span, reason: String, log: String, verbose: bool },
+    #[error("could not attach {probe}: {message}")]
+    Attach { probe: String, span: Span, message: String },
+    #[error("internal error: the object has no `{name}`")]
+    MissingMap { name: &'static str },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl RuntimeError {
+    pub fn from_program(e: aya::programs::ProgramError, p: &ProgramMeta, verbose: bool) -> RuntimeError {
+        match e {
+            aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
+                let log = verifier_log.to_string();
+                // The verifier's own reason is the last non-empty line before the statistics.
+                let reason = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
+                    .unwrap_or("")
+                    .to_string();
+                let reason = if reason.is_empty() { io_error.to_string() } else { reason };
+                if io_error.raw_os_error() == Some(libc::EPERM) && log.trim().is_empty() {
+                    return RuntimeError::Load { message: format!("permission denied loading {}: run as root with BPF enabled", p.probe_name) };
+                }
+                RuntimeError::Verifier { probe: p.probe_name.clone(), span: p.span, reason, log, verbose }
+            }
+            other => RuntimeError::Load { message: format!("{}: {other}", p.probe_name) },
+        }
+    }
+}
+
+impl ToDiagnostic for RuntimeError {
+    fn to_diagnostic(&self) -> Diag {
+        match self {
+            RuntimeError::Verifier { probe, span, reason, log, verbose } => {
+                let mut notes = vec![format!("verifier: {reason}")];
+                if *verbose {
+                    notes.push(format!("full verifier log:\n{log}"));
+                } else {
+                    notes.push("help: run with -v to see the full verifier log".into());
+                }
+                Diagnostic::error()
+                    .with_code("E0401")
+                    .with_message(format!("the kernel's BPF verifier rejected the program for `{probe}`"))
+                    .with_labels(vec![primary(*span, "in this probe")])
+                    .with_notes(notes)
+            }
+            RuntimeError::Attach { probe, span, message } => Diagnostic::error()
+                .with_code("E0402")
+                .with_message(format!("could not attach `{probe}`"))
+                .with_labels(vec![primary(*span, "this probe")])
+                .with_notes(vec![message.clone()]),
+            other => Diagnostic::error().with_message(other.to_string()),
+        }
+    }
+}

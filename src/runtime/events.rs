@@ -1,0 +1,154 @@
+//! Everything userspace does in response to the programs: decode ring buffer records,
+//! format printf, carry out print/clear/zero, and print maps. Output goes through one
+//! buffered stdout writer, flushed once per drained batch.
+
+use std::io::{BufWriter, Stdout, Write};
+
+use aya::maps::{MapData, RingBuf};
+use aya::Ebpf;
+
+use super::output::{render, RawEntry};
+use super::printf::{self, Arg};
+use super::{map_data, sys, RuntimeError};
+use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta};
+use crate::sema::Type;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    Exit,
+}
+
+pub struct EventSink {
+    meta: RuntimeMeta,
+    out: BufWriter<Stdout>,
+    ncpus: usize,
+    exited: bool,
+    line: String,
+}
+
+impl EventSink {
+    pub fn new(meta: &RuntimeMeta, _ebpf: &Ebpf) -> Result<Self, RuntimeError> {
+        let ncpus = aya::util::nr_cpus().map_err(|(_, e)| RuntimeError::Io(e))?;
+        Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new() })
+    }
+
+    /// Handles every record in the ring; after an exit event the rest are discarded.
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, ebpf: &Ebpf) -> Result<Outcome, RuntimeError> {
+        while let Some(item) = ring.next() {
+            if self.exited {
+                continue;
+            }
+            let record: Vec<u8> = item.to_vec();
+            drop(item);
+            self.handle(&record, ebpf)?;
+        }
+        self.out.flush().map_err(RuntimeError::Io)?;
+        Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
+    }
+
+    fn handle(&mut self, record: &[u8], ebpf: &Ebpf) -> Result<(), RuntimeError> {
+        let Some(header) = record.get(..8) else { return Ok(()) };
+        let header = u64::from_le_bytes(header.try_into().unwrap_or([0; 8]));
+        let id = (header >> 32) as usize;
+        match EventKind::from_u32(header as u32) {
+            Some(EventKind::Exit) => self.exited = true,
+            Some(EventKind::Printf) => {
+                let Some(p) = self.meta.printfs.get(id) else { return Ok(()) };
+                let args: Vec<Arg<'_>> = p
+                    .args
+                    .iter()
+                    .map(|(off, ty)| match ty {
+                        Type::Str(n) => Arg::Str(record.get(*off..off + n).unwrap_or_default()),
+                        _ => Arg::Int { bits: u64_at(record, *off), signed: ty.is_signed() },
+                    })
+                    .collect();
+                self.line.clear();
+                printf::format(&p.format, &args, &mut self.line);
+                self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?;
+            }
+            Some(EventKind::Print) => {
+                let text = self.render_map(id, ebpf)?;
+                self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+            }
+            Some(EventKind::Clear) => self.clear_map(id, ebpf, false)?,
+            Some(EventKind::Zero) => self.clear_map(id, ebpf, true)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn fd(&self, id: usize, ebpf: &Ebpf) -> Result<(RawFd, MapMeta), RuntimeError> {
+        let m = self.meta.maps.get(id).ok_or(RuntimeError::MissingMap { name: "user map" })?;
+        let map = ebpf.map(&m.symbol).ok_or(RuntimeError::MissingMap { name: "user map" })?;
+        let data = map_data(map).ok_or(RuntimeError::MissingMap { name: "user map" })?;
+        Ok((data.fd().as_fd().as_raw_fd(), m.clone()))
+    }
+
+    fn value_len(&self, m: &MapMeta) -> usize {
+        let stride = m.layout.value_size.div_ceil(8) * 8;
+        if m.layout.percpu { stride * self.ncpus } else { m.layout.value_size }
+    }
+
+    fn read_map(&self, id: usize, ebpf: &Ebpf) -> Result<(MapMeta, Vec<RawEntry>), RuntimeError> {
+        let (fd, m) = self.fd(id, ebpf)?;
+        let mut entries = Vec::new();
+        let mut key: Option<Vec<u8>> = None;
+        let mut next = vec![0u8; m.layout.key_size];
+        while sys::map_next_key(fd, key.as_deref(), &mut next).map_err(RuntimeError::Io)? {
+            let mut value = vec![0u8; self.value_len(&m)];
+            if sys::map_lookup(fd, &next, &mut value).map_err(RuntimeError::Io)? {
+                entries.push(RawEntry { key: next.clone(), value });
+            }
+            key = Some(next.clone());
+        }
+        Ok((m, entries))
+    }
+
+    fn render_map(&self, id: usize, ebpf: &Ebpf) -> Result<String, RuntimeError> {
+        let (m, entries) = self.read_map(id, ebpf)?;
+        Ok(render(&m, &entries))
+    }
+
+    fn clear_map(&self, id: usize, ebpf: &Ebpf, zero: bool) -> Result<(), RuntimeError> {
+        let (fd, m) = self.fd(id, ebpf)?;
+        let (_, entries) = self.read_map(id, ebpf)?;
+        let zeros = vec![0u8; self.value_len(&m)];
+        for e in entries {
+            if zero {
+                sys::map_update(fd, &e.key, &zeros).map_err(RuntimeError::Io)?;
+            } else {
+                sys::map_delete(fd, &e.key).map_err(RuntimeError::Io)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The exit dump: every non-empty map, in name order, after one blank line.
+    pub fn print_all_maps(&mut self, ebpf: &Ebpf) -> Result<(), RuntimeError> {
+        let mut order: Vec<usize> = (0..self.meta.maps.len()).collect();
+        order.sort_by(|a, b| self.meta.maps[*a].name.cmp(&self.meta.maps[*b].name));
+        let mut first = true;
+        for id in order {
+            let text = self.render_map(id, ebpf)?;
+            if text.is_empty() {
+                continue;
+            }
+            if first {
+                self.out.write_all(b"\n").map_err(RuntimeError::Io)?;
+                first = false;
+            }
+            self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+        }
+        self.out.flush().map_err(RuntimeError::Io)
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        w.copy_from_slice(s);
+    }
+    u64::from_le_bytes(w)
+}

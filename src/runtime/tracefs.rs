@@ -1,0 +1,41 @@
+//! `sema::KernelInfo` over the live tracefs. Mounts tracefs when it is missing (root only).
+
+use std::path::PathBuf;
+
+use crate::sema::KernelInfo;
+
+pub struct TraceFs {
+    root: PathBuf,
+}
+
+impl TraceFs {
+    /// The tracefs at `/sys/kernel/tracing` (or the legacy debugfs path), mounting it if needed.
+    pub fn open() -> TraceFs {
+        let modern = PathBuf::from("/sys/kernel/tracing");
+        if !modern.join("events").exists() && std::fs::metadata("/sys/kernel/debug/tracing/events").is_ok() {
+            return TraceFs { root: PathBuf::from("/sys/kernel/debug/tracing") };
+        }
+        if !modern.join("events").exists() {
+            let _ = std::process::Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
+        }
+        TraceFs { root: modern }
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> TraceFs {
+        TraceFs { root: root.into() }
+    }
+}
+
+impl KernelInfo for TraceFs {
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
+        if [category, event].iter().any(|s| s.contains(['/', '.'])) {
+            return None;
+        }
+        std::fs::read_to_string(self.root.join("events").join(category).join(event).join("format")).ok()
+    }
+
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        let list = std::fs::read_to_string(self.root.join("available_events")).unwrap_or_default();
+        list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect()
+    }
+}
