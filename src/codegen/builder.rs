@@ -24,6 +24,7 @@ pub enum Helper {
     GetCurrentUidGid = 15,
     GetCurrentComm = 16,
     ProbeReadStr = 45,
+    ProbeReadKernel = 113,
     RingbufOutput = 130,
 }
 

@@ -32,7 +32,10 @@ impl RuntimeError {
                 let reason = log
                     .lines()
                     .rev()
-                    .find(|l| !l.trim().is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
+                    .find(|l| {
+                        let l = l.trim();
+                        !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
+                    })
                     .unwrap_or("")
                     .to_string();
                 let reason = if reason.is_empty() { io_error.to_string() } else { reason };

@@ -34,6 +34,11 @@ impl EventSink {
         Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new() })
     }
 
+    /// Accepts events again after an exit(): END's output must still be printed.
+    pub fn reopen(&mut self) {
+        self.exited = false;
+    }
+
     /// Handles every record in the ring; after an exit event the rest are discarded.
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>, ebpf: &Ebpf) -> Result<Outcome, RuntimeError> {
         while let Some(item) = ring.next() {

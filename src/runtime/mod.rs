@@ -69,7 +69,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     for p in meta.programs.iter().filter(|p| p.attach == Attach::Begin) {
         test_run(&ebpf, &p.function)?;
     }
-    let mut outcome = sink.drain(&mut ring, &ebpf)?;
+    let outcome = sink.drain(&mut ring, &ebpf)?;
 
     let mut links = Vec::new();
     if outcome == Outcome::Continue {
@@ -83,16 +83,16 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
                 }
             }
         }
-        outcome = event_loop(&mut ring, &sig_rx, &mut sink, &ebpf)?;
+        event_loop(&mut ring, &sig_rx, &mut sink, &ebpf)?;
     }
     detach_all(&mut ebpf, links);
 
+    sink.reopen();
     for p in meta.programs.iter().filter(|p| p.attach == Attach::End) {
         test_run(&ebpf, &p.function)?;
     }
     // END's own events (and exit()) are delivered; anything after that is ignored.
     sink.drain(&mut ring, &ebpf)?;
-    let _ = outcome;
 
     sink.print_all_maps(&ebpf)?;
     report_counters(&ebpf)?;

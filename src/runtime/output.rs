@@ -122,7 +122,8 @@ fn fold(kind: MapValue, cpus: &[Vec<u8>]) -> Option<Folded> {
         MapValue::Min | MapValue::Max => {
             let set = cpus.iter().filter(|c| u64_at(c, 8) != 0).map(|c| u64_at(c, 0) as i64);
             let v = if kind == MapValue::Min { set.min() } else { set.max() };
-            Folded::Int(i128::from(v?))
+            // No CPU has a value only after zero(), which bpftrace prints as 0.
+            Folded::Int(i128::from(v.unwrap_or(0)))
         }
         MapValue::Hist | MapValue::Lhist { .. } => return None,
     })

@@ -1,0 +1,242 @@
+//! End-to-end tests: the real `rtrace` binary loads real BPF into the running kernel.
+//!
+//! Cases live in `tests/e2e/*.test`, blocks separated by blank lines, in the spirit of
+//! bpftrace's runtime tests:
+//!
+//! ```text
+//! NAME behaviour_name
+//! PROG one line of rtrace            (or FILE path/to/script.bt, relative to the repo)
+//! EXPECT ~~~                         exact stdout, compared line by line after dropping
+//! ...                                trailing blanks and blank lines
+//! ~~~
+//! EXPECT_REGEX regex                 some stdout line must match
+//! STDERR text                        stderr must contain this text
+//! EXIT 1                             expected exit status (default 0)
+//! SETUP shell command                run before rtrace starts
+//! WORKLOAD shell command             run once the probes are attached, then SIGINT
+//! TIMEOUT 10                         seconds (default 10)
+//! # comment
+//! ```
+//!
+//! These need root and BPF. Without them every case fails with one clear message, unless
+//! RTRACE_SKIP_E2E=1 says to skip them.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default, Clone)]
+struct Case {
+    file: String,
+    name: String,
+    prog: Option<String>,
+    script: Option<String>,
+    expect: Option<String>,
+    expect_regex: Vec<String>,
+    stderr: Vec<String>,
+    exit: i32,
+    workload: Option<String>,
+    setup: Option<String>,
+    timeout: u64,
+}
+
+fn parse_cases(path: &Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).expect("readable .test file");
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut cases = Vec::new();
+    let mut cur: Option<Case> = None;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        if key == "NAME" {
+            if let Some(c) = cur.take() {
+                cases.push(c);
+            }
+            cur = Some(Case { file: file.clone(), name: rest.to_string(), timeout: 10, ..Case::default() });
+            continue;
+        }
+        let Some(c) = cur.as_mut() else { continue };
+        match key {
+            "PROG" => c.prog = Some(rest.to_string()),
+            "FILE" => c.script = Some(rest.to_string()),
+            "EXPECT" => {
+                let mut body = Vec::new();
+                for l in lines.by_ref() {
+                    if l == "~~~" {
+                        break;
+                    }
+                    body.push(l);
+                }
+                c.expect = Some(body.join("\n"));
+            }
+            "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
+            "STDERR" => c.stderr.push(rest.to_string()),
+            "EXIT" => c.exit = rest.trim().parse().expect("EXIT takes a number"),
+            "WORKLOAD" => c.workload = Some(rest.to_string()),
+            "SETUP" => c.setup = Some(rest.to_string()),
+            "TIMEOUT" => c.timeout = rest.trim().parse().expect("TIMEOUT takes seconds"),
+            "" => {}
+            k if k.starts_with('#') => {}
+            other => panic!("{file}: unknown directive {other:?} in case {}", c.name),
+        }
+    }
+    cases.extend(cur);
+    cases
+}
+
+/// Lines with trailing blanks removed and blank lines dropped: bpftrace 0.17 and current
+/// bpftrace differ only there.
+fn normalise(s: &str) -> Vec<String> {
+    s.lines().map(|l| l.trim_end().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+struct Outcome {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
+    if let Some(s) = &c.setup {
+        let st = Command::new("sh").arg("-c").arg(s).status().expect("setup runs");
+        assert!(st.success(), "{}: setup failed: {s}", c.name);
+    }
+    let mut cmd = Command::new(bin);
+    match (&c.prog, &c.script) {
+        (Some(p), _) => cmd.arg("-e").arg(p),
+        (None, Some(f)) => cmd.arg(root.join(f)),
+        _ => panic!("case {} has neither PROG nor FILE", c.name),
+    };
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().expect("rtrace starts");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = tx.send(all.clone());
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(c.timeout);
+    if let Some(w) = &c.workload {
+        // Wait for the probes: "Attaching" is printed just before attaching, which takes
+        // milliseconds; give it a generous margin.
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(s) if s.contains("Attaching") => break,
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let st = Command::new("sh").arg("-c").arg(w).status().expect("workload runs");
+        assert!(st.success(), "{}: workload failed: {w}", c.name);
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait works") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{}: timed out after {}s", c.name, c.timeout);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        status: status.code().unwrap_or(-1),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+fn check(c: &Case, o: &Outcome) -> Result<(), String> {
+    let ctx = || format!("--- stdout ---\n{}--- stderr ---\n{}", o.stdout, o.stderr);
+    if o.status != c.exit {
+        return Err(format!("exit status {} (expected {})\n{}", o.status, c.exit, ctx()));
+    }
+    if let Some(e) = &c.expect {
+        let (want, got) = (normalise(e), normalise(&o.stdout));
+        if want != got {
+            return Err(format!("stdout differs\n--- expected ---\n{}\n{}", want.join("\n"), ctx()));
+        }
+    }
+    for r in &c.expect_regex {
+        let re = regex_lite::Regex::new(r).map_err(|e| format!("bad regex {r}: {e}"))?;
+        if !o.stdout.lines().any(|l| re.is_match(l)) {
+            return Err(format!("no stdout line matches /{r}/\n{}", ctx()));
+        }
+    }
+    for s in &c.stderr {
+        if !o.stderr.contains(s.as_str()) {
+            return Err(format!("stderr lacks {s:?}\n{}", ctx()));
+        }
+    }
+    if o.stderr.contains("panicked") {
+        return Err(format!("rtrace panicked\n{}", ctx()));
+    }
+    Ok(())
+}
+
+fn bpf_available() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the end-to-end tests load BPF programs and must run as root".into());
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() && !Path::new("/sys/fs/bpf").exists() {
+        return Err("this kernel shows no BPF support (/sys/fs/bpf missing)".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn e2e() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("RTRACE_SKIP_E2E").as_deref() == Ok("1") {
+        eprintln!("RTRACE_SKIP_E2E=1: end-to-end tests skipped");
+        return;
+    }
+    if let Err(why) = bpf_available() {
+        panic!("{why}. Run the tests as root on a kernel with BPF, or set RTRACE_SKIP_E2E=1 to skip them.");
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rtrace"));
+    let filter = std::env::var("RTRACE_E2E_FILTER").unwrap_or_default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("tests/e2e"))
+        .expect("tests/e2e exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+        .collect();
+    paths.sort();
+    let (mut passed, mut failed) = (0, Vec::new());
+    for p in paths {
+        for c in parse_cases(&p) {
+            if !c.name.contains(&filter) {
+                continue;
+            }
+            match check(&c, &run_case(&bin, &root, &c)) {
+                Ok(()) => passed += 1,
+                Err(e) => {
+                    eprintln!("FAIL {}::{}\n{e}\n", c.file, c.name);
+                    failed.push(format!("{}::{}", c.file, c.name));
+                }
+            }
+        }
+    }
+    eprintln!("e2e: {passed} passed, {} failed", failed.len());
+    assert!(passed > 0, "no end-to-end case ran");
+    assert!(failed.is_empty(), "failed end-to-end cases: {failed:?}");
+}
