@@ -7,7 +7,7 @@ use std::io::{BufWriter, Stdout, Write};
 use aya::maps::{MapData, RingBuf};
 use aya::Ebpf;
 
-use super::output::{render, RawEntry};
+use super::output::{render, u64_at, RawEntry};
 use super::printf::{self, Arg};
 use super::{map_data, sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta};
@@ -148,12 +148,4 @@ impl EventSink {
         }
         self.out.flush().map_err(RuntimeError::Io)
     }
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        w.copy_from_slice(s);
-    }
-    u64::from_le_bytes(w)
 }

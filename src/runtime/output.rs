@@ -28,7 +28,8 @@ enum Folded {
     Hist(BTreeMap<u64, u64>),
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
+/// The little-endian u64 at `at`, 0 past the end.
+pub fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     if let Some(s) = b.get(at..at + 8) {
         w.copy_from_slice(s);
@@ -210,5 +211,25 @@ fn scaled(n: i64) -> String {
         format!("{}K", n / (1 << 10))
     } else {
         n.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hist_labels_use_binary_suffixes() {
+        let got: Vec<String> = [0, 1, 2, 3, 11, 12, 22, 32, 42].into_iter().map(hist_label).collect();
+        assert_eq!(got, ["(..., 0)", "[0]", "[1]", "[2, 4)", "[512, 1K)", "[1K, 2K)", "[1M, 2M)", "[1G, 2G)", "[1T, 2T)"]);
+    }
+
+    #[test]
+    fn lhist_labels_scale_only_exact_multiples() {
+        assert_eq!(lhist_label(0, 0, 3000, 1000), "(..., 0)");
+        assert_eq!(lhist_label(2, 0, 3000, 1000), "[1000, 2000)");
+        assert_eq!(lhist_label(4, 0, 3000, 1000), "[3000, ...)");
+        assert_eq!(lhist_label(1, 1024, 4096, 1024), "[1K, 2K)");
+        assert_eq!(lhist_label(1, 0, 2 << 20, 1 << 20), "[0, 1M)");
     }
 }
