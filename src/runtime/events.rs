@@ -29,7 +29,7 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    pub fn new(meta: &RuntimeMeta, _ebpf: &Ebpf) -> Result<Self, RuntimeError> {
+    pub fn new(meta: &RuntimeMeta) -> Result<Self, RuntimeError> {
         let ncpus = aya::util::nr_cpus().map_err(|(_, e)| RuntimeError::Io(e))?;
         Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new() })
     }

@@ -53,7 +53,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     let ring = ebpf.take_map(EVENTS_MAP).ok_or(RuntimeError::MissingMap { name: EVENTS_MAP })?;
     let mut ring = RingBuf::try_from(ring).map_err(|e| RuntimeError::Load { message: e.to_string() })?;
-    let mut sink = EventSink::new(meta, &ebpf)?;
+    let mut sink = EventSink::new(meta)?;
 
     let n = meta.programs.len();
     eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
