@@ -112,7 +112,10 @@ pub enum Counter {
 }
 pub const COUNTER_SLOTS: u32 = 2;
 
-/// Ring buffer size in bytes.
+/// Ring buffer size in bytes for scripts that stream printf events. The kernel maps the whole
+/// ring into the reader up front (twice, for wrap-around), so it counts fully in rtrace's RSS.
 pub const EVENTS_BYTES: u32 = 1 << 22;
+/// Ring buffer size for scripts whose only events are exit(), print(), clear() and zero().
+pub const CONTROL_EVENTS_BYTES: u32 = 1 << 16;
 /// Keys per map, bpftrace's default `max_map_keys`.
 pub const MAX_MAP_KEYS: u32 = 4096;

@@ -5,7 +5,7 @@
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_BYTES, EVENTS_MAP, MAX_MAP_KEYS, START_MAP};
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, MAX_MAP_KEYS, START_MAP};
 use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::Type;
 
@@ -57,7 +57,7 @@ pub struct Maps<'ctx> {
     pub start: GlobalValue<'ctx>,
 }
 
-pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl]) -> Maps<'ctx> {
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32) -> Maps<'ctx> {
     let user = decls
         .iter()
         .enumerate()
@@ -69,7 +69,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl]) -> Maps<'ctx> {
         .collect();
     Maps {
         user,
-        events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, EVENTS_BYTES),
+        events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, events_bytes),
         counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS),
         start: def(module, START_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 1),
     }

@@ -19,7 +19,7 @@ use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetTriple};
 use inkwell::OptimizationLevel;
 
-use artifact::{MapMeta, PrintfMeta, RuntimeMeta};
+use artifact::{MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES};
 use builder::internal;
 use crate::sema::hir;
 
@@ -50,7 +50,8 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
     g.set_initializer(&license);
     g.set_section(Some("license"));
 
-    let maps = maps::define(&module, &program.maps);
+    let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
+    let maps = maps::define(&module, &program.maps, events_bytes);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
         programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i)?);

@@ -17,35 +17,27 @@ pub enum RuntimeError {
     Verifier { probe: String, span: Span, reason: String, log: String, verbose: bool },
     #[error("could not attach {probe}: {message}")]
     Attach { probe: String, span: Span, message: String },
-    #[error("internal error: the object has no `{name}`")]
-    MissingMap { name: &'static str },
+    #[error("internal error: the object has no {what}")]
+    MissingObject { what: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 impl RuntimeError {
-    pub fn from_program(e: aya::programs::ProgramError, p: &ProgramMeta, verbose: bool) -> RuntimeError {
-        match e {
-            aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
-                let log = verifier_log.to_string();
-                // The verifier's own reason is the last non-empty line before the statistics.
-                let reason = log
-                    .lines()
-                    .rev()
-                    .find(|l| {
-                        let l = l.trim();
-                        !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
-                    })
-                    .unwrap_or("")
-                    .to_string();
-                let reason = if reason.is_empty() { io_error.to_string() } else { reason };
-                if io_error.raw_os_error() == Some(libc::EPERM) && log.trim().is_empty() {
-                    return RuntimeError::Load { message: format!("permission denied loading {}: run as root with BPF enabled", p.probe_name) };
-                }
-                RuntimeError::Verifier { probe: p.probe_name.clone(), span: p.span, reason, log, verbose }
-            }
-            other => RuntimeError::Load { message: format!("{}: {other}", p.probe_name) },
-        }
+    /// A rejected program: the verifier's own reason is the last non-empty line of its log
+    /// before the statistics.
+    pub fn verifier(p: &ProgramMeta, error: &std::io::Error, log: &str, verbose: bool) -> RuntimeError {
+        let reason = log
+            .lines()
+            .rev()
+            .find(|l| {
+                let l = l.trim();
+                !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
+            })
+            .unwrap_or("")
+            .to_string();
+        let reason = if reason.is_empty() { error.to_string() } else { reason };
+        RuntimeError::Verifier { probe: p.probe_name.clone(), span: p.span, reason, log: log.to_string(), verbose }
     }
 }
 

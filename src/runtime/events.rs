@@ -4,15 +4,15 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
-use aya::maps::{MapData, RingBuf};
-use aya::Ebpf;
+use std::os::fd::RawFd;
 
+use super::loader::Loaded;
 use super::output::{render, u64_at, RawEntry};
 use super::printf::{self, Arg};
-use super::{map_data, sys, RuntimeError};
+use super::ringbuf::RingBuf;
+use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta};
 use crate::sema::Type;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -30,7 +30,7 @@ pub struct EventSink {
 
 impl EventSink {
     pub fn new(meta: &RuntimeMeta) -> Result<Self, RuntimeError> {
-        let ncpus = aya::util::nr_cpus().map_err(|(_, e)| RuntimeError::Io(e))?;
+        let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
         Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new() })
     }
 
@@ -40,20 +40,20 @@ impl EventSink {
     }
 
     /// Handles every record in the ring; after an exit event the rest are discarded.
-    pub fn drain(&mut self, ring: &mut RingBuf<MapData>, ebpf: &Ebpf) -> Result<Outcome, RuntimeError> {
-        while let Some(item) = ring.next() {
-            if self.exited {
-                continue;
+    pub fn drain(&mut self, ring: &mut RingBuf, maps: &Loaded) -> Result<Outcome, RuntimeError> {
+        let mut result = Ok(());
+        ring.consume(|record| {
+            if !self.exited {
+                result = self.handle(record, maps);
             }
-            let record: Vec<u8> = item.to_vec();
-            drop(item);
-            self.handle(&record, ebpf)?;
-        }
+            result.is_ok()
+        });
+        result?;
         self.out.flush().map_err(RuntimeError::Io)?;
         Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
     }
 
-    fn handle(&mut self, record: &[u8], ebpf: &Ebpf) -> Result<(), RuntimeError> {
+    fn handle(&mut self, record: &[u8], maps: &Loaded) -> Result<(), RuntimeError> {
         let Some(header) = record.get(..8) else { return Ok(()) };
         let header = u64::from_le_bytes(header.try_into().unwrap_or([0; 8]));
         let id = (header >> 32) as usize;
@@ -74,21 +74,19 @@ impl EventSink {
                 self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?;
             }
             Some(EventKind::Print) => {
-                let text = self.render_map(id, ebpf)?;
+                let text = self.render_map(id, maps)?;
                 self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
             }
-            Some(EventKind::Clear) => self.clear_map(id, ebpf, false)?,
-            Some(EventKind::Zero) => self.clear_map(id, ebpf, true)?,
+            Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
+            Some(EventKind::Zero) => self.clear_map(id, maps, true)?,
             None => {}
         }
         Ok(())
     }
 
-    fn fd(&self, id: usize, ebpf: &Ebpf) -> Result<(RawFd, MapMeta), RuntimeError> {
-        let m = self.meta.maps.get(id).ok_or(RuntimeError::MissingMap { name: "user map" })?;
-        let map = ebpf.map(&m.symbol).ok_or(RuntimeError::MissingMap { name: "user map" })?;
-        let data = map_data(map).ok_or(RuntimeError::MissingMap { name: "user map" })?;
-        Ok((data.fd().as_fd().as_raw_fd(), m.clone()))
+    fn fd(&self, id: usize, maps: &Loaded) -> Result<(RawFd, MapMeta), RuntimeError> {
+        let m = self.meta.maps.get(id).ok_or_else(|| RuntimeError::MissingObject { what: format!("user map {id}") })?;
+        Ok((maps.map(&m.symbol)?, m.clone()))
     }
 
     fn value_len(&self, m: &MapMeta) -> usize {
@@ -96,29 +94,20 @@ impl EventSink {
         if m.layout.percpu { stride * self.ncpus } else { m.layout.value_size }
     }
 
-    fn read_map(&self, id: usize, ebpf: &Ebpf) -> Result<(MapMeta, Vec<RawEntry>), RuntimeError> {
-        let (fd, m) = self.fd(id, ebpf)?;
-        let mut entries = Vec::new();
-        let mut key: Option<Vec<u8>> = None;
-        let mut next = vec![0u8; m.layout.key_size];
-        while sys::map_next_key(fd, key.as_deref(), &mut next).map_err(RuntimeError::Io)? {
-            let mut value = vec![0u8; self.value_len(&m)];
-            if sys::map_lookup(fd, &next, &mut value).map_err(RuntimeError::Io)? {
-                entries.push(RawEntry { key: next.clone(), value });
-            }
-            key = Some(next.clone());
-        }
+    fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, Vec<RawEntry>), RuntimeError> {
+        let (fd, m) = self.fd(id, maps)?;
+        let entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
         Ok((m, entries))
     }
 
-    fn render_map(&self, id: usize, ebpf: &Ebpf) -> Result<String, RuntimeError> {
-        let (m, entries) = self.read_map(id, ebpf)?;
+    fn render_map(&self, id: usize, maps: &Loaded) -> Result<String, RuntimeError> {
+        let (m, entries) = self.read_map(id, maps)?;
         Ok(render(&m, &entries))
     }
 
-    fn clear_map(&self, id: usize, ebpf: &Ebpf, zero: bool) -> Result<(), RuntimeError> {
-        let (fd, m) = self.fd(id, ebpf)?;
-        let (_, entries) = self.read_map(id, ebpf)?;
+    fn clear_map(&self, id: usize, maps: &Loaded, zero: bool) -> Result<(), RuntimeError> {
+        let (fd, m) = self.fd(id, maps)?;
+        let (_, entries) = self.read_map(id, maps)?;
         let zeros = vec![0u8; self.value_len(&m)];
         for e in entries {
             if zero {
@@ -131,12 +120,12 @@ impl EventSink {
     }
 
     /// The exit dump: every non-empty map, in name order, after one blank line.
-    pub fn print_all_maps(&mut self, ebpf: &Ebpf) -> Result<(), RuntimeError> {
+    pub fn print_all_maps(&mut self, maps: &Loaded) -> Result<(), RuntimeError> {
         let mut order: Vec<usize> = (0..self.meta.maps.len()).collect();
         order.sort_by(|a, b| self.meta.maps[*a].name.cmp(&self.meta.maps[*b].name));
         let mut first = true;
         for id in order {
-            let text = self.render_map(id, ebpf)?;
+            let text = self.render_map(id, maps)?;
             if text.is_empty() {
                 continue;
             }
@@ -148,4 +137,40 @@ impl EventSink {
         }
         self.out.flush().map_err(RuntimeError::Io)
     }
+}
+
+/// Every entry of a hash map: in batches of `BATCH` with BPF_MAP_LOOKUP_BATCH (one system call
+/// per batch), or key by key on kernels without it.
+/// The kernel-internal "not supported" errno some map types return.
+const ENOTSUPP: i32 = 524;
+
+fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result<Vec<RawEntry>> {
+    const BATCH: usize = 4096;
+    let mut entries = Vec::new();
+    let mut keys = vec![0u8; key_size * BATCH];
+    let mut values = vec![0u8; value_len * BATCH];
+    let mut cursor = None;
+    loop {
+        match sys::map_lookup_batch(fd, &mut cursor, &mut keys, &mut values, BATCH as u32) {
+            Ok((n, more)) => {
+                let n = n as usize;
+                entries.extend(keys.chunks_exact(key_size).zip(values.chunks_exact(value_len)).take(n).map(|(k, v)| RawEntry { key: k.to_vec(), value: v.to_vec() }));
+                if !more {
+                    return Ok(entries);
+                }
+            }
+            Err(e) if entries.is_empty() && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; key_size];
+    while sys::map_next_key(fd, key.as_deref(), &mut next)? {
+        let mut value = vec![0u8; value_len];
+        if sys::map_lookup(fd, &next, &mut value)? {
+            entries.push(RawEntry { key: next.clone(), value });
+        }
+        key = Some(next.clone());
+    }
+    Ok(entries)
 }

@@ -7,52 +7,43 @@
 
 mod error;
 mod events;
+mod links;
+mod loader;
+mod object;
 pub mod output;
 pub mod printf;
+mod ringbuf;
 mod sys;
 pub mod tracefs;
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-
-use aya::maps::{Map, MapData, RingBuf};
-use aya::programs::perf_event::{PerfEventConfig, PerfEventLinkId, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::trace_point::TracePointLinkId;
-use aya::programs::{PerfEvent, Program, ProgramError, RawTracePoint, TracePoint};
-use aya::{Ebpf, EbpfLoader};
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, COUNTERS_MAP, EVENTS_MAP, START_MAP};
 pub use error::RuntimeError;
 use events::{EventSink, Outcome};
+use links::Links;
+use loader::Loaded;
+use ringbuf::RingBuf;
 pub use tracefs::TraceFs;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Print the verifier log of every program, not only of failing ones.
+    /// Print the whole verifier log of a rejected program, not only its reason.
     pub verbose: bool,
-}
-
-enum Link {
-    Tracepoint(String, TracePointLinkId),
-    Perf(String, PerfEventLinkId),
 }
 
 /// Runs the artifact to completion; returns the process exit code.
 pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeError> {
     preflight()?;
     let meta = &artifact.meta;
-    let mut ebpf = EbpfLoader::new().btf(None).load(&artifact.object).map_err(|e| RuntimeError::Load {
-        message: e.to_string(),
-    })?;
+    let mut loaded = loader::load(artifact, options.verbose)?;
+    set_start_time(&loaded)?;
 
-    for p in &meta.programs {
-        load_program(&mut ebpf, &p.function, &p.attach).map_err(|e| RuntimeError::from_program(e, p, options.verbose))?;
-    }
-    set_start_time(&ebpf)?;
-
-    let ring = ebpf.take_map(EVENTS_MAP).ok_or(RuntimeError::MissingMap { name: EVENTS_MAP })?;
-    let mut ring = RingBuf::try_from(ring).map_err(|e| RuntimeError::Load { message: e.to_string() })?;
+    let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
+    let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
+    let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
     let mut sink = EventSink::new(meta)?;
 
     let n = meta.programs.len();
@@ -67,35 +58,25 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sig_rx.set_nonblocking(true).map_err(RuntimeError::Io)?;
 
     for p in meta.programs.iter().filter(|p| p.attach == Attach::Begin) {
-        test_run(&ebpf, &p.function)?;
+        test_run(&loaded, &p.function)?;
     }
-    let outcome = sink.drain(&mut ring, &ebpf)?;
+    let outcome = sink.drain(&mut ring, &loaded)?;
 
-    let mut links = Vec::new();
     if outcome == Outcome::Continue {
-        for p in &meta.programs {
-            match attach(&mut ebpf, &p.function, &p.attach) {
-                Ok(Some(l)) => links.push(l),
-                Ok(None) => {}
-                Err(e) => {
-                    detach_all(&mut ebpf, links);
-                    return Err(RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message: e.to_string() });
-                }
-            }
-        }
-        event_loop(&mut ring, &sig_rx, &mut sink, &ebpf)?;
+        let links = Links::attach_all(&loaded, &meta.programs, &TraceFs::open())?;
+        event_loop(&mut ring, &sig_rx, &mut sink, &loaded)?;
+        drop(links);
     }
-    detach_all(&mut ebpf, links);
 
     sink.reopen();
     for p in meta.programs.iter().filter(|p| p.attach == Attach::End) {
-        test_run(&ebpf, &p.function)?;
+        test_run(&loaded, &p.function)?;
     }
     // END's own events (and exit()) are delivered; anything after that is ignored.
-    sink.drain(&mut ring, &ebpf)?;
+    sink.drain(&mut ring, &loaded)?;
 
-    sink.print_all_maps(&ebpf)?;
-    report_counters(&ebpf)?;
+    sink.print_all_maps(&loaded)?;
+    report_counters(&loaded)?;
     Ok(0)
 }
 
@@ -107,78 +88,19 @@ fn preflight() -> Result<(), RuntimeError> {
     Ok(())
 }
 
-fn load_program(ebpf: &mut Ebpf, name: &str, attach: &Attach) -> Result<(), ProgramError> {
-    let prog = program(ebpf, name)?;
-    match attach {
-        Attach::Begin | Attach::End => <&mut RawTracePoint>::try_from(prog)?.load(),
-        Attach::Tracepoint { .. } => <&mut TracePoint>::try_from(prog)?.load(),
-        Attach::Interval { .. } => <&mut PerfEvent>::try_from(prog)?.load(),
-    }
-}
-
-fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Program, ProgramError> {
-    ebpf.program_mut(name).ok_or(ProgramError::UnexpectedProgramType)
-}
-
-fn attach(ebpf: &mut Ebpf, name: &str, attach: &Attach) -> Result<Option<Link>, ProgramError> {
-    let prog = program(ebpf, name)?;
-    Ok(match attach {
-        Attach::Begin | Attach::End => None,
-        Attach::Tracepoint { category, event } => {
-            let id = <&mut TracePoint>::try_from(prog)?.attach(category, event)?;
-            Some(Link::Tracepoint(name.to_string(), id))
-        }
-        Attach::Interval { period_ns } => {
-            // One timer on CPU 0, as bpftrace's interval probe.
-            let id = <&mut PerfEvent>::try_from(prog)?.attach(
-                PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                PerfEventScope::AllProcessesOneCpu { cpu: 0 },
-                SamplePolicy::Period(*period_ns),
-                false,
-            )?;
-            Some(Link::Perf(name.to_string(), id))
-        }
-    })
-}
-
-fn detach_all(ebpf: &mut Ebpf, links: Vec<Link>) {
-    for link in links {
-        // A failed detach still releases the link when `ebpf` is dropped.
-        let _ = match link {
-            Link::Tracepoint(name, id) => program(ebpf, &name).and_then(|p| <&mut TracePoint>::try_from(p)?.detach(id)),
-            Link::Perf(name, id) => program(ebpf, &name).and_then(|p| <&mut PerfEvent>::try_from(p)?.detach(id)),
-        };
-    }
-}
-
-fn test_run(ebpf: &Ebpf, name: &str) -> Result<(), RuntimeError> {
-    let prog = ebpf.program(name).ok_or(RuntimeError::MissingMap { name: "program" })?;
-    let fd = prog.fd().map_err(|e| RuntimeError::Load { message: e.to_string() })?;
-    sys::prog_test_run(fd.as_fd().as_raw_fd()).map_err(|e| RuntimeError::Load {
+fn test_run(loaded: &Loaded, name: &str) -> Result<(), RuntimeError> {
+    sys::prog_test_run(loaded.program(name)?).map_err(|e| RuntimeError::Load {
         message: format!("running {name} with BPF_PROG_TEST_RUN failed: {e}"),
     })
 }
 
-pub(crate) fn map_fd(ebpf: &Ebpf, name: &'static str) -> Result<RawFd, RuntimeError> {
-    let map = ebpf.map(name).ok_or(RuntimeError::MissingMap { name })?;
-    Ok(map_data(map).ok_or(RuntimeError::MissingMap { name })?.fd().as_fd().as_raw_fd())
+fn set_start_time(loaded: &Loaded) -> Result<(), RuntimeError> {
+    sys::map_update(loaded.map(START_MAP)?, &0u32.to_le_bytes(), &sys::monotonic_ns().to_le_bytes()).map_err(RuntimeError::Io)
 }
 
-pub(crate) fn map_data(map: &Map) -> Option<&MapData> {
-    match map {
-        Map::HashMap(d) | Map::PerCpuHashMap(d) | Map::Array(d) | Map::PerCpuArray(d) => Some(d),
-        _ => None,
-    }
-}
-
-fn set_start_time(ebpf: &Ebpf) -> Result<(), RuntimeError> {
-    let fd = map_fd(ebpf, START_MAP)?;
-    sys::map_update(fd, &0u32.to_le_bytes(), &sys::monotonic_ns().to_le_bytes()).map_err(RuntimeError::Io)
-}
-
-fn event_loop(ring: &mut RingBuf<MapData>, sig_rx: &UnixStream, sink: &mut EventSink, ebpf: &Ebpf) -> Result<Outcome, RuntimeError> {
+fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
     let mut fds = [
-        libc::pollfd { fd: ring.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 },
     ];
     loop {
@@ -191,20 +113,20 @@ fn event_loop(ring: &mut RingBuf<MapData>, sig_rx: &UnixStream, sink: &mut Event
             }
             return Err(RuntimeError::Io(e));
         }
-        if fds[0].revents != 0 && sink.drain(ring, ebpf)? == Outcome::Exit {
+        if fds[0].revents != 0 && sink.drain(ring, loaded)? == Outcome::Exit {
             return Ok(Outcome::Exit);
         }
         if fds[1].revents != 0 {
             // Events already in the ring are still printed.
-            sink.drain(ring, ebpf)?;
+            sink.drain(ring, loaded)?;
             return Ok(Outcome::Exit);
         }
     }
 }
 
-fn report_counters(ebpf: &Ebpf) -> Result<(), RuntimeError> {
-    let fd = map_fd(ebpf, COUNTERS_MAP)?;
-    let ncpus = aya::util::nr_cpus().map_err(|(_, e)| RuntimeError::Io(e))?;
+fn report_counters(loaded: &Loaded) -> Result<(), RuntimeError> {
+    let fd = loaded.map(COUNTERS_MAP)?;
+    let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
     let read = |slot: Counter| -> u64 {
         let mut buf = vec![0u8; 8 * ncpus];
         if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {

@@ -1,9 +1,15 @@
-//! The few bpf(2) commands aya 0.14 does not expose the way we need: running BEGIN/END with
-//! BPF_PROG_TEST_RUN, and byte-level map access for maps whose key and value layouts are only
-//! known at run time.
+//! Every system call the runtime makes to the kernel's BPF and perf subsystems, each as one
+//! small safe function over a `#[repr(C)]` prefix of the kernel's attribute union. This is
+//! the only file of the runtime with `unsafe`; callers deal in slices and `OwnedFd`s.
 
+use std::ffi::CString;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+const BPF_MAP_CREATE: u32 = 0;
+const BPF_PROG_LOAD: u32 = 5;
+const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
+const BPF_MAP_LOOKUP_BATCH: u32 = 24;
 
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
@@ -40,6 +46,188 @@ struct TestRunAttr {
     cpu: u32,
     batch_size: u32,
     _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// `struct perf_event_attr` up to PERF_ATTR_SIZE_VER5.
+#[repr(C)]
+#[derive(Default)]
+pub struct PerfEventAttr {
+    pub type_: u32,
+    pub size: u32,
+    pub config: u64,
+    pub sample_period: u64,
+    pub sample_type: u64,
+    pub read_format: u64,
+    pub flags: u64,
+    pub wakeup_events: u32,
+    pub bp_type: u32,
+    pub config1: u64,
+    pub config2: u64,
+    pub branch_sample_type: u64,
+    pub sample_regs_user: u64,
+    pub sample_stack_user: u32,
+    pub clockid: i32,
+    pub sample_regs_intr: u64,
+    pub aux_watermark: u32,
+    pub sample_max_stack: u16,
+    pub _reserved: u16,
+}
+
+fn name16(name: &str) -> [u8; 16] {
+    // The kernel accepts [A-Za-z0-9_.] and 15 bytes plus NUL.
+    let mut out = [0u8; 16];
+    for (o, c) in out.iter_mut().zip(name.bytes().filter(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.').take(15)) {
+        *o = c;
+    }
+    out
+}
+
+fn owned(fd: i64) -> OwnedFd {
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, name: &str) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_name: name16(name), ..Default::default() };
+    bpf(BPF_MAP_CREATE, &mut attr).map(owned)
+}
+
+/// Loads a program; on failure returns the error and whatever the verifier wrote to `log`
+/// (pass an empty buffer to load without a log, the fast path).
+pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8]) -> io::Result<OwnedFd> {
+    let license = b"GPL\0";
+    let mut attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: if log.is_empty() { 0 } else { 1 },
+        log_size: log.len() as u32,
+        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
+        prog_name: name16(name),
+        ..Default::default()
+    };
+    bpf(BPF_PROG_LOAD, &mut attr).map(owned)
+}
+
+/// Attaches a raw_tp program to a raw tracepoint; closing the returned link detaches it.
+pub fn raw_tracepoint_open(name: &str, prog_fd: RawFd) -> io::Result<OwnedFd> {
+    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = RawTracepointAttr { name: name.as_ptr() as u64, prog_fd: prog_fd as u32, _pad: 0 };
+    bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(owned)
+}
+
+/// Reads up to `count` entries of a map in one call, resuming after `cursor` (None: from the
+/// start). Returns the number read and whether the map has more; ENOENT marks the end.
+pub fn map_lookup_batch(fd: RawFd, cursor: &mut Option<u64>, keys: &mut [u8], values: &mut [u8], count: u32) -> io::Result<(u32, bool)> {
+    let mut in_batch = cursor.unwrap_or(0);
+    let mut out_batch = 0u64;
+    let mut attr = BatchAttr {
+        in_batch: if cursor.is_some() { &mut in_batch as *mut u64 as u64 } else { 0 },
+        out_batch: &mut out_batch as *mut u64 as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count,
+        map_fd: fd as u32,
+        ..Default::default()
+    };
+    match bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) {
+        Ok(_) => {
+            *cursor = Some(out_batch);
+            Ok((attr.count, true))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok((attr.count, false)),
+        Err(e) => Err(e),
+    }
+}
+
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+
+pub fn perf_event_open(attr: &mut PerfEventAttr, pid: i32, cpu: i32) -> io::Result<OwnedFd> {
+    attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
+    // SAFETY: `attr` is a valid perf_event_attr of the size it declares.
+    let r = unsafe { libc::syscall(libc::SYS_perf_event_open, attr as *mut PerfEventAttr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(owned(r))
+    }
+}
+
+/// Runs `prog_fd` on every event of the perf event `fd`, and enables it.
+pub fn perf_event_set_bpf(fd: RawFd, prog_fd: RawFd) -> io::Result<()> {
+    const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+    const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+    // SAFETY: plain ioctls on a perf event descriptor we own.
+    if unsafe { libc::ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) } < 0 || unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The number of possible CPUs: per-CPU map values hold one slot per possible CPU.
+pub fn possible_cpus() -> io::Result<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    let mut n = 0;
+    for part in text.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/possible: {text:?}"));
+        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        n = n.max(b + 1);
+        let _ = a;
+    }
+    Ok(n)
 }
 
 fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {

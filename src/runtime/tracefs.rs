@@ -24,6 +24,13 @@ impl TraceFs {
     pub fn at(root: impl Into<PathBuf>) -> TraceFs {
         TraceFs { root: root.into() }
     }
+
+    /// The perf event id of a tracepoint (`events/CATEGORY/EVENT/id`).
+    pub fn event_id(&self, category: &str, event: &str) -> std::io::Result<u64> {
+        let path = self.root.join("events").join(category).join(event).join("id");
+        let text = std::fs::read_to_string(&path)?;
+        text.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} holds {text:?}", path.display())))
+    }
 }
 
 impl KernelInfo for TraceFs {

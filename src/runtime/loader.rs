@@ -1,0 +1,94 @@
+//! Turns a `BpfArtifact` into kernel objects: creates every map of the object, patches each
+//! program's map references with the map descriptors, and loads the programs.
+//!
+//! Programs load without a verifier log first (the kernel formats none, which is faster);
+//! only a rejected program is loaded again with a log, so the diagnostic can quote the
+//! verifier's reason.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use super::object::{MapDef, Object, INSN_SIZE};
+use super::{sys, RuntimeError};
+use crate::codegen::artifact::{Attach, BpfArtifact, ProgramMeta};
+
+const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
+const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// Verifier log buffer for a rejected program; doubled while the kernel says ENOSPC.
+const LOG_START: usize = 1 << 20;
+const LOG_MAX: usize = 1 << 28;
+
+/// Maps and programs of one artifact, by ELF symbol. Dropping it releases them all.
+pub struct Loaded {
+    pub maps: HashMap<String, OwnedFd>,
+    pub map_defs: HashMap<String, MapDef>,
+    pub programs: HashMap<String, OwnedFd>,
+}
+
+impl Loaded {
+    pub fn map(&self, symbol: &str) -> Result<RawFd, RuntimeError> {
+        self.maps.get(symbol).map(AsRawFd::as_raw_fd).ok_or_else(|| RuntimeError::MissingObject { what: format!("map {symbol}") })
+    }
+
+    pub fn program(&self, function: &str) -> Result<RawFd, RuntimeError> {
+        self.programs.get(function).map(AsRawFd::as_raw_fd).ok_or_else(|| RuntimeError::MissingObject { what: format!("program {function}") })
+    }
+}
+
+pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeError> {
+    let object = Object::parse(&artifact.object).map_err(|message| RuntimeError::Load { message })?;
+    let mut maps = HashMap::new();
+    for (name, def) in &object.maps {
+        let fd = sys::map_create(def.map_type, def.key_size, def.value_size, def.max_entries, name)
+            .map_err(|e| RuntimeError::Load { message: format!("could not create map {name}: {e}") })?;
+        maps.insert(name.clone(), fd);
+    }
+    let mut programs = HashMap::new();
+    for p in &artifact.meta.programs {
+        let f = object.functions.get(&p.function).ok_or_else(|| RuntimeError::MissingObject { what: format!("program {}", p.function) })?;
+        let mut insns = f.insns.clone();
+        for (index, map) in &f.map_refs {
+            let fd = maps.get(map).ok_or_else(|| RuntimeError::MissingObject { what: format!("map {map}") })?.as_raw_fd();
+            let at = index * INSN_SIZE;
+            let insn = insns.get_mut(at..at + INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
+            insn[1] = (insn[1] & 0x0f) | (BPF_PSEUDO_MAP_FD << 4);
+            insn[4..8].copy_from_slice(&fd.to_le_bytes());
+        }
+        programs.insert(p.function.clone(), load_program(p, &insns, verbose)?);
+    }
+    Ok(Loaded { maps, map_defs: object.maps.into_iter().collect(), programs })
+}
+
+fn program_type(attach: &Attach) -> u32 {
+    match attach {
+        Attach::Begin | Attach::End => BPF_PROG_TYPE_RAW_TRACEPOINT,
+        Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
+        Attach::Interval { .. } => BPF_PROG_TYPE_PERF_EVENT,
+    }
+}
+
+fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool) -> Result<OwnedFd, RuntimeError> {
+    let ty = program_type(&p.attach);
+    let first = sys::prog_load(ty, insns, &p.function, &mut []);
+    let error = match first {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    if error.raw_os_error() == Some(libc::EPERM) {
+        return Err(RuntimeError::Load { message: format!("permission denied loading {}: run as root with BPF enabled", p.probe_name) });
+    }
+    let mut log = vec![0u8; LOG_START];
+    loop {
+        match sys::prog_load(ty, insns, &p.function, &mut log) {
+            // Loads with a log but not without one: report the first error anyway.
+            Ok(_) => return Err(RuntimeError::verifier(p, &error, "", verbose)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && log.len() < LOG_MAX => log = vec![0u8; log.len() * 2],
+            Err(e) => {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                return Err(RuntimeError::verifier(p, &e, &String::from_utf8_lossy(&log[..end]), verbose));
+            }
+        }
+    }
+}

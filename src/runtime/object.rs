@@ -1,0 +1,121 @@
+//! Reads the BPF ELF object codegen produced: map definitions from the `maps` section and, per
+//! program function, its instructions with every map reference listed for the loader to patch.
+//!
+//! rtrace only ever loads objects it generated itself, so this reader supports exactly what
+//! codegen emits (legacy `maps` definitions, `R_BPF_64_64` map relocations, no BPF-to-BPF
+//! calls, no global data) and says so plainly if it ever meets anything else. That is why it
+//! is 150 lines and does no BTF work: see ARCHITECTURE.md, "Loading without aya".
+
+use std::collections::HashMap;
+
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _, RelocationTarget, SectionIndex};
+
+/// One `struct bpf_map_def` as codegen writes it (seven u32s; we use the first four).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapDef {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// A program function: its instructions, and the instructions that load a map's address.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub insns: Vec<u8>,
+    /// (instruction index, map symbol) for every `ld_imm64` of a map.
+    pub map_refs: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Object {
+    pub maps: Vec<(String, MapDef)>,
+    pub functions: HashMap<String, Function>,
+}
+
+pub const INSN_SIZE: usize = 8;
+
+impl Object {
+    pub fn parse(bytes: &[u8]) -> Result<Object, String> {
+        let file = object::File::parse(bytes).map_err(|e| format!("not an ELF object: {e}"))?;
+        let maps_section = file.section_by_name("maps");
+        let maps_index = maps_section.as_ref().map(|s| s.index());
+        let maps_data = match &maps_section {
+            Some(s) => s.data().map_err(|e| e.to_string())?,
+            None => &[],
+        };
+
+        let mut out = Object::default();
+        let mut map_symbols: HashMap<object::SymbolIndex, String> = HashMap::new();
+        // (section, start, end, name) of each program function.
+        let mut function_ranges: Vec<(SectionIndex, u64, u64, String)> = Vec::new();
+        for sym in file.symbols() {
+            let (Ok(name), Some(section)) = (sym.name(), sym.section_index()) else { continue };
+            if Some(section) == maps_index {
+                let at = sym.address() as usize;
+                let def = maps_data.get(at..at + 16).ok_or_else(|| format!("map `{name}` lies outside the maps section"))?;
+                let word = |i: usize| u32::from_le_bytes([def[4 * i], def[4 * i + 1], def[4 * i + 2], def[4 * i + 3]]);
+                out.maps.push((name.to_string(), MapDef { map_type: word(0), key_size: word(1), value_size: word(2), max_entries: word(3) }));
+                map_symbols.insert(sym.index(), name.to_string());
+            } else if sym.kind() == object::SymbolKind::Text && sym.size() > 0 {
+                function_ranges.push((section, sym.address(), sym.address() + sym.size(), name.to_string()));
+            }
+        }
+
+        for (section_index, start, end, name) in function_ranges {
+            let section = file.section_by_index(section_index).map_err(|e| e.to_string())?;
+            let data = section.data().map_err(|e| e.to_string())?;
+            let insns = data.get(start as usize..end as usize).ok_or_else(|| format!("function `{name}` lies outside its section"))?.to_vec();
+            let mut map_refs = Vec::new();
+            for (offset, reloc) in section.relocations() {
+                if offset < start || offset >= end {
+                    continue;
+                }
+                let RelocationTarget::Symbol(target) = reloc.target() else {
+                    return Err(format!("function `{name}`: unsupported relocation target"));
+                };
+                let Some(map) = map_symbols.get(&target) else {
+                    let what = file.symbol_by_index(target).and_then(|s| s.name().map(str::to_string)).unwrap_or_default();
+                    return Err(format!("function `{name}` refers to `{what}`, which is not a map (rtrace objects have no calls or global data)"));
+                };
+                map_refs.push((((offset - start) as usize) / INSN_SIZE, map.clone()));
+            }
+            out.functions.insert(name, Function { insns, map_refs });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Object;
+    use crate::runtime::TraceFs;
+
+    fn compile(src: &str) -> Vec<u8> {
+        let script = crate::parser::parse(src, 0).expect("parses");
+        let tracefs = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        let program = crate::sema::analyse(&script, &tracefs).expect("checks");
+        crate::codegen::compile(&program, &Default::default()).expect("compiles").object
+    }
+
+    #[test]
+    fn reads_maps_and_map_references_of_generated_objects() {
+        let obj = Object::parse(&compile("tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); } BEGIN { exit(); }")).expect("parses");
+        let names: Vec<&str> = obj.maps.iter().map(|(n, _)| n.as_str()).collect();
+        for want in ["map_0", "rt_events", "rt_counters", "rt_start"] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        let user = obj.maps.iter().find(|(n, _)| n == "map_0").map(|(_, d)| *d).expect("map_0");
+        assert_eq!((user.key_size, user.value_size), (16, 8));
+        let tp = obj.functions.get("tp_0_0").expect("tracepoint program");
+        assert!(tp.map_refs.iter().any(|(_, m)| m == "map_0"));
+        assert!(tp.map_refs.iter().all(|(i, _)| tp.insns[i * 8] == 0x18), "every reference is an ld_imm64");
+        let begin = obj.functions.get("begin_1_0").expect("BEGIN program");
+        assert!(begin.map_refs.iter().any(|(_, m)| m == "rt_events"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_object() {
+        assert!(Object::parse(b"not elf").is_err());
+    }
+}
