@@ -18,6 +18,8 @@ pub struct BpfArtifact {
 #[derive(Debug, Clone)]
 pub struct RuntimeMeta {
     pub programs: Vec<ProgramMeta>,
+    /// Attach points as the user counts them (a fused program covers many).
+    pub probe_count: usize,
     /// User maps, indexed like `hir::Program::maps`.
     pub maps: Vec<MapMeta>,
     pub printfs: Vec<PrintfMeta>,
@@ -42,6 +44,8 @@ pub enum Attach {
     End,
     Tracepoint { category: String, event: String },
     Interval { period_ns: u64 },
+    /// A raw tracepoint (`raw_tp`), e.g. `sys_enter` for fused syscall tracepoints.
+    RawTracepoint { name: String },
 }
 
 #[derive(Debug, Clone)]

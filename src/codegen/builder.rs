@@ -2,10 +2,12 @@
 //! always land in the entry block (the BPF backend rejects dynamic allocas), and the integer
 //! conventions of the language (everything is i64 in registers).
 
+use std::cell::RefCell;
+
 use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::module::Module;
-use inkwell::types::{BasicMetadataTypeEnum, IntType, PointerType};
+use inkwell::types::{BasicMetadataTypeEnum, BasicType, IntType, PointerType};
 use inkwell::values::{BasicMetadataValueEnum, FunctionValue, GlobalValue, IntValue, PointerValue};
 use inkwell::{AddressSpace, IntPredicate};
 
@@ -35,6 +37,8 @@ pub struct BpfBuilder<'ctx, 'm> {
     pub b: Builder<'ctx>,
     allocas: Builder<'ctx>,
     pub function: FunctionValue<'ctx>,
+    /// Stack slots by size in words, with whether one is taken: see `reuse_stack`.
+    slots: RefCell<Vec<(u32, PointerValue<'ctx>, bool)>>,
 }
 
 pub type R<T> = Result<T, CodegenError>;
@@ -49,7 +53,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         allocas.position_at_end(entry);
         let b = ctx.create_builder();
         b.position_at_end(body);
-        BpfBuilder { ctx, module, b, allocas, function }
+        BpfBuilder { ctx, module, b, allocas, function, slots: RefCell::new(Vec::new()) }
     }
 
     pub fn finish(self) -> R<()> {
@@ -74,15 +78,36 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     /// A zeroed stack buffer of `size` bytes, 8-aligned.
     pub fn stack_buffer(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
         let words = size.div_ceil(8).max(1) as u32;
-        let ty = self.i64().array_type(words);
-        let slot = self.allocas.build_alloca(ty, name)?;
+        let slot = self.slot(words, name)?;
         self.memset_zero(slot, words as u64 * 8)?;
         Ok(slot)
     }
 
     /// An 8-byte stack slot (not zeroed).
     pub fn stack_i64(&self, name: &str) -> R<PointerValue<'ctx>> {
-        Ok(self.allocas.build_alloca(self.i64(), name)?)
+        self.slot(1, name)
+    }
+
+    fn slot(&self, words: u32, name: &str) -> R<PointerValue<'ctx>> {
+        let mut slots = self.slots.borrow_mut();
+        if let Some(free) = slots.iter_mut().find(|(w, _, taken)| *w == words && !*taken) {
+            free.2 = true;
+            return Ok(free.1);
+        }
+        let ty = if words == 1 { self.i64().as_basic_type_enum() } else { self.i64().array_type(words).as_basic_type_enum() };
+        let slot = self.allocas.build_alloca(ty, name)?;
+        slots.push((words, slot, true));
+        Ok(slot)
+    }
+
+    /// Lets the stack slots handed out so far be handed out again. Only for code that can
+    /// never run together with what came before: the bodies of a fused program's switch
+    /// cases, one after another, so its stack is the largest body's, not their sum.
+    /// `keep` stays taken.
+    pub fn reuse_stack(&self, keep: &[PointerValue<'ctx>]) {
+        for slot in self.slots.borrow_mut().iter_mut() {
+            slot.2 = keep.contains(&slot.1);
+        }
     }
 
     pub fn memset_zero(&self, ptr: PointerValue<'ctx>, len: u64) -> R<()> {
@@ -217,6 +242,12 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         // Copied into a stack buffer: BPF programs cannot pass pointers to .rodata to every
         // helper, and a stack copy keeps all strings uniform.
         let buf = self.stack_buffer(size, name)?;
+        self.write_string(buf, s, size)?;
+        Ok(buf)
+    }
+
+    /// Stores `s` into the zeroed buffer `buf` of `size` bytes (truncating it).
+    pub fn write_string(&self, buf: PointerValue<'ctx>, s: &str, size: usize) -> R<()> {
         for (i, chunk) in s.as_bytes().chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -226,7 +257,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             let at = self.gep(buf, i * 8)?;
             self.store_i64(at, self.const_i64(u64::from_le_bytes(word)))?;
         }
-        Ok(buf)
+        Ok(())
     }
 
     pub fn ktime_ns(&self) -> R<IntValue<'ctx>> {

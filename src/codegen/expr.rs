@@ -6,7 +6,7 @@ use inkwell::IntPredicate;
 
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
-use super::probe::Lower;
+use super::probe::{ArgsSource, Lower};
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
 use crate::sema::Type;
@@ -93,6 +93,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Builtin::Probe => {
                 let size = b.ty().size();
+                if let Some(buf) = self.probe_name {
+                    return Ok(Val::Str(buf, size));
+                }
                 return Ok(Val::Str(bb.global_string(&self.attach.name, size, "probe")?, size));
             }
         }))
@@ -104,6 +107,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         };
         let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
         let bb = self.bb;
+        if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
+            let Type::Int { bits, signed } = ty else { return Err(internal("fused syscall field is not an integer")) };
+            let slot = slots.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
+            return Ok(Val::Int(super::syscalls::field(bb, f.offset, usize::from(bits / 8), signed, *nr, *ret, slot)?));
+        }
         let at = bb.gep(self.ctx_arg, f.offset)?;
         Ok(match ty {
             Type::Str(n) => {
@@ -113,7 +121,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::ProbeReadKernel, &[buf.into(), bb.const_i64(n as u64).into(), at.into()])?;
                 Val::Str(buf, n)
             }
-            Type::Int { signed, .. } => Val::Int(bb.load_int(at, f.size, signed)?),
+            Type::Int { bits, signed } => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
             _ => return Err(internal("untyped tracepoint field")),
         })
     }

@@ -10,6 +10,8 @@ mod llvm_diagnostics;
 pub mod maps;
 mod probe;
 mod stmt;
+mod syscalls;
+mod syscalls_x86_64;
 
 pub use artifact::BpfArtifact;
 pub use error::CodegenError;
@@ -52,9 +54,13 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
     let maps = maps::define(&module, &program.maps, events_bytes);
+    let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
-        programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i)?);
+        programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i, &covered)?);
+    }
+    for f in &fused {
+        programs.push(syscalls::lower(&ctx, &module, &maps, program, f)?);
     }
     module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
     module
@@ -75,6 +81,7 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
     let llvm_ir = options.keep_llvm_ir.then(|| module.print_to_string().to_string());
 
     let meta = RuntimeMeta {
+        probe_count: program.probes.iter().map(|p| p.attach.len()).sum(),
         programs,
         maps: program
             .maps

@@ -1,9 +1,13 @@
-//! One BPF program per attach point: its ELF section (which tells aya the program type), the
-//! predicate, and the lowering state shared by expressions and statements.
+//! One BPF program per attach point: its ELF section (which names the program type for tools
+//! like bpftool), the predicate, and the lowering state shared by expressions and statements.
+//! Syscall tracepoints may instead be fused into one program: see `syscalls.rs`.
 
+use std::collections::HashSet;
+
+use inkwell::basic_block::BasicBlock;
 use inkwell::context::Context;
 use inkwell::module::Module;
-use inkwell::values::PointerValue;
+use inkwell::values::{IntValue, PointerValue};
 
 use super::artifact::{Attach, ProgramMeta};
 use super::builder::{BpfBuilder, R};
@@ -20,6 +24,56 @@ pub struct Lower<'ctx, 'm, 'p> {
     pub ctx_arg: PointerValue<'ctx>,
     pub vars: Vec<PointerValue<'ctx>>,
     pub var_types: Vec<Type>,
+    /// Where the probe's code goes when it is done (predicate false, exit()): None returns
+    /// from the program; in a fused program, the next probe of the same event.
+    pub done: Option<BasicBlock<'ctx>>,
+    pub args: ArgsSource<'ctx>,
+    /// A stack buffer holding what `probe` evaluates to, when that depends on which attach
+    /// point fired (a fused program); otherwise `attach.name`.
+    pub probe_name: Option<PointerValue<'ctx>>,
+}
+
+/// Where `args.FIELD` is read from.
+#[derive(Clone)]
+pub enum ArgsSource<'ctx> {
+    /// The tracepoint's record, which the context points at (tracefs format offsets).
+    Context,
+    /// A fused syscall program: there is no record; the syscall number, its return value
+    /// (at exit) and, per field, a stack slot the dispatch filled from the right register.
+    Syscall { nr: IntValue<'ctx>, ret: Option<IntValue<'ctx>>, slots: Vec<(String, PointerValue<'ctx>)> },
+}
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    /// Leaves the probe: returns, or jumps to the next probe of a fused program.
+    pub fn leave(&self) -> R<()> {
+        match self.done {
+            Some(next) => self.bb.b.build_unconditional_branch(next)?,
+            None => self.bb.b.build_return(Some(&self.bb.const_i64(0)))?,
+        };
+        Ok(())
+    }
+
+    /// The predicate and body of the probe, ending wherever `leave` goes.
+    pub fn probe_code(&mut self, probe: &hir::Probe) -> R<()> {
+        let bb = self.bb;
+        self.vars = Vec::new();
+        for (i, ty) in probe.vars.iter().enumerate() {
+            self.vars.push(bb.stack_buffer(slot_size(*ty).max(8), &format!("var{i}"))?);
+        }
+        self.var_types = probe.vars.clone();
+        if let Some(pred) = &probe.predicate {
+            let v = self.expr(pred)?.int()?;
+            let pass = bb.truthy(v)?;
+            let run = bb.ctx.append_basic_block(bb.function, "run");
+            let skip = bb.ctx.append_basic_block(bb.function, "skip");
+            bb.b.build_conditional_branch(pass, run, skip)?;
+            bb.b.position_at_end(skip);
+            self.leave()?;
+            bb.b.position_at_end(run);
+        }
+        self.block(&probe.body)?;
+        self.leave()
+    }
 }
 
 pub fn lower_probe<'ctx>(
@@ -28,10 +82,14 @@ pub fn lower_probe<'ctx>(
     maps: &Maps<'ctx>,
     program: &hir::Program,
     probe_index: usize,
+    fused: &HashSet<(usize, usize)>,
 ) -> R<Vec<ProgramMeta>> {
     let probe = &program.probes[probe_index];
     let mut metas = Vec::new();
     for (ap_index, ap) in probe.attach.iter().enumerate() {
+        if fused.contains(&(probe_index, ap_index)) {
+            continue;
+        }
         let (prefix, section, attach) = match &ap.kind {
             AttachKind::Begin => ("begin", "raw_tp/rtrace_begin".to_string(), Attach::Begin),
             AttachKind::End => ("end", "raw_tp/rtrace_end".to_string(), Attach::End),
@@ -45,30 +103,15 @@ pub fn lower_probe<'ctx>(
         let name = format!("{prefix}_{probe_index}_{ap_index}");
         let bb = program_function(ctx, module, &name, &section);
         let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| super::builder::internal("no ctx"))?;
-        let mut vars = Vec::new();
-        for (i, ty) in probe.vars.iter().enumerate() {
-            vars.push(bb.stack_buffer(slot_size(*ty).max(8), &format!("var{i}"))?);
-        }
-        let mut lower = Lower { bb: &bb, maps, program, attach: ap, ctx_arg, vars, var_types: probe.vars.clone() };
-        if let Some(pred) = &probe.predicate {
-            let v = lower.expr(pred)?.int()?;
-            let pass = bb.truthy(v)?;
-            let run = ctx.append_basic_block(bb.function, "run");
-            let skip = ctx.append_basic_block(bb.function, "skip");
-            bb.b.build_conditional_branch(pass, run, skip)?;
-            bb.b.position_at_end(skip);
-            bb.b.build_return(Some(&bb.const_i64(0)))?;
-            bb.b.position_at_end(run);
-        }
-        lower.block(&probe.body)?;
-        bb.b.build_return(Some(&bb.const_i64(0)))?;
+        let mut lower = Lower { bb: &bb, maps, program, attach: ap, ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: None, args: ArgsSource::Context, probe_name: None };
+        lower.probe_code(probe)?;
         bb.finish()?;
         metas.push(ProgramMeta { function: name, attach, probe_name: ap.name.clone(), span: probe.span });
     }
     Ok(metas)
 }
 
-fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name: &str, section: &str) -> BpfBuilder<'ctx, 'm> {
+pub fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name: &str, section: &str) -> BpfBuilder<'ctx, 'm> {
     let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
     let fn_type = ctx.i64_type().fn_type(&[ptr.into()], false);
     let function = module.add_function(name, fn_type, None);
@@ -76,5 +119,7 @@ fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name
     // Without nounwind LLVM emits .eh_frame, which BPF loaders reject.
     let nounwind = ctx.create_enum_attribute(inkwell::attributes::Attribute::get_named_enum_kind_id("nounwind"), 0);
     function.add_attribute(inkwell::attributes::AttributeLoc::Function, nounwind);
+    // BPF has no indirect jumps, and a switch turned into a lookup table would need .rodata.
+    function.add_attribute(inkwell::attributes::AttributeLoc::Function, ctx.create_string_attribute("no-jump-tables", "true"));
     BpfBuilder::new(ctx, module, function)
 }

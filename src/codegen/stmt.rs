@@ -66,9 +66,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Stmt::Exit => {
                 self.emit_header_only(EventKind::Exit, 0)?;
-                // Nothing after exit() runs: return, and let later statements land in an
+                // Nothing after exit() runs: leave, and let later statements land in an
                 // unreachable block that LLVM removes.
-                bb.b.build_return(Some(&bb.const_i64(0)))?;
+                self.leave()?;
                 let dead = bb.ctx.append_basic_block(bb.function, "after_exit");
                 bb.b.position_at_end(dead);
                 Ok(())

@@ -34,6 +34,7 @@ impl Links {
                     .and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, prog)),
                 // One timer on CPU 0, as bpftrace's interval probe.
                 Attach::Interval { period_ns } => perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, prog),
+                Attach::RawTracepoint { name } => sys::raw_tracepoint_open(name, prog),
             };
             let fd = fd.map_err(|e| RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message: e.to_string() })?;
             links.fds.push(fd);

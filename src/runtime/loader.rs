@@ -63,7 +63,7 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
 
 fn program_type(attach: &Attach) -> u32 {
     match attach {
-        Attach::Begin | Attach::End => BPF_PROG_TYPE_RAW_TRACEPOINT,
+        Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Interval { .. } => BPF_PROG_TYPE_PERF_EVENT,
     }

@@ -46,7 +46,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
     let mut sink = EventSink::new(meta)?;
 
-    let n = meta.programs.len();
+    let n = meta.probe_count;
     eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
 
     // Signals only set a flag and wake poll() through a socket pair.

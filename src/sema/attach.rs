@@ -23,7 +23,102 @@ const PLANNED: &[&str] = &[
     "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
 ];
 
-pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachPoint, SemaError> {
+/// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
+/// order.
+pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let parts: Vec<&str> = ap.raw.split(':').collect();
+    if let ["tracepoint" | "t", category, event] = parts[..] {
+        if is_glob(category) || is_glob(event) {
+            return expand_tracepoints(ap, category, event, kernel);
+        }
+    }
+    resolve_one(ap, kernel).map(|a| vec![a])
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let mut out = Vec::new();
+    for (c, e) in kernel.tracepoints() {
+        if !glob_match(category, &c) || !glob_match(event, &e) {
+            continue;
+        }
+        // A tracepoint listed but without a readable format (e.g. removed meanwhile) is skipped.
+        let Some(text) = kernel.tracepoint_format(&c, &e) else { continue };
+        let name = format!("tracepoint:{c}:{e}");
+        out.push(AttachPoint { kind: AttachKind::Tracepoint { category: c, event: e, format: TracepointFormat::parse(&text) }, name, span: ap.span });
+    }
+    if out.is_empty() {
+        return Err(SemaError::BadAttachPoint {
+            span: ap.span,
+            message: format!("no tracepoint matches `{}`", ap.raw),
+            help: "list tracepoints with `ls /sys/kernel/tracing/events/CATEGORY`".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Shell-style matching of `*` (any run), `?` (one character) and `[...]` classes, as
+/// bpftrace matches attach points.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // Where to resume after the last `*`: (pattern index after it, text index it matched up to).
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi + 1, ti));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => class_match(&p[pi..], t[ti]).map(|len| pi + len),
+            Some(c) if *c == t[ti] => Some(pi + 1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                ti += 1;
+            }
+            (None, Some((sp, st))) => {
+                pi = sp;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Matches `c` against the class at the start of `p` (`[abc]`, `[a-z]`, `[!x]`); returns the
+/// class's length in the pattern when it matches.
+fn class_match(p: &[char], c: char) -> Option<usize> {
+    let end = p.iter().skip(1).position(|x| *x == ']')? + 1;
+    let body = &p[1..end];
+    let (negate, body) = match body.first() {
+        Some('!' | '^') => (true, &body[1..]),
+        _ => (false, body),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < body.len() {
+        if i + 2 < body.len() && body[i + 1] == '-' {
+            hit |= (body[i]..=body[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= body[i] == c;
+            i += 1;
+        }
+    }
+    (hit != negate).then_some(end + 1)
+}
+
+fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachPoint, SemaError> {
     let span = ap.span;
     let parts: Vec<&str> = ap.raw.split(':').collect();
     let provider = parts[0];
@@ -43,12 +138,6 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                     "tracepoints are written `tracepoint:CATEGORY:EVENT`, e.g. `tracepoint:syscalls:sys_enter_openat`",
                 ));
             };
-            if category.contains(['*', '?']) || event.contains(['*', '?']) {
-                return Err(bad(
-                    "tracepoint wildcards are not supported yet".into(),
-                    "name one tracepoint, e.g. `tracepoint:syscalls:sys_enter_openat`",
-                ));
-            }
             let Some(text) = kernel.tracepoint_format(category, event) else {
                 let name = format!("{category}:{event}");
                 let all = kernel.tracepoints();
@@ -108,5 +197,24 @@ fn interval_period(args: &[&str]) -> Option<u64> {
         "us" => n.checked_mul(1_000),
         "hz" => Some(1_000_000_000 / n).filter(|p| *p > 0),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_matches_like_a_shell() {
+        assert!(glob_match("sys_enter_*", "sys_enter_openat"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("sys_*_open*", "sys_exit_openat2"));
+        assert!(glob_match("sys_enter_read?", "sys_enter_readv"));
+        assert!(!glob_match("sys_enter_read?", "sys_enter_read"));
+        assert!(glob_match("sched_[sw]*", "sched_wakeup"));
+        assert!(!glob_match("sched_[!sw]*", "sched_wakeup"));
+        assert!(glob_match("*a*b*c", "xxaxxbxxbxc"));
+        assert!(!glob_match("sys_enter_*", "sys_exit_openat"));
+        assert!(glob_match("s*s*s", "sss"));
     }
 }

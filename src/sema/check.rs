@@ -3,7 +3,7 @@
 //! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
 //! errors.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::error::SemaError;
 use super::hir::{self, AttachKind, Builtin, MapCommand, MapDecl, MapValue, STR_LEN};
@@ -26,7 +26,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
         let mut aps = Vec::new();
         for ap in &probe.attach_points {
             match attach::resolve(ap, kernel) {
-                Ok(a) => aps.push(a),
+                Ok(a) => aps.extend(a),
                 Err(e) => errors.push(e),
             }
         }
@@ -55,6 +55,32 @@ struct Checker {
     vars: Vec<Type>,
     var_ids: HashMap<String, hir::VarId>,
     attach: Vec<hir::AttachPoint>,
+    /// `args` fields the current probe reads.
+    args_fields: BTreeSet<String>,
+}
+
+/// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
+/// one type.
+fn field_type(attach: &[hir::AttachPoint], field: &ast::Ident) -> Result<Option<Type>, SemaError> {
+    let mut ty = None;
+    for ap in attach {
+        let AttachKind::Tracepoint { format, .. } = &ap.kind else { continue };
+        let Some(f) = format.field(&field.name) else {
+            let candidates = did_you_mean(&field.name, format.fields.iter().map(|f| f.name.as_str()));
+            return Err(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates });
+        };
+        match ty {
+            Some(t) if t != f.ty => {
+                return Err(SemaError::TypeMismatch {
+                    span: field.span,
+                    message: format!("`args.{}` has different types in this probe's tracepoints", field.name),
+                    label: format!("{t} in one, {} in {}", f.ty, ap.name),
+                })
+            }
+            _ => ty = Some(f.ty),
+        }
+    }
+    Ok(ty)
 }
 
 /// An error inside an expression has been reported; the expression has no HIR.
@@ -68,6 +94,7 @@ impl Checker {
             self.vars.clear();
             self.var_ids.clear();
             self.attach = aps.clone();
+            self.args_fields.clear();
             let predicate = probe.predicate.as_ref().and_then(|p| {
                 let e = self.expr(p).ok()?;
                 self.expect_int(&e, "a predicate must be an integer condition").ok()?;
@@ -79,6 +106,7 @@ impl Checker {
                 predicate,
                 body,
                 vars: std::mem::take(&mut self.vars),
+                args_fields: std::mem::take(&mut self.args_fields),
                 span: probe.span,
             });
         }
@@ -486,29 +514,8 @@ impl Checker {
                         label: "not `args`".into(),
                     }));
                 }
-                let mut ty = None;
-                for ap in self.attach.clone() {
-                    let AttachKind::Tracepoint { format, .. } = &ap.kind else { continue };
-                    let Some(f) = format.field(&field.name) else {
-                        let candidates = did_you_mean(&field.name, format.fields.iter().map(|f| f.name.as_str()));
-                        return Err(self.error(SemaError::UnknownField {
-                            span: field.span,
-                            field: field.name.clone(),
-                            tracepoint: ap.name.clone(),
-                            candidates,
-                        }));
-                    };
-                    match ty {
-                        Some(t) if t != f.ty => {
-                            return Err(self.error(SemaError::TypeMismatch {
-                                span: field.span,
-                                message: format!("`args.{}` has different types in this probe's tracepoints", field.name),
-                                label: format!("{t} in one, {} in {}", f.ty, ap.name),
-                            }))
-                        }
-                        _ => ty = Some(f.ty),
-                    }
-                }
+                let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?;
+                self.args_fields.insert(field.name.clone());
                 (hir::ExprKind::TracepointField(field.name.clone()), ty.unwrap_or(Type::U64))
             }
         };

@@ -26,6 +26,8 @@ pub struct Probe {
     pub body: Vec<Stmt>,
     /// Types of this probe's scratch variables, indexed by `VarId`.
     pub vars: Vec<Type>,
+    /// The `args` fields the probe reads (codegen decides from them how `args` can be read).
+    pub args_fields: std::collections::BTreeSet<String>,
     pub span: Span,
 }
 

@@ -19,7 +19,8 @@ use crate::parser::ast;
 pub trait KernelInfo {
     /// The text of tracefs `events/<category>/<event>/format`, if that tracepoint exists.
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
-    /// Every tracepoint as (category, event); used only to suggest names after a miss.
+    /// Every tracepoint as (category, event): wildcards expand over it, and misses get
+    /// suggestions from it.
     fn tracepoints(&self) -> Vec<(String, String)>;
 }
 

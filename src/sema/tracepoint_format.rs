@@ -53,12 +53,41 @@ fn parse_field(line: &str) -> Option<TracepointField> {
         Type::Int { bits: 32, signed: false }
     } else if array && is_char {
         Type::Str(size)
+    } else if let Some(ty) = declared_int(&decl, &name).filter(|t| matches!(t, Type::Int { bits, .. } if usize::from(*bits / 8) <= size)) {
+        // The declared C type, as bpftrace reads it: syscall records hold `int dfd` in an
+        // 8-byte slot marked unsigned, and `args.dfd` is still the int -100.
+        ty
     } else if matches!(size, 1 | 2 | 4 | 8) {
         Type::Int { bits: (size * 8) as u8, signed }
     } else {
         return None;
     };
     Some(TracepointField { name, decl, offset, size, ty })
+}
+
+/// The integer type of a scalar declaration like `const int dfd` or `size_t count`, for the C
+/// and kernel type names tracepoint formats use; pointers are u64. None for anything else.
+fn declared_int(decl: &str, name: &str) -> Option<Type> {
+    let ty = decl.strip_suffix(name)?.trim();
+    if ty.contains('[') {
+        return None;
+    }
+    if ty.ends_with('*') {
+        return Some(Type::U64);
+    }
+    let words: Vec<&str> = ty.split_whitespace().filter(|w| !matches!(*w, "const" | "volatile" | "__user" | "struct")).collect();
+    let (bits, signed) = match words.join(" ").as_str() {
+        "char" | "signed char" | "s8" | "__s8" => (8, true),
+        "unsigned char" | "u8" | "__u8" | "bool" | "_Bool" => (8, false),
+        "short" | "short int" | "signed short" | "s16" | "__s16" => (16, true),
+        "unsigned short" | "unsigned short int" | "u16" | "__u16" | "umode_t" => (16, false),
+        "int" | "signed int" | "signed" | "s32" | "__s32" | "pid_t" | "key_serial_t" | "clockid_t" | "mqd_t" | "rwf_t" | "timer_t" => (32, true),
+        "unsigned int" | "unsigned" | "u32" | "__u32" | "uid_t" | "gid_t" | "qid_t" | "old_uid_t" | "old_gid_t" | "fmode_t" | "dev_t" => (32, false),
+        "long" | "long int" | "signed long" | "long long" | "long long int" | "s64" | "__s64" | "ssize_t" | "off_t" | "loff_t" | "time_t" | "__kernel_old_time_t" => (64, true),
+        "unsigned long" | "unsigned long int" | "unsigned long long" | "u64" | "__u64" | "size_t" | "aio_context_t" => (64, false),
+        _ => return None,
+    };
+    Some(Type::Int { bits, signed })
 }
 
 /// The declared name and whether it is an array: `char comm[16]` -> ("comm", true).
@@ -91,5 +120,24 @@ mod tests {
                 ("prev_pid".into(), 24, Type::Int { bits: 32, signed: true }),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod declared_type_tests {
+    use super::*;
+
+    #[test]
+    fn syscall_arguments_take_their_declared_c_type() {
+        let f = parse_field("\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;").expect("field");
+        assert_eq!(f.ty, Type::Int { bits: 32, signed: true });
+        let f = parse_field("\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;").expect("field");
+        assert_eq!(f.ty, Type::U64);
+        let f = parse_field("\tfield:size_t count;\toffset:32;\tsize:8;\tsigned:0;").expect("field");
+        assert_eq!(f.ty, Type::U64);
+        let f = parse_field("\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;").expect("field");
+        assert_eq!(f.ty, Type::Int { bits: 64, signed: true });
+        let f = parse_field("\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;").expect("field");
+        assert_eq!(f.ty, Type::Int { bits: 16, signed: false });
     }
 }
