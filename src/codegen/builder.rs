@@ -83,6 +83,11 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         Ok(slot)
     }
 
+    /// A stack buffer of `size` bytes, 8-aligned, not zeroed: for buffers written whole.
+    pub fn stack_uninit(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
+        self.slot(size.div_ceil(8).max(1) as u32, name)
+    }
+
     /// An 8-byte stack slot (not zeroed).
     pub fn stack_i64(&self, name: &str) -> R<PointerValue<'ctx>> {
         self.slot(1, name)

@@ -87,7 +87,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.build_int_sub(now, bb.load_i64(slot)?, "elapsed")?
             }
             Builtin::Comm => {
-                let buf = bb.stack_buffer(16, "comm")?;
+                // bpf_get_current_comm pads the whole buffer with NULs.
+                let buf = bb.stack_uninit(16, "comm")?;
                 bb.helper(Helper::GetCurrentComm, &[buf.into(), bb.const_i64(16).into()])?;
                 return Ok(Val::Str(buf, 16));
             }
@@ -238,6 +239,34 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// Writes a value into a slot of `size` bytes: integers as i64, strings copied and
     /// truncated or zero-padded to the slot.
+    /// Evaluates `e` straight into `slot`, a map key part of `slot_len` bytes, and writes every
+    /// byte of it: strings the helpers produce land in place instead of being copied.
+    pub fn write_into(&mut self, e: &Expr, slot: PointerValue<'ctx>, slot_len: usize) -> R<()> {
+        let bb = self.bb;
+        match &e.kind {
+            ExprKind::Builtin(Builtin::Comm) if slot_len == 16 => {
+                bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
+                Ok(())
+            }
+            ExprKind::ReadStr { ptr } => {
+                let p = self.expr(ptr)?.int()?;
+                bb.memset_zero(slot, slot_len as u64)?;
+                let n = STR_LEN.min(slot_len) as u64;
+                bb.helper(Helper::ProbeReadStr, &[slot.into(), bb.const_i64(n).into(), p.into()])?;
+                Ok(())
+            }
+            _ => {
+                let v = self.expr(e)?;
+                if let Val::Str(_, n) = v {
+                    if n < slot_len {
+                        bb.memset_zero(slot, slot_len as u64)?;
+                    }
+                }
+                self.store_value(slot, slot_len, v)
+            }
+        }
+    }
+
     pub fn store_value(&self, slot: PointerValue<'ctx>, size: usize, v: Val<'ctx>) -> R<()> {
         match v {
             Val::Int(i) => self.bb.store_i64(slot, i),

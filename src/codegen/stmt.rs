@@ -82,12 +82,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         let decl = &self.program.maps[map];
         let size = layout(decl).key_size;
-        let buf = bb.stack_buffer(size, "key")?;
+        // Every part below writes all of its bytes, so the key needs no zeroing first.
+        let buf = bb.stack_uninit(size, "key")?;
         let offsets = key_offsets(&decl.keys);
         let key_types = decl.keys.clone();
+        if keys.is_empty() && bucket.is_none() {
+            bb.store_i64(buf, bb.const_i64(0))?;
+        }
         for ((k, off), ty) in keys.iter().zip(&offsets).zip(&key_types) {
-            let v = self.expr(k)?;
-            self.store_value(bb.gep(buf, *off)?, slot_size(*ty), v)?;
+            self.write_into(k, bb.gep(buf, *off)?, slot_size(*ty))?;
         }
         if let Some(b) = bucket {
             let off: usize = key_types.iter().map(|t| slot_size(*t)).sum();
@@ -205,11 +208,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     fn printf(&mut self, id: usize, args: &[Expr]) -> R<()> {
         let bb = self.bb;
         let (offsets, size) = printf_layout(args.iter().map(|a| a.ty));
-        let buf = bb.stack_buffer(size, "event")?;
+        // The header and every argument slot are written whole: no zeroing first.
+        let buf = bb.stack_uninit(size, "event")?;
         bb.store_i64(buf, header(EventKind::Printf, id as u32, bb))?;
         for ((a, off), ty) in args.iter().zip(&offsets).zip(args.iter().map(|a| a.ty)) {
-            let v = self.expr(a)?;
-            self.store_value(bb.gep(buf, *off)?, slot_size(ty), v)?;
+            self.write_into(a, bb.gep(buf, *off)?, slot_size(ty))?;
         }
         bb.ringbuf_output(self.maps.events, buf, size, self.maps.counters)
     }
