@@ -87,7 +87,14 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
-    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)) };
+    let max_map_keys = match max_map_keys_from_env() {
+        Ok(n) => n,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys };
     let artifact = match codegen::compile(&program, &options) {
         Ok(a) => a,
         Err(e) => return fail(vec![e.to_diagnostic()]),
@@ -114,4 +121,15 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }
+}
+
+/// bpftrace's `max_map_keys` from the environment: `BPFTRACE_MAX_MAP_KEYS`, or its older name
+/// `BPFTRACE_MAP_KEYS_MAX` (bpftrace 0.17). 0 when unset.
+fn max_map_keys_from_env() -> Result<u32, String> {
+    for name in ["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"] {
+        if let Ok(v) = std::env::var(name) {
+            return v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{name}={v:?} is not a positive number of keys"));
+        }
+    }
+    Ok(0)
 }

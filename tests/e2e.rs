@@ -141,7 +141,12 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(500));
         let st = Command::new("sh").arg("-c").arg(w).status().expect("workload runs");
-        assert!(st.success(), "{}: workload failed: {w}", c.name);
+        if !st.success() {
+            // Never leave a tracer running behind a failed test.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{}: workload failed: {w}", c.name);
+        }
         std::thread::sleep(Duration::from_millis(200));
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

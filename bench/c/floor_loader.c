@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	/* stdout is a file or pipe: full buffering, flushed explicitly */
+	/* stdout is a file or pipe: full buffering, flushed after each ring buffer batch */
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 
@@ -128,6 +128,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "floor_loader: ring_buffer__poll: %s\n", strerror(-n));
 				goto out;
 			}
+			/* one write per batch of records, not per line, and none held back */
+			if (n > 0)
+				fflush(stdout);
 		}
 		ring_buffer__consume(rb);
 		fflush(stdout);

@@ -65,6 +65,9 @@ pub struct MapLayout {
     pub value_size: usize,
     pub percpu: bool,
     pub max_entries: u32,
+    /// A per-CPU array indexed by hist bucket (or 0), instead of a hash: see `maps::layout`.
+    /// Its values end with a `present` word, which marks the elements a hash would have.
+    pub array: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -33,6 +33,17 @@ pub fn key_offsets(decl_keys: &[Type]) -> Vec<usize> {
         .collect()
 }
 
+/// Hist buckets: negatives, zero, then 2 + floor(log2 x) for x up to 2^64.
+pub const HIST_BUCKETS: u32 = 66;
+/// The most buckets an lhist may have and still be an array.
+const MAX_ARRAY_BUCKETS: i64 = 1024;
+
+/// Key and value layout of a map. An aggregation without keys (`@ = count()`,
+/// `@h = hist(x)`) is a per-CPU *array* indexed by bucket (or 0), as a C programmer would
+/// write it: the verifier inlines array lookups, so the hot path has no hash and no helper
+/// call. Each element then ends with a `present` word set on every update, so printing,
+/// `clear` and `zero` keep hash semantics. A map deleted from in a probe stays a hash: a
+/// probe could only clear its own CPU's share of an array element.
 pub fn layout(decl: &MapDecl) -> MapLayout {
     let user_key: usize = decl.keys.iter().map(|k| slot_size(*k)).sum();
     let bucket = matches!(decl.value, MapValue::Hist | MapValue::Lhist { .. });
@@ -42,7 +53,17 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
         MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => (8, true),
         MapValue::Avg | MapValue::Stats | MapValue::Min | MapValue::Max => (16, true),
     };
-    MapLayout { key_size, value_size, percpu, max_entries: MAX_MAP_KEYS }
+    let array_entries = match decl.value {
+        _ if !decl.keys.is_empty() || decl.deleted_in_probe => None,
+        MapValue::Scalar(_) => None,
+        MapValue::Hist => Some(HIST_BUCKETS),
+        MapValue::Lhist { min, max, step } => Some((max - min) / step + 2).filter(|n| *n <= MAX_ARRAY_BUCKETS).map(|n| n as u32),
+        _ => Some(1),
+    };
+    match array_entries {
+        Some(entries) => MapLayout { key_size: 4, value_size: value_size + 8, percpu, max_entries: entries, array: true },
+        None => MapLayout { key_size, value_size, percpu, max_entries: MAX_MAP_KEYS, array: false },
+    }
 }
 
 pub fn symbol(index: usize) -> String {
@@ -57,14 +78,17 @@ pub struct Maps<'ctx> {
     pub start: GlobalValue<'ctx>,
 }
 
-pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32) -> Maps<'ctx> {
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32) -> Maps<'ctx> {
     let user = decls
         .iter()
         .enumerate()
         .map(|(i, d)| {
             let l = layout(d);
+            if l.array {
+                return def(module, &symbol(i), BPF_MAP_TYPE_PERCPU_ARRAY, l.key_size as u32, l.value_size as u32, l.max_entries);
+            }
             let ty = if l.percpu { BPF_MAP_TYPE_PERCPU_HASH } else { BPF_MAP_TYPE_HASH };
-            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, l.max_entries)
+            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, max_map_keys)
         })
         .collect();
     Maps {

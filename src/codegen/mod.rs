@@ -21,7 +21,7 @@ use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetTriple};
 use inkwell::OptimizationLevel;
 
-use artifact::{MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES};
+use artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
 use builder::internal;
 use crate::sema::hir;
 
@@ -29,6 +29,8 @@ use crate::sema::hir;
 pub struct Options {
     /// Keep the optimised LLVM IR text in the artifact.
     pub keep_llvm_ir: bool,
+    /// Keys per map (bpftrace's `max_map_keys`); 0 means the default, `MAX_MAP_KEYS`.
+    pub max_map_keys: u32,
 }
 
 pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
@@ -53,7 +55,8 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
     g.set_section(Some("license"));
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
-    let maps = maps::define(&module, &program.maps, events_bytes);
+    let max_map_keys = if options.max_map_keys == 0 { MAX_MAP_KEYS } else { options.max_map_keys };
+    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys);
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
@@ -92,7 +95,10 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
                 name: d.name.clone(),
                 keys: d.keys.clone(),
                 value: d.value,
-                layout: maps::layout(d),
+                layout: match maps::layout(d) {
+                    l if l.array => l,
+                    l => MapLayout { max_entries: max_map_keys, ..l },
+                },
             })
             .collect(),
         printfs: program

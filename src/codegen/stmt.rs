@@ -81,7 +81,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     pub fn map_key(&mut self, map: usize, keys: &[Expr], bucket: Option<IntValue<'ctx>>) -> R<PointerValue<'ctx>> {
         let bb = self.bb;
         let decl = &self.program.maps[map];
-        let size = layout(decl).key_size;
+        let l = layout(decl);
+        if l.array {
+            // The array index: the bucket, or 0.
+            let slot = bb.stack_i64("index")?;
+            let index = bucket.unwrap_or(bb.const_i64(0));
+            let i32t = bb.ctx.i32_type();
+            bb.b.build_store(slot, bb.b.build_int_truncate(index, i32t, "index")?)?;
+            return Ok(slot);
+        }
+        let size = l.key_size;
         // Every part below writes all of its bytes, so the key needs no zeroing first.
         let buf = bb.stack_uninit(size, "key")?;
         let offsets = key_offsets(&decl.keys);
@@ -147,10 +156,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             MapValue::Scalar(_) => {}
         }
+        let l = layout(&self.program.maps[map]);
+        if l.array {
+            bb.store_i64(bb.gep(p, l.value_size - 8)?, bb.const_i64(1))?;
+        }
         bb.b.build_unconditional_branch(done)?;
 
-        // New entry.
+        // New entry (an array element always exists: the verifier only needs the check).
         bb.b.position_at_end(init);
+        if l.array {
+            bb.b.build_unconditional_branch(done)?;
+            bb.b.position_at_end(done);
+            return Ok(());
+        }
         let size = layout(&self.program.maps[map]).value_size;
         let fresh = bb.stack_buffer(size, "agg")?;
         let (first, second) = match value {

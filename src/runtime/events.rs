@@ -96,7 +96,18 @@ impl EventSink {
 
     fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, Vec<RawEntry>), RuntimeError> {
         let (fd, m) = self.fd(id, maps)?;
-        let entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
+        let mut entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
+        if m.layout.array {
+            // Only elements some CPU marked present, keyed like the hash would be: the bucket
+            // (or 0) as a u64.
+            let stride = m.layout.value_size.div_ceil(8) * 8;
+            let present = m.layout.value_size - 8;
+            entries.retain(|e| e.value.chunks(stride).any(|cpu| u64_at(cpu, present) != 0));
+            for e in &mut entries {
+                let index = u32::from_le_bytes([e.key[0], e.key[1], e.key[2], e.key[3]]);
+                e.key = u64::from(index).to_le_bytes().to_vec();
+            }
+        }
         Ok((m, entries))
     }
 
@@ -109,6 +120,17 @@ impl EventSink {
         let (fd, m) = self.fd(id, maps)?;
         let (_, entries) = self.read_map(id, maps)?;
         let zeros = vec![0u8; self.value_len(&m)];
+        if m.layout.array {
+            // Array elements cannot be deleted: all zeros is "absent"; zero() keeps the
+            // element present (on the first CPU's copy).
+            let mut zeroed = zeros.clone();
+            zeroed[m.layout.value_size - 8..m.layout.value_size].copy_from_slice(&1u64.to_le_bytes());
+            for e in entries {
+                let index = (u64_at(&e.key, 0) as u32).to_le_bytes();
+                sys::map_update(fd, &index, if zero { &zeroed } else { &zeros }).map_err(RuntimeError::Io)?;
+            }
+            return Ok(());
+        }
         for e in entries {
             if zero {
                 sys::map_update(fd, &e.key, &zeros).map_err(RuntimeError::Io)?;

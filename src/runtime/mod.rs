@@ -20,7 +20,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, COUNTERS_MAP, EVENTS_MAP, START_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, START_MAP};
 pub use error::RuntimeError;
 use events::{EventSink, Outcome};
 use links::Links;
@@ -76,7 +76,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sink.drain(&mut ring, &loaded)?;
 
     sink.print_all_maps(&loaded)?;
-    report_counters(&loaded)?;
+    report_counters(&loaded, meta)?;
     Ok(0)
 }
 
@@ -124,7 +124,7 @@ fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, sink: &mut EventSink, loa
     }
 }
 
-fn report_counters(loaded: &Loaded) -> Result<(), RuntimeError> {
+fn report_counters(loaded: &Loaded, meta: &RuntimeMeta) -> Result<(), RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
     let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
     let read = |slot: Counter| -> u64 {
@@ -142,9 +142,9 @@ fn report_counters(loaded: &Loaded) -> Result<(), RuntimeError> {
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
+        let limit = meta.maps.first().map_or(0, |m| m.layout.max_entries);
         eprintln!(
-            "WARNING: {failed} map updates failed: a map reached its limit of {} keys",
-            crate::codegen::artifact::MAX_MAP_KEYS
+            "WARNING: {failed} map updates failed: a map reached its limit of {limit} keys (raise it with BPFTRACE_MAX_MAP_KEYS=N)"
         );
     }
     Ok(())

@@ -226,6 +226,9 @@ impl Checker {
                 };
                 let map = self.existing_map(m)?;
                 let keys = self.keys(map, m)?;
+                if let Some(decl) = self.maps.get_mut(map) {
+                    decl.deleted_in_probe = true;
+                }
                 Ok(hir::Stmt::Delete { map, keys })
             }
             _ => {
@@ -352,7 +355,7 @@ impl Checker {
     /// Fixes (or checks against) a map's key and value types.
     fn declare_map(&mut self, m: &ast::MapRef, keys: Vec<Type>, value: MapValue, span: Span) -> Checked<hir::MapId> {
         let Some(&id) = self.map_ids.get(&m.name) else {
-            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span });
+            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false });
             self.map_ids.insert(m.name.clone(), self.maps.len() - 1);
             return Ok(self.maps.len() - 1);
         };

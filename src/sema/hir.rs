@@ -55,6 +55,8 @@ pub struct MapDecl {
     pub value: MapValue,
     /// Where the map's type was fixed, for diagnostics.
     pub span: Span,
+    /// A probe deletes elements of it (`delete(@m...)` in BPF, not the userspace `clear`).
+    pub deleted_in_probe: bool,
 }
 
 /// What a map holds, which decides both its BPF layout and how it is printed.
