@@ -28,7 +28,23 @@ pub enum Helper {
     ProbeReadStr = 45,
     ProbeReadKernel = 113,
     RingbufOutput = 130,
+    RingbufQuery = 134,
 }
+
+/// When a ring buffer record wakes the reader: see `BpfBuilder::ringbuf_output`.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Wakeup {
+    /// At once: exit() and map commands, which the reader must act on promptly.
+    Now,
+    /// Once `WAKEUP_BYTES` are waiting; the reader also drains on a short timer.
+    Batched,
+}
+
+/// Unread bytes in the ring at which a batched record wakes the reader.
+pub const WAKEUP_BYTES: u64 = 64 << 10;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
 
 pub struct BpfBuilder<'ctx, 'm> {
     pub ctx: &'ctx Context,
@@ -269,11 +285,20 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.helper(Helper::KtimeGetNs, &[])
     }
 
-    pub fn ringbuf_output(&self, ringbuf: GlobalValue<'ctx>, data: PointerValue<'ctx>, len: usize, counters: GlobalValue<'ctx>) -> R<()> {
-        let r = self.helper(
-            Helper::RingbufOutput,
-            &[ringbuf.as_pointer_value().into(), data.into(), self.const_i64(len as u64).into(), self.const_i64(0).into()],
-        )?;
+    /// Copies an event into the ring buffer; a full ring counts a lost event. Waking the
+    /// reader costs the writer an IPI (microseconds, more in a VM): batched events wake it
+    /// only when `WAKEUP_BYTES` are waiting.
+    pub fn ringbuf_output(&self, ringbuf: GlobalValue<'ctx>, data: PointerValue<'ctx>, len: usize, counters: GlobalValue<'ctx>, wakeup: Wakeup) -> R<()> {
+        let ring = ringbuf.as_pointer_value();
+        let flags = match wakeup {
+            Wakeup::Now => self.const_i64(BPF_RB_FORCE_WAKEUP),
+            Wakeup::Batched => {
+                let avail = self.helper(Helper::RingbufQuery, &[ring.into(), self.const_i64(BPF_RB_AVAIL_DATA).into()])?;
+                let full = self.b.build_int_compare(IntPredicate::UGE, avail, self.const_i64(WAKEUP_BYTES), "wake")?;
+                self.b.build_select(full, self.const_i64(BPF_RB_FORCE_WAKEUP), self.const_i64(BPF_RB_NO_WAKEUP), "flags")?.into_int_value()
+            }
+        };
+        let r = self.helper(Helper::RingbufOutput, &[ring.into(), data.into(), self.const_i64(len as u64).into(), flags.into()])?;
         let failed = self.b.build_int_compare(IntPredicate::NE, r, self.const_i64(0), "lost")?;
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::LostEvents as u64))
     }

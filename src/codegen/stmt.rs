@@ -5,7 +5,7 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::EventKind;
-use super::builder::R;
+use super::builder::{Wakeup, R};
 use super::maps::{key_offsets, layout, slot_size};
 use super::probe::Lower;
 use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt};
@@ -232,14 +232,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         for ((a, off), ty) in args.iter().zip(&offsets).zip(args.iter().map(|a| a.ty)) {
             self.write_into(a, bb.gep(buf, *off)?, slot_size(ty))?;
         }
-        bb.ringbuf_output(self.maps.events, buf, size, self.maps.counters)
+        bb.ringbuf_output(self.maps.events, buf, size, self.maps.counters, Wakeup::Batched)
     }
 
     fn emit_header_only(&self, kind: EventKind, id: u32) -> R<()> {
         let bb = self.bb;
         let buf = bb.stack_i64("event")?;
         bb.store_i64(buf, header(kind, id, bb))?;
-        bb.ringbuf_output(self.maps.events, buf, 8, self.maps.counters)
+        bb.ringbuf_output(self.maps.events, buf, 8, self.maps.counters, Wakeup::Now)
     }
 }
 
