@@ -85,25 +85,25 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
         .map(|(i, d)| {
             let l = layout(d);
             if l.array {
-                return def(module, &symbol(i), BPF_MAP_TYPE_PERCPU_ARRAY, l.key_size as u32, l.value_size as u32, l.max_entries);
+                return def(module, &symbol(i), BPF_MAP_TYPE_PERCPU_ARRAY, l.key_size as u32, l.value_size as u32, l.max_entries, 0);
             }
             let ty = if l.percpu { BPF_MAP_TYPE_PERCPU_HASH } else { BPF_MAP_TYPE_HASH };
-            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, max_map_keys)
+            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, max_map_keys, 0)
         })
         .collect();
     Maps {
         user,
-        events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, events_bytes),
-        counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS),
-        start: def(module, START_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 1),
+        events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, events_bytes, 0),
+        counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS, 0),
+        start: def(module, START_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0),
     }
 }
 
 /// A `struct bpf_map_def` (as aya-obj reads it: seven u32s) in the `maps` section.
-fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: u32, max: u32) -> GlobalValue<'ctx> {
+fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: u32, max: u32, flags: u32) -> GlobalValue<'ctx> {
     let ctx = module.get_context();
     let i32t = ctx.i32_type();
-    let fields = [map_type, key, value, max, 0, 0, 0].map(|v| i32t.const_int(u64::from(v), false).into());
+    let fields = [map_type, key, value, max, flags, 0, 0].map(|v| i32t.const_int(u64::from(v), false).into());
     let init = ctx.const_struct(&fields, false);
     let g = module.add_global(init.get_type(), None, name);
     g.set_initializer(&init);
@@ -112,3 +112,4 @@ fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: 
     g.set_alignment(4);
     g
 }
+

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Stdout, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{render, u64_at, RawEntry};
+use super::output::{render, u64_at, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::{sys, RuntimeError};
@@ -94,21 +94,24 @@ impl EventSink {
         if m.layout.percpu { stride * self.ncpus } else { m.layout.value_size }
     }
 
-    fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, Vec<RawEntry>), RuntimeError> {
+    fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, RawEntries), RuntimeError> {
         let (fd, m) = self.fd(id, maps)?;
-        let mut entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
-        if m.layout.array {
-            // Only elements some CPU marked present, keyed like the hash would be: the bucket
-            // (or 0) as a u64.
-            let stride = m.layout.value_size.div_ceil(8) * 8;
-            let present = m.layout.value_size - 8;
-            entries.retain(|e| e.value.chunks(stride).any(|cpu| u64_at(cpu, present) != 0));
-            for e in &mut entries {
-                let index = u32::from_le_bytes([e.key[0], e.key[1], e.key[2], e.key[3]]);
-                e.key = u64::from(index).to_le_bytes().to_vec();
+        let entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
+        if !m.layout.array {
+            return Ok((m, entries));
+        }
+        // Only elements some CPU marked present, keyed like the hash would be: the bucket (or
+        // 0) as a u64.
+        let stride = m.layout.value_size.div_ceil(8) * 8;
+        let present = m.layout.value_size - 8;
+        let mut kept = RawEntries::new(8, entries.value_len);
+        for (key, value) in entries.iter() {
+            if value.chunks(stride).any(|cpu| u64_at(cpu, present) != 0) {
+                let index = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                kept.push(&u64::from(index).to_le_bytes(), value);
             }
         }
-        Ok((m, entries))
+        Ok((m, kept))
     }
 
     fn render_map(&self, id: usize, maps: &Loaded) -> Result<String, RuntimeError> {
@@ -125,17 +128,17 @@ impl EventSink {
             // element present (on the first CPU's copy).
             let mut zeroed = zeros.clone();
             zeroed[m.layout.value_size - 8..m.layout.value_size].copy_from_slice(&1u64.to_le_bytes());
-            for e in entries {
-                let index = (u64_at(&e.key, 0) as u32).to_le_bytes();
+            for (key, _) in entries.iter() {
+                let index = (u64_at(key, 0) as u32).to_le_bytes();
                 sys::map_update(fd, &index, if zero { &zeroed } else { &zeros }).map_err(RuntimeError::Io)?;
             }
             return Ok(());
         }
-        for e in entries {
+        for (key, _) in entries.iter() {
             if zero {
-                sys::map_update(fd, &e.key, &zeros).map_err(RuntimeError::Io)?;
+                sys::map_update(fd, key, &zeros).map_err(RuntimeError::Io)?;
             } else {
-                sys::map_delete(fd, &e.key).map_err(RuntimeError::Io)?;
+                sys::map_delete(fd, key).map_err(RuntimeError::Io)?;
             }
         }
         Ok(())
@@ -166,9 +169,9 @@ impl EventSink {
 /// The kernel-internal "not supported" errno some map types return.
 const ENOTSUPP: i32 = 524;
 
-fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result<Vec<RawEntry>> {
-    const BATCH: usize = 4096;
-    let mut entries = Vec::new();
+fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result<RawEntries> {
+    const BATCH: usize = 16384;
+    let mut entries = RawEntries::new(key_size, value_len);
     let mut keys = vec![0u8; key_size * BATCH];
     let mut values = vec![0u8; value_len * BATCH];
     let mut cursor = None;
@@ -176,7 +179,9 @@ fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result
         match sys::map_lookup_batch(fd, &mut cursor, &mut keys, &mut values, BATCH as u32) {
             Ok((n, more)) => {
                 let n = n as usize;
-                entries.extend(keys.chunks_exact(key_size).zip(values.chunks_exact(value_len)).take(n).map(|(k, v)| RawEntry { key: k.to_vec(), value: v.to_vec() }));
+                for (k, v) in keys.chunks_exact(key_size).zip(values.chunks_exact(value_len)).take(n) {
+                    entries.push(k, v);
+                }
                 if !more {
                     return Ok(entries);
                 }
@@ -187,10 +192,10 @@ fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result
     }
     let mut key: Option<Vec<u8>> = None;
     let mut next = vec![0u8; key_size];
+    let mut value = vec![0u8; value_len];
     while sys::map_next_key(fd, key.as_deref(), &mut next)? {
-        let mut value = vec![0u8; value_len];
         if sys::map_lookup(fd, &next, &mut value)? {
-            entries.push(RawEntry { key: next.clone(), value });
+            entries.push(&next, &value);
         }
         key = Some(next.clone());
     }

@@ -41,7 +41,7 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
     let object = Object::parse(&artifact.object).map_err(|message| RuntimeError::Load { message })?;
     let mut maps = HashMap::new();
     for (name, def) in &object.maps {
-        let fd = sys::map_create(def.map_type, def.key_size, def.value_size, def.max_entries, name)
+        let fd = sys::map_create(def.map_type, def.key_size, def.value_size, def.max_entries, def.map_flags, name)
             .map_err(|e| RuntimeError::Load { message: format!("could not create map {name}: {e}") })?;
         maps.insert(name.clone(), fd);
     }

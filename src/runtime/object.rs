@@ -10,13 +10,14 @@ use std::collections::HashMap;
 
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, RelocationTarget, SectionIndex};
 
-/// One `struct bpf_map_def` as codegen writes it (seven u32s; we use the first four).
+/// One `struct bpf_map_def` as codegen writes it (seven u32s; we use the first five).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapDef {
     pub map_type: u32,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
+    pub map_flags: u32,
 }
 
 /// A program function: its instructions, and the instructions that load a map's address.
@@ -53,9 +54,9 @@ impl Object {
             let (Ok(name), Some(section)) = (sym.name(), sym.section_index()) else { continue };
             if Some(section) == maps_index {
                 let at = sym.address() as usize;
-                let def = maps_data.get(at..at + 16).ok_or_else(|| format!("map `{name}` lies outside the maps section"))?;
+                let def = maps_data.get(at..at + 20).ok_or_else(|| format!("map `{name}` lies outside the maps section"))?;
                 let word = |i: usize| u32::from_le_bytes([def[4 * i], def[4 * i + 1], def[4 * i + 2], def[4 * i + 3]]);
-                out.maps.push((name.to_string(), MapDef { map_type: word(0), key_size: word(1), value_size: word(2), max_entries: word(3) }));
+                out.maps.push((name.to_string(), MapDef { map_type: word(0), key_size: word(1), value_size: word(2), max_entries: word(3), map_flags: word(4) }));
                 map_symbols.insert(sym.index(), name.to_string());
             } else if sym.kind() == object::SymbolKind::Text && sym.size() > 0 {
                 function_ranges.push((section, sym.address(), sym.address() + sym.size(), name.to_string()));

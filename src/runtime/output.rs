@@ -11,11 +11,38 @@ use crate::codegen::maps::{key_offsets, slot_size};
 use crate::sema::hir::MapValue;
 use crate::sema::Type;
 
-/// One map entry as read from the kernel.
-pub struct RawEntry {
-    pub key: Vec<u8>,
-    /// One value, or `ncpus` values of `layout.value_size` (8-aligned) for per-CPU maps.
-    pub value: Vec<u8>,
+/// A map's entries as read from the kernel, in two flat buffers (a million keys are two
+/// allocations, not two million). Each value is one value, or `ncpus` values of
+/// `layout.value_size` (8-aligned) for per-CPU maps.
+#[derive(Debug, Default, Clone)]
+pub struct RawEntries {
+    pub key_size: usize,
+    pub value_len: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+}
+
+impl RawEntries {
+    pub fn new(key_size: usize, value_len: usize) -> RawEntries {
+        RawEntries { key_size, value_len, keys: Vec::new(), values: Vec::new() }
+    }
+
+    pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.keys.extend_from_slice(key);
+        self.values.extend_from_slice(value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len().checked_div(self.key_size).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.keys.chunks_exact(self.key_size.max(1)).zip(self.values.chunks_exact(self.value_len.max(1)))
+    }
 }
 
 /// A value folded across CPUs.
@@ -37,80 +64,132 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Renders a map; empty maps render as nothing.
-pub fn render(meta: &MapMeta, raw: &[RawEntry]) -> String {
+/// Renders a map; empty maps render as nothing. Works on borrowed bytes: a million-key map
+/// is folded, sorted and written without copying keys.
+pub fn render(meta: &MapMeta, raw: &RawEntries) -> String {
     let user_key_len: usize = meta.keys.iter().map(|k| slot_size(*k)).sum();
     let stride = meta.layout.value_size.div_ceil(8) * 8;
-    let cpus = |v: &[u8]| -> Vec<Vec<u8>> {
-        if meta.layout.percpu {
-            v.chunks(stride).map(|c| c.to_vec()).collect()
+    let mut per_cpu: Vec<&[u8]> = Vec::new();
+    let percpu = meta.layout.percpu;
+    fn split<'a>(v: &'a [u8], percpu: bool, stride: usize, out: &mut Vec<&'a [u8]>) {
+        out.clear();
+        if percpu {
+            out.extend(v.chunks(stride));
         } else {
-            vec![v.to_vec()]
+            out.push(v);
         }
-    };
+    }
 
-    // Fold CPUs, and group hist buckets under their user key.
-    let mut folded: BTreeMap<Vec<u8>, Folded> = BTreeMap::new();
-    for e in raw {
-        let per_cpu = cpus(&e.value);
-        match meta.value {
-            MapValue::Hist | MapValue::Lhist { .. } => {
-                let user = e.key[..user_key_len.min(e.key.len())].to_vec();
-                let bucket = u64_at(&e.key, user_key_len);
-                let n: u64 = per_cpu.iter().map(|c| u64_at(c, 0)).fold(0, u64::wrapping_add);
-                if let Folded::Hist(h) = folded.entry(user).or_insert_with(|| Folded::Hist(BTreeMap::new())) {
-                    *h.entry(bucket).or_default() += n;
-                }
-            }
-            _ => {
-                let v = fold(meta.value, &per_cpu);
-                if let Some(v) = v {
-                    folded.insert(e.key.clone(), v);
-                }
+    // Fold CPUs; hist buckets are grouped under their user key.
+    let mut entries: Vec<(&[u8], Folded)> = Vec::with_capacity(raw.len());
+    if let MapValue::Hist | MapValue::Lhist { .. } = meta.value {
+        let mut hists: BTreeMap<&[u8], BTreeMap<u64, u64>> = BTreeMap::new();
+        for (key, value) in raw.iter() {
+            split(value, percpu, stride, &mut per_cpu);
+            let user = &key[..user_key_len.min(key.len())];
+            let bucket = u64_at(key, user_key_len);
+            let n: u64 = per_cpu.iter().map(|c| u64_at(c, 0)).fold(0, u64::wrapping_add);
+            *hists.entry(user).or_default().entry(bucket).or_default() += n;
+        }
+        entries.extend(hists.into_iter().map(|(k, h)| (k, Folded::Hist(h))));
+    } else {
+        for (key, value) in raw.iter() {
+            split(value, percpu, stride, &mut per_cpu);
+            if let Some(v) = fold(meta.value, &per_cpu) {
+                entries.push((key, v));
             }
         }
     }
-    if folded.is_empty() {
+    if entries.is_empty() {
         return String::new();
     }
 
-    // Ascending by value; ties by key bytes (BTreeMap order, kept by the stable sort).
-    let mut entries: Vec<(Vec<u8>, Folded)> = folded.into_iter().collect();
-    entries.sort_by_key(|(_, v)| match v {
+    // Ascending by value, ties by key bytes; the sort key is computed once per entry.
+    let order = |v: &Folded| match v {
         Folded::Int(n) => *n,
         Folded::Str(_) => 0,
         Folded::Avg(c, t) | Folded::Stats(c, t) => i128::from(if *c == 0 { 0 } else { t / c }),
         Folded::Hist(h) => h.values().map(|n| i128::from(*n)).sum(),
-    });
+    };
+    // Sorted as small (value, key prefix, index) triples; equal prefixes of longer keys are
+    // then ordered by their full bytes.
+    let prefix = |k: &[u8]| k.get(..8).map_or(0, |w| u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+    let mut order_keys: Vec<(i128, u64, u32)> = entries.iter().enumerate().map(|(i, (k, v))| (order(v), prefix(k), i as u32)).collect();
+    order_keys.sort_unstable();
+    if entries.first().is_some_and(|(k, _)| k.len() > 8) {
+        for run in order_keys.chunk_by_mut(|a, b| a.0 == b.0 && a.1 == b.1) {
+            run.sort_by(|a, b| key_order(entries[a.2 as usize].0, entries[b.2 as usize].0));
+        }
+    }
 
-    let mut out = String::new();
-    for (key, value) in &entries {
-        let name = format!("@{}{}", meta.name, format_key(&meta.keys, key));
-        match value {
+    let mut out = String::with_capacity(entries.len() * 32);
+    let offsets = key_offsets(&meta.keys);
+    let mut name = String::new();
+    for (key, value) in order_keys.iter().map(|(_, _, i)| &entries[*i as usize]) {
+        name.clear();
+        name.push('@');
+        name.push_str(&meta.name);
+        write_key(&mut name, &meta.keys, &offsets, key);
+        let _ = match value {
             Folded::Int(n) => {
-                let _ = writeln!(out, "{name}: {n}");
+                out.push_str(&name);
+                out.push_str(": ");
+                push_int(&mut out, *n);
+                out.push('\n');
+                Ok(())
             }
-            Folded::Str(s) => {
-                let _ = writeln!(out, "{name}: {s}");
-            }
-            Folded::Avg(c, t) => {
-                let _ = writeln!(out, "{name}: {}", if *c == 0 { 0 } else { t / c });
-            }
+            Folded::Str(s) => writeln!(out, "{name}: {s}"),
+            Folded::Avg(c, t) => writeln!(out, "{name}: {}", if *c == 0 { 0 } else { t / c }),
             Folded::Stats(c, t) => {
                 let avg = if *c == 0 { 0 } else { t / c };
-                let _ = writeln!(out, "{name}: count {c}, average {avg}, total {t}");
+                writeln!(out, "{name}: count {c}, average {avg}, total {t}")
             }
             Folded::Hist(h) => {
                 let _ = writeln!(out, "{name}:");
                 out.push_str(&render_hist(meta.value, h));
                 out.push('\n');
+                Ok(())
             }
-        }
+        };
     }
     out
 }
 
-fn fold(kind: MapValue, cpus: &[Vec<u8>]) -> Option<Folded> {
+/// Appends the decimal digits of `n` (the one formatting of integers a million-key map needs
+/// a million times, without the `fmt` machinery).
+fn push_int(out: &mut String, n: i128) {
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for d in &digits[at..] {
+        out.push(char::from(*d));
+    }
+}
+
+/// Byte order of two keys (as `[u8]::cmp`), with the first 8 bytes compared as one word: a
+/// million ties cost no memcmp calls.
+fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.get(..8), b.get(..8)) {
+        (Some(x), Some(y)) => {
+            let word = |w: &[u8]| u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            word(x).cmp(&word(y)).then_with(|| a[8..].cmp(&b[8..]))
+        }
+        _ => a.cmp(b),
+    }
+}
+
+fn fold(kind: MapValue, cpus: &[&[u8]]) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
         MapValue::Scalar(Type::Str(_)) => Folded::Str(c_str(cpus.first()?)),
@@ -132,19 +211,37 @@ fn fold(kind: MapValue, cpus: &[Vec<u8>]) -> Option<Folded> {
 
 /// `""`, `[k]` or `[k1, k2]`.
 pub fn format_key(types: &[Type], key: &[u8]) -> String {
+    let mut out = String::new();
+    write_key(&mut out, types, &key_offsets(types), key);
+    out
+}
+
+/// Appends `[k1, k2]` (nothing for a map without keys); `offsets` are `key_offsets(types)`.
+fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8]) {
     if types.is_empty() {
-        return String::new();
+        return;
     }
-    let parts: Vec<String> = types
-        .iter()
-        .zip(key_offsets(types))
-        .map(|(t, off)| match t {
-            Type::Str(n) => c_str(key.get(off..off + n).unwrap_or_default()),
-            Type::Int { signed: true, .. } => (u64_at(key, off) as i64).to_string(),
-            _ => u64_at(key, off).to_string(),
-        })
-        .collect();
-    format!("[{}]", parts.join(", "))
+    out.push('[');
+    for (i, (t, off)) in types.iter().zip(offsets).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = match t {
+            Type::Str(n) => {
+                out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
+                Ok(())
+            }
+            Type::Int { signed: true, .. } => {
+                push_int(out, i128::from(u64_at(key, *off) as i64));
+                Ok::<(), std::fmt::Error>(())
+            }
+            _ => {
+                push_int(out, i128::from(u64_at(key, *off)));
+                Ok(())
+            }
+        };
+    }
+    out.push(']');
 }
 
 const BAR_WIDTH: u64 = 52;

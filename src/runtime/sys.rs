@@ -138,8 +138,8 @@ fn owned(fd: i64) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
-pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, name: &str) -> io::Result<OwnedFd> {
-    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_name: name16(name), ..Default::default() };
+pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, map_flags: u32, name: &str) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_flags, map_name: name16(name), ..Default::default() };
     bpf(BPF_MAP_CREATE, &mut attr).map(owned)
 }
 
