@@ -7,6 +7,7 @@ mod builder;
 mod error;
 mod expr;
 mod llvm_diagnostics;
+mod llvm_init;
 pub mod maps;
 mod probe;
 mod stmt;
@@ -34,6 +35,7 @@ pub struct Options {
 }
 
 pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
+    llvm_init::ensure();
     Target::initialize_bpf(&InitializationConfig::default());
     let triple = TargetTriple::create("bpfel");
     let target = Target::from_triple(&triple).map_err(internal)?;
