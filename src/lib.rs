@@ -8,4 +8,5 @@ pub mod diagnostics;
 pub mod parser;
 pub mod sema;
 pub mod codegen;
+pub mod cache;
 pub mod runtime;

@@ -32,6 +32,10 @@ struct Cli {
     /// Verbose: print the full verifier log when the kernel rejects a program.
     #[arg(short = 'v')]
     verbose: bool,
+
+    /// Compile even if the compile cache holds this program (also: RTRACE_CACHE=0).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 enum Emit {
@@ -95,9 +99,21 @@ fn main() -> ExitCode {
         }
     };
     let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys };
-    let artifact = match codegen::compile(&program, &options) {
-        Ok(a) => a,
-        Err(e) => return fail(vec![e.to_diagnostic()]),
+    // The cache serves runs only: --emit always shows a fresh compile.
+    let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
+    let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
+    let cached = cache.as_ref().zip(key.as_deref()).and_then(|(c, k)| c.load(k));
+    let artifact = match cached {
+        Some(a) => a,
+        None => match codegen::compile(&program, &options) {
+            Ok(a) => {
+                if let (Some(c), Some(k)) = (&cache, &key) {
+                    c.store(k, &a);
+                }
+                a
+            }
+            Err(e) => return fail(vec![e.to_diagnostic()]),
+        },
     };
     match emit_what {
         Some(Emit::LlvmIr) => {

@@ -103,6 +103,8 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         assert!(st.success(), "{}: setup failed: {s}", c.name);
     }
     let mut cmd = Command::new(bin);
+    // Every case compiles: the compile cache has its own test (tests/cache.rs).
+    cmd.env("RTRACE_CACHE", "0");
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
         (None, Some(f)) => cmd.arg(root.join(f)),

@@ -6,7 +6,7 @@ use crate::sema::hir::MapValue;
 use crate::sema::printf::Format;
 use crate::sema::Type;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BpfArtifact {
     /// An ELF relocatable object for the BPF target.
     pub object: Vec<u8>,
@@ -15,7 +15,7 @@ pub struct BpfArtifact {
     pub llvm_ir: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeMeta {
     pub programs: Vec<ProgramMeta>,
     /// Attach points as the user counts them (a fused program covers many).
@@ -26,7 +26,7 @@ pub struct RuntimeMeta {
 }
 
 /// One BPF program: one attach point of one probe.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProgramMeta {
     /// The ELF function (and aya program) name.
     pub function: String,
@@ -36,7 +36,7 @@ pub struct ProgramMeta {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Attach {
     /// Run once with BPF_PROG_TEST_RUN before anything is attached.
     Begin,
@@ -48,7 +48,7 @@ pub enum Attach {
     RawTracepoint { name: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MapMeta {
     /// ELF symbol of the map definition.
     pub symbol: String,
@@ -59,7 +59,7 @@ pub struct MapMeta {
     pub layout: MapLayout,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapLayout {
     pub key_size: usize,
     pub value_size: usize,
@@ -70,7 +70,7 @@ pub struct MapLayout {
     pub array: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrintfMeta {
     pub format: Format,
     /// Offset in the event (after the 8-byte header) and type of each argument.
@@ -79,7 +79,7 @@ pub struct PrintfMeta {
 
 /// Every ring buffer record starts with this 8-byte header: kind in the low 32 bits, the
 /// printf or map id in the high 32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u32)]
 pub enum EventKind {
     Exit = 0,
@@ -110,7 +110,7 @@ pub const COUNTERS_MAP: &str = "rt_counters";
 pub const START_MAP: &str = "rt_start";
 
 /// Slots of `COUNTERS_MAP`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub enum Counter {
     /// Events the ring buffer had no room for.
     LostEvents = 0,

@@ -5,7 +5,7 @@
 /// Index of a source file in the diagnostic file database (`-e` text or a script file).
 pub type FileId = usize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,

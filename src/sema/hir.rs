@@ -60,7 +60,7 @@ pub struct MapDecl {
 }
 
 /// What a map holds, which decides both its BPF layout and how it is printed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MapValue {
     Scalar(Type),
     Count,

@@ -1,18 +1,18 @@
 //! printf format strings, parsed once at compile time into literal text and conversion specs.
 //! Sema checks each spec against its argument; the runtime formats events with the specs.
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Format {
     pub segments: Vec<Segment>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Segment {
     Lit(String),
     Spec(Spec),
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
     pub left: bool,
     pub zero: bool,
@@ -24,7 +24,7 @@ pub struct Spec {
     pub conv: Conv,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Conv {
     #[default]
     Signed,

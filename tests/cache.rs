@@ -1,0 +1,75 @@
+//! The compile cache (src/cache.rs): a second run of the same program is served from the
+//! cache, a different program is not, and a cached artifact runs exactly like a fresh one.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rtrace(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtrace")).env("RTRACE_CACHE_DIR", cache).env_remove("RTRACE_CACHE").args(args).output().expect("rtrace runs")
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    v.sort();
+    v
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtrace-cache-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_repeated_program_is_a_hit_and_a_new_one_a_miss() {
+    let dir = fresh_dir("hits");
+    let prog = "interval:s:1 { @[comm] = count(); }";
+    assert!(rtrace(&dir, &["--dry-run", "-e", prog]).status.success());
+    let first = entries(&dir);
+    assert_eq!(first.len(), 1, "one entry after the first compile");
+    let inode = std::fs::metadata(&first[0]).expect("entry").ino();
+
+    // A hit reads the entry; a miss would write (rename over) it and change its inode.
+    assert!(rtrace(&dir, &["--dry-run", "-e", prog]).status.success());
+    assert_eq!(entries(&dir), first);
+    assert_eq!(std::fs::metadata(&first[0]).expect("entry").ino(), inode, "second run was served from the cache");
+
+    assert!(rtrace(&dir, &["--dry-run", "-e", "interval:s:1 { @[pid] = count(); }"]).status.success());
+    assert_eq!(entries(&dir).len(), 2, "a different program is compiled and stored");
+
+    assert!(rtrace(&dir, &["--dry-run", "--no-cache", "-e", "interval:s:2 { @x = count(); }"]).status.success());
+    assert_eq!(entries(&dir).len(), 2, "--no-cache neither reads nor writes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_entry_is_recompiled() {
+    let dir = fresh_dir("corrupt");
+    let prog = "interval:s:1 { @n = count(); }";
+    assert!(rtrace(&dir, &["--dry-run", "-e", prog]).status.success());
+    let entry = entries(&dir).pop().expect("an entry");
+    std::fs::write(&entry, b"{ not json").expect("writable");
+    assert!(rtrace(&dir, &["--dry-run", "-e", prog]).status.success());
+    assert!(std::fs::read(&entry).expect("entry").starts_with(b"{\""), "the entry was rewritten");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cached_artifact_runs_like_a_fresh_one() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var("RTRACE_SKIP_E2E").is_ok(), "running BPF needs root; set RTRACE_SKIP_E2E=1 to skip");
+        return;
+    }
+    let dir = fresh_dir("run");
+    let prog = r#"BEGIN { @h = hist(100); @s[comm, 7] = sum(3); printf("begin %d\n", 42); exit(); } END { printf("end\n"); }"#;
+    let fresh = rtrace(&dir, &["-e", prog]);
+    let cached = rtrace(&dir, &["-e", prog]);
+    assert!(fresh.status.success(), "{}", String::from_utf8_lossy(&fresh.stderr));
+    assert_eq!(entries(&dir).len(), 1);
+    assert_eq!(String::from_utf8_lossy(&fresh.stdout), String::from_utf8_lossy(&cached.stdout));
+    assert!(String::from_utf8_lossy(&cached.stdout).contains("begin 42"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
