@@ -28,7 +28,7 @@ pub struct RuntimeMeta {
 /// One BPF program: one attach point of one probe.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProgramMeta {
-    /// The ELF function (and aya program) name.
+    /// The ELF function name (and the BPF program name, truncated to 15 bytes).
     pub function: String,
     pub attach: Attach,
     /// What `probe` prints, e.g. `tracepoint:syscalls:sys_enter_openat`.

@@ -99,7 +99,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
     }
 }
 
-/// A `struct bpf_map_def` (as aya-obj reads it: seven u32s) in the `maps` section.
+/// A legacy `struct bpf_map_def` (seven u32s, read back by runtime/object.rs) in the `maps` section.
 fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: u32, max: u32, flags: u32) -> GlobalValue<'ctx> {
     let ctx = module.get_context();
     let i32t = ctx.i32_type();

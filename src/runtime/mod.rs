@@ -1,5 +1,5 @@
-//! Runs a `BpfArtifact` on the kernel: load (aya), run BEGIN, attach, stream events until
-//! exit()/Ctrl-C/SIGTERM, detach, run END, print maps. aya types stay inside this module.
+//! Runs a `BpfArtifact` on the kernel: load (loader.rs), run BEGIN, attach, stream events until
+//! exit()/Ctrl-C/SIGTERM, detach, run END, print maps.
 //!
 //! BEGIN and END are raw_tp programs that are never attached: they run once each through
 //! BPF_PROG_TEST_RUN, so they cost no attach/detach, and BEGIN runs strictly before any
