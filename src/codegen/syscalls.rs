@@ -15,7 +15,8 @@
 //!
 //! Exactness: `args.F` is read from the same register the tracepoint copies it from
 //! (`syscall_get_arguments`), `args.__syscall_nr` is the number, `args.ret` the return
-//! value; probes reading any other field (the `common_*` header) are not fused. The kernel
+//! value. (Sema exposes no `common_*` header field; should a probe ever read one, `fusable`
+//! keeps that probe on its own tracepoints.) The kernel
 //! skips syscall tracepoints for 32-bit (ia32) tasks, so the program does too, by their code
 //! segment. Below `FUSE_MIN` each tracepoint keeps its own program: a fused program runs
 //! (briefly) on every syscall of the system, which is not worth it to save a few detaches.
@@ -252,4 +253,40 @@ fn read_u64<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: IntValue<'ctx>, offset: usize
     let addr = bb.b.build_int_to_ptr(addr, bb.ptr(), "addrp")?;
     bb.helper(Helper::ProbeReadKernel, &[slot.into(), bb.const_i64(8).into(), addr.into()])?;
     bb.load_int(slot, 8, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::codegen::artifact::Attach;
+    use crate::runtime::TraceFs;
+
+    fn programs(src: &str) -> Vec<(String, Attach)> {
+        let script = crate::parser::parse(src, 0).expect("parses");
+        let tracefs = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        let program = crate::sema::analyse(&script, &tracefs).expect("checks");
+        let artifact = crate::codegen::compile(&program, &Default::default()).expect("compiles");
+        artifact.meta.programs.into_iter().map(|p| (p.function, p.attach)).collect()
+    }
+
+    #[test]
+    fn many_syscall_tracepoints_become_one_raw_tracepoint_program() {
+        let p = programs("tracepoint:syscalls:sys_enter_* { @[probe] = count(); } tracepoint:syscalls:sys_enter_openat { @o[args.dfd] = count(); }");
+        assert_eq!(p, vec![("sys_enter_fused".to_string(), Attach::RawTracepoint { name: "sys_enter".into() })]);
+    }
+
+    #[test]
+    fn few_syscall_tracepoints_keep_their_own_programs() {
+        let p = programs("tracepoint:syscalls:sys_enter_openat, tracepoint:syscalls:sys_enter_read { @[probe] = count(); }");
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|(_, a)| matches!(a, Attach::Tracepoint { .. })));
+    }
+
+    #[test]
+    fn directions_are_fused_separately_and_other_tracepoints_are_left_alone() {
+        let p = programs("tracepoint:syscalls:sys_enter_* { @[probe] = count(); } tracepoint:syscalls:sys_exit_* { @x = count(); } tracepoint:sched:sched_switch { @s = count(); }");
+        let names: Vec<&str> = p.iter().map(|(f, _)| f.as_str()).collect();
+        // Two sys_exit tracepoints in the fixture: below FUSE_MIN, so not fused.
+        assert_eq!(names.iter().filter(|n| n.starts_with("tp_")).count(), 3, "{names:?}");
+        assert!(names.contains(&"sys_enter_fused"), "{names:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Every system call the runtime makes to the kernel's BPF and perf subsystems, each as one
-//! small safe function over a `#[repr(C)]` prefix of the kernel's attribute union. This is
-//! the only file of the runtime with `unsafe`; callers deal in slices and `OwnedFd`s.
+//! small safe function over a `#[repr(C)]` prefix of the kernel's attribute union; callers
+//! deal in slices and `OwnedFd`s. (The ring buffer's shared pages are in ringbuf.rs.)
 
 use std::ffi::CString;
 use std::io;
@@ -219,13 +219,12 @@ pub fn perf_event_set_bpf(fd: RawFd, prog_fd: RawFd) -> io::Result<()> {
 /// The number of possible CPUs: per-CPU map values hold one slot per possible CPU.
 pub fn possible_cpus() -> io::Result<usize> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    // A list of ranges like "0-3,8-11": the count is one past the highest CPU.
     let mut n = 0;
     for part in text.trim().split(',') {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/possible: {text:?}"));
-        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        n = n.max(b + 1);
-        let _ = a;
+        let last = part.rsplit('-').next().unwrap_or(part);
+        let last: usize = last.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/possible: {text:?}")))?;
+        n = n.max(last + 1);
     }
     Ok(n)
 }
