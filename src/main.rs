@@ -33,6 +33,10 @@ struct Cli {
     #[arg(short = 'v')]
     verbose: bool,
 
+    /// List the attach points matching GLOB (all of them without one), e.g. `-l '*execve*'`.
+    #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
+    list: Option<String>,
+
     /// Compile even if the compile cache holds this program (also: RTRACE_CACHE=0).
     #[arg(long)]
     no_cache: bool,
@@ -46,6 +50,15 @@ enum Emit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(pattern) = &cli.list {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for line in sema::list_probes(&runtime::TraceFs::open(), pattern) {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+        return ExitCode::SUCCESS;
+    }
     let emit_what = match cli.emit.as_deref() {
         None => None,
         Some("ast") => Some(Emit::Ast),

@@ -138,7 +138,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     }
 
     pub fn memcpy(&self, dst: PointerValue<'ctx>, src: PointerValue<'ctx>, len: u64) -> R<()> {
-        self.b.build_memcpy(dst, 1, src, 1, self.const_i64(len)).map_err(|e| internal(e))?;
+        self.b.build_memcpy(dst, 1, src, 1, self.const_i64(len)).map_err(internal)?;
         Ok(())
     }
 

@@ -99,6 +99,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
                 return Ok(Val::Str(bb.global_string(&self.attach.name, size, "probe")?, size));
             }
+            // A raw tracepoint's context is its argument array (`u64 args[]`).
+            Builtin::Arg(n) => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
         }))
     }
 

@@ -12,7 +12,7 @@ use inkwell::values::{IntValue, PointerValue};
 use super::artifact::{Attach, ProgramMeta};
 use super::builder::{BpfBuilder, R};
 use super::maps::{slot_size, Maps};
-use crate::sema::hir::{self, AttachKind};
+use crate::sema::hir::{self, AttachKind, PerfSample};
 use crate::sema::Type;
 
 /// Lowering state for one program.
@@ -99,6 +99,14 @@ pub fn lower_probe<'ctx>(
                 Attach::Tracepoint { category: category.clone(), event: event.clone() },
             ),
             AttachKind::Interval { period_ns } => ("interval", "perf_event".to_string(), Attach::Interval { period_ns: *period_ns }),
+            AttachKind::RawTracepoint { name } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
+            AttachKind::PerfEvent { event, sample } => {
+                let (period, frequency) = match sample {
+                    PerfSample::Period(p) => (*p, false),
+                    PerfSample::Frequency(f) => (*f, true),
+                };
+                ("perf", "perf_event".to_string(), Attach::PerfEvent { perf_type: event.perf_type, config: event.config, period, frequency })
+            }
         };
         let name = format!("{prefix}_{probe_index}_{ap_index}");
         let bb = program_function(ctx, module, &name, &section);

@@ -10,6 +10,7 @@ use super::sys::{self, PerfEventAttr};
 use super::{RuntimeError, TraceFs};
 use crate::codegen::artifact::{Attach, ProgramMeta};
 
+const PERF_TYPE_HARDWARE: u32 = 0;
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_TYPE_TRACEPOINT: u32 = 2;
 const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
@@ -27,26 +28,60 @@ impl Links {
         let mut links = Links::default();
         for p in programs {
             let prog = loaded.program(&p.function)?;
-            let fd = match &p.attach {
-                Attach::Begin | Attach::End => continue,
-                Attach::Tracepoint { category, event } => tracefs
-                    .event_id(category, event)
-                    .and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, prog)),
+            let attach_error = |message: String| RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message };
+            match &p.attach {
+                Attach::Begin | Attach::End => {}
+                Attach::Tracepoint { category, event } => {
+                    let id = tracefs.event_id(category, event).map_err(|e| attach_error(e.to_string()))?;
+                    links.fds.push(perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
+                }
                 // One timer on CPU 0, as bpftrace's interval probe.
-                Attach::Interval { period_ns } => perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, prog),
-                Attach::RawTracepoint { name } => sys::raw_tracepoint_open(name, prog),
-            };
-            let fd = fd.map_err(|e| RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message: e.to_string() })?;
-            links.fds.push(fd);
+                Attach::Interval { period_ns } => {
+                    links.fds.push(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
+                }
+                Attach::RawTracepoint { name } => links.fds.push(sys::raw_tracepoint_open(name, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::PerfEvent { perf_type, config, period, frequency } => {
+                    for cpu in sys::online_cpus().map_err(|e| attach_error(e.to_string()))? {
+                        let fd = perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| attach_error(perf_event_error(*perf_type, e)))?;
+                        links.fds.push(fd);
+                    }
+                }
+            }
         }
         Ok(links)
     }
 }
 
-/// A perf event on CPU 0 for all processes, running `prog` on every sample.
-fn perf_event(type_: u32, config: u64, sample_period: u64, prog: i32) -> std::io::Result<OwnedFd> {
-    let mut attr = PerfEventAttr { type_, config, sample_period, wakeup_events: 1, ..Default::default() };
-    let fd = sys::perf_event_open(&mut attr, -1, 0)?;
+/// Why a perf event could not be opened, in the user's terms.
+fn perf_event_error(perf_type: u32, e: std::io::Error) -> String {
+    match (perf_type, e.raw_os_error()) {
+        (PERF_TYPE_HARDWARE, Some(libc::ENOENT | libc::EOPNOTSUPP)) => {
+            format!("this machine has no hardware performance counters (a VM without a virtual PMU?): {e}; software events and `profile` still work")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// A perf event on `cpu` for all processes, running `prog` on every sample (every `period`
+/// events, or `period` times a second when `frequency`).
+fn perf_event(type_: u32, config: u64, period: u64, frequency: bool, cpu: i32, prog: i32) -> std::io::Result<OwnedFd> {
+    const FREQ: u64 = 1 << 10;
+    let flags = if frequency { FREQ } else { 0 };
+    let mut attr = PerfEventAttr { type_, config, sample_period: period, flags, wakeup_events: 1, ..Default::default() };
+    let fd = sys::perf_event_open(&mut attr, -1, cpu)?;
     sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_pmu_is_named_as_the_cause() {
+        let e = perf_event_error(PERF_TYPE_HARDWARE, std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(e.starts_with("this machine has no hardware performance counters"), "{e}");
+        let e = perf_event_error(PERF_TYPE_SOFTWARE, std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(!e.contains("hardware"), "{e}");
+    }
 }

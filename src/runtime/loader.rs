@@ -65,7 +65,7 @@ fn program_type(attach: &Attach) -> u32 {
     match attach {
         Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
-        Attach::Interval { .. } => BPF_PROG_TYPE_PERF_EVENT,
+        Attach::Interval { .. } | Attach::PerfEvent { .. } => BPF_PROG_TYPE_PERF_EVENT,
     }
 }
 

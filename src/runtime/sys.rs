@@ -216,6 +216,19 @@ pub fn perf_event_set_bpf(fd: RawFd, prog_fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The online CPUs (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
+pub fn online_cpus() -> io::Result<Vec<i32>> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/online: {text:?}"));
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (i32, i32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        cpus.extend(a..=b);
+    }
+    Ok(cpus)
+}
+
 /// The number of possible CPUs: per-CPU map values hold one slot per possible CPU.
 pub fn possible_cpus() -> io::Result<usize> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;

@@ -2,7 +2,7 @@
 //! target exists on this kernel (through `KernelInfo`), and give it a canonical name.
 
 use super::error::SemaError;
-use super::hir::{AttachKind, AttachPoint};
+use super::hir::{AttachKind, AttachPoint, PerfEventKind, PerfSample};
 use super::tracepoint_format::TracepointFormat;
 use super::KernelInfo;
 use crate::diagnostics::did_you_mean;
@@ -13,14 +13,63 @@ const PROVIDERS: &[&[&str]] = &[
     &["BEGIN", "begin"],
     &["END", "end"],
     &["tracepoint", "t"],
+    &["rawtracepoint", "rt"],
     &["interval", "i"],
+    &["profile", "p"],
+    &["software", "s"],
+    &["hardware", "h"],
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
 const PLANNED: &[&str] = &[
-    "kprobe", "k", "kretprobe", "kr", "uprobe", "u", "uretprobe", "ur", "usdt", "U", "profile", "p",
-    "software", "s", "hardware", "h", "watchpoint", "w", "rawtracepoint", "rt", "fentry", "f",
-    "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
+    "kprobe", "k", "kretprobe", "kr", "uprobe", "u", "uretprobe", "ur", "usdt", "U", "watchpoint", "w",
+    "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
+];
+
+/// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
+/// default sample period (bpftrace's).
+pub struct NamedEvent {
+    pub name: &'static str,
+    pub alias: &'static str,
+    pub config: u64,
+    pub default_period: u64,
+}
+
+const fn ev(name: &'static str, alias: &'static str, config: u64, default_period: u64) -> NamedEvent {
+    NamedEvent { name, alias, config, default_period }
+}
+
+pub const PERF_TYPE_HARDWARE: u32 = 0;
+pub const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
+
+/// `software:` events (PERF_COUNT_SW_*).
+pub const SOFTWARE_EVENTS: &[NamedEvent] = &[
+    ev("alignment-faults", "", 7, 1),
+    ev("bpf-output", "", 10, 1),
+    ev("context-switches", "cs", 3, 1000),
+    ev("cpu-clock", "cpu", 0, 1_000_000),
+    ev("cpu-migrations", "", 4, 1),
+    ev("dummy", "", 9, 1),
+    ev("emulation-faults", "", 8, 1),
+    ev("major-faults", "", 6, 1),
+    ev("minor-faults", "", 5, 100),
+    ev("page-faults", "faults", 2, 100),
+    ev("task-clock", "", 1, 1),
+];
+
+/// `hardware:` events (PERF_COUNT_HW_*).
+pub const HARDWARE_EVENTS: &[NamedEvent] = &[
+    ev("backend-stalls", "", 8, 1_000_000),
+    ev("branch-instructions", "branches", 4, 100_000),
+    ev("branch-misses", "", 5, 100_000),
+    ev("bus-cycles", "", 6, 100_000),
+    ev("cache-misses", "", 3, 1_000_000),
+    ev("cache-references", "", 2, 1_000_000),
+    ev("cpu-cycles", "cycles", 0, 1_000_000),
+    ev("frontend-stalls", "", 7, 1_000_000),
+    ev("instructions", "", 1, 1_000_000),
+    ev("ref-cycles", "", 9, 1_000_000),
 ];
 
 /// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
@@ -58,6 +107,23 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
         });
     }
     Ok(out)
+}
+
+/// Every attach point `-l` lists whose full name matches the glob `pattern`, in order:
+/// tracepoints, raw tracepoints, software and hardware events (bpftrace's listing format).
+pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str) -> Vec<String> {
+    let tracepoints = kernel.tracepoints();
+    let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
+    raw.sort_unstable();
+    raw.dedup();
+    tracepoints
+        .iter()
+        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
+        .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
+        .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
+        .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
+        .filter(|name| glob_match(pattern, name))
+        .collect()
 }
 
 /// Shell-style matching of `*` (any run), `?` (one character) and `[...]` classes, as
@@ -160,6 +226,47 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 "write `interval:s:N`, `interval:ms:N`, `interval:us:N` or `interval:hz:N` with N > 0",
             )
         })? },
+        Some("profile") => {
+            let bad_rate = || {
+                bad(format!("`{}` is not a valid profile rate", ap.raw), "write `profile:hz:N`, `profile:s:N`, `profile:ms:N` or `profile:us:N` with N > 0")
+            };
+            let sample = match parts[1..] {
+                ["hz", n] => PerfSample::Frequency(n.parse().ok().filter(|n| *n > 0).ok_or_else(bad_rate)?),
+                _ => PerfSample::Period(interval_period(&parts[1..]).ok_or_else(bad_rate)?),
+            };
+            AttachKind::PerfEvent { event: PerfEventKind { perf_type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_CPU_CLOCK }, sample }
+        }
+        Some(kind @ ("software" | "hardware")) => {
+            let (table, perf_type) = if kind == "software" { (SOFTWARE_EVENTS, PERF_TYPE_SOFTWARE) } else { (HARDWARE_EVENTS, PERF_TYPE_HARDWARE) };
+            let (name, count) = match parts[1..] {
+                [name] => (name, None),
+                [name, count] => (name, Some(count)),
+                _ => return Err(bad(format!("`{}` is not a {kind} event", ap.raw), &format!("write `{kind}:EVENT` or `{kind}:EVENT:COUNT`"))),
+            };
+            let Some(e) = table.iter().find(|e| e.name == name || (!e.alias.is_empty() && e.alias == name)) else {
+                let names = table.iter().flat_map(|e| [e.name, e.alias]).filter(|n| !n.is_empty());
+                let candidates = did_you_mean(name, names).into_iter().map(|c| format!("{kind}:{c}")).collect();
+                return Err(SemaError::UnknownEvent { span, name: format!("{kind}:{name}"), candidates });
+            };
+            let period = match count {
+                None => e.default_period,
+                Some(c) => c.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("`{c}` is not a positive count"), &format!("write `{kind}:{name}:N`, N > 0")))?,
+            };
+            AttachKind::PerfEvent { event: PerfEventKind { perf_type, config: e.config }, sample: PerfSample::Period(period) }
+        }
+        Some("rawtracepoint") => {
+            // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
+            let name = match parts[1..] {
+                [name] | [_, name] => name,
+                _ => return Err(bad(format!("`{}` is not a raw tracepoint", ap.raw), "write `rawtracepoint:NAME`, e.g. `rawtracepoint:sched_switch`")),
+            };
+            let all = kernel.tracepoints();
+            if !all.iter().any(|(_, e)| e == name) {
+                let candidates = did_you_mean(name, all.iter().map(|(_, e)| e.as_str())).into_iter().map(|c| format!("rawtracepoint:{c}")).collect();
+                return Err(SemaError::UnknownEvent { span, name: format!("rawtracepoint:{name}"), candidates });
+            }
+            AttachKind::RawTracepoint { name: name.to_string() }
+        }
         _ if PLANNED.contains(&provider) => {
             return Err(SemaError::UnsupportedProbeType { span, provider: provider.to_string() })
         }
@@ -174,6 +281,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::End => "END".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
+        AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
+        AttachKind::PerfEvent { .. } => format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":")),
     };
     Ok(AttachPoint { kind, name, span })
 }
@@ -202,7 +311,17 @@ fn interval_period(args: &[&str]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, list_probes};
+    use crate::runtime::TraceFs;
+
+    #[test]
+    fn listing_filters_every_provider_by_glob() {
+        let kernel = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        assert_eq!(list_probes(&kernel, "*execve*"), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
+        assert_eq!(list_probes(&kernel, "software:*faults:"), vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]);
+        assert!(list_probes(&kernel, "*").len() > 20);
+        assert!(list_probes(&kernel, "kprobe:*").is_empty());
+    }
 
     #[test]
     fn glob_matches_like_a_shell() {

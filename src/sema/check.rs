@@ -17,6 +17,8 @@ use crate::parser::Span;
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit"];
 const VALUE_FUNCS: &[&str] = &["str"];
+/// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
+const MAX_ARGS: u8 = 12;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
     // Attach points first: they do the kernel lookups, once each.
@@ -24,13 +26,17 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
     let mut attach = Vec::new();
     for probe in &script.probes {
         let mut aps = Vec::new();
+        let mut resolved = true;
         for ap in &probe.attach_points {
             match attach::resolve(ap, kernel) {
                 Ok(a) => aps.extend(a),
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    errors.push(e);
+                    resolved = false;
+                }
             }
         }
-        attach.push(aps);
+        attach.push((aps, resolved));
     }
 
     let mut learn = Checker::default();
@@ -57,6 +63,9 @@ struct Checker {
     attach: Vec<hir::AttachPoint>,
     /// `args` fields the current probe reads.
     args_fields: BTreeSet<String>,
+    /// Every attach point of the current probe resolved; if not, its error is reported and
+    /// provider-specific checks (`args`, `argN`) stay quiet.
+    attach_resolved: bool,
 }
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
@@ -88,12 +97,13 @@ struct Reported;
 type Checked<T> = Result<T, Reported>;
 
 impl Checker {
-    fn program(&mut self, script: &ast::Script, attach: &[Vec<hir::AttachPoint>]) -> Vec<hir::Probe> {
+    fn program(&mut self, script: &ast::Script, attach: &[(Vec<hir::AttachPoint>, bool)]) -> Vec<hir::Probe> {
         let mut probes = Vec::new();
-        for (probe, aps) in script.probes.iter().zip(attach) {
+        for (probe, (aps, resolved)) in script.probes.iter().zip(attach) {
             self.vars.clear();
             self.var_ids.clear();
             self.attach = aps.clone();
+            self.attach_resolved = *resolved;
             self.args_fields.clear();
             let predicate = probe.predicate.as_ref().and_then(|p| {
                 let e = self.expr(p).ok()?;
@@ -434,11 +444,21 @@ impl Checker {
             }
             ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
             ExprKind::Ident(name) => {
+                if !self.attach_resolved && (name == "args" || name.starts_with("arg")) {
+                    return Err(Reported);
+                }
                 if name == "args" {
                     if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
                         return Err(self.error(SemaError::ArgsOutsideTracepoint { span }));
                     }
                     return Ok(hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::TracepointArgs, span });
+                }
+                if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
+                    if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::RawTracepoint { .. })) {
+                        return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                    }
+                    let b = Builtin::Arg(n);
+                    return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
                     Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),

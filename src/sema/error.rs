@@ -10,6 +10,8 @@ use crate::parser::Span;
 pub enum SemaError {
     UnknownProbeType { span: Span, provider: String, candidates: Vec<String> },
     UnsupportedProbeType { span: Span, provider: String },
+    UnknownEvent { span: Span, name: String, candidates: Vec<String> },
+    ArgOutsideRawProbe { span: Span, name: String },
     BadAttachPoint { span: Span, message: String, help: String },
     UnknownTracepoint { span: Span, name: String, candidates: Vec<String> },
     UnknownIdentifier { span: Span, name: String, candidates: Vec<String> },
@@ -106,6 +108,15 @@ impl ToDiagnostic for SemaError {
                     .with_labels(vec![primary(*span, "unknown field")]),
                 candidates,
             ),
+            UnknownEvent { span, name, candidates } => with_candidates(
+                e.with_code("E0218").with_message(format!("unknown event `{name}`")).with_labels(vec![primary(*span, "unknown event")]),
+                candidates,
+            ),
+            ArgOutsideRawProbe { span, name } => e
+                .with_code("E0219")
+                .with_message(format!("`{name}` is only available in rawtracepoint probes"))
+                .with_labels(vec![primary(*span, "used here")])
+                .with_notes(vec!["help: tracepoints name their arguments: use `args.NAME`".into()]),
             ArgsOutsideTracepoint { span } => e
                 .with_code("E0213")
                 .with_message("`args` is only available in tracepoint probes")

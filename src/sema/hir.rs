@@ -45,6 +45,25 @@ pub enum AttachKind {
     End,
     Tracepoint { category: String, event: String, format: TracepointFormat },
     Interval { period_ns: u64 },
+    /// A raw tracepoint: its arguments are `arg0..argN` (the TP_PROTO arguments).
+    RawTracepoint { name: String },
+    /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
+    PerfEvent { event: PerfEventKind, sample: PerfSample },
+}
+
+/// Which perf event: perf_event_attr's `type` and `config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfEventKind {
+    pub perf_type: u32,
+    pub config: u64,
+}
+
+/// When the event fires: every `Period` events (nanoseconds for clocks), or `Frequency` times
+/// a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerfSample {
+    Period(u64),
+    Frequency(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +168,8 @@ pub enum ExprKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
+    /// `arg0`..`arg11`: the probe's raw arguments.
+    Arg(u8),
     Pid,
     Tid,
     Uid,
@@ -179,6 +200,7 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe => Type::Str(PROBE_NAME_LEN),
+            Builtin::Arg(_) => Type::U64,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod printf;
 pub mod tracepoint_format;
 pub mod types;
 
+pub use attach::{glob_match, list_probes, HARDWARE_EVENTS, SOFTWARE_EVENTS};
 pub use error::SemaError;
 pub use types::Type;
 

@@ -140,3 +140,23 @@ fn reading_a_histogram_as_a_value() {
 fn all_errors_of_the_stage_are_reported() {
     insta::assert_snapshot!(check("BEGIN { @a = nope; @b = $v; printf(\"%d\"); }"));
 }
+
+#[test]
+fn unknown_software_event_suggests_names_and_aliases() {
+    insta::assert_snapshot!(check("software:faultz:1 { @ = count(); }"));
+}
+
+#[test]
+fn arg_builtins_need_a_raw_tracepoint() {
+    insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_openat { @[arg0] = count(); }"));
+}
+
+#[test]
+fn unknown_raw_tracepoint_suggests_events() {
+    insta::assert_snapshot!(check("rawtracepoint:sched_swtch { @[arg0] = count(); }"));
+}
+
+#[test]
+fn profile_rates_are_checked() {
+    insta::assert_snapshot!(check("profile:hz:0 { @ = count(); } profile:ms:x { @ = count(); }"));
+}
