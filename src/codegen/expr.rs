@@ -11,6 +11,11 @@ use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
 use crate::sema::Type;
 
+/// x86_64 `struct pt_regs` offsets of the argument registers (di, si, dx, cx, r8, r9) and of
+/// ax, the return value.
+const PT_REGS_ARGS: [usize; 6] = [112, 104, 96, 88, 72, 64];
+const PT_REGS_AX: usize = 80;
+
 #[derive(Clone, Copy)]
 pub enum Val<'ctx> {
     Int(IntValue<'ctx>),
@@ -99,8 +104,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
                 return Ok(Val::Str(bb.global_string(&self.attach.name, size, "probe")?, size));
             }
-            // A raw tracepoint's context is its argument array (`u64 args[]`).
-            Builtin::Arg(n) => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
+            // A raw tracepoint's context is its argument array (`u64 args[]`); a uprobe's is the
+            // task's `struct pt_regs`.
+            Builtin::Arg(n) => match self.attach.kind {
+                AttachKind::Uprobe { .. } => {
+                    let offset = PT_REGS_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
+                    bb.load_int(bb.gep(self.ctx_arg, offset)?, 8, false)?
+                }
+                _ => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
+            },
+            Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, PT_REGS_AX)?, 8, false)?,
         }))
     }
 

@@ -40,6 +40,7 @@ impl Links {
                     links.fds.push(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
                 }
                 Attach::RawTracepoint { name } => links.fds.push(sys::raw_tracepoint_open(name, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::Uprobe { path, offset, ret } => links.fds.push(uprobe(path, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
                 Attach::PerfEvent { perf_type, config, period, frequency } => {
                     for cpu in sys::online_cpus().map_err(|e| attach_error(e.to_string()))? {
                         let fd = perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| attach_error(perf_event_error(*perf_type, e)))?;
@@ -50,6 +51,27 @@ impl Links {
         }
         Ok(links)
     }
+}
+
+/// A uprobe through the `uprobe` PMU (perf_event_open with the binary's path and offset), for
+/// every process.
+fn uprobe(path: &str, offset: u64, ret: bool, prog: i32) -> std::io::Result<OwnedFd> {
+    let pmu = "/sys/bus/event_source/devices/uprobe";
+    let read = |f: &str| std::fs::read_to_string(format!("{pmu}/{f}"));
+    let type_: u32 = read("type")?.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/type")))?;
+    let config = if ret {
+        // "config:N": the bit that makes it a return probe.
+        let format = read("format/retprobe")?;
+        let bit: u32 = format.trim().trim_start_matches("config:").parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/format/retprobe: {format:?}")))?;
+        1u64 << bit
+    } else {
+        0
+    };
+    let path = std::ffi::CString::new(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let mut attr = PerfEventAttr { type_, config, config1: path.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
+    let fd = sys::perf_event_open(&mut attr, -1, 0)?;
+    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
+    Ok(fd)
 }
 
 /// Why a perf event could not be opened, in the user's terms.

@@ -12,6 +12,7 @@ use super::object::{MapDef, Object, INSN_SIZE};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{Attach, BpfArtifact, ProgramMeta};
 
+const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
 const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
@@ -66,6 +67,7 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Interval { .. } | Attach::PerfEvent { .. } => BPF_PROG_TYPE_PERF_EVENT,
+        Attach::Uprobe { .. } => BPF_PROG_TYPE_KPROBE,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod printf;
 mod ringbuf;
 mod sys;
 pub mod tracefs;
+mod uprobe_target;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;

@@ -1,4 +1,5 @@
-//! `sema::KernelInfo` over the live tracefs. Mounts tracefs when it is missing (root only).
+//! `sema::KernelInfo` over the live system: tracefs (mounted when missing, root only) and the
+//! binaries uprobes name.
 
 use std::path::PathBuf;
 
@@ -39,6 +40,10 @@ impl KernelInfo for TraceFs {
             return None;
         }
         std::fs::read_to_string(self.root.join("events").join(category).join(event).join("format")).ok()
+    }
+
+    fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
+        super::uprobe_target::resolve(binary, symbol)
     }
 
     fn tracepoints(&self) -> Vec<(String, String)> {

@@ -14,6 +14,8 @@ const PROVIDERS: &[&[&str]] = &[
     &["END", "end"],
     &["tracepoint", "t"],
     &["rawtracepoint", "rt"],
+    &["uprobe", "u"],
+    &["uretprobe", "ur"],
     &["interval", "i"],
     &["profile", "p"],
     &["software", "s"],
@@ -22,7 +24,7 @@ const PROVIDERS: &[&[&str]] = &[
 
 /// bpftrace providers that a later version of rtrace will support.
 const PLANNED: &[&str] = &[
-    "kprobe", "k", "kretprobe", "kr", "uprobe", "u", "uretprobe", "ur", "usdt", "U", "watchpoint", "w",
+    "kprobe", "k", "kretprobe", "kr", "usdt", "U", "watchpoint", "w",
     "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
 ];
 
@@ -254,6 +256,14 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             };
             AttachKind::PerfEvent { event: PerfEventKind { perf_type, config: e.config }, sample: PerfSample::Period(period) }
         }
+        Some(kind @ ("uprobe" | "uretprobe")) => {
+            // `uprobe:BINARY:SYMBOL`; the binary may itself hold a colon-free path only.
+            let [_, binary, symbol] = parts[..] else {
+                return Err(bad(format!("`{}` is not a {kind}", ap.raw), &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`")));
+            };
+            let (path, offset) = kernel.uprobe_target(binary, symbol).map_err(|message| bad(message, &format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, or `0xADDRESS`")))?;
+            AttachKind::Uprobe { path, offset, ret: kind == "uretprobe" }
+        }
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
             let name = match parts[1..] {
@@ -282,6 +292,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
         AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
+        AttachKind::Uprobe { path, ret, .. } => format!("{}:{path}:{}", if *ret { "uretprobe" } else { "uprobe" }, parts[2]),
         AttachKind::PerfEvent { .. } => format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":")),
     };
     Ok(AttachPoint { kind, name, span })

@@ -19,6 +19,8 @@ const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete",
 const VALUE_FUNCS: &[&str] = &["str"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
+/// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
+const MAX_REGISTER_ARGS: u8 = 6;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
     // Attach points first: they do the kernel lookups, once each.
@@ -444,7 +446,7 @@ impl Checker {
             }
             ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
             ExprKind::Ident(name) => {
-                if !self.attach_resolved && (name == "args" || name.starts_with("arg")) {
+                if !self.attach_resolved && (name == "args" || name == "retval" || name.starts_with("arg")) {
                     return Err(Reported);
                 }
                 if name == "args" {
@@ -454,11 +456,19 @@ impl Checker {
                     return Ok(hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::TracepointArgs, span });
                 }
                 if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
-                    if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::RawTracepoint { .. })) {
+                    let fits = |a: &hir::AttachPoint| match a.kind {
+                        AttachKind::RawTracepoint { .. } => true,
+                        AttachKind::Uprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
+                        _ => false,
+                    };
+                    if self.attach.is_empty() || !self.attach.iter().all(fits) {
                         return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                     }
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
+                }
+                if name == "retval" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. })) {
+                    return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
                     Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),

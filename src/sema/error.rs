@@ -112,11 +112,17 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0218").with_message(format!("unknown event `{name}`")).with_labels(vec![primary(*span, "unknown event")]),
                 candidates,
             ),
-            ArgOutsideRawProbe { span, name } => e
-                .with_code("E0219")
-                .with_message(format!("`{name}` is only available in rawtracepoint probes"))
-                .with_labels(vec![primary(*span, "used here")])
-                .with_notes(vec!["help: tracepoints name their arguments: use `args.NAME`".into()]),
+            ArgOutsideRawProbe { span, name } => {
+                let (only, help) = if name == "retval" {
+                    ("uretprobe", "help: every attach point of this probe must be a uretprobe")
+                } else {
+                    ("rawtracepoint and uprobe (arg0..arg5)", "help: tracepoints name their arguments: use `args.NAME`")
+                };
+                e.with_code("E0219")
+                    .with_message(format!("`{name}` is only available in {only} probes"))
+                    .with_labels(vec![primary(*span, "used here")])
+                    .with_notes(vec![help.into()])
+            }
             ArgsOutsideTracepoint { span } => e
                 .with_code("E0213")
                 .with_message("`args` is only available in tracepoint probes")

@@ -47,6 +47,8 @@ pub enum AttachKind {
     Interval { period_ns: u64 },
     /// A raw tracepoint: its arguments are `arg0..argN` (the TP_PROTO arguments).
     RawTracepoint { name: String },
+    /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
+    Uprobe { path: String, offset: u64, ret: bool },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
     PerfEvent { event: PerfEventKind, sample: PerfSample },
 }
@@ -170,6 +172,8 @@ pub enum ExprKind {
 pub enum Builtin {
     /// `arg0`..`arg11`: the probe's raw arguments.
     Arg(u8),
+    /// The return value, in a uretprobe.
+    Retval,
     Pid,
     Tid,
     Uid,
@@ -192,6 +196,7 @@ impl Builtin {
         ("cpu", Builtin::Cpu),
         ("comm", Builtin::Comm),
         ("probe", Builtin::Probe),
+        ("retval", Builtin::Retval),
     ];
 
     pub fn ty(self) -> Type {
@@ -200,7 +205,7 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) => Type::U64,
+            Builtin::Arg(_) | Builtin::Retval => Type::U64,
         }
     }
 }

@@ -23,6 +23,13 @@ pub trait KernelInfo {
     /// Every tracepoint as (category, event): wildcards expand over it, and misses get
     /// suggestions from it.
     fn tracepoints(&self) -> Vec<(String, String)>;
+    /// Where a uprobe on `symbol` (a function name, `name+offset` or `0xaddress`) of `binary`
+    /// (a path, a program on PATH, or a library name such as `libc`) goes: the binary's path
+    /// and the file offset. Err says why not, in one line.
+    fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
+        let _ = (binary, symbol);
+        Err("user binaries are not available here".into())
+    }
 }
 
 /// Resolves names and types; all errors of the stage are returned together.

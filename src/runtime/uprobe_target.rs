@@ -1,0 +1,98 @@
+//! Where a uprobe goes: a binary named as bpftrace users name it (a path, a program on PATH,
+//! or a library like `libc`), and a function of its symbol table (or `FUNCTION+OFFSET`, or a
+//! `0xADDRESS`), turned into the file path and file offset the kernel's uprobe PMU wants.
+
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSegment, ObjectSymbol};
+
+/// Library directories searched for a bare library name, as the dynamic loader's defaults.
+const LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
+
+pub fn resolve(binary: &str, symbol: &str) -> Result<(String, u64), String> {
+    let path = find_binary(binary)?;
+    let shown = path.display().to_string();
+    let data = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
+
+    let address = if let Some(hex) = symbol.strip_prefix("0x") {
+        u64::from_str_radix(hex, 16).map_err(|_| format!("`{symbol}` is not a hex address"))?
+    } else {
+        let (name, extra) = match symbol.split_once('+') {
+            Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
+            None => (symbol, 0),
+        };
+        let found = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            .find(|s| s.kind() == object::SymbolKind::Text && s.address() != 0 && s.name() == Ok(name))
+            .ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+        found.address() + extra
+    };
+    // Virtual address -> file offset, through the loadable segment that holds it.
+    let offset = file
+        .segments()
+        .find_map(|seg| {
+            let (file_off, file_size) = seg.file_range();
+            (address >= seg.address() && address < seg.address() + file_size).then(|| address - seg.address() + file_off)
+        })
+        .ok_or_else(|| format!("address {address:#x} is not in a loadable segment of {shown}"))?;
+    Ok((shown, offset))
+}
+
+fn parse_offset(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
+fn find_binary(binary: &str) -> Result<PathBuf, String> {
+    if binary.contains('/') {
+        let p = Path::new(binary);
+        return p.canonicalize().map_err(|e| format!("cannot use {binary}: {e}"));
+    }
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join(binary));
+    if let Some(p) = on_path.into_iter().find(|p| p.is_file()) {
+        return p.canonicalize().map_err(|e| format!("cannot use {}: {e}", p.display()));
+    }
+    let stem = if binary.starts_with("lib") { binary.to_string() } else { format!("lib{binary}") };
+    for dir in LIBRARY_DIRS {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        names.sort();
+        // The versioned file the loader maps (`libc.so.6`) before the bare `.so`, which is
+        // often a linker script for the compiler.
+        let hit = names
+            .iter()
+            .find(|n| *n == binary)
+            .or_else(|| names.iter().find(|n| n.starts_with(&format!("{stem}.so."))))
+            .or_else(|| names.iter().find(|n| **n == format!("{stem}.so")));
+        if let Some(n) = hit {
+            let p = Path::new(dir).join(n);
+            return p.canonicalize().map_err(|e| format!("cannot use {}: {e}", p.display()));
+        }
+    }
+    Err(format!("no binary or library `{binary}` (give a path, a program on PATH, or a library name like `libc`)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn libc_functions_resolve_by_library_name() {
+        let (path, offset) = resolve("libc", "malloc").expect("libc has malloc");
+        assert!(path.contains("libc.so"), "{path}");
+        assert!(offset > 0);
+        let (_, plus) = resolve("libc", "malloc+4").expect("offsets add");
+        assert_eq!(plus, offset + 4);
+    }
+
+    #[test]
+    fn misses_say_what_is_missing() {
+        assert!(resolve("libc", "no_such_function_rtrace").unwrap_err().contains("no function `no_such_function_rtrace`"));
+        assert!(resolve("no-such-binary-rtrace", "f").unwrap_err().contains("no binary or library"));
+    }
+}
