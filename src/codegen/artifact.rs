@@ -46,6 +46,8 @@ pub enum Attach {
     Interval { period_ns: u64 },
     /// A raw tracepoint (`raw_tp`), e.g. `sys_enter` for fused syscall tracepoints.
     RawTracepoint { name: String },
+    /// A kprobe (or kretprobe) on a kernel function plus offset.
+    Kprobe { function: String, offset: u64, ret: bool },
     /// A uprobe (or uretprobe) at a file offset of a binary, for every process.
     Uprobe { path: String, offset: u64, ret: bool },
     /// A perf event on every online CPU (profile, software, hardware).

@@ -107,7 +107,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             // A raw tracepoint's context is its argument array (`u64 args[]`); a uprobe's is the
             // task's `struct pt_regs`.
             Builtin::Arg(n) => match self.attach.kind {
-                AttachKind::Uprobe { .. } => {
+                AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } => {
                     let offset = PT_REGS_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
                     bb.load_int(bb.gep(self.ctx_arg, offset)?, 8, false)?
                 }

@@ -100,6 +100,11 @@ pub fn lower_probe<'ctx>(
             ),
             AttachKind::Interval { period_ns } => ("interval", "perf_event".to_string(), Attach::Interval { period_ns: *period_ns }),
             AttachKind::RawTracepoint { name } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
+            AttachKind::Kprobe { function, offset, ret } => (
+                if *ret { "kretprobe" } else { "kprobe" },
+                format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" }),
+                Attach::Kprobe { function: function.clone(), offset: *offset, ret: *ret },
+            ),
             AttachKind::Uprobe { path, offset, ret } => (
                 if *ret { "uretprobe" } else { "uprobe" },
                 if *ret { "uretprobe" } else { "uprobe" }.to_string(),

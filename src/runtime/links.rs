@@ -40,7 +40,8 @@ impl Links {
                     links.fds.push(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
                 }
                 Attach::RawTracepoint { name } => links.fds.push(sys::raw_tracepoint_open(name, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::Uprobe { path, offset, ret } => links.fds.push(uprobe(path, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::Uprobe { path, offset, ret } => links.fds.push(probe_pmu("uprobe", path, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::Kprobe { function, offset, ret } => links.fds.push(probe_pmu("kprobe", function, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
                 Attach::PerfEvent { perf_type, config, period, frequency } => {
                     for cpu in sys::online_cpus().map_err(|e| attach_error(e.to_string()))? {
                         let fd = perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| attach_error(perf_event_error(*perf_type, e)))?;
@@ -53,10 +54,10 @@ impl Links {
     }
 }
 
-/// A uprobe through the `uprobe` PMU (perf_event_open with the binary's path and offset), for
-/// every process.
-fn uprobe(path: &str, offset: u64, ret: bool, prog: i32) -> std::io::Result<OwnedFd> {
-    let pmu = "/sys/bus/event_source/devices/uprobe";
+/// A kprobe or uprobe through its perf PMU: `target` is the kernel function or the binary's
+/// path, `offset` the offset into it; for every process.
+fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, prog: i32) -> std::io::Result<OwnedFd> {
+    let pmu = format!("/sys/bus/event_source/devices/{pmu}");
     let read = |f: &str| std::fs::read_to_string(format!("{pmu}/{f}"));
     let type_: u32 = read("type")?.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/type")))?;
     let config = if ret {
@@ -67,8 +68,8 @@ fn uprobe(path: &str, offset: u64, ret: bool, prog: i32) -> std::io::Result<Owne
     } else {
         0
     };
-    let path = std::ffi::CString::new(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let mut attr = PerfEventAttr { type_, config, config1: path.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
+    let target = std::ffi::CString::new(target).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let mut attr = PerfEventAttr { type_, config, config1: target.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
     let fd = sys::perf_event_open(&mut attr, -1, 0)?;
     sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
     Ok(fd)

@@ -67,7 +67,7 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Interval { .. } | Attach::PerfEvent { .. } => BPF_PROG_TYPE_PERF_EVENT,
-        Attach::Uprobe { .. } => BPF_PROG_TYPE_KPROBE,
+        Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
     }
 }
 

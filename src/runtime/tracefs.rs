@@ -42,6 +42,16 @@ impl KernelInfo for TraceFs {
         std::fs::read_to_string(self.root.join("events").join(category).join(event).join("format")).ok()
     }
 
+    fn kprobes_available(&self) -> bool {
+        std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+    }
+
+    fn kernel_functions(&self) -> Option<Vec<String>> {
+        // "name" or "name [module]", one per line.
+        let text = std::fs::read_to_string(self.root.join("available_filter_functions")).ok().filter(|t| !t.is_empty())?;
+        Some(text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect())
+    }
+
     fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
         super::uprobe_target::resolve(binary, symbol)
     }

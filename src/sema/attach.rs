@@ -14,6 +14,8 @@ const PROVIDERS: &[&[&str]] = &[
     &["END", "end"],
     &["tracepoint", "t"],
     &["rawtracepoint", "rt"],
+    &["kprobe", "k"],
+    &["kretprobe", "kr"],
     &["uprobe", "u"],
     &["uretprobe", "ur"],
     &["interval", "i"],
@@ -24,7 +26,7 @@ const PROVIDERS: &[&[&str]] = &[
 
 /// bpftrace providers that a later version of rtrace will support.
 const PLANNED: &[&str] = &[
-    "kprobe", "k", "kretprobe", "kr", "usdt", "U", "watchpoint", "w",
+    "usdt", "U", "watchpoint", "w",
     "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
 ];
 
@@ -78,12 +80,70 @@ pub const HARDWARE_EVENTS: &[NamedEvent] = &[
 /// order.
 pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
     let parts: Vec<&str> = ap.raw.split(':').collect();
+    if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
+        if parts.len() <= 3 {
+            return kprobes(ap, kind.starts_with("kr") || kind == "kretprobe", function, kernel);
+        }
+    }
     if let ["tracepoint" | "t", category, event] = parts[..] {
         if is_glob(category) || is_glob(event) {
             return expand_tracepoints(ap, category, event, kernel);
         }
     }
     resolve_one(ap, kernel).map(|a| vec![a])
+}
+
+/// `kprobe:FUNCTION`, `kprobe:FUNCTION+OFFSET`, `kprobe:MODULE:FUNCTION`, with wildcards.
+fn kprobes(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let kind = if ret { "kretprobe" } else { "kprobe" };
+    let (name, offset) = match function.split_once('+') {
+        Some((n, o)) => {
+            let off = o.strip_prefix("0x").map_or_else(|| o.parse().ok(), |h| u64::from_str_radix(h, 16).ok());
+            (n, off.ok_or_else(|| SemaError::BadAttachPoint { span: ap.span, message: format!("`{o}` is not an offset"), help: format!("write `{kind}:FUNCTION+N`") })?)
+        }
+        None => (function, 0),
+    };
+    if !kernel.kprobes_available() {
+        return Err(SemaError::KprobesUnavailable { span: ap.span, name: ap.raw.clone(), alternatives: tracepoint_alternatives(name, ret, kernel) });
+    }
+    let functions = kernel.kernel_functions();
+    let names: Vec<String> = match &functions {
+        Some(all) if is_glob(name) => all.iter().filter(|f| glob_match(name, f)).cloned().collect(),
+        Some(all) if !all.iter().any(|f| f == name) => {
+            let candidates = did_you_mean(name, all.iter().map(String::as_str)).into_iter().map(|c| format!("{kind}:{c}")).collect();
+            return Err(SemaError::UnknownKernelFunction { span: ap.span, name: name.to_string(), candidates, alternatives: tracepoint_alternatives(name, ret, kernel) });
+        }
+        _ => vec![name.to_string()],
+    };
+    if names.is_empty() {
+        return Err(SemaError::BadAttachPoint { span: ap.span, message: format!("no kernel function matches `{name}`"), help: "list them with `rtrace -l 'kprobe:PATTERN'`".into() });
+    }
+    let mut unique = names;
+    unique.dedup();
+    Ok(unique
+        .into_iter()
+        .map(|f| AttachPoint { name: if offset > 0 { format!("{kind}:{f}+{offset}") } else { format!("{kind}:{f}") }, kind: AttachKind::Kprobe { function: f, offset, ret }, span: ap.span })
+        .collect())
+}
+
+/// Tracepoints that see the same event as a kernel function, by its syscall name
+/// (`do_execve`, `__x64_sys_execve` -> `syscalls:sys_enter_execve`), plus a few well-known ones.
+fn tracepoint_alternatives(function: &str, ret: bool, kernel: &dyn KernelInfo) -> Vec<String> {
+    let mut stem = function.split('.').next().unwrap_or(function);
+    for prefix in ["__x64_sys_", "__ia32_sys_", "__se_sys_", "__do_sys_", "ksys_", "sys_", "do_"] {
+        if let Some(s) = stem.strip_prefix(prefix) {
+            stem = s;
+            break;
+        }
+    }
+    let stem = stem.trim_end_matches("_common");
+    let dir = if ret { "exit" } else { "enter" };
+    let mut wanted = vec![("syscalls".to_string(), format!("sys_{dir}_{stem}"))];
+    if stem.starts_with("execve") {
+        wanted.push(("sched".into(), "sched_process_exec".into()));
+    }
+    let all = kernel.tracepoints();
+    wanted.into_iter().filter(|w| all.contains(w)).map(|(c, e)| format!("tracepoint:{c}:{e}")).collect()
 }
 
 fn is_glob(s: &str) -> bool {
@@ -292,6 +352,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
         AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
+        AttachKind::Kprobe { function, ret, .. } => format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" }),
         AttachKind::Uprobe { path, ret, .. } => format!("{}:{path}:{}", if *ret { "uretprobe" } else { "uprobe" }, parts[2]),
         AttachKind::PerfEvent { .. } => format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":")),
     };

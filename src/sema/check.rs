@@ -458,7 +458,7 @@ impl Checker {
                 if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
                     let fits = |a: &hir::AttachPoint| match a.kind {
                         AttachKind::RawTracepoint { .. } => true,
-                        AttachKind::Uprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
+                        AttachKind::Uprobe { ret: false, .. } | AttachKind::Kprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
                         _ => false,
                     };
                     if self.attach.is_empty() || !self.attach.iter().all(fits) {
@@ -467,7 +467,7 @@ impl Checker {
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
-                if name == "retval" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. })) {
+                if name == "retval" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. })) {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {

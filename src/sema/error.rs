@@ -11,6 +11,8 @@ pub enum SemaError {
     UnknownProbeType { span: Span, provider: String, candidates: Vec<String> },
     UnsupportedProbeType { span: Span, provider: String },
     UnknownEvent { span: Span, name: String, candidates: Vec<String> },
+    KprobesUnavailable { span: Span, name: String, alternatives: Vec<String> },
+    UnknownKernelFunction { span: Span, name: String, candidates: Vec<String>, alternatives: Vec<String> },
     ArgOutsideRawProbe { span: Span, name: String },
     BadAttachPoint { span: Span, message: String, help: String },
     UnknownTracepoint { span: Span, name: String, candidates: Vec<String> },
@@ -112,6 +114,28 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0218").with_message(format!("unknown event `{name}`")).with_labels(vec![primary(*span, "unknown event")]),
                 candidates,
             ),
+            KprobesUnavailable { span, name, alternatives } => {
+                let mut notes = vec!["this kernel is built without kprobes (CONFIG_KPROBES is not set)".to_string()];
+                if !alternatives.is_empty() {
+                    notes.push(format!("help: a tracepoint gives the same event: {}", one_of(alternatives)));
+                } else {
+                    notes.push("help: use a tracepoint or rawtracepoint (`rtrace -l` lists them)".into());
+                }
+                e.with_code("E0220").with_message(format!("cannot attach `{name}`: no kprobes on this kernel")).with_labels(vec![primary(*span, "needs kprobes")]).with_notes(notes)
+            }
+            UnknownKernelFunction { span, name, candidates, alternatives } => {
+                let mut notes = Vec::new();
+                if !candidates.is_empty() {
+                    notes.push(format!("help: did you mean {}?", one_of(candidates)));
+                }
+                if !alternatives.is_empty() {
+                    notes.push(format!("help: or trace the same event with {}", one_of(alternatives)));
+                }
+                e.with_code("E0221")
+                    .with_message(format!("no kernel function `{name}` to probe"))
+                    .with_labels(vec![primary(*span, "not in available_filter_functions (renamed, inlined, or not traceable)")])
+                    .with_notes(notes)
+            }
             ArgOutsideRawProbe { span, name } => {
                 let (only, help) = if name == "retval" {
                     ("uretprobe", "help: every attach point of this probe must be a uretprobe")

@@ -47,6 +47,8 @@ pub enum AttachKind {
     Interval { period_ns: u64 },
     /// A raw tracepoint: its arguments are `arg0..argN` (the TP_PROTO arguments).
     RawTracepoint { name: String },
+    /// A kprobe (`ret`: kretprobe) on a kernel function plus offset: `arg0..arg5`, `retval`.
+    Kprobe { function: String, offset: u64, ret: bool },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
     Uprobe { path: String, offset: u64, ret: bool },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.

@@ -26,6 +26,14 @@ pub trait KernelInfo {
     /// Where a uprobe on `symbol` (a function name, `name+offset` or `0xaddress`) of `binary`
     /// (a path, a program on PATH, or a library name such as `libc`) goes: the binary's path
     /// and the file offset. Err says why not, in one line.
+    /// Whether the kernel can run kprobes at all (it may be built without CONFIG_KPROBES).
+    fn kprobes_available(&self) -> bool {
+        true
+    }
+    /// Kernel functions a kprobe can attach to; None when the kernel does not say.
+    fn kernel_functions(&self) -> Option<Vec<String>> {
+        None
+    }
     fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())

@@ -7,9 +7,17 @@ use super::{analyse, KernelInfo};
 use crate::diagnostics::{render_plain, Files, ToDiagnostic};
 use crate::parser::parse;
 
-struct Fixture(PathBuf);
+/// The tracefs fixture; `kprobes` is what the fixture kernel says of kprobes: None, a kernel
+/// without them; Some(functions), one with these traceable functions.
+struct Fixture(PathBuf, Option<Vec<String>>);
 
 impl KernelInfo for Fixture {
+    fn kprobes_available(&self) -> bool {
+        self.1.is_some()
+    }
+    fn kernel_functions(&self) -> Option<Vec<String>> {
+        self.1.clone()
+    }
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
         std::fs::read_to_string(self.0.join("events").join(category).join(event).join("format")).ok()
     }
@@ -20,14 +28,19 @@ impl KernelInfo for Fixture {
 }
 
 fn fixture() -> Fixture {
-    Fixture(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs"))
+    let functions = ["vfs_read", "vfs_write", "vfs_readv", "__x64_sys_execve", "do_execveat_common.isra.0"];
+    Fixture(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs"), Some(functions.map(String::from).to_vec()))
 }
 
 fn check(src: &str) -> String {
+    check_with(src, &fixture())
+}
+
+fn check_with(src: &str, kernel: &Fixture) -> String {
     let mut files = Files::new();
     files.add("-e".to_string(), src.to_string());
     let script = parse(src, 0).expect("test source parses");
-    match analyse(&script, &fixture()) {
+    match analyse(&script, kernel) {
         Ok(p) => {
             let maps: Vec<String> = p
                 .maps
@@ -159,4 +172,21 @@ fn unknown_raw_tracepoint_suggests_events() {
 #[test]
 fn profile_rates_are_checked() {
     insta::assert_snapshot!(check("profile:hz:0 { @ = count(); } profile:ms:x { @ = count(); }"));
+}
+
+#[test]
+fn kprobes_take_register_arguments_and_wildcards() {
+    insta::assert_snapshot!(check("kprobe:vfs_read* { @[probe, arg2] = count(); } kretprobe:vfs_write { @r = hist(retval); }"));
+}
+
+#[test]
+fn missing_kernel_function_gets_close_names_and_the_equivalent_tracepoint() {
+    insta::assert_snapshot!(check("kprobe:do_execve { @[comm] = count(); }"));
+}
+
+#[test]
+fn a_kernel_without_kprobes_is_named_as_the_cause() {
+    let mut kernel = fixture();
+    kernel.1 = None;
+    insta::assert_snapshot!(check_with("kprobe:do_execve { @[comm] = count(); }", &kernel));
 }
