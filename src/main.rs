@@ -29,7 +29,8 @@ struct Cli {
     #[arg(long)]
     dry_run: bool,
 
-    /// Verbose: print the full verifier log when the kernel rejects a program.
+    /// Verbose: print the full verifier log when the kernel rejects a program, and
+    /// "Attached N probes in T ms" once every probe is live.
     #[arg(short = 'v')]
     verbose: bool,
 

@@ -31,7 +31,8 @@ pub use tracefs::TraceFs;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Print the whole verifier log of a rejected program, not only its reason.
+    /// Print the whole verifier log of a rejected program, not only its reason, and say when
+    /// every probe is attached.
     pub verbose: bool,
 }
 
@@ -64,7 +65,13 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let outcome = sink.drain(&mut ring, &loaded)?;
 
     if outcome == Outcome::Continue {
+        let started = std::time::Instant::now();
         let links = Links::attach_all(&loaded, &meta.programs, &TraceFs::open())?;
+        if options.verbose {
+            // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
+            // every probe is live.
+            eprintln!("Attached {n} probe{} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
+        }
         event_loop(&mut ring, &sig_rx, &mut sink, &loaded)?;
         drop(links);
     }

@@ -172,7 +172,8 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
 }
 
 /// Every attach point `-l` lists whose full name matches the glob `pattern`, in order:
-/// tracepoints, raw tracepoints, software and hardware events (bpftrace's listing format).
+/// tracepoints, raw tracepoints, kprobes (where the kernel has them), software and hardware
+/// events (bpftrace's listing format).
 pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str) -> Vec<String> {
     let tracepoints = kernel.tracepoints();
     let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
@@ -182,6 +183,7 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str) -> Vec<String> {
         .iter()
         .map(|(c, e)| format!("tracepoint:{c}:{e}"))
         .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
+        .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().into_iter().map(|f| format!("kprobe:{f}")))
         .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
         .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
         .filter(|name| glob_match(pattern, name))

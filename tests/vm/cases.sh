@@ -1,0 +1,64 @@
+# Cases run inside the VM (tests/vm/run.sh) by busybox sh. Each prints one
+# `VM-RESULT PASS|FAIL name` line; a failure also prints what rtrace printed.
+
+check() { # name, regex, file with rtrace's output
+    if grep -Eq "$2" "$3"; then echo "VM-RESULT PASS $1"; else echo "VM-RESULT FAIL $1"; sed 's/^/  | /' "$3"; fi
+}
+
+# Execs a real ELF three times (busybox runs applets like `true` without exec).
+execs() { for i in 1 2 3; do /bin/rtrace --version > /dev/null; done; }
+
+# Waits $1 seconds with shell builtins only: `sleep` and `grep` would exec, and the cases count
+# execs.
+mkfifo /tmp/never
+pause() { read -t "$1" x <> /tmp/never; }
+
+# run_traced NAME REGEX WORKLOAD PROGRAM: starts rtrace, waits until every probe is attached
+# (compiling and attaching under TCG take a while), runs the workload, and checks rtrace's
+# output once it exits.
+run_traced() {
+    rtrace -v -e "$4" > /tmp/out 2>&1 &
+    pid=$!
+    i=0
+    while [ $i -lt 600 ]; do
+        # `-v` prints "Attached N probes in T ms" once every probe is live.
+        case "$(while read -r l; do echo "$l"; done < /tmp/out)" in *Attached*) break ;; esac
+        pause 0.1
+        i=$((i + 1))
+    done
+    pause 0.2
+    $3
+    wait $pid
+    check "$1" "$2" /tmp/out
+}
+
+run_traced kprobe_counts_execs '^@execs: 3$' execs \
+    'kprobe:__x64_sys_execve /comm == "sh"/ { @execs = count(); } interval:s:4 { exit(); }'
+
+# A wildcard over the renamed helper (do_execveat_common.isra.0 on 6.1).
+run_traced kprobe_wildcard_matches_the_renamed_function '^@\[kprobe:do_execveat_common[^]]*\]: 3$' execs \
+    'kprobe:do_execveat_common* /comm == "sh"/ { @[probe] = count(); } interval:s:4 { exit(); }'
+
+# kretprobe: a successful execve returns 0 (in the new program).
+run_traced kretprobe_reads_retval '^@\[0\]: 3$' execs \
+    'kretprobe:__x64_sys_execve /comm == "rtrace"/ { @[retval] = count(); } interval:s:4 { exit(); }'
+
+# arg0 of vfs_read is a struct file *, a kernel address: every call lands in key 1.
+run_traced kprobe_reads_arg0 '^@kernel_pointer\[1\]: [0-9]+$' "cat /cases.sh" \
+    'kprobe:vfs_read { @kernel_pointer[arg0 > 0xffff000000000000] = count(); } interval:s:4 { exit(); }'
+if grep -q '^@kernel_pointer\[0\]' /tmp/out; then echo "VM-RESULT FAIL kprobe_arg0_is_never_a_user_value"; else echo "VM-RESULT PASS kprobe_arg0_is_never_a_user_value"; fi
+
+# A latency pair: entry and return of vfs_read.
+run_traced kprobe_kretprobe_pair_measures_latency '^@calls: [1-9][0-9]*$' "cat /cases.sh" \
+    'kprobe:vfs_read { @s[tid] = nsecs; } kretprobe:vfs_read /@s[tid]/ { @ns = hist(nsecs - @s[tid]); @calls = count(); delete(@s[tid]); } interval:s:4 { exit(); }'
+
+# do_execve does not exist on 6.1: the error names what to use instead.
+rtrace -e 'kprobe:do_execve { @ = count(); }' > /tmp/out 2>&1
+check missing_function_names_alternatives 'tracepoint:syscalls:sys_enter_execve' /tmp/out
+
+# The rest of rtrace on a second kernel version: fused syscall tracepoints, listing.
+run_traced syscall_tracepoints_fused_on_6_1 '^@\[tracepoint:syscalls:sys_enter_execve\]: 3$' execs \
+    'tracepoint:syscalls:sys_enter_* /comm == "sh"/ { @[probe] = count(); } interval:s:4 { exit(); }'
+rtrace -l 'kprobe:vfs_*' > /tmp/out 2>&1; rtrace -l '*sys_enter_execve' >> /tmp/out 2>&1
+check listing_shows_kprobes_and_tracepoints 'kprobe:vfs_read' /tmp/out
+check listing_shows_tracepoints 'tracepoint:syscalls:sys_enter_execve' /tmp/out
