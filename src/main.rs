@@ -34,6 +34,11 @@ struct Cli {
     #[arg(short = 'v')]
     verbose: bool,
 
+    /// Run CMD (split on spaces; use `sh -c '...'` for shell syntax) once every probe is
+    /// attached, with `cpid` its pid; the trace ends when it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    command: Option<String>,
+
     /// List the attach points matching GLOB (all of them without one), e.g. `-l '*execve*'`.
     #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -147,7 +152,8 @@ fn main() -> ExitCode {
     if cli.dry_run {
         return ExitCode::SUCCESS;
     }
-    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose }) {
+    let command = cli.command.as_ref().map(|c| c.split_whitespace().map(str::to_string).collect());
+    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command }) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }

@@ -15,6 +15,7 @@
 //! SETUP shell command                run before rtrace starts
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
 //! TIMEOUT 10                         seconds (default 10)
+//! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! # comment
 //! ```
 //!
@@ -39,6 +40,7 @@ struct Case {
     workload: Option<String>,
     setup: Option<String>,
     timeout: u64,
+    cmd: Option<String>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -76,6 +78,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             "WORKLOAD" => c.workload = Some(rest.to_string()),
             "SETUP" => c.setup = Some(rest.to_string()),
             "TIMEOUT" => c.timeout = rest.trim().parse().expect("TIMEOUT takes seconds"),
+            "CMD" => c.cmd = Some(rest.to_string()),
             "" => {}
             k if k.starts_with('#') => {}
             other => panic!("{file}: unknown directive {other:?} in case {}", c.name),
@@ -105,6 +108,9 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
     let mut cmd = Command::new(bin);
     // Every case compiles: the compile cache has its own test (tests/cache.rs).
     cmd.env("RTRACE_CACHE", "0");
+    if let Some(command) = &c.cmd {
+        cmd.arg("-c").arg(command);
+    }
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
         (None, Some(f)) => cmd.arg(root.join(f)),

@@ -112,8 +112,18 @@ impl EventKind {
 pub const EVENTS_MAP: &str = "rt_events";
 /// Per-CPU counters: see `Counter`.
 pub const COUNTERS_MAP: &str = "rt_counters";
-/// One u64: the CLOCK_MONOTONIC time `elapsed` counts from, written before BEGIN runs.
-pub const START_MAP: &str = "rt_start";
+/// Values userspace writes before BEGIN runs, one u64 per `Global` slot.
+pub const GLOBALS_MAP: &str = "rt_globals";
+
+/// Slots of `GLOBALS_MAP`.
+#[derive(Debug, Clone, Copy)]
+pub enum Global {
+    /// The CLOCK_MONOTONIC time `elapsed` counts from.
+    StartNs = 0,
+    /// The pid of the `-c` command (`cpid`), 0 without one.
+    Cpid = 1,
+}
+pub const GLOBAL_SLOTS: u32 = 2;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

@@ -4,6 +4,7 @@
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
+use super::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
@@ -81,16 +82,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::Cpu => bb.helper(Helper::GetSmpProcessorId, &[])?,
             Builtin::Nsecs => bb.ktime_ns()?,
             Builtin::Elapsed => {
-                let key = bb.stack_i64("start_key")?;
-                bb.store_i64(key, bb.const_i64(0))?;
                 let now = bb.ktime_ns()?;
-                let p = bb.map_lookup(self.maps.start, key)?;
-                let slot = bb.stack_i64("start")?;
-                bb.store_i64(slot, bb.const_i64(0))?;
-                let found = bb.b.build_is_not_null(p, "found")?;
-                bb.if_then(found, |s| s.store_i64(slot, s.load_i64(p)?))?;
-                bb.b.build_int_sub(now, bb.load_i64(slot)?, "elapsed")?
+                let start = self.global(Global::StartNs)?;
+                bb.b.build_int_sub(now, start, "elapsed")?
             }
+            Builtin::Cpid => self.global(Global::Cpid)?,
             Builtin::Comm => {
                 // bpf_get_current_comm pads the whole buffer with NULs.
                 let buf = bb.stack_uninit(16, "comm")?;
@@ -115,6 +111,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             },
             Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, PT_REGS_AX)?, 8, false)?,
         }))
+    }
+
+    /// A value userspace wrote into `rt_globals` before BEGIN (0 if the lookup fails).
+    fn global(&self, slot: Global) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let key = bb.stack_i64("global_key")?;
+        bb.b.build_store(key, bb.ctx.i32_type().const_int(slot as u64, false))?;
+        let p = bb.map_lookup(self.maps.globals, key)?;
+        let value = bb.stack_i64("global")?;
+        bb.store_i64(value, bb.const_i64(0))?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        bb.if_then(found, |s| s.store_i64(value, s.load_i64(p)?))?;
+        bb.load_i64(value)
     }
 
     fn tracepoint_field(&mut self, name: &str, ty: Type) -> R<Val<'ctx>> {

@@ -5,7 +5,7 @@
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, MAX_MAP_KEYS, START_MAP};
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS};
 use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::Type;
 
@@ -75,7 +75,7 @@ pub struct Maps<'ctx> {
     pub user: Vec<GlobalValue<'ctx>>,
     pub events: GlobalValue<'ctx>,
     pub counters: GlobalValue<'ctx>,
-    pub start: GlobalValue<'ctx>,
+    pub globals: GlobalValue<'ctx>,
 }
 
 pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32) -> Maps<'ctx> {
@@ -95,7 +95,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
         user,
         events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, events_bytes, 0),
         counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS, 0),
-        start: def(module, START_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0),
+        globals: def(module, GLOBALS_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, GLOBAL_SLOTS, 0),
     }
 }
 

@@ -5,6 +5,7 @@
 //! BPF_PROG_TEST_RUN, so they cost no attach/detach, and BEGIN runs strictly before any
 //! other probe is attached. When BEGIN calls exit(), nothing else is attached at all.
 
+mod child;
 mod error;
 mod events;
 mod links;
@@ -21,7 +22,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, START_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
 pub use error::RuntimeError;
 use events::{EventSink, Outcome};
 use links::Links;
@@ -34,6 +35,9 @@ pub struct RunOptions {
     /// Print the whole verifier log of a rejected program, not only its reason, and say when
     /// every probe is attached.
     pub verbose: bool,
+    /// `-c CMD`: started held, released once every probe is attached; the trace ends when it
+    /// exits.
+    pub command: Option<Vec<String>>,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -41,7 +45,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     preflight()?;
     let meta = &artifact.meta;
     let mut loaded = loader::load(artifact, options.verbose)?;
-    set_start_time(&loaded)?;
+    let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
+    set_global(&loaded, Global::StartNs, sys::monotonic_ns())?;
+    set_global(&loaded, Global::Cpid, child.as_ref().map_or(0, |c| u64::from(c.pid())))?;
 
     let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
@@ -72,7 +78,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
             // every probe is live.
             eprintln!("Attached {n} probe{} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
         }
-        event_loop(&mut ring, &sig_rx, &mut sink, &loaded)?;
+        if let Some(c) = child.as_mut() {
+            c.release();
+        }
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &mut sink, &loaded)?;
         drop(links);
     }
 
@@ -102,21 +111,24 @@ fn test_run(loaded: &Loaded, name: &str) -> Result<(), RuntimeError> {
     })
 }
 
-fn set_start_time(loaded: &Loaded) -> Result<(), RuntimeError> {
-    sys::map_update(loaded.map(START_MAP)?, &0u32.to_le_bytes(), &sys::monotonic_ns().to_le_bytes()).map_err(RuntimeError::Io)
+fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeError> {
+    sys::map_update(loaded.map(GLOBALS_MAP)?, &(slot as u32).to_le_bytes(), &value.to_le_bytes()).map_err(RuntimeError::Io)
 }
 
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
-fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
-    let mut fds = [
+fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, mut child: Option<&mut child::HeldChild>, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
+    let mut fds = vec![
         libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 },
     ];
+    if let Some(c) = child.as_deref() {
+        fds.push(libc::pollfd { fd: c.pidfd(), events: libc::POLLIN, revents: 0 });
+    }
     loop {
-        // SAFETY: `fds` is a valid array of two pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, DRAIN_INTERVAL_MS) };
+        // SAFETY: `fds` is a valid array of pollfds of the length given.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, DRAIN_INTERVAL_MS) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -128,7 +140,11 @@ fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, sink: &mut EventSink, loa
         if sink.drain(ring, loaded)? == Outcome::Exit {
             return Ok(Outcome::Exit);
         }
-        if fds[1].revents != 0 {
+        let child_exited = fds.get(2).is_some_and(|f| f.revents != 0);
+        if fds[1].revents != 0 || child_exited {
+            if let (true, Some(c)) = (child_exited, child.as_deref_mut()) {
+                c.reap();
+            }
             // Events already in the ring are still printed.
             sink.drain(ring, loaded)?;
             return Ok(Outcome::Exit);

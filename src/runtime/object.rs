@@ -103,7 +103,7 @@ mod tests {
     fn reads_maps_and_map_references_of_generated_objects() {
         let obj = Object::parse(&compile("tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); } BEGIN { exit(); }")).expect("parses");
         let names: Vec<&str> = obj.maps.iter().map(|(n, _)| n.as_str()).collect();
-        for want in ["map_0", "rt_events", "rt_counters", "rt_start"] {
+        for want in ["map_0", "rt_events", "rt_counters", "rt_globals"] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         let user = obj.maps.iter().find(|(n, _)| n == "map_0").map(|(_, d)| *d).expect("map_0");

@@ -176,6 +176,8 @@ pub enum Builtin {
     Arg(u8),
     /// The return value, in a uretprobe.
     Retval,
+    /// The pid of the `-c` command; 0 without one.
+    Cpid,
     Pid,
     Tid,
     Uid,
@@ -199,11 +201,12 @@ impl Builtin {
         ("comm", Builtin::Comm),
         ("probe", Builtin::Probe),
         ("retval", Builtin::Retval),
+        ("cpid", Builtin::Cpid),
     ];
 
     pub fn ty(self) -> Type {
         match self {
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => Type::U32,
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid => Type::U32,
             Builtin::Nsecs | Builtin::Elapsed => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe => Type::Str(PROBE_NAME_LEN),
