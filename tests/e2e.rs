@@ -16,6 +16,7 @@
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
+//! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes
 //! # comment
 //! ```
 //!
@@ -41,6 +42,7 @@ struct Case {
     setup: Option<String>,
     timeout: u64,
     cmd: Option<String>,
+    requires: Vec<String>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -79,6 +81,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             "SETUP" => c.setup = Some(rest.to_string()),
             "TIMEOUT" => c.timeout = rest.trim().parse().expect("TIMEOUT takes seconds"),
             "CMD" => c.cmd = Some(rest.to_string()),
+            "REQUIRES" => c.requires.push(rest.trim().to_string()),
             "" => {}
             k if k.starts_with('#') => {}
             other => panic!("{file}: unknown directive {other:?} in case {}", c.name),
@@ -234,10 +237,21 @@ fn e2e() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     paths.sort();
-    let (mut passed, mut failed) = (0, Vec::new());
+    let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
     for p in paths {
         for c in parse_cases(&p) {
             if !c.name.contains(&filter) {
+                continue;
+            }
+            let met = c.requires.iter().all(|r| match r.as_str() {
+                "kprobes" => kprobes,
+                "no-kprobes" => !kprobes,
+                other => panic!("{}: unknown REQUIRES {other}", c.name),
+            });
+            if !met {
+                eprintln!("skip {}::{} (needs {:?})", c.file, c.name, c.requires);
+                skipped += 1;
                 continue;
             }
             match check(&c, &run_case(&bin, &root, &c)) {
@@ -249,7 +263,7 @@ fn e2e() {
             }
         }
     }
-    eprintln!("e2e: {passed} passed, {} failed", failed.len());
+    eprintln!("e2e: {passed} passed, {} failed, {skipped} skipped (REQUIRES)", failed.len());
     assert!(passed > 0, "no end-to-end case ran");
     assert!(failed.is_empty(), "failed end-to-end cases: {failed:?}");
 }
