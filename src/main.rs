@@ -39,6 +39,11 @@ struct Cli {
     #[arg(short = 'c', value_name = "CMD")]
     command: Option<String>,
 
+    /// Trace only process PID (BEGIN, END and interval still run; uprobes attach to it alone); the trace
+    /// ends when it exits.
+    #[arg(short = 'p', value_name = "PID", conflicts_with = "command")]
+    pid: Option<u32>,
+
     /// List the attach points matching GLOB (all of them without one), e.g. `-l '*execve*'`.
     #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -117,7 +122,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys };
+    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some() };
     // The cache serves runs only: --emit always shows a fresh compile.
     let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
     let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
@@ -153,7 +158,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let command = cli.command.as_ref().map(|c| c.split_whitespace().map(str::to_string).collect());
-    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command }) {
+    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command, pid: cli.pid }) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }

@@ -17,6 +17,7 @@
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes
+//! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
 //! # comment
 //! ```
 //!
@@ -43,6 +44,7 @@ struct Case {
     timeout: u64,
     cmd: Option<String>,
     requires: Vec<String>,
+    pid_file: Option<String>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -82,6 +84,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             "TIMEOUT" => c.timeout = rest.trim().parse().expect("TIMEOUT takes seconds"),
             "CMD" => c.cmd = Some(rest.to_string()),
             "REQUIRES" => c.requires.push(rest.trim().to_string()),
+            "PID_FILE" => c.pid_file = Some(rest.trim().to_string()),
             "" => {}
             k if k.starts_with('#') => {}
             other => panic!("{file}: unknown directive {other:?} in case {}", c.name),
@@ -113,6 +116,10 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
     cmd.env("RTRACE_CACHE", "0");
     if let Some(command) = &c.cmd {
         cmd.arg("-c").arg(command);
+    }
+    if let Some(f) = &c.pid_file {
+        let pid = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: PID_FILE {f}: {e}", c.name));
+        cmd.arg("-p").arg(pid.trim());
     }
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),

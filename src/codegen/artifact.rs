@@ -122,8 +122,11 @@ pub enum Global {
     StartNs = 0,
     /// The pid of the `-c` command (`cpid`), 0 without one.
     Cpid = 1,
+    /// `-p PID`: probes other than BEGIN/END only run for this process (compiled in when
+    /// `codegen::Options::filter_pid` is set).
+    FilterPid = 2,
 }
-pub const GLOBAL_SLOTS: u32 = 2;
+pub const GLOBAL_SLOTS: u32 = 3;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

@@ -114,7 +114,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     /// A value userspace wrote into `rt_globals` before BEGIN (0 if the lookup fails).
-    fn global(&self, slot: Global) -> R<IntValue<'ctx>> {
+    pub fn global(&self, slot: Global) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let key = bb.stack_i64("global_key")?;
         bb.b.build_store(key, bb.ctx.i32_type().const_int(slot as u64, false))?;

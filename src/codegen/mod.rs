@@ -32,6 +32,9 @@ pub struct Options {
     pub keep_llvm_ir: bool,
     /// Keys per map (bpftrace's `max_map_keys`); 0 means the default, `MAX_MAP_KEYS`.
     pub max_map_keys: u32,
+    /// Every probe but BEGIN/END/interval first checks that the current process is the `-p` one (its
+    /// pid is a runtime global, so one compiled script serves any pid).
+    pub filter_pid: bool,
 }
 
 pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
@@ -62,10 +65,10 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
-        programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i, &covered)?);
+        programs.extend(probe::lower_probe(&ctx, &module, &maps, program, i, &covered, options)?);
     }
     for f in &fused {
-        programs.push(syscalls::lower(&ctx, &module, &maps, program, f)?);
+        programs.push(syscalls::lower(&ctx, &module, &maps, program, f, options)?);
     }
     module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
     module

@@ -31,6 +31,9 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// A stack buffer holding what `probe` evaluates to, when that depends on which attach
     /// point fired (a fused program); otherwise `attach.name`.
     pub probe_name: Option<PointerValue<'ctx>>,
+    /// `-p`: leave unless the current process is the global `FilterPid` (not in BEGIN, END or
+    /// interval, which belong to no process).
+    pub filter_pid: bool,
 }
 
 /// Where `args.FIELD` is read from.
@@ -61,6 +64,17 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             self.vars.push(bb.stack_buffer(slot_size(*ty).max(8), &format!("var{i}"))?);
         }
         self.var_types = probe.vars.clone();
+        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Interval { .. }) {
+            let pid = self.expr(&hir::Expr { kind: hir::ExprKind::Builtin(hir::Builtin::Pid), ty: crate::sema::Type::U32, span: probe.span })?.int()?;
+            let wanted = self.global(super::artifact::Global::FilterPid)?;
+            let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
+            let run = bb.ctx.append_basic_block(bb.function, "ours");
+            let skip = bb.ctx.append_basic_block(bb.function, "other_pid");
+            bb.b.build_conditional_branch(ours, run, skip)?;
+            bb.b.position_at_end(skip);
+            self.leave()?;
+            bb.b.position_at_end(run);
+        }
         if let Some(pred) = &probe.predicate {
             let v = self.expr(pred)?.int()?;
             let pass = bb.truthy(v)?;
@@ -83,6 +97,7 @@ pub fn lower_probe<'ctx>(
     program: &hir::Program,
     probe_index: usize,
     fused: &HashSet<(usize, usize)>,
+    options: &super::Options,
 ) -> R<Vec<ProgramMeta>> {
     let probe = &program.probes[probe_index];
     let mut metas = Vec::new();
@@ -121,7 +136,7 @@ pub fn lower_probe<'ctx>(
         let name = format!("{prefix}_{probe_index}_{ap_index}");
         let bb = program_function(ctx, module, &name, &section);
         let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| super::builder::internal("no ctx"))?;
-        let mut lower = Lower { bb: &bb, maps, program, attach: ap, ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: None, args: ArgsSource::Context, probe_name: None };
+        let mut lower = Lower { bb: &bb, maps, program, attach: ap, ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: None, args: ArgsSource::Context, probe_name: None, filter_pid: options.filter_pid };
         lower.probe_code(probe)?;
         bb.finish()?;
         metas.push(ProgramMeta { function: name, attach, probe_name: ap.name.clone(), span: probe.span });

@@ -122,7 +122,7 @@ fn fusable(probe: &hir::Probe, ap: &hir::AttachPoint) -> bool {
 }
 
 /// Lowers one fused program.
-pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>, program: &hir::Program, fused: &Fused) -> R<ProgramMeta> {
+pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>, program: &hir::Program, fused: &Fused, options: &super::Options) -> R<ProgramMeta> {
     let raw = fused.direction.raw_tracepoint();
     let name = format!("{raw}_fused");
     let bb = program_function(ctx, module, &name, &format!("raw_tp/{raw}"));
@@ -185,7 +185,7 @@ pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>,
         }
         bb.b.position_at_end(body);
         let args = ArgsSource::Syscall { nr, ret, slots };
-        let mut lower = Lower { bb: &bb, maps, program, attach: &probe.attach[aps[0].1], ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: Some(next), args, probe_name: Some(probe_buf) };
+        let mut lower = Lower { bb: &bb, maps, program, attach: &probe.attach[aps[0].1], ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: Some(next), args, probe_name: Some(probe_buf), filter_pid: options.filter_pid };
         lower.probe_code(probe)?;
         bb.b.position_at_end(next);
     }

@@ -96,3 +96,25 @@ fn runnable(program: &str) -> bool {
     }
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
+
+/// A process named with `-p`, watched through a pidfd: readable once it has exited.
+pub struct Watched {
+    pidfd: OwnedFd,
+}
+
+impl Watched {
+    pub fn pid(pid: u32) -> io::Result<Watched> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(e.kind(), format!("-p {pid}: {e}")));
+        }
+        // SAFETY: the kernel just returned this descriptor.
+        Ok(Watched { pidfd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) } })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+}

@@ -24,7 +24,8 @@ pub struct Links {
 impl Links {
     /// Attaches every program that has an event (BEGIN and END have none). On an error the
     /// programs attached so far are detached before it is returned.
-    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &TraceFs) -> Result<Links, RuntimeError> {
+    /// `pid` (from `-p`) scopes uprobes to that process.
+    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &TraceFs, pid: Option<u32>) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
         for p in programs {
             let prog = loaded.program(&p.function)?;
@@ -40,8 +41,8 @@ impl Links {
                     links.fds.push(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
                 }
                 Attach::RawTracepoint { name } => links.fds.push(sys::raw_tracepoint_open(name, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::Uprobe { path, offset, ret } => links.fds.push(probe_pmu("uprobe", path, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::Kprobe { function, offset, ret } => links.fds.push(probe_pmu("kprobe", function, *offset, *ret, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::Uprobe { path, offset, ret } => links.fds.push(probe_pmu("uprobe", path, *offset, *ret, pid, prog).map_err(|e| attach_error(e.to_string()))?),
+                Attach::Kprobe { function, offset, ret } => links.fds.push(probe_pmu("kprobe", function, *offset, *ret, None, prog).map_err(|e| attach_error(e.to_string()))?),
                 Attach::PerfEvent { perf_type, config, period, frequency } => {
                     for cpu in sys::online_cpus().map_err(|e| attach_error(e.to_string()))? {
                         let fd = perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| attach_error(perf_event_error(*perf_type, e)))?;
@@ -56,7 +57,7 @@ impl Links {
 
 /// A kprobe or uprobe through its perf PMU: `target` is the kernel function or the binary's
 /// path, `offset` the offset into it; for every process.
-fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, prog: i32) -> std::io::Result<OwnedFd> {
+fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, pid: Option<u32>, prog: i32) -> std::io::Result<OwnedFd> {
     let pmu = format!("/sys/bus/event_source/devices/{pmu}");
     let read = |f: &str| std::fs::read_to_string(format!("{pmu}/{f}"));
     let type_: u32 = read("type")?.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/type")))?;
@@ -70,7 +71,9 @@ fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, prog: i32) -> std:
     };
     let target = std::ffi::CString::new(target).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     let mut attr = PerfEventAttr { type_, config, config1: target.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
-    let fd = sys::perf_event_open(&mut attr, -1, 0)?;
+    // For one process, on any CPU; for every process, on "CPU 0" (which still fires on all).
+    let (pid, cpu) = pid.map_or((-1, 0), |p| (p as i32, -1));
+    let fd = sys::perf_event_open(&mut attr, pid, cpu)?;
     sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
     Ok(fd)
 }

@@ -19,7 +19,7 @@ pub mod tracefs;
 mod uprobe_target;
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// `-c CMD`: started held, released once every probe is attached; the trace ends when it
     /// exits.
     pub command: Option<Vec<String>>,
+    /// `-p PID`: the only process the probes run for; the trace ends when it exits.
+    pub pid: Option<u32>,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -48,6 +50,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
     set_global(&loaded, Global::StartNs, sys::monotonic_ns())?;
     set_global(&loaded, Global::Cpid, child.as_ref().map_or(0, |c| u64::from(c.pid())))?;
+    let watched = options.pid.map(child::Watched::pid).transpose().map_err(RuntimeError::Io)?;
+    if let Some(pid) = options.pid {
+        set_global(&loaded, Global::FilterPid, u64::from(pid))?;
+    }
 
     let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
@@ -72,7 +78,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     if outcome == Outcome::Continue {
         let started = std::time::Instant::now();
-        let links = Links::attach_all(&loaded, &meta.programs, &TraceFs::open())?;
+        let links = Links::attach_all(&loaded, &meta.programs, &TraceFs::open(), options.pid)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.
@@ -81,7 +87,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         if let Some(c) = child.as_mut() {
             c.release();
         }
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &mut sink, &loaded)?;
+        let exit_fd = watched.as_ref().map(child::Watched::fd);
+        event_loop(&mut ring, &sig_rx, child.as_mut(), exit_fd, &mut sink, &loaded)?;
         drop(links);
     }
 
@@ -118,13 +125,14 @@ fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeEr
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
-fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, mut child: Option<&mut child::HeldChild>, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
+/// Streams events until exit(), a signal, or the exit of the `-c` child or `-p` process.
+fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, mut child: Option<&mut child::HeldChild>, exit_fd: Option<RawFd>, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
     let mut fds = vec![
         libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 },
     ];
-    if let Some(c) = child.as_deref() {
-        fds.push(libc::pollfd { fd: c.pidfd(), events: libc::POLLIN, revents: 0 });
+    for fd in child.as_deref().map(child::HeldChild::pidfd).into_iter().chain(exit_fd) {
+        fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     }
     loop {
         // SAFETY: `fds` is a valid array of pollfds of the length given.
@@ -140,7 +148,7 @@ fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, mut child: Option<&mut ch
         if sink.drain(ring, loaded)? == Outcome::Exit {
             return Ok(Outcome::Exit);
         }
-        let child_exited = fds.get(2).is_some_and(|f| f.revents != 0);
+        let child_exited = fds.iter().skip(2).any(|f| f.revents != 0);
         if fds[1].revents != 0 || child_exited {
             if let (true, Some(c)) = (child_exited, child.as_deref_mut()) {
                 c.reap();
