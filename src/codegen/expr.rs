@@ -5,17 +5,13 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::Global;
+use super::pt_regs;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
 use crate::sema::Type;
-
-/// x86_64 `struct pt_regs` offsets of the argument registers (di, si, dx, cx, r8, r9) and of
-/// ax, the return value.
-const PT_REGS_ARGS: [usize; 6] = [112, 104, 96, 88, 72, 64];
-const PT_REGS_AX: usize = 80;
 
 #[derive(Clone, Copy)]
 pub enum Val<'ctx> {
@@ -70,7 +66,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         })
     }
 
-    fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {
+    pub fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {
         let bb = self.bb;
         let low32 = |v: IntValue<'ctx>| bb.b.build_and(v, bb.const_i64(0xffff_ffff), "lo");
         let high32 = |v: IntValue<'ctx>| bb.b.build_right_shift(v, bb.const_i64(32), false, "hi");
@@ -104,12 +100,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             // task's `struct pt_regs`.
             Builtin::Arg(n) => match self.attach.kind {
                 AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } => {
-                    let offset = PT_REGS_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
+                    let offset = pt_regs::FUNCTION_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
                     bb.load_int(bb.gep(self.ctx_arg, offset)?, 8, false)?
                 }
                 _ => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             },
-            Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, PT_REGS_AX)?, 8, false)?,
+            Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, pt_regs::AX)?, 8, false)?,
         }))
     }
 

@@ -10,6 +10,7 @@ mod llvm_diagnostics;
 mod llvm_init;
 pub mod maps;
 mod probe;
+mod pt_regs;
 mod stmt;
 mod syscalls;
 mod syscalls_x86_64;

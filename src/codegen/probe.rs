@@ -56,7 +56,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(())
     }
 
-    /// The predicate and body of the probe, ending wherever `leave` goes.
+    /// Goes on where `cond` (an i1) holds, and leaves the probe where it does not.
+    fn continue_if(&self, cond: IntValue<'ctx>) -> R<()> {
+        let bb = self.bb;
+        let run = bb.ctx.append_basic_block(bb.function, "run");
+        let skip = bb.ctx.append_basic_block(bb.function, "skip");
+        bb.b.build_conditional_branch(cond, run, skip)?;
+        bb.b.position_at_end(skip);
+        self.leave()?;
+        bb.b.position_at_end(run);
+        Ok(())
+    }
+
+    /// The `-p` filter, the predicate and the body of the probe, ending wherever `leave` goes.
     pub fn probe_code(&mut self, probe: &hir::Probe) -> R<()> {
         let bb = self.bb;
         self.vars = Vec::new();
@@ -65,25 +77,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         self.var_types = probe.vars.clone();
         if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Interval { .. }) {
-            let pid = self.expr(&hir::Expr { kind: hir::ExprKind::Builtin(hir::Builtin::Pid), ty: crate::sema::Type::U32, span: probe.span })?.int()?;
+            let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(super::artifact::Global::FilterPid)?;
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
-            let run = bb.ctx.append_basic_block(bb.function, "ours");
-            let skip = bb.ctx.append_basic_block(bb.function, "other_pid");
-            bb.b.build_conditional_branch(ours, run, skip)?;
-            bb.b.position_at_end(skip);
-            self.leave()?;
-            bb.b.position_at_end(run);
+            self.continue_if(ours)?;
         }
         if let Some(pred) = &probe.predicate {
             let v = self.expr(pred)?.int()?;
             let pass = bb.truthy(v)?;
-            let run = bb.ctx.append_basic_block(bb.function, "run");
-            let skip = bb.ctx.append_basic_block(bb.function, "skip");
-            bb.b.build_conditional_branch(pass, run, skip)?;
-            bb.b.position_at_end(skip);
-            self.leave()?;
-            bb.b.position_at_end(run);
+            self.continue_if(pass)?;
         }
         self.block(&probe.body)?;
         self.leave()

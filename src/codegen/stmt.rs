@@ -111,6 +111,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     fn aggregate(&mut self, map: usize, keys: &[Expr], arg: Option<&Expr>) -> R<()> {
         let bb = self.bb;
         let value = self.program.maps[map].value;
+        let l = layout(&self.program.maps[map]);
         let x = match arg {
             Some(a) => self.expr(a)?.int()?,
             None => bb.const_i64(1),
@@ -156,7 +157,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             MapValue::Scalar(_) => {}
         }
-        let l = layout(&self.program.maps[map]);
         if l.array {
             bb.store_i64(bb.gep(p, l.value_size - 8)?, bb.const_i64(1))?;
         }
@@ -169,8 +169,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             bb.b.position_at_end(done);
             return Ok(());
         }
-        let size = layout(&self.program.maps[map]).value_size;
-        let fresh = bb.stack_buffer(size, "agg")?;
+        let fresh = bb.stack_buffer(l.value_size, "agg")?;
         let (first, second) = match value {
             MapValue::Count | MapValue::Hist | MapValue::Lhist { .. } => (bb.const_i64(1), None),
             MapValue::Sum { .. } => (x, None),

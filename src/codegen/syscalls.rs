@@ -33,20 +33,17 @@ use super::artifact::{Attach, ProgramMeta};
 use super::builder::{internal, BpfBuilder, Helper, R};
 use super::maps::Maps;
 use super::probe::{program_function, ArgsSource, Lower};
+use super::pt_regs;
 use super::syscalls_x86_64::SYSCALLS;
 use crate::sema::hir::{self, AttachKind};
 
 /// Fewest syscall tracepoints of one direction that are fused.
 pub const FUSE_MIN: usize = 8;
 
-/// `struct pt_regs` offsets (x86_64) of the six argument registers, in argument order
-/// (di, si, dx, r10, r8, r9), of `orig_ax` (the syscall number at exit) and of `cs`; the
-/// dispatch copies `REGS_START..REGS_END` once.
-const ARG_REGS: [usize; 6] = [112, 104, 96, 56, 72, 64];
-const ORIG_AX: usize = 120;
-const CS: usize = 136;
-const REGS_START: usize = 56;
-const REGS_END: usize = 144;
+/// The dispatch copies `pt_regs` from r10 to the end of cs once: every syscall argument
+/// register and the code segment.
+const REGS_START: usize = pt_regs::R10;
+const REGS_END: usize = pt_regs::CS_END;
 /// `__USER32_CS`: the code segment of a 32-bit task.
 const USER32_CS: u64 = 0x23;
 /// The tracefs record offsets of `__syscall_nr` and of the first argument (or `ret`).
@@ -132,7 +129,7 @@ pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>,
     let second = bb.load_int(bb.gep(ctx_arg, 8)?, 8, false)?;
     let (nr, ret) = match fused.direction {
         Direction::Enter => (second, None),
-        Direction::Exit => (read_u64(&bb, regs, ORIG_AX)?, Some(second)),
+        Direction::Exit => (read_u64(&bb, regs, pt_regs::ORIG_AX)?, Some(second)),
     };
 
     // Unmatched syscalls leave after one switch.
@@ -147,7 +144,7 @@ pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>,
     let saved = bb.stack_buffer(REGS_END - REGS_START, "regs")?;
     let from = bb.b.build_int_to_ptr(bb.b.build_int_add(regs, bb.const_i64(REGS_START as u64), "from")?, bb.ptr(), "fromp")?;
     bb.helper(Helper::ProbeReadKernel, &[saved.into(), bb.const_i64((REGS_END - REGS_START) as u64).into(), from.into()])?;
-    let cs = bb.load_int(bb.gep(saved, CS - REGS_START)?, 2, false)?;
+    let cs = bb.load_int(bb.gep(saved, pt_regs::CS - REGS_START)?, 2, false)?;
     let compat = bb.b.build_int_compare(IntPredicate::EQ, cs, bb.const_i64(USER32_CS), "compat")?;
     let native = ctx.append_basic_block(bb.function, "native");
     bb.b.build_conditional_branch(compat, done, native)?;
@@ -224,7 +221,7 @@ fn field_offset(probe: &hir::Probe, ap: usize, field: &str) -> Option<usize> {
 /// The `pt_regs` offset of the argument at tracefs record `offset` of a sys_enter record.
 fn register_of(offset: usize) -> Option<usize> {
     let i = offset.checked_sub(FIRST_ARG_OFFSET)?;
-    (i % 8 == 0).then(|| ARG_REGS.get(i / 8).copied()).flatten()
+    (i % 8 == 0).then(|| pt_regs::SYSCALL_ARGS.get(i / 8).copied()).flatten()
 }
 
 /// `args.FIELD` of a fused program: the same value, size and signedness the tracepoint's

@@ -94,7 +94,7 @@ fn runnable(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).is_file();
     }
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    super::find_on_path(program).is_some()
 }
 
 /// A process named with `-p`, watched through a pidfd: readable once it has exited.

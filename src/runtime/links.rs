@@ -29,27 +29,22 @@ impl Links {
         let mut links = Links::default();
         for p in programs {
             let prog = loaded.program(&p.function)?;
-            let attach_error = |message: String| RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message };
-            match &p.attach {
-                Attach::Begin | Attach::End => {}
-                Attach::Tracepoint { category, event } => {
-                    let id = tracefs.event_id(category, event).map_err(|e| attach_error(e.to_string()))?;
-                    links.fds.push(perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
-                }
+            let one = |fd: std::io::Result<OwnedFd>| fd.map(|fd| vec![fd]).map_err(|e| e.to_string());
+            let fds: Result<Vec<OwnedFd>, String> = match &p.attach {
+                Attach::Begin | Attach::End => Ok(Vec::new()),
+                Attach::Tracepoint { category, event } => one(tracefs.event_id(category, event).and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog))),
                 // One timer on CPU 0, as bpftrace's interval probe.
-                Attach::Interval { period_ns } => {
-                    links.fds.push(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog).map_err(|e| attach_error(e.to_string()))?);
-                }
-                Attach::RawTracepoint { name } => links.fds.push(sys::raw_tracepoint_open(name, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::Uprobe { path, offset, ret } => links.fds.push(probe_pmu("uprobe", path, *offset, *ret, pid, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::Kprobe { function, offset, ret } => links.fds.push(probe_pmu("kprobe", function, *offset, *ret, None, prog).map_err(|e| attach_error(e.to_string()))?),
-                Attach::PerfEvent { perf_type, config, period, frequency } => {
-                    for cpu in sys::online_cpus().map_err(|e| attach_error(e.to_string()))? {
-                        let fd = perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| attach_error(perf_event_error(*perf_type, e)))?;
-                        links.fds.push(fd);
-                    }
-                }
-            }
+                Attach::Interval { period_ns } => one(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog)),
+                Attach::RawTracepoint { name } => one(sys::raw_tracepoint_open(name, prog)),
+                Attach::Uprobe { path, offset, ret } => one(probe_pmu("uprobe", path, *offset, *ret, pid, prog)),
+                Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, prog)),
+                Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {
+                    cpus.into_iter().map(|cpu| perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| perf_event_error(*perf_type, e))).collect()
+                }),
+            };
+            // On an error `links` is dropped, which detaches everything attached so far.
+            let fds = fds.map_err(|message| RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message })?;
+            links.fds.extend(fds);
         }
         Ok(links)
     }

@@ -218,8 +218,19 @@ pub fn perf_event_set_bpf(fd: RawFd, prog_fd: RawFd) -> io::Result<()> {
 
 /// The online CPUs (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
 pub fn online_cpus() -> io::Result<Vec<i32>> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/online: {text:?}"));
+    cpu_list("/sys/devices/system/cpu/online")
+}
+
+/// The number of possible CPUs: per-CPU map values hold one slot per possible CPU. The count
+/// is one past the highest possible CPU.
+pub fn possible_cpus() -> io::Result<usize> {
+    Ok(cpu_list("/sys/devices/system/cpu/possible")?.into_iter().max().map_or(0, |c| c as usize + 1))
+}
+
+/// Reads a sysfs CPU list: ranges and single CPUs separated by commas ("0-3,6").
+fn cpu_list(path: &str) -> io::Result<Vec<i32>> {
+    let text = std::fs::read_to_string(path)?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("cannot read {path}: {text:?}"));
     let mut cpus = Vec::new();
     for part in text.trim().split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
@@ -227,19 +238,6 @@ pub fn online_cpus() -> io::Result<Vec<i32>> {
         cpus.extend(a..=b);
     }
     Ok(cpus)
-}
-
-/// The number of possible CPUs: per-CPU map values hold one slot per possible CPU.
-pub fn possible_cpus() -> io::Result<usize> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
-    // A list of ranges like "0-3,8-11": the count is one past the highest CPU.
-    let mut n = 0;
-    for part in text.trim().split(',') {
-        let last = part.rsplit('-').next().unwrap_or(part);
-        let last: usize = last.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cannot read /sys/devices/system/cpu/possible: {text:?}")))?;
-        n = n.max(last + 1);
-    }
-    Ok(n)
 }
 
 fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {

@@ -53,8 +53,7 @@ fn find_binary(binary: &str) -> Result<PathBuf, String> {
         let p = Path::new(binary);
         return p.canonicalize().map_err(|e| format!("cannot use {binary}: {e}"));
     }
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join(binary));
-    if let Some(p) = on_path.into_iter().find(|p| p.is_file()) {
+    if let Some(p) = super::find_on_path(binary) {
         return p.canonicalize().map_err(|e| format!("cannot use {}: {e}", p.display()));
     }
     let stem = if binary.starts_with("lib") { binary.to_string() } else { format!("lib{binary}") };
@@ -92,7 +91,7 @@ mod tests {
 
     #[test]
     fn misses_say_what_is_missing() {
-        assert!(resolve("libc", "no_such_function_rtrace").unwrap_err().contains("no function `no_such_function_rtrace`"));
-        assert!(resolve("no-such-binary-rtrace", "f").unwrap_err().contains("no binary or library"));
+        assert!(resolve("libc", "no_such_function_rtrace").expect_err("no such function").contains("no function `no_such_function_rtrace`"));
+        assert!(resolve("no-such-binary-rtrace", "f").expect_err("no such binary").contains("no binary or library"));
     }
 }

@@ -1,0 +1,21 @@
+//! x86_64 `struct pt_regs` offsets, named once: function arguments (kprobes, uprobes) and
+//! syscall arguments (fused syscall tracepoints) sit in different registers.
+
+pub const R10: usize = 56;
+pub const R9: usize = 64;
+pub const R8: usize = 72;
+pub const AX: usize = 80;
+pub const CX: usize = 88;
+pub const DX: usize = 96;
+pub const SI: usize = 104;
+pub const DI: usize = 112;
+/// The syscall number, kept after `ax` is overwritten by the return value.
+pub const ORIG_AX: usize = 120;
+pub const CS: usize = 136;
+/// The end of `cs`'s 8-byte slot.
+pub const CS_END: usize = 144;
+
+/// Function call arguments 0..5 (System V ABI).
+pub const FUNCTION_ARGS: [usize; 6] = [DI, SI, DX, CX, R8, R9];
+/// Syscall arguments 0..5: the fourth is in r10, not cx.
+pub const SYSCALL_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
