@@ -174,6 +174,20 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         })
     }
 
+    /// `v` (i64) truncated to `bits` and extended back to 64 by `signed`: a C cast.
+    pub fn narrow(&self, v: IntValue<'ctx>, bits: u8, signed: bool) -> R<IntValue<'ctx>> {
+        if bits >= 64 {
+            return Ok(v);
+        }
+        let ty = match bits {
+            8 => self.ctx.i8_type(),
+            16 => self.ctx.i16_type(),
+            _ => self.ctx.i32_type(),
+        };
+        let t = self.b.build_int_truncate(v, ty, "trunc")?;
+        self.extend(t, signed)
+    }
+
     pub fn store_i64(&self, ptr: PointerValue<'ctx>, v: IntValue<'ctx>) -> R<()> {
         self.b.build_store(ptr, v)?;
         Ok(())

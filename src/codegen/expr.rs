@@ -56,6 +56,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 })
             }
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs)?,
+            ExprKind::Cast(inner) => {
+                let v = self.expr(inner)?.int()?;
+                let Type::Int { bits, signed } = e.ty else { return Err(internal("cast to a non-integer")) };
+                Val::Int(bb.narrow(v, bits, signed)?)
+            }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
             ExprKind::ReadStr { ptr } => {
                 let p = self.expr(ptr)?.int()?;

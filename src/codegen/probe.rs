@@ -34,6 +34,8 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// `-p`: leave unless the current process is the global `FilterPid` (not in BEGIN, END or
     /// interval, which belong to no process).
     pub filter_pid: bool,
+    /// Enclosing loops, innermost last: where `continue` and `break` go.
+    pub loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
 }
 
 /// Where `args.FIELD` is read from.
@@ -44,6 +46,34 @@ pub enum ArgsSource<'ctx> {
     /// A fused syscall program: there is no record; the syscall number, its return value
     /// (at exit) and, per field, a stack slot the dispatch filled from the right register.
     Syscall { nr: IntValue<'ctx>, ret: Option<IntValue<'ctx>>, slots: Vec<(String, PointerValue<'ctx>)> },
+}
+
+impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
+    /// The state for a probe's own program: it returns when done and reads `args` from the
+    /// context. A fused program changes `done`, `args` and `probe_name`.
+    pub fn new(
+        bb: &'p BpfBuilder<'ctx, 'm>,
+        maps: &'p Maps<'ctx>,
+        program: &'p hir::Program,
+        attach: &'p hir::AttachPoint,
+        ctx_arg: PointerValue<'ctx>,
+        options: &super::Options,
+    ) -> Self {
+        Lower {
+            bb,
+            maps,
+            program,
+            attach,
+            ctx_arg,
+            vars: Vec::new(),
+            var_types: Vec::new(),
+            done: None,
+            args: ArgsSource::Context,
+            probe_name: None,
+            filter_pid: options.filter_pid,
+            loops: Vec::new(),
+        }
+    }
 }
 
 impl<'ctx> Lower<'ctx, '_, '_> {
@@ -138,7 +168,7 @@ pub fn lower_probe<'ctx>(
         let name = format!("{prefix}_{probe_index}_{ap_index}");
         let bb = program_function(ctx, module, &name, &section);
         let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| super::builder::internal("no ctx"))?;
-        let mut lower = Lower { bb: &bb, maps, program, attach: ap, ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: None, args: ArgsSource::Context, probe_name: None, filter_pid: options.filter_pid };
+        let mut lower = Lower::new(&bb, maps, program, ap, ctx_arg, options);
         lower.probe_code(probe)?;
         bb.finish()?;
         metas.push(ProgramMeta { function: name, attach, probe_name: ap.name.clone(), span: probe.span });

@@ -5,7 +5,7 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::EventKind;
-use super::builder::{Wakeup, R};
+use super::builder::{internal, Wakeup, R};
 use super::maps::{key_offsets, layout, slot_size};
 use super::probe::Lower;
 use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt};
@@ -66,15 +66,50 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Stmt::Exit => {
                 self.emit_header_only(EventKind::Exit, 0)?;
-                // Nothing after exit() runs: leave, and let later statements land in an
-                // unreachable block that LLVM removes.
                 self.leave()?;
-                let dead = bb.ctx.append_basic_block(bb.function, "after_exit");
-                bb.b.position_at_end(dead);
-                Ok(())
+                self.dead_end("after_exit")
             }
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
+            Stmt::Block(stmts) => self.block(stmts),
+            Stmt::Loop { cond, body, step } => {
+                let head = bb.ctx.append_basic_block(bb.function, "loop_head");
+                let body_bb = bb.ctx.append_basic_block(bb.function, "loop_body");
+                let step_bb = bb.ctx.append_basic_block(bb.function, "loop_step");
+                let exit = bb.ctx.append_basic_block(bb.function, "loop_exit");
+                bb.b.build_unconditional_branch(head)?;
+                bb.b.position_at_end(head);
+                let c = bb.truthy(self.expr(cond)?.int()?)?;
+                bb.b.build_conditional_branch(c, body_bb, exit)?;
+                bb.b.position_at_end(body_bb);
+                self.loops.push((step_bb, exit));
+                let body_result = self.block(body);
+                self.loops.pop();
+                body_result?;
+                bb.b.build_unconditional_branch(step_bb)?;
+                bb.b.position_at_end(step_bb);
+                self.block(step)?;
+                bb.b.build_unconditional_branch(head)?;
+                bb.b.position_at_end(exit);
+                Ok(())
+            }
+            Stmt::Break | Stmt::Continue => {
+                let (next, exit) = *self.loops.last().ok_or_else(|| internal("break outside a loop"))?;
+                bb.b.build_unconditional_branch(if matches!(s, Stmt::Break) { exit } else { next })?;
+                self.dead_end("after_jump")
+            }
+            Stmt::Return => {
+                self.leave()?;
+                self.dead_end("after_return")
+            }
         }
+    }
+
+    /// After a jump (exit, return, break): later statements land in an unreachable block that
+    /// LLVM removes.
+    fn dead_end(&self, name: &str) -> R<()> {
+        let dead = self.bb.ctx.append_basic_block(self.bb.function, name);
+        self.bb.b.position_at_end(dead);
+        Ok(())
     }
 
     /// Builds the key buffer of `map`; hist maps get the bucket index as the last part.

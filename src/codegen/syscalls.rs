@@ -182,7 +182,10 @@ pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>,
         }
         bb.b.position_at_end(body);
         let args = ArgsSource::Syscall { nr, ret, slots };
-        let mut lower = Lower { bb: &bb, maps, program, attach: &probe.attach[aps[0].1], ctx_arg, vars: Vec::new(), var_types: Vec::new(), done: Some(next), args, probe_name: Some(probe_buf), filter_pid: options.filter_pid };
+        let mut lower = Lower::new(&bb, maps, program, &probe.attach[aps[0].1], ctx_arg, options);
+        lower.done = Some(next);
+        lower.args = args;
+        lower.probe_name = Some(probe_buf);
         lower.probe_code(probe)?;
         bb.b.position_at_end(next);
     }

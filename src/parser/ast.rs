@@ -35,9 +35,39 @@ pub struct Stmt {
 #[derive(Debug, Clone)]
 pub enum StmtKind {
     Expr(Expr),
-    AssignMap { map: MapRef, value: Expr },
-    AssignVar { var: Ident, value: Expr },
+    /// `@m[k] = v`, or with `op` the compound `@m[k] op= v` (and `@m[k]++`: `+= 1`).
+    AssignMap { map: MapRef, op: Option<BinOp>, value: Expr },
+    AssignVar { var: Ident, op: Option<BinOp>, value: Expr },
+    /// `let $x[: type] [= value]`: declares the variable in the enclosing block.
+    Let { var: Ident, ty: Option<TypeSpec>, value: Option<Expr> },
     If { cond: Expr, then: Vec<Stmt>, els: Option<Vec<Stmt>> },
+    While { cond: Expr, body: Vec<Stmt> },
+    Unroll { count: Expr, body: Vec<Stmt> },
+    /// `for ($i : start..end)`: `$i` runs from `start` up to, not including, `end`.
+    ForRange { var: Ident, start: Expr, end: Expr, body: Vec<Stmt> },
+    Break,
+    Continue,
+    Return,
+}
+
+/// A type as written in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
+#[derive(Debug, Clone)]
+pub struct TypeSpec {
+    /// `uint32`, or with its keyword `struct task_struct`.
+    pub name: String,
+    /// How many `*` follow.
+    pub pointers: u8,
+    pub span: Span,
+}
+
+impl fmt::Display for TypeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        if self.pointers > 0 {
+            write!(f, " {}", "*".repeat(self.pointers as usize))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,8 +102,20 @@ pub enum ExprKind {
     Unary { op: UnaryOp, expr: Box<Expr> },
     Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
     Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
-    /// `base.field` or `base->field`.
-    Field { base: Box<Expr>, field: Ident },
+    /// `base.field` or `base->field`; for a tuple, `base.0`.
+    Field { base: Box<Expr>, field: Ident, arrow: bool },
+    /// `base[index]`: an array element, or what a pointer points at plus `index`.
+    Index { base: Box<Expr>, index: Box<Expr> },
+    /// `(type)expr`
+    Cast { ty: TypeSpec, expr: Box<Expr> },
+    /// `*ptr`
+    Deref(Box<Expr>),
+    /// `(a, b, ...)`, at least two elements.
+    Tuple(Vec<Expr>),
+    /// `sizeof(type)`; `sizeof(expr)` is a `Call`.
+    SizeofType(TypeSpec),
+    /// `offsetof(struct s, field)`
+    Offsetof { ty: TypeSpec, field: Ident },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,8 +213,24 @@ impl fmt::Display for Stmt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             StmtKind::Expr(e) => write!(f, "{e};"),
-            StmtKind::AssignMap { map, value } => write!(f, "(= {map} {value});"),
-            StmtKind::AssignVar { var, value } => write!(f, "(= ${} {value});", var.name),
+            StmtKind::AssignMap { map, op, value } => write!(f, "({}= {map} {value});", op.map_or("", |o| o.symbol())),
+            StmtKind::AssignVar { var, op, value } => write!(f, "({}= ${} {value});", op.map_or("", |o| o.symbol()), var.name),
+            StmtKind::Let { var, ty, value } => {
+                write!(f, "(let ${}", var.name)?;
+                if let Some(t) = ty {
+                    write!(f, " : {t}")?;
+                }
+                if let Some(v) = value {
+                    write!(f, " {v}")?;
+                }
+                write!(f, ");")
+            }
+            StmtKind::While { cond, body } => write!(f, "(while {cond} {})", Block(body)),
+            StmtKind::Unroll { count, body } => write!(f, "(unroll {count} {})", Block(body)),
+            StmtKind::ForRange { var, start, end, body } => write!(f, "(for ${} {start}..{end} {})", var.name, Block(body)),
+            StmtKind::Break => write!(f, "break;"),
+            StmtKind::Continue => write!(f, "continue;"),
+            StmtKind::Return => write!(f, "return;"),
             StmtKind::If { cond, then, els } => {
                 write!(f, "(if {cond} {}", Block(then))?;
                 if let Some(e) = els {
@@ -217,7 +275,16 @@ impl fmt::Display for Expr {
             }
             ExprKind::Binary { op, lhs, rhs } => write!(f, "({} {lhs} {rhs})", op.symbol()),
             ExprKind::Ternary { cond, then, els } => write!(f, "(? {cond} {then} {els})"),
-            ExprKind::Field { base, field } => write!(f, "(. {base} {})", field.name),
+            ExprKind::Field { base, field, arrow } => write!(f, "({} {base} {})", if *arrow { "->" } else { "." }, field.name),
+            ExprKind::Index { base, index } => write!(f, "([] {base} {index})"),
+            ExprKind::Cast { ty, expr } => write!(f, "(cast {ty} {expr})"),
+            ExprKind::Deref(e) => write!(f, "(* {e})"),
+            ExprKind::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(|a| a.to_string()).collect();
+                write!(f, "(tuple {})", items.join(" "))
+            }
+            ExprKind::SizeofType(t) => write!(f, "(sizeof {t})"),
+            ExprKind::Offsetof { ty, field } => write!(f, "(offsetof {ty} {})", field.name),
         }
     }
 }

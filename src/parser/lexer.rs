@@ -31,6 +31,31 @@ pub enum Tok {
     If,
     #[token("else")]
     Else,
+    #[token("while")]
+    While,
+    #[token("unroll")]
+    Unroll,
+    #[token("for")]
+    For,
+    #[token("break")]
+    Break,
+    #[token("continue")]
+    Continue,
+    #[token("return")]
+    Return,
+    #[token("let")]
+    Let,
+    #[token("sizeof")]
+    Sizeof,
+    #[token("offsetof")]
+    Offsetof,
+    /// `struct`, `union` or `enum`, which start a C type name.
+    #[regex("struct|union|enum", |lex| lex.slice().to_string())]
+    CTypeKeyword(String),
+    /// A builtin type name (`uint32`, `int8`, `bool`, `string`...), so that `(uint32)x` parses
+    /// as a cast.
+    #[regex("u?int(8|16|32|64)|bool|string|void|char|short|int|long", |lex| lex.slice().to_string(), priority = 3)]
+    TypeName(String),
 
     #[token("{")]
     LBrace,
@@ -56,6 +81,14 @@ pub enum Tok {
     Dot,
     #[token("->")]
     Arrow,
+    #[token("..")]
+    DotDot,
+    #[token("++")]
+    PlusPlus,
+    #[token("--")]
+    MinusMinus,
+    #[regex(r"(\+|-|\*|/|%|&|\||\^|<<|>>)=", |lex| lex.slice().trim_end_matches('=').to_string())]
+    CompoundAssign(String),
     #[token("=")]
     Assign,
     #[token("+")]
@@ -109,6 +142,8 @@ impl std::fmt::Display for Tok {
             Tok::Map(s) => write!(f, "`@{s}`"),
             Tok::Var(s) => write!(f, "`${s}`"),
             Tok::AttachPoint(s) => write!(f, "attach point `{s}`"),
+            Tok::CTypeKeyword(s) | Tok::TypeName(s) => write!(f, "`{s}`"),
+            Tok::CompoundAssign(op) => write!(f, "`{op}=`"),
             Tok::EndPred => write!(f, "`/`"),
             other => write!(f, "`{}`", punct(other)),
         }
@@ -120,6 +155,18 @@ fn punct(t: &Tok) -> &'static str {
     match t {
         If => "if",
         Else => "else",
+        While => "while",
+        Unroll => "unroll",
+        For => "for",
+        Break => "break",
+        Continue => "continue",
+        Return => "return",
+        Let => "let",
+        Sizeof => "sizeof",
+        Offsetof => "offsetof",
+        DotDot => "..",
+        PlusPlus => "++",
+        MinusMinus => "--",
         LBrace => "{",
         RBrace => "}",
         LParen => "(",
@@ -153,7 +200,7 @@ fn punct(t: &Tok) -> &'static str {
         Le => "<=",
         Gt => ">",
         Ge => ">=",
-        Int(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred => "?",
+        Int(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
     }
 }
 

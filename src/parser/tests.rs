@@ -76,3 +76,28 @@ fn unterminated_body() {
 fn invalid_character() {
     insta::assert_snapshot!(err("BEGIN { @a = 1 ` 2; }"));
 }
+
+#[test]
+fn compound_assignment_and_increments() {
+    insta::assert_snapshot!(ast("BEGIN { $x += 2; @a[pid] <<= 1; @b++; --$x; ++@c; $x--; }"));
+}
+
+#[test]
+fn loops_and_jumps() {
+    insta::assert_snapshot!(ast("BEGIN { while ($i < 5) { $i++; if ($i == 2) { continue } break; } unroll(3) { @u++ } for ($j : 0..10) { return; } }"));
+}
+
+#[test]
+fn let_with_type_and_value() {
+    insta::assert_snapshot!(ast("BEGIN { let $a; let $b: uint32; let $c: int8 = -1; }"));
+}
+
+#[test]
+fn casts_deref_index_and_sizeof() {
+    insta::assert_snapshot!(ast("BEGIN { $t = (struct task_struct *)curtask; @x = *$t->mm; $c = (uint8)$t->comm[0]; $n = sizeof(struct task_struct) + sizeof($c) + offsetof(struct task_struct, pid); }"));
+}
+
+#[test]
+fn tuples_and_tuple_fields() {
+    insta::assert_snapshot!(ast("BEGIN { $t = (1, \"a\", (2, 3)); printf(\"%d\\n\", $t.2.0); }"));
+}

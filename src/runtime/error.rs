@@ -24,16 +24,15 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    /// A rejected program: the verifier's own reason is the last non-empty line of its log
-    /// before the statistics.
+    /// A rejected program: the verifier's own reason is a line we can explain, or else the
+    /// last non-empty line of its log before the statistics.
     pub fn verifier(p: &ProgramMeta, error: &std::io::Error, log: &str, verbose: bool) -> RuntimeError {
-        let reason = log
-            .lines()
-            .rev()
-            .find(|l| {
+        let known = log.lines().find(|l| explain_verifier(l).is_some());
+        let reason = known
+            .or_else(|| log.lines().rev().find(|l| {
                 let l = l.trim();
                 !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
-            })
+            }))
             .unwrap_or("")
             .to_string();
         let reason = if reason.is_empty() { error.to_string() } else { reason };
@@ -41,11 +40,26 @@ impl RuntimeError {
     }
 }
 
+/// What a verifier reason usually means in a script, for the reasons a script can cause.
+fn explain_verifier(reason: &str) -> Option<&'static str> {
+    const KNOWN: &[(&str, &str)] = &[
+        ("too complex", "a loop the verifier cannot prove to end, or one with too many iterations: bound it with a counter (`while ($i < 100)`) or use `unroll(N)`"),
+        ("infinite loop detected", "a loop that does not change its condition never ends: make each iteration move towards the exit"),
+        ("back-edge", "this kernel does not allow loops in BPF programs: use `unroll(N)`"),
+        ("BPF program is too large", "the program has too many instructions: fewer `unroll` repetitions or smaller loops help"),
+        ("combined stack size", "the probe needs more than 512 bytes of stack: fewer or shorter strings in one probe help"),
+    ];
+    KNOWN.iter().find(|(k, _)| reason.contains(k)).map(|(_, h)| *h)
+}
+
 impl ToDiagnostic for RuntimeError {
     fn to_diagnostic(&self) -> Diag {
         match self {
             RuntimeError::Verifier { probe, span, reason, log, verbose } => {
                 let mut notes = vec![format!("verifier: {reason}")];
+                if let Some(help) = explain_verifier(reason) {
+                    notes.push(format!("help: {help}"));
+                }
                 if *verbose {
                     notes.push(format!("full verifier log:\n{log}"));
                 } else {

@@ -29,6 +29,10 @@ pub enum SemaError {
     AggregationNotAssigned { span: Span, func: String },
     NotAValue { span: Span, what: String },
     NotAConstant { span: Span, func: String },
+    VariableRedeclared { span: Span, name: String },
+    VariableOutOfScope { span: Span, name: String, declared: Span },
+    OutsideLoop { span: Span, what: String },
+    UnknownType { span: Span, name: String, candidates: Vec<String> },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -169,6 +173,27 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0217")
                 .with_message(format!("the bounds of `{func}` must be integer constants"))
                 .with_labels(vec![primary(*span, "not a constant")]),
+            VariableOutOfScope { span, name, declared } => e
+                .with_code("E0225")
+                .with_message(format!("variable `${name}` is out of scope here"))
+                .with_labels(vec![primary(*span, "used here"), secondary(*declared, "it belongs to the block where it is first assigned")])
+                .with_notes(vec![format!("help: declare it before that block, e.g. `let ${name};` or `${name} = 0;`")]),
+            VariableRedeclared { span, name } => e
+                .with_code("E0222")
+                .with_message(format!("variable `${name}` is already declared"))
+                .with_labels(vec![primary(*span, "declared again here")])
+                .with_notes(vec![format!("help: assign to it (`${name} = ...`) or pick another name; variables cannot shadow each other")]),
+            OutsideLoop { span, what } => e
+                .with_code("E0223")
+                .with_message(format!("`{what}` outside a loop"))
+                .with_labels(vec![primary(*span, "not inside `while` or `for`")])
+                .with_notes(vec!["help: to leave the probe, use `return`".into()]),
+            UnknownType { span, name, candidates } => with_candidates(
+                e.with_code("E0224")
+                    .with_message(format!("unknown type `{name}`"))
+                    .with_labels(vec![primary(*span, "no such type")]),
+                candidates,
+            ),
         }
     }
 }

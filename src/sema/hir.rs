@@ -131,6 +131,14 @@ pub enum Stmt {
     MapAggregate { map: MapId, keys: Vec<Expr>, arg: Option<Expr> },
     VarStore { var: VarId, value: Expr },
     If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt> },
+    /// `while (cond) body`; `step` runs after the body and on `continue` (a `for` increment).
+    Loop { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt> },
+    Break,
+    Continue,
+    /// Leaves the probe.
+    Return,
+    /// Statements in order (what `unroll` and `for` become).
+    Block(Vec<Stmt>),
     Printf { format: PrintfId, args: Vec<Expr> },
     /// `print(@m)`, `clear(@m)`, `zero(@m)`: done in userspace when the event arrives.
     MapCommand { command: MapCommand, map: MapId },
@@ -166,6 +174,8 @@ pub enum ExprKind {
     /// Integer arithmetic, logic and comparison; string (in)equality when both sides are strings.
     Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
     Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    /// An integer truncated to the width of `ty` and extended back by its signedness.
+    Cast(Box<Expr>),
     /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
     ReadStr { ptr: Box<Expr> },
 }

@@ -190,3 +190,33 @@ fn a_kernel_without_kprobes_is_named_as_the_cause() {
     kernel.1 = None;
     insta::assert_snapshot!(check_with("kprobe:do_execve { @[comm] = count(); }", &kernel));
 }
+
+#[test]
+fn compound_assignment_types_a_new_map_as_int() {
+    insta::assert_snapshot!(check("BEGIN { @n++; @s[comm] += 5; @d -= 1; }"));
+}
+
+#[test]
+fn break_outside_a_loop() {
+    insta::assert_snapshot!(check("BEGIN { if (1) { break; } while (1) { continue; } }"));
+}
+
+#[test]
+fn variable_used_outside_its_block() {
+    insta::assert_snapshot!(check("BEGIN { if (pid) { $q = 1; } printf(\"%d\\n\", $q); }"));
+}
+
+#[test]
+fn let_declares_once_per_scope() {
+    insta::assert_snapshot!(check("BEGIN { let $a = 1; let $a = 2; let $b; $b = \"x\"; for ($i : 0..3) { let $c = $i; } }"));
+}
+
+#[test]
+fn unroll_needs_a_small_constant() {
+    insta::assert_snapshot!(check("BEGIN { unroll(pid) { @x++ } unroll(101) { @y++ } }"));
+}
+
+#[test]
+fn unknown_cast_type() {
+    insta::assert_snapshot!(check("BEGIN { $x = (struct nope)1; }"));
+}

@@ -1,0 +1,222 @@
+//! Expressions: builtins, operators, and the value functions (`str`...).
+
+use super::{Checked, Checker, Reported, AGGREGATIONS, STATEMENT_FUNCS, VALUE_FUNCS, MAX_ARGS, MAX_REGISTER_ARGS};
+use crate::diagnostics::did_you_mean;
+use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
+use crate::parser::Span;
+use crate::sema::hir::{AttachKind, Builtin, STR_LEN};
+use crate::sema::error::SemaError;
+use crate::sema::hir;
+use crate::sema::types::Type;
+
+
+/// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
+/// one type.
+fn field_type(attach: &[hir::AttachPoint], field: &ast::Ident) -> Result<Option<Type>, SemaError> {
+    let mut ty = None;
+    for ap in attach {
+        let AttachKind::Tracepoint { format, .. } = &ap.kind else { continue };
+        let Some(f) = format.field(&field.name) else {
+            let candidates = did_you_mean(&field.name, format.fields.iter().map(|f| f.name.as_str()));
+            return Err(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates });
+        };
+        match ty {
+            Some(t) if t != f.ty => {
+                return Err(SemaError::TypeMismatch {
+                    span: field.span,
+                    message: format!("`args.{}` has different types in this probe's tracepoints", field.name),
+                    label: format!("{t} in one, {} in {}", f.ty, ap.name),
+                })
+            }
+            _ => ty = Some(f.ty),
+        }
+    }
+    Ok(ty)
+}
+
+impl Checker {
+    pub(super) fn expr(&mut self, e: &ast::Expr) -> Checked<hir::Expr> {
+        let span = e.span;
+        let (kind, ty) = match &e.kind {
+            ExprKind::Int(n) => {
+                let ty = if *n > i64::MAX as u64 { Type::U64 } else { Type::I64 };
+                (hir::ExprKind::Int(*n), ty)
+            }
+            ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
+            ExprKind::Ident(name) => {
+                if !self.attach_resolved && (name == "args" || name == "retval" || name.starts_with("arg")) {
+                    return Err(Reported);
+                }
+                if name == "args" {
+                    if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
+                        return Err(self.error(SemaError::ArgsOutsideTracepoint { span }));
+                    }
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::TracepointArgs, span });
+                }
+                if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
+                    let fits = |a: &hir::AttachPoint| match a.kind {
+                        AttachKind::RawTracepoint { .. } => true,
+                        AttachKind::Uprobe { ret: false, .. } | AttachKind::Kprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
+                        _ => false,
+                    };
+                    if self.attach.is_empty() || !self.attach.iter().all(fits) {
+                        return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                    }
+                    let b = Builtin::Arg(n);
+                    return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
+                }
+                if name == "retval" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. })) {
+                    return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                }
+                match Builtin::ALL.iter().find(|(n, _)| n == name) {
+                    Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),
+                    None => {
+                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args"]);
+                        let candidates = did_you_mean(name, names);
+                        return Err(self.error(SemaError::UnknownIdentifier { span, name: name.clone(), candidates }));
+                    }
+                }
+            }
+            ExprKind::Var(name) => match self.lookup_var(name) {
+                Some(id) if self.vars[id] != Type::Void => (hir::ExprKind::Var(id), self.vars[id]),
+                Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
+                None if self.ended.contains_key(name) => {
+                    let declared = self.ended[name];
+                    return Err(self.error(SemaError::VariableOutOfScope { span, name: name.clone(), declared }));
+                }
+                None => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
+            },
+            ExprKind::Map(m) => {
+                let map = self.existing_map(m)?;
+                let keys = self.keys(map, m)?;
+                let Some(ty) = self.maps[map].value.read_type() else {
+                    let what = format!("a {} map", self.maps[map].value.describe());
+                    return Err(self.error(SemaError::NotAValue { span, what }));
+                };
+                (hir::ExprKind::MapRead { map, keys }, ty)
+            }
+            ExprKind::Call { func, args } => return self.value_call(func, args, span),
+            ExprKind::Unary { op, expr } => {
+                let inner = self.expr(expr)?;
+                self.expect_int(&inner, &format!("`{}` needs an integer", unary_symbol(*op)))?;
+                let ty = match op {
+                    UnaryOp::Not => Type::I64,
+                    _ => inner.ty.stored(),
+                };
+                (hir::ExprKind::Unary { op: *op, expr: Box::new(inner) }, ty)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                let (l, r) = (l?, r?);
+                let (lt, rt) = (self.value_type(&l)?, self.value_type(&r)?);
+                let ty = match (lt, rt) {
+                    (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
+                    (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::I64,
+                    (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
+                    _ => {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span,
+                            message: format!("`{}` cannot be applied to {lt} and {rt}", op.symbol()),
+                            label: format!("{lt} {} {rt}", op.symbol()),
+                        }))
+                    }
+                };
+                (hir::ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let (c, t, f) = (self.expr(cond), self.expr(then), self.expr(els));
+                let (c, t, f) = (c?, t?, f?);
+                self.expect_int(&c, "a `?:` condition must be an integer")?;
+                let (tt, ft) = (self.value_type(&t)?, self.value_type(&f)?);
+                let ty = match (tt, ft) {
+                    (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
+                    (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
+                    _ => {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span,
+                            message: format!("the branches of `?:` have different types, {tt} and {ft}"),
+                            label: "both branches must be integers, or both strings".into(),
+                        }))
+                    }
+                };
+                (hir::ExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(f) }, ty)
+            }
+            ExprKind::Cast { ty, expr } => {
+                let target = self.type_spec(ty)?;
+                let inner = self.expr(expr)?;
+                self.expect_int(&inner, &format!("only integers can be cast to {target}"))?;
+                (hir::ExprKind::Cast(Box::new(inner)), target)
+            }
+            ExprKind::Index { .. } | ExprKind::Deref(_) | ExprKind::Tuple(_) | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => {
+                return Err(self.error(SemaError::NotAValue { span, what: "this expression".into() }));
+            }
+            ExprKind::Field { base, field, .. } => {
+                let b = self.expr(base)?;
+                if b.ty != Type::TracepointArgs {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: b.span,
+                        message: format!("fields can only be read from `args` here, not from {}", b.ty),
+                        label: "not `args`".into(),
+                    }));
+                }
+                let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?;
+                self.args_fields.insert(field.name.clone());
+                (hir::ExprKind::TracepointField(field.name.clone()), ty.unwrap_or(Type::U64))
+            }
+        };
+        Ok(hir::Expr { kind, ty, span })
+    }
+
+    /// The type a cast or `let` names.
+    pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
+        let int = |bits, signed| Type::Int { bits, signed };
+        let ty = match (t.name.as_str(), t.pointers) {
+            ("int8", 0) | ("char", 0) => int(8, true),
+            ("int16", 0) | ("short", 0) => int(16, true),
+            ("int32", 0) | ("int", 0) => int(32, true),
+            ("int64", 0) | ("long", 0) => int(64, true),
+            ("uint8", 0) | ("bool", 0) => int(8, false),
+            ("uint16", 0) => int(16, false),
+            ("uint32", 0) => int(32, false),
+            ("uint64", 0) => int(64, false),
+            _ => {
+                let names = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"];
+                let candidates = did_you_mean(&t.name, names);
+                return Err(self.error(SemaError::UnknownType { span: t.span, name: t.to_string(), candidates }));
+            }
+        };
+        Ok(ty)
+    }
+
+    pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let name = func.name.as_str();
+        if AGGREGATIONS.contains(&name) {
+            return Err(self.error(SemaError::AggregationNotAssigned { span, func: name.into() }));
+        }
+        if STATEMENT_FUNCS.contains(&name) {
+            return Err(self.error(SemaError::NotAValue { span, what: format!("`{name}()`") }));
+        }
+        match name {
+            "str" => {
+                let [ptr] = args else { return Err(self.arg_count(span, name, "one pointer", args.len())) };
+                let ptr = self.expr(ptr)?;
+                self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
+                Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr) }, ty: Type::Str(STR_LEN), span })
+            }
+            _ => {
+                let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();
+                let candidates = did_you_mean(name, known);
+                Err(self.error(SemaError::UnknownFunction { span: func.span, name: name.into(), candidates }))
+            }
+        }
+    }
+}
+
+
+fn unary_symbol(op: UnaryOp) -> &'static str {
+    match op {
+        UnaryOp::Neg => "-",
+        UnaryOp::Not => "!",
+        UnaryOp::BitNot => "~",
+    }
+}

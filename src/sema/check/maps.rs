@@ -1,0 +1,187 @@
+//! Maps: their key and value types are fixed by the first assignment (in either walk) and
+//! checked against every later use.
+
+use super::{Checked, Checker, AGGREGATIONS};
+use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
+use crate::parser::Span;
+use crate::sema::hir::{MapDecl, MapValue};
+use crate::sema::error::SemaError;
+use crate::sema::hir;
+use crate::sema::types::Type;
+
+impl Checker {
+    pub(super) fn whole_map(&mut self, arg: &ast::Expr, func: &str) -> Checked<hir::MapId> {
+        match &arg.kind {
+            ExprKind::Map(m) if m.keys.is_empty() => self.existing_map(m),
+            _ => Err(self.not_a_map(arg.span, func)),
+        }
+    }
+
+    pub(super) fn existing_map(&mut self, m: &ast::MapRef) -> Checked<hir::MapId> {
+        match self.map_ids.get(&m.name) {
+            Some(&id) => Ok(id),
+            None => Err(self.error(SemaError::MapNeverAssigned { span: m.span, map: m.name.clone() })),
+        }
+    }
+
+    /// `@m[k] = value`, or with `op` the compound `@m[k] op= value`, which reads the old
+    /// value (0 for a missing key) and so makes an untyped map an int64 map.
+    pub(super) fn assign_map(&mut self, m: &ast::MapRef, op: Option<BinOp>, value: &ast::Expr) -> Checked<hir::Stmt> {
+        let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+        let mut key_types = Vec::new();
+        for k in &keys {
+            key_types.push(self.value_type(k)?.stored());
+        }
+        if let Some(op) = op {
+            if !self.map_ids.contains_key(&m.name) {
+                self.declare_map(m, key_types.clone(), MapValue::Scalar(Type::I64), m.span)?;
+            }
+            let read = ast::Expr { kind: ExprKind::Map(m.clone()), span: m.span };
+            let span = m.span.to(value.span);
+            let desugared = ast::Expr { kind: ExprKind::Binary { op, lhs: Box::new(read), rhs: Box::new(value.clone()) }, span };
+            return self.assign_map(m, None, &desugared);
+        }
+        if let ExprKind::Call { func, args } = &value.kind {
+            if AGGREGATIONS.contains(&func.name.as_str()) {
+                let (kind, arg) = self.aggregation(&func.name, args, value.span)?;
+                let map = self.declare_map(m, key_types, kind, value.span)?;
+                return Ok(hir::Stmt::MapAggregate { map, keys, arg });
+            }
+        }
+        let value = self.expr(value)?;
+        let ty = self.value_type(&value)?.stored();
+        let map = self.declare_map(m, key_types, MapValue::Scalar(ty), value.span)?;
+        Ok(hir::Stmt::MapStore { map, keys, value })
+    }
+
+    pub(super) fn aggregation(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<(MapValue, Option<hir::Expr>)> {
+        let want = match func {
+            "count" => 0,
+            "lhist" => 4,
+            _ => 1,
+        };
+        if args.len() != want {
+            let expected = match want {
+                0 => "no arguments",
+                1 => "one integer",
+                _ => "a value, min, max and step",
+            };
+            return Err(self.arg_count(span, func, expected, args.len()));
+        }
+        let arg = match args.first() {
+            Some(a) => {
+                let e = self.expr(a)?;
+                self.expect_int(&e, &format!("`{func}` aggregates integers"))?;
+                Some(e)
+            }
+            None => None,
+        };
+        let kind = match func {
+            "count" => MapValue::Count,
+            "sum" => MapValue::Sum { signed: arg.as_ref().is_some_and(|a| a.ty.is_signed()) },
+            "avg" => MapValue::Avg,
+            "min" => MapValue::Min,
+            "max" => MapValue::Max,
+            "stats" => MapValue::Stats,
+            "hist" => MapValue::Hist,
+            _ => {
+                let mut bounds = [0i64; 3];
+                for (slot, a) in bounds.iter_mut().zip(&args[1..]) {
+                    *slot = self.constant(a).ok_or_else(|| {
+                        self.error(SemaError::NotAConstant { span: a.span, func: func.into() })
+                    })?;
+                }
+                let [min, max, step] = bounds;
+                if min < 0 || step <= 0 || max <= min {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span,
+                        message: "lhist needs 0 <= min < max and step > 0".into(),
+                        label: format!("min {min}, max {max}, step {step}"),
+                    }));
+                }
+                if (max - min) / step > 1000 {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span,
+                        message: "lhist may have at most 1000 buckets".into(),
+                        label: format!("{} buckets", (max - min) / step),
+                    }));
+                }
+                MapValue::Lhist { min, max, step }
+            }
+        };
+        Ok((kind, arg))
+    }
+
+    pub(super) fn constant(&self, e: &ast::Expr) -> Option<i64> {
+        match &e.kind {
+            ExprKind::Int(n) => i64::try_from(*n).ok(),
+            ExprKind::Unary { op: UnaryOp::Neg, expr } => self.constant(expr).map(|n| -n),
+            _ => None,
+        }
+    }
+
+    /// Fixes (or checks against) a map's key and value types.
+    pub(super) fn declare_map(&mut self, m: &ast::MapRef, keys: Vec<Type>, value: MapValue, span: Span) -> Checked<hir::MapId> {
+        let Some(&id) = self.map_ids.get(&m.name) else {
+            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false });
+            self.map_ids.insert(m.name.clone(), self.maps.len() - 1);
+            return Ok(self.maps.len() - 1);
+        };
+        let decl = &self.maps[id];
+        let keys_ok = decl.keys.len() == keys.len() && decl.keys.iter().zip(&keys).all(|(a, b)| a.same_kind(*b));
+        let value_ok = match (decl.value, value) {
+            (MapValue::Scalar(a), MapValue::Scalar(b)) => a.same_kind(b),
+            (MapValue::Sum { .. }, MapValue::Sum { .. }) => true,
+            (a, b) => a == b,
+        };
+        if !keys_ok || !value_ok {
+            let (was, now) = if keys_ok {
+                (decl.value.describe(), value.describe())
+            } else {
+                (describe_keys(&decl.keys), describe_keys(&keys))
+            };
+            return Err(self.error(SemaError::MapTypeConflict { span, map: m.name.clone(), first: decl.span, was, now }));
+        }
+        // Strings widen to the largest size stored; sums are signed if any input is.
+        let decl = &mut self.maps[id];
+        for (a, b) in decl.keys.iter_mut().zip(&keys) {
+            if let (Type::Str(x), Type::Str(y)) = (*a, *b) {
+                *a = Type::Str(x.max(y));
+            }
+        }
+        match (&mut decl.value, value) {
+            (MapValue::Scalar(Type::Str(x)), MapValue::Scalar(Type::Str(y))) => *x = (*x).max(y),
+            (MapValue::Scalar(Type::Int { signed: a, .. }), MapValue::Scalar(Type::Int { signed: b, .. })) => *a |= b,
+            (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => *a |= b,
+            _ => {}
+        }
+        Ok(id)
+    }
+
+    pub(super) fn keys(&mut self, map: hir::MapId, m: &ast::MapRef) -> Checked<Vec<hir::Expr>> {
+        let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+        let want = self.maps[map].keys.clone();
+        let got: Vec<Type> = keys.iter().map(|k| k.ty.stored()).collect();
+        if want.len() != got.len() || !want.iter().zip(&got).all(|(a, b)| a.same_kind(*b)) {
+            return Err(self.error(SemaError::MapTypeConflict {
+                span: m.span,
+                map: m.name.clone(),
+                first: self.maps[map].span,
+                was: describe_keys(&want),
+                now: describe_keys(&got),
+            }));
+        }
+        Ok(keys)
+    }
+
+}
+
+fn describe_keys(keys: &[Type]) -> String {
+    match keys {
+        [] => "a map without keys".into(),
+        _ => {
+            let k: Vec<String> = keys.iter().map(|t| t.to_string()).collect();
+            format!("a map keyed by [{}]", k.join(", "))
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Name resolution and type checking, AST -> HIR in one walk. Maps are global and may be read
+//! in a probe that comes before the one assigning them, so `check_types` walks the script
+//! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
+//! errors.
+
+mod expr;
+mod maps;
+mod stmt;
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::error::SemaError;
+use super::hir::{self, MapDecl};
+use super::printf;
+use super::types::Type;
+use super::{attach, KernelInfo};
+use crate::parser::ast;
+use crate::parser::Span;
+
+const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit"];
+const VALUE_FUNCS: &[&str] = &["str"];
+/// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
+const MAX_ARGS: u8 = 12;
+/// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
+const MAX_REGISTER_ARGS: u8 = 6;
+
+pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
+    // Attach points first: they do the kernel lookups, once each.
+    let mut errors = Vec::new();
+    let mut attach = Vec::new();
+    for probe in &script.probes {
+        let mut aps = Vec::new();
+        let mut resolved = true;
+        for ap in &probe.attach_points {
+            match attach::resolve(ap, kernel) {
+                Ok(a) => aps.extend(a),
+                Err(e) => {
+                    errors.push(e);
+                    resolved = false;
+                }
+            }
+        }
+        attach.push((aps, resolved));
+    }
+
+    let mut learn = Checker::default();
+    learn.program(script, &attach);
+    let mut checker = Checker { maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let probes = checker.program(script, &attach);
+    errors.append(&mut checker.errors);
+    if errors.is_empty() {
+        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs })
+    } else {
+        Err(errors)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Checker {
+    maps: Vec<MapDecl>,
+    map_ids: HashMap<String, hir::MapId>,
+    printfs: Vec<printf::Format>,
+    errors: Vec<SemaError>,
+    // Per probe:
+    vars: Vec<Type>,
+    /// Innermost last: the variables each enclosing block declared.
+    scopes: Vec<HashMap<String, hir::VarId>>,
+    /// How many loops enclose the statement being checked (`break` needs one).
+    loop_depth: u32,
+    /// Variables whose block has ended, with where they were declared: for a better error.
+    ended: HashMap<String, Span>,
+    declared_at: HashMap<String, Span>,
+    attach: Vec<hir::AttachPoint>,
+    /// `args` fields the current probe reads.
+    args_fields: BTreeSet<String>,
+    /// Every attach point of the current probe resolved; if not, its error is reported and
+    /// provider-specific checks (`args`, `argN`) stay quiet.
+    attach_resolved: bool,
+}
+
+/// An error inside an expression has been reported; the expression has no HIR.
+pub(super) struct Reported;
+pub(super) type Checked<T> = Result<T, Reported>;
+
+impl Checker {
+    fn program(&mut self, script: &ast::Script, attach: &[(Vec<hir::AttachPoint>, bool)]) -> Vec<hir::Probe> {
+        let mut probes = Vec::new();
+        for (probe, (aps, resolved)) in script.probes.iter().zip(attach) {
+            self.vars.clear();
+            self.scopes.clear();
+            self.loop_depth = 0;
+            self.ended.clear();
+            self.declared_at.clear();
+            self.attach = aps.clone();
+            self.attach_resolved = *resolved;
+            self.args_fields.clear();
+            let predicate = probe.predicate.as_ref().and_then(|p| {
+                let e = self.expr(p).ok()?;
+                self.expect_int(&e, "a predicate must be an integer condition").ok()?;
+                Some(e)
+            });
+            let body = self.block(&probe.body);
+            probes.push(hir::Probe {
+                attach: aps.clone(),
+                predicate,
+                body,
+                vars: std::mem::take(&mut self.vars),
+                args_fields: std::mem::take(&mut self.args_fields),
+                span: probe.span,
+            });
+        }
+        probes
+    }
+
+    fn error(&mut self, e: SemaError) -> Reported {
+        self.errors.push(e);
+        Reported
+    }
+    fn arg_count(&mut self, span: Span, func: &str, expected: &str, found: usize) -> Reported {
+        self.error(SemaError::WrongArgCount { span, func: func.into(), expected: expected.into(), found })
+    }
+
+    fn not_a_map(&mut self, span: Span, func: &str) -> Reported {
+        self.error(SemaError::TypeMismatch {
+            span,
+            message: format!("`{func}` takes a map"),
+            label: "not a map".into(),
+        })
+    }
+
+    /// `@m` as the argument of print/clear/zero.
+    fn expect_int(&mut self, e: &hir::Expr, message: &str) -> Checked<()> {
+        if e.ty.is_int() {
+            return Ok(());
+        }
+        Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
+    }
+
+    /// The type of an expression used as a value (stored, printed, compared).
+    fn value_type(&mut self, e: &hir::Expr) -> Checked<Type> {
+        match e.ty {
+            Type::Void => Err(self.error(SemaError::NotAValue { span: e.span, what: "this expression".into() })),
+            Type::TracepointArgs => Err(self.error(SemaError::NotAValue {
+                span: e.span,
+                what: "`args` as a whole".into(),
+            })),
+            t => Ok(t),
+        }
+    }
+
+}

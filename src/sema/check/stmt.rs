@@ -1,0 +1,266 @@
+//! Statements: assignments, control flow and the statement-only functions (printf, print...).
+
+use std::collections::HashMap;
+
+use super::{Checked, Checker, Reported, STATEMENT_FUNCS};
+use crate::parser::ast::{self, BinOp, ExprKind, StmtKind};
+use crate::parser::Span;
+use crate::sema::error::SemaError;
+use crate::sema::hir::{self, MapCommand};
+use crate::sema::printf;
+use crate::sema::types::Type;
+
+/// bpftrace's limit on `unroll`.
+const MAX_UNROLL: i64 = 100;
+
+impl Checker {
+    /// A block is a scope: variables first assigned (or `let`) in it end with it.
+    pub(super) fn block(&mut self, stmts: &[ast::Stmt]) -> Vec<hir::Stmt> {
+        self.scopes.push(HashMap::new());
+        let out = stmts.iter().filter_map(|s| self.stmt(s).ok()).collect();
+        self.end_scope();
+        out
+    }
+
+    pub(super) fn end_scope(&mut self) {
+        for (name, _) in self.scopes.pop().unwrap_or_default() {
+            if let Some(span) = self.declared_at.get(&name) {
+                self.ended.insert(name, *span);
+            }
+        }
+    }
+
+    pub(super) fn lookup_var(&self, name: &str) -> Option<hir::VarId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    /// A new variable in the innermost scope; `ty` is Void until its first assignment.
+    fn declare_var(&mut self, var: &ast::Ident, ty: Type) -> Checked<hir::VarId> {
+        if self.lookup_var(&var.name).is_some() {
+            return Err(self.error(SemaError::VariableRedeclared { span: var.span, name: var.name.clone() }));
+        }
+        self.vars.push(ty);
+        self.declared_at.insert(var.name.clone(), var.span);
+        let id = self.vars.len() - 1;
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(var.name.clone(), id);
+        }
+        Ok(id)
+    }
+
+    /// `$x = value`: declares `$x` in this scope unless an enclosing one has it.
+    fn assign_var(&mut self, var: &ast::Ident, value: hir::Expr) -> Checked<hir::Stmt> {
+        let ty = self.value_type(&value)?;
+        let id = match self.lookup_var(&var.name) {
+            Some(id) => id,
+            None => self.declare_var(var, Type::Void)?,
+        };
+        let old = self.vars[id];
+        if old == Type::Void {
+            self.vars[id] = ty;
+        } else if !old.same_kind(ty) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: value.span,
+                message: format!("variable `${}` holds {old}, not {ty}", var.name),
+                label: format!("this is {ty}"),
+            }));
+        } else if let (Type::Str(a), Type::Str(b)) = (old, ty) {
+            self.vars[id] = Type::Str(a.max(b));
+        }
+        Ok(hir::Stmt::VarStore { var: id, value })
+    }
+
+    pub(super) fn stmt(&mut self, stmt: &ast::Stmt) -> Checked<hir::Stmt> {
+        match &stmt.kind {
+            StmtKind::AssignMap { map, op, value } => self.assign_map(map, *op, value),
+            StmtKind::AssignVar { var, op, value } => {
+                let value = match op {
+                    None => self.expr(value)?,
+                    // `$x op= v` is `$x = $x op v`; `$x` must exist.
+                    Some(op) => {
+                        let read = ast::Expr { kind: ExprKind::Var(var.name.clone()), span: var.span };
+                        let desugared = ast::Expr {
+                            kind: ExprKind::Binary { op: *op, lhs: Box::new(read), rhs: Box::new(value.clone()) },
+                            span: stmt.span,
+                        };
+                        self.expr(&desugared)?
+                    }
+                };
+                self.assign_var(var, value)
+            }
+            StmtKind::Let { var, ty, value } => {
+                let declared = match ty {
+                    Some(t) => Some(self.type_spec(t)?),
+                    None => None,
+                };
+                let mut value = value.as_ref().map(|v| self.expr(v)).transpose()?;
+                // A declared integer type converts the value, as a C initialisation does.
+                if let (Some(Type::Int { .. }), Some(v)) = (declared, value.take()) {
+                    let span = v.span;
+                    let ty = declared.unwrap_or(Type::I64);
+                    value = Some(if v.ty.is_int() { hir::Expr { kind: hir::ExprKind::Cast(Box::new(v)), ty, span } } else { v });
+                }
+                let id = self.declare_var(var, declared.unwrap_or(Type::Void))?;
+                match value {
+                    Some(v) => self.assign_var(var, v),
+                    // Declared, zero until assigned.
+                    // Variables start zeroed; `let $x;` only declares.
+                    None => {
+                        let _ = id;
+                        Ok(hir::Stmt::Block(vec![]))
+                    }
+                }
+            }
+            StmtKind::If { cond, then, els } => {
+                let cond = self.expr(cond);
+                let then = self.block(then);
+                let els = els.as_ref().map(|e| self.block(e)).unwrap_or_default();
+                let cond = cond?;
+                self.expect_int(&cond, "an `if` condition must be an integer")?;
+                Ok(hir::Stmt::If { cond, then, els })
+            }
+            StmtKind::While { cond, body } => {
+                let cond = self.expr(cond);
+                self.loop_depth += 1;
+                let body = self.block(body);
+                self.loop_depth -= 1;
+                let cond = cond?;
+                self.expect_int(&cond, "a `while` condition must be an integer")?;
+                Ok(hir::Stmt::Loop { cond, body, step: vec![] })
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = self.constant(count).filter(|n| (1..=MAX_UNROLL).contains(n));
+                let body = self.block(body);
+                let Some(n) = n else {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: count.span,
+                        message: format!("`unroll` needs a constant count from 1 to {MAX_UNROLL}"),
+                        label: "not a constant in range".into(),
+                    }));
+                };
+                Ok(hir::Stmt::Block(std::iter::repeat_n(body, n as usize).flatten().collect()))
+            }
+            StmtKind::ForRange { var, start, end, body } => self.for_range(var, start, end, body),
+            StmtKind::Break | StmtKind::Continue if self.loop_depth == 0 => {
+                let what = if matches!(stmt.kind, StmtKind::Break) { "break" } else { "continue" };
+                Err(self.error(SemaError::OutsideLoop { span: stmt.span, what: what.into() }))
+            }
+            StmtKind::Break => Ok(hir::Stmt::Break),
+            StmtKind::Continue => Ok(hir::Stmt::Continue),
+            StmtKind::Return => Ok(hir::Stmt::Return),
+            StmtKind::Expr(e) => match &e.kind {
+                ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => {
+                    self.statement_call(&func.name, args, e.span)
+                }
+                _ => Ok(hir::Stmt::Expr(self.expr(e)?)),
+            },
+        }
+    }
+
+    /// `for ($i : start..end) body` is `$i = start; while ($i < end) { body } step { $i++ }`
+    /// in a scope of its own, with `end` evaluated once.
+    fn for_range(&mut self, var: &ast::Ident, start: &ast::Expr, end: &ast::Expr, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
+        let (start, end) = (self.expr(start), self.expr(end));
+        let (start, end) = (start?, end?);
+        self.expect_int(&start, "a range starts at an integer")?;
+        self.expect_int(&end, "a range ends at an integer")?;
+        self.scopes.push(HashMap::new());
+        let result = (|| {
+            let i = self.declare_var(var, Type::I64)?;
+            self.vars.push(Type::I64);
+            let limit = self.vars.len() - 1;
+            self.loop_depth += 1;
+            let body = self.block(body);
+            self.loop_depth -= 1;
+            let span = var.span;
+            let read = |id| hir::Expr { kind: hir::ExprKind::Var(id), ty: Type::I64, span };
+            let cond = hir::Expr {
+                kind: hir::ExprKind::Binary { op: BinOp::Lt, lhs: Box::new(read(i)), rhs: Box::new(read(limit)) },
+                ty: Type::I64,
+                span,
+            };
+            let one = hir::Expr { kind: hir::ExprKind::Int(1), ty: Type::I64, span };
+            let next = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(read(i)), rhs: Box::new(one) }, ty: Type::I64, span };
+            Ok(hir::Stmt::Block(vec![
+                hir::Stmt::VarStore { var: i, value: start },
+                hir::Stmt::VarStore { var: limit, value: end },
+                hir::Stmt::Loop { cond, body, step: vec![hir::Stmt::VarStore { var: i, value: next }] },
+            ]))
+        })();
+        self.end_scope();
+        result
+    }
+
+    pub(super) fn statement_call(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Stmt> {
+        match func {
+            "printf" => {
+                let Some((fmt, rest)) = args.split_first() else {
+                    return Err(self.arg_count(span, func, "a format string and its arguments", 0));
+                };
+                let ExprKind::Str(text) = &fmt.kind else {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: fmt.span,
+                        message: "printf's first argument must be a string literal".into(),
+                        label: "not a string literal".into(),
+                    }));
+                };
+                let format = printf::parse(text)
+                    .map_err(|message| self.error(SemaError::PrintfFormat { span: fmt.span, message }))?;
+                let specs: Vec<printf::Spec> = format.specs().cloned().collect();
+                if specs.len() != rest.len() {
+                    let message = format!("the format has {} conversions but {} arguments follow", specs.len(), rest.len());
+                    return Err(self.error(SemaError::PrintfFormat { span: fmt.span, message }));
+                }
+                let mut out = Vec::new();
+                for (arg, spec) in rest.iter().zip(&specs) {
+                    let Ok(e) = self.expr(arg) else { continue };
+                    let Ok(ty) = self.value_type(&e) else { continue };
+                    if spec.conv.wants_string() != matches!(ty, Type::Str(_)) {
+                        let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
+                        self.error(SemaError::TypeMismatch {
+                            span: e.span,
+                            message: format!("printf conversion expects {want}, but this is {ty}"),
+                            label: format!("this is {ty}"),
+                        });
+                        continue;
+                    }
+                    out.push(e);
+                }
+                if out.len() != rest.len() {
+                    return Err(Reported);
+                }
+                self.printfs.push(format);
+                Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: out })
+            }
+            "print" | "clear" | "zero" => {
+                let command = match func {
+                    "print" => MapCommand::Print,
+                    "clear" => MapCommand::Clear,
+                    _ => MapCommand::Zero,
+                };
+                let [arg] = args else { return Err(self.arg_count(span, func, "one map", args.len())) };
+                let map = self.whole_map(arg, func)?;
+                Ok(hir::Stmt::MapCommand { command, map })
+            }
+            "delete" => {
+                let [arg] = args else { return Err(self.arg_count(span, func, "one map element", args.len())) };
+                let ExprKind::Map(m) = &arg.kind else {
+                    return Err(self.not_a_map(arg.span, func));
+                };
+                let map = self.existing_map(m)?;
+                let keys = self.keys(map, m)?;
+                if let Some(decl) = self.maps.get_mut(map) {
+                    decl.deleted_in_probe = true;
+                }
+                Ok(hir::Stmt::Delete { map, keys })
+            }
+            _ => {
+                if !args.is_empty() {
+                    return Err(self.arg_count(span, func, "no arguments", args.len()));
+                }
+                Ok(hir::Stmt::Exit)
+            }
+        }
+    }
+
+}
