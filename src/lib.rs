@@ -4,6 +4,7 @@
 //! `parser` (text -> `ast::Script`) -> `sema` (-> `hir::Program`) -> `codegen`
 //! (-> `BpfArtifact`) -> `runtime` (load, attach, print). Only `main.rs` sees them all.
 
+pub mod btf;
 pub mod diagnostics;
 pub mod parser;
 pub mod sema;

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     if let Some(pattern) = &cli.list {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for line in sema::list_probes(&runtime::TraceFs::open(), pattern) {
+        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern) {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         print!("{script}");
         return ExitCode::SUCCESS;
     }
-    let kernel = runtime::TraceFs::open();
+    let kernel = runtime::LiveKernel::open();
     let program = match sema::analyse(&script, &kernel) {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),

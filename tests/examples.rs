@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use rtrace::{codegen, parser, runtime::TraceFs, sema};
+use rtrace::{codegen, parser, runtime::LiveKernel, sema};
 
 #[test]
 fn every_example_compiles_to_bpf() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let kernel = TraceFs::at(root.join("tests/fixtures/tracefs"));
+    let kernel = LiveKernel::at(root.join("tests/fixtures/tracefs"));
     let mut seen = 0;
     for entry in std::fs::read_dir(root.join("examples")).expect("examples/ exists") {
         let path = entry.expect("readable dir").path();

@@ -56,6 +56,27 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 })
             }
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs)?,
+            ExprKind::Load { addr, user } => {
+                let a = self.expr(addr)?.int()?;
+                let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+                match e.ty {
+                    Type::Str(n) => {
+                        let buf = bb.stack_buffer(n, "field")?;
+                        bb.helper(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()])?;
+                        Val::Str(buf, n)
+                    }
+                    ty => {
+                        let (bytes, signed) = match ty {
+                            Type::Int { bits, signed } => (usize::from(bits / 8), signed),
+                            _ => (8, false),
+                        };
+                        let slot = bb.stack_i64("load")?;
+                        bb.store_i64(slot, bb.const_i64(0))?;
+                        bb.helper(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()])?;
+                        Val::Int(bb.load_int(slot, bytes, signed)?)
+                    }
+                }
+            }
             ExprKind::Cast(inner) => {
                 let v = self.expr(inner)?.int()?;
                 let Type::Int { bits, signed } = e.ty else { return Err(internal("cast to a non-integer")) };
@@ -88,6 +109,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.build_int_sub(now, start, "elapsed")?
             }
             Builtin::Cpid => self.global(Global::Cpid)?,
+            Builtin::Curtask => bb.helper(Helper::GetCurrentTask, &[])?,
+            Builtin::Rand => low32(bb.helper(Helper::GetPrandomU32, &[])?)?,
+            Builtin::Cgroup => bb.helper(Helper::GetCurrentCgroupId, &[])?,
+            Builtin::Numaid => low32(bb.helper(Helper::GetNumaNodeId, &[])?)?,
+            Builtin::Jiffies => bb.helper(Helper::GetJiffies64, &[])?,
             Builtin::Comm => {
                 // bpf_get_current_comm pads the whole buffer with NULs.
                 let buf = bb.stack_uninit(16, "comm")?;

@@ -258,11 +258,11 @@ fn read_u64<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: IntValue<'ctx>, offset: usize
 #[cfg(test)]
 mod tests {
     use crate::codegen::artifact::Attach;
-    use crate::runtime::TraceFs;
+    use crate::runtime::LiveKernel;
 
     fn programs(src: &str) -> Vec<(String, Attach)> {
         let script = crate::parser::parse(src, 0).expect("parses");
-        let tracefs = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        let tracefs = LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
         let program = crate::sema::analyse(&script, &tracefs).expect("checks");
         let artifact = crate::codegen::compile(&program, &Default::default()).expect("compiles");
         artifact.meta.programs.into_iter().map(|p| (p.function, p.attach)).collect()

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::loader::Loaded;
 use super::sys::{self, PerfEventAttr};
-use super::{RuntimeError, TraceFs};
+use super::{RuntimeError, LiveKernel};
 use crate::codegen::artifact::{Attach, ProgramMeta};
 
 const PERF_TYPE_HARDWARE: u32 = 0;
@@ -25,7 +25,7 @@ impl Links {
     /// Attaches every program that has an event (BEGIN and END have none). On an error the
     /// programs attached so far are detached before it is returned.
     /// `pid` (from `-p`) scopes uprobes to that process.
-    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &TraceFs, pid: Option<u32>) -> Result<Links, RuntimeError> {
+    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &LiveKernel, pid: Option<u32>) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
         for p in programs {
             let prog = loaded.program(&p.function)?;

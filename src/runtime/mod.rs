@@ -15,7 +15,7 @@ pub mod output;
 pub mod printf;
 mod ringbuf;
 mod sys;
-pub mod tracefs;
+pub mod kernel;
 mod uprobe_target;
 
 use std::io::Write;
@@ -28,7 +28,7 @@ use events::{EventSink, Outcome};
 use links::Links;
 use loader::Loaded;
 use ringbuf::RingBuf;
-pub use tracefs::TraceFs;
+pub use kernel::LiveKernel;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -78,7 +78,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     if outcome == Outcome::Continue {
         let started = std::time::Instant::now();
-        let links = Links::attach_all(&loaded, &meta.programs, &TraceFs::open(), options.pid)?;
+        let links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.

@@ -90,11 +90,11 @@ impl Object {
 #[cfg(test)]
 mod tests {
     use super::Object;
-    use crate::runtime::TraceFs;
+    use crate::runtime::LiveKernel;
 
     fn compile(src: &str) -> Vec<u8> {
         let script = crate::parser::parse(src, 0).expect("parses");
-        let tracefs = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        let tracefs = LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
         let program = crate::sema::analyse(&script, &tracefs).expect("checks");
         crate::codegen::compile(&program, &Default::default()).expect("compiles").object
     }

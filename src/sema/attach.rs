@@ -386,11 +386,11 @@ fn interval_period(args: &[&str]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::{glob_match, list_probes};
-    use crate::runtime::TraceFs;
+    use crate::runtime::LiveKernel;
 
     #[test]
     fn listing_filters_every_provider_by_glob() {
-        let kernel = TraceFs::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+        let kernel = LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
         assert_eq!(list_probes(&kernel, "*execve*"), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
         assert_eq!(list_probes(&kernel, "software:*faults:"), vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]);
         assert!(list_probes(&kernel, "*").len() > 20);

@@ -33,6 +33,8 @@ pub enum SemaError {
     VariableOutOfScope { span: Span, name: String, declared: Span },
     OutsideLoop { span: Span, what: String },
     UnknownType { span: Span, name: String, candidates: Vec<String> },
+    UnknownMember { span: Span, field: String, ty: String, candidates: Vec<String> },
+    NoBtf { span: Span, what: String },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -188,6 +190,17 @@ impl ToDiagnostic for SemaError {
                 .with_message(format!("`{what}` outside a loop"))
                 .with_labels(vec![primary(*span, "not inside `while` or `for`")])
                 .with_notes(vec!["help: to leave the probe, use `return`".into()]),
+            UnknownMember { span, field, ty, candidates } => with_candidates(
+                e.with_code("E0226")
+                    .with_message(format!("`{ty}` has no field `{field}`"))
+                    .with_labels(vec![primary(*span, "no such field")]),
+                candidates,
+            ),
+            NoBtf { span, what } => e
+                .with_code("E0227")
+                .with_message(format!("{what} needs the kernel's type information (BTF)"))
+                .with_labels(vec![primary(*span, "needs BTF")])
+                .with_notes(vec!["help: this kernel has no /sys/kernel/btf/vmlinux; it must be built with CONFIG_DEBUG_INFO_BTF=y".into()]),
             UnknownType { span, name, candidates } => with_candidates(
                 e.with_code("E0224")
                     .with_message(format!("unknown type `{name}`"))

@@ -176,6 +176,9 @@ pub enum ExprKind {
     Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
     /// An integer truncated to the width of `ty` and extended back by its signedness.
     Cast(Box<Expr>),
+    /// The `ty`-sized value at address `addr` (an integer, a pointer, or a char array as a
+    /// string), read from user memory if `user`.
+    Load { addr: Box<Expr>, user: bool },
     /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
     ReadStr { ptr: Box<Expr> },
 }
@@ -197,6 +200,12 @@ pub enum Builtin {
     Cpu,
     Comm,
     Probe,
+    /// The current `struct task_struct *`.
+    Curtask,
+    Rand,
+    Cgroup,
+    Numaid,
+    Jiffies,
 }
 
 impl Builtin {
@@ -212,15 +221,19 @@ impl Builtin {
         ("probe", Builtin::Probe),
         ("retval", Builtin::Retval),
         ("cpid", Builtin::Cpid),
+        ("rand", Builtin::Rand),
+        ("cgroup", Builtin::Cgroup),
+        ("numaid", Builtin::Numaid),
+        ("jiffies", Builtin::Jiffies),
     ];
 
     pub fn ty(self) -> Type {
         match self {
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid => Type::U32,
-            Builtin::Nsecs | Builtin::Elapsed => Type::U64,
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
+            Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) | Builtin::Retval => Type::U64,
+            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask => Type::U64,
         }
     }
 }

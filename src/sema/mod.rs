@@ -34,6 +34,11 @@ pub trait KernelInfo {
     fn kernel_functions(&self) -> Option<Vec<String>> {
         None
     }
+    /// The kernel's BTF (vmlinux), for C types: struct fields, casts, `curtask`. None when
+    /// the kernel has none.
+    fn btf(&self) -> Option<&crate::btf::Btf> {
+        None
+    }
     fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())

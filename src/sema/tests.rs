@@ -1,17 +1,22 @@
 //! One line per case: source and rendered diagnostics (or a summary of the typed program)
-//! snapshot together. Tracepoint formats come from the checked-in fixture, never the host.
+//! snapshot together. Tracepoint formats and BTF come from checked-in fixtures, never the host
+//! (except `live_vmlinux_types`, which checks the same programs against the host's BTF).
 
 use std::path::PathBuf;
 
 use super::{analyse, KernelInfo};
+use crate::btf::Btf;
 use crate::diagnostics::{render_plain, Files, ToDiagnostic};
 use crate::parser::parse;
 
 /// The tracefs fixture; `kprobes` is what the fixture kernel says of kprobes: None, a kernel
 /// without them; Some(functions), one with these traceable functions.
-struct Fixture(PathBuf, Option<Vec<String>>);
+struct Fixture(PathBuf, Option<Vec<String>>, Option<Btf>);
 
 impl KernelInfo for Fixture {
+    fn btf(&self) -> Option<&Btf> {
+        self.2.as_ref()
+    }
     fn kprobes_available(&self) -> bool {
         self.1.is_some()
     }
@@ -29,7 +34,9 @@ impl KernelInfo for Fixture {
 
 fn fixture() -> Fixture {
     let functions = ["vfs_read", "vfs_write", "vfs_readv", "__x64_sys_execve", "do_execveat_common.isra.0"];
-    Fixture(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs"), Some(functions.map(String::from).to_vec()))
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let btf = Btf::parse(std::fs::read(root.join("btf/fixture.btf")).expect("BTF fixture")).expect("BTF fixture parses");
+    Fixture(root.join("tracefs"), Some(functions.map(String::from).to_vec()), Some(btf))
 }
 
 fn check(src: &str) -> String {
@@ -42,7 +49,7 @@ fn check_with(src: &str, kernel: &Fixture) -> String {
     let script = parse(src, 0).expect("test source parses");
     match analyse(&script, kernel) {
         Ok(p) => {
-            let maps: Vec<String> = p
+            let mut maps: Vec<String> = p
                 .maps
                 .iter()
                 .map(|m| {
@@ -50,6 +57,10 @@ fn check_with(src: &str, kernel: &Fixture) -> String {
                     format!("@{}[{}]: {}", m.name, keys.join(", "), m.value.describe())
                 })
                 .collect();
+            for (i, probe) in p.probes.iter().enumerate().filter(|(_, p)| !p.vars.is_empty()) {
+                let vars: Vec<String> = probe.vars.iter().map(|t| t.to_string()).collect();
+                maps.push(format!("probe {i} variables: {}", vars.join(", ")));
+            }
             format!("{src}\n---\nok\n{}", maps.join("\n"))
         }
         Err(errs) => {
@@ -219,4 +230,60 @@ fn unroll_needs_a_small_constant() {
 #[test]
 fn unknown_cast_type() {
     insta::assert_snapshot!(check("BEGIN { $x = (struct nope)1; }"));
+}
+
+#[test]
+fn struct_fields_through_pointers_take_their_c_types() {
+    insta::assert_snapshot!(check("BEGIN { $p = curtask->real_parent; $pid = $p->pid; $c = $p->comm; $s = curtask->__state; $u = curtask->utime_parts[1]; $b = curtask->cgroup_bits; $n = curtask->children.next; }"));
+}
+
+#[test]
+fn casts_to_struct_pointers_and_nested_structs() {
+    insta::assert_snapshot!(check("rawtracepoint:sched_switch { $sk = (struct sock *)arg0; @[$sk->__sk_common.skc_dport, $sk->__sk_common.skc_family] = count(); }"));
+}
+
+#[test]
+fn sizeof_and_offsetof_are_constants() {
+    insta::assert_snapshot!(check("BEGIN { @[sizeof(struct task_struct), offsetof(struct task_struct, pid), sizeof(uint16), sizeof(curtask->comm)] = count(); }"));
+}
+
+#[test]
+fn unknown_struct_field_suggests_members_of_anonymous_parts() {
+    insta::assert_snapshot!(check("BEGIN { @ = curtask->utme; }"));
+}
+
+#[test]
+fn unknown_struct_type_suggests() {
+    insta::assert_snapshot!(check("BEGIN { @ = ((struct sockk *)0)->sk_rcvbuf; }"));
+}
+
+#[test]
+fn struct_values_and_incomplete_types_are_refused() {
+    insta::assert_snapshot!(check("BEGIN { @a = *curtask; @b = curtask->mm->total_vm; @c = curtask->pid->x; @d = (struct sock)0; }"));
+}
+
+#[test]
+fn curtask_without_btf_names_the_cause() {
+    let mut kernel = fixture();
+    kernel.2 = None;
+    insta::assert_snapshot!(check_with("BEGIN { @ = curtask->pid; }", &kernel));
+}
+
+/// The BTF programs above, against the host kernel's own BTF where it has one.
+#[test]
+fn live_vmlinux_types() {
+    let Ok(data) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("no /sys/kernel/btf/vmlinux here: live BTF not checked");
+        return;
+    };
+    let mut kernel = fixture();
+    kernel.2 = Some(Btf::parse(data).expect("vmlinux BTF parses"));
+    for src in [
+        "BEGIN { $p = curtask->real_parent; @[$p->pid, $p->comm, curtask->mm->total_vm] = count(); }",
+        "rawtracepoint:sched_switch { $sk = (struct sock *)arg0; @[$sk->__sk_common.skc_dport, $sk->__sk_common.skc_family] = count(); }",
+        "BEGIN { @[sizeof(struct task_struct), offsetof(struct task_struct, pid)] = count(); }",
+    ] {
+        let out = check_with(src, &kernel);
+        assert!(out.contains("\n---\nok\n"), "{out}");
+    }
 }

@@ -1,7 +1,55 @@
 //! The types sema assigns. Integers keep their width and signedness (for loads, printing and
-//! sorting); arithmetic happens in 64 bits as in bpftrace.
+//! sorting); arithmetic happens in 64 bits as in bpftrace. C types from BTF are named by their
+//! BTF id plus their C spelling (interned, so `Type` stays `Copy`).
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
+
+/// An interned string: the C spelling of a type, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sym(&'static str);
+
+impl Sym {
+    pub fn new(s: &str) -> Sym {
+        static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = table.get(s) {
+            return Sym(known);
+        }
+        let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+        table.insert(leaked);
+        Sym(leaked)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl serde::Serialize for Sym {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sym {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Sym, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Sym::new(&s))
+    }
+}
+
+/// A C type: its BTF id (ids from `SYNTHETIC_INT` up are rtrace's own integer types, for
+/// casts such as `(uint32 *)p`) and its C spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CType {
+    pub id: u32,
+    pub name: Sym,
+}
+
+/// The first id of rtrace's own integer types: `SYNTHETIC_INT | signed << 8 | bits`.
+pub const SYNTHETIC_INT: u32 = 0xff00_0000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Type {
@@ -12,6 +60,13 @@ pub enum Type {
     Void,
     /// `args` in a tracepoint probe: only its fields can be used.
     TracepointArgs,
+    /// A pointer into kernel memory, or user memory if `user`; `to` is what it points at.
+    Ptr { to: CType, user: bool },
+    /// A struct or union in memory, reached through a pointer: the expression is its address.
+    Record { ty: CType, user: bool },
+    /// An array in memory (not of char, which reads as a string): the expression is its
+    /// address.
+    Array { elem: CType, len: u32, user: bool },
 }
 
 impl Type {
@@ -19,8 +74,17 @@ impl Type {
     pub const U64: Type = Type::Int { bits: 64, signed: false };
     pub const U32: Type = Type::Int { bits: 32, signed: false };
 
+    /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
-        matches!(self, Type::Int { .. })
+        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+    }
+
+    /// The integer a value of this type is in arithmetic: pointers are uint64.
+    pub fn as_int(self) -> Type {
+        match self {
+            Type::Ptr { .. } => Type::U64,
+            t => t,
+        }
     }
 
     pub fn is_signed(self) -> bool {
@@ -30,22 +94,23 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } => 8,
+            Type::Int { .. } | Type::Ptr { .. } => 8,
             Type::Str(n) => n,
-            Type::Void | Type::TracepointArgs => 0,
+            Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
     }
 
     /// Two types are the same kind of value (strings of any size, integers of any width).
     pub fn same_kind(self, other: Type) -> bool {
-        matches!((self, other), (Type::Int { .. }, Type::Int { .. }) | (Type::Str(_), Type::Str(_)))
-            || self == other
+        (self.is_int() && other.is_int()) || matches!((self, other), (Type::Str(_), Type::Str(_))) || self == other
     }
 
-    /// The type of a value stored in a map, variable or event: integers widen to 64 bits.
+    /// The type of a value stored in a map or event: integers widen to 64 bits, pointers are
+    /// their address.
     pub fn stored(self) -> Type {
         match self {
             Type::Int { signed, .. } => Type::Int { bits: 64, signed },
+            Type::Ptr { .. } => Type::U64,
             t => t,
         }
     }
@@ -59,6 +124,9 @@ impl fmt::Display for Type {
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Void => write!(f, "none"),
             Type::TracepointArgs => write!(f, "args"),
+            Type::Ptr { to, .. } => write!(f, "{} *", to.name.as_str()),
+            Type::Record { ty, .. } => write!(f, "{}", ty.name.as_str()),
+            Type::Array { elem, len, .. } => write!(f, "{}[{len}]", elem.name.as_str()),
         }
     }
 }

@@ -34,7 +34,7 @@ fn field_type(attach: &[hir::AttachPoint], field: &ast::Ident) -> Result<Option<
     Ok(ty)
 }
 
-impl Checker {
+impl Checker<'_> {
     pub(super) fn expr(&mut self, e: &ast::Expr) -> Checked<hir::Expr> {
         let span = e.span;
         let (kind, ty) = match &e.kind {
@@ -46,6 +46,9 @@ impl Checker {
             ExprKind::Ident(name) => {
                 if !self.attach_resolved && (name == "args" || name == "retval" || name.starts_with("arg")) {
                     return Err(Reported);
+                }
+                if name == "curtask" {
+                    return self.curtask(span);
                 }
                 if name == "args" {
                     if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
@@ -108,7 +111,7 @@ impl Checker {
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 let (l, r) = (l?, r?);
-                let (lt, rt) = (self.value_type(&l)?, self.value_type(&r)?);
+                let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());
                 let ty = match (lt, rt) {
                     (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
                     (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::I64,
@@ -127,7 +130,7 @@ impl Checker {
                 let (c, t, f) = (self.expr(cond), self.expr(then), self.expr(els));
                 let (c, t, f) = (c?, t?, f?);
                 self.expect_int(&c, "a `?:` condition must be an integer")?;
-                let (tt, ft) = (self.value_type(&t)?, self.value_type(&f)?);
+                let (tt, ft) = (self.value_type(&t)?.as_int(), self.value_type(&f)?.as_int());
                 let ty = match (tt, ft) {
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
@@ -144,20 +147,30 @@ impl Checker {
             ExprKind::Cast { ty, expr } => {
                 let target = self.type_spec(ty)?;
                 let inner = self.expr(expr)?;
-                self.expect_int(&inner, &format!("only integers can be cast to {target}"))?;
-                (hir::ExprKind::Cast(Box::new(inner)), target)
+                self.expect_int(&inner, &format!("only integers and pointers can be cast to {target}"))?;
+                return Ok(match target {
+                    Type::Int { .. } => hir::Expr { kind: hir::ExprKind::Cast(Box::new(inner)), ty: target, span },
+                    // A pointer cast only retypes the address.
+                    _ => hir::Expr { ty: target, span, ..inner },
+                });
             }
-            ExprKind::Index { .. } | ExprKind::Deref(_) | ExprKind::Tuple(_) | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => {
-                return Err(self.error(SemaError::NotAValue { span, what: "this expression".into() }));
+            ExprKind::Index { base, index } => {
+                let (b, i) = (self.expr(base), self.expr(index));
+                return self.index(b?, i?, span);
+            }
+            ExprKind::Deref(inner) => {
+                let p = self.expr(inner)?;
+                return self.deref(p, span);
+            }
+            ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
+            ExprKind::Offsetof { ty, field } => (hir::ExprKind::Int(self.offset_of(ty, field)?), Type::U64),
+            ExprKind::Tuple(_) => {
+                return Err(self.error(SemaError::NotAValue { span, what: "a tuple".into() }));
             }
             ExprKind::Field { base, field, .. } => {
                 let b = self.expr(base)?;
                 if b.ty != Type::TracepointArgs {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: b.span,
-                        message: format!("fields can only be read from `args` here, not from {}", b.ty),
-                        label: "not `args`".into(),
-                    }));
+                    return self.member_access(b, field);
                 }
                 let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?;
                 self.args_fields.insert(field.name.clone());
@@ -165,27 +178,6 @@ impl Checker {
             }
         };
         Ok(hir::Expr { kind, ty, span })
-    }
-
-    /// The type a cast or `let` names.
-    pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
-        let int = |bits, signed| Type::Int { bits, signed };
-        let ty = match (t.name.as_str(), t.pointers) {
-            ("int8", 0) | ("char", 0) => int(8, true),
-            ("int16", 0) | ("short", 0) => int(16, true),
-            ("int32", 0) | ("int", 0) => int(32, true),
-            ("int64", 0) | ("long", 0) => int(64, true),
-            ("uint8", 0) | ("bool", 0) => int(8, false),
-            ("uint16", 0) => int(16, false),
-            ("uint32", 0) => int(32, false),
-            ("uint64", 0) => int(64, false),
-            _ => {
-                let names = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"];
-                let candidates = did_you_mean(&t.name, names);
-                return Err(self.error(SemaError::UnknownType { span: t.span, name: t.to_string(), candidates }));
-            }
-        };
-        Ok(ty)
     }
 
     pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
@@ -197,6 +189,12 @@ impl Checker {
             return Err(self.error(SemaError::NotAValue { span, what: format!("`{name}()`") }));
         }
         match name {
+            "sizeof" => {
+                let [arg] = args else { return Err(self.arg_count(span, name, "a type or an expression", args.len())) };
+                let e = self.expr(arg)?;
+                let n = self.size_of(e.ty, e.span)?;
+                Ok(hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span })
+            }
             "str" => {
                 let [ptr] = args else { return Err(self.arg_count(span, name, "one pointer", args.len())) };
                 let ptr = self.expr(ptr)?;

@@ -9,7 +9,7 @@ use crate::sema::error::SemaError;
 use crate::sema::hir;
 use crate::sema::types::Type;
 
-impl Checker {
+impl Checker<'_> {
     pub(super) fn whole_map(&mut self, arg: &ast::Expr, func: &str) -> Checked<hir::MapId> {
         match &arg.kind {
             ExprKind::Map(m) if m.keys.is_empty() => self.existing_map(m),

@@ -3,6 +3,7 @@
 //! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
 //! errors.
 
+mod ctypes;
 mod expr;
 mod maps;
 mod stmt;
@@ -44,9 +45,10 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
         attach.push((aps, resolved));
     }
 
-    let mut learn = Checker::default();
+    let btf = kernel.btf();
+    let mut learn = Checker { btf, ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { btf, maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
@@ -57,7 +59,9 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
 }
 
 #[derive(Default)]
-pub(super) struct Checker {
+pub(super) struct Checker<'k> {
+    /// The kernel's C types, when it has BTF.
+    btf: Option<&'k crate::btf::Btf>,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<printf::Format>,
@@ -83,7 +87,7 @@ pub(super) struct Checker {
 pub(super) struct Reported;
 pub(super) type Checked<T> = Result<T, Reported>;
 
-impl Checker {
+impl Checker<'_> {
     fn program(&mut self, script: &ast::Script, attach: &[(Vec<hir::AttachPoint>, bool)]) -> Vec<hir::Probe> {
         let mut probes = Vec::new();
         for (probe, (aps, resolved)) in script.probes.iter().zip(attach) {
@@ -140,6 +144,8 @@ impl Checker {
     /// The type of an expression used as a value (stored, printed, compared).
     fn value_type(&mut self, e: &hir::Expr) -> Checked<Type> {
         match e.ty {
+            Type::Record { ty, .. } => Err(self.error(SemaError::NotAValue { span: e.span, what: format!("a whole `{}`", ty.name.as_str()) })),
+            Type::Array { .. } => Err(self.error(SemaError::NotAValue { span: e.span, what: format!("a whole array (`{}`)", e.ty) })),
             Type::Void => Err(self.error(SemaError::NotAValue { span: e.span, what: "this expression".into() })),
             Type::TracepointArgs => Err(self.error(SemaError::NotAValue {
                 span: e.span,

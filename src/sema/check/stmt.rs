@@ -13,7 +13,7 @@ use crate::sema::types::Type;
 /// bpftrace's limit on `unroll`.
 const MAX_UNROLL: i64 = 100;
 
-impl Checker {
+impl Checker<'_> {
     /// A block is a scope: variables first assigned (or `let`) in it end with it.
     pub(super) fn block(&mut self, stmts: &[ast::Stmt]) -> Vec<hir::Stmt> {
         self.scopes.push(HashMap::new());

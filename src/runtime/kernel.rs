@@ -1,29 +1,37 @@
-//! `sema::KernelInfo` over the live system: tracefs (mounted when missing, root only) and the
-//! binaries uprobes name.
+//! `sema::KernelInfo` over the live system: tracefs (mounted when missing, root only), the
+//! kernel's BTF (read on first use: most scripts need no C types) and the binaries uprobes
+//! name.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
+use crate::btf::Btf;
 use crate::sema::KernelInfo;
 
-pub struct TraceFs {
+/// Where the running kernel describes its types.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+pub struct LiveKernel {
+    /// The tracefs mount.
     root: PathBuf,
+    btf: OnceCell<Option<Btf>>,
 }
 
-impl TraceFs {
+impl LiveKernel {
     /// The tracefs at `/sys/kernel/tracing` (or the legacy debugfs path), mounting it if needed.
-    pub fn open() -> TraceFs {
+    pub fn open() -> LiveKernel {
         let modern = PathBuf::from("/sys/kernel/tracing");
         if !modern.join("events").exists() && std::fs::metadata("/sys/kernel/debug/tracing/events").is_ok() {
-            return TraceFs { root: PathBuf::from("/sys/kernel/debug/tracing") };
+            return LiveKernel::at("/sys/kernel/debug/tracing");
         }
         if !modern.join("events").exists() {
             let _ = std::process::Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
         }
-        TraceFs { root: modern }
+        LiveKernel::at(modern)
     }
 
-    pub fn at(root: impl Into<PathBuf>) -> TraceFs {
-        TraceFs { root: root.into() }
+    pub fn at(root: impl Into<PathBuf>) -> LiveKernel {
+        LiveKernel { root: root.into(), btf: OnceCell::new() }
     }
 
     /// The perf event id of a tracepoint (`events/CATEGORY/EVENT/id`).
@@ -34,12 +42,16 @@ impl TraceFs {
     }
 }
 
-impl KernelInfo for TraceFs {
+impl KernelInfo for LiveKernel {
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
         if [category, event].iter().any(|s| s.contains(['/', '.'])) {
             return None;
         }
         std::fs::read_to_string(self.root.join("events").join(category).join(event).join("format")).ok()
+    }
+
+    fn btf(&self) -> Option<&Btf> {
+        self.btf.get_or_init(|| std::fs::read(VMLINUX_BTF).ok().and_then(|data| Btf::parse(data).ok())).as_ref()
     }
 
     fn kprobes_available(&self) -> bool {

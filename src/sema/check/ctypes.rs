@@ -1,0 +1,331 @@
+//! C types from the kernel's BTF: casts to pointers, `->`/`.` through pointers and embedded
+//! structs, `[i]`, `*p`, `sizeof`, `offsetof` and `curtask`. Each read becomes a
+//! `hir::ExprKind::Load` of a fixed size at an address sema has computed, so codegen never
+//! sees BTF. Structs and arrays are not values: an expression of those types is the address
+//! of one, which a further `.field` or `[i]` reads from.
+
+use super::{Checked, Checker};
+use crate::btf::{Btf, Kind, Namespace, TypeId};
+use crate::diagnostics::did_you_mean;
+use crate::parser::ast;
+use crate::parser::ast::BinOp;
+use crate::parser::Span;
+use crate::sema::error::SemaError;
+use crate::sema::hir::{self, AttachKind, Builtin};
+use crate::sema::types::{CType, Sym, Type, SYNTHETIC_INT};
+
+const INT_NAMES: &[(&str, u8, bool)] = &[
+    ("int8", 8, true),
+    ("int16", 16, true),
+    ("int32", 32, true),
+    ("int64", 64, true),
+    ("uint8", 8, false),
+    ("uint16", 16, false),
+    ("uint32", 32, false),
+    ("uint64", 64, false),
+    ("char", 8, true),
+    ("short", 16, true),
+    ("int", 32, true),
+    ("long", 64, true),
+    ("bool", 8, false),
+];
+
+/// rtrace's own integer types, by name (`uint32`, and the C names bpftrace accepts).
+pub(super) fn builtin_int(name: &str) -> Option<Type> {
+    INT_NAMES.iter().find(|(n, ..)| *n == name).map(|&(_, bits, signed)| Type::Int { bits, signed })
+}
+
+fn synthetic(name: &str, bits: u8, signed: bool) -> CType {
+    CType { id: SYNTHETIC_INT | u32::from(signed) << 8 | u32::from(bits), name: Sym::new(name) }
+}
+
+fn int_expr(n: u64, span: Span) -> hir::Expr {
+    hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span }
+}
+
+/// `addr + offset`, typed `ty` (the address of what is there).
+fn offset(addr: hir::Expr, off: u64, ty: Type, span: Span) -> hir::Expr {
+    if off == 0 {
+        return hir::Expr { ty, ..addr };
+    }
+    let sum = hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(hir::Expr { ty: Type::U64, ..addr }), rhs: Box::new(int_expr(off, span)) };
+    hir::Expr { kind: sum, ty, span }
+}
+
+impl<'k> Checker<'k> {
+    fn btf(&mut self, span: Span, what: &str) -> Checked<&'k Btf> {
+        match self.btf {
+            Some(b) => Ok(b),
+            None => Err(self.error(SemaError::NoBtf { span, what: what.into() })),
+        }
+    }
+
+    fn c_type(btf: &Btf, id: TypeId) -> CType {
+        CType { id, name: Sym::new(&btf.c_name(id)) }
+    }
+
+    /// Whether pointers made by casts in this probe point into user memory (uprobes).
+    fn user_probe(&self) -> bool {
+        !self.attach.is_empty() && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. }))
+    }
+
+    /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
+    pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
+        let user = self.user_probe();
+        if let Some(int) = builtin_int(&t.name) {
+            let Type::Int { bits, signed } = int else { return Ok(int) };
+            return Ok(match t.pointers {
+                0 => int,
+                1 => Type::Ptr { to: synthetic(&t.name, bits, signed), user },
+                _ => return Err(self.error(SemaError::TypeMismatch { span: t.span, message: "pointers to pointers are not supported".into(), label: "cast to `uint64 *` and read twice".into() })),
+            });
+        }
+        if t.name == "void" && t.pointers == 1 {
+            return Ok(Type::Ptr { to: CType { id: 0, name: Sym::new("void") }, user });
+        }
+        let (ns, name) = match t.name.split_once(' ') {
+            Some(("struct", n)) => (Namespace::Struct, n),
+            Some(("union", n)) => (Namespace::Union, n),
+            Some(("enum", n)) => (Namespace::Enum, n),
+            _ => {
+                let names = INT_NAMES.iter().map(|(n, ..)| *n);
+                let candidates = did_you_mean(&t.name, names);
+                return Err(self.error(SemaError::UnknownType { span: t.span, name: t.to_string(), candidates }));
+            }
+        };
+        let btf = self.btf(t.span, &format!("`{}`", t.name))?;
+        let Some(id) = btf.find(ns, name) else {
+            let candidates = did_you_mean(name, btf.names(ns)).into_iter().map(|c| format!("{} {c}", t.name.split(' ').next().unwrap_or(""))).collect();
+            return Err(self.error(SemaError::UnknownType { span: t.span, name: t.name.clone(), candidates }));
+        };
+        let ty = Self::c_type(btf, id);
+        match t.pointers {
+            0 if ns == Namespace::Enum => Ok(Type::Int { bits: (btf.size_of(id).unwrap_or(4) * 8) as u8, signed: false }),
+            0 => Err(self.error(SemaError::TypeMismatch {
+                span: t.span,
+                message: format!("a value cannot be cast to `{}`", t.name),
+                label: format!("cast to a pointer instead: `({} *)`", t.name),
+            })),
+            1 => Ok(Type::Ptr { to: ty, user }),
+            _ => Err(self.error(SemaError::TypeMismatch { span: t.span, message: "pointers to pointers are not supported".into(), label: "one `*` only".into() })),
+        }
+    }
+
+    /// `curtask`: the current `struct task_struct *`.
+    pub(super) fn curtask(&mut self, span: Span) -> Checked<hir::Expr> {
+        let btf = self.btf(span, "`curtask`")?;
+        let Some(id) = btf.find(Namespace::Struct, "task_struct") else {
+            return Err(self.error(SemaError::NoBtf { span, what: "`curtask` (no `struct task_struct`)".into() }));
+        };
+        let ty = Type::Ptr { to: Self::c_type(btf, id), user: false };
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Curtask), ty, span })
+    }
+
+    /// The value of C type `id` at `addr`: a load for integers, pointers and char arrays; the
+    /// address itself, retyped, for structs and other arrays.
+    fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {
+        if id >= SYNTHETIC_INT {
+            let ty = Type::Int { bits: (id & 0xff) as u8, signed: id & 0x100 != 0 };
+            return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
+        }
+        let btf = self.btf(span, "C types")?;
+        let sid = btf.strip(id);
+        let load = |ty: Type| hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.clone()), user }, ty, span };
+        let what = Self::c_type(btf, id);
+        Ok(match btf.kind(sid) {
+            Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
+                load(Type::Int { bits: (size * 8) as u8, signed })
+            }
+            Kind::Ptr(to) => load(Type::Ptr { to: Self::c_type(btf, to), user }),
+            Kind::Struct { .. } | Kind::Union { .. } => hir::Expr { ty: Type::Record { ty: Self::c_type(btf, sid), user }, span, ..addr },
+            Kind::Array { elem, len } => match btf.kind(btf.strip(elem)) {
+                Kind::Int { size: 1, .. } => load(Type::Str(len as usize)),
+                _ => hir::Expr { ty: Type::Array { elem: Self::c_type(btf, elem), len, user }, span, ..addr },
+            },
+            Kind::Fwd => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span,
+                    message: format!("`{}` is only declared in the kernel's BTF, its fields are unknown", what.name.as_str()),
+                    label: "incomplete type".into(),
+                }))
+            }
+            _ => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span,
+                    message: format!("rtrace cannot read a `{}`", what.name.as_str()),
+                    label: "unsupported C type".into(),
+                }))
+            }
+        })
+    }
+
+    /// `base->field` or `base.field` on a pointer to a struct, or on a struct.
+    pub(super) fn member_access(&mut self, base: hir::Expr, field: &ast::Ident) -> Checked<hir::Expr> {
+        let span = base.span.to(field.span);
+        let (record, user) = match base.ty {
+            Type::Ptr { to, user } => (to, user),
+            Type::Record { ty, user } => (ty, user),
+            other => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: base.span,
+                    message: format!("`{}` needs a struct or a pointer to one, not {other}", field.name),
+                    label: format!("this is {other}"),
+                }))
+            }
+        };
+        let btf = self.btf(span, "struct fields")?;
+        let mut rid = btf.strip(record.id);
+        // A forward declaration: the full struct is elsewhere in BTF, under the same name.
+        if btf.kind(rid) == Kind::Fwd {
+            let full = btf.find(Namespace::Struct, btf.name(rid)).or_else(|| btf.find(Namespace::Union, btf.name(rid)));
+            match full {
+                Some(id) => rid = id,
+                None => {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: base.span,
+                        message: format!("`{}` is only declared in the kernel's BTF, its fields are unknown", record.name.as_str()),
+                        label: "incomplete type".into(),
+                    }))
+                }
+            }
+        }
+        if !matches!(btf.kind(rid), Kind::Struct { .. } | Kind::Union { .. }) || record.id >= SYNTHETIC_INT {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: base.span,
+                message: format!("`{}` has no fields", record.name.as_str()),
+                label: format!("this is {}", base.ty),
+            }));
+        }
+        let Some(m) = btf.member(rid, &field.name) else {
+            let candidates = did_you_mean(&field.name, btf.member_names(rid));
+            return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: record.name.as_str().into(), candidates }));
+        };
+        let (bit_offset, bitfield_size, mty) = (m.bit_offset, m.bitfield_size, m.ty);
+        if bitfield_size == 0 {
+            let addr = offset(base, u64::from(bit_offset / 8), Type::U64, span);
+            return self.value_at(addr, mty, user, span);
+        }
+        // A bitfield: load the 8 bytes holding it, then shift and mask.
+        let addr = offset(base, u64::from(bit_offset / 8), Type::U64, span);
+        let word = hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty: Type::U64, span };
+        let shifted = hir::Expr {
+            kind: hir::ExprKind::Binary { op: BinOp::Shr, lhs: Box::new(word), rhs: Box::new(int_expr(u64::from(bit_offset % 8), span)) },
+            ty: Type::U64,
+            span,
+        };
+        let mask = if bitfield_size >= 64 { u64::MAX } else { (1u64 << bitfield_size) - 1 };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::BitAnd, lhs: Box::new(shifted), rhs: Box::new(int_expr(mask, span)) }, ty: Type::U64, span })
+    }
+
+    /// `base[index]` on an array or a pointer.
+    pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        // A char array reads as a string, but indexing it reads one char from memory.
+        let base = match (base.ty, base.kind) {
+            (Type::Str(len), hir::ExprKind::Load { addr, user }) => {
+                let ty = Type::Array { elem: synthetic("int8", 8, true), len: len as u32, user };
+                hir::Expr { ty, ..*addr }
+            }
+            (ty, kind) => hir::Expr { ty, kind, ..base },
+        };
+        let (elem, len, user) = match base.ty {
+            Type::Array { elem, len, user } => (elem, Some(len), user),
+            Type::Ptr { to, user } => (to, None, user),
+            other => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: base.span,
+                    message: format!("only arrays and pointers can be indexed, not {other}"),
+                    label: format!("this is {other}"),
+                }))
+            }
+        };
+        self.expect_int(&index, "an index must be an integer")?;
+        if let (Some(len), hir::ExprKind::Int(i)) = (len, &index.kind) {
+            if *i >= u64::from(len) {
+                return Err(self.error(SemaError::TypeMismatch { span: index.span, message: format!("index {i} is out of bounds"), label: format!("the array has {len} elements") }));
+            }
+        }
+        let size = self.size_of_ctype(elem, span)?;
+        let scaled = hir::Expr {
+            kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(hir::Expr { ty: Type::U64, ..index }), rhs: Box::new(int_expr(size, span)) },
+            ty: Type::U64,
+            span,
+        };
+        let addr = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(hir::Expr { ty: Type::U64, ..base }), rhs: Box::new(scaled) }, ty: Type::U64, span };
+        self.value_at(addr, elem.id, user, span)
+    }
+
+    /// `*ptr`
+    pub(super) fn deref(&mut self, ptr: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let Type::Ptr { to, user } = ptr.ty else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: ptr.span,
+                message: format!("only pointers can be dereferenced, not {}", ptr.ty),
+                label: "cast it first, e.g. `*(uint64 *)addr`".into(),
+            }));
+        };
+        if to.id == 0 {
+            return Err(self.error(SemaError::TypeMismatch { span, message: "a `void *` cannot be dereferenced".into(), label: "cast it to a typed pointer first".into() }));
+        }
+        self.value_at(hir::Expr { ty: Type::U64, ..ptr }, to.id, user, span)
+    }
+
+    fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
+        if t.id >= SYNTHETIC_INT {
+            return Ok(u64::from(t.id & 0xff) / 8);
+        }
+        let btf = self.btf(span, "C types")?;
+        match btf.size_of(t.id) {
+            Some(n) => Ok(n),
+            None => Err(self.error(SemaError::TypeMismatch { span, message: format!("`{}` has no size", t.name.as_str()), label: "incomplete type".into() })),
+        }
+    }
+
+    /// `sizeof(type)` and `sizeof(expr)`.
+    pub(super) fn size_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
+        match ty {
+            Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
+            Type::Ptr { .. } => Ok(8),
+            Type::Str(n) => Ok(n as u64),
+            Type::Record { ty, .. } => self.size_of_ctype(ty, span),
+            Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
+            Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),
+        }
+    }
+
+    /// `sizeof(struct x)`: unlike a cast, a struct type without `*` is fine here.
+    pub(super) fn size_of_spec(&mut self, t: &ast::TypeSpec) -> Checked<u64> {
+        if t.pointers > 0 {
+            return Ok(8);
+        }
+        if let Some(int) = builtin_int(&t.name) {
+            return self.size_of(int, t.span);
+        }
+        let record = self.record_spec(t)?;
+        self.size_of(record, t.span)
+    }
+
+    /// `struct x` (no `*`) as a record type, for sizeof and offsetof.
+    fn record_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
+        let as_pointer = ast::TypeSpec { pointers: 1, ..t.clone() };
+        match self.type_spec(&as_pointer)? {
+            Type::Ptr { to, user } => Ok(Type::Record { ty: to, user }),
+            other => Ok(other),
+        }
+    }
+
+    /// `offsetof(struct x, field)`
+    pub(super) fn offset_of(&mut self, t: &ast::TypeSpec, field: &ast::Ident) -> Checked<u64> {
+        let record = self.record_spec(t)?;
+        let btf = self.btf(t.span, "offsetof")?;
+        let Type::Record { ty, .. } = record else {
+            return Err(self.error(SemaError::TypeMismatch { span: t.span, message: "offsetof needs a struct".into(), label: "not a struct".into() }));
+        };
+        match btf.member(btf.strip(ty.id), &field.name) {
+            Some(m) => Ok(u64::from(m.bit_offset / 8)),
+            None => {
+                let candidates = did_you_mean(&field.name, btf.member_names(btf.strip(ty.id)));
+                Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: ty.name.as_str().into(), candidates }))
+            }
+        }
+    }
+}
