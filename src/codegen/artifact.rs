@@ -114,6 +114,10 @@ pub const EVENTS_MAP: &str = "rt_events";
 pub const COUNTERS_MAP: &str = "rt_counters";
 /// Values userspace writes before BEGIN runs, one u64 per `Global` slot.
 pub const GLOBALS_MAP: &str = "rt_globals";
+/// The stack trace map `kstack`/`ustack` ids point into; only programs that take stacks have it.
+pub const STACKS_MAP: &str = "rt_stacks";
+/// Distinct stacks the stack map holds.
+pub const STACKS_MAX: u32 = 4096;
 
 /// Slots of `GLOBALS_MAP`.
 #[derive(Debug, Clone, Copy)]

@@ -25,6 +25,7 @@ pub enum Helper {
     GetSmpProcessorId = 8,
     GetCurrentPidTgid = 14,
     GetCurrentUidGid = 15,
+    GetStackid = 27,
     GetCurrentComm = 16,
     GetCurrentTask = 35,
     GetNumaNodeId = 42,

@@ -77,10 +77,27 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     }
                 }
             }
+            ExprKind::Stack(spec) => {
+                let map = self.maps.stacks.ok_or_else(|| internal("a stack without the stack map"))?;
+                const BPF_F_USER_STACK: u64 = 1 << 8;
+                let flags = if spec.user { BPF_F_USER_STACK } else { 0 };
+                let id = bb.helper(Helper::GetStackid, &[self.ctx_arg.into(), map.as_pointer_value().into(), bb.const_i64(flags).into()])?;
+                // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
+                let id = bb.b.build_and(id, bb.const_i64(0xffff_ffff), "stackid")?;
+                if spec.user {
+                    let pid = self.builtin(Builtin::Pid)?.int()?;
+                    let high = bb.b.build_left_shift(pid, bb.const_i64(32), "pid_hi")?;
+                    Val::Int(bb.b.build_or(id, high, "ustack")?)
+                } else {
+                    Val::Int(id)
+                }
+            }
             ExprKind::Cast(inner) => {
                 let v = self.expr(inner)?.int()?;
-                let Type::Int { bits, signed } = e.ty else { return Err(internal("cast to a non-integer")) };
-                Val::Int(bb.narrow(v, bits, signed)?)
+                match e.ty {
+                    Type::Int { bits, signed } => Val::Int(bb.narrow(v, bits, signed)?),
+                    _ => Val::Int(v),
+                }
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
             ExprKind::ReadStr { ptr } => {

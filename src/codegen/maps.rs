@@ -5,7 +5,8 @@
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS};
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS, STACKS_MAP, STACKS_MAX};
+use crate::sema::types::MAX_STACK_FRAMES;
 use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::Type;
 
@@ -13,6 +14,7 @@ const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 /// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
@@ -76,9 +78,10 @@ pub struct Maps<'ctx> {
     pub events: GlobalValue<'ctx>,
     pub counters: GlobalValue<'ctx>,
     pub globals: GlobalValue<'ctx>,
+    pub stacks: Option<GlobalValue<'ctx>>,
 }
 
-pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32) -> Maps<'ctx> {
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32, stacks: bool) -> Maps<'ctx> {
     let user = decls
         .iter()
         .enumerate()
@@ -96,6 +99,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
         events: def(module, EVENTS_MAP, BPF_MAP_TYPE_RINGBUF, 0, 0, events_bytes, 0),
         counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS, 0),
         globals: def(module, GLOBALS_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, GLOBAL_SLOTS, 0),
+        stacks: stacks.then(|| def(module, STACKS_MAP, BPF_MAP_TYPE_STACK_TRACE, 4, 8 * u32::from(MAX_STACK_FRAMES), STACKS_MAX, 0)),
     }
 }
 

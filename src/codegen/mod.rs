@@ -62,7 +62,7 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
     let max_map_keys = if options.max_map_keys == 0 { MAX_MAP_KEYS } else { options.max_map_keys };
-    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys);
+    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks);
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
@@ -110,33 +110,11 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
         printfs: program
             .printfs
             .iter()
-            .zip(printf_arg_types(program))
-            .map(|(format, types)| {
-                let (offsets, _) = stmt::printf_layout(types.iter().copied());
-                PrintfMeta { format: format.clone(), args: offsets.into_iter().zip(types).collect() }
+            .map(|p| {
+                let (offsets, _) = stmt::printf_layout(p.args.iter().copied());
+                PrintfMeta { format: p.format.clone(), args: offsets.into_iter().zip(p.args.iter().copied()).collect() }
             })
             .collect(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
-}
-
-/// The argument types of each printf, indexed by printf id.
-fn printf_arg_types(program: &hir::Program) -> Vec<Vec<crate::sema::Type>> {
-    let mut out = vec![Vec::new(); program.printfs.len()];
-    fn walk(stmts: &[hir::Stmt], out: &mut Vec<Vec<crate::sema::Type>>) {
-        for s in stmts {
-            match s {
-                hir::Stmt::Printf { format, args } => out[*format] = args.iter().map(|a| a.ty).collect(),
-                hir::Stmt::If { then, els, .. } => {
-                    walk(then, out);
-                    walk(els, out);
-                }
-                _ => {}
-            }
-        }
-    }
-    for p in &program.probes {
-        walk(&p.body, &mut out);
-    }
-    out
 }

@@ -7,11 +7,12 @@ use std::io::{BufWriter, Stdout, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{render, u64_at, RawEntries};
+use super::output::{render, resolved, u64_at, RawEntries};
+use super::symbols::{SymbolCache, Symbols};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::{sys, RuntimeError};
-use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta};
+use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +27,13 @@ pub struct EventSink {
     ncpus: usize,
     exited: bool,
     line: String,
+    symbols: SymbolCache,
 }
 
 impl EventSink {
     pub fn new(meta: &RuntimeMeta) -> Result<Self, RuntimeError> {
         let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
-        Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new() })
+        Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new(), symbols: SymbolCache::default() })
     }
 
     /// Accepts events again after an exit(): END's output must still be printed.
@@ -61,12 +63,16 @@ impl EventSink {
             Some(EventKind::Exit) => self.exited = true,
             Some(EventKind::Printf) => {
                 let Some(p) = self.meta.printfs.get(id) else { return Ok(()) };
+                let symbols = self.symbols(maps);
+                let texts: Vec<Option<String>> = p.args.iter().map(|(off, ty)| resolved(*ty, u64_at(record, *off), &symbols)).collect();
                 let args: Vec<Arg<'_>> = p
                     .args
                     .iter()
-                    .map(|(off, ty)| match ty {
-                        Type::Str(n) => Arg::Str(record.get(*off..off + n).unwrap_or_default()),
-                        _ => Arg::Int { bits: u64_at(record, *off), signed: ty.is_signed() },
+                    .zip(&texts)
+                    .map(|((off, ty), text)| match (ty, text) {
+                        (_, Some(t)) => Arg::Str(t.as_bytes()),
+                        (Type::Str(n), None) => Arg::Str(record.get(*off..off + n).unwrap_or_default()),
+                        (_, None) => Arg::Int { bits: u64_at(record, *off), signed: ty.is_signed() },
                     })
                     .collect();
                 self.line.clear();
@@ -116,7 +122,11 @@ impl EventSink {
 
     fn render_map(&self, id: usize, maps: &Loaded) -> Result<String, RuntimeError> {
         let (m, entries) = self.read_map(id, maps)?;
-        Ok(render(&m, &entries))
+        Ok(render(&m, &entries, &self.symbols(maps)))
+    }
+
+    fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
+        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols }
     }
 
     fn clear_map(&self, id: usize, maps: &Loaded, zero: bool) -> Result<(), RuntimeError> {

@@ -14,6 +14,7 @@ mod object;
 pub mod output;
 pub mod printf;
 mod ringbuf;
+mod symbols;
 mod sys;
 pub mod kernel;
 mod uprobe_target;

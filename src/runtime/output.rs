@@ -9,6 +9,7 @@ use super::printf::c_str;
 use crate::codegen::artifact::MapMeta;
 use crate::codegen::maps::{key_offsets, slot_size};
 use crate::sema::hir::MapValue;
+use crate::sema::types::StackSpec;
 use crate::sema::Type;
 
 /// A map's entries as read from the kernel, in two flat buffers (a million keys are two
@@ -45,6 +46,22 @@ impl RawEntries {
     }
 }
 
+/// Turns the values userspace must look up (stack ids, kernel addresses) into text: the
+/// runtime's implementation reads the stack map and symbolizes; tests pass their own.
+pub trait Resolve {
+    fn stack(&self, spec: StackSpec, raw: u64) -> String;
+    fn ksym(&self, addr: u64) -> String;
+}
+
+/// The text of a value of a type that needs resolving; None for other types.
+pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
+    match ty {
+        Type::Stack(spec) => Some(resolve.stack(spec, raw)),
+        Type::Ksym => Some(resolve.ksym(raw)),
+        _ => None,
+    }
+}
+
 /// A value folded across CPUs.
 enum Folded {
     Int(i128),
@@ -66,7 +83,7 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Renders a map; empty maps render as nothing. Works on borrowed bytes: a million-key map
 /// is folded, sorted and written without copying keys.
-pub fn render(meta: &MapMeta, raw: &RawEntries) -> String {
+pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> String {
     let user_key_len: usize = meta.keys.iter().map(|k| slot_size(*k)).sum();
     let stride = meta.layout.value_size.div_ceil(8) * 8;
     let mut per_cpu: Vec<&[u8]> = Vec::new();
@@ -95,7 +112,7 @@ pub fn render(meta: &MapMeta, raw: &RawEntries) -> String {
     } else {
         for (key, value) in raw.iter() {
             split(value, percpu, stride, &mut per_cpu);
-            if let Some(v) = fold(meta.value, &per_cpu) {
+            if let Some(v) = fold(meta.value, &per_cpu, resolve) {
                 entries.push((key, v));
             }
         }
@@ -129,7 +146,7 @@ pub fn render(meta: &MapMeta, raw: &RawEntries) -> String {
         name.clear();
         name.push('@');
         name.push_str(&meta.name);
-        write_key(&mut name, &meta.keys, &offsets, key);
+        write_key(&mut name, &meta.keys, &offsets, key, resolve);
         let _ = match value {
             Folded::Int(n) => {
                 out.push_str(&name);
@@ -189,9 +206,10 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     }
 }
 
-fn fold(kind: MapValue, cpus: &[&[u8]]) -> Option<Folded> {
+fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
+        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
         MapValue::Scalar(Type::Str(_)) => Folded::Str(c_str(cpus.first()?)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => {
             Folded::Int(i128::from(sum(0)))
@@ -209,15 +227,8 @@ fn fold(kind: MapValue, cpus: &[&[u8]]) -> Option<Folded> {
     })
 }
 
-/// `""`, `[k]` or `[k1, k2]`.
-pub fn format_key(types: &[Type], key: &[u8]) -> String {
-    let mut out = String::new();
-    write_key(&mut out, types, &key_offsets(types), key);
-    out
-}
-
 /// Appends `[k1, k2]` (nothing for a map without keys); `offsets` are `key_offsets(types)`.
-fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8]) {
+fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], resolve: &dyn Resolve) {
     if types.is_empty() {
         return;
     }
@@ -229,6 +240,10 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8]) {
         let _ = match t {
             Type::Str(n) => {
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
+                Ok(())
+            }
+            Type::Stack(_) | Type::Ksym => {
+                out.push_str(&resolved(*t, u64_at(key, *off), resolve).unwrap_or_default());
                 Ok(())
             }
             Type::Int { signed: true, .. } => {

@@ -12,7 +12,16 @@ use crate::parser::Span;
 pub struct Program {
     pub probes: Vec<Probe>,
     pub maps: Vec<MapDecl>,
-    pub printfs: Vec<Format>,
+    pub printfs: Vec<PrintfDecl>,
+    /// Some probe takes a `kstack` or `ustack`: codegen adds the stack trace map.
+    pub uses_stacks: bool,
+}
+
+/// One printf call site: its format and the types of its arguments.
+#[derive(Debug, Clone)]
+pub struct PrintfDecl {
+    pub format: Format,
+    pub args: Vec<Type>,
 }
 
 pub type MapId = usize;
@@ -161,6 +170,18 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// The same value seen as `ty` (an address as a pointer, an integer as a `ksym`): codegen
+    /// reads some kinds by their type, so the retyping is a `Cast` node of its own.
+    pub fn retyped(self, ty: Type) -> Expr {
+        if self.ty == ty {
+            return self;
+        }
+        let span = self.span;
+        Expr { kind: ExprKind::Cast(Box::new(self)), ty, span }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Int(u64),
@@ -174,11 +195,14 @@ pub enum ExprKind {
     /// Integer arithmetic, logic and comparison; string (in)equality when both sides are strings.
     Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
     Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
-    /// An integer truncated to the width of `ty` and extended back by its signedness.
+    /// An integer truncated to the width of `ty` and extended back by its signedness; for other
+    /// types (pointers, `ksym`...) the same bits, retyped.
     Cast(Box<Expr>),
     /// The `ty`-sized value at address `addr` (an integer, a pointer, or a char array as a
     /// string), read from user memory if `user`.
     Load { addr: Box<Expr>, user: bool },
+    /// `kstack`/`ustack`: the current stack's id in the stack trace map.
+    Stack(crate::sema::types::StackSpec),
     /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
     ReadStr { ptr: Box<Expr> },
 }

@@ -48,6 +48,28 @@ pub struct CType {
     pub name: Sym,
 }
 
+/// How a stack prints (bpftrace's `kstack(mode, limit)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct StackSpec {
+    pub user: bool,
+    pub mode: StackMode,
+    /// At most this many frames.
+    pub limit: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum StackMode {
+    /// `    function+offset` per frame.
+    Bpftrace,
+    /// `\taddress function+offset` per frame, as perf prints.
+    Perf,
+    /// Addresses only.
+    Raw,
+}
+
+/// The most frames a stack keeps (the kernel's default `perf_event_max_stack`).
+pub const MAX_STACK_FRAMES: u8 = 127;
+
 /// The first id of rtrace's own integer types: `SYNTHETIC_INT | signed << 8 | bits`.
 pub const SYNTHETIC_INT: u32 = 0xff00_0000;
 
@@ -64,6 +86,11 @@ pub enum Type {
     Ptr { to: CType, user: bool },
     /// A struct or union in memory, reached through a pointer: the expression is its address.
     Record { ty: CType, user: bool },
+    /// A stack trace: in BPF a stack id (and, for user stacks, the pid in the high half),
+    /// symbolized in userspace when printed.
+    Stack(StackSpec),
+    /// A kernel address printed as its symbol (`ksym(addr)`).
+    Ksym,
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array { elem: CType, len: u32, user: bool },
@@ -94,7 +121,7 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } | Type::Ptr { .. } => 8,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym => 8,
             Type::Str(n) => n,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
@@ -127,6 +154,8 @@ impl fmt::Display for Type {
             Type::Ptr { to, .. } => write!(f, "{} *", to.name.as_str()),
             Type::Record { ty, .. } => write!(f, "{}", ty.name.as_str()),
             Type::Array { elem, len, .. } => write!(f, "{}[{len}]", elem.name.as_str()),
+            Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
+            Type::Ksym => write!(f, "ksym"),
         }
     }
 }

@@ -1,5 +1,9 @@
-/* The program uprobe tests trace: rtrace_add is called five times with known arguments. */
+/* The program uprobe tests trace: rtrace_add is called five times with known arguments, from
+ * rtrace_outer (so a user stack has two named frames). With an argument N it then sleeps N
+ * seconds, so its stacks can still be symbolized when the trace prints them. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 __attribute__((noinline)) int rtrace_add(int a, int b)
 {
@@ -7,11 +11,20 @@ __attribute__((noinline)) int rtrace_add(int a, int b)
 	return a + b;
 }
 
-int main(void)
+__attribute__((noinline)) int rtrace_outer(void)
 {
 	int s = 0;
 	for (int i = 0; i < 5; i++)
 		s = rtrace_add(s, i * 10);
-	printf("%d\n", s);
+	__asm__ volatile("" ::: "memory");
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	printf("%d\n", rtrace_outer());
+	fflush(stdout);
+	if (argc > 1)
+		sleep(atoi(argv[1]));
 	return 0;
 }

@@ -46,9 +46,9 @@ fn int_expr(n: u64, span: Span) -> hir::Expr {
 /// `addr + offset`, typed `ty` (the address of what is there).
 fn offset(addr: hir::Expr, off: u64, ty: Type, span: Span) -> hir::Expr {
     if off == 0 {
-        return hir::Expr { ty, ..addr };
+        return addr.retyped(ty);
     }
-    let sum = hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(hir::Expr { ty: Type::U64, ..addr }), rhs: Box::new(int_expr(off, span)) };
+    let sum = hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(addr.retyped(Type::U64)), rhs: Box::new(int_expr(off, span)) };
     hir::Expr { kind: sum, ty, span }
 }
 
@@ -137,10 +137,10 @@ impl<'k> Checker<'k> {
                 load(Type::Int { bits: (size * 8) as u8, signed })
             }
             Kind::Ptr(to) => load(Type::Ptr { to: Self::c_type(btf, to), user }),
-            Kind::Struct { .. } | Kind::Union { .. } => hir::Expr { ty: Type::Record { ty: Self::c_type(btf, sid), user }, span, ..addr },
+            Kind::Struct { .. } | Kind::Union { .. } => hir::Expr { span, ..addr.retyped(Type::Record { ty: Self::c_type(btf, sid), user }) },
             Kind::Array { elem, len } => match btf.kind(btf.strip(elem)) {
                 Kind::Int { size: 1, .. } => load(Type::Str(len as usize)),
-                _ => hir::Expr { ty: Type::Array { elem: Self::c_type(btf, elem), len, user }, span, ..addr },
+                _ => hir::Expr { span, ..addr.retyped(Type::Array { elem: Self::c_type(btf, elem), len, user }) },
             },
             Kind::Fwd => {
                 return Err(self.error(SemaError::TypeMismatch {
@@ -223,7 +223,7 @@ impl<'k> Checker<'k> {
         let base = match (base.ty, base.kind) {
             (Type::Str(len), hir::ExprKind::Load { addr, user }) => {
                 let ty = Type::Array { elem: synthetic("int8", 8, true), len: len as u32, user };
-                hir::Expr { ty, ..*addr }
+                addr.retyped(ty)
             }
             (ty, kind) => hir::Expr { ty, kind, ..base },
         };
@@ -246,11 +246,11 @@ impl<'k> Checker<'k> {
         }
         let size = self.size_of_ctype(elem, span)?;
         let scaled = hir::Expr {
-            kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(hir::Expr { ty: Type::U64, ..index }), rhs: Box::new(int_expr(size, span)) },
+            kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(index.retyped(Type::U64)), rhs: Box::new(int_expr(size, span)) },
             ty: Type::U64,
             span,
         };
-        let addr = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(hir::Expr { ty: Type::U64, ..base }), rhs: Box::new(scaled) }, ty: Type::U64, span };
+        let addr = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(base.retyped(Type::U64)), rhs: Box::new(scaled) }, ty: Type::U64, span };
         self.value_at(addr, elem.id, user, span)
     }
 
@@ -266,7 +266,7 @@ impl<'k> Checker<'k> {
         if to.id == 0 {
             return Err(self.error(SemaError::TypeMismatch { span, message: "a `void *` cannot be dereferenced".into(), label: "cast it to a typed pointer first".into() }));
         }
-        self.value_at(hir::Expr { ty: Type::U64, ..ptr }, to.id, user, span)
+        self.value_at(ptr.retyped(Type::U64), to.id, user, span)
     }
 
     fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
@@ -284,7 +284,7 @@ impl<'k> Checker<'k> {
     pub(super) fn size_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
         match ty {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
-            Type::Ptr { .. } => Ok(8),
+            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),

@@ -50,6 +50,9 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
+                if name == "kstack" || name == "ustack" {
+                    return self.stack(name == "ustack", &[], span);
+                }
                 if name == "args" {
                     if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
                         return Err(self.error(SemaError::ArgsOutsideTracepoint { span }));
@@ -151,7 +154,7 @@ impl Checker<'_> {
                 return Ok(match target {
                     Type::Int { .. } => hir::Expr { kind: hir::ExprKind::Cast(Box::new(inner)), ty: target, span },
                     // A pointer cast only retypes the address.
-                    _ => hir::Expr { ty: target, span, ..inner },
+                    _ => inner.retyped(target),
                 });
             }
             ExprKind::Index { base, index } => {
@@ -195,6 +198,8 @@ impl Checker<'_> {
                 let n = self.size_of(e.ty, e.span)?;
                 Ok(hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span })
             }
+            "kstack" | "ustack" => self.stack(name == "ustack", args, span),
+            "ksym" => self.ksym(args, span),
             "str" => {
                 let [ptr] = args else { return Err(self.arg_count(span, name, "one pointer", args.len())) };
                 let ptr = self.expr(ptr)?;

@@ -5,6 +5,7 @@
 
 mod ctypes;
 mod expr;
+mod funcs;
 mod maps;
 mod stmt;
 
@@ -12,7 +13,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::error::SemaError;
 use super::hir::{self, MapDecl};
-use super::printf;
 use super::types::Type;
 use super::{attach, KernelInfo};
 use crate::parser::ast;
@@ -20,7 +20,7 @@ use crate::parser::Span;
 
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit"];
-const VALUE_FUNCS: &[&str] = &["str"];
+const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
@@ -52,7 +52,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
-        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs })
+        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks })
     } else {
         Err(errors)
     }
@@ -64,7 +64,8 @@ pub(super) struct Checker<'k> {
     btf: Option<&'k crate::btf::Btf>,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
-    printfs: Vec<printf::Format>,
+    printfs: Vec<hir::PrintfDecl>,
+    uses_stacks: bool,
     errors: Vec<SemaError>,
     // Per probe:
     vars: Vec<Type>,

@@ -215,7 +215,8 @@ impl Checker<'_> {
                 for (arg, spec) in rest.iter().zip(&specs) {
                     let Ok(e) = self.expr(arg) else { continue };
                     let Ok(ty) = self.value_type(&e) else { continue };
-                    if spec.conv.wants_string() != matches!(ty, Type::Str(_)) {
+                    let string_like = matches!(ty, Type::Str(_) | Type::Stack(_) | Type::Ksym);
+                    if spec.conv.wants_string() != string_like {
                         let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
                         self.error(SemaError::TypeMismatch {
                             span: e.span,
@@ -229,7 +230,8 @@ impl Checker<'_> {
                 if out.len() != rest.len() {
                     return Err(Reported);
                 }
-                self.printfs.push(format);
+                let args = out.iter().map(|a| a.ty).collect();
+                self.printfs.push(hir::PrintfDecl { format, args });
                 Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: out })
             }
             "print" | "clear" | "zero" => {

@@ -1,0 +1,142 @@
+//! Stacks and kernel addresses as text, the way bpftrace prints them. Stack ids are read back
+//! from the stack trace map; addresses are symbolized with blazesym (kernel ones from
+//! /proc/kallsyms, user ones from the process's mappings and their ELF symbols). The
+//! symbolizer is made on first use, so scripts without stacks never pay for it.
+
+use std::cell::OnceCell;
+use std::os::fd::RawFd;
+
+use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::{Input, Symbolized, Symbolizer};
+use blazesym::{MaybeDefault, Pid};
+
+use super::output::Resolve;
+use super::sys;
+use crate::sema::types::{StackMode, StackSpec, MAX_STACK_FRAMES};
+
+/// The symbolizer, kept across prints (it caches what it has parsed).
+#[derive(Default)]
+pub struct SymbolCache {
+    symbolizer: OnceCell<Symbolizer>,
+}
+
+/// A resolver over one loaded program's stack map.
+pub struct Symbols<'a> {
+    pub stacks: Option<RawFd>,
+    pub cache: &'a SymbolCache,
+}
+
+/// One frame as text: `function+offset`, or the address when no symbol covers it.
+struct Frame {
+    addr: u64,
+    name: Option<(String, usize)>,
+    module: Option<String>,
+}
+
+impl Symbols<'_> {
+    fn symbolizer(&self) -> &Symbolizer {
+        self.cache.symbolizer.get_or_init(Symbolizer::new)
+    }
+
+    /// Where addresses of `pid` (None: the kernel) are looked up; `debug` adds debug files
+    /// (`/usr/lib/debug`), which name functions that stripped libraries only keep there.
+    fn source(pid: Option<u32>, debug: bool) -> Source<'static> {
+        match pid {
+            Some(pid) => {
+                let mut p = Process::new(Pid::from(pid));
+                p.debug_syms = debug;
+                Source::Process(p)
+            }
+            None => Source::Kernel(Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Kernel::default() }),
+        }
+    }
+
+    fn symbolize(&self, addrs: &[u64], pid: Option<u32>) -> Vec<Frame> {
+        let symbolizer = self.symbolizer();
+        let found = symbolizer.symbolize(&Self::source(pid, true), Input::AbsAddr(addrs));
+        let found = found.or_else(|_| symbolizer.symbolize(&Self::source(pid, false), Input::AbsAddr(addrs))).unwrap_or_default();
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| match found.get(i) {
+                Some(Symbolized::Sym(s)) => Frame {
+                    addr,
+                    name: Some((s.name.to_string(), s.offset)),
+                    module: s.module.as_ref().map(|m| m.to_string_lossy().into_owned()),
+                },
+                _ => Frame { addr, name: None, module: None },
+            })
+            .collect()
+    }
+
+    /// The frames of stack `id`, innermost first, at most `limit`.
+    fn frames(&self, id: u32, limit: u8) -> Vec<u64> {
+        let Some(fd) = self.stacks else { return Vec::new() };
+        if id == u32::MAX {
+            return Vec::new();
+        }
+        let mut value = vec![0u8; 8 * usize::from(MAX_STACK_FRAMES)];
+        if !matches!(sys::map_lookup(fd, &id.to_le_bytes(), &mut value), Ok(true)) {
+            return Vec::new();
+        }
+        value
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .take_while(|a| *a != 0)
+            .take(usize::from(limit))
+            .collect()
+    }
+}
+
+impl Resolve for Symbols<'_> {
+    /// bpftrace's text: empty for no stack, else a newline and one line per frame.
+    fn stack(&self, spec: StackSpec, raw: u64) -> String {
+        let pid = spec.user.then_some((raw >> 32) as u32);
+        let addrs = self.frames(raw as u32, spec.limit);
+        if addrs.is_empty() {
+            return String::new();
+        }
+        let frames = if spec.mode == StackMode::Raw { addrs.iter().map(|&addr| Frame { addr, name: None, module: None }).collect() } else { self.symbolize(&addrs, pid) };
+        let mut out = String::from("\n");
+        for f in frames {
+            let sym = match &f.name {
+                Some((name, off)) => format!("{name}+{off}"),
+                None => format!("0x{:x}", f.addr),
+            };
+            match spec.mode {
+                StackMode::Bpftrace => out.push_str(&format!("    {sym}\n")),
+                StackMode::Perf => match (&f.module, spec.user) {
+                    (Some(m), true) => out.push_str(&format!("\t{:x} {sym} ({m})\n", f.addr)),
+                    _ => out.push_str(&format!("\t{:x} {sym}\n", f.addr)),
+                },
+                StackMode::Raw => out.push_str(&format!("{:x}\n", f.addr)),
+            }
+        }
+        out
+    }
+
+    /// The function an address is in, without offset; the address itself if none is.
+    fn ksym(&self, addr: u64) -> String {
+        match self.symbolize(&[addr], None).pop() {
+            Some(Frame { name: Some((name, _)), .. }) => name,
+            _ => format!("0x{addr:x}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_addresses_of_this_process_resolve() {
+        let cache = SymbolCache::default();
+        let symbols = Symbols { stacks: None, cache: &cache };
+        let addr = libc::getpid as usize as u64;
+        let src = Symbols::source(Some(std::process::id()), true);
+        let r = symbols.symbolizer().symbolize(&src, Input::AbsAddr(&[addr + 4]));
+        eprintln!("{r:?}");
+        let frames = symbols.symbolize(&[addr + 4], Some(std::process::id()));
+        assert!(frames[0].name.as_ref().is_some_and(|(n, off)| n.contains("getpid") && *off == 4), "{:?}", frames[0].name);
+    }
+}
