@@ -9,9 +9,5 @@ fn main() {
     println!("cargo:rustc-link-arg=-fuse-ld=bfd");
     println!("cargo:rustc-link-arg=-Wl,-T,{dir}/linker/lazy-llvm-init.ld");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    lalrpop::Configuration::new()
-        .set_in_dir("grammar")
-        .set_out_dir(out)
-        .process()
-        .expect("grammar/rtrace.lalrpop must compile");
+    lalrpop::Configuration::new().set_in_dir("grammar").set_out_dir(out).process().expect("grammar/rtrace.lalrpop must compile");
 }

@@ -60,7 +60,9 @@ impl Cache {
     /// Stores an artifact (without its LLVM IR); failures are ignored.
     pub fn store(&self, key: &str, artifact: &BpfArtifact) {
         let artifact = BpfArtifact { llvm_ir: None, ..artifact.clone() };
-        let Ok(json) = serde_json::to_vec(&artifact) else { return };
+        let Ok(json) = serde_json::to_vec(&artifact) else {
+            return;
+        };
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
@@ -73,7 +75,9 @@ impl Cache {
     }
 
     fn prune(&self) {
-        let Ok(dir) = std::fs::read_dir(&self.dir) else { return };
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
         let mut entries: Vec<(std::time::SystemTime, PathBuf)> = dir
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))

@@ -25,11 +25,7 @@ pub fn secondary(span: Span, message: impl std::fmt::Display) -> Label<usize> {
 
 /// Renders diagnostics to stderr, coloured when stderr is a terminal.
 pub fn emit(files: &Files, diags: &[Diag]) {
-    let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        termcolor::ColorChoice::Auto
-    } else {
-        termcolor::ColorChoice::Never
-    };
+    let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { termcolor::ColorChoice::Auto } else { termcolor::ColorChoice::Never };
     let writer = termcolor::StandardStream::stderr(choice);
     let config = term::Config::default();
     for d in diags {
@@ -49,11 +45,7 @@ pub const SUGGESTION_SIMILARITY: f64 = 0.6;
 
 /// Up to three candidates closest to `name`, best first.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .into_iter()
-        .map(|c| (similarity(name, c), c))
-        .filter(|(s, _)| *s >= SUGGESTION_SIMILARITY)
-        .collect();
+    let mut scored: Vec<(f64, &str)> = candidates.into_iter().map(|c| (similarity(name, c), c)).filter(|(s, _)| *s >= SUGGESTION_SIMILARITY).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
     scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()

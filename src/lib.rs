@@ -5,9 +5,9 @@
 //! (-> `BpfArtifact`) -> `runtime` (load, attach, print). Only `main.rs` sees them all.
 
 pub mod btf;
+pub mod cache;
+pub mod codegen;
 pub mod diagnostics;
 pub mod parser;
-pub mod sema;
-pub mod codegen;
-pub mod cache;
 pub mod runtime;
+pub mod sema;

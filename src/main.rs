@@ -16,9 +16,14 @@ struct Cli {
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
 
-    /// Script file to run (when -e is not given).
-    #[arg(value_name = "FILE", conflicts_with = "program")]
-    file: Option<String>,
+    /// The script FILE to run (when -e is not given), then the positional parameters `$1`,
+    /// `$2`... the script reads.
+    #[arg(value_name = "FILE [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+
+    /// Allow functions that change the system: `system`, `signal`.
+    #[arg(long = "unsafe")]
+    unsafe_ok: bool,
 
     /// Print an intermediate form instead of running: `ast`, `llvm-ir`, or `obj[=PATH]`
     /// (the BPF ELF object, written to PATH, default `rtrace.bpf.o`).
@@ -81,10 +86,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (name, src) = match (&cli.program, &cli.file) {
-        (Some(p), _) => ("-e".to_string(), p.clone()),
-        (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) => (f.clone(), s),
+    let (name, src, params) = match (&cli.program, cli.args.split_first()) {
+        (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
+        (None, Some((f, params))) => match std::fs::read_to_string(f) {
+            Ok(s) => (f.clone(), s, params.to_vec()),
             Err(e) => {
                 eprintln!("error: cannot read {f}: {e}");
                 return ExitCode::from(1);
@@ -111,7 +116,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let kernel = runtime::LiveKernel::open();
-    let program = match sema::analyse(&script, &kernel) {
+    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params };
+    let program = match sema::analyse_with(&script, &kernel, &sema_options) {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };

@@ -18,6 +18,8 @@
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
+//! OPTS --unsafe                      options before the program (split on spaces)
+//! ARGS a b                           positional parameters after it (split on spaces)
 //! # comment
 //! ```
 //!
@@ -45,6 +47,8 @@ struct Case {
     cmd: Option<String>,
     requires: Vec<String>,
     pid_file: Option<String>,
+    opts: Vec<String>,
+    args: Vec<String>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -65,6 +69,8 @@ fn parse_cases(path: &Path) -> Vec<Case> {
         let Some(c) = cur.as_mut() else { continue };
         match key {
             "PROG" => c.prog = Some(rest.to_string()),
+            "OPTS" => c.opts = rest.split_whitespace().map(str::to_string).collect(),
+            "ARGS" => c.args = rest.split_whitespace().map(str::to_string).collect(),
             "FILE" => c.script = Some(rest.to_string()),
             "EXPECT" => {
                 let mut body = Vec::new();
@@ -121,11 +127,13 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         let pid = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: PID_FILE {f}: {e}", c.name));
         cmd.arg("-p").arg(pid.trim());
     }
+    cmd.args(&c.opts);
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
         (None, Some(f)) => cmd.arg(root.join(f)),
         _ => panic!("case {} has neither PROG nor FILE", c.name),
     };
+    cmd.args(&c.args);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().expect("rtrace starts");
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
@@ -180,11 +188,7 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Outcome {
-        status: status.code().unwrap_or(-1),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+    Outcome { status: status.code().unwrap_or(-1), stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() }
 }
 
 fn check(c: &Case, o: &Outcome) -> Result<(), String> {

@@ -18,8 +18,7 @@ fn every_example_compiles_to_bpf() {
         let src = std::fs::read_to_string(&path).expect("readable example");
         let script = parser::parse(&src, 0).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
         let program = sema::analyse(&script, &kernel).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-        let artifact = codegen::compile(&program, &codegen::Options::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let artifact = codegen::compile(&program, &codegen::Options::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(artifact.object.starts_with(b"\x7fELF"), "{}: not an ELF object", path.display());
         let attach_points: usize = program.probes.iter().map(|p| p.attach.len()).sum();
         assert_eq!(artifact.meta.programs.len(), attach_points, "{}: one program per attach point", path.display());

@@ -14,11 +14,7 @@ fn kernel_features_in_a_vm() {
     // SAFETY: geteuid has no preconditions.
     assert!(unsafe { libc::geteuid() } == 0, "the VM tests need root (apt-get, QEMU); set RTRACE_SKIP_VM=1 to skip them");
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("sh")
-        .arg(format!("{root}/tests/vm/run.sh"))
-        .arg(env!("CARGO_BIN_EXE_rtrace"))
-        .output()
-        .expect("tests/vm/run.sh starts");
+    let out = Command::new("sh").arg(format!("{root}/tests/vm/run.sh")).arg(env!("CARGO_BIN_EXE_rtrace")).output().expect("tests/vm/run.sh starts");
     let console = String::from_utf8_lossy(&out.stdout);
     let results: Vec<&str> = console.lines().filter(|l| l.starts_with("VM-RESULT ") || l.starts_with("VM-KERNEL ") || l.starts_with("  | ")).collect();
     for line in &results {

@@ -148,7 +148,9 @@ impl Btf {
     fn string(&self, off: u32) -> &str {
         let start = self.strings + off as usize;
         let end = self.strings + self.strings_len;
-        let Some(bytes) = self.data.get(start..end) else { return "" };
+        let Some(bytes) = self.data.get(start..end) else {
+            return "";
+        };
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         std::str::from_utf8(&bytes[..len]).unwrap_or("")
     }
@@ -159,7 +161,9 @@ impl Btf {
     }
 
     pub fn kind(&self, id: TypeId) -> Kind {
-        let Some((o, _, info, size_or_type)) = self.header(id) else { return Kind::Void };
+        let Some((o, _, info, size_or_type)) = self.header(id) else {
+            return Kind::Void;
+        };
         let kind_flag = info >> 31 != 0;
         match (info >> 24) & 0x1f {
             KIND_INT => {
@@ -211,7 +215,9 @@ impl Btf {
 
     /// The members of a struct or union, in order; empty for other kinds.
     pub fn members(&self, id: TypeId) -> Vec<Member<'_>> {
-        let Some((o, _, info, _)) = self.header(id) else { return Vec::new() };
+        let Some((o, _, info, _)) = self.header(id) else {
+            return Vec::new();
+        };
         if !matches!((info >> 24) & 0x1f, KIND_STRUCT | KIND_UNION) {
             return Vec::new();
         }
@@ -257,7 +263,9 @@ impl Btf {
 
     /// A function prototype's parameters as (name, type).
     pub fn params(&self, proto: TypeId) -> Vec<(&str, TypeId)> {
-        let Some((o, _, info, _)) = self.header(proto) else { return Vec::new() };
+        let Some((o, _, info, _)) = self.header(proto) else {
+            return Vec::new();
+        };
         if (info >> 24) & 0x1f != KIND_FUNC_PROTO {
             return Vec::new();
         }
@@ -270,7 +278,9 @@ impl Btf {
     }
 
     fn in_namespace(&self, id: TypeId, ns: Namespace) -> bool {
-        let Some((_, _, info, _)) = self.header(id) else { return false };
+        let Some((_, _, info, _)) = self.header(id) else {
+            return false;
+        };
         let kind = (info >> 24) & 0x1f;
         match ns {
             Namespace::Struct => kind == KIND_STRUCT,
@@ -324,7 +334,9 @@ impl fmt::Display for CName<'_> {
             Kind::Array { elem, len } => write!(f, "{}[{len}]", CName(btf, elem)),
             Kind::Const(t) => write!(f, "const {}", CName(btf, t)),
             Kind::Volatile(t) => write!(f, "volatile {}", CName(btf, t)),
-            Kind::Restrict(t) | Kind::TypeTag(t) | Kind::DeclTag(t) | Kind::Var(t) => write!(f, "{}", CName(btf, t)),
+            Kind::Restrict(t) | Kind::TypeTag(t) | Kind::DeclTag(t) | Kind::Var(t) => {
+                write!(f, "{}", CName(btf, t))
+            }
             Kind::FuncProto { .. } => write!(f, "function"),
             _ => write!(f, "{name}"),
         }

@@ -42,16 +42,36 @@ pub enum Attach {
     Begin,
     /// Run once with BPF_PROG_TEST_RUN after everything is detached.
     End,
-    Tracepoint { category: String, event: String },
-    Interval { period_ns: u64 },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
+    Interval {
+        period_ns: u64,
+    },
     /// A raw tracepoint (`raw_tp`), e.g. `sys_enter` for fused syscall tracepoints.
-    RawTracepoint { name: String },
+    RawTracepoint {
+        name: String,
+    },
     /// A kprobe (or kretprobe) on a kernel function plus offset.
-    Kprobe { function: String, offset: u64, ret: bool },
+    Kprobe {
+        function: String,
+        offset: u64,
+        ret: bool,
+    },
     /// A uprobe (or uretprobe) at a file offset of a binary, for every process.
-    Uprobe { path: String, offset: u64, ret: bool },
+    Uprobe {
+        path: String,
+        offset: u64,
+        ret: bool,
+    },
     /// A perf event on every online CPU (profile, software, hardware).
-    PerfEvent { perf_type: u32, config: u64, period: u64, frequency: bool },
+    PerfEvent {
+        perf_type: u32,
+        config: u64,
+        period: u64,
+        frequency: bool,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -81,6 +101,7 @@ pub struct PrintfMeta {
     pub format: Format,
     /// Offset in the event (after the 8-byte header) and type of each argument.
     pub args: Vec<(usize, Type)>,
+    pub action: crate::sema::hir::PrintfAction,
 }
 
 /// Every ring buffer record starts with this 8-byte header: kind in the low 32 bits, the

@@ -32,6 +32,7 @@ pub enum Helper {
     GetCurrentCgroupId = 80,
     GetJiffies64 = 118,
     ProbeReadStr = 45,
+    SendSignal = 109,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
     RingbufOutput = 130,
@@ -174,11 +175,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         if v.get_type().get_bit_width() == 64 {
             return Ok(v);
         }
-        Ok(if signed {
-            self.b.build_int_s_extend(v, self.i64(), "sext")?
-        } else {
-            self.b.build_int_z_extend(v, self.i64(), "zext")?
-        })
+        Ok(if signed { self.b.build_int_s_extend(v, self.i64(), "sext")? } else { self.b.build_int_z_extend(v, self.i64(), "zext")? })
     }
 
     /// `v` (i64) truncated to `bits` and extended back to 64 by `signed`: a C cast.
@@ -229,10 +226,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
 
     /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a failure (map full) is counted.
     pub fn map_update(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>, value: PointerValue<'ctx>, counters: GlobalValue<'ctx>) -> R<()> {
-        let r = self.helper(
-            Helper::MapUpdateElem,
-            &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()],
-        )?;
+        let r = self.helper(Helper::MapUpdateElem, &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()])?;
         let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "failed")?;
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
     }

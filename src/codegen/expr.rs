@@ -5,10 +5,10 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::Global;
-use super::pt_regs;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
+use super::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
 use crate::sema::Type;
@@ -177,7 +177,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
         let bb = self.bb;
         if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
-            let Type::Int { bits, signed } = ty else { return Err(internal("fused syscall field is not an integer")) };
+            let Type::Int { bits, signed } = ty else {
+                return Err(internal("fused syscall field is not an integer"));
+            };
             let slot = slots.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
             return Ok(Val::Int(super::syscalls::field(bb, f.offset, usize::from(bits / 8), signed, *nr, *ret, slot)?));
         }

@@ -6,8 +6,8 @@ use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
 use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS, STACKS_MAP, STACKS_MAX};
-use crate::sema::types::MAX_STACK_FRAMES;
 use crate::sema::hir::{MapDecl, MapValue};
+use crate::sema::types::MAX_STACK_FRAMES;
 use crate::sema::Type;
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
@@ -116,4 +116,3 @@ fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: 
     g.set_alignment(4);
     g
 }
-

@@ -23,9 +23,9 @@ use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetTriple};
 use inkwell::OptimizationLevel;
 
+use crate::sema::hir;
 use artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
 use builder::internal;
-use crate::sema::hir;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -72,18 +72,13 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
         programs.push(syscalls::lower(&ctx, &module, &maps, program, f, options)?);
     }
     module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
-    module
-        .run_passes("default<O2>", &machine, PassBuilderOptions::create())
-        .map_err(|e| internal(format!("optimisation failed: {e}")))?;
+    module.run_passes("default<O2>", &machine, PassBuilderOptions::create()).map_err(|e| internal(format!("optimisation failed: {e}")))?;
     let object = machine.write_to_memory_buffer(&module, FileType::Object);
     let failures = diagnostics.errors();
     if !failures.is_empty() {
         // Name the probe when LLVM names the function.
-        let span = programs
-            .iter()
-            .find(|p| failures.iter().any(|m| m.contains(&p.function)))
-            .map(|p| p.span)
-            .or_else(|| program.probes.first().map(|p| p.span));
+        let span =
+            programs.iter().find(|p| failures.iter().any(|m| m.contains(&p.function))).map(|p| p.span).or_else(|| program.probes.first().map(|p| p.span));
         return Err(CodegenError::Backend { span, messages: failures });
     }
     let object = object.map_err(|e| internal(format!("object emission failed: {e}")))?.as_slice().to_vec();
@@ -112,7 +107,7 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
             .iter()
             .map(|p| {
                 let (offsets, _) = stmt::printf_layout(p.args.iter().copied());
-                PrintfMeta { format: p.format.clone(), args: offsets.into_iter().zip(p.args.iter().copied()).collect() }
+                PrintfMeta { format: p.format.clone(), args: offsets.into_iter().zip(p.args.iter().copied()).collect(), action: p.action }
             })
             .collect(),
     };

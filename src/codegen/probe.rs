@@ -140,11 +140,9 @@ pub fn lower_probe<'ctx>(
         let (prefix, section, attach) = match &ap.kind {
             AttachKind::Begin => ("begin", "raw_tp/rtrace_begin".to_string(), Attach::Begin),
             AttachKind::End => ("end", "raw_tp/rtrace_end".to_string(), Attach::End),
-            AttachKind::Tracepoint { category, event, .. } => (
-                "tp",
-                format!("tracepoint/{category}/{event}"),
-                Attach::Tracepoint { category: category.clone(), event: event.clone() },
-            ),
+            AttachKind::Tracepoint { category, event, .. } => {
+                ("tp", format!("tracepoint/{category}/{event}"), Attach::Tracepoint { category: category.clone(), event: event.clone() })
+            }
             AttachKind::Interval { period_ns } => ("interval", "perf_event".to_string(), Attach::Interval { period_ns: *period_ns }),
             AttachKind::RawTracepoint { name } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
             AttachKind::Kprobe { function, offset, ret } => (

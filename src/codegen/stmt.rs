@@ -5,7 +5,7 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::EventKind;
-use super::builder::{internal, Wakeup, R};
+use super::builder::{internal, Helper, Wakeup, R};
 use super::maps::{key_offsets, layout, slot_size};
 use super::probe::Lower;
 use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt};
@@ -52,12 +52,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Ok(())
             }
             Stmt::Printf { format, args } => self.printf(*format, args),
+            Stmt::MapCommand { command: MapCommand::Print { top, div }, map } => {
+                // The header, then top and div for userspace.
+                let buf = bb.stack_uninit(24, "print")?;
+                bb.store_i64(buf, header(EventKind::Print, *map as u32, bb))?;
+                bb.store_i64(bb.gep(buf, 8)?, bb.const_i64(u64::from(*top)))?;
+                bb.store_i64(bb.gep(buf, 16)?, bb.const_i64(u64::from(*div)))?;
+                bb.ringbuf_output(self.maps.events, buf, 24, self.maps.counters, Wakeup::Now)
+            }
             Stmt::MapCommand { command, map } => {
-                let kind = match command {
-                    MapCommand::Print => EventKind::Print,
-                    MapCommand::Clear => EventKind::Clear,
-                    MapCommand::Zero => EventKind::Zero,
-                };
+                let kind = if *command == MapCommand::Clear { EventKind::Clear } else { EventKind::Zero };
                 self.emit_header_only(kind, *map as u32)
             }
             Stmt::Delete { map, keys } => {
@@ -71,6 +75,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
             Stmt::Block(stmts) => self.block(stmts),
+            Stmt::Signal(sig) => {
+                let v = self.expr(sig)?.int()?;
+                bb.helper(Helper::SendSignal, &[v.into()]).map(|_| ())
+            }
             Stmt::Loop { cond, body, step } => {
                 let head = bb.ctx.append_basic_block(bb.function, "loop_head");
                 let body_bb = bb.ctx.append_basic_block(bb.function, "loop_body");

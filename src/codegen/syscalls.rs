@@ -99,7 +99,9 @@ fn syscall(ap: &hir::AttachPoint) -> Option<(Direction, u32)> {
     if !cfg!(target_arch = "x86_64") {
         return None;
     }
-    let AttachKind::Tracepoint { category, event, .. } = &ap.kind else { return None };
+    let AttachKind::Tracepoint { category, event, .. } = &ap.kind else {
+        return None;
+    };
     if category != "syscalls" {
         return None;
     }
@@ -114,12 +116,21 @@ fn syscall(ap: &hir::AttachPoint) -> Option<(Direction, u32)> {
 
 /// Whether every `args` field the probe reads can be had without the tracepoint record.
 fn fusable(probe: &hir::Probe, ap: &hir::AttachPoint) -> bool {
-    let AttachKind::Tracepoint { format, .. } = &ap.kind else { return false };
+    let AttachKind::Tracepoint { format, .. } = &ap.kind else {
+        return false;
+    };
     probe.args_fields.iter().all(|name| format.field(name).is_some_and(|f| f.offset >= NR_OFFSET && f.size <= 8))
 }
 
 /// Lowers one fused program.
-pub fn lower<'ctx>(ctx: &'ctx Context, module: &Module<'ctx>, maps: &Maps<'ctx>, program: &hir::Program, fused: &Fused, options: &super::Options) -> R<ProgramMeta> {
+pub fn lower<'ctx>(
+    ctx: &'ctx Context,
+    module: &Module<'ctx>,
+    maps: &Maps<'ctx>,
+    program: &hir::Program,
+    fused: &Fused,
+    options: &super::Options,
+) -> R<ProgramMeta> {
     let raw = fused.direction.raw_tracepoint();
     let name = format!("{raw}_fused");
     let bb = program_function(ctx, module, &name, &format!("raw_tp/{raw}"));
@@ -217,7 +228,9 @@ fn by_probe(fused: &Fused) -> BTreeMap<usize, Vec<(u32, usize)>> {
 }
 
 fn field_offset(probe: &hir::Probe, ap: usize, field: &str) -> Option<usize> {
-    let AttachKind::Tracepoint { format, .. } = &probe.attach[ap].kind else { return None };
+    let AttachKind::Tracepoint { format, .. } = &probe.attach[ap].kind else {
+        return None;
+    };
     format.field(field).map(|f| f.offset)
 }
 
@@ -229,7 +242,15 @@ fn register_of(offset: usize) -> Option<usize> {
 
 /// `args.FIELD` of a fused program: the same value, size and signedness the tracepoint's
 /// record holds. `slot` holds the register of an argument field.
-pub fn field<'ctx>(bb: &BpfBuilder<'ctx, '_>, offset: usize, size: usize, signed: bool, nr: IntValue<'ctx>, ret: Option<IntValue<'ctx>>, slot: Option<PointerValue<'ctx>>) -> R<IntValue<'ctx>> {
+pub fn field<'ctx>(
+    bb: &BpfBuilder<'ctx, '_>,
+    offset: usize,
+    size: usize,
+    signed: bool,
+    nr: IntValue<'ctx>,
+    ret: Option<IntValue<'ctx>>,
+    slot: Option<PointerValue<'ctx>>,
+) -> R<IntValue<'ctx>> {
     let slot = match (slot, offset, ret) {
         (Some(slot), _, _) => slot,
         (None, NR_OFFSET, _) => store(bb, nr)?,

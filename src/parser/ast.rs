@@ -36,15 +36,42 @@ pub struct Stmt {
 pub enum StmtKind {
     Expr(Expr),
     /// `@m[k] = v`, or with `op` the compound `@m[k] op= v` (and `@m[k]++`: `+= 1`).
-    AssignMap { map: MapRef, op: Option<BinOp>, value: Expr },
-    AssignVar { var: Ident, op: Option<BinOp>, value: Expr },
+    AssignMap {
+        map: MapRef,
+        op: Option<BinOp>,
+        value: Expr,
+    },
+    AssignVar {
+        var: Ident,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `let $x[: type] [= value]`: declares the variable in the enclosing block.
-    Let { var: Ident, ty: Option<TypeSpec>, value: Option<Expr> },
-    If { cond: Expr, then: Vec<Stmt>, els: Option<Vec<Stmt>> },
-    While { cond: Expr, body: Vec<Stmt> },
-    Unroll { count: Expr, body: Vec<Stmt> },
+    Let {
+        var: Ident,
+        ty: Option<TypeSpec>,
+        value: Option<Expr>,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        els: Option<Vec<Stmt>>,
+    },
+    While {
+        cond: Expr,
+        body: Vec<Stmt>,
+    },
+    Unroll {
+        count: Expr,
+        body: Vec<Stmt>,
+    },
     /// `for ($i : start..end)`: `$i` runs from `start` up to, not including, `end`.
-    ForRange { var: Ident, start: Expr, end: Expr, body: Vec<Stmt> },
+    ForRange {
+        var: Ident,
+        start: Expr,
+        end: Expr,
+        body: Vec<Stmt>,
+    },
     Break,
     Continue,
     Return,
@@ -94,20 +121,48 @@ pub struct Expr {
 pub enum ExprKind {
     Int(u64),
     Str(String),
+    /// `$1`, `$2`...: a positional parameter from the command line.
+    Positional(u32),
+    /// `$#`
+    ParamCount,
     /// A bare identifier: a builtin such as `pid` or `args`.
     Ident(String),
     Var(String),
     Map(MapRef),
-    Call { func: Ident, args: Vec<Expr> },
-    Unary { op: UnaryOp, expr: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
     /// `base.field` or `base->field`; for a tuple, `base.0`.
-    Field { base: Box<Expr>, field: Ident, arrow: bool },
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+        arrow: bool,
+    },
     /// `base[index]`: an array element, or what a pointer points at plus `index`.
-    Index { base: Box<Expr>, index: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `(type)expr`
-    Cast { ty: TypeSpec, expr: Box<Expr> },
+    Cast {
+        ty: TypeSpec,
+        expr: Box<Expr>,
+    },
     /// `*ptr`
     Deref(Box<Expr>),
     /// `(a, b, ...)`, at least two elements.
@@ -115,7 +170,10 @@ pub enum ExprKind {
     /// `sizeof(type)`; `sizeof(expr)` is a `Call`.
     SizeofType(TypeSpec),
     /// `offsetof(struct s, field)`
-    Offsetof { ty: TypeSpec, field: Ident },
+    Offsetof {
+        ty: TypeSpec,
+        field: Ident,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +271,9 @@ impl fmt::Display for Stmt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             StmtKind::Expr(e) => write!(f, "{e};"),
-            StmtKind::AssignMap { map, op, value } => write!(f, "({}= {map} {value});", op.map_or("", |o| o.symbol())),
+            StmtKind::AssignMap { map, op, value } => {
+                write!(f, "({}= {map} {value});", op.map_or("", |o| o.symbol()))
+            }
             StmtKind::AssignVar { var, op, value } => write!(f, "({}= ${} {value});", op.map_or("", |o| o.symbol()), var.name),
             StmtKind::Let { var, ty, value } => {
                 write!(f, "(let ${}", var.name)?;
@@ -258,6 +318,8 @@ impl fmt::Display for Expr {
         match &self.kind {
             ExprKind::Int(n) => write!(f, "{n}"),
             ExprKind::Str(s) => write!(f, "{s:?}"),
+            ExprKind::Positional(n) => write!(f, "${n}"),
+            ExprKind::ParamCount => write!(f, "$#"),
             ExprKind::Ident(s) => write!(f, "{s}"),
             ExprKind::Var(s) => write!(f, "${s}"),
             ExprKind::Map(m) => write!(f, "{m}"),

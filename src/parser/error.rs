@@ -23,9 +23,7 @@ pub enum ParseError {
 impl ParseError {
     pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
         match e {
-            LalrpopError::InvalidToken { location } => {
-                ParseError::InvalidToken { span: Span::new(file, location, location + 1) }
-            }
+            LalrpopError::InvalidToken { location } => ParseError::InvalidToken { span: Span::new(file, location, location + 1) },
             LalrpopError::User { error } => ParseError::InvalidToken { span: error.span },
             LalrpopError::UnrecognizedEof { location, expected } => {
                 let end = src.len();
@@ -42,11 +40,9 @@ impl ParseError {
                 }
                 ParseError::UnexpectedToken { span, found: tok.to_string(), expected }
             }
-            LalrpopError::ExtraToken { token: (l, tok, r) } => ParseError::UnexpectedToken {
-                span: Span::new(file, l, r),
-                found: tok.to_string(),
-                expected: vec![],
-            },
+            LalrpopError::ExtraToken { token: (l, tok, r) } => {
+                ParseError::UnexpectedToken { span: Span::new(file, l, r), found: tok.to_string(), expected: vec![] }
+            }
         }
     }
 }
@@ -92,10 +88,7 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0104")
                 .with_message(format!("unexpected {found} where the probe body should start"))
                 .with_labels(vec![primary(*span, "expected `{` here")])
-                .with_notes(vec![
-                    "help: probe bodies are written in braces: `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`"
-                        .into(),
-                ]),
+                .with_notes(vec!["help: probe bodies are written in braces: `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`".into()]),
         }
     }
 }

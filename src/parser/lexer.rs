@@ -12,8 +12,14 @@ use super::span::{FileId, Span};
 #[logos(skip(r"//[^\n]*", allow_greedy = true))]
 #[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
 pub enum Tok {
-    #[regex(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+", priority = 3, callback = |lex| parse_int(lex.slice()))]
+    #[regex(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+|[0-9]+[eE][0-9]+", priority = 3, callback = |lex| parse_int(lex.slice()))]
     Int(u64),
+    /// `$1`: a positional parameter.
+    #[regex(r"\$[0-9]+", |lex| lex.slice()[1..].parse::<u32>().ok())]
+    Positional(u32),
+    /// `$#`: how many positional parameters there are.
+    #[token("$#")]
+    ParamCount,
     #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice().to_string())]
@@ -137,6 +143,7 @@ impl std::fmt::Display for Tok {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Tok::Int(n) => write!(f, "`{n}`"),
+            Tok::Positional(n) => write!(f, "`${n}`"),
             Tok::Str(s) => write!(f, "string {s:?}"),
             Tok::Ident(s) => write!(f, "`{s}`"),
             Tok::Map(s) => write!(f, "`@{s}`"),
@@ -200,12 +207,17 @@ fn punct(t: &Tok) -> &'static str {
         Le => "<=",
         Gt => ">",
         Ge => ">=",
-        Int(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
+        ParamCount => "$#",
+        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
     }
 }
 
 fn parse_int(s: &str) -> Option<u64> {
     let s = s.replace('_', "");
+    // `1e6`: integer scientific notation, as bpftrace accepts.
+    if let Some((m, e)) = s.split_once(['e', 'E']).filter(|_| !s.starts_with("0x") && !s.starts_with("0X")) {
+        return m.parse::<u64>().ok()?.checked_mul(10u64.checked_pow(e.parse().ok()?)?);
+    }
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u64::from_str_radix(h, 16).ok()
     } else if let Some(b) = s.strip_prefix("0b").or_else(|| s.strip_prefix("0B")) {

@@ -19,9 +19,7 @@ lalrpop_util::lalrpop_mod!(
 
 /// Parses one script. `file` is the id the spans will carry.
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
-    grammar::ScriptParser::new()
-        .parse(file, lexer::Lexer::new(src, file))
-        .map_err(|e| ParseError::from_lalrpop(e, file, src))
+    grammar::ScriptParser::new().parse(file, lexer::Lexer::new(src, file)).map_err(|e| ParseError::from_lalrpop(e, file, src))
 }
 
 // Helpers for the grammar's actions.

@@ -101,3 +101,8 @@ fn casts_deref_index_and_sizeof() {
 fn tuples_and_tuple_fields() {
     insta::assert_snapshot!(ast("BEGIN { $t = (1, \"a\", (2, 3)); printf(\"%d\\n\", $t.2.0); }"));
 }
+
+#[test]
+fn positional_parameters_and_scientific_literals() {
+    insta::assert_snapshot!(ast("BEGIN { @[$1, $#] = 1e6 + 2E3; }"));
+}

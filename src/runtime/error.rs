@@ -29,10 +29,12 @@ impl RuntimeError {
     pub fn verifier(p: &ProgramMeta, error: &std::io::Error, log: &str, verbose: bool) -> RuntimeError {
         let known = log.lines().find(|l| explain_verifier(l).is_some());
         let reason = known
-            .or_else(|| log.lines().rev().find(|l| {
-                let l = l.trim();
-                !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
-            }))
+            .or_else(|| {
+                log.lines().rev().find(|l| {
+                    let l = l.trim();
+                    !l.is_empty() && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
+                })
+            })
             .unwrap_or("")
             .to_string();
         let reason = if reason.is_empty() { error.to_string() } else { reason };
@@ -43,7 +45,10 @@ impl RuntimeError {
 /// What a verifier reason usually means in a script, for the reasons a script can cause.
 fn explain_verifier(reason: &str) -> Option<&'static str> {
     const KNOWN: &[(&str, &str)] = &[
-        ("too complex", "a loop the verifier cannot prove to end, or one with too many iterations: bound it with a counter (`while ($i < 100)`) or use `unroll(N)`"),
+        (
+            "too complex",
+            "a loop the verifier cannot prove to end, or one with too many iterations: bound it with a counter (`while ($i < 100)`) or use `unroll(N)`",
+        ),
         ("infinite loop detected", "a loop that does not change its condition never ends: make each iteration move towards the exit"),
         ("back-edge", "this kernel does not allow loops in BPF programs: use `unroll(N)`"),
         ("BPF program is too large", "the program has too many instructions: fewer `unroll` repetitions or smaller loops help"),

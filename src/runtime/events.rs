@@ -7,12 +7,13 @@ use std::io::{BufWriter, Stdout, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{render, resolved, u64_at, RawEntries};
-use super::symbols::{SymbolCache, Symbols};
+use super::output::{render, resolved, u64_at, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
+use super::symbols::{SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
+use crate::sema::hir::PrintfAction;
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,14 @@ pub struct EventSink {
 impl EventSink {
     pub fn new(meta: &RuntimeMeta) -> Result<Self, RuntimeError> {
         let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
-        Ok(EventSink { meta: meta.clone(), out: BufWriter::with_capacity(1 << 16, std::io::stdout()), ncpus, exited: false, line: String::new(), symbols: SymbolCache::default() })
+        Ok(EventSink {
+            meta: meta.clone(),
+            out: BufWriter::with_capacity(1 << 16, std::io::stdout()),
+            ncpus,
+            exited: false,
+            line: String::new(),
+            symbols: SymbolCache::default(),
+        })
     }
 
     /// Accepts events again after an exit(): END's output must still be printed.
@@ -56,13 +64,17 @@ impl EventSink {
     }
 
     fn handle(&mut self, record: &[u8], maps: &Loaded) -> Result<(), RuntimeError> {
-        let Some(header) = record.get(..8) else { return Ok(()) };
+        let Some(header) = record.get(..8) else {
+            return Ok(());
+        };
         let header = u64::from_le_bytes(header.try_into().unwrap_or([0; 8]));
         let id = (header >> 32) as usize;
         match EventKind::from_u32(header as u32) {
             Some(EventKind::Exit) => self.exited = true,
             Some(EventKind::Printf) => {
-                let Some(p) = self.meta.printfs.get(id) else { return Ok(()) };
+                let Some(p) = self.meta.printfs.get(id) else {
+                    return Ok(());
+                };
                 let symbols = self.symbols(maps);
                 let texts: Vec<Option<String>> = p.args.iter().map(|(off, ty)| resolved(*ty, u64_at(record, *off), &symbols)).collect();
                 let args: Vec<Arg<'_>> = p
@@ -77,10 +89,28 @@ impl EventSink {
                     .collect();
                 self.line.clear();
                 printf::format(&p.format, &args, &mut self.line);
-                self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?;
+                match p.action {
+                    PrintfAction::Print => self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?,
+                    PrintfAction::Time => {
+                        let text = local_time(&self.line);
+                        self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+                    }
+                    PrintfAction::Cat => match std::fs::read(self.line.trim_end_matches('\0')) {
+                        Ok(bytes) => self.out.write_all(&bytes).map_err(RuntimeError::Io)?,
+                        Err(e) => eprintln!("cat: {}: {e}", self.line),
+                    },
+                    PrintfAction::System => {
+                        // The command's output goes after everything printed before it.
+                        self.out.flush().map_err(RuntimeError::Io)?;
+                        if let Err(e) = std::process::Command::new("sh").arg("-c").arg(&self.line).status() {
+                            eprintln!("system: {}: {e}", self.line);
+                        }
+                    }
+                }
             }
             Some(EventKind::Print) => {
-                let text = self.render_map(id, maps)?;
+                let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
+                let text = self.render_map_limited(id, maps, limits)?;
                 self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
@@ -97,7 +127,11 @@ impl EventSink {
 
     fn value_len(&self, m: &MapMeta) -> usize {
         let stride = m.layout.value_size.div_ceil(8) * 8;
-        if m.layout.percpu { stride * self.ncpus } else { m.layout.value_size }
+        if m.layout.percpu {
+            stride * self.ncpus
+        } else {
+            m.layout.value_size
+        }
     }
 
     fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, RawEntries), RuntimeError> {
@@ -121,8 +155,12 @@ impl EventSink {
     }
 
     fn render_map(&self, id: usize, maps: &Loaded) -> Result<String, RuntimeError> {
+        self.render_map_limited(id, maps, Limits::default())
+    }
+
+    fn render_map_limited(&self, id: usize, maps: &Loaded, limits: Limits) -> Result<String, RuntimeError> {
         let (m, entries) = self.read_map(id, maps)?;
-        Ok(render(&m, &entries, &self.symbols(maps)))
+        Ok(render(&m, &entries, &self.symbols(maps), limits))
     }
 
     fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
@@ -172,6 +210,23 @@ impl EventSink {
         }
         self.out.flush().map_err(RuntimeError::Io)
     }
+}
+
+/// The current local time in a strftime format (`time()`).
+fn local_time(format: &str) -> String {
+    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
+    let mut buf = vec![0u8; 256 + format.len() * 4];
+    // SAFETY: localtime_r and strftime write only into the buffers given, sized here.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return String::new();
+        }
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        buf.truncate(n);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Every entry of a hash map: in batches of `BATCH` with BPF_MAP_LOOKUP_BATCH (one system call

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::loader::Loaded;
 use super::sys::{self, PerfEventAttr};
-use super::{RuntimeError, LiveKernel};
+use super::{LiveKernel, RuntimeError};
 use crate::codegen::artifact::{Attach, ProgramMeta};
 
 const PERF_TYPE_HARDWARE: u32 = 0;
@@ -32,14 +32,18 @@ impl Links {
             let one = |fd: std::io::Result<OwnedFd>| fd.map(|fd| vec![fd]).map_err(|e| e.to_string());
             let fds: Result<Vec<OwnedFd>, String> = match &p.attach {
                 Attach::Begin | Attach::End => Ok(Vec::new()),
-                Attach::Tracepoint { category, event } => one(tracefs.event_id(category, event).and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog))),
+                Attach::Tracepoint { category, event } => {
+                    one(tracefs.event_id(category, event).and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog)))
+                }
                 // One timer on CPU 0, as bpftrace's interval probe.
                 Attach::Interval { period_ns } => one(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog)),
                 Attach::RawTracepoint { name } => one(sys::raw_tracepoint_open(name, prog)),
                 Attach::Uprobe { path, offset, ret } => one(probe_pmu("uprobe", path, *offset, *ret, pid, prog)),
                 Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, prog)),
                 Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {
-                    cpus.into_iter().map(|cpu| perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| perf_event_error(*perf_type, e))).collect()
+                    cpus.into_iter()
+                        .map(|cpu| perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| perf_event_error(*perf_type, e)))
+                        .collect()
                 }),
             };
             // On an error `links` is dropped, which detaches everything attached so far.
@@ -59,7 +63,11 @@ fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, pid: Option<u32>, 
     let config = if ret {
         // "config:N": the bit that makes it a return probe.
         let format = read("format/retprobe")?;
-        let bit: u32 = format.trim().trim_start_matches("config:").parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/format/retprobe: {format:?}")))?;
+        let bit: u32 = format
+            .trim()
+            .trim_start_matches("config:")
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/format/retprobe: {format:?}")))?;
         1u64 << bit
     } else {
         0

@@ -8,6 +8,7 @@
 mod child;
 mod error;
 mod events;
+pub mod kernel;
 mod links;
 mod loader;
 mod object;
@@ -16,7 +17,6 @@ pub mod printf;
 mod ringbuf;
 mod symbols;
 mod sys;
-pub mod kernel;
 mod uprobe_target;
 
 use std::io::Write;
@@ -26,10 +26,10 @@ use std::os::unix::net::UnixStream;
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
 pub use error::RuntimeError;
 use events::{EventSink, Outcome};
+pub use kernel::LiveKernel;
 use links::Links;
 use loader::Loaded;
 use ringbuf::RingBuf;
-pub use kernel::LiveKernel;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -119,9 +119,7 @@ fn preflight() -> Result<(), RuntimeError> {
 }
 
 fn test_run(loaded: &Loaded, name: &str) -> Result<(), RuntimeError> {
-    sys::prog_test_run(loaded.program(name)?).map_err(|e| RuntimeError::Load {
-        message: format!("running {name} with BPF_PROG_TEST_RUN failed: {e}"),
-    })
+    sys::prog_test_run(loaded.program(name)?).map_err(|e| RuntimeError::Load { message: format!("running {name} with BPF_PROG_TEST_RUN failed: {e}") })
 }
 
 fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeError> {
@@ -132,11 +130,16 @@ fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeEr
 const DRAIN_INTERVAL_MS: i32 = 50;
 
 /// Streams events until exit(), a signal, or the exit of the `-c` child or `-p` process.
-fn event_loop(ring: &mut RingBuf, sig_rx: &UnixStream, mut child: Option<&mut child::HeldChild>, exit_fd: Option<RawFd>, sink: &mut EventSink, loaded: &Loaded) -> Result<Outcome, RuntimeError> {
-    let mut fds = vec![
-        libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
+fn event_loop(
+    ring: &mut RingBuf,
+    sig_rx: &UnixStream,
+    mut child: Option<&mut child::HeldChild>,
+    exit_fd: Option<RawFd>,
+    sink: &mut EventSink,
+    loaded: &Loaded,
+) -> Result<Outcome, RuntimeError> {
+    let mut fds =
+        vec![libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
     for fd in child.as_deref().map(child::HeldChild::pidfd).into_iter().chain(exit_fd) {
         fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     }
@@ -185,9 +188,7 @@ fn report_counters(loaded: &Loaded, meta: &RuntimeMeta) -> Result<(), RuntimeErr
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
         let limit = meta.maps.first().map_or(0, |m| m.layout.max_entries);
-        eprintln!(
-            "WARNING: {failed} map updates failed: a map reached its limit of {limit} keys (raise it with BPFTRACE_MAX_MAP_KEYS=N)"
-        );
+        eprintln!("WARNING: {failed} map updates failed: a map reached its limit of {limit} keys (raise it with BPFTRACE_MAX_MAP_KEYS=N)");
     }
     Ok(())
 }

@@ -51,12 +51,15 @@ impl Object {
         // (section, start, end, name) of each program function.
         let mut function_ranges: Vec<(SectionIndex, u64, u64, String)> = Vec::new();
         for sym in file.symbols() {
-            let (Ok(name), Some(section)) = (sym.name(), sym.section_index()) else { continue };
+            let (Ok(name), Some(section)) = (sym.name(), sym.section_index()) else {
+                continue;
+            };
             if Some(section) == maps_index {
                 let at = sym.address() as usize;
                 let def = maps_data.get(at..at + 20).ok_or_else(|| format!("map `{name}` lies outside the maps section"))?;
                 let word = |i: usize| u32::from_le_bytes([def[4 * i], def[4 * i + 1], def[4 * i + 2], def[4 * i + 3]]);
-                out.maps.push((name.to_string(), MapDef { map_type: word(0), key_size: word(1), value_size: word(2), max_entries: word(3), map_flags: word(4) }));
+                out.maps
+                    .push((name.to_string(), MapDef { map_type: word(0), key_size: word(1), value_size: word(2), max_entries: word(3), map_flags: word(4) }));
                 map_symbols.insert(sym.index(), name.to_string());
             } else if sym.kind() == object::SymbolKind::Text && sym.size() > 0 {
                 function_ranges.push((section, sym.address(), sym.address() + sym.size(), name.to_string()));

@@ -62,6 +62,19 @@ pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
     }
 }
 
+/// `print(@m, top, div)`: only the `top` largest entries (0: all), values divided by `div`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub top: usize,
+    pub div: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { top: 0, div: 1 }
+    }
+}
+
 /// A value folded across CPUs.
 enum Folded {
     Int(i128),
@@ -83,7 +96,7 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Renders a map; empty maps render as nothing. Works on borrowed bytes: a million-key map
 /// is folded, sorted and written without copying keys.
-pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> String {
+pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
     let user_key_len: usize = meta.keys.iter().map(|k| slot_size(*k)).sum();
     let stride = meta.layout.value_size.div_ceil(8) * 8;
     let mut per_cpu: Vec<&[u8]> = Vec::new();
@@ -139,6 +152,21 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> String
         }
     }
 
+    // The sort is ascending, so the largest entries are the last ones.
+    if limits.top > 0 && order_keys.len() > limits.top {
+        order_keys.drain(..order_keys.len() - limits.top);
+    }
+    let div = i128::from(limits.div.max(1));
+    if div > 1 {
+        for (_, value) in entries.iter_mut() {
+            match value {
+                Folded::Int(n) => *n /= div,
+                Folded::Avg(_, t) | Folded::Stats(_, t) => *t /= div as i64,
+                Folded::Hist(h) => h.values_mut().for_each(|n| *n /= div as u64),
+                Folded::Str(_) => {}
+            }
+        }
+    }
     let mut out = String::with_capacity(entries.len() * 32);
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
@@ -211,9 +239,7 @@ fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded>
     Some(match kind {
         MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
         MapValue::Scalar(Type::Str(_)) => Folded::Str(c_str(cpus.first()?)),
-        MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => {
-            Folded::Int(i128::from(sum(0)))
-        }
+        MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
         MapValue::Stats => Folded::Stats(sum(0) as i64, sum(8) as i64),

@@ -100,9 +100,28 @@ mod tests {
     #[test]
     fn widths_flags_and_conversions() {
         let neg = Arg::Int { bits: (-42i64) as u64, signed: true };
-        assert_eq!(f("[%d|%5d|%-5d|%05d]", &[Arg::Int { bits: 7, signed: true }, Arg::Int { bits: 7, signed: true }, Arg::Int { bits: 7, signed: true }, neg]), "[7|    7|7    |-0042]");
-        assert_eq!(f("%x %X %#x %o %c %u%%", &[Arg::Int { bits: 255, signed: false }, Arg::Int { bits: 255, signed: false }, Arg::Int { bits: 255, signed: false }, Arg::Int { bits: 8, signed: false }, Arg::Int { bits: 65, signed: false }, Arg::Int { bits: u64::MAX, signed: false }]), "ff FF 0xff 10 A 18446744073709551615%");
+        assert_eq!(
+            f("[%d|%5d|%-5d|%05d]", &[Arg::Int { bits: 7, signed: true }, Arg::Int { bits: 7, signed: true }, Arg::Int { bits: 7, signed: true }, neg]),
+            "[7|    7|7    |-0042]"
+        );
+        assert_eq!(
+            f(
+                "%x %X %#x %o %c %u%%",
+                &[
+                    Arg::Int { bits: 255, signed: false },
+                    Arg::Int { bits: 255, signed: false },
+                    Arg::Int { bits: 255, signed: false },
+                    Arg::Int { bits: 8, signed: false },
+                    Arg::Int { bits: 65, signed: false },
+                    Arg::Int { bits: u64::MAX, signed: false }
+                ]
+            ),
+            "ff FF 0xff 10 A 18446744073709551615%"
+        );
         assert_eq!(f("%-6s|%6s|%.2s", &[Arg::Str(b"ab\0zz"), Arg::Str(b"ab"), Arg::Str(b"abc")]), "ab    |    ab|ab");
-        assert_eq!(f("%lu %lld %llx", &[Arg::Int { bits: 1, signed: false }, Arg::Int { bits: 2, signed: true }, Arg::Int { bits: 16, signed: false }]), "1 2 10");
+        assert_eq!(
+            f("%lu %lld %llx", &[Arg::Int { bits: 1, signed: false }, Arg::Int { bits: 2, signed: true }, Arg::Int { bits: 16, signed: false }]),
+            "1 2 10"
+        );
     }
 }

@@ -59,11 +59,9 @@ impl Symbols<'_> {
             .iter()
             .enumerate()
             .map(|(i, &addr)| match found.get(i) {
-                Some(Symbolized::Sym(s)) => Frame {
-                    addr,
-                    name: Some((s.name.to_string(), s.offset)),
-                    module: s.module.as_ref().map(|m| m.to_string_lossy().into_owned()),
-                },
+                Some(Symbolized::Sym(s)) => {
+                    Frame { addr, name: Some((s.name.to_string(), s.offset)), module: s.module.as_ref().map(|m| m.to_string_lossy().into_owned()) }
+                }
                 _ => Frame { addr, name: None, module: None },
             })
             .collect()
@@ -71,7 +69,9 @@ impl Symbols<'_> {
 
     /// The frames of stack `id`, innermost first, at most `limit`.
     fn frames(&self, id: u32, limit: u8) -> Vec<u64> {
-        let Some(fd) = self.stacks else { return Vec::new() };
+        let Some(fd) = self.stacks else {
+            return Vec::new();
+        };
         if id == u32::MAX {
             return Vec::new();
         }
@@ -96,7 +96,11 @@ impl Resolve for Symbols<'_> {
         if addrs.is_empty() {
             return String::new();
         }
-        let frames = if spec.mode == StackMode::Raw { addrs.iter().map(|&addr| Frame { addr, name: None, module: None }).collect() } else { self.symbolize(&addrs, pid) };
+        let frames = if spec.mode == StackMode::Raw {
+            addrs.iter().map(|&addr| Frame { addr, name: None, module: None }).collect()
+        } else {
+            self.symbolize(&addrs, pid)
+        };
         let mut out = String::from("\n");
         for f in frames {
             let sym = match &f.name {

@@ -258,12 +258,7 @@ pub fn prog_test_run(prog_fd: RawFd) -> io::Result<()> {
 
 /// The key after `key` (the first key when `key` is None); None at the end.
 pub fn map_next_key(fd: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> io::Result<bool> {
-    let mut attr = MapElemAttr {
-        map_fd: fd as u32,
-        key: key.map_or(0, |k| k.as_ptr() as u64),
-        value: next.as_mut_ptr() as u64,
-        ..Default::default()
-    };
+    let mut attr = MapElemAttr { map_fd: fd as u32, key: key.map_or(0, |k| k.as_ptr() as u64), value: next.as_mut_ptr() as u64, ..Default::default() };
     match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),

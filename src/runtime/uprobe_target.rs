@@ -58,7 +58,9 @@ fn find_binary(binary: &str) -> Result<PathBuf, String> {
     }
     let stem = if binary.starts_with("lib") { binary.to_string() } else { format!("lib{binary}") };
     for dir in LIBRARY_DIRS {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
         names.sort();
         // The versioned file the loader maps (`libc.so.6`) before the bare `.so`, which is

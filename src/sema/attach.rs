@@ -25,10 +25,7 @@ const PROVIDERS: &[&[&str]] = &[
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &[
-    "usdt", "U", "watchpoint", "w",
-    "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it",
-];
+const PLANNED: &[&str] = &["usdt", "U", "watchpoint", "w", "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it"];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -99,7 +96,14 @@ fn kprobes(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kernel
     let (name, offset) = match function.split_once('+') {
         Some((n, o)) => {
             let off = o.strip_prefix("0x").map_or_else(|| o.parse().ok(), |h| u64::from_str_radix(h, 16).ok());
-            (n, off.ok_or_else(|| SemaError::BadAttachPoint { span: ap.span, message: format!("`{o}` is not an offset"), help: format!("write `{kind}:FUNCTION+N`") })?)
+            (
+                n,
+                off.ok_or_else(|| SemaError::BadAttachPoint {
+                    span: ap.span,
+                    message: format!("`{o}` is not an offset"),
+                    help: format!("write `{kind}:FUNCTION+N`"),
+                })?,
+            )
         }
         None => (function, 0),
     };
@@ -111,18 +115,31 @@ fn kprobes(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kernel
         Some(all) if is_glob(name) => all.iter().filter(|f| glob_match(name, f)).cloned().collect(),
         Some(all) if !all.iter().any(|f| f == name) => {
             let candidates = did_you_mean(name, all.iter().map(String::as_str)).into_iter().map(|c| format!("{kind}:{c}")).collect();
-            return Err(SemaError::UnknownKernelFunction { span: ap.span, name: name.to_string(), candidates, alternatives: tracepoint_alternatives(name, ret, kernel) });
+            return Err(SemaError::UnknownKernelFunction {
+                span: ap.span,
+                name: name.to_string(),
+                candidates,
+                alternatives: tracepoint_alternatives(name, ret, kernel),
+            });
         }
         _ => vec![name.to_string()],
     };
     if names.is_empty() {
-        return Err(SemaError::BadAttachPoint { span: ap.span, message: format!("no kernel function matches `{name}`"), help: "list them with `rtrace -l 'kprobe:PATTERN'`".into() });
+        return Err(SemaError::BadAttachPoint {
+            span: ap.span,
+            message: format!("no kernel function matches `{name}`"),
+            help: "list them with `rtrace -l 'kprobe:PATTERN'`".into(),
+        });
     }
     let mut unique = names;
     unique.dedup();
     Ok(unique
         .into_iter()
-        .map(|f| AttachPoint { name: if offset > 0 { format!("{kind}:{f}+{offset}") } else { format!("{kind}:{f}") }, kind: AttachKind::Kprobe { function: f, offset, ret }, span: ap.span })
+        .map(|f| AttachPoint {
+            name: if offset > 0 { format!("{kind}:{f}+{offset}") } else { format!("{kind}:{f}") },
+            kind: AttachKind::Kprobe { function: f, offset, ret },
+            span: ap.span,
+        })
         .collect())
 }
 
@@ -157,7 +174,9 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
             continue;
         }
         // A tracepoint listed but without a readable format (e.g. removed meanwhile) is skipped.
-        let Some(text) = kernel.tracepoint_format(&c, &e) else { continue };
+        let Some(text) = kernel.tracepoint_format(&c, &e) else {
+            continue;
+        };
         let name = format!("tracepoint:{c}:{e}");
         out.push(AttachPoint { kind: AttachKind::Tracepoint { category: c, event: e, format: TracepointFormat::parse(&text) }, name, span: ap.span });
     }
@@ -259,7 +278,11 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             if parts.len() > 1 {
                 return Err(bad(format!("`{provider}` takes no arguments"), "write just `BEGIN` or `END`"));
             }
-            if provider.starts_with('B') || provider == "begin" { AttachKind::Begin } else { AttachKind::End }
+            if provider.starts_with('B') || provider == "begin" {
+                AttachKind::Begin
+            } else {
+                AttachKind::End
+            }
         }
         Some("tracepoint") => {
             let [_, category, event] = parts[..] else {
@@ -272,28 +295,19 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 let name = format!("{category}:{event}");
                 let all = kernel.tracepoints();
                 let names: Vec<String> = all.iter().map(|(c, e)| format!("{c}:{e}")).collect();
-                let candidates = did_you_mean(&name, names.iter().map(|s| s.as_str()))
-                    .into_iter()
-                    .map(|c| format!("tracepoint:{c}"))
-                    .collect();
+                let candidates = did_you_mean(&name, names.iter().map(|s| s.as_str())).into_iter().map(|c| format!("tracepoint:{c}")).collect();
                 return Err(SemaError::UnknownTracepoint { span, name: format!("tracepoint:{name}"), candidates });
             };
-            AttachKind::Tracepoint {
-                category: category.to_string(),
-                event: event.to_string(),
-                format: TracepointFormat::parse(&text),
-            }
+            AttachKind::Tracepoint { category: category.to_string(), event: event.to_string(), format: TracepointFormat::parse(&text) }
         }
-        Some("interval") => AttachKind::Interval { period_ns: interval_period(&parts[1..]).ok_or_else(|| {
-            bad(
-                format!("`{}` is not a valid interval", ap.raw),
-                "write `interval:s:N`, `interval:ms:N`, `interval:us:N` or `interval:hz:N` with N > 0",
-            )
-        })? },
+        Some("interval") => AttachKind::Interval {
+            period_ns: interval_period(&parts[1..]).ok_or_else(|| {
+                bad(format!("`{}` is not a valid interval", ap.raw), "write `interval:s:N`, `interval:ms:N`, `interval:us:N` or `interval:hz:N` with N > 0")
+            })?,
+        },
         Some("profile") => {
-            let bad_rate = || {
-                bad(format!("`{}` is not a valid profile rate", ap.raw), "write `profile:hz:N`, `profile:s:N`, `profile:ms:N` or `profile:us:N` with N > 0")
-            };
+            let bad_rate =
+                || bad(format!("`{}` is not a valid profile rate", ap.raw), "write `profile:hz:N`, `profile:s:N`, `profile:ms:N` or `profile:us:N` with N > 0");
             let sample = match parts[1..] {
                 ["hz", n] => PerfSample::Frequency(n.parse().ok().filter(|n| *n > 0).ok_or_else(bad_rate)?),
                 _ => PerfSample::Period(interval_period(&parts[1..]).ok_or_else(bad_rate)?),
@@ -314,16 +328,25 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             };
             let period = match count {
                 None => e.default_period,
-                Some(c) => c.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("`{c}` is not a positive count"), &format!("write `{kind}:{name}:N`, N > 0")))?,
+                Some(c) => c
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(format!("`{c}` is not a positive count"), &format!("write `{kind}:{name}:N`, N > 0")))?,
             };
             AttachKind::PerfEvent { event: PerfEventKind { perf_type, config: e.config }, sample: PerfSample::Period(period) }
         }
         Some(kind @ ("uprobe" | "uretprobe")) => {
             // `uprobe:BINARY:SYMBOL`; the binary may itself hold a colon-free path only.
             let [_, binary, symbol] = parts[..] else {
-                return Err(bad(format!("`{}` is not a {kind}", ap.raw), &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`")));
+                return Err(bad(
+                    format!("`{}` is not a {kind}", ap.raw),
+                    &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
+                ));
             };
-            let (path, offset) = kernel.uprobe_target(binary, symbol).map_err(|message| bad(message, &format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, or `0xADDRESS`")))?;
+            let (path, offset) = kernel.uprobe_target(binary, symbol).map_err(|message| {
+                bad(message, &format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, or `0xADDRESS`"))
+            })?;
             AttachKind::Uprobe { path, offset, ret: kind == "uretprobe" }
         }
         Some("rawtracepoint") => {
@@ -339,9 +362,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             }
             AttachKind::RawTracepoint { name: name.to_string() }
         }
-        _ if PLANNED.contains(&provider) => {
-            return Err(SemaError::UnsupportedProbeType { span, provider: provider.to_string() })
-        }
+        _ if PLANNED.contains(&provider) => return Err(SemaError::UnsupportedProbeType { span, provider: provider.to_string() }),
         _ => {
             let names = PROVIDERS.iter().flat_map(|n| n.iter()).chain(PLANNED.iter()).copied();
             let candidates = did_you_mean(provider, names.filter(|n| n.len() > 2));
@@ -354,9 +375,13 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
         AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
-        AttachKind::Kprobe { function, ret, .. } => format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" }),
+        AttachKind::Kprobe { function, ret, .. } => {
+            format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" })
+        }
         AttachKind::Uprobe { path, ret, .. } => format!("{}:{path}:{}", if *ret { "uretprobe" } else { "uprobe" }, parts[2]),
-        AttachKind::PerfEvent { .. } => format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":")),
+        AttachKind::PerfEvent { .. } => {
+            format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":"))
+        }
     };
     Ok(AttachPoint { kind, name, span })
 }
@@ -392,7 +417,10 @@ mod tests {
     fn listing_filters_every_provider_by_glob() {
         let kernel = LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
         assert_eq!(list_probes(&kernel, "*execve*"), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
-        assert_eq!(list_probes(&kernel, "software:*faults:"), vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]);
+        assert_eq!(
+            list_probes(&kernel, "software:*faults:"),
+            vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
+        );
         assert!(list_probes(&kernel, "*").len() > 20);
         assert!(list_probes(&kernel, "kprobe:*").is_empty());
     }

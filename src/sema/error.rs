@@ -35,6 +35,7 @@ pub enum SemaError {
     UnknownType { span: Span, name: String, candidates: Vec<String> },
     UnknownMember { span: Span, field: String, ty: String, candidates: Vec<String> },
     NoBtf { span: Span, what: String },
+    NeedsUnsafe { span: Span, func: String },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -51,18 +52,14 @@ impl ToDiagnostic for SemaError {
         let e = Diagnostic::error();
         match self {
             UnknownProbeType { span, provider, candidates } => with_candidates(
-                e.with_code("E0201")
-                    .with_message(format!("unknown probe type `{provider}`"))
-                    .with_labels(vec![primary(*span, "no such probe type")]),
+                e.with_code("E0201").with_message(format!("unknown probe type `{provider}`")).with_labels(vec![primary(*span, "no such probe type")]),
                 candidates,
             ),
             UnsupportedProbeType { span, provider } => e
                 .with_code("E0202")
                 .with_message(format!("`{provider}` probes are not supported yet"))
                 .with_labels(vec![primary(*span, "this probe type")])
-                .with_notes(vec![
-                    "help: rtrace supports BEGIN, END, tracepoint and interval probes so far".into(),
-                ]),
+                .with_notes(vec!["help: rtrace supports BEGIN, END, tracepoint and interval probes so far".into()]),
             BadAttachPoint { span, message, help } => e
                 .with_code("E0203")
                 .with_message(message.clone())
@@ -75,31 +72,22 @@ impl ToDiagnostic for SemaError {
                 candidates,
             ),
             UnknownIdentifier { span, name, candidates } => with_candidates(
-                e.with_code("E0205")
-                    .with_message(format!("unknown identifier `{name}`"))
-                    .with_labels(vec![primary(*span, "not a builtin")]),
+                e.with_code("E0205").with_message(format!("unknown identifier `{name}`")).with_labels(vec![primary(*span, "not a builtin")]),
                 candidates,
             ),
             UnknownFunction { span, name, candidates } => with_candidates(
-                e.with_code("E0206")
-                    .with_message(format!("unknown function `{name}`"))
-                    .with_labels(vec![primary(*span, "not a function rtrace knows")]),
+                e.with_code("E0206").with_message(format!("unknown function `{name}`")).with_labels(vec![primary(*span, "not a function rtrace knows")]),
                 candidates,
             ),
             WrongArgCount { span, func, expected, found } => e
                 .with_code("E0207")
                 .with_message(format!("`{func}` takes {expected}, but {found} were given"))
                 .with_labels(vec![primary(*span, "in this call")]),
-            TypeMismatch { span, message, label } => {
-                e.with_code("E0208").with_message(message.clone()).with_labels(vec![primary(*span, label)])
-            }
+            TypeMismatch { span, message, label } => e.with_code("E0208").with_message(message.clone()).with_labels(vec![primary(*span, label)]),
             MapTypeConflict { span, map, first, was, now } => e
                 .with_code("E0209")
                 .with_message(format!("map `@{map}` is used with two different types"))
-                .with_labels(vec![
-                    primary(*span, format!("used as {now} here")),
-                    secondary(*first, format!("first used as {was} here")),
-                ])
+                .with_labels(vec![primary(*span, format!("used as {now} here")), secondary(*first, format!("first used as {was} here"))])
                 .with_notes(vec!["help: a map holds one kind of value with one kind of key; use another map name".into()]),
             UndefinedVariable { span, name } => e
                 .with_code("E0210")
@@ -127,7 +115,10 @@ impl ToDiagnostic for SemaError {
                 } else {
                     notes.push("help: use a tracepoint or rawtracepoint (`rtrace -l` lists them)".into());
                 }
-                e.with_code("E0220").with_message(format!("cannot attach `{name}`: no kprobes on this kernel")).with_labels(vec![primary(*span, "needs kprobes")]).with_notes(notes)
+                e.with_code("E0220")
+                    .with_message(format!("cannot attach `{name}`: no kprobes on this kernel"))
+                    .with_labels(vec![primary(*span, "needs kprobes")])
+                    .with_notes(notes)
             }
             UnknownKernelFunction { span, name, candidates, alternatives } => {
                 let mut notes = Vec::new();
@@ -158,19 +149,17 @@ impl ToDiagnostic for SemaError {
                 .with_message("`args` is only available in tracepoint probes")
                 .with_labels(vec![primary(*span, "used here")])
                 .with_notes(vec!["help: every attach point of this probe must be a tracepoint".into()]),
-            PrintfFormat { span, message } => e
-                .with_code("E0214")
-                .with_message(format!("bad printf format: {message}"))
-                .with_labels(vec![primary(*span, "in this format")]),
+            PrintfFormat { span, message } => {
+                e.with_code("E0214").with_message(format!("bad printf format: {message}")).with_labels(vec![primary(*span, "in this format")])
+            }
             AggregationNotAssigned { span, func } => e
                 .with_code("E0215")
                 .with_message(format!("`{func}()` can only be assigned to a map"))
                 .with_labels(vec![primary(*span, "used as a value here")])
                 .with_notes(vec![format!("help: write `@name = {func}(...)`, then read it at exit or with print(@name)")]),
-            NotAValue { span, what } => e
-                .with_code("E0216")
-                .with_message(format!("{what} cannot be used as a value"))
-                .with_labels(vec![primary(*span, "used as a value here")]),
+            NotAValue { span, what } => {
+                e.with_code("E0216").with_message(format!("{what} cannot be used as a value")).with_labels(vec![primary(*span, "used as a value here")])
+            }
             NotAConstant { span, func } => e
                 .with_code("E0217")
                 .with_message(format!("the bounds of `{func}` must be integer constants"))
@@ -191,20 +180,21 @@ impl ToDiagnostic for SemaError {
                 .with_labels(vec![primary(*span, "not inside `while` or `for`")])
                 .with_notes(vec!["help: to leave the probe, use `return`".into()]),
             UnknownMember { span, field, ty, candidates } => with_candidates(
-                e.with_code("E0226")
-                    .with_message(format!("`{ty}` has no field `{field}`"))
-                    .with_labels(vec![primary(*span, "no such field")]),
+                e.with_code("E0226").with_message(format!("`{ty}` has no field `{field}`")).with_labels(vec![primary(*span, "no such field")]),
                 candidates,
             ),
+            NeedsUnsafe { span, func } => e
+                .with_code("E0228")
+                .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))
+                .with_labels(vec![primary(*span, "not allowed without --unsafe")])
+                .with_notes(vec![format!("help: `{func}` acts on the traced system from inside a probe; run rtrace with --unsafe if that is what you want")]),
             NoBtf { span, what } => e
                 .with_code("E0227")
                 .with_message(format!("{what} needs the kernel's type information (BTF)"))
                 .with_labels(vec![primary(*span, "needs BTF")])
                 .with_notes(vec!["help: this kernel has no /sys/kernel/btf/vmlinux; it must be built with CONFIG_DEBUG_INFO_BTF=y".into()]),
             UnknownType { span, name, candidates } => with_candidates(
-                e.with_code("E0224")
-                    .with_message(format!("unknown type `{name}`"))
-                    .with_labels(vec![primary(*span, "no such type")]),
+                e.with_code("E0224").with_message(format!("unknown type `{name}`")).with_labels(vec![primary(*span, "no such type")]),
                 candidates,
             ),
         }

@@ -22,6 +22,20 @@ pub struct Program {
 pub struct PrintfDecl {
     pub format: Format,
     pub args: Vec<Type>,
+    pub action: PrintfAction,
+}
+
+/// What userspace does with a formatted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PrintfAction {
+    /// `printf`: write the text.
+    Print,
+    /// `system`: run the text as a shell command (needs `--unsafe`).
+    System,
+    /// `cat`: write the contents of the file the text names.
+    Cat,
+    /// `time`: the format (one literal) is a strftime format for the current time.
+    Time,
 }
 
 pub type MapId = usize;
@@ -52,16 +66,35 @@ pub struct AttachPoint {
 pub enum AttachKind {
     Begin,
     End,
-    Tracepoint { category: String, event: String, format: TracepointFormat },
-    Interval { period_ns: u64 },
+    Tracepoint {
+        category: String,
+        event: String,
+        format: TracepointFormat,
+    },
+    Interval {
+        period_ns: u64,
+    },
     /// A raw tracepoint: its arguments are `arg0..argN` (the TP_PROTO arguments).
-    RawTracepoint { name: String },
+    RawTracepoint {
+        name: String,
+    },
     /// A kprobe (`ret`: kretprobe) on a kernel function plus offset: `arg0..arg5`, `retval`.
-    Kprobe { function: String, offset: u64, ret: bool },
+    Kprobe {
+        function: String,
+        offset: u64,
+        ret: bool,
+    },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
-    Uprobe { path: String, offset: u64, ret: bool },
+    Uprobe {
+        path: String,
+        offset: u64,
+        ret: bool,
+    },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
-    PerfEvent { event: PerfEventKind, sample: PerfSample },
+    PerfEvent {
+        event: PerfEventKind,
+        sample: PerfSample,
+    },
 }
 
 /// Which perf event: perf_event_attr's `type` and `config`.
@@ -135,30 +168,61 @@ impl MapValue {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     /// `@m[keys] = value`
-    MapStore { map: MapId, keys: Vec<Expr>, value: Expr },
+    MapStore {
+        map: MapId,
+        keys: Vec<Expr>,
+        value: Expr,
+    },
     /// `@m[keys] = count()` and the other aggregations; `arg` is absent for count().
-    MapAggregate { map: MapId, keys: Vec<Expr>, arg: Option<Expr> },
-    VarStore { var: VarId, value: Expr },
-    If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt> },
+    MapAggregate {
+        map: MapId,
+        keys: Vec<Expr>,
+        arg: Option<Expr>,
+    },
+    VarStore {
+        var: VarId,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        els: Vec<Stmt>,
+    },
     /// `while (cond) body`; `step` runs after the body and on `continue` (a `for` increment).
-    Loop { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt> },
+    Loop {
+        cond: Expr,
+        body: Vec<Stmt>,
+        step: Vec<Stmt>,
+    },
     Break,
     Continue,
     /// Leaves the probe.
     Return,
     /// Statements in order (what `unroll` and `for` become).
     Block(Vec<Stmt>),
-    Printf { format: PrintfId, args: Vec<Expr> },
+    Printf {
+        format: PrintfId,
+        args: Vec<Expr>,
+    },
     /// `print(@m)`, `clear(@m)`, `zero(@m)`: done in userspace when the event arrives.
-    MapCommand { command: MapCommand, map: MapId },
-    Delete { map: MapId, keys: Vec<Expr> },
+    MapCommand {
+        command: MapCommand,
+        map: MapId,
+    },
+    Delete {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
     Exit,
+    /// `signal(sig)`: to the current task (needs `--unsafe`).
+    Signal(Expr),
     Expr(Expr),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MapCommand {
-    Print,
+    /// `print(@m[, top[, div]])`: only the `top` largest entries (0: all), values divided by `div`.
+    Print { top: u32, div: u32 },
     Clear,
     Zero,
 }
@@ -190,21 +254,40 @@ pub enum ExprKind {
     /// `args.NAME` of the tracepoint being compiled; codegen finds its offset per attach point.
     TracepointField(String),
     Var(VarId),
-    MapRead { map: MapId, keys: Vec<Expr> },
-    Unary { op: UnaryOp, expr: Box<Expr> },
+    MapRead {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
     /// Integer arithmetic, logic and comparison; string (in)equality when both sides are strings.
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, els: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
     /// An integer truncated to the width of `ty` and extended back by its signedness; for other
     /// types (pointers, `ksym`...) the same bits, retyped.
     Cast(Box<Expr>),
     /// The `ty`-sized value at address `addr` (an integer, a pointer, or a char array as a
     /// string), read from user memory if `user`.
-    Load { addr: Box<Expr>, user: bool },
+    Load {
+        addr: Box<Expr>,
+        user: bool,
+    },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::sema::types::StackSpec),
     /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
-    ReadStr { ptr: Box<Expr> },
+    ReadStr {
+        ptr: Box<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

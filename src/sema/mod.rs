@@ -45,9 +45,22 @@ pub trait KernelInfo {
     }
 }
 
+/// What the command line tells sema.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--unsafe`: allow `system`, `signal` and the other functions that change the system.
+    pub unsafe_ok: bool,
+    /// `$1`, `$2`...
+    pub params: Vec<String>,
+}
+
 /// Resolves names and types; all errors of the stage are returned together.
 pub fn analyse(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
-    check::check_types(script, kernel)
+    analyse_with(script, kernel, &Options::default())
+}
+
+pub fn analyse_with(script: &ast::Script, kernel: &dyn KernelInfo, options: &Options) -> Result<hir::Program, Vec<SemaError>> {
+    check::check_types(script, kernel, options)
 }
 
 #[cfg(test)]

@@ -72,7 +72,9 @@ fn check_with(src: &str, kernel: &Fixture) -> String {
 
 #[test]
 fn map_types_are_inferred() {
-    insta::assert_snapshot!(check(r#"t:sched:sched_switch { @c[args.prev_comm] = count(); @s = sum(args.prev_pid); @l = lhist(args.next_pid, 0, 100, 10); @last[cpu, "x"] = nsecs; }"#));
+    insta::assert_snapshot!(check(
+        r#"t:sched:sched_switch { @c[args.prev_comm] = count(); @s = sum(args.prev_pid); @l = lhist(args.next_pid, 0, 100, 10); @last[cpu, "x"] = nsecs; }"#
+    ));
 }
 
 #[test]
@@ -239,12 +241,16 @@ fn struct_fields_through_pointers_take_their_c_types() {
 
 #[test]
 fn casts_to_struct_pointers_and_nested_structs() {
-    insta::assert_snapshot!(check("rawtracepoint:sched_switch { $sk = (struct sock *)arg0; @[$sk->__sk_common.skc_dport, $sk->__sk_common.skc_family] = count(); }"));
+    insta::assert_snapshot!(check(
+        "rawtracepoint:sched_switch { $sk = (struct sock *)arg0; @[$sk->__sk_common.skc_dport, $sk->__sk_common.skc_family] = count(); }"
+    ));
 }
 
 #[test]
 fn sizeof_and_offsetof_are_constants() {
-    insta::assert_snapshot!(check("BEGIN { @[sizeof(struct task_struct), offsetof(struct task_struct, pid), sizeof(uint16), sizeof(curtask->comm)] = count(); }"));
+    insta::assert_snapshot!(check(
+        "BEGIN { @[sizeof(struct task_struct), offsetof(struct task_struct, pid), sizeof(uint16), sizeof(curtask->comm)] = count(); }"
+    ));
 }
 
 #[test]
@@ -286,4 +292,14 @@ fn live_vmlinux_types() {
         let out = check_with(src, &kernel);
         assert!(out.contains("\n---\nok\n"), "{out}");
     }
+}
+
+#[test]
+fn unsafe_functions_need_the_flag() {
+    insta::assert_snapshot!(check("BEGIN { system(\"ls\"); signal(\"SIGKILL\"); cat(\"/etc/hostname\"); }"));
+}
+
+#[test]
+fn print_takes_constant_top_and_div() {
+    insta::assert_snapshot!(check("BEGIN { @a[1] = 1; print(@a, 10, 2); print(@a, pid); }"));
 }

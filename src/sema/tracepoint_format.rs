@@ -83,7 +83,18 @@ fn declared_int(decl: &str, name: &str) -> Option<Type> {
         "unsigned short" | "unsigned short int" | "u16" | "__u16" | "umode_t" => (16, false),
         "int" | "signed int" | "signed" | "s32" | "__s32" | "pid_t" | "key_serial_t" | "clockid_t" | "mqd_t" | "rwf_t" | "timer_t" => (32, true),
         "unsigned int" | "unsigned" | "u32" | "__u32" | "uid_t" | "gid_t" | "qid_t" | "old_uid_t" | "old_gid_t" | "fmode_t" | "dev_t" => (32, false),
-        "long" | "long int" | "signed long" | "long long" | "long long int" | "s64" | "__s64" | "ssize_t" | "off_t" | "loff_t" | "time_t" | "__kernel_old_time_t" => (64, true),
+        "long"
+        | "long int"
+        | "signed long"
+        | "long long"
+        | "long long int"
+        | "s64"
+        | "__s64"
+        | "ssize_t"
+        | "off_t"
+        | "loff_t"
+        | "time_t"
+        | "__kernel_old_time_t" => (64, true),
         "unsigned long" | "unsigned long int" | "unsigned long long" | "u64" | "__u64" | "size_t" | "aio_context_t" => (64, false),
         _ => return None,
     };

@@ -75,7 +75,10 @@ pub const SYNTHETIC_INT: u32 = 0xff00_0000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Type {
-    Int { bits: u8, signed: bool },
+    Int {
+        bits: u8,
+        signed: bool,
+    },
     /// A NUL-padded string buffer of this many bytes.
     Str(usize),
     /// Statements and functions that produce nothing.
@@ -83,9 +86,15 @@ pub enum Type {
     /// `args` in a tracepoint probe: only its fields can be used.
     TracepointArgs,
     /// A pointer into kernel memory, or user memory if `user`; `to` is what it points at.
-    Ptr { to: CType, user: bool },
+    Ptr {
+        to: CType,
+        user: bool,
+    },
     /// A struct or union in memory, reached through a pointer: the expression is its address.
-    Record { ty: CType, user: bool },
+    Record {
+        ty: CType,
+        user: bool,
+    },
     /// A stack trace: in BPF a stack id (and, for user stacks, the pid in the high half),
     /// symbolized in userspace when printed.
     Stack(StackSpec),
@@ -93,7 +102,11 @@ pub enum Type {
     Ksym,
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
-    Array { elem: CType, len: u32, user: bool },
+    Array {
+        elem: CType,
+        len: u32,
+        user: bool,
+    },
 }
 
 impl Type {

@@ -73,11 +73,19 @@ impl<'k> Checker<'k> {
     pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
         let user = self.user_probe();
         if let Some(int) = builtin_int(&t.name) {
-            let Type::Int { bits, signed } = int else { return Ok(int) };
+            let Type::Int { bits, signed } = int else {
+                return Ok(int);
+            };
             return Ok(match t.pointers {
                 0 => int,
                 1 => Type::Ptr { to: synthetic(&t.name, bits, signed), user },
-                _ => return Err(self.error(SemaError::TypeMismatch { span: t.span, message: "pointers to pointers are not supported".into(), label: "cast to `uint64 *` and read twice".into() })),
+                _ => {
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: t.span,
+                        message: "pointers to pointers are not supported".into(),
+                        label: "cast to `uint64 *` and read twice".into(),
+                    }))
+                }
             });
         }
         if t.name == "void" && t.pointers == 1 {
@@ -107,7 +115,11 @@ impl<'k> Checker<'k> {
                 label: format!("cast to a pointer instead: `({} *)`", t.name),
             })),
             1 => Ok(Type::Ptr { to: ty, user }),
-            _ => Err(self.error(SemaError::TypeMismatch { span: t.span, message: "pointers to pointers are not supported".into(), label: "one `*` only".into() })),
+            _ => Err(self.error(SemaError::TypeMismatch {
+                span: t.span,
+                message: "pointers to pointers are not supported".into(),
+                label: "one `*` only".into(),
+            })),
         }
     }
 
@@ -241,7 +253,11 @@ impl<'k> Checker<'k> {
         self.expect_int(&index, "an index must be an integer")?;
         if let (Some(len), hir::ExprKind::Int(i)) = (len, &index.kind) {
             if *i >= u64::from(len) {
-                return Err(self.error(SemaError::TypeMismatch { span: index.span, message: format!("index {i} is out of bounds"), label: format!("the array has {len} elements") }));
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: index.span,
+                    message: format!("index {i} is out of bounds"),
+                    label: format!("the array has {len} elements"),
+                }));
             }
         }
         let size = self.size_of_ctype(elem, span)?;
@@ -250,7 +266,8 @@ impl<'k> Checker<'k> {
             ty: Type::U64,
             span,
         };
-        let addr = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(base.retyped(Type::U64)), rhs: Box::new(scaled) }, ty: Type::U64, span };
+        let addr =
+            hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(base.retyped(Type::U64)), rhs: Box::new(scaled) }, ty: Type::U64, span };
         self.value_at(addr, elem.id, user, span)
     }
 
@@ -264,7 +281,11 @@ impl<'k> Checker<'k> {
             }));
         };
         if to.id == 0 {
-            return Err(self.error(SemaError::TypeMismatch { span, message: "a `void *` cannot be dereferenced".into(), label: "cast it to a typed pointer first".into() }));
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: "a `void *` cannot be dereferenced".into(),
+                label: "cast it to a typed pointer first".into(),
+            }));
         }
         self.value_at(ptr.retyped(Type::U64), to.id, user, span)
     }

@@ -1,21 +1,22 @@
 //! Expressions: builtins, operators, and the value functions (`str`...).
 
-use super::{Checked, Checker, Reported, AGGREGATIONS, STATEMENT_FUNCS, VALUE_FUNCS, MAX_ARGS, MAX_REGISTER_ARGS};
+use super::{Checked, Checker, Reported, AGGREGATIONS, MAX_ARGS, MAX_REGISTER_ARGS, STATEMENT_FUNCS, VALUE_FUNCS};
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
-use crate::sema::hir::{AttachKind, Builtin, STR_LEN};
 use crate::sema::error::SemaError;
 use crate::sema::hir;
+use crate::sema::hir::{AttachKind, Builtin, STR_LEN};
 use crate::sema::types::Type;
-
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
 /// one type.
 fn field_type(attach: &[hir::AttachPoint], field: &ast::Ident) -> Result<Option<Type>, SemaError> {
     let mut ty = None;
     for ap in attach {
-        let AttachKind::Tracepoint { format, .. } = &ap.kind else { continue };
+        let AttachKind::Tracepoint { format, .. } = &ap.kind else {
+            continue;
+        };
         let Some(f) = format.field(&field.name) else {
             let candidates = did_you_mean(&field.name, format.fields.iter().map(|f| f.name.as_str()));
             return Err(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates });
@@ -43,6 +44,15 @@ impl Checker<'_> {
                 (hir::ExprKind::Int(*n), ty)
             }
             ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
+            // A parameter that reads as an integer is one; any other is a string.
+            ExprKind::Positional(n) => match self.param(*n) {
+                Some(p) => match parse_param_int(p) {
+                    Some(v) => (hir::ExprKind::Int(v as u64), Type::I64),
+                    None => (hir::ExprKind::Str(p.to_string()), Type::Str(p.len() + 1)),
+                },
+                None => (hir::ExprKind::Int(0), Type::I64),
+            },
+            ExprKind::ParamCount => (hir::ExprKind::Int(self.options.params.len() as u64), Type::I64),
             ExprKind::Ident(name) => {
                 if !self.attach_resolved && (name == "args" || name == "retval" || name.starts_with("arg")) {
                     return Err(Reported);
@@ -71,7 +81,9 @@ impl Checker<'_> {
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
-                if name == "retval" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. })) {
+                if name == "retval"
+                    && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. }))
+                {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
@@ -183,6 +195,10 @@ impl Checker<'_> {
         Ok(hir::Expr { kind, ty, span })
     }
 
+    fn param(&self, n: u32) -> Option<&str> {
+        self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
+    }
+
     pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let name = func.name.as_str();
         if AGGREGATIONS.contains(&name) {
@@ -193,7 +209,9 @@ impl Checker<'_> {
         }
         match name {
             "sizeof" => {
-                let [arg] = args else { return Err(self.arg_count(span, name, "a type or an expression", args.len())) };
+                let [arg] = args else {
+                    return Err(self.arg_count(span, name, "a type or an expression", args.len()));
+                };
                 let e = self.expr(arg)?;
                 let n = self.size_of(e.ty, e.span)?;
                 Ok(hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span })
@@ -201,7 +219,15 @@ impl Checker<'_> {
             "kstack" | "ustack" => self.stack(name == "ustack", args, span),
             "ksym" => self.ksym(args, span),
             "str" => {
-                let [ptr] = args else { return Err(self.arg_count(span, name, "one pointer", args.len())) };
+                // `str($1)`: the parameter as text, even when it is a number.
+                if let [ast::Expr { kind: ExprKind::Positional(n), .. }] = args {
+                    let p = self.param(*n).unwrap_or("").to_string();
+                    let ty = Type::Str(p.len() + 1);
+                    return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
+                }
+                let [ptr] = args else {
+                    return Err(self.arg_count(span, name, "one pointer", args.len()));
+                };
                 let ptr = self.expr(ptr)?;
                 self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
                 Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr) }, ty: Type::Str(STR_LEN), span })
@@ -215,11 +241,23 @@ impl Checker<'_> {
     }
 }
 
-
 fn unary_symbol(op: UnaryOp) -> &'static str {
     match op {
         UnaryOp::Neg => "-",
         UnaryOp::Not => "!",
         UnaryOp::BitNot => "~",
     }
+}
+
+/// A positional parameter as an integer: decimal, `0x` hex, with an optional minus.
+fn parse_param_int(p: &str) -> Option<i64> {
+    let (neg, digits) = match p.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, p),
+    };
+    let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(h) => i64::from_str_radix(h, 16).ok()?,
+        None => digits.parse::<i64>().ok()?,
+    };
+    Some(if neg { -v } else { v })
 }

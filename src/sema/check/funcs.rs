@@ -48,7 +48,9 @@ impl Checker<'_> {
 
     /// `ksym(addr)`: the address, printed as the kernel symbol it is in.
     pub(super) fn ksym(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [addr] = args else { return Err(self.arg_count(span, "ksym", "one address", args.len())) };
+        let [addr] = args else {
+            return Err(self.arg_count(span, "ksym", "one address", args.len()));
+        };
         let addr = self.expr(addr)?;
         self.expect_int(&addr, "`ksym` takes a kernel address")?;
         Ok(hir::Expr { span, ..addr.retyped(Type::Ksym) })

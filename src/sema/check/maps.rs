@@ -4,9 +4,9 @@
 use super::{Checked, Checker, AGGREGATIONS};
 use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
-use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::error::SemaError;
 use crate::sema::hir;
+use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::types::Type;
 
 impl Checker<'_> {
@@ -87,9 +87,7 @@ impl Checker<'_> {
             _ => {
                 let mut bounds = [0i64; 3];
                 for (slot, a) in bounds.iter_mut().zip(&args[1..]) {
-                    *slot = self.constant(a).ok_or_else(|| {
-                        self.error(SemaError::NotAConstant { span: a.span, func: func.into() })
-                    })?;
+                    *slot = self.constant(a).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
                 }
                 let [min, max, step] = bounds;
                 if min < 0 || step <= 0 || max <= min {
@@ -135,11 +133,7 @@ impl Checker<'_> {
             (a, b) => a == b,
         };
         if !keys_ok || !value_ok {
-            let (was, now) = if keys_ok {
-                (decl.value.describe(), value.describe())
-            } else {
-                (describe_keys(&decl.keys), describe_keys(&keys))
-            };
+            let (was, now) = if keys_ok { (decl.value.describe(), value.describe()) } else { (describe_keys(&decl.keys), describe_keys(&keys)) };
             return Err(self.error(SemaError::MapTypeConflict { span, map: m.name.clone(), first: decl.span, was, now }));
         }
         // Strings widen to the largest size stored; sums are signed if any input is.
@@ -173,7 +167,6 @@ impl Checker<'_> {
         }
         Ok(keys)
     }
-
 }
 
 fn describe_keys(keys: &[Type]) -> String {

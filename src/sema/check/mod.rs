@@ -19,14 +19,16 @@ use crate::parser::ast;
 use crate::parser::Span;
 
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
-const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit"];
+const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal"];
+/// Functions that change the system: refused without `--unsafe`.
+const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
 const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
 const MAX_REGISTER_ARGS: u8 = 6;
 
-pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
+pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
     // Attach points first: they do the kernel lookups, once each.
     let mut errors = Vec::new();
     let mut attach = Vec::new();
@@ -46,9 +48,9 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
     }
 
     let btf = kernel.btf();
-    let mut learn = Checker { btf, ..Checker::default() };
+    let mut learn = Checker { btf, options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { btf, maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { btf, options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
@@ -62,6 +64,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir:
 pub(super) struct Checker<'k> {
     /// The kernel's C types, when it has BTF.
     btf: Option<&'k crate::btf::Btf>,
+    options: super::Options,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<hir::PrintfDecl>,
@@ -127,11 +130,7 @@ impl Checker<'_> {
     }
 
     fn not_a_map(&mut self, span: Span, func: &str) -> Reported {
-        self.error(SemaError::TypeMismatch {
-            span,
-            message: format!("`{func}` takes a map"),
-            label: "not a map".into(),
-        })
+        self.error(SemaError::TypeMismatch { span, message: format!("`{func}` takes a map"), label: "not a map".into() })
     }
 
     /// `@m` as the argument of print/clear/zero.
@@ -148,12 +147,8 @@ impl Checker<'_> {
             Type::Record { ty, .. } => Err(self.error(SemaError::NotAValue { span: e.span, what: format!("a whole `{}`", ty.name.as_str()) })),
             Type::Array { .. } => Err(self.error(SemaError::NotAValue { span: e.span, what: format!("a whole array (`{}`)", e.ty) })),
             Type::Void => Err(self.error(SemaError::NotAValue { span: e.span, what: "this expression".into() })),
-            Type::TracepointArgs => Err(self.error(SemaError::NotAValue {
-                span: e.span,
-                what: "`args` as a whole".into(),
-            })),
+            Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span: e.span, what: "`args` as a whole".into() })),
             t => Ok(t),
         }
     }
-
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Checked, Checker, Reported, STATEMENT_FUNCS};
+use super::{Checked, Checker, Reported, STATEMENT_FUNCS, UNSAFE_FUNCS};
 use crate::parser::ast::{self, BinOp, ExprKind, StmtKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -79,10 +79,7 @@ impl Checker<'_> {
                     // `$x op= v` is `$x = $x op v`; `$x` must exist.
                     Some(op) => {
                         let read = ast::Expr { kind: ExprKind::Var(var.name.clone()), span: var.span };
-                        let desugared = ast::Expr {
-                            kind: ExprKind::Binary { op: *op, lhs: Box::new(read), rhs: Box::new(value.clone()) },
-                            span: stmt.span,
-                        };
+                        let desugared = ast::Expr { kind: ExprKind::Binary { op: *op, lhs: Box::new(read), rhs: Box::new(value.clone()) }, span: stmt.span };
                         self.expr(&desugared)?
                     }
                 };
@@ -149,9 +146,7 @@ impl Checker<'_> {
             StmtKind::Continue => Ok(hir::Stmt::Continue),
             StmtKind::Return => Ok(hir::Stmt::Return),
             StmtKind::Expr(e) => match &e.kind {
-                ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => {
-                    self.statement_call(&func.name, args, e.span)
-                }
+                ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => self.statement_call(&func.name, args, e.span),
                 _ => Ok(hir::Stmt::Expr(self.expr(e)?)),
             },
         }
@@ -174,11 +169,7 @@ impl Checker<'_> {
             self.loop_depth -= 1;
             let span = var.span;
             let read = |id| hir::Expr { kind: hir::ExprKind::Var(id), ty: Type::I64, span };
-            let cond = hir::Expr {
-                kind: hir::ExprKind::Binary { op: BinOp::Lt, lhs: Box::new(read(i)), rhs: Box::new(read(limit)) },
-                ty: Type::I64,
-                span,
-            };
+            let cond = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Lt, lhs: Box::new(read(i)), rhs: Box::new(read(limit)) }, ty: Type::I64, span };
             let one = hir::Expr { kind: hir::ExprKind::Int(1), ty: Type::I64, span };
             let next = hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(read(i)), rhs: Box::new(one) }, ty: Type::I64, span };
             Ok(hir::Stmt::Block(vec![
@@ -193,59 +184,127 @@ impl Checker<'_> {
 
     pub(super) fn statement_call(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Stmt> {
         match func {
-            "printf" => {
-                let Some((fmt, rest)) = args.split_first() else {
-                    return Err(self.arg_count(span, func, "a format string and its arguments", 0));
+            _ if UNSAFE_FUNCS.contains(&func) && !self.options.unsafe_ok => Err(self.error(SemaError::NeedsUnsafe { span, func: func.into() })),
+            "printf" => self.formatted(func, args, span, hir::PrintfAction::Print),
+            "system" => self.formatted(func, args, span, hir::PrintfAction::System),
+            "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
+            "time" => {
+                let fmt = match args {
+                    [] => "%H:%M:%S\n".to_string(),
+                    [ast::Expr { kind: ExprKind::Str(s), .. }] => s.clone(),
+                    _ => return Err(self.arg_count(span, func, "an optional strftime format string", args.len())),
                 };
-                let ExprKind::Str(text) = &fmt.kind else {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: fmt.span,
-                        message: "printf's first argument must be a string literal".into(),
-                        label: "not a string literal".into(),
-                    }));
-                };
-                let format = printf::parse(text)
-                    .map_err(|message| self.error(SemaError::PrintfFormat { span: fmt.span, message }))?;
-                let specs: Vec<printf::Spec> = format.specs().cloned().collect();
-                if specs.len() != rest.len() {
-                    let message = format!("the format has {} conversions but {} arguments follow", specs.len(), rest.len());
-                    return Err(self.error(SemaError::PrintfFormat { span: fmt.span, message }));
-                }
-                let mut out = Vec::new();
-                for (arg, spec) in rest.iter().zip(&specs) {
-                    let Ok(e) = self.expr(arg) else { continue };
-                    let Ok(ty) = self.value_type(&e) else { continue };
-                    let string_like = matches!(ty, Type::Str(_) | Type::Stack(_) | Type::Ksym);
-                    if spec.conv.wants_string() != string_like {
-                        let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
-                        self.error(SemaError::TypeMismatch {
-                            span: e.span,
-                            message: format!("printf conversion expects {want}, but this is {ty}"),
-                            label: format!("this is {ty}"),
-                        });
-                        continue;
-                    }
-                    out.push(e);
-                }
-                if out.len() != rest.len() {
-                    return Err(Reported);
-                }
-                let args = out.iter().map(|a| a.ty).collect();
-                self.printfs.push(hir::PrintfDecl { format, args });
-                Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: out })
+                let format = printf::Format { segments: vec![printf::Segment::Lit(fmt)] };
+                self.printfs.push(hir::PrintfDecl { format, args: vec![], action: hir::PrintfAction::Time });
+                Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![] })
             }
-            "print" | "clear" | "zero" => {
-                let command = match func {
-                    "print" => MapCommand::Print,
-                    "clear" => MapCommand::Clear,
-                    _ => MapCommand::Zero,
+            "signal" => {
+                let [sig] = args else {
+                    return Err(self.arg_count(span, func, "a signal (a number or a name such as \"SIGKILL\")", args.len()));
                 };
-                let [arg] = args else { return Err(self.arg_count(span, func, "one map", args.len())) };
+                let value = match &sig.kind {
+                    ExprKind::Str(name) => match signal_number(name) {
+                        Some(n) => hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::I64, span: sig.span },
+                        None => {
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: sig.span,
+                                message: format!("unknown signal `{name}`"),
+                                label: "not a signal name".into(),
+                            }))
+                        }
+                    },
+                    _ => {
+                        let e = self.expr(sig)?;
+                        self.expect_int(&e, "`signal` takes a signal number or name")?;
+                        e
+                    }
+                };
+                Ok(hir::Stmt::Signal(value))
+            }
+            _ => self.statement_call_rest(func, args, span),
+        }
+    }
+
+    /// printf and the functions that take a printf format: `system`, `cat`.
+    fn formatted(&mut self, func: &str, args: &[ast::Expr], span: Span, action: hir::PrintfAction) -> Checked<hir::Stmt> {
+        let Some((fmt, rest)) = args.split_first() else {
+            return Err(self.arg_count(span, func, "a format string and its arguments", 0));
+        };
+        let ExprKind::Str(text) = &fmt.kind else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: fmt.span,
+                message: format!("{func}'s first argument must be a string literal"),
+                label: "not a string literal".into(),
+            }));
+        };
+        let format = printf::parse(text).map_err(|message| self.error(SemaError::PrintfFormat { span: fmt.span, message }))?;
+        let specs: Vec<printf::Spec> = format.specs().cloned().collect();
+        if specs.len() != rest.len() {
+            let message = format!("the format has {} conversions but {} arguments follow", specs.len(), rest.len());
+            return Err(self.error(SemaError::PrintfFormat { span: fmt.span, message }));
+        }
+        let mut out = Vec::new();
+        for (arg, spec) in rest.iter().zip(&specs) {
+            let Ok(e) = self.expr(arg) else { continue };
+            let Ok(ty) = self.value_type(&e) else {
+                continue;
+            };
+            let string_like = matches!(ty, Type::Str(_) | Type::Stack(_) | Type::Ksym);
+            if spec.conv.wants_string() != string_like {
+                let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
+                self.error(SemaError::TypeMismatch {
+                    span: e.span,
+                    message: format!("printf conversion expects {want}, but this is {ty}"),
+                    label: format!("this is {ty}"),
+                });
+                continue;
+            }
+            out.push(e);
+        }
+        if out.len() != rest.len() {
+            return Err(Reported);
+        }
+        let args = out.iter().map(|a| a.ty).collect();
+        self.printfs.push(hir::PrintfDecl { format, args, action });
+        Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: out })
+    }
+
+    fn statement_call_rest(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Stmt> {
+        match func {
+            // `print(value)` of anything but a whole map prints the value and a newline.
+            "print" if matches!(args, [a] if !matches!(&a.kind, ExprKind::Map(m) if m.keys.is_empty())) => {
+                let e = self.expr(&args[0])?;
+                let ty = self.value_type(&e)?;
+                let conv = if matches!(ty, Type::Str(_) | Type::Stack(_) | Type::Ksym) { "%s" } else if ty.is_signed() { "%d" } else { "%u" };
+                let format = printf::parse(&format!("{conv}\n")).map_err(|message| self.error(SemaError::PrintfFormat { span, message }))?;
+                self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Print });
+                Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![e] })
+            }
+            "print" => {
+                let (arg, rest) = args.split_first().ok_or_else(|| self.arg_count(span, func, "a map, then optionally top and div", 0))?;
+                let map = self.whole_map(arg, func)?;
+                let mut limits = [0u32, 1u32];
+                if rest.len() > 2 {
+                    return Err(self.arg_count(span, func, "a map, then optionally top and div", args.len()));
+                }
+                for (slot, a) in limits.iter_mut().zip(rest) {
+                    *slot = self.constant(a).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                }
+                let [top, div] = limits;
+                Ok(hir::Stmt::MapCommand { command: MapCommand::Print { top, div: div.max(1) }, map })
+            }
+            "clear" | "zero" => {
+                let command = if func == "clear" { MapCommand::Clear } else { MapCommand::Zero };
+                let [arg] = args else {
+                    return Err(self.arg_count(span, func, "one map", args.len()));
+                };
                 let map = self.whole_map(arg, func)?;
                 Ok(hir::Stmt::MapCommand { command, map })
             }
             "delete" => {
-                let [arg] = args else { return Err(self.arg_count(span, func, "one map element", args.len())) };
+                let [arg] = args else {
+                    return Err(self.arg_count(span, func, "one map element", args.len()));
+                };
                 let ExprKind::Map(m) = &arg.kind else {
                     return Err(self.not_a_map(arg.span, func));
                 };
@@ -264,5 +323,43 @@ impl Checker<'_> {
             }
         }
     }
+}
 
+/// A signal by name (`SIGKILL`, `KILL`) or number text.
+fn signal_number(name: &str) -> Option<u64> {
+    const NAMES: &[(&str, u64)] = &[
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ILL", 4),
+        ("TRAP", 5),
+        ("ABRT", 6),
+        ("BUS", 7),
+        ("FPE", 8),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("STKFLT", 16),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("TTIN", 21),
+        ("TTOU", 22),
+        ("URG", 23),
+        ("XCPU", 24),
+        ("XFSZ", 25),
+        ("VTALRM", 26),
+        ("PROF", 27),
+        ("WINCH", 28),
+        ("IO", 29),
+        ("PWR", 30),
+        ("SYS", 31),
+    ];
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v).or_else(|| name.parse().ok().filter(|n| (1..=64).contains(n)))
 }
