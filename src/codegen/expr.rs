@@ -10,7 +10,7 @@ use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
 use super::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
-use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, STR_LEN};
+use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue};
 use crate::sema::Type;
 
 #[derive(Clone, Copy)]
@@ -100,13 +100,45 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
-            ExprKind::ReadStr { ptr } => {
-                let p = self.expr(ptr)?.int()?;
-                let buf = bb.stack_buffer(STR_LEN, "str")?;
-                bb.helper(Helper::ProbeReadStr, &[buf.into(), bb.const_i64(STR_LEN as u64).into(), p.into()])?;
-                Val::Str(buf, STR_LEN)
+            ExprKind::ReadStr { ptr, len } => {
+                let size = e.ty.size();
+                let buf = bb.stack_buffer(size, "str")?;
+                self.read_str(ptr, len.as_deref(), buf, size)?;
+                Val::Str(buf, size)
+            }
+            ExprKind::StrNcmp { a, b, n } => {
+                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
+                    return Err(internal("strncmp of non-strings"));
+                };
+                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n))?;
+                let ne = bb.b.build_not(eq, "ne")?;
+                Val::Int(bb.bool_to_i64(ne)?)
+            }
+            ExprKind::HasKey { map, keys } => {
+                let key = self.map_key(*map, keys, None)?;
+                let p = bb.map_lookup(self.maps.user[*map], key)?;
+                let found = bb.b.build_is_not_null(p, "found")?;
+                Val::Int(bb.bool_to_i64(found)?)
             }
         })
+    }
+
+    /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` + 1 bytes
+    /// with the NUL, never more than the buffer.
+    fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
+        let bb = self.bb;
+        let p = self.expr(ptr)?.int()?;
+        let n = match len {
+            None => bb.const_i64(size as u64),
+            Some(l) => {
+                let l = self.expr(l)?.int()?;
+                let with_nul = bb.b.build_int_add(l, bb.const_i64(1), "len")?;
+                let fits = bb.b.build_int_compare(IntPredicate::ULT, with_nul, bb.const_i64(size as u64), "fits")?;
+                bb.b.build_select(fits, with_nul, bb.const_i64(size as u64), "n")?.into_int_value()
+            }
+        };
+        bb.helper(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()])?;
+        Ok(())
     }
 
     pub fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {
@@ -318,12 +350,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
                 Ok(())
             }
-            ExprKind::ReadStr { ptr } => {
-                let p = self.expr(ptr)?.int()?;
+            ExprKind::ReadStr { ptr, len } => {
                 bb.memset_zero(slot, slot_len as u64)?;
-                let n = STR_LEN.min(slot_len) as u64;
-                bb.helper(Helper::ProbeReadStr, &[slot.into(), bb.const_i64(n).into(), p.into()])?;
-                Ok(())
+                self.read_str(ptr, len.as_deref(), slot, e.ty.size().min(slot_len))
             }
             _ => {
                 let v = self.expr(e)?;

@@ -54,6 +54,21 @@ impl KernelInfo for LiveKernel {
         self.btf.get_or_init(|| std::fs::read(VMLINUX_BTF).ok().and_then(|data| Btf::parse(data).ok())).as_ref()
     }
 
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        // "ffffffff81000000 T _stext", maybe with " [module]".
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        text.lines().find_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (addr, _, sym) = (parts.next()?, parts.next()?, parts.next()?);
+            (sym == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
+        })
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+    }
+
     fn kprobes_available(&self) -> bool {
         std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
     }

@@ -284,10 +284,13 @@ pub enum ExprKind {
     },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::sema::types::StackSpec),
-    /// `str(ptr)`: a NUL-terminated string read from memory into a `ty`-sized buffer.
-    ReadStr {
-        ptr: Box<Expr>,
-    },
+    /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
+    /// at most `len` bytes of it when given (clamped to the buffer).
+    ReadStr { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n` bytes (up to a NUL).
+    StrNcmp { a: Box<Expr>, b: Box<Expr>, n: usize },
+    /// `has_key(@m[k...])`: 1 if the key is in the map.
+    HasKey { map: MapId, keys: Vec<Expr> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,3 +352,5 @@ impl Builtin {
 pub const PROBE_NAME_LEN: usize = 64;
 /// Buffer size of `str()` results (bpftrace's default `max_strlen`).
 pub const STR_LEN: usize = 64;
+/// The largest buffer `str(p, n)` reads into.
+pub const MAX_STR_LEN: usize = 1024;

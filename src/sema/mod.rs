@@ -39,6 +39,16 @@ pub trait KernelInfo {
     fn btf(&self) -> Option<&crate::btf::Btf> {
         None
     }
+    /// The address of a kernel symbol (`kaddr`), from kallsyms.
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        let _ = name;
+        None
+    }
+    /// The id of the cgroup at `path` (`cgroupid`): its inode number in cgroupfs.
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        let _ = path;
+        None
+    }
     fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())

@@ -6,7 +6,7 @@ use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
-use crate::sema::hir::{AttachKind, Builtin, STR_LEN};
+use crate::sema::hir::{AttachKind, Builtin};
 use crate::sema::types::Type;
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
@@ -195,7 +195,7 @@ impl Checker<'_> {
         Ok(hir::Expr { kind, ty, span })
     }
 
-    fn param(&self, n: u32) -> Option<&str> {
+    pub(super) fn param(&self, n: u32) -> Option<&str> {
         self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
     }
 
@@ -218,20 +218,12 @@ impl Checker<'_> {
             }
             "kstack" | "ustack" => self.stack(name == "ustack", args, span),
             "ksym" => self.ksym(args, span),
-            "str" => {
-                // `str($1)`: the parameter as text, even when it is a number.
-                if let [ast::Expr { kind: ExprKind::Positional(n), .. }] = args {
-                    let p = self.param(*n).unwrap_or("").to_string();
-                    let ty = Type::Str(p.len() + 1);
-                    return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
-                }
-                let [ptr] = args else {
-                    return Err(self.arg_count(span, name, "one pointer", args.len()));
-                };
-                let ptr = self.expr(ptr)?;
-                self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
-                Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr) }, ty: Type::Str(STR_LEN), span })
-            }
+            "str" => self.str(args, span),
+            "strncmp" => self.strncmp(args, span),
+            "has_key" => self.has_key(args, span),
+            "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
+            "kaddr" => self.kaddr(args, span),
+            "cgroupid" => self.cgroupid(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();
                 let candidates = did_you_mean(name, known);

@@ -1,11 +1,12 @@
-//! Value functions whose result userspace renders: `kstack`/`ustack` (also as bare builtins)
-//! and `ksym`.
+//! Value functions: strings (`str`, `strncmp`), maps (`has_key`), pointers (`uptr`, `kptr`),
+//! values resolved when the script is compiled (`kaddr`, `cgroupid`), and those userspace
+//! renders (`kstack`/`ustack`, also bare builtins, and `ksym`).
 
 use super::{Checked, Checker};
 use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
-use crate::sema::hir;
+use crate::sema::hir::{self, MAX_STR_LEN, STR_LEN};
 use crate::sema::types::{StackMode, StackSpec, Type, MAX_STACK_FRAMES};
 
 impl Checker<'_> {
@@ -54,5 +55,97 @@ impl Checker<'_> {
         let addr = self.expr(addr)?;
         self.expect_int(&addr, "`ksym` takes a kernel address")?;
         Ok(hir::Expr { span, ..addr.retyped(Type::Ksym) })
+    }
+
+    /// `str(ptr)`, `str(ptr, len)`; `str($1)` is the parameter's text.
+    pub(super) fn str(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        if let [ast::Expr { kind: ExprKind::Positional(n), .. }] = args {
+            let p = self.param(*n).unwrap_or("").to_string();
+            let ty = Type::Str(p.len() + 1);
+            return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
+        }
+        let (ptr, len) = match args {
+            [p] => (p, None),
+            [p, l] => (p, Some(l)),
+            _ => return Err(self.arg_count(span, "str", "a pointer and an optional length", args.len())),
+        };
+        let ptr = self.expr(ptr)?;
+        self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
+        let (size, len) = match len {
+            None => (STR_LEN, None),
+            Some(l) => match self.constant(l) {
+                // A constant length sizes the buffer: the string and its NUL.
+                Some(n) if n >= 0 => ((n as usize + 1).min(MAX_STR_LEN), None),
+                _ => {
+                    let l = self.expr(l)?;
+                    self.expect_int(&l, "a string length is an integer")?;
+                    (STR_LEN, Some(Box::new(l)))
+                }
+            },
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr), len }, ty: Type::Str(size), span })
+    }
+
+    /// `strncmp(a, b, n)` with a constant `n`.
+    pub(super) fn strncmp(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a, b, n] = args else { return Err(self.arg_count(span, "strncmp", "two strings and a length", args.len())) };
+        let (a, b) = (self.expr(a), self.expr(b));
+        let (a, b) = (a?, b?);
+        for s in [&a, &b] {
+            if !matches!(s.ty, Type::Str(_)) {
+                return Err(self.error(SemaError::TypeMismatch { span: s.span, message: "`strncmp` compares strings".into(), label: format!("this is {}", s.ty) }));
+            }
+        }
+        let Some(n) = self.constant(n).filter(|n| *n >= 0) else {
+            return Err(self.error(SemaError::NotAConstant { span: n.span, func: "strncmp".into() }));
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::StrNcmp { a: Box::new(a), b: Box::new(b), n: n as usize }, ty: Type::I64, span })
+    }
+
+    /// `has_key(@m[k])`
+    pub(super) fn has_key(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Map(m), .. }] = args else {
+            return Err(self.arg_count(span, "has_key", "one map element, `@m[key]`", args.len()));
+        };
+        let map = self.existing_map(m)?;
+        let keys = self.keys(map, m)?;
+        Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
+    }
+
+    /// `uptr(p)`, `kptr(p)`: the same pointer, read from user (kernel) memory.
+    pub(super) fn mark_pointer(&mut self, user: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let func = if user { "uptr" } else { "kptr" };
+        let [p] = args else { return Err(self.arg_count(span, func, "one pointer", args.len())) };
+        let p = self.expr(p)?;
+        let ty = match p.ty {
+            Type::Ptr { to, .. } => Type::Ptr { to, user },
+            Type::Int { .. } => return Ok(p),
+            other => {
+                return Err(self.error(SemaError::TypeMismatch { span: p.span, message: format!("`{func}` takes a pointer"), label: format!("this is {other}") }));
+            }
+        };
+        Ok(hir::Expr { span, ..p.retyped(ty) })
+    }
+
+    /// `kaddr("symbol")`: the address, looked up when the script is compiled.
+    pub(super) fn kaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
+            return Err(self.arg_count(span, "kaddr", "a kernel symbol name (a string literal)", args.len()));
+        };
+        match self.kernel.and_then(|k| k.kernel_symbol(name)) {
+            Some(addr) => Ok(hir::Expr { kind: hir::ExprKind::Int(addr), ty: Type::U64, span }),
+            None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no kernel symbol `{name}`"), label: "not in /proc/kallsyms".into() })),
+        }
+    }
+
+    /// `cgroupid("/sys/fs/cgroup/...")`: the cgroup's id, looked up when the script is compiled.
+    pub(super) fn cgroupid(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(path), span: at }] = args else {
+            return Err(self.arg_count(span, "cgroupid", "a cgroup path (a string literal)", args.len()));
+        };
+        match self.kernel.and_then(|k| k.cgroup_id(path)) {
+            Some(id) => Ok(hir::Expr { kind: hir::ExprKind::Int(id), ty: Type::U64, span }),
+            None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no cgroup at `{path}`"), label: "not a cgroup directory".into() })),
+        }
     }
 }

@@ -22,7 +22,7 @@ const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "h
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal"];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
-const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym"];
+const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
@@ -48,9 +48,9 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     }
 
     let btf = kernel.btf();
-    let mut learn = Checker { btf, options: options.clone(), ..Checker::default() };
+    let mut learn = Checker { btf, kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { btf, options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { btf, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
@@ -64,6 +64,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
 pub(super) struct Checker<'k> {
     /// The kernel's C types, when it has BTF.
     btf: Option<&'k crate::btf::Btf>,
+    kernel: Option<&'k dyn KernelInfo>,
     options: super::Options,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
