@@ -35,7 +35,10 @@ pub enum Helper {
     SendSignal = 109,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
+    ProbeReadUserStr = 114,
     RingbufOutput = 130,
+    RingbufReserve = 131,
+    RingbufSubmit = 132,
     RingbufQuery = 134,
 }
 
@@ -316,6 +319,30 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         let r = self.helper(Helper::RingbufOutput, &[ring.into(), data.into(), self.const_i64(len as u64).into(), flags.into()])?;
         let failed = self.b.build_int_compare(IntPredicate::NE, r, self.const_i64(0), "lost")?;
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::LostEvents as u64))
+    }
+}
+
+impl<'ctx> BpfBuilder<'ctx, '_> {
+    /// An event too big for the stack, built in place: reserves `len` bytes of the ring,
+    /// lets `fill` write them, and submits (or counts a lost event when the ring is full).
+    pub fn ringbuf_build(&self, ringbuf: GlobalValue<'ctx>, len: usize, counters: GlobalValue<'ctx>, fill: impl FnOnce(PointerValue<'ctx>) -> R<()>) -> R<()> {
+        let ring = ringbuf.as_pointer_value();
+        let r = self.helper(Helper::RingbufReserve, &[ring.into(), self.const_i64(len as u64).into(), self.const_i64(0).into()])?;
+        let p = self.b.build_int_to_ptr(r, self.ptr(), "event")?;
+        let got = self.b.build_is_not_null(p, "reserved")?;
+        let fill_bb = self.ctx.append_basic_block(self.function, "rb_fill");
+        let lost_bb = self.ctx.append_basic_block(self.function, "rb_lost");
+        let done = self.ctx.append_basic_block(self.function, "rb_done");
+        self.b.build_conditional_branch(got, fill_bb, lost_bb)?;
+        self.b.position_at_end(fill_bb);
+        fill(p)?;
+        self.helper(Helper::RingbufSubmit, &[p.into(), self.const_i64(BPF_RB_FORCE_WAKEUP).into()])?;
+        self.b.build_unconditional_branch(done)?;
+        self.b.position_at_end(lost_bb);
+        self.bump_counter(counters, super::artifact::Counter::LostEvents as u64)?;
+        self.b.build_unconditional_branch(done)?;
+        self.b.position_at_end(done);
+        Ok(())
     }
 }
 

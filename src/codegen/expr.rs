@@ -169,6 +169,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[buf.into(), bb.const_i64(16).into()])?;
                 return Ok(Val::Str(buf, 16));
             }
+            Builtin::Func => {
+                let size = b.ty().size();
+                // Each attach point is its own program, so the name is a constant.
+                let name = match &self.attach.kind {
+                    AttachKind::Kprobe { function, .. } => function.clone(),
+                    _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
+                };
+                return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));
+            }
             Builtin::Probe => {
                 let size = b.ty().size();
                 if let Some(buf) = self.probe_name {

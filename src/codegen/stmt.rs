@@ -8,7 +8,7 @@ use super::artifact::EventKind;
 use super::builder::{internal, Helper, Wakeup, R};
 use super::maps::{key_offsets, layout, slot_size};
 use super::probe::Lower;
-use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt};
+use crate::sema::hir::{Expr, MapCommand, MapValue, Stmt, JOIN_ARGS, STR_LEN};
 use crate::sema::Type;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
@@ -75,6 +75,38 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
             Stmt::Block(stmts) => self.block(stmts),
+            Stmt::Join { format, argv } => {
+                let argv = self.expr(argv)?.int()?;
+                let slot = bb.stack_i64("argp")?;
+                let size = 16 + JOIN_ARGS * STR_LEN;
+                let events = self.maps.events;
+                bb.ringbuf_build(events, size, self.maps.counters, |ev| {
+                    bb.store_i64(ev, header(EventKind::Printf, *format as u32, bb))?;
+                    let count = bb.gep(ev, 8)?;
+                    bb.store_i64(count, bb.const_i64(JOIN_ARGS as u64))?;
+                    let done = bb.ctx.append_basic_block(bb.function, "join_done");
+                    for i in 0..JOIN_ARGS {
+                        // argv[i]; a NULL ends the array.
+                        let at = bb.b.build_int_add(argv, bb.const_i64(8 * i as u64), "argv_i")?;
+                        bb.store_i64(slot, bb.const_i64(0))?;
+                        bb.helper(Helper::ProbeReadUser, &[slot.into(), bb.const_i64(8).into(), at.into()])?;
+                        let arg = bb.load_i64(slot)?;
+                        let null = bb.b.build_int_compare(IntPredicate::EQ, arg, bb.const_i64(0), "null")?;
+                        let read = bb.ctx.append_basic_block(bb.function, "join_read");
+                        let end = bb.ctx.append_basic_block(bb.function, "join_end");
+                        bb.b.build_conditional_branch(null, end, read)?;
+                        bb.b.position_at_end(end);
+                        bb.store_i64(count, bb.const_i64(i as u64))?;
+                        bb.b.build_unconditional_branch(done)?;
+                        bb.b.position_at_end(read);
+                        let dst = bb.gep(ev, 16 + i * STR_LEN)?;
+                        bb.helper(Helper::ProbeReadUserStr, &[dst.into(), bb.const_i64(STR_LEN as u64).into(), arg.into()])?;
+                    }
+                    bb.b.build_unconditional_branch(done)?;
+                    bb.b.position_at_end(done);
+                    Ok(())
+                })
+            }
             Stmt::Signal(sig) => {
                 let v = self.expr(sig)?.int()?;
                 bb.helper(Helper::SendSignal, &[v.into()]).map(|_| ())

@@ -13,7 +13,7 @@ use super::ringbuf::RingBuf;
 use super::symbols::{SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
-use crate::sema::hir::PrintfAction;
+use crate::sema::hir::{PrintfAction, JOIN_ARGS, STR_LEN};
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,13 @@ impl EventSink {
                 printf::format(&p.format, &args, &mut self.line);
                 match p.action {
                     PrintfAction::Print => self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?,
+                    PrintfAction::Join => {
+                        let count = (u64_at(record, 8) as usize).min(JOIN_ARGS);
+                        let parts: Vec<String> = (0..count).map(|i| printf::c_str(record.get(16 + i * STR_LEN..16 + (i + 1) * STR_LEN).unwrap_or_default())).collect();
+                        let line = parts.join(&self.line);
+                        self.out.write_all(line.as_bytes()).map_err(RuntimeError::Io)?;
+                        self.out.write_all(b"\n").map_err(RuntimeError::Io)?;
+                    }
                     PrintfAction::Time => {
                         let text = local_time(&self.line);
                         self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;

@@ -36,6 +36,9 @@ pub enum PrintfAction {
     Cat,
     /// `time`: the format (one literal) is a strftime format for the current time.
     Time,
+    /// `join`: the event holds a count and `JOIN_ARGS` strings; the format (one literal) is
+    /// the separator.
+    Join,
 }
 
 pub type MapId = usize;
@@ -214,6 +217,8 @@ pub enum Stmt {
         keys: Vec<Expr>,
     },
     Exit,
+    /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
+    Join { format: PrintfId, argv: Expr },
     /// `signal(sig)`: to the current task (needs `--unsafe`).
     Signal(Expr),
     Expr(Expr),
@@ -312,6 +317,8 @@ pub enum Builtin {
     Probe,
     /// The current `struct task_struct *`.
     Curtask,
+    /// The traced function's name, in kprobes and uprobes.
+    Func,
     Rand,
     Cgroup,
     Numaid,
@@ -332,6 +339,7 @@ impl Builtin {
         ("retval", Builtin::Retval),
         ("cpid", Builtin::Cpid),
         ("rand", Builtin::Rand),
+        ("func", Builtin::Func),
         ("cgroup", Builtin::Cgroup),
         ("numaid", Builtin::Numaid),
         ("jiffies", Builtin::Jiffies),
@@ -342,7 +350,7 @@ impl Builtin {
             Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
             Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies => Type::U64,
             Builtin::Comm => Type::Str(16),
-            Builtin::Probe => Type::Str(PROBE_NAME_LEN),
+            Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
             Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask => Type::U64,
         }
     }
@@ -352,5 +360,7 @@ impl Builtin {
 pub const PROBE_NAME_LEN: usize = 64;
 /// Buffer size of `str()` results (bpftrace's default `max_strlen`).
 pub const STR_LEN: usize = 64;
+/// `join` reads at most this many strings, each of at most `STR_LEN` bytes.
+pub const JOIN_ARGS: usize = 16;
 /// The largest buffer `str(p, n)` reads into.
 pub const MAX_STR_LEN: usize = 1024;

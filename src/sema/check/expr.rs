@@ -81,6 +81,9 @@ impl Checker<'_> {
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
+                if name == "func" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. })) {
+                    return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                }
                 if name == "retval"
                     && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. }))
                 {

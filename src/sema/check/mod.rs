@@ -19,7 +19,7 @@ use crate::parser::ast;
 use crate::parser::Span;
 
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
-const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal"];
+const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "join"];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
 const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid"];

@@ -198,6 +198,18 @@ impl Checker<'_> {
                 self.printfs.push(hir::PrintfDecl { format, args: vec![], action: hir::PrintfAction::Time });
                 Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![] })
             }
+            "join" => {
+                let (argv, sep) = match args {
+                    [a] => (a, " ".to_string()),
+                    [a, ast::Expr { kind: ExprKind::Str(s), .. }] => (a, s.clone()),
+                    _ => return Err(self.arg_count(span, func, "an array of strings (`char **`) and an optional separator literal", args.len())),
+                };
+                let argv = self.expr(argv)?;
+                self.expect_int(&argv, "`join` takes the address of an array of string pointers")?;
+                let format = printf::Format { segments: vec![printf::Segment::Lit(sep)] };
+                self.printfs.push(hir::PrintfDecl { format, args: vec![], action: hir::PrintfAction::Join });
+                Ok(hir::Stmt::Join { format: self.printfs.len() - 1, argv })
+            }
             "signal" => {
                 let [sig] = args else {
                     return Err(self.arg_count(span, func, "a signal (a number or a name such as \"SIGKILL\")", args.len()));
