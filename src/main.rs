@@ -21,6 +21,22 @@ struct Cli {
     #[arg(value_name = "FILE [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 
+    /// Output format: `text` (the default) or `json` (one JSON object per line, as bpftrace).
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+
+    /// Write the trace's output to FILE instead of stdout.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+
+    /// Quiet: no "Attaching N probes..." line.
+    #[arg(short = 'q')]
+    quiet: bool,
+
+    /// Output buffering: `line` (the default), `full` or `none`.
+    #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = ["line", "full", "none"])]
+    buffering: String,
+
     /// Allow functions that change the system: `system`, `signal`.
     #[arg(long = "unsafe")]
     unsafe_ok: bool,
@@ -164,7 +180,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let command = cli.command.as_ref().map(|c| c.split_whitespace().map(str::to_string).collect());
-    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command, pid: cli.pid }) {
+    let buffering = match cli.buffering.as_str() {
+        "full" => runtime::Buffering::Full,
+        "none" => runtime::Buffering::None,
+        _ => runtime::Buffering::Line,
+    };
+    let output = runtime::OutputOptions { json: cli.format == "json", file: cli.output.clone(), buffering };
+    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command, pid: cli.pid, output, quiet: cli.quiet }) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }

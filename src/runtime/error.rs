@@ -19,6 +19,8 @@ pub enum RuntimeError {
     Attach { probe: String, span: Span, message: String },
     #[error("internal error: the object has no {what}")]
     MissingObject { what: String },
+    #[error("cannot write the output to {}: {error}", path.display())]
+    Output { path: std::path::PathBuf, error: std::io::Error },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -2,12 +2,12 @@
 //! format printf, carry out print/clear/zero, and print maps. Output goes through one
 //! buffered stdout writer, flushed once per drained batch.
 
-use std::io::{BufWriter, Stdout, Write};
+use std::io::{BufWriter, Write};
 
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{render, resolved, u64_at, Limits, RawEntries};
+use super::output::{json_event, render, render_json, resolved, u64_at, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{SymbolCache, Symbols};
@@ -22,9 +22,32 @@ pub enum Outcome {
     Exit,
 }
 
+/// How the output looks and where it goes (`-f`, `-o`, `-B`).
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    pub json: bool,
+    /// `-o FILE`: instead of stdout.
+    pub file: Option<std::path::PathBuf>,
+    pub buffering: Buffering,
+}
+
+/// `-B`: when output is written out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Buffering {
+    /// After each batch of events (at most `DRAIN_INTERVAL_MS` late) and at exit: every line
+    /// appears whole.
+    #[default]
+    Line,
+    /// Only when the buffer fills, and at exit.
+    Full,
+    /// After every event.
+    None,
+}
+
 pub struct EventSink {
     meta: RuntimeMeta,
-    out: BufWriter<Stdout>,
+    out: BufWriter<Box<dyn Write>>,
+    options: OutputOptions,
     ncpus: usize,
     exited: bool,
     line: String,
@@ -32,11 +55,16 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    pub fn new(meta: &RuntimeMeta) -> Result<Self, RuntimeError> {
+    pub fn new(meta: &RuntimeMeta, options: &OutputOptions) -> Result<Self, RuntimeError> {
         let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
+        let target: Box<dyn Write> = match &options.file {
+            Some(path) => Box::new(std::fs::File::create(path).map_err(|e| RuntimeError::Output { path: path.clone(), error: e })?),
+            None => Box::new(std::io::stdout()),
+        };
         Ok(EventSink {
             meta: meta.clone(),
-            out: BufWriter::with_capacity(1 << 16, std::io::stdout()),
+            out: BufWriter::with_capacity(1 << 16, target),
+            options: options.clone(),
             ncpus,
             exited: false,
             line: String::new(),
@@ -59,8 +87,36 @@ impl EventSink {
             result.is_ok()
         });
         result?;
-        self.out.flush().map_err(RuntimeError::Io)?;
+        if self.options.buffering != Buffering::Full {
+            self.out.flush().map_err(RuntimeError::Io)?;
+        }
         Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
+    }
+
+    /// Writes one piece of output: as it is, or as a JSON line of type `kind`.
+    fn emit(&mut self, kind: &str, text: &[u8]) -> Result<(), RuntimeError> {
+        if self.options.json {
+            let line = json_event(kind, serde_json::Value::from(String::from_utf8_lossy(text)));
+            self.out.write_all(line.as_bytes()).map_err(RuntimeError::Io)?;
+        } else {
+            self.out.write_all(text).map_err(RuntimeError::Io)?;
+        }
+        if self.options.buffering == Buffering::None {
+            self.out.flush().map_err(RuntimeError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// A message bpftrace prints on stderr in text mode and as a JSON line with `-f json`.
+    pub fn notice(&mut self, kind: &str, data: serde_json::Value, text: &str) -> Result<(), RuntimeError> {
+        if self.options.json {
+            self.out.write_all(json_event(kind, data).as_bytes()).map_err(RuntimeError::Io)?;
+            self.out.flush().map_err(RuntimeError::Io)
+        } else {
+            self.out.flush().map_err(RuntimeError::Io)?;
+            eprintln!("{text}");
+            Ok(())
+        }
     }
 
     fn handle(&mut self, record: &[u8], maps: &Loaded) -> Result<(), RuntimeError> {
@@ -89,36 +145,34 @@ impl EventSink {
                     .collect();
                 self.line.clear();
                 printf::format(&p.format, &args, &mut self.line);
+                let line = std::mem::take(&mut self.line);
                 match p.action {
-                    PrintfAction::Print => self.out.write_all(self.line.as_bytes()).map_err(RuntimeError::Io)?,
+                    PrintfAction::Print => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
                         let count = (u64_at(record, 8) as usize).min(JOIN_ARGS);
                         let parts: Vec<String> = (0..count).map(|i| printf::c_str(record.get(16 + i * STR_LEN..16 + (i + 1) * STR_LEN).unwrap_or_default())).collect();
-                        let line = parts.join(&self.line);
-                        self.out.write_all(line.as_bytes()).map_err(RuntimeError::Io)?;
-                        self.out.write_all(b"\n").map_err(RuntimeError::Io)?;
+                        let joined = parts.join(&line) + "\n";
+                        self.emit("join", joined.as_bytes())?;
                     }
-                    PrintfAction::Time => {
-                        let text = local_time(&self.line);
-                        self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
-                    }
-                    PrintfAction::Cat => match std::fs::read(self.line.trim_end_matches('\0')) {
-                        Ok(bytes) => self.out.write_all(&bytes).map_err(RuntimeError::Io)?,
-                        Err(e) => eprintln!("cat: {}: {e}", self.line),
+                    PrintfAction::Time => self.emit("time", local_time(&line).as_bytes())?,
+                    PrintfAction::Cat => match std::fs::read(&line) {
+                        Ok(bytes) => self.emit("cat", &bytes)?,
+                        Err(e) => eprintln!("cat: {line}: {e}"),
                     },
-                    PrintfAction::System => {
-                        // The command's output goes after everything printed before it.
-                        self.out.flush().map_err(RuntimeError::Io)?;
-                        if let Err(e) = std::process::Command::new("sh").arg("-c").arg(&self.line).status() {
-                            eprintln!("system: {}: {e}", self.line);
-                        }
-                    }
+                    PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
+                        Ok(o) => self.emit("system", &o.stdout)?,
+                        Err(e) => eprintln!("system: {line}: {e}"),
+                    },
                 }
+                self.line = line;
             }
             Some(EventKind::Print) => {
                 let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
                 let text = self.render_map_limited(id, maps, limits)?;
                 self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+                if self.options.buffering == Buffering::None {
+                    self.out.flush().map_err(RuntimeError::Io)?;
+                }
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
             Some(EventKind::Zero) => self.clear_map(id, maps, true)?,
@@ -167,6 +221,9 @@ impl EventSink {
 
     fn render_map_limited(&self, id: usize, maps: &Loaded, limits: Limits) -> Result<String, RuntimeError> {
         let (m, entries) = self.read_map(id, maps)?;
+        if self.options.json {
+            return Ok(render_json(&m, &entries, &self.symbols(maps), limits));
+        }
         Ok(render(&m, &entries, &self.symbols(maps), limits))
     }
 
@@ -209,7 +266,7 @@ impl EventSink {
             if text.is_empty() {
                 continue;
             }
-            if first {
+            if first && !self.options.json {
                 self.out.write_all(b"\n").map_err(RuntimeError::Io)?;
                 first = false;
             }

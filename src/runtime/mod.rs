@@ -25,6 +25,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
 pub use error::RuntimeError;
+pub use events::{Buffering, OutputOptions};
 use events::{EventSink, Outcome};
 pub use kernel::LiveKernel;
 use links::Links;
@@ -41,6 +42,10 @@ pub struct RunOptions {
     pub command: Option<Vec<String>>,
     /// `-p PID`: the only process the probes run for; the trace ends when it exits.
     pub pid: Option<u32>,
+    /// `-f json`, `-o FILE`, `-B MODE`.
+    pub output: OutputOptions,
+    /// `-q`: no "Attaching N probes..." line.
+    pub quiet: bool,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -59,10 +64,12 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
     let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
-    let mut sink = EventSink::new(meta)?;
+    let mut sink = EventSink::new(meta, &options.output)?;
 
     let n = meta.probe_count;
-    eprintln!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" });
+    if !options.quiet {
+        sink.notice("attached_probes", serde_json::json!({ "probes": n }), &format!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }))?;
+    }
 
     // Signals only set a flag and wake poll() through a socket pair.
     let (sig_rx, sig_tx) = UnixStream::pair().map_err(RuntimeError::Io)?;
@@ -101,7 +108,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sink.drain(&mut ring, &loaded)?;
 
     sink.print_all_maps(&loaded)?;
-    report_counters(&loaded, meta)?;
+    report_counters(&loaded, meta, &mut sink)?;
     Ok(0)
 }
 
@@ -169,7 +176,7 @@ fn event_loop(
     }
 }
 
-fn report_counters(loaded: &Loaded, meta: &RuntimeMeta) -> Result<(), RuntimeError> {
+fn report_counters(loaded: &Loaded, meta: &RuntimeMeta, sink: &mut EventSink) -> Result<(), RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
     let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
     let read = |slot: Counter| -> u64 {
@@ -183,7 +190,7 @@ fn report_counters(loaded: &Loaded, meta: &RuntimeMeta) -> Result<(), RuntimeErr
     let _ = std::io::stdout().flush();
     let lost = read(Counter::LostEvents);
     if lost > 0 {
-        eprintln!("Lost {lost} events");
+        sink.notice("lost_events", serde_json::json!({ "events": lost }), &format!("Lost {lost} events"))?;
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {

@@ -2,6 +2,10 @@
 //! kernel (all CPUs' values for per-CPU maps) and the map's metadata, returns text. The
 //! format rules are written down in tests/e2e/NOTES-bpftrace-output.md.
 
+mod json;
+
+pub use json::{json_event, render_json};
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -94,9 +98,16 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Renders a map; empty maps render as nothing. Works on borrowed bytes: a million-key map
-/// is folded, sorted and written without copying keys.
-pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
+/// A map's entries folded across CPUs, in print order (`order` indexes `entries`), with
+/// `print`'s top and div applied.
+struct Sorted<'a> {
+    entries: Vec<(&'a [u8], Folded)>,
+    order: Vec<u32>,
+}
+
+/// Folds, sorts and limits a map's entries. Works on borrowed bytes: a million-key map is
+/// folded, sorted and written without copying keys.
+fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits: Limits) -> Sorted<'a> {
     let user_key_len: usize = meta.keys.iter().map(|k| slot_size(*k)).sum();
     let stride = meta.layout.value_size.div_ceil(8) * 8;
     let mut per_cpu: Vec<&[u8]> = Vec::new();
@@ -130,10 +141,6 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
             }
         }
     }
-    if entries.is_empty() {
-        return String::new();
-    }
-
     // Ascending by value, ties by key bytes; the sort key is computed once per entry.
     let order = |v: &Folded| match v {
         Folded::Int(n) => *n,
@@ -167,10 +174,16 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
             }
         }
     }
+    Sorted { entries, order: order_keys.into_iter().map(|(_, _, i)| i).collect() }
+}
+
+/// Renders a map as bpftrace's text; empty maps render as nothing.
+pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
+    let Sorted { entries, order } = sorted(meta, raw, resolve, limits);
     let mut out = String::with_capacity(entries.len() * 32);
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
-    for (key, value) in order_keys.iter().map(|(_, _, i)| &entries[*i as usize]) {
+    for (key, value) in order.iter().map(|i| &entries[*i as usize]) {
         name.clear();
         name.push('@');
         name.push_str(&meta.name);
