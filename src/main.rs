@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         print!("{script}");
         return ExitCode::SUCCESS;
     }
-    let kernel = runtime::LiveKernel::open();
+    let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
     let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params };
     let program = match sema::analyse_with(&script, &kernel, &sema_options) {
         Ok(p) => p,

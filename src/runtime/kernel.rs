@@ -15,6 +15,9 @@ pub struct LiveKernel {
     /// The tracefs mount.
     root: PathBuf,
     btf: OnceCell<Option<Btf>>,
+    /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
+    /// another machine); their functions are still checked against this kernel's list.
+    assume_kprobes: bool,
 }
 
 impl LiveKernel {
@@ -31,7 +34,12 @@ impl LiveKernel {
     }
 
     pub fn at(root: impl Into<PathBuf>) -> LiveKernel {
-        LiveKernel { root: root.into(), btf: OnceCell::new() }
+        LiveKernel { root: root.into(), btf: OnceCell::new(), assume_kprobes: false }
+    }
+
+    /// The same kernel, with kprobes taken as available: see `assume_kprobes`.
+    pub fn assuming_kprobes(self) -> LiveKernel {
+        LiveKernel { assume_kprobes: true, ..self }
     }
 
     /// The perf event id of a tracepoint (`events/CATEGORY/EVENT/id`).
@@ -70,13 +78,28 @@ impl KernelInfo for LiveKernel {
     }
 
     fn kprobes_available(&self) -> bool {
-        std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        self.assume_kprobes || std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
     }
 
     fn kernel_functions(&self) -> Option<Vec<String>> {
         // "name" or "name [module]", one per line.
-        let text = std::fs::read_to_string(self.root.join("available_filter_functions")).ok().filter(|t| !t.is_empty())?;
-        Some(text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect())
+        if let Some(text) = std::fs::read_to_string(self.root.join("available_filter_functions")).ok().filter(|t| !t.is_empty()) {
+            return Some(text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect());
+        }
+        // Without ftrace's list (a kernel without kprobes or ftrace), the text symbols of
+        // kallsyms: "ffffffff81000000 T name [module]".
+        let text = std::fs::read_to_string("/proc/kallsyms").ok().filter(|t| !t.is_empty())?;
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                matches!(kind, "t" | "T").then(|| name.to_string())
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Some(names)
     }
 
     fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
