@@ -23,6 +23,8 @@ pub struct RuntimeMeta {
     /// User maps, indexed like `hir::Program::maps`.
     pub maps: Vec<MapMeta>,
     pub printfs: Vec<PrintfMeta>,
+    /// `strftime` formats, indexed by `Type::Timestamp`.
+    pub strftimes: Vec<String>,
 }
 
 /// One BPF program: one attach point of one probe.

@@ -287,9 +287,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             BinOp::Add => b.build_int_add(l, r, "add")?,
             BinOp::Sub => b.build_int_sub(l, r, "sub")?,
             BinOp::Mul => b.build_int_mul(l, r, "mul")?,
-            BinOp::Div if signed => b.build_int_signed_div(l, r, "div")?,
+            BinOp::Div if signed => self.signed_div_rem(l, r, true)?,
             BinOp::Div => b.build_int_unsigned_div(l, r, "div")?,
-            BinOp::Mod if signed => b.build_int_signed_rem(l, r, "mod")?,
+            BinOp::Mod if signed => self.signed_div_rem(l, r, false)?,
             BinOp::Mod => b.build_int_unsigned_rem(l, r, "mod")?,
             BinOp::BitAnd => b.build_and(l, r, "and")?,
             BinOp::BitOr => b.build_or(l, r, "or")?,
@@ -388,6 +388,30 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
+    /// C's signed `/` and `%` (truncating toward zero) from unsigned ones on magnitudes: BPF
+    /// before cpu v4 (kernel 6.6) has no signed division.
+    fn signed_div_rem(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, div: bool) -> R<IntValue<'ctx>> {
+        let b = &self.bb.b;
+        let zero = self.bb.const_i64(0);
+        let abs = |v: IntValue<'ctx>, name: &str| -> R<IntValue<'ctx>> {
+            let neg = b.build_int_compare(IntPredicate::SLT, v, zero, "neg")?;
+            let negated = b.build_int_neg(v, "negated")?;
+            Ok(b.build_select(neg, negated, v, name)?.into_int_value())
+        };
+        let (ua, ub) = (abs(l, "abs_l")?, abs(r, "abs_r")?);
+        let (q, sign_from) = if div {
+            let q = b.build_int_unsigned_div(ua, ub, "udiv")?;
+            // Negative when exactly one side is.
+            (q, b.build_xor(l, r, "signs")?)
+        } else {
+            // The remainder takes the sign of the dividend.
+            (b.build_int_unsigned_rem(ua, ub, "urem")?, l)
+        };
+        let negative = b.build_int_compare(IntPredicate::SLT, sign_from, zero, "negative")?;
+        let negated = b.build_int_neg(q, "neg_result")?;
+        Ok(b.build_select(negative, negated, q, "sdivrem")?.into_int_value())
+    }
+
     fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let i8t = bb.ctx.i8_type();

@@ -110,6 +110,7 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
                 PrintfMeta { format: p.format.clone(), args: offsets.into_iter().zip(p.args.iter().copied()).collect(), action: p.action }
             })
             .collect(),
+        strftimes: program.strftimes.clone(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

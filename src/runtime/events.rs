@@ -228,7 +228,7 @@ impl EventSink {
     }
 
     fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
-        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols }
+        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes }
     }
 
     fn clear_map(&self, id: usize, maps: &Loaded, zero: bool) -> Result<(), RuntimeError> {

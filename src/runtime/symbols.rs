@@ -24,6 +24,8 @@ pub struct SymbolCache {
 pub struct Symbols<'a> {
     pub stacks: Option<RawFd>,
     pub cache: &'a SymbolCache,
+    /// The program's `strftime` formats.
+    pub strftimes: &'a [String],
 }
 
 /// One frame as text: `function+offset`, or the address when no symbol covers it.
@@ -119,6 +121,28 @@ impl Resolve for Symbols<'_> {
         out
     }
 
+    /// Wall-clock time of a boot-clock (CLOCK_MONOTONIC) timestamp, in a strftime format
+    /// where `%f` is the microseconds.
+    fn timestamp(&self, format: u32, ns: u64) -> String {
+        let Some(fmt) = self.strftimes.get(format as usize) else { return String::new() };
+        let wall_ns = (realtime_ns() - monotonic_ns()).saturating_add(i128::from(ns));
+        let secs = wall_ns.div_euclid(1_000_000_000) as libc::time_t;
+        let micros = wall_ns.rem_euclid(1_000_000_000) / 1000;
+        let fmt = fmt.replace("%f", &format!("{micros:06}"));
+        let Ok(cfmt) = std::ffi::CString::new(fmt.clone()) else { return String::new() };
+        let mut buf = vec![0u8; 256 + fmt.len() * 4];
+        // SAFETY: localtime_r and strftime write only into the buffers given, sized here.
+        unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            if libc::localtime_r(&secs, &mut tm).is_null() {
+                return String::new();
+            }
+            let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm);
+            buf.truncate(n);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
     /// The function an address is in, without offset; the address itself if none is.
     fn ksym(&self, addr: u64) -> String {
         match self.symbolize(&[addr], None).pop() {
@@ -128,6 +152,21 @@ impl Resolve for Symbols<'_> {
     }
 }
 
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+fn realtime_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+fn monotonic_ns() -> i128 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +174,7 @@ mod tests {
     #[test]
     fn user_addresses_of_this_process_resolve() {
         let cache = SymbolCache::default();
-        let symbols = Symbols { stacks: None, cache: &cache };
+        let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[] };
         let addr = libc::getpid as usize as u64;
         let src = Symbols::source(Some(std::process::id()), true);
         let r = symbols.symbolizer().symbolize(&src, Input::AbsAddr(&[addr + 4]));

@@ -15,6 +15,8 @@ pub struct Program {
     pub printfs: Vec<PrintfDecl>,
     /// Some probe takes a `kstack` or `ustack`: codegen adds the stack trace map.
     pub uses_stacks: bool,
+    /// The formats of `strftime` calls, indexed by `Type::Timestamp`.
+    pub strftimes: Vec<String>,
 }
 
 /// One printf call site: its format and the types of its arguments.

@@ -100,6 +100,9 @@ pub enum Type {
     Stack(StackSpec),
     /// A kernel address printed as its symbol (`ksym(addr)`).
     Ksym,
+    /// `strftime(fmt, nsecs)`: boot-clock nanoseconds, printed as wall-clock time in the
+    /// program's strftime format number `.0`.
+    Timestamp(u32),
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array {
@@ -134,7 +137,7 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym => 8,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => 8,
             Type::Str(n) => n,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
@@ -169,6 +172,7 @@ impl fmt::Display for Type {
             Type::Array { elem, len, .. } => write!(f, "{}[{len}]", elem.name.as_str()),
             Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
             Type::Ksym => write!(f, "ksym"),
+            Type::Timestamp(_) => write!(f, "timestamp"),
         }
     }
 }

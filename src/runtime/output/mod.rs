@@ -55,6 +55,8 @@ impl RawEntries {
 pub trait Resolve {
     fn stack(&self, spec: StackSpec, raw: u64) -> String;
     fn ksym(&self, addr: u64) -> String;
+    /// `strftime` format number `format` of boot-clock nanoseconds `ns`.
+    fn timestamp(&self, format: u32, ns: u64) -> String;
 }
 
 /// The text of a value of a type that needs resolving; None for other types.
@@ -62,6 +64,7 @@ pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
     match ty {
         Type::Stack(spec) => Some(resolve.stack(spec, raw)),
         Type::Ksym => Some(resolve.ksym(raw)),
+        Type::Timestamp(f) => Some(resolve.timestamp(f, raw)),
         _ => None,
     }
 }
@@ -250,7 +253,7 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
-        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
+        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_))) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
         MapValue::Scalar(Type::Str(_)) => Folded::Str(c_str(cpus.first()?)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
@@ -281,7 +284,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym => {
+            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => {
                 out.push_str(&resolved(*t, u64_at(key, *off), resolve).unwrap_or_default());
                 Ok(())
             }

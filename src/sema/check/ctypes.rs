@@ -65,8 +65,14 @@ impl<'k> Checker<'k> {
     }
 
     /// Whether pointers made by casts in this probe point into user memory (uprobes).
+    /// Uprobes, and syscall tracepoints, whose pointer arguments are the caller's.
     fn user_probe(&self) -> bool {
-        !self.attach.is_empty() && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. }))
+        let user = |a: &hir::AttachPoint| match &a.kind {
+            AttachKind::Uprobe { .. } => true,
+            AttachKind::Tracepoint { category, .. } => category == "syscalls",
+            _ => false,
+        };
+        !self.attach.is_empty() && self.attach.iter().all(user)
     }
 
     /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
@@ -305,7 +311,7 @@ impl<'k> Checker<'k> {
     pub(super) fn size_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
         match ty {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
-            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym => Ok(8),
+            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),

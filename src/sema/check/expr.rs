@@ -100,6 +100,7 @@ impl Checker<'_> {
             }
             ExprKind::Var(name) => match self.lookup_var(name) {
                 Some(id) if self.vars[id] != Type::Void => (hir::ExprKind::Var(id), self.vars[id]),
+                _ if self.poisoned.contains(name) => return Err(Reported),
                 Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
                 None if self.ended.contains_key(name) => {
                     let declared = self.ended[name];
@@ -166,6 +167,12 @@ impl Checker<'_> {
                 let target = self.type_spec(ty)?;
                 let inner = self.expr(expr)?;
                 self.expect_int(&inner, &format!("only integers and pointers can be cast to {target}"))?;
+                // A pointer cast to another pointer keeps its address space (curtask stays a
+                // kernel pointer in a uprobe); an integer becomes a pointer of the probe's.
+                let target = match (target, inner.ty) {
+                    (Type::Ptr { to, .. }, Type::Ptr { user, .. }) => Type::Ptr { to, user },
+                    (t, _) => t,
+                };
                 return Ok(match target {
                     Type::Int { .. } => hir::Expr { kind: hir::ExprKind::Cast(Box::new(inner)), ty: target, span },
                     // A pointer cast only retypes the address.
@@ -226,6 +233,7 @@ impl Checker<'_> {
             "has_key" => self.has_key(args, span),
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
+            "strftime" => self.strftime(args, span),
             "cgroupid" => self.cgroupid(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();

@@ -148,4 +148,21 @@ impl Checker<'_> {
             None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no cgroup at `{path}`"), label: "not a cgroup directory".into() })),
         }
     }
+
+    /// `strftime(fmt, nsecs)`: a value printed as wall-clock time (`%f` is microseconds).
+    pub(super) fn strftime(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(fmt), .. }, ns] = args else {
+            return Err(self.arg_count(span, "strftime", "a format string literal and a time in nanoseconds (nsecs)", args.len()));
+        };
+        let ns = self.expr(ns)?;
+        self.expect_int(&ns, "`strftime` formats a time in nanoseconds")?;
+        let id = match self.strftimes.iter().position(|f| f == fmt) {
+            Some(i) => i,
+            None => {
+                self.strftimes.push(fmt.clone());
+                self.strftimes.len() - 1
+            }
+        };
+        Ok(hir::Expr { span, ..ns.retyped(Type::Timestamp(id as u32)) })
+    }
 }

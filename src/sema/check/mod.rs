@@ -22,7 +22,7 @@ const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "h
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "join"];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
-const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid"];
+const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid", "strftime"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
@@ -54,7 +54,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
-        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks })
+        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks, strftimes: checker.strftimes })
     } else {
         Err(errors)
     }
@@ -70,6 +70,7 @@ pub(super) struct Checker<'k> {
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<hir::PrintfDecl>,
     uses_stacks: bool,
+    strftimes: Vec<String>,
     errors: Vec<SemaError>,
     // Per probe:
     vars: Vec<Type>,
@@ -80,6 +81,8 @@ pub(super) struct Checker<'k> {
     /// Variables whose block has ended, with where they were declared: for a better error.
     ended: HashMap<String, Span>,
     declared_at: HashMap<String, Span>,
+    /// Variables whose assignment had an error: their uses report nothing more.
+    poisoned: std::collections::HashSet<String>,
     attach: Vec<hir::AttachPoint>,
     /// `args` fields the current probe reads.
     args_fields: BTreeSet<String>,
@@ -101,6 +104,7 @@ impl Checker<'_> {
             self.loop_depth = 0;
             self.ended.clear();
             self.declared_at.clear();
+            self.poisoned.clear();
             self.attach = aps.clone();
             self.attach_resolved = *resolved;
             self.args_fields.clear();

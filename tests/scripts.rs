@@ -1,0 +1,175 @@
+//! Scripts users copy: every one-liner in docs/one-liners.md and every tool in
+//! examples/tools/ compiles (`--dry-run`) against this kernel, and each one this machine can
+//! run runs for a moment and stops cleanly on Ctrl-C. One that stops working fails the build.
+//!
+//! Running needs root and BPF, as the end-to-end tests do; RTRACE_SKIP_E2E=1 skips these.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `rtrace ...` command lines in the doc's ```sh blocks, split as a shell would (single
+/// quotes only, which is all the doc uses).
+fn one_liners(doc: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            in_block = line.trim() == "```sh";
+            continue;
+        }
+        if in_block && line.starts_with("rtrace ") {
+            out.push(shell_words(line)[1..].to_vec());
+        }
+    }
+    out
+}
+
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// Probe types this host cannot run (see the brief: no kprobes, fentry gets EPERM).
+fn host_can_run(args: &[String]) -> bool {
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    let program = args.iter().find(|a| a.contains('{')).map_or("", String::as_str);
+    // An attach point starts the program, follows a `}`, or starts a line of a script.
+    let starts = |p: &str| program.starts_with(p) || program.contains(&format!("}} {p}")) || program.contains(&format!("\n{p}"));
+    let needs_kprobes = ["kprobe:", "kretprobe:", "k:", "kr:"].iter().any(|p| starts(p));
+    let needs_trampolines = ["fentry:", "fexit:", "kfunc:", "kretfunc:"].iter().any(|p| program.contains(p));
+    (kprobes || !needs_kprobes) && !needs_trampolines
+}
+
+/// Compiles `args` with --dry-run and, if this host can run it, runs it for a moment.
+/// Returns whether it ran; Err says what failed.
+fn check_script(bin: &str, args: &[String], can_run: bool) -> Result<bool, String> {
+    let shown = format!("rtrace {}", args.join(" "));
+    let out = Command::new(bin).arg("--dry-run").args(args).output().expect("rtrace runs");
+    if !out.status.success() {
+        return Err(format!("{shown}: does not compile:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    if !can_run {
+        return Ok(false);
+    }
+    let mut child = Command::new(bin).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("rtrace starts");
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: kill with a pid we own and a valid signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    match status {
+        Some(s) if s.success() && !stderr.contains("error") => Ok(true),
+        Some(s) => Err(format!("{shown}: exited with {s}:\n{stderr}")),
+        None => Err(format!("{shown}: did not stop within 10 s of Ctrl-C")),
+    }
+}
+
+fn require_root() -> bool {
+    if std::env::var("RTRACE_SKIP_E2E").as_deref() == Ok("1") {
+        eprintln!("RTRACE_SKIP_E2E=1: scripts skipped");
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    assert!(unsafe { libc::geteuid() } == 0, "the script tests run rtrace and need root; set RTRACE_SKIP_E2E=1 to skip them");
+    true
+}
+
+#[test]
+fn every_tool_compiles_and_the_runnable_ones_run() {
+    if !require_root() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_rtrace");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("examples/tools"))
+        .expect("examples/tools exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bt"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 15, "examples/tools has {} tools", paths.len());
+    let (mut failures, mut ran) = (Vec::new(), 0);
+    for p in &paths {
+        let text = std::fs::read_to_string(p).expect("readable tool");
+        let can_run = host_can_run(&[text]);
+        match check_script(bin, &[p.display().to_string()], can_run) {
+            Ok(r) => ran += usize::from(r),
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!("tools: {} compiled, {ran} ran here", paths.len() - failures.len());
+    assert!(failures.is_empty(), "{} tools failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn every_one_liner_compiles_and_the_runnable_ones_run() {
+    if !require_root() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_rtrace");
+    let doc = std::fs::read_to_string(root.join("docs/one-liners.md")).expect("docs/one-liners.md");
+    let cases = one_liners(&doc);
+    assert!(cases.len() >= 30, "docs/one-liners.md has {} one-liners, fewer than 30", cases.len());
+    let mut failures = Vec::new();
+    let (mut ran, mut compiled) = (0, 0);
+    for args in &cases {
+        let shown = format!("rtrace {}", args.join(" "));
+        if args.first().is_some_and(|a| a == "-l") {
+            let out = Command::new(bin).args(args).output().expect("rtrace runs");
+            if !out.status.success() || out.stdout.is_empty() {
+                failures.push(format!("{shown}: listing failed or was empty: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            ran += 1;
+            continue;
+        }
+        compiled += 1;
+        match check_script(bin, args, host_can_run(args)) {
+            Ok(r) => ran += usize::from(r),
+            Err(e) => {
+                compiled -= 1;
+                failures.push(e);
+            }
+        }
+    }
+    eprintln!("one-liners: {} in the doc, {compiled} compiled, {ran} ran here", cases.len());
+    assert!(failures.is_empty(), "{} one-liners failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
