@@ -65,9 +65,10 @@ struct Cli {
     #[arg(short = 'p', value_name = "PID", conflicts_with = "command")]
     pid: Option<u32>,
 
-    /// List the attach points matching GLOB (all of them without one), e.g. `-l '*execve*'`.
-    #[arg(short = 'l', value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
-    list: Option<String>,
+    /// List the attach points matching the GLOB given as the argument (all of them without
+    /// one), e.g. `-l '*execve*'`; with -v (`-lv`), their arguments too.
+    #[arg(short = 'l')]
+    list: bool,
 
     /// Compile even if the compile cache holds this program (also: RTRACE_CACHE=0).
     #[arg(long)]
@@ -82,10 +83,11 @@ enum Emit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(pattern) = &cli.list {
+    if cli.list {
         use std::io::Write;
+        let pattern = cli.args.first().map_or("*", String::as_str);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern) {
+        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern, cli.verbose) {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();

@@ -61,6 +61,12 @@ pub enum Attach {
         offset: u64,
         ret: bool,
     },
+    /// fentry (or fexit) on a kernel function: a BPF trampoline, by the function's BTF id.
+    Fentry {
+        function: String,
+        btf_id: u32,
+        ret: bool,
+    },
     /// A uprobe (or uretprobe) at a file offset of a binary, for every process.
     Uprobe {
         path: String,

@@ -15,6 +15,8 @@ pub struct LiveKernel {
     /// The tracefs mount.
     root: PathBuf,
     btf: OnceCell<Option<Btf>>,
+    /// Where the BTF is read from: the running kernel's, or none for a tracefs fixture.
+    btf_path: Option<PathBuf>,
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
     /// another machine); their functions are still checked against this kernel's list.
     assume_kprobes: bool,
@@ -25,16 +27,17 @@ impl LiveKernel {
     pub fn open() -> LiveKernel {
         let modern = PathBuf::from("/sys/kernel/tracing");
         if !modern.join("events").exists() && std::fs::metadata("/sys/kernel/debug/tracing/events").is_ok() {
-            return LiveKernel::at("/sys/kernel/debug/tracing");
+            return LiveKernel { btf_path: Some(PathBuf::from(VMLINUX_BTF)), ..LiveKernel::at("/sys/kernel/debug/tracing") };
         }
         if !modern.join("events").exists() {
             let _ = std::process::Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
         }
-        LiveKernel::at(modern)
+        LiveKernel { btf_path: Some(PathBuf::from(VMLINUX_BTF)), ..LiveKernel::at(modern) }
     }
 
+    /// The tracefs at `root` (a fixture in tests), without BTF.
     pub fn at(root: impl Into<PathBuf>) -> LiveKernel {
-        LiveKernel { root: root.into(), btf: OnceCell::new(), assume_kprobes: false }
+        LiveKernel { root: root.into(), btf: OnceCell::new(), btf_path: None, assume_kprobes: false }
     }
 
     /// The same kernel, with kprobes taken as available: see `assume_kprobes`.
@@ -59,7 +62,7 @@ impl KernelInfo for LiveKernel {
     }
 
     fn btf(&self) -> Option<&Btf> {
-        self.btf.get_or_init(|| std::fs::read(VMLINUX_BTF).ok().and_then(|data| Btf::parse(data).ok())).as_ref()
+        self.btf.get_or_init(|| std::fs::read(self.btf_path.as_ref()?).ok().and_then(|data| Btf::parse(data).ok())).as_ref()
     }
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {

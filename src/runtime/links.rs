@@ -37,7 +37,11 @@ impl Links {
                 }
                 // One timer on CPU 0, as bpftrace's interval probe.
                 Attach::Interval { period_ns } => one(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog)),
-                Attach::RawTracepoint { name } => one(sys::raw_tracepoint_open(name, prog)),
+                Attach::RawTracepoint { name } => one(sys::raw_tracepoint_open(Some(name), prog)),
+                Attach::Fentry { function, .. } => sys::raw_tracepoint_open(None, prog).map(|fd| vec![fd]).map_err(|e| match e.raw_os_error() {
+                    Some(libc::EPERM) | Some(524) => super::loader::trampolines_refused(function),
+                    _ => e.to_string(),
+                }),
                 Attach::Uprobe { path, offset, ret } => one(probe_pmu("uprobe", path, *offset, *ret, pid, prog)),
                 Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, prog)),
                 Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {

@@ -16,6 +16,9 @@ const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
 const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+const BPF_TRACE_FEXIT: u32 = 25;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
 /// Verifier log buffer for a rejected program; doubled while the kernel says ENOSPC.
 const LOG_START: usize = 1 << 20;
@@ -68,22 +71,43 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Interval { .. } | Attach::PerfEvent { .. } => BPF_PROG_TYPE_PERF_EVENT,
         Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
+        Attach::Fentry { .. } => BPF_PROG_TYPE_TRACING,
     }
+}
+
+/// What the kernel must know at load time about where a program will attach: the expected
+/// attach type and BTF id of fentry/fexit programs.
+fn attach_target(attach: &Attach) -> sys::LoadTarget {
+    match attach {
+        Attach::Fentry { btf_id, ret, .. } => sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id },
+        _ => sys::LoadTarget::default(),
+    }
+}
+
+/// Why an fentry/fexit program cannot run here, and what can.
+pub fn trampolines_refused(function: &str) -> String {
+    format!(
+        "this kernel refuses BPF trampolines (EPERM), which fentry and fexit need: it may be locked down or built without them\nhelp: trace `{function}` with `kprobe:{function}` / `kretprobe:{function}` where the kernel has kprobes, or use a tracepoint"
+    )
 }
 
 fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool) -> Result<OwnedFd, RuntimeError> {
     let ty = program_type(&p.attach);
-    let first = sys::prog_load(ty, insns, &p.function, &mut []);
+    let target = attach_target(&p.attach);
+    let first = sys::prog_load(ty, insns, &p.function, &mut [], target);
     let error = match first {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
     if error.raw_os_error() == Some(libc::EPERM) {
+        if let Attach::Fentry { function, .. } = &p.attach {
+            return Err(RuntimeError::Attach { probe: p.probe_name.clone(), span: p.span, message: trampolines_refused(function) });
+        }
         return Err(RuntimeError::Load { message: format!("permission denied loading {}: run as root with BPF enabled", p.probe_name) });
     }
     let mut log = vec![0u8; LOG_START];
     loop {
-        match sys::prog_load(ty, insns, &p.function, &mut log) {
+        match sys::prog_load(ty, insns, &p.function, &mut log, target) {
             // Loads with a log but not without one: report the first error anyway.
             Ok(_) => return Err(RuntimeError::verifier(p, &error, "", verbose)),
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && log.len() < LOG_MAX => log = vec![0u8; log.len() * 2],

@@ -76,6 +76,24 @@ struct ProgLoadAttr {
     prog_name: [u8; 16],
     prog_ifindex: u32,
     expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+    attach_prog_fd: u32,
+    _pad: u32,
+}
+
+/// Where a program will attach, as BPF_PROG_LOAD must be told for fentry/fexit (zero for the
+/// rest).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadTarget {
+    pub expected_attach_type: u32,
+    pub attach_btf_id: u32,
 }
 
 #[repr(C)]
@@ -145,7 +163,7 @@ pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u3
 
 /// Loads a program; on failure returns the error and whatever the verifier wrote to `log`
 /// (pass an empty buffer to load without a log, the fast path).
-pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8]) -> io::Result<OwnedFd> {
+pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], target: LoadTarget) -> io::Result<OwnedFd> {
     let license = b"GPL\0";
     let mut attr = ProgLoadAttr {
         prog_type,
@@ -156,15 +174,18 @@ pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8]) -> io
         log_size: log.len() as u32,
         log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
         prog_name: name16(name),
+        expected_attach_type: target.expected_attach_type,
+        attach_btf_id: target.attach_btf_id,
         ..Default::default()
     };
     bpf(BPF_PROG_LOAD, &mut attr).map(owned)
 }
 
 /// Attaches a raw_tp program to a raw tracepoint; closing the returned link detaches it.
-pub fn raw_tracepoint_open(name: &str, prog_fd: RawFd) -> io::Result<OwnedFd> {
-    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut attr = RawTracepointAttr { name: name.as_ptr() as u64, prog_fd: prog_fd as u32, _pad: 0 };
+/// With no name, attaches a tracing program (fentry/fexit) where it was loaded for.
+pub fn raw_tracepoint_open(name: Option<&str>, prog_fd: RawFd) -> io::Result<OwnedFd> {
+    let name = name.map(CString::new).transpose().map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = RawTracepointAttr { name: name.as_ref().map_or(0, |n| n.as_ptr() as u64), prog_fd: prog_fd as u32, _pad: 0 };
     bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(owned)
 }
 

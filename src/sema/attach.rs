@@ -5,6 +5,7 @@ use super::error::SemaError;
 use super::hir::{AttachKind, AttachPoint, PerfEventKind, PerfSample};
 use super::tracepoint_format::TracepointFormat;
 use super::KernelInfo;
+use crate::btf::{Kind, Namespace};
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast;
 
@@ -16,6 +17,8 @@ const PROVIDERS: &[&[&str]] = &[
     &["rawtracepoint", "rt"],
     &["kprobe", "k"],
     &["kretprobe", "kr"],
+    &["fentry", "f", "kfunc"],
+    &["fexit", "fr", "kretfunc"],
     &["uprobe", "u"],
     &["uretprobe", "ur"],
     &["interval", "i"],
@@ -25,7 +28,7 @@ const PROVIDERS: &[&[&str]] = &[
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &["usdt", "U", "watchpoint", "w", "fentry", "f", "fexit", "fr", "kfunc", "kretfunc", "iter", "it"];
+const PLANNED: &[&str] = &["usdt", "U", "watchpoint", "w", "iter", "it"];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -80,6 +83,11 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<Att
     if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
         if parts.len() <= 3 {
             return kprobes(ap, kind.starts_with("kr") || kind == "kretprobe", function, kernel);
+        }
+    }
+    if let [kind @ ("fentry" | "f" | "kfunc" | "fexit" | "fr" | "kretfunc"), .., function] = parts[..] {
+        if parts.len() <= 3 {
+            return fentries(ap, matches!(kind, "fexit" | "fr" | "kretfunc"), function, kernel);
         }
     }
     if let ["tracepoint" | "t", category, event] = parts[..] {
@@ -163,6 +171,37 @@ fn tracepoint_alternatives(function: &str, ret: bool, kernel: &dyn KernelInfo) -
     wanted.into_iter().filter(|w| all.contains(w)).map(|(c, e)| format!("tracepoint:{c}:{e}")).collect()
 }
 
+/// `fentry:FUNCTION` / `fexit:FUNCTION` (and `MODULE:FUNCTION`), with wildcards: kernel
+/// functions that have a BTF prototype, which types `args` and `retval`.
+fn fentries(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let kind = if ret { "fexit" } else { "fentry" };
+    let Some(btf) = kernel.btf() else {
+        return Err(SemaError::NoBtf { span: ap.span, what: format!("`{kind}`") });
+    };
+    let ids: Vec<u32> = if is_glob(function) {
+        (1..btf.len() as u32).filter(|&id| matches!(btf.kind(id), Kind::Func { .. }) && glob_match(function, btf.name(id))).collect()
+    } else {
+        btf.find(Namespace::Func, function).into_iter().collect()
+    };
+    if ids.is_empty() {
+        let candidates: Vec<String> = if is_glob(function) { Vec::new() } else { did_you_mean(function, btf.names(Namespace::Func)) };
+        let help = match candidates.as_slice() {
+            [] => format!("list them with `rtrace -l '{kind}:PATTERN'`"),
+            c => format!("did you mean {}?", crate::diagnostics::one_of(&c.iter().map(|n| format!("{kind}:{n}")).collect::<Vec<_>>())),
+        };
+        return Err(SemaError::BadAttachPoint { span: ap.span, message: format!("no kernel function `{function}` with a BTF prototype"), help });
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(ids
+        .into_iter()
+        .filter(|id| seen.insert(btf.name(*id).to_string()))
+        .map(|id| {
+            let f = btf.name(id).to_string();
+            AttachPoint { name: format!("{kind}:{f}"), kind: AttachKind::Fentry { function: f, btf_id: id, ret }, span: ap.span }
+        })
+        .collect())
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -188,25 +227,6 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
         });
     }
     Ok(out)
-}
-
-/// Every attach point `-l` lists whose full name matches the glob `pattern`, in order:
-/// tracepoints, raw tracepoints, kprobes (where the kernel has them), software and hardware
-/// events (bpftrace's listing format).
-pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str) -> Vec<String> {
-    let tracepoints = kernel.tracepoints();
-    let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
-    raw.sort_unstable();
-    raw.dedup();
-    tracepoints
-        .iter()
-        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
-        .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
-        .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().into_iter().map(|f| format!("kprobe:{f}")))
-        .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
-        .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
-        .filter(|name| glob_match(pattern, name))
-        .collect()
 }
 
 /// Shell-style matching of `*` (any run), `?` (one character) and `[...]` classes, as
@@ -375,8 +395,9 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
         AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
-        AttachKind::Kprobe { function, ret, .. } => {
-            format!("{}:{function}", if *ret { "kretprobe" } else { "kprobe" })
+        AttachKind::Kprobe { function, ret, .. } | AttachKind::Fentry { function, ret, .. } => {
+            let base = if matches!(kind, AttachKind::Fentry { .. }) { ["fentry", "fexit"] } else { ["kprobe", "kretprobe"] };
+            format!("{}:{function}", base[usize::from(*ret)])
         }
         AttachKind::Uprobe { path, ret, .. } => format!("{}:{path}:{}", if *ret { "uretprobe" } else { "uprobe" }, parts[2]),
         AttachKind::PerfEvent { .. } => {
@@ -410,19 +431,20 @@ fn interval_period(args: &[&str]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{glob_match, list_probes};
+    use super::glob_match;
+    use crate::sema::list_probes;
     use crate::runtime::LiveKernel;
 
     #[test]
     fn listing_filters_every_provider_by_glob() {
         let kernel = LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
-        assert_eq!(list_probes(&kernel, "*execve*"), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
+        assert_eq!(list_probes(&kernel, "*execve*", false), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
         assert_eq!(
-            list_probes(&kernel, "software:*faults:"),
+            list_probes(&kernel, "software:*faults:", false),
             vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
         );
-        assert!(list_probes(&kernel, "*").len() > 20);
-        assert!(list_probes(&kernel, "kprobe:*").is_empty());
+        assert!(list_probes(&kernel, "*", false).len() > 20);
+        assert!(list_probes(&kernel, "kprobe:*", false).is_empty());
     }
 
     #[test]

@@ -100,7 +100,11 @@ impl ToDiagnostic for SemaError {
                 .with_labels(vec![primary(*span, "read here, but nothing stores into it")]),
             UnknownField { span, field, tracepoint, candidates } => with_candidates(
                 e.with_code("E0212")
-                    .with_message(format!("tracepoint `{tracepoint}` has no field `{field}`"))
+                    .with_message(if tracepoint.starts_with("tracepoint:") {
+                        format!("tracepoint `{tracepoint}` has no field `{field}`")
+                    } else {
+                        format!("`{tracepoint}` has no argument `{field}`")
+                    })
                     .with_labels(vec![primary(*span, "unknown field")]),
                 candidates,
             ),

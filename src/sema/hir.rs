@@ -89,6 +89,9 @@ pub enum AttachKind {
         offset: u64,
         ret: bool,
     },
+    /// fentry (`ret`: fexit) on a kernel function, by its BTF FUNC id: `args.NAME` and
+    /// `retval` are typed from its prototype.
+    Fentry { function: String, btf_id: u32, ret: bool },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
     Uprobe {
         path: String,

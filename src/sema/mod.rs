@@ -5,12 +5,14 @@
 mod attach;
 mod check;
 mod error;
+mod list;
 pub mod hir;
 pub mod printf;
 pub mod tracepoint_format;
 pub mod types;
 
-pub use attach::{glob_match, list_probes, HARDWARE_EVENTS, SOFTWARE_EVENTS};
+pub use attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
+pub use list::list_probes;
 pub use error::SemaError;
 pub use types::Type;
 

@@ -303,3 +303,18 @@ fn unsafe_functions_need_the_flag() {
 fn print_takes_constant_top_and_div() {
     insta::assert_snapshot!(check("BEGIN { @a[1] = 1; print(@a, 10, 2); print(@a, pid); }"));
 }
+
+#[test]
+fn fentry_args_and_fexit_retval_come_from_the_prototype() {
+    insta::assert_snapshot!(check("fentry:vfs_open { $f = args.file; $t = args.task->comm; @[args.flags] = count(); } fexit:vfs_open { @r = hist(retval); } fentry:tcp_connect { @p[args.sk->__sk_common.skc_dport] = count(); }"));
+}
+
+#[test]
+fn fentry_unknown_function_and_argument() {
+    insta::assert_snapshot!(check("fentry:vfs_opne { @ = count(); } fentry:vfs_open { @x = args.flag; }"));
+}
+
+#[test]
+fn raw_tracepoint_args_skip_the_data_pointer() {
+    insta::assert_snapshot!(check("rawtracepoint:sched_switch { @[args.next->comm, args.preempt] = count(); }"));
+}

@@ -62,3 +62,14 @@ run_traced syscall_tracepoints_fused_on_6_1 '^@\[tracepoint:syscalls:sys_enter_e
 rtrace -l 'kprobe:vfs_*' > /tmp/out 2>&1; rtrace -l '*sys_enter_execve' >> /tmp/out 2>&1
 check listing_shows_kprobes_and_tracepoints 'kprobe:vfs_read' /tmp/out
 check listing_shows_tracepoints 'tracepoint:syscalls:sys_enter_execve' /tmp/out
+
+# fentry/fexit (BPF trampolines, which the host refuses): arguments and return values typed
+# from the function's BTF prototype. The shell's `read` reads the file with read(2) (busybox
+# cat may not).
+readfile() { while read -r l; do :; done < /cases.sh; }
+run_traced fentry_reads_typed_args_through_btf '^@\[cases.sh\]: [1-9][0-9]*$' readfile \
+    'fentry:vfs_read { @[str(args.file->f_path.dentry->d_name.name)] = count(); } interval:s:4 { exit(); }'
+run_traced fexit_reads_typed_retval '^@bytes: [1-9][0-9]*$' "cat /cases.sh" \
+    'fexit:vfs_read /retval > 0/ { @bytes = sum(retval); } interval:s:4 { exit(); }'
+run_traced fentry_wildcard_and_func '^@\[vfs_read\]: [1-9][0-9]*$' "cat /cases.sh" \
+    'fentry:vfs_rea? { @[func] = count(); } interval:s:4 { exit(); }'

@@ -64,14 +64,16 @@ impl Checker<'_> {
                     return self.stack(name == "ustack", &[], span);
                 }
                 if name == "args" {
-                    if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
+                    let tracepoints = self.attach.iter().all(|a| matches!(a.kind, AttachKind::Tracepoint { .. }));
+                    let typed = self.attach.iter().all(|a| matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { .. }));
+                    if self.attach.is_empty() || !(tracepoints || typed) {
                         return Err(self.error(SemaError::ArgsOutsideTracepoint { span }));
                     }
                     return Ok(hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::TracepointArgs, span });
                 }
                 if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
                     let fits = |a: &hir::AttachPoint| match a.kind {
-                        AttachKind::RawTracepoint { .. } => true,
+                        AttachKind::RawTracepoint { .. } | AttachKind::Fentry { .. } => true,
                         AttachKind::Uprobe { ret: false, .. } | AttachKind::Kprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
                         _ => false,
                     };
@@ -81,8 +83,11 @@ impl Checker<'_> {
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
-                if name == "func" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. })) {
+                if name == "func" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                }
+                if name == "retval" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Fentry { ret: true, .. })) {
+                    return self.typed_retval(span);
                 }
                 if name == "retval"
                     && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: true, .. } | AttachKind::Kprobe { ret: true, .. }))
@@ -196,6 +201,9 @@ impl Checker<'_> {
                 let b = self.expr(base)?;
                 if b.ty != Type::TracepointArgs {
                     return self.member_access(b, field);
+                }
+                if !self.attach.iter().any(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
+                    return self.typed_arg(field, span);
                 }
                 let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?;
                 self.args_fields.insert(field.name.clone());

@@ -1,0 +1,64 @@
+//! `-l [GLOB]`: the attach points of this kernel, in bpftrace's listing format, and with
+//! `-v` (`-lv`) their arguments: tracepoint fields from tracefs, fentry/fexit and raw
+//! tracepoint arguments from BTF prototypes.
+
+use super::attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
+use super::tracepoint_format::TracepointFormat;
+use super::KernelInfo;
+use crate::btf::{Btf, Kind, Namespace};
+
+/// Every attach point whose full name matches the glob `pattern`, in order: tracepoints, raw
+/// tracepoints, kprobes (where the kernel has them), fentry (where it has BTF), software and
+/// hardware events. With `verbose`, each is followed by its arguments, indented.
+pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec<String> {
+    let tracepoints = kernel.tracepoints();
+    let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
+    raw.sort_unstable();
+    raw.dedup();
+    let btf = kernel.btf();
+    let mut functions: Vec<&str> = btf.map(|b| b.names(Namespace::Func).collect()).unwrap_or_default();
+    functions.sort_unstable();
+    functions.dedup();
+    let names = tracepoints
+        .iter()
+        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
+        .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
+        .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().into_iter().map(|f| format!("kprobe:{f}")))
+        .chain(functions.iter().map(|f| format!("fentry:{f}")))
+        .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
+        .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
+        .filter(|name| glob_match(pattern, name));
+    let mut out = Vec::new();
+    for name in names {
+        let details = if verbose { arguments(kernel, btf, &name) } else { Vec::new() };
+        out.push(name);
+        out.extend(details.into_iter().map(|d| format!("    {d}")));
+    }
+    out
+}
+
+/// The arguments of one attach point, as C declarations.
+fn arguments(kernel: &dyn KernelInfo, btf: Option<&Btf>, name: &str) -> Vec<String> {
+    let parts: Vec<&str> = name.split(':').collect();
+    match parts[..] {
+        ["tracepoint", c, e] => kernel
+            .tracepoint_format(c, e)
+            .map(|t| TracepointFormat::parse(&t).fields.into_iter().filter(|f| !f.name.starts_with("common_")).map(|f| f.decl).collect())
+            .unwrap_or_default(),
+        ["rawtracepoint", e] => btf.map(|b| prototype(b, &format!("__bpf_trace_{e}"), 1, false)).unwrap_or_default(),
+        ["fentry", f] => btf.map(|b| prototype(b, f, 0, true)).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// `type name` per parameter of FUNC `func` (after `skip` of them), then `type retval`.
+fn prototype(btf: &Btf, func: &str, skip: usize, retval: bool) -> Vec<String> {
+    let Some(id) = btf.find(Namespace::Func, func) else { return Vec::new() };
+    let Kind::Func { proto } = btf.kind(id) else { return Vec::new() };
+    let mut out: Vec<String> = btf.params(proto).into_iter().skip(skip).map(|(n, t)| format!("{} {n}", btf.c_name(t))).collect();
+    // A void function has no retval.
+    if let (true, Kind::FuncProto { ret: ret @ 1.. }) = (retval, btf.kind(proto)) {
+        out.push(format!("{} retval", btf.c_name(ret)));
+    }
+    out
+}
