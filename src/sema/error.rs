@@ -59,7 +59,7 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0202")
                 .with_message(format!("`{provider}` probes are not supported yet"))
                 .with_labels(vec![primary(*span, "this probe type")])
-                .with_notes(vec!["help: rtrace supports BEGIN, END, tracepoint and interval probes so far".into()]),
+                .with_notes(vec!["help: docs/features.md says which probe types rtrace supports and why the others wait".into()]),
             BadAttachPoint { span, message, help } => e
                 .with_code("E0203")
                 .with_message(message.clone())
