@@ -134,18 +134,19 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
-    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params };
-    let program = match sema::analyse_with(&script, &kernel, &sema_options) {
-        Ok(p) => p,
-        Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
-    };
-    let max_map_keys = match max_map_keys_from_env() {
-        Ok(n) => n,
+    let env = match config_from_env() {
+        Ok(e) => e,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(1);
         }
     };
+    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, env };
+    let program = match sema::analyse_with(&script, &kernel, &sema_options) {
+        Ok(p) => p,
+        Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
+    };
+    let max_map_keys = program.config.max_map_keys.unwrap_or(0);
     let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some() };
     // The cache serves runs only: --emit always shows a fresh compile.
     let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
@@ -194,13 +195,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// bpftrace's `max_map_keys` from the environment: `BPFTRACE_MAX_MAP_KEYS`, or its older name
-/// `BPFTRACE_MAP_KEYS_MAX` (bpftrace 0.17). 0 when unset.
-fn max_map_keys_from_env() -> Result<u32, String> {
-    for name in ["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"] {
-        if let Ok(v) = std::env::var(name) {
-            return v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{name}={v:?} is not a positive number of keys"));
+/// bpftrace's settings from the environment, each under its current name or its 0.17 one:
+/// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
+/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`.
+fn config_from_env() -> Result<sema::EnvConfig, String> {
+    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
+    let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
+        match var(names) {
+            None => Ok(None),
+            Some((name, v)) => v.trim().parse::<u64>().ok().filter(|n| (1..=max).contains(n)).map(Some).ok_or_else(|| format!("{name}={v:?} is not {what}")),
         }
-    }
-    Ok(0)
+    };
+    let max_map_keys = number(&["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"], u64::from(u32::MAX), "a positive number of keys")?;
+    let max_strlen = number(&["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"], sema::hir::MAX_STR_LEN as u64, "a string size from 1 to 1024 bytes")?;
+    let stack_mode = match var(&["BPFTRACE_STACK_MODE"]) {
+        None => None,
+        Some((_, v)) if v == "bpftrace" => Some(sema::types::StackMode::Bpftrace),
+        Some((_, v)) if v == "perf" => Some(sema::types::StackMode::Perf),
+        Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
+        Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
+    };
+    Ok(sema::EnvConfig { max_strlen: max_strlen.map(|n| n as usize), stack_mode, max_map_keys: max_map_keys.map(|n| n as u32) })
 }

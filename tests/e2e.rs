@@ -20,6 +20,7 @@
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
 //! OPTS --unsafe                      options before the program (split on spaces)
 //! ARGS a b                           positional parameters after it (split on spaces)
+//! ENV NAME=value                     an environment variable for rtrace (repeatable)
 //! # comment
 //! ```
 //!
@@ -49,6 +50,7 @@ struct Case {
     pid_file: Option<String>,
     opts: Vec<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -71,6 +73,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             "PROG" => c.prog = Some(rest.to_string()),
             "OPTS" => c.opts = rest.split_whitespace().map(str::to_string).collect(),
             "ARGS" => c.args = rest.split_whitespace().map(str::to_string).collect(),
+            "ENV" => c.env.extend(rest.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))),
             "FILE" => c.script = Some(rest.to_string()),
             "EXPECT" => {
                 let mut body = Vec::new();
@@ -128,6 +131,7 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         cmd.arg("-p").arg(pid.trim());
     }
     cmd.args(&c.opts);
+    cmd.envs(c.env.iter().cloned());
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
         (None, Some(f)) => cmd.arg(root.join(f)),

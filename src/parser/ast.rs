@@ -8,7 +8,24 @@ pub use super::span::Span;
 
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// The `config = { ... }` block, in order.
+    pub config: Vec<ConfigItem>,
     pub probes: Vec<Probe>,
+}
+
+/// `key = value` in the config block.
+#[derive(Debug, Clone)]
+pub struct ConfigItem {
+    pub key: String,
+    pub value: ConfigValue,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigValue {
+    Int(u64),
+    /// A bare word (`perf`) or a string.
+    Word(String),
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +254,12 @@ impl BinOp {
 
 impl fmt::Display for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.config {
+            match &c.value {
+                ConfigValue::Int(n) => writeln!(f, "(config {} {n})", c.key)?,
+                ConfigValue::Word(w) => writeln!(f, "(config {} {w})", c.key)?,
+            }
+        }
         for p in &self.probes {
             writeln!(f, "{p}")?;
         }

@@ -32,6 +32,8 @@ pub enum Tok {
     AttachPoint(String),
     /// The `/` that closes a predicate; produced by the wrapper.
     EndPred,
+    /// `config` starting the config block; produced by the wrapper.
+    Config,
 
     #[token("if")]
     If,
@@ -152,6 +154,7 @@ impl std::fmt::Display for Tok {
             Tok::CTypeKeyword(s) | Tok::TypeName(s) => write!(f, "`{s}`"),
             Tok::CompoundAssign(op) => write!(f, "`{op}=`"),
             Tok::EndPred => write!(f, "`/`"),
+            Tok::Config => write!(f, "`config`"),
             other => write!(f, "`{}`", punct(other)),
         }
     }
@@ -208,7 +211,7 @@ fn punct(t: &Tok) -> &'static str {
         Gt => ">",
         Ge => ">=",
         ParamCount => "$#",
-        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
+        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
     }
 }
 
@@ -343,6 +346,10 @@ impl Iterator for Lexer<'_> {
                 let end = self.scan_attach_point(pos);
                 let here = self.inner.span().end;
                 self.inner.bump(end - here);
+                // `config = { ... }` before the probes.
+                if &self.src[pos..end] == "config" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'=') {
+                    return Some(Ok((pos, Tok::Config, end)));
+                }
                 return Some(Ok((pos, Tok::AttachPoint(self.src[pos..end].to_string()), end)));
             }
         }

@@ -106,3 +106,8 @@ fn tuples_and_tuple_fields() {
 fn positional_parameters_and_scientific_literals() {
     insta::assert_snapshot!(ast("BEGIN { @[$1, $#] = 1e6 + 2E3; }"));
 }
+
+#[test]
+fn config_block_before_probes() {
+    insta::assert_snapshot!(ast("config = { max_strlen = 128; stack_mode = perf } BEGIN { exit(); }"));
+}

@@ -36,6 +36,7 @@ pub enum SemaError {
     UnknownMember { span: Span, field: String, ty: String, candidates: Vec<String> },
     NoBtf { span: Span, what: String },
     NeedsUnsafe { span: Span, func: String },
+    BadConfig { span: Span, message: String },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -189,6 +190,11 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0226").with_message(format!("`{ty}` has no field `{field}`")).with_labels(vec![primary(*span, "no such field")]),
                 candidates,
             ),
+            BadConfig { span, message } => e
+                .with_code("E0229")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "in this setting")])
+                .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or BPFTRACE_MAX_STRLEN, BPFTRACE_STACK_MODE and BPFTRACE_MAX_MAP_KEYS, which override it".into()]),
             NeedsUnsafe { span, func } => e
                 .with_code("E0228")
                 .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))

@@ -17,6 +17,24 @@ pub struct Program {
     pub uses_stacks: bool,
     /// The formats of `strftime` calls, indexed by `Type::Timestamp`.
     pub strftimes: Vec<String>,
+    pub config: Config,
+}
+
+/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    /// Bytes of `str()` buffers (with the NUL).
+    pub max_strlen: usize,
+    /// How `kstack`/`ustack` print without a mode.
+    pub stack_mode: crate::sema::types::StackMode,
+    /// Entries of keyed maps; None: codegen's default.
+    pub max_map_keys: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_strlen: STR_LEN, stack_mode: crate::sema::types::StackMode::Bpftrace, max_map_keys: None }
+    }
 }
 
 /// One printf call site: its format and the types of its arguments.

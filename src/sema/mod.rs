@@ -64,6 +64,17 @@ pub struct Options {
     pub unsafe_ok: bool,
     /// `$1`, `$2`...
     pub params: Vec<String>,
+    /// Settings from the environment (`BPFTRACE_MAX_STRLEN`...): they override the script's
+    /// config block.
+    pub env: EnvConfig,
+}
+
+/// Config settings given in the environment, already checked; None: not given.
+#[derive(Debug, Clone, Default)]
+pub struct EnvConfig {
+    pub max_strlen: Option<usize>,
+    pub stack_mode: Option<types::StackMode>,
+    pub max_map_keys: Option<u32>,
 }
 
 /// Resolves names and types; all errors of the stage are returned together.

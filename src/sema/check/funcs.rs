@@ -6,14 +6,14 @@ use super::{Checked, Checker};
 use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
-use crate::sema::hir::{self, MAX_STR_LEN, STR_LEN};
+use crate::sema::hir::{self, MAX_STR_LEN};
 use crate::sema::types::{StackMode, StackSpec, Type, MAX_STACK_FRAMES};
 
 impl Checker<'_> {
     /// `kstack`, `kstack(limit)`, `kstack(mode)`, `kstack(mode, limit)`; the same for ustack.
     pub(super) fn stack(&mut self, user: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let func = if user { "ustack" } else { "kstack" };
-        let mut spec = StackSpec { user, mode: StackMode::Bpftrace, limit: MAX_STACK_FRAMES };
+        let mut spec = StackSpec { user, mode: self.config.stack_mode, limit: MAX_STACK_FRAMES };
         if args.len() > 2 {
             return Err(self.arg_count(span, func, "an optional mode and an optional frame limit", args.len()));
         }
@@ -72,14 +72,14 @@ impl Checker<'_> {
         let ptr = self.expr(ptr)?;
         self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
         let (size, len) = match len {
-            None => (STR_LEN, None),
+            None => (self.config.max_strlen, None),
             Some(l) => match self.constant(l) {
                 // A constant length sizes the buffer: the string and its NUL.
                 Some(n) if n >= 0 => ((n as usize + 1).min(MAX_STR_LEN), None),
                 _ => {
                     let l = self.expr(l)?;
                     self.expect_int(&l, "a string length is an integer")?;
-                    (STR_LEN, Some(Box::new(l)))
+                    (self.config.max_strlen, Some(Box::new(l)))
                 }
             },
         };

@@ -3,6 +3,7 @@
 //! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
 //! errors.
 
+mod config;
 mod ctypes;
 mod expr;
 mod funcs;
@@ -48,13 +49,20 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     }
 
     let btf = kernel.btf();
-    let mut learn = Checker { btf, kernel: Some(kernel), options: options.clone(), ..Checker::default() };
+    let config = match config::settle(&script.config, &options.env) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.extend(e);
+            hir::Config::default()
+        }
+    };
+    let mut learn = Checker { btf, config, kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { btf, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { btf, config, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
-        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks, strftimes: checker.strftimes })
+        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks, strftimes: checker.strftimes, config: checker.config })
     } else {
         Err(errors)
     }
@@ -66,6 +74,7 @@ pub(super) struct Checker<'k> {
     btf: Option<&'k crate::btf::Btf>,
     kernel: Option<&'k dyn KernelInfo>,
     options: super::Options,
+    config: hir::Config,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<hir::PrintfDecl>,
