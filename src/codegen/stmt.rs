@@ -68,8 +68,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let key = self.map_key(*map, keys, None)?;
                 bb.map_delete(self.maps.user[*map], key)
             }
-            Stmt::Exit => {
-                self.emit_header_only(EventKind::Exit, 0)?;
+            Stmt::Exit(code) => {
+                let code = self.expr(code)?.int()?;
+                let buf = bb.stack_uninit(16, "exit")?;
+                bb.store_i64(buf, header(EventKind::Exit, 0, bb))?;
+                bb.store_i64(bb.gep(buf, 8)?, code)?;
+                bb.ringbuf_output(self.maps.events, buf, 16, self.maps.counters, Wakeup::Now)?;
                 self.leave()?;
                 self.dead_end("after_exit")
             }

@@ -52,6 +52,8 @@ pub struct EventSink {
     exited: bool,
     line: String,
     symbols: SymbolCache,
+    /// The status of the first `exit(status)`.
+    pub status: Option<i32>,
 }
 
 impl EventSink {
@@ -69,6 +71,7 @@ impl EventSink {
             exited: false,
             line: String::new(),
             symbols: SymbolCache::default(),
+            status: None,
         })
     }
 
@@ -126,7 +129,11 @@ impl EventSink {
         let header = u64::from_le_bytes(header.try_into().unwrap_or([0; 8]));
         let id = (header >> 32) as usize;
         match EventKind::from_u32(header as u32) {
-            Some(EventKind::Exit) => self.exited = true,
+            Some(EventKind::Exit) => {
+                self.exited = true;
+                // The first exit() decides the status.
+                self.status.get_or_insert(u64_at(record, 8) as i32);
+            }
             Some(EventKind::Printf) => {
                 let Some(p) = self.meta.printfs.get(id) else {
                     return Ok(());

@@ -109,7 +109,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     sink.print_all_maps(&loaded)?;
     report_counters(&loaded, meta, &mut sink)?;
-    Ok(0)
+    Ok(sink.status.unwrap_or(0))
 }
 
 /// A program name as exec finds it through PATH (for names without a '/').

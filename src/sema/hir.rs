@@ -239,7 +239,8 @@ pub enum Stmt {
         map: MapId,
         keys: Vec<Expr>,
     },
-    Exit,
+    /// `exit([status])`: the status rtrace exits with.
+    Exit(Expr),
     /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
     Join { format: PrintfId, argv: Expr },
     /// `signal(sig)`: to the current task (needs `--unsafe`).

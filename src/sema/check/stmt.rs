@@ -330,10 +330,16 @@ impl Checker<'_> {
                 Ok(hir::Stmt::Delete { map, keys })
             }
             _ => {
-                if !args.is_empty() {
-                    return Err(self.arg_count(span, func, "no arguments", args.len()));
-                }
-                Ok(hir::Stmt::Exit)
+                let code = match args {
+                    [] => hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::I64, span },
+                    [c] => {
+                        let c = self.expr(c)?;
+                        self.expect_int(&c, "`exit` takes the exit status, an integer")?;
+                        c
+                    }
+                    _ => return Err(self.arg_count(span, func, "an optional exit status", args.len())),
+                };
+                Ok(hir::Stmt::Exit(code))
             }
         }
     }
