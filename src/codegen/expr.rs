@@ -39,7 +39,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::Var(id) => {
                 let slot = self.vars[*id];
                 match self.var_types[*id] {
-                    Type::Str(n) => Val::Str(slot, n),
+                    ty if ty.is_buffer() => Val::Str(slot, ty.size()),
                     _ => Val::Int(bb.load_i64(slot)?),
                 }
             }
@@ -75,6 +75,24 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         bb.helper(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()])?;
                         Val::Int(bb.load_int(slot, bytes, signed)?)
                     }
+                }
+            }
+            ExprKind::Tuple(items) => {
+                let Type::Tuple(t) = e.ty else { return Err(internal("a tuple without a tuple type")) };
+                let size = e.ty.size();
+                let buf = bb.stack_buffer(size, "tuple")?;
+                for ((item, off), ty) in items.iter().zip(t.offsets()).zip(t.items()) {
+                    self.write_into(item, bb.gep(buf, off)?, slot_size(*ty))?;
+                }
+                Val::Str(buf, size)
+            }
+            ExprKind::TupleField { tuple, index } => {
+                let Type::Tuple(t) = tuple.ty else { return Err(internal("a field of a non-tuple")) };
+                let Val::Str(p, _) = self.expr(tuple)? else { return Err(internal("a tuple not in a buffer")) };
+                let at = bb.gep(p, t.offsets()[*index])?;
+                match e.ty {
+                    ty if ty.is_buffer() => Val::Str(at, ty.size()),
+                    ty => Val::Int(bb.load_int(at, 8, ty.is_signed())?),
                 }
             }
             ExprKind::Stack(spec) => {
@@ -244,7 +262,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let p = bb.map_lookup(self.maps.user[map], key)?;
         let found = bb.b.build_is_not_null(p, "found")?;
         let value = self.program.maps[map].value;
-        if let Type::Str(n) = ty {
+        if ty.is_buffer() {
+            let n = ty.size();
             let buf = bb.stack_buffer(n, "mapstr")?;
             bb.if_then(found, |s| s.memcpy(buf, p, n as u64))?;
             return Ok(Val::Str(buf, n));
@@ -328,7 +347,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         let c = bb.truthy(self.expr(cond)?.int()?)?;
         let (slot, size) = match ty {
-            Type::Str(n) => (bb.stack_buffer(n, "tern")?, n),
+            ty if ty.is_buffer() => (bb.stack_buffer(ty.size(), "tern")?, ty.size()),
             _ => (bb.stack_i64("tern")?, 8),
         };
         let then_bb = bb.ctx.append_basic_block(bb.function, "then");
@@ -343,7 +362,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         bb.b.position_at_end(done);
         Ok(match ty {
-            Type::Str(n) => Val::Str(slot, n),
+            ty if ty.is_buffer() => Val::Str(slot, ty.size()),
             _ => Val::Int(bb.load_i64(slot)?),
         })
     }
@@ -387,7 +406,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
     }
 
-    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
     /// C's signed `/` and `%` (truncating toward zero) from unsigned ones on magnitudes: BPF
     /// before cpu v4 (kernel 6.6) has no signed division.
     fn signed_div_rem(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, div: bool) -> R<IntValue<'ctx>> {
@@ -412,6 +430,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(b.build_select(negative, negated, q, "sdivrem")?.into_int_value())
     }
 
+    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
     fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let i8t = bb.ctx.i8_type();

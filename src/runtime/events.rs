@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{json_event, render, render_json, resolved, u64_at, Limits, RawEntries};
+use super::output::{json_event, render, render_json, resolved, u64_at, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{SymbolCache, Symbols};
@@ -139,7 +139,14 @@ impl EventSink {
                     return Ok(());
                 };
                 let symbols = self.symbols(maps);
-                let texts: Vec<Option<String>> = p.args.iter().map(|(off, ty)| resolved(*ty, u64_at(record, *off), &symbols)).collect();
+                let texts: Vec<Option<String>> = p
+                    .args
+                    .iter()
+                    .map(|(off, ty)| match ty {
+                        Type::Tuple(_) => Some(value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols)),
+                        _ => resolved(*ty, u64_at(record, *off), &symbols),
+                    })
+                    .collect();
                 let args: Vec<Arg<'_>> = p
                     .args
                     .iter()

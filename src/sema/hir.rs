@@ -311,6 +311,10 @@ pub enum ExprKind {
         addr: Box<Expr>,
         user: bool,
     },
+    /// `(a, b, ...)`: elements stored as `ty`'s elements.
+    Tuple(Vec<Expr>),
+    /// `t.N`
+    TupleField { tuple: Box<Expr>, index: usize },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::sema::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,

@@ -318,3 +318,8 @@ fn fentry_unknown_function_and_argument() {
 fn raw_tracepoint_args_skip_the_data_pointer() {
     insta::assert_snapshot!(check("rawtracepoint:sched_switch { @[args.next->comm, args.preempt] = count(); }"));
 }
+
+#[test]
+fn tuple_elements_are_typed_and_bounded() {
+    insta::assert_snapshot!(check("BEGIN { $t = (1, \"ab\", comm); $a = $t.0; $b = $t.2; $c = $t.3; }"));
+}

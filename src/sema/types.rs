@@ -40,6 +40,53 @@ impl<'de> serde::Deserialize<'de> for Sym {
     }
 }
 
+/// The element types of a tuple, interned like `Sym` so that `Type` stays `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TupleTy(&'static [Type]);
+
+impl TupleTy {
+    pub fn new(items: &[Type]) -> TupleTy {
+        static TABLE: OnceLock<Mutex<HashSet<&'static [Type]>>> = OnceLock::new();
+        let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = table.get(items) {
+            return TupleTy(known);
+        }
+        let leaked: &'static [Type] = Box::leak(items.to_vec().into_boxed_slice());
+        table.insert(leaked);
+        TupleTy(leaked)
+    }
+
+    pub fn items(self) -> &'static [Type] {
+        self.0
+    }
+
+    /// Byte offset of each element: every element 8-byte aligned, as map keys are.
+    pub fn offsets(self) -> Vec<usize> {
+        let mut at = 0;
+        self.0
+            .iter()
+            .map(|t| {
+                let here = at;
+                at += t.size().div_ceil(8) * 8;
+                here
+            })
+            .collect()
+    }
+}
+
+impl serde::Serialize for TupleTy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TupleTy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TupleTy, D::Error> {
+        let items = Vec::<Type>::deserialize(d)?;
+        Ok(TupleTy::new(&items))
+    }
+}
+
 /// A C type: its BTF id (ids from `SYNTHETIC_INT` up are rtrace's own integer types, for
 /// casts such as `(uint32 *)p`) and its C spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -100,6 +147,8 @@ pub enum Type {
     Stack(StackSpec),
     /// A kernel address printed as its symbol (`ksym(addr)`).
     Ksym,
+    /// `(a, b, ...)`: the elements side by side, each 8-byte aligned.
+    Tuple(TupleTy),
     /// `strftime(fmt, nsecs)`: boot-clock nanoseconds, printed as wall-clock time in the
     /// program's strftime format number `.0`.
     Timestamp(u32),
@@ -116,6 +165,11 @@ impl Type {
     pub const I64: Type = Type::Int { bits: 64, signed: true };
     pub const U64: Type = Type::Int { bits: 64, signed: false };
     pub const U32: Type = Type::Int { bits: 32, signed: false };
+
+    /// A value held in a byte buffer (copied, not loaded): strings and tuples.
+    pub fn is_buffer(self) -> bool {
+        matches!(self, Type::Str(_) | Type::Tuple(_))
+    }
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
@@ -139,6 +193,7 @@ impl Type {
         match self {
             Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => 8,
             Type::Str(n) => n,
+            Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
     }
@@ -173,6 +228,10 @@ impl fmt::Display for Type {
             Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
             Type::Ksym => write!(f, "ksym"),
             Type::Timestamp(_) => write!(f, "timestamp"),
+            Type::Tuple(t) => {
+                let items: Vec<String> = t.items().iter().map(|i| i.to_string()).collect();
+                write!(f, "({})", items.join(", "))
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{key_offsets, resolved, sorted, u64_at, Folded, Limits, RawEntries, Resolve, Sorted};
+use super::{key_offsets, sorted, u64_at, value_text, Folded, Limits, RawEntries, Resolve, Sorted};
 use super::super::printf::c_str;
 use crate::codegen::artifact::MapMeta;
 use crate::sema::hir::MapValue;
@@ -89,7 +89,7 @@ fn key_text(types: &[Type], offsets: &[usize], key: &[u8], resolve: &dyn Resolve
         .map(|(t, off)| match t {
             Type::Str(n) => c_str(key.get(*off..off + n).unwrap_or_default()),
             Type::Int { signed: true, .. } => (u64_at(key, *off) as i64).to_string(),
-            _ => resolved(*t, u64_at(key, *off), resolve).unwrap_or_else(|| u64_at(key, *off).to_string()),
+            _ => value_text(*t, key.get(*off..).unwrap_or_default(), resolve),
         })
         .collect();
     parts.join(",")

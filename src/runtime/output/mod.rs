@@ -82,6 +82,25 @@ impl Default for Limits {
     }
 }
 
+/// A value of any type as text, from its bytes: what `print` and map printing show for it
+/// (tuples as `(a, b)`).
+pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
+    match ty {
+        Type::Str(n) => c_str(bytes.get(..n.min(bytes.len())).unwrap_or_default()),
+        Type::Tuple(t) => {
+            let parts: Vec<String> = t
+                .items()
+                .iter()
+                .zip(t.offsets())
+                .map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve))
+                .collect();
+            format!("({})", parts.join(", "))
+        }
+        Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
+        t => resolved(t, u64_at(bytes, 0), resolve).unwrap_or_else(|| u64_at(bytes, 0).to_string()),
+    }
+}
+
 /// A value folded across CPUs.
 enum Folded {
     Int(i128),
@@ -254,7 +273,7 @@ fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded>
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
         MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_))) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
-        MapValue::Scalar(Type::Str(_)) => Folded::Str(c_str(cpus.first()?)),
+        MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
@@ -284,8 +303,8 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => {
-                out.push_str(&resolved(*t, u64_at(key, *off), resolve).unwrap_or_default());
+            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Tuple(_) => {
+                out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }
             Type::Int { signed: true, .. } => {

@@ -7,7 +7,7 @@ use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
 use crate::sema::hir::{AttachKind, Builtin};
-use crate::sema::types::Type;
+use crate::sema::types::{TupleTy, Type};
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
 /// one type.
@@ -194,11 +194,29 @@ impl Checker<'_> {
             }
             ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
             ExprKind::Offsetof { ty, field } => (hir::ExprKind::Int(self.offset_of(ty, field)?), Type::U64),
-            ExprKind::Tuple(_) => {
-                return Err(self.error(SemaError::NotAValue { span, what: "a tuple".into() }));
+            ExprKind::Tuple(items) => {
+                let checked: Vec<Checked<hir::Expr>> = items.iter().map(|i| self.expr(i)).collect();
+                let mut elems = Vec::new();
+                for c in checked {
+                    let e = c?;
+                    self.value_type(&e)?;
+                    elems.push(e);
+                }
+                let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
+                (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Field { base, field, .. } => {
                 let b = self.expr(base)?;
+                if let Type::Tuple(t) = b.ty {
+                    let Some((index, ty)) = field.name.parse::<usize>().ok().and_then(|i| t.items().get(i).map(|ty| (i, *ty))) else {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: field.span,
+                            message: format!("a tuple of {} elements has no element `{}`", t.items().len(), field.name),
+                            label: format!("elements are .0 to .{}", t.items().len().saturating_sub(1)),
+                        }));
+                    };
+                    return Ok(hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(b), index }, ty, span });
+                }
                 if b.ty != Type::TracepointArgs {
                     return self.member_access(b, field);
                 }
