@@ -192,6 +192,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 // Each attach point is its own program, so the name is a constant.
                 let name = match &self.attach.kind {
                     AttachKind::Kprobe { function, .. } => function.clone(),
+                    // `uprobe:PATH:NAME`, where a demangled NAME may hold colons.
+                    AttachKind::Uprobe { path, ret, .. } => {
+                        let prefix = format!("{}:{path}:", if *ret { "uretprobe" } else { "uprobe" });
+                        self.attach.name.strip_prefix(&prefix).unwrap_or(&self.attach.name).to_string()
+                    }
                     _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
                 };
                 return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));

@@ -309,6 +309,12 @@ impl<'s> Lexer<'s> {
         let mut segment_start = true;
         while pos < b.len() {
             let c = b[pos];
+            // A quoted part (`"ns::f(int)"`) is taken whole, colons and all.
+            if c == b'"' {
+                pos += self.src[pos + 1..].find('"').map_or(b.len() - pos, |n| n + 2);
+                segment_start = false;
+                continue;
+            }
             let ok = match c {
                 b'/' => segment_is_path || segment_start,
                 b'.' if segment_start => true,

@@ -105,7 +105,7 @@ impl KernelInfo for LiveKernel {
         Some(names)
     }
 
-    fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
+    fn uprobe_targets(&self, binary: &str, symbol: &str) -> Result<Vec<crate::sema::UprobeTarget>, String> {
         super::uprobe_target::resolve(binary, symbol)
     }
 

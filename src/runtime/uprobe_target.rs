@@ -6,38 +6,69 @@ use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSegment, ObjectSymbol};
 
+use crate::sema::{glob_match, UprobeTarget};
+
 /// Library directories searched for a bare library name, as the dynamic loader's defaults.
 const LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
 
-pub fn resolve(binary: &str, symbol: &str) -> Result<(String, u64), String> {
+pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
     let data = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
-
-    let address = if let Some(hex) = symbol.strip_prefix("0x") {
-        u64::from_str_radix(hex, 16).map_err(|_| format!("`{symbol}` is not a hex address"))?
-    } else {
-        let (name, extra) = match symbol.split_once('+') {
-            Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
-            None => (symbol, 0),
-        };
-        let found = file
-            .symbols()
-            .chain(file.dynamic_symbols())
-            .find(|s| s.kind() == object::SymbolKind::Text && s.address() != 0 && s.name() == Ok(name))
-            .ok_or_else(|| format!("no function `{name}` in {shown}"))?;
-        found.address() + extra
-    };
-    // Virtual address -> file offset, through the loadable segment that holds it.
-    let offset = file
-        .segments()
-        .find_map(|seg| {
-            let (file_off, file_size) = seg.file_range();
-            (address >= seg.address() && address < seg.address() + file_size).then(|| address - seg.address() + file_off)
+    // Every function with an address, by symbol-table name and demangled name.
+    let functions = || {
+        file.symbols().chain(file.dynamic_symbols()).filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0).filter_map(|s| {
+            let raw = s.name().ok()?;
+            Some((raw.to_string(), demangle(raw), s.address()))
         })
-        .ok_or_else(|| format!("address {address:#x} is not in a loadable segment of {shown}"))?;
-    Ok((shown, offset))
+    };
+    let to_offset = |address: u64| file_offset(&file, address).ok_or_else(|| format!("address {address:#x} is not in a loadable segment of {shown}"));
+
+    if let Some(hex) = symbol.strip_prefix("0x") {
+        let address = u64::from_str_radix(hex, 16).map_err(|_| format!("`{symbol}` is not a hex address"))?;
+        return Ok(vec![UprobeTarget { path: shown.clone(), offset: to_offset(address)?, name: symbol.to_string() }]);
+    }
+    if symbol.contains(['*', '?', '[']) {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (raw, demangled, address) in functions() {
+            let name = demangled.unwrap_or_else(|| raw.clone());
+            if (glob_match(symbol, &raw) || glob_match(symbol, &name)) && seen.insert(address) {
+                out.push(UprobeTarget { path: shown.clone(), offset: to_offset(address)?, name });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        if out.is_empty() {
+            return Err(format!("no function of {shown} matches `{symbol}`"));
+        }
+        return Ok(out);
+    }
+    let (name, extra) = match symbol.split_once('+') {
+        Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
+        None => (symbol, 0),
+    };
+    let (_, _, address) = functions()
+        .find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name))
+        .ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    let offset = to_offset(address + extra)?;
+    Ok(vec![UprobeTarget { path: shown.clone(), offset, name: symbol.to_string() }])
+}
+
+/// A C++ (`_Z...`) or Rust (`_R...`, or legacy with a hash) symbol's readable name.
+pub fn demangle(raw: &str) -> Option<String> {
+    if raw.starts_with("_Z") {
+        return cpp_demangle::Symbol::new(raw.as_bytes()).ok().and_then(|s| s.demangle().ok());
+    }
+    rustc_demangle::try_demangle(raw).ok().map(|d| format!("{d:#}"))
+}
+
+/// Virtual address -> file offset, through the loadable segment that holds it.
+fn file_offset(file: &object::File<'_>, address: u64) -> Option<u64> {
+    file.segments().find_map(|seg| {
+        let (file_off, file_size) = seg.file_range();
+        (address >= seg.address() && address < seg.address() + file_size).then(|| address - seg.address() + file_off)
+    })
 }
 
 fn parse_offset(s: &str) -> Option<u64> {
@@ -84,11 +115,13 @@ mod tests {
 
     #[test]
     fn libc_functions_resolve_by_library_name() {
-        let (path, offset) = resolve("libc", "malloc").expect("libc has malloc");
-        assert!(path.contains("libc.so"), "{path}");
-        assert!(offset > 0);
-        let (_, plus) = resolve("libc", "malloc+4").expect("offsets add");
-        assert_eq!(plus, offset + 4);
+        let t = resolve("libc", "malloc").expect("libc has malloc").remove(0);
+        assert!(t.path.contains("libc.so"), "{}", t.path);
+        assert!(t.offset > 0);
+        let plus = resolve("libc", "malloc+4").expect("offsets add").remove(0);
+        assert_eq!(plus.offset, t.offset + 4);
+        let many = resolve("libc", "mallo?").expect("a glob matches");
+        assert!(many.iter().any(|m| m.name == "malloc"), "{many:?}");
     }
 
     #[test]

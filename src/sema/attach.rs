@@ -76,10 +76,26 @@ pub const HARDWARE_EVENTS: &[NamedEvent] = &[
     ev("ref-cycles", "", 9, 1_000_000),
 ];
 
+/// The `:`-separated parts of an attach point; a part in double quotes may hold colons
+/// (`uprobe:/bin/app:"ns::f(int)"`), and loses its quotes.
+pub fn split_attach_point(raw: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in raw.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
+}
+
 /// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
 /// order.
 pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
-    let parts: Vec<&str> = ap.raw.split(':').collect();
+    let parts = split_attach_point(&ap.raw);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
         if parts.len() <= 3 {
             return kprobes(ap, kind.starts_with("kr") || kind == "kretprobe", function, kernel);
@@ -89,6 +105,9 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<Att
         if parts.len() <= 3 {
             return fentries(ap, matches!(kind, "fexit" | "fr" | "kretfunc"), function, kernel);
         }
+    }
+    if let [kind @ ("uprobe" | "u" | "uretprobe" | "ur"), binary, symbol] = parts[..] {
+        return uprobes(ap, kind.starts_with("ur"), binary, symbol, kernel);
     }
     if let ["tracepoint" | "t", category, event] = parts[..] {
         if is_glob(category) || is_glob(event) {
@@ -169,6 +188,21 @@ fn tracepoint_alternatives(function: &str, ret: bool, kernel: &dyn KernelInfo) -
     }
     let all = kernel.tracepoints();
     wanted.into_iter().filter(|w| all.contains(w)).map(|(c, e)| format!("tracepoint:{c}:{e}")).collect()
+}
+
+/// `uprobe:BINARY:SYMBOL` (a function, `FUNCTION+OFFSET`, `0xADDRESS`, or a glob over the
+/// binary's function names, mangled or demangled).
+fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    let targets = kernel.uprobe_targets(binary, symbol).map_err(|message| SemaError::BadAttachPoint {
+        span: ap.span,
+        message,
+        help: format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, `0xADDRESS`, or a wildcard"),
+    })?;
+    Ok(targets
+        .into_iter()
+        .map(|t| AttachPoint { name: format!("{kind}:{}:{}", t.path, t.name), kind: AttachKind::Uprobe { path: t.path, offset: t.offset, ret }, span: ap.span })
+        .collect())
 }
 
 /// `fentry:FUNCTION` / `fexit:FUNCTION` (and `MODULE:FUNCTION`), with wildcards: kernel
@@ -289,7 +323,8 @@ fn class_match(p: &[char], c: char) -> Option<usize> {
 
 fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachPoint, SemaError> {
     let span = ap.span;
-    let parts: Vec<&str> = ap.raw.split(':').collect();
+    let parts = split_attach_point(&ap.raw);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let provider = parts[0];
     let canonical = PROVIDERS.iter().find(|names| names.contains(&provider)).map(|names| names[0]);
     let bad = |message: String, help: &str| SemaError::BadAttachPoint { span, message, help: help.to_string() };
@@ -357,17 +392,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             AttachKind::PerfEvent { event: PerfEventKind { perf_type, config: e.config }, sample: PerfSample::Period(period) }
         }
         Some(kind @ ("uprobe" | "uretprobe")) => {
-            // `uprobe:BINARY:SYMBOL`; the binary may itself hold a colon-free path only.
-            let [_, binary, symbol] = parts[..] else {
-                return Err(bad(
-                    format!("`{}` is not a {kind}", ap.raw),
-                    &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
-                ));
-            };
-            let (path, offset) = kernel.uprobe_target(binary, symbol).map_err(|message| {
-                bad(message, &format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, or `0xADDRESS`"))
-            })?;
-            AttachKind::Uprobe { path, offset, ret: kind == "uretprobe" }
+            return Err(bad(
+                format!("`{}` is not a {kind}", ap.raw),
+                &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
+            ));
         }
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.

@@ -9,8 +9,12 @@ use crate::btf::{Btf, Kind, Namespace};
 
 /// Every attach point whose full name matches the glob `pattern`, in order: tracepoints, raw
 /// tracepoints, kprobes (where the kernel has them), fentry (where it has BTF), software and
-/// hardware events. With `verbose`, each is followed by its arguments, indented.
+/// hardware events; or, for `uprobe:BINARY:GLOB`, that binary's functions. With `verbose`, each is followed by its arguments, indented.
 pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec<String> {
+    // `uprobe:BINARY:GLOB` lists that binary's functions.
+    if let [kind @ ("uprobe" | "uretprobe"), binary, symbols] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
+        return kernel.uprobe_targets(binary, symbols).map(|ts| ts.into_iter().map(|t| format!("{kind}:{}:{}", t.path, t.name)).collect()).unwrap_or_default();
+    }
     let tracepoints = kernel.tracepoints();
     let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
     raw.sort_unstable();

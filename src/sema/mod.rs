@@ -51,10 +51,22 @@ pub trait KernelInfo {
         let _ = path;
         None
     }
-    fn uprobe_target(&self, binary: &str, symbol: &str) -> Result<(String, u64), String> {
+    /// Where uprobes on `symbol` of `binary` go. `symbol` is a function (by its symbol-table
+    /// name or, for C++ and Rust, its demangled one), `FUNCTION+OFFSET`, `0xADDRESS`, or a
+    /// glob over function names, which may match many. Err says why not, in one line.
+    fn uprobe_targets(&self, binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())
     }
+}
+
+/// One place a uprobe goes: the binary's path, the file offset, and the function's name as
+/// `probe` shows it (demangled).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UprobeTarget {
+    pub path: String,
+    pub offset: u64,
+    pub name: String,
 }
 
 /// What the command line tells sema.
