@@ -10,7 +10,7 @@ use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
 use super::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
-use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue};
+use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, Place};
 use crate::sema::Type;
 
 #[derive(Clone, Copy)]
@@ -76,6 +76,31 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         Val::Int(bb.load_int(slot, bytes, signed)?)
                     }
                 }
+            }
+            ExprKind::Update { place, op, post } => {
+                let step = |old: IntValue<'ctx>| match op {
+                    BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(1), "dec"),
+                    _ => bb.b.build_int_add(old, bb.const_i64(1), "inc"),
+                };
+                let (old, new) = match place {
+                    Place::Var(id) => {
+                        let slot = self.vars[*id];
+                        let old = bb.load_i64(slot)?;
+                        let new = step(old)?;
+                        bb.store_i64(slot, new)?;
+                        (old, new)
+                    }
+                    Place::Map { map, keys } => {
+                        let old = self.map_read(*map, keys, Type::I64)?.int()?;
+                        let new = step(old)?;
+                        let key = self.map_key(*map, keys, None)?;
+                        let slot = bb.stack_i64("updated")?;
+                        bb.store_i64(slot, new)?;
+                        bb.map_update(self.maps.user[*map], key, slot, self.maps.counters)?;
+                        (old, new)
+                    }
+                };
+                Val::Int(if *post { old } else { new })
             }
             ExprKind::Tuple(items) => {
                 let Type::Tuple(t) = e.ty else { return Err(internal("a tuple without a tuple type")) };

@@ -175,6 +175,9 @@ pub enum ExprKind {
         base: Box<Expr>,
         index: Box<Expr>,
     },
+    /// `x++`, `x--` (`post`: the value before) and `++x`, `--x` (the value after), on a
+    /// variable or map entry; `op` is Add or Sub.
+    Update { target: Box<Expr>, op: BinOp, post: bool },
     /// `(type)expr`
     Cast {
         ty: TypeSpec,
@@ -363,6 +366,14 @@ impl fmt::Display for Expr {
             ExprKind::Field { base, field, arrow } => write!(f, "({} {base} {})", if *arrow { "->" } else { "." }, field.name),
             ExprKind::Index { base, index } => write!(f, "([] {base} {index})"),
             ExprKind::Cast { ty, expr } => write!(f, "(cast {ty} {expr})"),
+            ExprKind::Update { target, op, post } => {
+                let step = if *op == BinOp::Add { "++" } else { "--" };
+                if *post {
+                    write!(f, "({target}{step})")
+                } else {
+                    write!(f, "({step}{target})")
+                }
+            }
             ExprKind::Deref(e) => write!(f, "(* {e})"),
             ExprKind::Tuple(items) => {
                 let items: Vec<String> = items.iter().map(|a| a.to_string()).collect();

@@ -311,6 +311,8 @@ pub enum ExprKind {
         addr: Box<Expr>,
         user: bool,
     },
+    /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0).
+    Update { place: Place, op: BinOp, post: bool },
     /// `(a, b, ...)`: elements stored as `ty`'s elements.
     Tuple(Vec<Expr>),
     /// `t.N`
@@ -324,6 +326,13 @@ pub enum ExprKind {
     StrNcmp { a: Box<Expr>, b: Box<Expr>, n: usize },
     /// `has_key(@m[k...])`: 1 if the key is in the map.
     HasKey { map: MapId, keys: Vec<Expr> },
+}
+
+/// What `++`/`--` update.
+#[derive(Debug, Clone)]
+pub enum Place {
+    Var(VarId),
+    Map { map: MapId, keys: Vec<Expr> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -184,6 +184,45 @@ impl Checker<'_> {
                     _ => inner.retyped(target),
                 });
             }
+            ExprKind::Update { target, op, post } => {
+                let place = match &target.kind {
+                    ExprKind::Var(name) => {
+                        let read = self.expr(target)?;
+                        self.expect_int(&read, &format!("`{}` needs an integer variable", if *op == BinOp::Add { "++" } else { "--" }))?;
+                        match self.lookup_var(name) {
+                            Some(id) => hir::Place::Var(id),
+                            None => return Err(Reported),
+                        }
+                    }
+                    ExprKind::Map(m) => {
+                        // A new map updated this way is an int64 map starting at 0.
+                        if !self.map_ids.contains_key(&m.name) {
+                            let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+                            let mut key_types = Vec::new();
+                            for k in &keys {
+                                key_types.push(self.value_type(k)?.stored());
+                            }
+                            self.declare_map(m, key_types, hir::MapValue::Scalar(Type::I64), m.span)?;
+                        }
+                        let read = self.expr(target)?;
+                        self.expect_int(&read, "`++` and `--` need an integer map")?;
+                        let hir::ExprKind::MapRead { map, keys } = read.kind else { return Err(Reported) };
+                        if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
+                            let what = self.maps[map].value.describe();
+                            return Err(self.error(SemaError::TypeMismatch { span, message: format!("`@{}` holds {what}, which `++`/`--` cannot update", m.name), label: "an aggregation".into() }));
+                        }
+                        hir::Place::Map { map, keys }
+                    }
+                    _ => {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: target.span,
+                            message: "`++` and `--` update a variable or a map entry".into(),
+                            label: "not a variable or map".into(),
+                        }))
+                    }
+                };
+                (hir::ExprKind::Update { place, op: *op, post: *post }, Type::I64)
+            }
             ExprKind::Index { base, index } => {
                 let (b, i) = (self.expr(base), self.expr(index));
                 return self.index(b?, i?, span);
