@@ -102,6 +102,41 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(if *post { old } else { new })
             }
+            ExprKind::Usym(addr) => {
+                let a = self.expr(addr)?.int()?;
+                let pid = self.builtin(Builtin::Pid)?.int()?;
+                let buf = bb.stack_uninit(16, "usym")?;
+                bb.store_i64(buf, a)?;
+                bb.store_i64(bb.gep(buf, 8)?, pid)?;
+                Val::Str(buf, 16)
+            }
+            ExprKind::Ntop { af, addr, user } => {
+                let family = self.expr(af)?.int()?;
+                let buf = bb.stack_buffer(24, "inet")?;
+                bb.store_i64(buf, family)?;
+                let a = self.expr(addr)?.int()?;
+                let dst = bb.gep(buf, 8)?;
+                if addr.ty.is_int() && !matches!(addr.ty, Type::Ptr { .. }) {
+                    // An IPv4 address held in an integer, its bytes in network order.
+                    bb.store_i64(dst, a)?;
+                } else {
+                    let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+                    bb.helper(read, &[dst.into(), bb.const_i64(16).into(), a.into()])?;
+                }
+                Val::Str(buf, 24)
+            }
+            ExprKind::ReadBuf { ptr, len, user } => {
+                let Type::Buf(max) = e.ty else { return Err(internal("buf without a buffer type")) };
+                let p = self.expr(ptr)?.int()?;
+                let n = self.expr(len)?.int()?;
+                let fits = bb.b.build_int_compare(IntPredicate::ULT, n, bb.const_i64(max as u64), "fits")?;
+                let n = bb.b.build_select(fits, n, bb.const_i64(max as u64), "n")?.into_int_value();
+                let buf = bb.stack_buffer(8 + max, "buf")?;
+                bb.store_i64(buf, n)?;
+                let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+                bb.helper(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()])?;
+                Val::Str(buf, 8 + max)
+            }
             ExprKind::Tuple(items) => {
                 let Type::Tuple(t) = e.ty else { return Err(internal("a tuple without a tuple type")) };
                 let size = e.ty.size();

@@ -143,7 +143,7 @@ impl EventSink {
                     .args
                     .iter()
                     .map(|(off, ty)| match ty {
-                        Type::Tuple(_) => Some(value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols)),
+                        Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => Some(value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols)),
                         _ => resolved(*ty, u64_at(record, *off), &symbols),
                     })
                     .collect();

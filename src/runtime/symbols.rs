@@ -121,6 +121,13 @@ impl Resolve for Symbols<'_> {
         out
     }
 
+    fn usym(&self, addr: u64, pid: u32) -> String {
+        match self.symbolize(&[addr], Some(pid)).pop() {
+            Some(Frame { name: Some((name, _)), .. }) => name,
+            _ => format!("0x{addr:x}"),
+        }
+    }
+
     /// Wall-clock time of a boot-clock (CLOCK_MONOTONIC) timestamp, in a strftime format
     /// where `%f` is the microseconds.
     fn timestamp(&self, format: u32, ns: u64) -> String {

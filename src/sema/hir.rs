@@ -313,6 +313,12 @@ pub enum ExprKind {
     },
     /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0).
     Update { place: Place, op: BinOp, post: bool },
+    /// `usym(addr)`: the address with the current pid.
+    Usym(Box<Expr>),
+    /// `ntop(af, addr)`: `addr` an integer (IPv4, in network order) or the address of 16 bytes.
+    Ntop { af: Box<Expr>, addr: Box<Expr>, user: bool },
+    /// `buf(p, n)`: `n` bytes (at most the type's) read from `p`.
+    ReadBuf { ptr: Box<Expr>, len: Box<Expr>, user: bool },
     /// `(a, b, ...)`: elements stored as `ty`'s elements.
     Tuple(Vec<Expr>),
     /// `t.N`

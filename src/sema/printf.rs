@@ -95,7 +95,8 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             Some('X') => Conv::HexUpper,
             Some('o') => Conv::Octal,
             Some('c') => Conv::Char,
-            Some('s') => Conv::Str,
+            // `%r` prints a buffer (`buf()`), which userspace renders as escaped text.
+            Some('s' | 'r') => Conv::Str,
             Some('p') => Conv::Pointer,
             Some(other) => return Err(format!("unknown conversion `%{other}`")),
             None => return Err("the format string ends in the middle of a conversion".into()),

@@ -147,6 +147,12 @@ pub enum Type {
     Stack(StackSpec),
     /// A kernel address printed as its symbol (`ksym(addr)`).
     Ksym,
+    /// `usym(addr)`: a user address and the pid whose mappings resolve it (16 bytes).
+    Usym,
+    /// `ntop([af,] addr)`: the address family and 16 bytes of address (24 bytes).
+    Inet,
+    /// `buf(p, n)`: the length read, then up to `.0` bytes.
+    Buf(usize),
     /// `(a, b, ...)`: the elements side by side, each 8-byte aligned.
     Tuple(TupleTy),
     /// `strftime(fmt, nsecs)`: boot-clock nanoseconds, printed as wall-clock time in the
@@ -168,7 +174,7 @@ impl Type {
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str(_) | Type::Tuple(_))
+        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))
     }
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
@@ -194,6 +200,9 @@ impl Type {
             Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
+            Type::Usym => 16,
+            Type::Inet => 24,
+            Type::Buf(n) => 8 + n,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
     }
@@ -228,6 +237,9 @@ impl fmt::Display for Type {
             Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
             Type::Ksym => write!(f, "ksym"),
             Type::Timestamp(_) => write!(f, "timestamp"),
+            Type::Usym => write!(f, "usym"),
+            Type::Inet => write!(f, "inet"),
+            Type::Buf(n) => write!(f, "buffer[{n}]"),
             Type::Tuple(t) => {
                 let items: Vec<String> = t.items().iter().map(|i| i.to_string()).collect();
                 write!(f, "({})", items.join(", "))

@@ -1,5 +1,6 @@
 /* The program uprobe tests trace: rtrace_add is called five times with known arguments, from
- * rtrace_outer (so a user stack has two named frames). With an argument N it then sleeps N
+ * rtrace_outer (so a user stack has two named frames); rtrace_with_callback gets a function
+ * pointer. With an argument N it then sleeps N
  * seconds, so its stacks can still be symbolized when the trace prints them. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,22 @@ __attribute__((noinline)) int rtrace_outer(void)
 	return s;
 }
 
+/* Takes a function pointer, for usym(). */
+__attribute__((noinline)) int rtrace_sub(int a, int b)
+{
+	__asm__ volatile("" ::: "memory");
+	return a - b;
+}
+
+__attribute__((noinline)) int rtrace_with_callback(int (*cb)(int, int))
+{
+	__asm__ volatile("" ::: "memory");
+	return cb(7, 2);
+}
+
 int main(int argc, char **argv)
 {
-	printf("%d\n", rtrace_outer());
+	printf("%d %d\n", rtrace_outer(), rtrace_with_callback(rtrace_sub));
 	fflush(stdout);
 	if (argc > 1)
 		sleep(atoi(argv[1]));

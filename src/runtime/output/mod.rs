@@ -55,6 +55,8 @@ impl RawEntries {
 pub trait Resolve {
     fn stack(&self, spec: StackSpec, raw: u64) -> String;
     fn ksym(&self, addr: u64) -> String;
+    /// The function of process `pid` that `addr` is in.
+    fn usym(&self, addr: u64, pid: u32) -> String;
     /// `strftime` format number `format` of boot-clock nanoseconds `ns`.
     fn timestamp(&self, format: u32, ns: u64) -> String;
 }
@@ -97,7 +99,27 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
             format!("({})", parts.join(", "))
         }
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
+        Type::Usym => resolve.usym(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
+        Type::Inet => inet_text(bytes),
+        Type::Buf(n) => {
+            let len = (u64_at(bytes, 0) as usize).min(n);
+            bytes.get(8..8 + len).unwrap_or_default().iter().map(|b| if b.is_ascii_graphic() || *b == b' ' { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect()
+        }
         t => resolved(t, u64_at(bytes, 0), resolve).unwrap_or_else(|| u64_at(bytes, 0).to_string()),
+    }
+}
+
+/// `ntop`'s text: IPv4 dotted, IPv6 in its shortest form, by the family word.
+fn inet_text(bytes: &[u8]) -> String {
+    let addr = bytes.get(8..24).unwrap_or_default();
+    match (u64_at(bytes, 0), addr.len()) {
+        (10, 16) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(addr);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        (_, n) if n >= 4 => std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string(),
+        _ => String::new(),
     }
 }
 
@@ -273,7 +295,7 @@ fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded>
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
         MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_))) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
-        MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
+        MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
@@ -303,7 +325,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Tuple(_) => {
+            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
                 out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }

@@ -66,7 +66,7 @@ impl<'k> Checker<'k> {
 
     /// Whether pointers made by casts in this probe point into user memory (uprobes).
     /// Uprobes, and syscall tracepoints, whose pointer arguments are the caller's.
-    fn user_probe(&self) -> bool {
+    pub(super) fn user_probe(&self) -> bool {
         let user = |a: &hir::AttachPoint| match &a.kind {
             AttachKind::Uprobe { .. } => true,
             AttachKind::Tracepoint { category, .. } => category == "syscalls",
@@ -313,7 +313,7 @@ impl<'k> Checker<'k> {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => Ok(8),
             Type::Str(n) => Ok(n as u64),
-            Type::Tuple(_) => Ok(ty.size() as u64),
+            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => Ok(ty.size() as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
             Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),

@@ -299,6 +299,9 @@ impl Checker<'_> {
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
+            "usym" => self.usym(args, span),
+            "ntop" => self.ntop(args, span),
+            "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();

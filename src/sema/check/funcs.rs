@@ -165,4 +165,61 @@ impl Checker<'_> {
         };
         Ok(hir::Expr { span, ..ns.retyped(Type::Timestamp(id as u32)) })
     }
+
+    /// `usym(addr)`: printed as the function of the current process it is in.
+    pub(super) fn usym(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [addr] = args else { return Err(self.arg_count(span, "usym", "one user address", args.len())) };
+        let addr = self.expr(addr)?;
+        self.expect_int(&addr, "`usym` takes a user address")?;
+        Ok(hir::Expr { kind: hir::ExprKind::Usym(Box::new(addr)), ty: Type::Usym, span })
+    }
+
+    /// `ntop(addr)` (IPv4 in an integer) or `ntop(af, addr)` (AF_INET 2 or AF_INET6 10, with
+    /// an integer or the address of the bytes, e.g. a `u8[16]` field).
+    pub(super) fn ntop(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (af, addr) = match args {
+            [a] => (hir::Expr { kind: hir::ExprKind::Int(2), ty: Type::I64, span }, self.expr(a)?),
+            [f, a] => {
+                let f = self.expr(f)?;
+                self.expect_int(&f, "the address family is an integer (AF_INET 2, AF_INET6 10)")?;
+                (f, self.expr(a)?)
+            }
+            _ => return Err(self.arg_count(span, "ntop", "an address, or a family and an address", args.len())),
+        };
+        let user = match addr.ty {
+            Type::Ptr { user, .. } | Type::Array { user, .. } => user,
+            _ => self.user_probe(),
+        };
+        let addr = match addr.ty {
+            Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => addr,
+            // A char array field was read as a string; ntop wants its address.
+            Type::Str(_) => match addr.kind {
+                hir::ExprKind::Load { addr: inner, .. } => inner.retyped(Type::Array { elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") }, len: 16, user }),
+                _ => return Err(self.error(SemaError::TypeMismatch { span: addr.span, message: "`ntop` takes an address".into(), label: "a string".into() })),
+            },
+            other => return Err(self.error(SemaError::TypeMismatch { span: addr.span, message: "`ntop` takes an address: an integer or the address of its bytes".into(), label: format!("this is {other}") })),
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
+    }
+
+    /// `buf(p, n)`: `n` bytes (a constant up to 64, or at most 64) printed escaped with `%r`.
+    pub(super) fn buf(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [p, n] = args else { return Err(self.arg_count(span, "buf", "a pointer and a length", args.len())) };
+        let size = self.constant(n).filter(|n| (1..=MAX_BUF as i64).contains(n)).map_or(MAX_BUF, |n| n as usize);
+        let (p, n) = (self.expr(p), self.expr(n));
+        let (p, n) = (p?, n?);
+        self.expect_int(&n, "a buffer length is an integer")?;
+        // A plain integer address is the probe's: user memory in uprobes and syscalls.
+        let user = match p.ty {
+            Type::Ptr { user, .. } | Type::Array { user, .. } => user,
+            _ => self.user_probe(),
+        };
+        if !matches!(p.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. }) {
+            return Err(self.error(SemaError::TypeMismatch { span: p.span, message: "`buf` reads from an address".into(), label: format!("this is {}", p.ty) }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::ReadBuf { ptr: Box::new(p), len: Box::new(n), user }, ty: Type::Buf(size), span })
+    }
 }
+
+/// The largest `buf()`.
+const MAX_BUF: usize = 64;
