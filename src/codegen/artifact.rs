@@ -73,6 +73,12 @@ pub enum Attach {
         offset: u64,
         ret: bool,
     },
+    /// A hardware breakpoint in the traced process.
+    Watchpoint {
+        addr: u64,
+        len: u8,
+        mode: u8,
+    },
     /// A perf event on every online CPU (profile, software, hardware).
     PerfEvent {
         perf_type: u32,

@@ -160,6 +160,7 @@ pub fn lower_probe<'ctx>(
                 if *ret { "uretprobe" } else { "uprobe" }.to_string(),
                 Attach::Uprobe { path: path.clone(), offset: *offset, ret: *ret },
             ),
+            AttachKind::Watchpoint { addr, len, mode } => ("watchpoint", "perf_event".to_string(), Attach::Watchpoint { addr: *addr, len: *len, mode: *mode }),
             AttachKind::PerfEvent { event, sample } => {
                 let (period, frequency) = match sample {
                     PerfSample::Period(p) => (*p, false),

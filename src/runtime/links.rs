@@ -25,7 +25,8 @@ impl Links {
     /// Attaches every program that has an event (BEGIN and END have none). On an error the
     /// programs attached so far are detached before it is returned.
     /// `pid` (from `-p`) scopes uprobes to that process.
-    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &LiveKernel, pid: Option<u32>) -> Result<Links, RuntimeError> {
+    /// `process` is the `-p` or `-c` process, which watchpoints watch.
+    pub fn attach_all(loaded: &Loaded, programs: &[ProgramMeta], tracefs: &LiveKernel, pid: Option<u32>, process: Option<u32>) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
         for p in programs {
             let prog = loaded.program(&p.function)?;
@@ -44,6 +45,10 @@ impl Links {
                 }),
                 Attach::Uprobe { path, offset, ret } => one(probe_pmu("uprobe", path, *offset, *ret, pid, prog)),
                 Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, prog)),
+                Attach::Watchpoint { addr, len, mode } => match process {
+                    None => Err("a watchpoint watches one process: give it with -p PID or -c CMD".to_string()),
+                    Some(pid) => one(watchpoint(*addr, *len, *mode, pid, prog)),
+                },
                 Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {
                     cpus.into_iter()
                         .map(|cpu| perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| perf_event_error(*perf_type, e)))
@@ -93,6 +98,23 @@ fn perf_event_error(perf_type: u32, e: std::io::Error) -> String {
         }
         _ => e.to_string(),
     }
+}
+
+/// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr` in process `pid`.
+fn watchpoint(addr: u64, len: u8, mode: u8, pid: u32, prog: i32) -> std::io::Result<OwnedFd> {
+    const PERF_TYPE_BREAKPOINT: u32 = 5;
+    let mut attr = PerfEventAttr {
+        type_: PERF_TYPE_BREAKPOINT,
+        sample_period: 1,
+        wakeup_events: 1,
+        bp_type: u32::from(mode),
+        config1: addr,
+        config2: u64::from(len),
+        ..Default::default()
+    };
+    let fd = sys::perf_event_open(&mut attr, pid as i32, -1)?;
+    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
+    Ok(fd)
 }
 
 /// A perf event on `cpu` for all processes, running `prog` on every sample (every `period`

@@ -86,7 +86,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     if outcome == Outcome::Continue {
         let started = std::time::Instant::now();
-        let links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid)?;
+        let process = options.pid.or(child.as_ref().map(|c| c.pid()));
+        let links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.

@@ -25,10 +25,11 @@ const PROVIDERS: &[&[&str]] = &[
     &["profile", "p"],
     &["software", "s"],
     &["hardware", "h"],
+    &["watchpoint", "w"],
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &["usdt", "U", "watchpoint", "w", "iter", "it"];
+const PLANNED: &[&str] = &["usdt", "U", "iter", "it", "asyncwatchpoint", "aw"];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -397,6 +398,28 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
             ));
         }
+        Some("watchpoint") => {
+            // `watchpoint:ADDRESS:LENGTH:MODE`, MODE from r, w, x.
+            let [_, addr, len, mode] = parts[..] else {
+                return Err(bad(format!("`{}` is not a watchpoint", ap.raw), "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`, with -p PID or -c CMD"));
+            };
+            let addr = addr.strip_prefix("0x").map_or_else(|| addr.parse().ok(), |h| u64::from_str_radix(h, 16).ok()).ok_or_else(|| bad(format!("`{addr}` is not an address"), "give it in hex, e.g. 0x601040"))?;
+            let len: u8 = len.parse().ok().filter(|l| [1, 2, 4, 8].contains(l)).ok_or_else(|| bad(format!("`{len}` is not a watchpoint length"), "a watchpoint covers 1, 2, 4 or 8 bytes"))?;
+            let mut bits = 0u8;
+            for c in mode.chars() {
+                bits |= match c {
+                    'r' => 1,
+                    'w' => 2,
+                    'x' => 4,
+                    _ => 0xff,
+                };
+            }
+            // Execute watches stand alone; read without write is not a hardware mode on x86.
+            if !matches!(bits, 2 | 3 | 4) {
+                return Err(bad(format!("`{mode}` is not a watchpoint mode"), "use `w`, `rw` or `x`"));
+            }
+            AttachKind::Watchpoint { addr, len, mode: bits }
+        }
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
             let name = match parts[1..] {
@@ -431,6 +454,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::PerfEvent { .. } => {
             format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":"))
         }
+        AttachKind::Watchpoint { addr, len, .. } => format!("watchpoint:{addr:#x}:{len}:{}", parts[3]),
     };
     Ok(AttachPoint { kind, name, span })
 }

@@ -116,6 +116,9 @@ pub enum AttachKind {
         offset: u64,
         ret: bool,
     },
+    /// A hardware watchpoint on `len` bytes at `addr` of the `-p`/`-c` process; `mode` is
+    /// HW_BREAKPOINT_R (1) | W (2), or X (4).
+    Watchpoint { addr: u64, len: u8, mode: u8 },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
     PerfEvent {
         event: PerfEventKind,
