@@ -15,6 +15,8 @@ const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
+const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 /// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
@@ -56,7 +58,7 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
         MapValue::Avg | MapValue::Stats | MapValue::Min | MapValue::Max => (16, true),
     };
     let array_entries = match decl.value {
-        _ if !decl.keys.is_empty() || decl.deleted_in_probe => None,
+        _ if !decl.keys.is_empty() || decl.deleted_in_probe || decl.declared.is_some() => None,
         MapValue::Scalar(_) => None,
         MapValue::Hist => Some(HIST_BUCKETS),
         MapValue::Lhist { min, max, step } => Some((max - min) / step + 2).filter(|n| *n <= MAX_ARRAY_BUCKETS).map(|n| n as u32),
@@ -64,7 +66,7 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
     };
     match array_entries {
         Some(entries) => MapLayout { key_size: 4, value_size: value_size + 8, percpu, max_entries: entries, array: true },
-        None => MapLayout { key_size, value_size, percpu, max_entries: MAX_MAP_KEYS, array: false },
+        None => MapLayout { key_size, value_size, percpu, max_entries: decl.declared.map_or(MAX_MAP_KEYS, |d| d.max_entries), array: false },
     }
 }
 
@@ -90,8 +92,15 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
             if l.array {
                 return def(module, &symbol(i), BPF_MAP_TYPE_PERCPU_ARRAY, l.key_size as u32, l.value_size as u32, l.max_entries, 0);
             }
-            let ty = if l.percpu { BPF_MAP_TYPE_PERCPU_HASH } else { BPF_MAP_TYPE_HASH };
-            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, max_map_keys, 0)
+            let lru = d.declared.is_some_and(|x| x.lru);
+            let ty = match (l.percpu, lru) {
+                (true, true) => BPF_MAP_TYPE_LRU_PERCPU_HASH,
+                (true, false) => BPF_MAP_TYPE_PERCPU_HASH,
+                (false, true) => BPF_MAP_TYPE_LRU_HASH,
+                (false, false) => BPF_MAP_TYPE_HASH,
+            };
+            let entries = d.declared.map_or(max_map_keys, |x| x.max_entries);
+            def(module, &symbol(i), ty, l.key_size as u32, l.value_size as u32, entries, 0)
         })
         .collect();
     Maps {

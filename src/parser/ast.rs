@@ -10,7 +10,18 @@ pub use super::span::Span;
 pub struct Script {
     /// The `config = { ... }` block, in order.
     pub config: Vec<ConfigItem>,
+    /// `let @m = hash(N);` declarations.
+    pub maps: Vec<MapDeclaration>,
     pub probes: Vec<Probe>,
+}
+
+/// `let @name = kind(size);`: a map's BPF type and how many entries it holds.
+#[derive(Debug, Clone)]
+pub struct MapDeclaration {
+    pub name: String,
+    pub kind: String,
+    pub size: u64,
+    pub span: Span,
 }
 
 /// `key = value` in the config block.
@@ -262,6 +273,9 @@ impl fmt::Display for Script {
                 ConfigValue::Int(n) => writeln!(f, "(config {} {n})", c.key)?,
                 ConfigValue::Word(w) => writeln!(f, "(config {} {w})", c.key)?,
             }
+        }
+        for m in &self.maps {
+            writeln!(f, "(let @{} {}({}))", m.name, m.kind, m.size)?;
         }
         for p in &self.probes {
             writeln!(f, "{p}")?;

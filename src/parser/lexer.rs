@@ -271,6 +271,8 @@ pub struct Lexer<'s> {
     inner: logos::Lexer<'s, Tok>,
     depth: u32,
     in_predicate: bool,
+    /// Inside a top-level `let @m = ...;`.
+    in_declaration: bool,
 }
 
 impl<'s> Lexer<'s> {
@@ -280,7 +282,7 @@ impl<'s> Lexer<'s> {
         if src.starts_with("#!") {
             inner.bump(src.find('\n').unwrap_or(src.len()));
         }
-        Lexer { src, file, inner, depth: 0, in_predicate: false }
+        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false }
     }
 
     /// Offset of the next non-blank, non-comment byte at or after `pos`.
@@ -345,7 +347,7 @@ impl Iterator for Lexer<'_> {
     type Item = Spanned;
 
     fn next(&mut self) -> Option<Spanned> {
-        if self.depth == 0 && !self.in_predicate {
+        if self.depth == 0 && !self.in_predicate && !self.in_declaration {
             let pos = self.skip_trivia(self.inner.span().end);
             let c = *self.src.as_bytes().get(pos)?;
             if c.is_ascii_alphabetic() || c == b'_' {
@@ -355,6 +357,12 @@ impl Iterator for Lexer<'_> {
                 // `config = { ... }` before the probes.
                 if &self.src[pos..end] == "config" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'=') {
                     return Some(Ok((pos, Tok::Config, end)));
+                }
+                // `let @m = hash(N);` before the probes.
+                if &self.src[pos..end] == "let" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'@') {
+                    // Up to its `;`, a declaration is ordinary tokens.
+                    self.in_declaration = true;
+                    return Some(Ok((pos, Tok::Let, end)));
                 }
                 return Some(Ok((pos, Tok::AttachPoint(self.src[pos..end].to_string()), end)));
             }
@@ -373,6 +381,10 @@ impl Iterator for Lexer<'_> {
             Tok::RBrace => {
                 self.depth = self.depth.saturating_sub(1);
                 Tok::RBrace
+            }
+            Tok::Semi if self.depth == 0 => {
+                self.in_declaration = false;
+                Tok::Semi
             }
             Tok::Slash if self.depth == 0 => {
                 if !self.in_predicate {

@@ -111,3 +111,8 @@ fn positional_parameters_and_scientific_literals() {
 fn config_block_before_probes() {
     insta::assert_snapshot!(ast("config = { max_strlen = 128; stack_mode = perf } BEGIN { exit(); }"));
 }
+
+#[test]
+fn map_declarations_before_probes() {
+    insta::assert_snapshot!(ast("let @a = hash(10); let @b = lruhash(2); BEGIN { @a[1] = 1; }"));
+}

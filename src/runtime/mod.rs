@@ -23,7 +23,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, RuntimeMeta, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
 use events::{EventSink, Outcome};
@@ -109,7 +109,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sink.drain(&mut ring, &loaded)?;
 
     sink.print_all_maps(&loaded)?;
-    report_counters(&loaded, meta, &mut sink)?;
+    report_counters(&loaded, &mut sink)?;
     Ok(sink.status.unwrap_or(0))
 }
 
@@ -177,7 +177,7 @@ fn event_loop(
     }
 }
 
-fn report_counters(loaded: &Loaded, meta: &RuntimeMeta, sink: &mut EventSink) -> Result<(), RuntimeError> {
+fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
     let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
     let read = |slot: Counter| -> u64 {
@@ -195,8 +195,7 @@ fn report_counters(loaded: &Loaded, meta: &RuntimeMeta, sink: &mut EventSink) ->
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
-        let limit = meta.maps.first().map_or(0, |m| m.layout.max_entries);
-        eprintln!("WARNING: {failed} map updates failed: a map reached its limit of {limit} keys (raise it with BPFTRACE_MAX_MAP_KEYS=N)");
+        eprintln!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)");
     }
     Ok(())
 }

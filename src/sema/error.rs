@@ -37,6 +37,7 @@ pub enum SemaError {
     NoBtf { span: Span, what: String },
     NeedsUnsafe { span: Span, func: String },
     BadConfig { span: Span, message: String },
+    BadMapDeclaration { span: Span, message: String },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -190,6 +191,11 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0226").with_message(format!("`{ty}` has no field `{field}`")).with_labels(vec![primary(*span, "no such field")]),
                 candidates,
             ),
+            BadMapDeclaration { span, message } => e
+                .with_code("E0230")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "in this declaration")])
+                .with_notes(vec!["help: declare a map before the probes as `let @name = hash(N);` or `let @name = lruhash(N);`".into()]),
             BadConfig { span, message } => e
                 .with_code("E0229")
                 .with_message(message.clone())

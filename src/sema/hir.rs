@@ -151,6 +151,14 @@ pub struct MapDecl {
     pub span: Span,
     /// A probe deletes elements of it (`delete(@m...)` in BPF, not the userspace `clear`).
     pub deleted_in_probe: bool,
+    /// `let @m = hash(N)` / `lruhash(N)`: its size, and whether old entries are evicted.
+    pub declared: Option<Declared>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    pub max_entries: u32,
+    pub lru: bool,
 }
 
 /// What a map holds, which decides both its BPF layout and how it is printed.

@@ -121,7 +121,8 @@ impl Checker<'_> {
     /// Fixes (or checks against) a map's key and value types.
     pub(super) fn declare_map(&mut self, m: &ast::MapRef, keys: Vec<Type>, value: MapValue, span: Span) -> Checked<hir::MapId> {
         let Some(&id) = self.map_ids.get(&m.name) else {
-            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false });
+            let declared = self.declared_maps.get(&m.name).copied();
+            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false, declared });
             self.map_ids.insert(m.name.clone(), self.maps.len() - 1);
             return Ok(self.maps.len() - 1);
         };

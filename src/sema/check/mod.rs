@@ -56,9 +56,27 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             hir::Config::default()
         }
     };
-    let mut learn = Checker { btf, config, kernel: Some(kernel), options: options.clone(), ..Checker::default() };
+    let mut declared_maps = HashMap::new();
+    for d in &script.maps {
+        let max_entries = u32::try_from(d.size).ok().filter(|n| *n > 0);
+        let lru = match d.kind.as_str() {
+            "hash" => false,
+            "lruhash" => true,
+            other => {
+                errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`{other}` is not a map type rtrace declares") });
+                continue;
+            }
+        };
+        match max_entries {
+            Some(max_entries) => {
+                declared_maps.insert(d.name.clone(), hir::Declared { max_entries, lru });
+            }
+            None => errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`@{}` needs a size from 1 to {}", d.name, u32::MAX) }),
+        }
+    }
+    let mut learn = Checker { btf, config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { btf, config, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { btf, config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
@@ -75,6 +93,8 @@ pub(super) struct Checker<'k> {
     kernel: Option<&'k dyn KernelInfo>,
     options: super::Options,
     config: hir::Config,
+    /// `let @m = hash(N)` declarations by map name.
+    declared_maps: HashMap<String, hir::Declared>,
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<hir::PrintfDecl>,
