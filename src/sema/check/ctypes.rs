@@ -54,7 +54,7 @@ fn offset(addr: hir::Expr, off: u64, ty: Type, span: Span) -> hir::Expr {
 
 impl<'k> Checker<'k> {
     fn btf(&mut self, span: Span, what: &str) -> Checked<&'k Btf> {
-        match self.btf {
+        match self.kernel.and_then(|k| k.btf()) {
             Some(b) => Ok(b),
             None => Err(self.error(SemaError::NoBtf { span, what: what.into() })),
         }
@@ -361,7 +361,7 @@ impl<'k> Checker<'k> {
     /// function's own for fentry/fexit; for a raw tracepoint, `__bpf_trace_NAME`'s without
     /// its first (`void *__data`) parameter. None: no such prototype.
     fn prototype(&self, ap: &hir::AttachPoint) -> Option<(Vec<(String, TypeId)>, TypeId)> {
-        let btf = self.btf?;
+        let btf = self.kernel.and_then(|k| k.btf())?;
         let (func, skip) = match &ap.kind {
             AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
             AttachKind::RawTracepoint { name } => (btf.find(Namespace::Func, &format!("__bpf_trace_{}", name.rsplit(':').next().unwrap_or(name)))?, 1),

@@ -48,7 +48,6 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         attach.push((aps, resolved));
     }
 
-    let btf = kernel.btf();
     let config = match config::settle(&script.config, &options.env) {
         Ok(c) => c,
         Err(e) => {
@@ -74,9 +73,9 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             None => errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`@{}` needs a size from 1 to {}", d.name, u32::MAX) }),
         }
     }
-    let mut learn = Checker { btf, config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
+    let mut learn = Checker { config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { btf, config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
@@ -88,8 +87,6 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
 
 #[derive(Default)]
 pub(super) struct Checker<'k> {
-    /// The kernel's C types, when it has BTF.
-    btf: Option<&'k crate::btf::Btf>,
     kernel: Option<&'k dyn KernelInfo>,
     options: super::Options,
     config: hir::Config,
