@@ -87,6 +87,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
 
 #[derive(Default)]
 pub(super) struct Checker<'k> {
+    /// The kernel: BTF (read on first use, when a script needs C types), kallsyms, cgroups.
     kernel: Option<&'k dyn KernelInfo>,
     options: super::Options,
     config: hir::Config,
