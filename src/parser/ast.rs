@@ -12,7 +12,27 @@ pub struct Script {
     pub config: Vec<ConfigItem>,
     /// `let @m = hash(N);` declarations.
     pub maps: Vec<MapDeclaration>,
+    /// `macro name(...) { ... }` definitions, expanded by sema.
+    pub macros: Vec<Macro>,
     pub probes: Vec<Probe>,
+}
+
+/// `macro name(params) { body }`: its value is the body's last expression statement.
+#[derive(Debug, Clone)]
+pub struct Macro {
+    pub name: String,
+    pub params: Vec<MacroParam>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A macro parameter: a bare name stands for any expression, `$x` for a variable, `@m` for a
+/// map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MacroParam {
+    Ident(String),
+    Var(String),
+    Map(String),
 }
 
 /// `let @name = kind(size);`: a map's BPF type and how many entries it holds.
@@ -103,6 +123,8 @@ pub enum StmtKind {
     Break,
     Continue,
     Return,
+    /// Statements in a scope of their own: what a macro used as a statement becomes.
+    Block(Vec<Stmt>),
 }
 
 /// A type as written in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
@@ -274,6 +296,9 @@ impl fmt::Display for Script {
                 ConfigValue::Word(w) => writeln!(f, "(config {} {w})", c.key)?,
             }
         }
+        for m in &self.macros {
+            writeln!(f, "(macro {} {})", m.name, Block(&m.body))?;
+        }
         for m in &self.maps {
             writeln!(f, "(let @{} {}({}))", m.name, m.kind, m.size)?;
         }
@@ -331,6 +356,7 @@ impl fmt::Display for Stmt {
             StmtKind::Break => write!(f, "break;"),
             StmtKind::Continue => write!(f, "continue;"),
             StmtKind::Return => write!(f, "return;"),
+            StmtKind::Block(b) => write!(f, "{}", Block(b)),
             StmtKind::If { cond, then, els } => {
                 write!(f, "(if {cond} {}", Block(then))?;
                 if let Some(e) = els {

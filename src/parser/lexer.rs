@@ -34,6 +34,8 @@ pub enum Tok {
     EndPred,
     /// `config` starting the config block; produced by the wrapper.
     Config,
+    /// `macro` starting a macro definition; produced by the wrapper.
+    Macro,
 
     #[token("if")]
     If,
@@ -155,6 +157,7 @@ impl std::fmt::Display for Tok {
             Tok::CompoundAssign(op) => write!(f, "`{op}=`"),
             Tok::EndPred => write!(f, "`/`"),
             Tok::Config => write!(f, "`config`"),
+            Tok::Macro => write!(f, "`macro`"),
             other => write!(f, "`{}`", punct(other)),
         }
     }
@@ -211,7 +214,7 @@ fn punct(t: &Tok) -> &'static str {
         Gt => ">",
         Ge => ">=",
         ParamCount => "$#",
-        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
+        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
     }
 }
 
@@ -358,6 +361,11 @@ impl Iterator for Lexer<'_> {
                 if &self.src[pos..end] == "config" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'=') {
                     return Some(Ok((pos, Tok::Config, end)));
                 }
+                // `macro name(params) { ... }` before the probes: ordinary tokens up to its `{`.
+                if &self.src[pos..end] == "macro" && self.src[self.skip_trivia(end)..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    self.in_declaration = true;
+                    return Some(Ok((pos, Tok::Macro, end)));
+                }
                 // `let @m = hash(N);` before the probes.
                 if &self.src[pos..end] == "let" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'@') {
                     // Up to its `;`, a declaration is ordinary tokens.
@@ -375,6 +383,7 @@ impl Iterator for Lexer<'_> {
         };
         let tok = match tok {
             Tok::LBrace => {
+                self.in_declaration = false;
                 self.depth += 1;
                 Tok::LBrace
             }

@@ -116,3 +116,8 @@ fn config_block_before_probes() {
 fn map_declarations_before_probes() {
     insta::assert_snapshot!(ast("let @a = hash(10); let @b = lruhash(2); BEGIN { @a[1] = 1; }"));
 }
+
+#[test]
+fn macro_definitions_before_probes() {
+    insta::assert_snapshot!(ast("macro add(x, $y, @m) { @m[x] = $y + x; } BEGIN { add(1, $z, @a); }"));
+}

@@ -38,6 +38,7 @@ pub enum SemaError {
     NeedsUnsafe { span: Span, func: String },
     BadConfig { span: Span, message: String },
     BadMapDeclaration { span: Span, message: String },
+    BadMacro { span: Span, message: String, definition: Span },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -191,6 +192,10 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0226").with_message(format!("`{ty}` has no field `{field}`")).with_labels(vec![primary(*span, "no such field")]),
                 candidates,
             ),
+            BadMacro { span, message, definition } => e
+                .with_code("E0231")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "this use"), secondary(*definition, "the macro")]),
             BadMapDeclaration { span, message } => e
                 .with_code("E0230")
                 .with_message(message.clone())

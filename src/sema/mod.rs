@@ -6,6 +6,7 @@ mod attach;
 mod check;
 mod error;
 mod list;
+mod macros;
 pub mod hir;
 pub mod printf;
 pub mod tracepoint_format;
@@ -95,7 +96,13 @@ pub fn analyse(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Pro
 }
 
 pub fn analyse_with(script: &ast::Script, kernel: &dyn KernelInfo, options: &Options) -> Result<hir::Program, Vec<SemaError>> {
-    check::check_types(script, kernel, options)
+    // Passes, in order: macros are expanded before anything is typed.
+    if script.macros.is_empty() {
+        return check::check_types(script, kernel, options);
+    }
+    let mut expanded = script.clone();
+    macros::expand_macros(&mut expanded)?;
+    check::check_types(&expanded, kernel, options)
 }
 
 #[cfg(test)]

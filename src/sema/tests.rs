@@ -323,3 +323,8 @@ fn raw_tracepoint_args_skip_the_data_pointer() {
 fn tuple_elements_are_typed_and_bounded() {
     insta::assert_snapshot!(check("BEGIN { $t = (1, \"ab\", comm); $a = $t.0; $b = $t.2; $c = $t.3; }"));
 }
+
+#[test]
+fn macros_expand_with_arguments_checked() {
+    insta::assert_snapshot!(check("macro inc(@m, k) { @m[k] += 1; } macro twice(x) { x * 2 } BEGIN { inc(@calls, pid); @t = twice(3); inc(pid, 1); @u = twice(1, 2); }"));
+}

@@ -147,6 +147,7 @@ impl Checker<'_> {
             StmtKind::Break => Ok(hir::Stmt::Break),
             StmtKind::Continue => Ok(hir::Stmt::Continue),
             StmtKind::Return => Ok(hir::Stmt::Return),
+            StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
                 ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => self.statement_call(&func.name, args, e.span),
                 _ => Ok(hir::Stmt::Expr(self.expr(e)?)),

@@ -1,0 +1,238 @@
+//! Macro expansion, before type checking: `macro name(params) { body }` calls are replaced by
+//! their body with the arguments put in for the parameters. Used as a statement, a macro
+//! becomes its body in a block of its own (so its variables stay inside); used as a value, its
+//! body must be one expression. Errors inside a body point into the macro.
+
+use std::collections::HashMap;
+
+use super::error::SemaError;
+use crate::parser::ast::{Expr, ExprKind, Macro, MacroParam, Script, Stmt, StmtKind};
+use crate::parser::Span;
+
+/// How deep macros may call macros: deeper is taken as recursion.
+const MAX_DEPTH: usize = 16;
+
+pub fn expand_macros(script: &mut Script) -> Result<(), Vec<SemaError>> {
+    if script.macros.is_empty() {
+        return Ok(());
+    }
+    let macros: HashMap<String, Macro> = script.macros.iter().map(|m| (m.name.clone(), m.clone())).collect();
+    let mut errors = Vec::new();
+    let x = Expander { macros: &macros };
+    for probe in &mut script.probes {
+        if let Some(p) = &mut probe.predicate {
+            x.expr(p, 0, &mut errors);
+        }
+        x.stmts(&mut probe.body, 0, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+struct Expander<'a> {
+    macros: &'a HashMap<String, Macro>,
+}
+
+impl Expander<'_> {
+    fn stmts(&self, stmts: &mut Vec<Stmt>, depth: usize, errors: &mut Vec<SemaError>) {
+        for stmt in stmts.iter_mut() {
+            if let StmtKind::Expr(Expr { kind: ExprKind::Call { func, args }, span }) = &stmt.kind {
+                if let Some(m) = self.macros.get(&func.name) {
+                    match self.instantiate(m, args, *span, depth) {
+                        Ok(mut body) => {
+                            self.stmts(&mut body, depth + 1, errors);
+                            stmt.kind = StmtKind::Block(body);
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                    continue;
+                }
+            }
+            self.stmt(stmt, depth, errors);
+        }
+    }
+
+    fn stmt(&self, stmt: &mut Stmt, depth: usize, errors: &mut Vec<SemaError>) {
+        match &mut stmt.kind {
+            StmtKind::Expr(e) => self.expr(e, depth, errors),
+            StmtKind::AssignMap { map, value, .. } => {
+                map.keys.iter_mut().for_each(|k| self.expr(k, depth, errors));
+                self.expr(value, depth, errors);
+            }
+            StmtKind::AssignVar { value, .. } => self.expr(value, depth, errors),
+            StmtKind::Let { value, .. } => value.iter_mut().for_each(|v| self.expr(v, depth, errors)),
+            StmtKind::If { cond, then, els } => {
+                self.expr(cond, depth, errors);
+                self.stmts(then, depth, errors);
+                els.iter_mut().for_each(|e| self.stmts(e, depth, errors));
+            }
+            StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
+                self.expr(cond, depth, errors);
+                self.stmts(body, depth, errors);
+            }
+            StmtKind::ForRange { start, end, body, .. } => {
+                self.expr(start, depth, errors);
+                self.expr(end, depth, errors);
+                self.stmts(body, depth, errors);
+            }
+            StmtKind::Block(body) => self.stmts(body, depth, errors),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        }
+    }
+
+    fn expr(&self, e: &mut Expr, depth: usize, errors: &mut Vec<SemaError>) {
+        for_each_child(e, &mut |c| self.expr(c, depth, errors));
+        let ExprKind::Call { func, args } = &e.kind else { return };
+        let Some(m) = self.macros.get(&func.name) else { return };
+        match self.instantiate(m, args, e.span, depth) {
+            Ok(mut body) => match body.pop() {
+                Some(Stmt { kind: StmtKind::Expr(mut value), .. }) if body.is_empty() => {
+                    self.expr(&mut value, depth + 1, errors);
+                    *e = value;
+                }
+                _ => errors.push(SemaError::BadMacro {
+                    span: e.span,
+                    message: format!("macro `{}` is used as a value, so its body must be one expression", m.name),
+                    definition: m.span,
+                }),
+            },
+            Err(err) => errors.push(err),
+        }
+    }
+
+    /// The body of `m` with `args` put in for its parameters.
+    fn instantiate(&self, m: &Macro, args: &[Expr], span: Span, depth: usize) -> Result<Vec<Stmt>, SemaError> {
+        let bad = |message: String| SemaError::BadMacro { span, message, definition: m.span };
+        if depth >= MAX_DEPTH {
+            return Err(bad(format!("macro `{}` expands more than {MAX_DEPTH} levels deep: does it call itself?", m.name)));
+        }
+        if args.len() != m.params.len() {
+            return Err(bad(format!("macro `{}` takes {} arguments, not {}", m.name, m.params.len(), args.len())));
+        }
+        let mut exprs: HashMap<&str, &Expr> = HashMap::new();
+        let mut vars: HashMap<&str, Expr> = HashMap::new();
+        let mut maps: HashMap<&str, String> = HashMap::new();
+        for (p, a) in m.params.iter().zip(args) {
+            match (p, &a.kind) {
+                (MacroParam::Ident(n), _) => {
+                    exprs.insert(n, a);
+                }
+                (MacroParam::Var(n), ExprKind::Var(_)) => {
+                    vars.insert(n, a.clone());
+                }
+                (MacroParam::Map(n), ExprKind::Map(r)) if r.keys.is_empty() => {
+                    maps.insert(n, r.name.clone());
+                }
+                (MacroParam::Var(n), _) => return Err(bad(format!("parameter `${n}` of `{}` takes a variable", m.name))),
+                (MacroParam::Map(n), _) => return Err(bad(format!("parameter `@{n}` of `{}` takes a whole map", m.name))),
+            }
+        }
+        let mut body = m.body.clone();
+        let sub = Substitution { exprs, vars, maps };
+        body.iter_mut().for_each(|s| sub.stmt(s));
+        Ok(body)
+    }
+}
+
+struct Substitution<'a> {
+    exprs: HashMap<&'a str, &'a Expr>,
+    vars: HashMap<&'a str, Expr>,
+    maps: HashMap<&'a str, String>,
+}
+
+impl Substitution<'_> {
+    fn stmt(&self, s: &mut Stmt) {
+        match &mut s.kind {
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::AssignMap { map, value, .. } => {
+                if let Some(n) = self.maps.get(map.name.as_str()) {
+                    map.name = n.clone();
+                }
+                map.keys.iter_mut().for_each(|k| self.expr(k));
+                self.expr(value);
+            }
+            StmtKind::AssignVar { var, value, .. } => {
+                if let Some(Expr { kind: ExprKind::Var(n), .. }) = self.vars.get(var.name.as_str()) {
+                    var.name = n.clone();
+                }
+                self.expr(value);
+            }
+            StmtKind::Let { value, .. } => value.iter_mut().for_each(|v| self.expr(v)),
+            StmtKind::If { cond, then, els } => {
+                self.expr(cond);
+                then.iter_mut().for_each(|s| self.stmt(s));
+                els.iter_mut().flatten().for_each(|s| self.stmt(s));
+            }
+            StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
+                self.expr(cond);
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::ForRange { start, end, body, .. } => {
+                self.expr(start);
+                self.expr(end);
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::Block(body) => body.iter_mut().for_each(|s| self.stmt(s)),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        }
+    }
+
+    /// Children first, so an argument put in is never substituted again.
+    fn expr(&self, e: &mut Expr) {
+        for_each_child(e, &mut |c| self.expr(c));
+        match &mut e.kind {
+            ExprKind::Ident(n) => {
+                if let Some(a) = self.exprs.get(n.as_str()) {
+                    *e = (*a).clone();
+                }
+            }
+            ExprKind::Var(n) => {
+                if let Some(a) = self.vars.get(n.as_str()) {
+                    *e = a.clone();
+                }
+            }
+            ExprKind::Map(r) => {
+                if let Some(n) = self.maps.get(r.name.as_str()) {
+                    r.name = n.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Calls `f` on each direct child expression of `e`.
+fn for_each_child(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
+    match &mut e.kind {
+        ExprKind::Call { args, .. } => args.iter_mut().for_each(f),
+        ExprKind::Map(r) => r.keys.iter_mut().for_each(f),
+        ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } | ExprKind::Deref(expr) => f(expr),
+        ExprKind::Update { target, .. } => f(target),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            f(lhs);
+            f(rhs);
+        }
+        ExprKind::Ternary { cond, then, els } => {
+            f(cond);
+            f(then);
+            f(els);
+        }
+        ExprKind::Field { base, .. } => f(base),
+        ExprKind::Index { base, index } => {
+            f(base);
+            f(index);
+        }
+        ExprKind::Tuple(items) => items.iter_mut().for_each(f),
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Positional(_)
+        | ExprKind::ParamCount
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::SizeofType(_)
+        | ExprKind::Offsetof { .. } => {}
+    }
+}
