@@ -114,8 +114,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let family = self.expr(af)?.int()?;
                 let buf = bb.stack_buffer(24, "inet")?;
                 bb.store_i64(buf, family)?;
-                let a = self.expr(addr)?.int()?;
                 let dst = bb.gep(buf, 8)?;
+                let a = match self.expr(addr)? {
+                    // The address bytes themselves (a tracepoint's `__u8 addr[16]`).
+                    Val::Str(p, n) => {
+                        bb.memcpy(dst, p, n.min(16) as u64)?;
+                        return Ok(Val::Str(buf, 24));
+                    }
+                    Val::Int(a) => a,
+                };
                 if addr.ty.is_int() && !matches!(addr.ty, Type::Ptr { .. }) {
                     // An IPv4 address held in an integer, its bytes in network order.
                     bb.store_i64(dst, a)?;

@@ -47,7 +47,8 @@ fn parse_field(line: &str) -> Option<TracepointField> {
     let decl = decl?;
     let (offset, size): (usize, usize) = (offset?, size?);
     let (name, array) = declarator_name(&decl);
-    let is_char = decl.starts_with("char ") || decl.starts_with("const char ") || decl.starts_with("unsigned char ");
+    // Arrays of bytes (`char comm[16]`, `__u8 daddr_v6[16]`) are read whole, as buffers.
+    let is_char = ["char ", "const char ", "unsigned char ", "__u8 ", "u8 ", "uint8_t ", "const u8 "].iter().any(|p| decl.starts_with(p));
     let ty = if decl.starts_with("__data_loc") {
         // Dynamic arrays need `str(args.NAME)`-style decoding: not yet typed.
         Type::Int { bits: 32, signed: false }

@@ -158,6 +158,7 @@ impl Checker<'_> {
                 let ty = match (tt, ft) {
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
+                    (a, b) if a == b && a.is_buffer() => a,
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
                             span,

@@ -192,6 +192,8 @@ impl Checker<'_> {
         };
         let addr = match addr.ty {
             Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => addr,
+            // A tracepoint's `__u8 addr[4]` / `[16]` field: its bytes.
+            Type::Str(4 | 16) if matches!(addr.kind, hir::ExprKind::TracepointField(_)) => addr,
             // A char array field was read as a string; ntop wants its address.
             Type::Str(_) => match addr.kind {
                 hir::ExprKind::Load { addr: inner, .. } => inner.retyped(Type::Array { elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") }, len: 16, user }),
