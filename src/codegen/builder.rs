@@ -59,7 +59,6 @@ const BPF_RB_AVAIL_DATA: u64 = 0;
 
 pub struct BpfBuilder<'ctx, 'm> {
     pub ctx: &'ctx Context,
-    #[expect(dead_code, reason = "ties the builder to its module; helpers that add globals will use it")]
     pub module: &'m Module<'ctx>,
     pub b: Builder<'ctx>,
     allocas: Builder<'ctx>,

@@ -102,6 +102,35 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(if *post { old } else { new })
             }
+            ExprKind::StrLen(s) => {
+                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
+                // The first NUL's index, or the buffer's size: one compare per byte, no loop.
+                let i8t = bb.ctx.i8_type();
+                let mut len = bb.const_i64(n as u64);
+                for i in (0..n).rev() {
+                    let c = bb.b.build_load(i8t, bb.gep(p, i)?, "c")?.into_int_value();
+                    let nul = bb.b.build_int_compare(IntPredicate::EQ, c, i8t.const_zero(), "nul")?;
+                    len = bb.b.build_select(nul, bb.const_i64(i as u64), len, "len")?.into_int_value();
+                }
+                Val::Int(len)
+            }
+            ExprKind::Bswap(x) => {
+                let v = self.expr(x)?.int()?;
+                let Type::Int { bits, .. } = e.ty else { return Err(internal("bswap of a non-integer")) };
+                let ty = match bits {
+                    16 => bb.ctx.i16_type(),
+                    32 => bb.ctx.i32_type(),
+                    64 => bb.i64(),
+                    _ => return Ok(Val::Int(v)),
+                };
+                let narrow = bb.b.build_int_truncate_or_bit_cast(v, ty, "narrow")?;
+                let f = inkwell::intrinsics::Intrinsic::find("llvm.bswap").and_then(|i| i.get_declaration(bb.module, &[ty.into()])).ok_or_else(|| internal("no llvm.bswap"))?;
+                let inkwell::values::ValueKind::Basic(swapped) = bb.b.build_call(f, &[narrow.into()], "bswap")?.try_as_basic_value() else {
+                    return Err(internal("bswap returned void"));
+                };
+                let swapped = swapped.into_int_value();
+                Val::Int(bb.b.build_int_z_extend_or_bit_cast(swapped, bb.i64(), "wide")?)
+            }
             ExprKind::Usym(addr) => {
                 let a = self.expr(addr)?.int()?;
                 let pid = self.builtin(Builtin::Pid)?.int()?;

@@ -339,6 +339,10 @@ pub enum ExprKind {
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
     /// at most `len` bytes of it when given (clamped to the buffer).
     ReadStr { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    /// `strlen(s)`: bytes before the first NUL.
+    StrLen(Box<Expr>),
+    /// `bswap(x)`: the bytes of an integer of `ty`'s width reversed.
+    Bswap(Box<Expr>),
     /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n` bytes (up to a NUL).
     StrNcmp { a: Box<Expr>, b: Box<Expr>, n: usize },
     /// `has_key(@m[k...])`: 1 if the key is in the map.

@@ -158,6 +158,10 @@ pub enum Type {
     /// `strftime(fmt, nsecs)`: boot-clock nanoseconds, printed as wall-clock time in the
     /// program's strftime format number `.0`.
     Timestamp(u32),
+    /// `username`: a uid printed as the user's name.
+    Username,
+    /// `strerror(n)`: an errno printed as its message.
+    Errno,
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array {
@@ -197,7 +201,7 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) => 8,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Usym => 16,
@@ -237,6 +241,8 @@ impl fmt::Display for Type {
             Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
             Type::Ksym => write!(f, "ksym"),
             Type::Timestamp(_) => write!(f, "timestamp"),
+            Type::Username => write!(f, "username"),
+            Type::Errno => write!(f, "errno"),
             Type::Usym => write!(f, "usym"),
             Type::Inet => write!(f, "inet"),
             Type::Buf(n) => write!(f, "buffer[{n}]"),

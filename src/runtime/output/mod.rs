@@ -67,6 +67,8 @@ pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::Stack(spec) => Some(resolve.stack(spec, raw)),
         Type::Ksym => Some(resolve.ksym(raw)),
         Type::Timestamp(f) => Some(resolve.timestamp(f, raw)),
+        Type::Username => Some(username(raw as u32)),
+        Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
         _ => None,
     }
 }
@@ -107,6 +109,20 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         }
         t => resolved(t, u64_at(bytes, 0), resolve).unwrap_or_else(|| u64_at(bytes, 0).to_string()),
     }
+}
+
+/// A uid's user name from the password database, or the number.
+fn username(uid: u32) -> String {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes into `pwd` and `buf`, both valid for the sizes given.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) == 0 && !out.is_null() && !pwd.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        }
+    }
+    uid.to_string()
 }
 
 /// `ntop`'s text: IPv4 dotted, IPv6 in its shortest form, by the family word.
@@ -294,7 +310,7 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
-        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_))) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
+        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
         MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
@@ -325,7 +341,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
+            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
                 out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }

@@ -60,6 +60,10 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
+                if name == "username" {
+                    let uid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Uid), ty: Type::U32, span };
+                    return Ok(uid.retyped(Type::Username));
+                }
                 if name == "kstack" || name == "ustack" {
                     return self.stack(name == "ustack", &[], span);
                 }
@@ -300,6 +304,7 @@ impl Checker<'_> {
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
+            "strlen" | "bswap" | "strerror" => self.small_func(name, args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
             "buf" => self.buf(args, span),

@@ -221,6 +221,32 @@ impl Checker<'_> {
         }
         Ok(hir::Expr { kind: hir::ExprKind::ReadBuf { ptr: Box::new(p), len: Box::new(n), user }, ty: Type::Buf(size), span })
     }
+
+    /// `strlen(s)`, `bswap(x)`, `strerror(errno)`: one argument each.
+    pub(super) fn small_func(&mut self, name: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a] = args else { return Err(self.arg_count(span, name, "one argument", args.len())) };
+        let a = self.expr(a)?;
+        match name {
+            "strlen" => {
+                if !matches!(a.ty, Type::Str(_)) {
+                    return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`strlen` measures a string".into(), label: format!("this is {}", a.ty) }));
+                }
+                Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })
+            }
+            "bswap" => {
+                self.expect_int(&a, "`bswap` reverses the bytes of an integer")?;
+                let ty = match a.ty {
+                    Type::Int { bits, .. } => Type::Int { bits, signed: false },
+                    _ => Type::U64,
+                };
+                Ok(hir::Expr { kind: hir::ExprKind::Bswap(Box::new(a)), ty, span })
+            }
+            _ => {
+                self.expect_int(&a, "`strerror` takes an errno, an integer")?;
+                Ok(hir::Expr { span, ..a.retyped(Type::Errno) })
+            }
+        }
+    }
 }
 
 /// The largest `buf()`.
