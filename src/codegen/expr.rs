@@ -314,6 +314,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 _ => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             },
             Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, pt_regs::AX)?, 8, false)?,
+            Builtin::StackPointer => bb.load_int(bb.gep(self.ctx_arg, pt_regs::SP)?, 8, false)?,
         }))
     }
 

@@ -14,6 +14,7 @@ pub const ORIG_AX: usize = 120;
 pub const CS: usize = 136;
 /// The end of `cs`'s 8-byte slot.
 pub const CS_END: usize = 144;
+pub const SP: usize = 152;
 
 /// Function call arguments 0..5 (System V ABI).
 pub const FUNCTION_ARGS: [usize; 6] = [DI, SI, DX, CX, R8, R9];

@@ -143,6 +143,8 @@ impl ToDiagnostic for SemaError {
             ArgOutsideRawProbe { span, name } => {
                 let (only, help) = if name == "retval" {
                     ("uretprobe", "help: every attach point of this probe must be a uretprobe")
+                } else if name.starts_with("sarg") {
+                    ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe (not a return probe)")
                 } else if name == "func" {
                     ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe; elsewhere `probe` names the attach point")
                 } else {

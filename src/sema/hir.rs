@@ -377,6 +377,8 @@ pub enum Builtin {
     Curtask,
     /// The traced function's name, in kprobes and uprobes.
     Func,
+    /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
+    StackPointer,
     Rand,
     Cgroup,
     Numaid,
@@ -409,7 +411,7 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask => Type::U64,
+            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::StackPointer => Type::U64,
         }
     }
 }

@@ -87,6 +87,21 @@ impl Checker<'_> {
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
+                // `sargN`: the Nth argument passed on the stack, above the return address.
+                if let Some(n) = name.strip_prefix("sarg").and_then(|d| d.parse::<u64>().ok()) {
+                    let user = self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { ret: false, .. }));
+                    let kernel = self.attach.iter().all(|a| matches!(a.kind, AttachKind::Kprobe { ret: false, .. }));
+                    if self.attach.is_empty() || !(user || kernel) {
+                        return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
+                    }
+                    let sp = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::StackPointer), ty: Type::U64, span };
+                    let at = hir::Expr {
+                        kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(sp), rhs: Box::new(hir::Expr { kind: hir::ExprKind::Int(8 * (n + 1)), ty: Type::U64, span }) },
+                        ty: Type::U64,
+                        span,
+                    };
+                    return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(at), user }, ty: Type::U64, span });
+                }
                 if name == "func" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
