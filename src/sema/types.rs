@@ -162,6 +162,8 @@ pub enum Type {
     Username,
     /// `strerror(n)`: an errno printed as its message.
     Errno,
+    /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
+    CgroupPath,
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array {
@@ -201,7 +203,7 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno => 8,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Usym => 16,
@@ -243,6 +245,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Errno => write!(f, "errno"),
+            Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
             Type::Inet => write!(f, "inet"),
             Type::Buf(n) => write!(f, "buffer[{n}]"),

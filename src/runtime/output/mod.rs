@@ -68,6 +68,7 @@ pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::Ksym => Some(resolve.ksym(raw)),
         Type::Timestamp(f) => Some(resolve.timestamp(f, raw)),
         Type::Username => Some(username(raw as u32)),
+        Type::CgroupPath => Some(cgroup_path(raw)),
         Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
         _ => None,
     }
@@ -109,6 +110,24 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         }
         t => resolved(t, u64_at(bytes, 0), resolve).unwrap_or_else(|| u64_at(bytes, 0).to_string()),
     }
+}
+
+/// The cgroup (v2) whose id, its directory's inode number, is `id`: its path below
+/// /sys/fs/cgroup (`/` for the root), or the id when no such directory exists.
+fn cgroup_path(id: u64) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == id) {
+            let rel = dir.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_default();
+            return format!("/{rel}");
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+    }
+    id.to_string()
 }
 
 /// A uid's user name from the password database, or the number.
@@ -310,7 +329,7 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
-        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
+        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
         MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
@@ -341,7 +360,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
+            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
                 out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }

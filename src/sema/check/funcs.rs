@@ -222,7 +222,7 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::ReadBuf { ptr: Box::new(p), len: Box::new(n), user }, ty: Type::Buf(size), span })
     }
 
-    /// `strlen(s)`, `bswap(x)`, `strerror(errno)`: one argument each.
+    /// `strlen(s)`, `bswap(x)`, `strerror(errno)`, `cgroup_path(id)`: one argument each.
     pub(super) fn small_func(&mut self, name: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [a] = args else { return Err(self.arg_count(span, name, "one argument", args.len())) };
         let a = self.expr(a)?;
@@ -240,6 +240,10 @@ impl Checker<'_> {
                     _ => Type::U64,
                 };
                 Ok(hir::Expr { kind: hir::ExprKind::Bswap(Box::new(a)), ty, span })
+            }
+            "cgroup_path" => {
+                self.expect_int(&a, "`cgroup_path` takes a cgroup id (`cgroup`)")?;
+                Ok(hir::Expr { span, ..a.retyped(Type::CgroupPath) })
             }
             _ => {
                 self.expect_int(&a, "`strerror` takes an errno, an integer")?;

@@ -23,7 +23,7 @@ const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "h
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "join"];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
-const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid", "strftime", "usym", "ntop", "buf", "strlen", "bswap", "strerror"];
+const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid", "strftime", "usym", "ntop", "buf", "strlen", "bswap", "strerror", "cgroup_path"];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
