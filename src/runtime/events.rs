@@ -10,7 +10,7 @@ use super::loader::Loaded;
 use super::output::{json_event, render, render_json, resolved, u64_at, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
-use super::symbols::{SymbolCache, Symbols};
+use super::symbols::{local_time, SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
 use crate::sema::hir::{PrintfAction, JOIN_ARGS, STR_LEN};
@@ -168,7 +168,11 @@ impl EventSink {
                         let joined = parts.join(&line) + "\n";
                         self.emit("join", joined.as_bytes())?;
                     }
-                    PrintfAction::Time => self.emit("time", local_time(&line).as_bytes())?,
+                    PrintfAction::Time => {
+                        // SAFETY: time(NULL) has no preconditions.
+                        let now = unsafe { libc::time(std::ptr::null_mut()) };
+                        self.emit("time", local_time(now, &line).as_bytes())?
+                    }
                     PrintfAction::Cat => match std::fs::read(&line) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
                         Err(e) => eprintln!("cat: {line}: {e}"),
@@ -288,23 +292,6 @@ impl EventSink {
         }
         self.out.flush().map_err(RuntimeError::Io)
     }
-}
-
-/// The current local time in a strftime format (`time()`).
-fn local_time(format: &str) -> String {
-    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
-    let mut buf = vec![0u8; 256 + format.len() * 4];
-    // SAFETY: localtime_r and strftime write only into the buffers given, sized here.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
-        buf.truncate(n);
-    }
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Every entry of a hash map: in batches of `BATCH` with BPF_MAP_LOOKUP_BATCH (one system call

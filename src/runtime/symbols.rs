@@ -69,6 +69,15 @@ impl Symbols<'_> {
             .collect()
     }
 
+    /// The function an address of `pid` (None: the kernel) is in, without offset; the address
+    /// itself if none is.
+    fn function_name(&self, addr: u64, pid: Option<u32>) -> String {
+        match self.symbolize(&[addr], pid).pop() {
+            Some(Frame { name: Some((name, _)), .. }) => name,
+            _ => format!("0x{addr:x}"),
+        }
+    }
+
     /// The frames of stack `id`, innermost first, at most `limit`.
     fn frames(&self, id: u32, limit: u8) -> Vec<u64> {
         let Some(fd) = self.stacks else {
@@ -122,10 +131,7 @@ impl Resolve for Symbols<'_> {
     }
 
     fn usym(&self, addr: u64, pid: u32) -> String {
-        match self.symbolize(&[addr], Some(pid)).pop() {
-            Some(Frame { name: Some((name, _)), .. }) => name,
-            _ => format!("0x{addr:x}"),
-        }
+        self.function_name(addr, Some(pid))
     }
 
     /// Wall-clock time of a boot-clock (CLOCK_MONOTONIC) timestamp, in a strftime format
@@ -135,28 +141,28 @@ impl Resolve for Symbols<'_> {
         let wall_ns = (realtime_ns() - monotonic_ns()).saturating_add(i128::from(ns));
         let secs = wall_ns.div_euclid(1_000_000_000) as libc::time_t;
         let micros = wall_ns.rem_euclid(1_000_000_000) / 1000;
-        let fmt = fmt.replace("%f", &format!("{micros:06}"));
-        let Ok(cfmt) = std::ffi::CString::new(fmt.clone()) else { return String::new() };
-        let mut buf = vec![0u8; 256 + fmt.len() * 4];
-        // SAFETY: localtime_r and strftime write only into the buffers given, sized here.
-        unsafe {
-            let mut tm: libc::tm = std::mem::zeroed();
-            if libc::localtime_r(&secs, &mut tm).is_null() {
-                return String::new();
-            }
-            let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm);
-            buf.truncate(n);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+        local_time(secs, &fmt.replace("%f", &format!("{micros:06}")))
     }
 
-    /// The function an address is in, without offset; the address itself if none is.
     fn ksym(&self, addr: u64) -> String {
-        match self.symbolize(&[addr], None).pop() {
-            Some(Frame { name: Some((name, _)), .. }) => name,
-            _ => format!("0x{addr:x}"),
-        }
+        self.function_name(addr, None)
     }
+}
+
+/// `secs` (since the epoch) as local time in a strftime format: `time()` and `strftime()`.
+pub fn local_time(secs: libc::time_t, format: &str) -> String {
+    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
+    let mut buf = vec![0u8; 256 + format.len() * 4];
+    // SAFETY: localtime_r and strftime write only into the buffers given, sized here.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            return String::new();
+        }
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        buf.truncate(n);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
