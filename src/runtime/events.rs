@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{json_event, render, render_json, resolved, u64_at, value_text, Limits, RawEntries};
+use super::output::{json_event, render, render_json, u64_at, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
@@ -138,20 +138,20 @@ impl EventSink {
                 let Some(p) = self.meta.printfs.get(id) else {
                     return Ok(());
                 };
-                let symbols = self.symbols(maps);
-                let texts: Vec<Option<String>> = p
-                    .args
-                    .iter()
-                    .map(|(off, ty)| match ty {
-                        Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => Some(value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols)),
-                        _ => resolved(*ty, u64_at(record, *off), &symbols),
-                    })
-                    .collect();
+                // Arguments userspace renders (all but plain strings and integers) become text
+                // first; most printf calls have none, and skip this.
+                let rendered = |ty: &Type| ty.prints_as_text() && !matches!(ty, Type::Str(_));
+                let texts: Vec<Option<String>> = if p.args.iter().any(|(_, ty)| rendered(ty)) {
+                    let symbols = self.symbols(maps);
+                    p.args.iter().map(|(off, ty)| rendered(ty).then(|| value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols))).collect()
+                } else {
+                    Vec::new()
+                };
                 let args: Vec<Arg<'_>> = p
                     .args
                     .iter()
-                    .zip(&texts)
-                    .map(|((off, ty), text)| match (ty, text) {
+                    .enumerate()
+                    .map(|(i, (off, ty))| match (ty, texts.get(i).and_then(Option::as_ref)) {
                         (_, Some(t)) => Arg::Str(t.as_bytes()),
                         (Type::Str(n), None) => Arg::Str(record.get(*off..off + n).unwrap_or_default()),
                         (_, None) => Arg::Int { bits: u64_at(record, *off), signed: ty.is_signed() },

@@ -183,6 +183,12 @@ impl Type {
         matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))
     }
 
+    /// Printed as text (a printf `%s` argument): strings, buffers, and the words userspace
+    /// resolves (stacks, symbols, times, names).
+    pub fn prints_as_text(self) -> bool {
+        self.is_buffer() || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath)
+    }
+
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
         matches!(self, Type::Int { .. } | Type::Ptr { .. })

@@ -62,7 +62,7 @@ pub trait Resolve {
 }
 
 /// The text of a value of a type that needs resolving; None for other types.
-pub fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
+fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
     match ty {
         Type::Stack(spec) => Some(resolve.stack(spec, raw)),
         Type::Ksym => Some(resolve.ksym(raw)),
@@ -329,8 +329,7 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
-        MapValue::Scalar(t @ (Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath)) => Folded::Str(resolved(t, u64_at(cpus.first()?, 0), resolve)?),
-        MapValue::Scalar(t @ (Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))) => Folded::Str(value_text(t, cpus.first()?, resolve)),
+        MapValue::Scalar(t) if t.prints_as_text() => Folded::Str(value_text(t, cpus.first()?, resolve)),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
@@ -360,7 +359,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
                 Ok(())
             }
-            Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => {
+            t if t.prints_as_text() => {
                 out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }

@@ -264,7 +264,7 @@ impl Checker<'_> {
             let Ok(ty) = self.value_type(&e) else {
                 continue;
             };
-            let string_like = ty.is_buffer() || matches!(ty, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath);
+            let string_like = ty.prints_as_text();
             if spec.conv.wants_string() != string_like {
                 let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
                 self.error(SemaError::TypeMismatch {
@@ -290,7 +290,7 @@ impl Checker<'_> {
             "print" if matches!(args, [a] if !matches!(&a.kind, ExprKind::Map(m) if m.keys.is_empty())) => {
                 let e = self.expr(&args[0])?;
                 let ty = self.value_type(&e)?;
-                let conv = if ty.is_buffer() || matches!(ty, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath) { "%s" } else if ty.is_signed() { "%d" } else { "%u" };
+                let conv = if ty.prints_as_text() { "%s" } else if ty.is_signed() { "%d" } else { "%u" };
                 let format = printf::parse(&format!("{conv}\n")).map_err(|message| self.error(SemaError::PrintfFormat { span, message }))?;
                 self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Print });
                 Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![e] })
