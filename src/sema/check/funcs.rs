@@ -166,6 +166,15 @@ impl Checker<'_> {
         Ok(hir::Expr { span, ..ns.retyped(Type::Timestamp(id as u32)) })
     }
 
+    /// Whether an address of type `ty` points into user memory: a pointer knows; a plain
+    /// integer is the probe's (user memory in uprobes and syscall tracepoints).
+    fn reads_user(&self, ty: Type) -> bool {
+        match ty {
+            Type::Ptr { user, .. } | Type::Array { user, .. } => user,
+            _ => self.user_probe(),
+        }
+    }
+
     /// `usym(addr)`: printed as the function of the current process it is in.
     pub(super) fn usym(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [addr] = args else { return Err(self.arg_count(span, "usym", "one user address", args.len())) };
@@ -186,10 +195,7 @@ impl Checker<'_> {
             }
             _ => return Err(self.arg_count(span, "ntop", "an address, or a family and an address", args.len())),
         };
-        let user = match addr.ty {
-            Type::Ptr { user, .. } | Type::Array { user, .. } => user,
-            _ => self.user_probe(),
-        };
+        let user = self.reads_user(addr.ty);
         let addr = match addr.ty {
             Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => addr,
             // A tracepoint's `__u8 addr[4]` / `[16]` field: its bytes.
@@ -212,10 +218,7 @@ impl Checker<'_> {
         let (p, n) = (p?, n?);
         self.expect_int(&n, "a buffer length is an integer")?;
         // A plain integer address is the probe's: user memory in uprobes and syscalls.
-        let user = match p.ty {
-            Type::Ptr { user, .. } | Type::Array { user, .. } => user,
-            _ => self.user_probe(),
-        };
+        let user = self.reads_user(p.ty);
         if !matches!(p.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. }) {
             return Err(self.error(SemaError::TypeMismatch { span: p.span, message: "`buf` reads from an address".into(), label: format!("this is {}", p.ty) }));
         }
