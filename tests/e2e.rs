@@ -18,7 +18,8 @@
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
-//! OPTS --unsafe                      options before the program (split on spaces)
+//! OPTS --unsafe                      options before the program (split on spaces); a case
+//!                                    with `OPTS -l PATTERN` needs no program
 //! ARGS a b                           positional parameters after it (split on spaces)
 //! ENV NAME=value                     an environment variable for rtrace (repeatable)
 //! # comment
@@ -135,6 +136,8 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
         (None, Some(f)) => cmd.arg(root.join(f)),
+        // `OPTS -l PATTERN` lists, with no program.
+        (None, None) if c.opts.first().is_some_and(|o| o.starts_with("-l")) => &mut cmd,
         _ => panic!("case {} has neither PROG nor FILE", c.name),
     };
     cmd.args(&c.args);

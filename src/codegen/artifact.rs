@@ -67,11 +67,14 @@ pub enum Attach {
         btf_id: u32,
         ret: bool,
     },
-    /// A uprobe (or uretprobe) at a file offset of a binary, for every process.
+    /// A uprobe (or uretprobe) at a file offset of a binary, for every process. USDT probes
+    /// are uprobes that may have a semaphore: the file offset of a u16 the kernel increments
+    /// in every process while the uprobe is attached.
     Uprobe {
         path: String,
         offset: u64,
         ret: bool,
+        semaphore: Option<u64>,
     },
     /// A hardware breakpoint in the traced process.
     Watchpoint {

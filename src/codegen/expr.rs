@@ -124,7 +124,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     _ => return Ok(Val::Int(v)),
                 };
                 let narrow = bb.b.build_int_truncate_or_bit_cast(v, ty, "narrow")?;
-                let f = inkwell::intrinsics::Intrinsic::find("llvm.bswap").and_then(|i| i.get_declaration(bb.module, &[ty.into()])).ok_or_else(|| internal("no llvm.bswap"))?;
+                let f = inkwell::intrinsics::Intrinsic::find("llvm.bswap")
+                    .and_then(|i| i.get_declaration(bb.module, &[ty.into()]))
+                    .ok_or_else(|| internal("no llvm.bswap"))?;
                 let inkwell::values::ValueKind::Basic(swapped) = bb.b.build_call(f, &[narrow.into()], "bswap")?.try_as_basic_value() else {
                     return Err(internal("bswap returned void"));
                 };
@@ -306,7 +308,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             // A raw tracepoint's context is its argument array (`u64 args[]`); a uprobe's is the
             // task's `struct pt_regs`.
-            Builtin::Arg(n) => match self.attach.kind {
+            Builtin::Arg(n) => match &self.attach.kind {
+                AttachKind::Usdt { probe } => {
+                    let arg = probe.args.get(usize::from(n)).ok_or_else(|| internal("USDT argument past the note's"))?;
+                    super::usdt::argument(bb, self.ctx_arg, arg)?
+                }
                 AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } => {
                     let offset = pt_regs::FUNCTION_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
                     bb.load_int(bb.gep(self.ctx_arg, offset)?, 8, false)?

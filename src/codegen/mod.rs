@@ -10,10 +10,11 @@ mod llvm_diagnostics;
 mod llvm_init;
 pub mod maps;
 mod probe;
-mod pt_regs;
+pub mod pt_regs;
 mod stmt;
 mod syscalls;
 mod syscalls_x86_64;
+mod usdt;
 
 pub use artifact::BpfArtifact;
 pub use error::CodegenError;

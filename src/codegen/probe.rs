@@ -158,8 +158,11 @@ pub fn lower_probe<'ctx>(
             AttachKind::Uprobe { path, offset, ret } => (
                 if *ret { "uretprobe" } else { "uprobe" },
                 if *ret { "uretprobe" } else { "uprobe" }.to_string(),
-                Attach::Uprobe { path: path.clone(), offset: *offset, ret: *ret },
+                Attach::Uprobe { path: path.clone(), offset: *offset, ret: *ret, semaphore: None },
             ),
+            AttachKind::Usdt { probe } => {
+                ("usdt", "usdt".to_string(), Attach::Uprobe { path: probe.path.clone(), offset: probe.offset, ret: false, semaphore: probe.semaphore })
+            }
             AttachKind::Watchpoint { addr, len, mode } => ("watchpoint", "perf_event".to_string(), Attach::Watchpoint { addr: *addr, len: *len, mode: *mode }),
             AttachKind::PerfEvent { event, sample } => {
                 let (period, frequency) = match sample {

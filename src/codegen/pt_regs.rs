@@ -1,6 +1,14 @@
 //! x86_64 `struct pt_regs` offsets, named once: function arguments (kprobes, uprobes) and
-//! syscall arguments (fused syscall tracepoints) sit in different registers.
+//! syscall arguments (fused syscall tracepoints) sit in different registers; USDT arguments
+//! may be in any of them.
 
+pub const R15: usize = 0;
+pub const R14: usize = 8;
+pub const R13: usize = 16;
+pub const R12: usize = 24;
+pub const BP: usize = 32;
+pub const BX: usize = 40;
+pub const R11: usize = 48;
 pub const R10: usize = 56;
 pub const R9: usize = 64;
 pub const R8: usize = 72;

@@ -109,6 +109,10 @@ impl KernelInfo for LiveKernel {
         super::uprobe_target::resolve(binary, symbol)
     }
 
+    fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::sema::UsdtProbe>, String> {
+        super::usdt::probes(binary)
+    }
+
     fn tracepoints(&self) -> Vec<(String, String)> {
         let list = std::fs::read_to_string(self.root.join("available_events")).unwrap_or_default();
         list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect()

@@ -43,8 +43,8 @@ impl Links {
                     Some(libc::EPERM) | Some(524) => super::loader::trampolines_refused(function),
                     _ => e.to_string(),
                 }),
-                Attach::Uprobe { path, offset, ret } => one(probe_pmu("uprobe", path, *offset, *ret, pid, prog)),
-                Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, prog)),
+                Attach::Uprobe { path, offset, ret, semaphore } => one(probe_pmu("uprobe", path, *offset, *ret, *semaphore, pid, prog)),
+                Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, None, prog)),
                 Attach::Watchpoint { addr, len, mode } => match process {
                     None => Err("a watchpoint watches one process: give it with -p PID or -c CMD".to_string()),
                     Some(pid) => one(watchpoint(*addr, *len, *mode, pid, prog)),
@@ -64,23 +64,22 @@ impl Links {
 }
 
 /// A kprobe or uprobe through its perf PMU: `target` is the kernel function or the binary's
-/// path, `offset` the offset into it; for every process.
-fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, pid: Option<u32>, prog: i32) -> std::io::Result<OwnedFd> {
+/// path, `offset` the offset into it; for every process, or the `-p` one. `semaphore`: the
+/// file offset of a USDT semaphore (the PMU's reference counter).
+fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, semaphore: Option<u64>, pid: Option<u32>, prog: i32) -> std::io::Result<OwnedFd> {
     let pmu = format!("/sys/bus/event_source/devices/{pmu}");
     let read = |f: &str| std::fs::read_to_string(format!("{pmu}/{f}"));
     let type_: u32 = read("type")?.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/type")))?;
-    let config = if ret {
-        // "config:N": the bit that makes it a return probe.
-        let format = read("format/retprobe")?;
-        let bit: u32 = format
-            .trim()
-            .trim_start_matches("config:")
-            .parse()
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/format/retprobe: {format:?}")))?;
-        1u64 << bit
-    } else {
-        0
+    // A format file says which bits of `config` hold a field: "config:N" or "config:N-M".
+    let field_shift = |f: &str| -> std::io::Result<u32> {
+        let format = read(&format!("format/{f}"))?;
+        let first = format.trim().trim_start_matches("config:").split('-').next().unwrap_or_default().to_string();
+        first.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/format/{f}: {format:?}")))
     };
+    let mut config = if ret { 1u64 << field_shift("retprobe")? } else { 0 };
+    if let Some(s) = semaphore {
+        config |= s << field_shift("ref_ctr_offset")?;
+    }
     let target = std::ffi::CString::new(target).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     let mut attr = PerfEventAttr { type_, config, config1: target.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
     // For one process, on any CPU; for every process, on "CPU 0" (which still fires on all).

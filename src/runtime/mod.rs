@@ -18,6 +18,7 @@ mod ringbuf;
 mod symbols;
 mod sys;
 mod uprobe_target;
+mod usdt;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};

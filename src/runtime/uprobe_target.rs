@@ -48,9 +48,8 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
         Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
         None => (symbol, 0),
     };
-    let (_, _, address) = functions()
-        .find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name))
-        .ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    let (_, _, address) =
+        functions().find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
     let offset = to_offset(address + extra)?;
     Ok(vec![UprobeTarget { path: shown.clone(), offset, name: symbol.to_string() }])
 }
@@ -64,7 +63,7 @@ pub fn demangle(raw: &str) -> Option<String> {
 }
 
 /// Virtual address -> file offset, through the loadable segment that holds it.
-fn file_offset(file: &object::File<'_>, address: u64) -> Option<u64> {
+pub(super) fn file_offset(file: &object::File<'_>, address: u64) -> Option<u64> {
     file.segments().find_map(|seg| {
         let (file_off, file_size) = seg.file_range();
         (address >= seg.address() && address < seg.address() + file_size).then(|| address - seg.address() + file_off)
@@ -79,7 +78,7 @@ fn parse_offset(s: &str) -> Option<u64> {
 }
 
 /// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
-fn find_binary(binary: &str) -> Result<PathBuf, String> {
+pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     if binary.contains('/') {
         let p = Path::new(binary);
         return p.canonicalize().map_err(|e| format!("cannot use {binary}: {e}"));

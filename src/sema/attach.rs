@@ -26,10 +26,11 @@ const PROVIDERS: &[&[&str]] = &[
     &["software", "s"],
     &["hardware", "h"],
     &["watchpoint", "w"],
+    &["usdt", "U"],
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &["usdt", "U", "iter", "it", "asyncwatchpoint", "aw"];
+const PLANNED: &[&str] = &["iter", "it", "asyncwatchpoint", "aw"];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -109,6 +110,14 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<Att
     }
     if let [kind @ ("uprobe" | "u" | "uretprobe" | "ur"), binary, symbol] = parts[..] {
         return uprobes(ap, kind.starts_with("ur"), binary, symbol, kernel);
+    }
+    if let ["usdt" | "U", binary, ref probe @ ..] = parts[..] {
+        if let [provider, name] = probe[..] {
+            return usdts(ap, binary, provider, name, kernel);
+        }
+        if let [name] = probe[..] {
+            return usdts(ap, binary, "*", name, kernel);
+        }
     }
     if let ["tracepoint" | "t", category, event] = parts[..] {
         if is_glob(category) || is_glob(event) {
@@ -204,6 +213,34 @@ fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel:
         .into_iter()
         .map(|t| AttachPoint { name: format!("{kind}:{}:{}", t.path, t.name), kind: AttachKind::Uprobe { path: t.path, offset: t.offset, ret }, span: ap.span })
         .collect())
+}
+
+/// `usdt:BINARY:[PROVIDER:]NAME`, with wildcards in both: every site of every matching
+/// probe (a probe inlined in two places fires from both).
+fn usdts(ap: &ast::AttachPoint, binary: &str, provider: &str, name: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+    let bad = |message: String| SemaError::BadAttachPoint {
+        span: ap.span,
+        message,
+        help: "`usdt:BINARY:[PROVIDER:]NAME` takes a probe of that binary's USDT notes (list them with `rtrace -l 'usdt:BINARY:*'`)".to_string(),
+    };
+    let probes = kernel.usdt_probes(binary).map_err(bad)?;
+    let matching: Vec<AttachPoint> = probes
+        .iter()
+        .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
+        .map(|p| AttachPoint { name: format!("usdt:{}:{}:{}", p.path, p.provider, p.name), kind: AttachKind::Usdt { probe: p.clone() }, span: ap.span })
+        .collect();
+    if matching.is_empty() {
+        let wanted = if provider == "*" { name.to_string() } else { format!("{provider}:{name}") };
+        let names: Vec<String> = probes.iter().map(|p| if provider == "*" { p.name.clone() } else { format!("{}:{}", p.provider, p.name) }).collect();
+        let close = did_you_mean(&wanted, names.iter().map(String::as_str));
+        let message = match (probes.is_empty(), close.first()) {
+            (true, _) => format!("{binary} has no USDT probes"),
+            (false, Some(c)) => format!("{binary} has no USDT probe `{wanted}`; did you mean `{c}`?"),
+            (false, None) => format!("{binary} has no USDT probe `{wanted}`"),
+        };
+        return Err(bad(message));
+    }
+    Ok(matching)
 }
 
 /// `fentry:FUNCTION` / `fexit:FUNCTION` (and `MODULE:FUNCTION`), with wildcards: kernel
@@ -398,13 +435,29 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
             ));
         }
+        Some("usdt") => {
+            return Err(bad(
+                format!("`{}` is not a USDT probe", ap.raw),
+                "write `usdt:BINARY:[PROVIDER:]NAME`, e.g. `usdt:/usr/bin/python3:python:function__entry`",
+            ));
+        }
         Some("watchpoint") => {
             // `watchpoint:ADDRESS:LENGTH:MODE`, MODE from r, w, x.
             let [_, addr, len, mode] = parts[..] else {
-                return Err(bad(format!("`{}` is not a watchpoint", ap.raw), "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`, with -p PID or -c CMD"));
+                return Err(bad(
+                    format!("`{}` is not a watchpoint", ap.raw),
+                    "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`, with -p PID or -c CMD",
+                ));
             };
-            let addr = addr.strip_prefix("0x").map_or_else(|| addr.parse().ok(), |h| u64::from_str_radix(h, 16).ok()).ok_or_else(|| bad(format!("`{addr}` is not an address"), "give it in hex, e.g. 0x601040"))?;
-            let len: u8 = len.parse().ok().filter(|l| [1, 2, 4, 8].contains(l)).ok_or_else(|| bad(format!("`{len}` is not a watchpoint length"), "a watchpoint covers 1, 2, 4 or 8 bytes"))?;
+            let addr = addr
+                .strip_prefix("0x")
+                .map_or_else(|| addr.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
+                .ok_or_else(|| bad(format!("`{addr}` is not an address"), "give it in hex, e.g. 0x601040"))?;
+            let len: u8 = len
+                .parse()
+                .ok()
+                .filter(|l| [1, 2, 4, 8].contains(l))
+                .ok_or_else(|| bad(format!("`{len}` is not a watchpoint length"), "a watchpoint covers 1, 2, 4 or 8 bytes"))?;
             let mut bits = 0u8;
             for c in mode.chars() {
                 bits |= match c {
@@ -455,6 +508,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":"))
         }
         AttachKind::Watchpoint { addr, len, .. } => format!("watchpoint:{addr:#x}:{len}:{}", parts[3]),
+        AttachKind::Usdt { probe } => format!("usdt:{}:{}:{}", probe.path, probe.provider, probe.name),
     };
     Ok(AttachPoint { kind, name, span })
 }
@@ -484,8 +538,8 @@ fn interval_period(args: &[&str]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::glob_match;
-    use crate::sema::list_probes;
     use crate::runtime::LiveKernel;
+    use crate::sema::list_probes;
 
     #[test]
     fn listing_filters_every_provider_by_glob() {

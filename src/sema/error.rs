@@ -8,37 +8,157 @@ use crate::parser::Span;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SemaError {
-    UnknownProbeType { span: Span, provider: String, candidates: Vec<String> },
-    UnsupportedProbeType { span: Span, provider: String },
-    UnknownEvent { span: Span, name: String, candidates: Vec<String> },
-    KprobesUnavailable { span: Span, name: String, alternatives: Vec<String> },
-    UnknownKernelFunction { span: Span, name: String, candidates: Vec<String>, alternatives: Vec<String> },
-    ArgOutsideRawProbe { span: Span, name: String },
-    BadAttachPoint { span: Span, message: String, help: String },
-    UnknownTracepoint { span: Span, name: String, candidates: Vec<String> },
-    UnknownIdentifier { span: Span, name: String, candidates: Vec<String> },
-    UnknownFunction { span: Span, name: String, candidates: Vec<String> },
-    WrongArgCount { span: Span, func: String, expected: String, found: usize },
-    TypeMismatch { span: Span, message: String, label: String },
-    MapTypeConflict { span: Span, map: String, first: Span, was: String, now: String },
-    UndefinedVariable { span: Span, name: String },
-    MapNeverAssigned { span: Span, map: String },
-    UnknownField { span: Span, field: String, tracepoint: String, candidates: Vec<String> },
-    ArgsOutsideTracepoint { span: Span },
-    PrintfFormat { span: Span, message: String },
-    AggregationNotAssigned { span: Span, func: String },
-    NotAValue { span: Span, what: String },
-    NotAConstant { span: Span, func: String },
-    VariableRedeclared { span: Span, name: String },
-    VariableOutOfScope { span: Span, name: String, declared: Span },
-    OutsideLoop { span: Span, what: String },
-    UnknownType { span: Span, name: String, candidates: Vec<String> },
-    UnknownMember { span: Span, field: String, ty: String, candidates: Vec<String> },
-    NoBtf { span: Span, what: String },
-    NeedsUnsafe { span: Span, func: String },
-    BadConfig { span: Span, message: String },
-    BadMapDeclaration { span: Span, message: String },
-    BadMacro { span: Span, message: String, definition: Span },
+    UnknownProbeType {
+        span: Span,
+        provider: String,
+        candidates: Vec<String>,
+    },
+    UnsupportedProbeType {
+        span: Span,
+        provider: String,
+    },
+    UnknownEvent {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
+    KprobesUnavailable {
+        span: Span,
+        name: String,
+        alternatives: Vec<String>,
+    },
+    UnknownKernelFunction {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+        alternatives: Vec<String>,
+    },
+    ArgOutsideRawProbe {
+        span: Span,
+        name: String,
+    },
+    BadAttachPoint {
+        span: Span,
+        message: String,
+        help: String,
+    },
+    /// `argN` of a USDT probe site that has no such argument, or one in an operand rtrace
+    /// cannot read.
+    UsdtArgument {
+        span: Span,
+        message: String,
+    },
+    UnknownTracepoint {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
+    UnknownIdentifier {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
+    UnknownFunction {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
+    WrongArgCount {
+        span: Span,
+        func: String,
+        expected: String,
+        found: usize,
+    },
+    TypeMismatch {
+        span: Span,
+        message: String,
+        label: String,
+    },
+    MapTypeConflict {
+        span: Span,
+        map: String,
+        first: Span,
+        was: String,
+        now: String,
+    },
+    UndefinedVariable {
+        span: Span,
+        name: String,
+    },
+    MapNeverAssigned {
+        span: Span,
+        map: String,
+    },
+    UnknownField {
+        span: Span,
+        field: String,
+        tracepoint: String,
+        candidates: Vec<String>,
+    },
+    ArgsOutsideTracepoint {
+        span: Span,
+    },
+    PrintfFormat {
+        span: Span,
+        message: String,
+    },
+    AggregationNotAssigned {
+        span: Span,
+        func: String,
+    },
+    NotAValue {
+        span: Span,
+        what: String,
+    },
+    NotAConstant {
+        span: Span,
+        func: String,
+    },
+    VariableRedeclared {
+        span: Span,
+        name: String,
+    },
+    VariableOutOfScope {
+        span: Span,
+        name: String,
+        declared: Span,
+    },
+    OutsideLoop {
+        span: Span,
+        what: String,
+    },
+    UnknownType {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
+    UnknownMember {
+        span: Span,
+        field: String,
+        ty: String,
+        candidates: Vec<String>,
+    },
+    NoBtf {
+        span: Span,
+        what: String,
+    },
+    NeedsUnsafe {
+        span: Span,
+        func: String,
+    },
+    BadConfig {
+        span: Span,
+        message: String,
+    },
+    BadMapDeclaration {
+        span: Span,
+        message: String,
+    },
+    BadMacro {
+        span: Span,
+        message: String,
+        definition: Span,
+    },
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -155,6 +275,11 @@ impl ToDiagnostic for SemaError {
                     .with_labels(vec![primary(*span, "used here")])
                     .with_notes(vec![help.into()])
             }
+            UsdtArgument { span, message } => e
+                .with_code("E0232")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "read here")])
+                .with_notes(vec!["help: `rtrace -lv 'usdt:BINARY:*'` lists each probe's arguments as its notes give them".to_string()]),
             ArgsOutsideTracepoint { span } => e
                 .with_code("E0213")
                 .with_message("`args` is only available in tracepoint probes")

@@ -109,16 +109,29 @@ pub enum AttachKind {
     },
     /// fentry (`ret`: fexit) on a kernel function, by its BTF FUNC id: `args.NAME` and
     /// `retval` are typed from its prototype.
-    Fentry { function: String, btf_id: u32, ret: bool },
+    Fentry {
+        function: String,
+        btf_id: u32,
+        ret: bool,
+    },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
     Uprobe {
         path: String,
         offset: u64,
         ret: bool,
     },
+    /// A USDT probe site: a uprobe at its offset that bumps its semaphore while attached;
+    /// `arg0..argN` are read from where its note says they are.
+    Usdt {
+        probe: super::UsdtProbe,
+    },
     /// A hardware watchpoint on `len` bytes at `addr` of the `-p`/`-c` process; `mode` is
     /// HW_BREAKPOINT_R (1) | W (2), or X (4).
-    Watchpoint { addr: u64, len: u8, mode: u8 },
+    Watchpoint {
+        addr: u64,
+        len: u8,
+        mode: u8,
+    },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
     PerfEvent {
         event: PerfEventKind,
@@ -253,7 +266,10 @@ pub enum Stmt {
     /// `exit([status])`: the status rtrace exits with.
     Exit(Expr),
     /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
-    Join { format: PrintfId, argv: Expr },
+    Join {
+        format: PrintfId,
+        argv: Expr,
+    },
     /// `signal(sig)`: to the current task (needs `--unsafe`).
     Signal(Expr),
     Expr(Expr),
@@ -262,7 +278,10 @@ pub enum Stmt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MapCommand {
     /// `print(@m[, top[, div]])`: only the `top` largest entries (0: all), values divided by `div`.
-    Print { top: u32, div: u32 },
+    Print {
+        top: u32,
+        div: u32,
+    },
     Clear,
     Zero,
 }
@@ -323,30 +342,55 @@ pub enum ExprKind {
         user: bool,
     },
     /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0).
-    Update { place: Place, op: BinOp, post: bool },
+    Update {
+        place: Place,
+        op: BinOp,
+        post: bool,
+    },
     /// `usym(addr)`: the address with the current pid.
     Usym(Box<Expr>),
     /// `ntop(af, addr)`: `addr` an integer (IPv4, in network order) or the address of 16 bytes.
-    Ntop { af: Box<Expr>, addr: Box<Expr>, user: bool },
+    Ntop {
+        af: Box<Expr>,
+        addr: Box<Expr>,
+        user: bool,
+    },
     /// `buf(p, n)`: `n` bytes (at most the type's) read from `p`.
-    ReadBuf { ptr: Box<Expr>, len: Box<Expr>, user: bool },
+    ReadBuf {
+        ptr: Box<Expr>,
+        len: Box<Expr>,
+        user: bool,
+    },
     /// `(a, b, ...)`: elements stored as `ty`'s elements.
     Tuple(Vec<Expr>),
     /// `t.N`
-    TupleField { tuple: Box<Expr>, index: usize },
+    TupleField {
+        tuple: Box<Expr>,
+        index: usize,
+    },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::sema::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
     /// at most `len` bytes of it when given (clamped to the buffer).
-    ReadStr { ptr: Box<Expr>, len: Option<Box<Expr>> },
+    ReadStr {
+        ptr: Box<Expr>,
+        len: Option<Box<Expr>>,
+    },
     /// `strlen(s)`: bytes before the first NUL.
     StrLen(Box<Expr>),
     /// `bswap(x)`: the bytes of an integer of `ty`'s width reversed.
     Bswap(Box<Expr>),
     /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n` bytes (up to a NUL).
-    StrNcmp { a: Box<Expr>, b: Box<Expr>, n: usize },
+    StrNcmp {
+        a: Box<Expr>,
+        b: Box<Expr>,
+        n: usize,
+    },
     /// `has_key(@m[k...])`: 1 if the key is in the map.
-    HasKey { map: MapId, keys: Vec<Expr> },
+    HasKey {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
 }
 
 /// What `++`/`--` update.

@@ -9,11 +9,31 @@ use crate::btf::{Btf, Kind, Namespace};
 
 /// Every attach point whose full name matches the glob `pattern`, in order: tracepoints, raw
 /// tracepoints, kprobes (where the kernel has them), fentry (where it has BTF), software and
-/// hardware events; or, for `uprobe:BINARY:GLOB`, that binary's functions. With `verbose`, each is followed by its arguments, indented.
+/// hardware events; or, for `uprobe:BINARY:GLOB`, that binary's functions, and for
+/// `usdt:BINARY:GLOB` its USDT probes. With `verbose`, each is followed by its arguments,
+/// indented.
 pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec<String> {
     // `uprobe:BINARY:GLOB` lists that binary's functions.
     if let [kind @ ("uprobe" | "uretprobe"), binary, symbols] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
         return kernel.uprobe_targets(binary, symbols).map(|ts| ts.into_iter().map(|t| format!("{kind}:{}:{}", t.path, t.name)).collect()).unwrap_or_default();
+    }
+    // `usdt:BINARY:GLOB` lists that binary's USDT probes (each once, however many sites).
+    if let ["usdt" | "U", binary, wanted] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
+        let mut out: Vec<String> = Vec::new();
+        let mut probes = kernel.usdt_probes(binary).unwrap_or_default();
+        probes.sort_by(|a, b| (&a.provider, &a.name).cmp(&(&b.provider, &b.name)));
+        for p in probes {
+            let name = format!("usdt:{}:{}:{}", p.path, p.provider, p.name);
+            let matches = glob_match(wanted, &format!("{}:{}", p.provider, p.name)) || glob_match(wanted, &p.name);
+            if !matches || out.contains(&name) {
+                continue;
+            }
+            out.push(name);
+            if verbose {
+                out.extend(p.args.iter().enumerate().map(|(i, a)| format!("    {}int{} arg{i} ({})", if a.signed { "" } else { "u" }, a.size * 8, a.spec)));
+            }
+        }
+        return out;
     }
     let tracepoints = kernel.tracepoints();
     let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();

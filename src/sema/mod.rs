@@ -5,16 +5,16 @@
 mod attach;
 mod check;
 mod error;
+pub mod hir;
 mod list;
 mod macros;
-pub mod hir;
 pub mod printf;
 pub mod tracepoint_format;
 pub mod types;
 
 pub use attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
-pub use list::list_probes;
 pub use error::SemaError;
+pub use list::list_probes;
 pub use types::Type;
 
 use crate::parser::ast;
@@ -26,9 +26,6 @@ pub trait KernelInfo {
     /// Every tracepoint as (category, event): wildcards expand over it, and misses get
     /// suggestions from it.
     fn tracepoints(&self) -> Vec<(String, String)>;
-    /// Where a uprobe on `symbol` (a function name, `name+offset` or `0xaddress`) of `binary`
-    /// (a path, a program on PATH, or a library name such as `libc`) goes: the binary's path
-    /// and the file offset. Err says why not, in one line.
     /// Whether the kernel can run kprobes at all (it may be built without CONFIG_KPROBES).
     fn kprobes_available(&self) -> bool {
         true
@@ -59,6 +56,12 @@ pub trait KernelInfo {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())
     }
+    /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
+    /// ELF notes. Err says why not, in one line.
+    fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
+        let _ = binary;
+        Err("user binaries are not available here".into())
+    }
 }
 
 /// One place a uprobe goes: the binary's path, the file offset, and the function's name as
@@ -68,6 +71,50 @@ pub struct UprobeTarget {
     pub path: String,
     pub offset: u64,
     pub name: String,
+}
+
+/// One USDT probe site: a `nop` the program's author marked with `DTRACE_PROBE*` /
+/// `STAP_PROBE*`, described by an ELF note. A probe inlined in several places has one site per
+/// place, each with its own argument locations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsdtProbe {
+    pub path: String,
+    pub provider: String,
+    pub name: String,
+    /// File offset of the probe's instruction.
+    pub offset: u64,
+    /// File offset of the probe's semaphore, a u16 that tracers increment (the kernel does,
+    /// through the uprobe's reference counter) and the program checks before costly argument
+    /// set-up; None when the probe has none.
+    pub semaphore: Option<u64>,
+    pub args: Vec<UsdtArg>,
+}
+
+/// One argument of a USDT probe site, as the note's `SIZE@OPERAND` gives it (`-4@%eax`,
+/// `8@-16(%rbp)`, `-4@$7`): a negative size is a signed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsdtArg {
+    /// The note's text, for messages.
+    pub spec: String,
+    /// 1, 2, 4 or 8 bytes.
+    pub size: u8,
+    pub signed: bool,
+    /// None when rtrace cannot read this operand (e.g. `sym(%rip)`); using it is an error.
+    pub location: Option<UsdtLocation>,
+}
+
+/// Where a USDT argument is. Registers are byte offsets into the task's `struct pt_regs` (the
+/// uprobe's context), already adjusted for a sub-register such as `%ah`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UsdtLocation {
+    Constant(i64),
+    Register(usize),
+    /// User memory at `base + displacement + index * scale`.
+    Memory {
+        base: usize,
+        displacement: i64,
+        index: Option<(usize, u8)>,
+    },
 }
 
 /// What the command line tells sema.

@@ -30,6 +30,20 @@ impl KernelInfo for Fixture {
         let list = std::fs::read_to_string(self.0.join("available_events")).unwrap_or_default();
         list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.into(), e.into())).collect()
     }
+    /// `/opt/app` has probe `app:req` inlined at two sites whose operands differ: arg0 is
+    /// signed at one only, arg1 is unreadable at the second.
+    fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::sema::UsdtProbe>, String> {
+        use crate::sema::{UsdtArg, UsdtLocation, UsdtProbe};
+        if binary != "/opt/app" {
+            return Err(format!("no binary `{binary}`"));
+        }
+        let arg = |spec: &str, size, signed, location| UsdtArg { spec: spec.into(), size, signed, location };
+        let site = |offset, args| UsdtProbe { path: binary.into(), provider: "app".into(), name: "req".into(), offset, semaphore: None, args };
+        Ok(vec![
+            site(0x10, vec![arg("-4@%edi", 4, true, Some(UsdtLocation::Register(112))), arg("8@%rsi", 8, false, Some(UsdtLocation::Register(104)))]),
+            site(0x20, vec![arg("4@%eax", 4, false, Some(UsdtLocation::Register(80))), arg("8@counter(%rip)", 8, false, None)]),
+        ])
+    }
 }
 
 fn fixture() -> Fixture {
@@ -326,5 +340,12 @@ fn tuple_elements_are_typed_and_bounded() {
 
 #[test]
 fn macros_expand_with_arguments_checked() {
-    insta::assert_snapshot!(check("macro inc(@m, k) { @m[k] += 1; } macro twice(x) { x * 2 } BEGIN { inc(@calls, pid); @t = twice(3); inc(pid, 1); @u = twice(1, 2); }"));
+    insta::assert_snapshot!(check(
+        "macro inc(@m, k) { @m[k] += 1; } macro twice(x) { x * 2 } BEGIN { inc(@calls, pid); @t = twice(3); inc(pid, 1); @u = twice(1, 2); }"
+    ));
+}
+
+#[test]
+fn usdt_arguments_are_checked_at_every_site() {
+    insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

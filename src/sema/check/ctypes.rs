@@ -65,10 +65,11 @@ impl<'k> Checker<'k> {
     }
 
     /// Whether pointers made by casts in this probe point into user memory (uprobes).
-    /// Uprobes, and syscall tracepoints, whose pointer arguments are the caller's.
+    /// Uprobes and USDT probes, and syscall tracepoints, whose pointer arguments are the
+    /// caller's.
     pub(super) fn user_probe(&self) -> bool {
         let user = |a: &hir::AttachPoint| match &a.kind {
-            AttachKind::Uprobe { .. } => true,
+            AttachKind::Uprobe { .. } | AttachKind::Usdt { .. } => true,
             AttachKind::Tracepoint { category, .. } => category == "syscalls",
             _ => false,
         };
@@ -378,7 +379,9 @@ impl<'k> Checker<'k> {
         let btf = self.btf(span, "typed arguments")?;
         let sid = btf.strip(id);
         Ok(match btf.kind(sid) {
-            Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => Type::Int { bits: (size * 8) as u8, signed },
+            Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
+                Type::Int { bits: (size * 8) as u8, signed }
+            }
             Kind::Ptr(to) => Type::Ptr { to: Self::c_type(btf, to), user: false },
             _ => {
                 return Err(self.error(SemaError::TypeMismatch {
@@ -428,7 +431,11 @@ impl<'k> Checker<'k> {
             };
             let ty = if ret == 0 { Type::U64 } else { self.register_type(ret, span)? };
             if found.is_some_and(|(i, t)| i != params.len() || !t.same_kind(ty)) {
-                return Err(self.error(SemaError::TypeMismatch { span, message: "`retval` differs between this probe's attach points".into(), label: format!("{ty} in {}", ap.name) }));
+                return Err(self.error(SemaError::TypeMismatch {
+                    span,
+                    message: "`retval` differs between this probe's attach points".into(),
+                    label: format!("{ty} in {}", ap.name),
+                }));
             }
             found = Some((params.len(), ty));
         }

@@ -36,6 +36,36 @@ fn field_type(attach: &[hir::AttachPoint], field: &ast::Ident) -> Result<Option<
 }
 
 impl Checker<'_> {
+    /// `argN` of USDT probes: where the value is differs per site, so every site of every
+    /// attach point must have it in an operand rtrace can read. It is signed when every site
+    /// says so (a negative size in the note).
+    fn usdt_arg(&mut self, n: u8, name: &str, span: Span) -> Checked<hir::Expr> {
+        let mut signed = true;
+        let mut problem = None;
+        for a in &self.attach {
+            let AttachKind::Usdt { probe } = &a.kind else {
+                problem = Some(SemaError::ArgOutsideRawProbe { span, name: name.to_string() });
+                break;
+            };
+            let message = match probe.args.get(usize::from(n)) {
+                None => format!("`{name}`: USDT probe {}:{} has {} argument(s)", probe.provider, probe.name, probe.args.len()),
+                Some(arg) if arg.location.is_none() => {
+                    format!("`{name}` of USDT probe {}:{} is `{}`, an operand rtrace cannot read", probe.provider, probe.name, arg.spec)
+                }
+                Some(arg) => {
+                    signed &= arg.signed;
+                    continue;
+                }
+            };
+            problem = Some(SemaError::UsdtArgument { span, message });
+            break;
+        }
+        if let Some(e) = problem {
+            return Err(self.error(e));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(n)), ty: Type::Int { bits: 64, signed }, span })
+    }
+
     pub(super) fn expr(&mut self, e: &ast::Expr) -> Checked<hir::Expr> {
         let span = e.span;
         let (kind, ty) = match &e.kind {
@@ -76,6 +106,9 @@ impl Checker<'_> {
                     return Ok(hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::TracepointArgs, span });
                 }
                 if let Some(n) = name.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|n| *n < MAX_ARGS) {
+                    if self.attach.iter().any(|a| matches!(a.kind, AttachKind::Usdt { .. })) {
+                        return self.usdt_arg(n, name, span);
+                    }
                     let fits = |a: &hir::AttachPoint| match a.kind {
                         AttachKind::RawTracepoint { .. } | AttachKind::Fentry { .. } => true,
                         AttachKind::Uprobe { ret: false, .. } | AttachKind::Kprobe { ret: false, .. } => n < MAX_REGISTER_ARGS,
@@ -96,13 +129,19 @@ impl Checker<'_> {
                     }
                     let sp = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::StackPointer), ty: Type::U64, span };
                     let at = hir::Expr {
-                        kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(sp), rhs: Box::new(hir::Expr { kind: hir::ExprKind::Int(8 * (n + 1)), ty: Type::U64, span }) },
+                        kind: hir::ExprKind::Binary {
+                            op: BinOp::Add,
+                            lhs: Box::new(sp),
+                            rhs: Box::new(hir::Expr { kind: hir::ExprKind::Int(8 * (n + 1)), ty: Type::U64, span }),
+                        },
                         ty: Type::U64,
                         span,
                     };
                     return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(at), user }, ty: Type::U64, span });
                 }
-                if name == "func" && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
+                if name == "func"
+                    && !self.attach.iter().all(|a| matches!(a.kind, AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } | AttachKind::Fentry { .. }))
+                {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
                 if name == "retval" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Fentry { ret: true, .. })) {
@@ -229,7 +268,11 @@ impl Checker<'_> {
                         let hir::ExprKind::MapRead { map, keys } = read.kind else { return Err(Reported) };
                         if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
                             let what = self.maps[map].value.describe();
-                            return Err(self.error(SemaError::TypeMismatch { span, message: format!("`@{}` holds {what}, which `++`/`--` cannot update", m.name), label: "an aggregation".into() }));
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span,
+                                message: format!("`@{}` holds {what}, which `++`/`--` cannot update", m.name),
+                                label: "an aggregation".into(),
+                            }));
                         }
                         hir::Place::Map { map, keys }
                     }
