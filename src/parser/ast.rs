@@ -210,7 +210,11 @@ pub enum ExprKind {
     },
     /// `x++`, `x--` (`post`: the value before) and `++x`, `--x` (the value after), on a
     /// variable or map entry; `op` is Add or Sub.
-    Update { target: Box<Expr>, op: BinOp, post: bool },
+    Update {
+        target: Box<Expr>,
+        op: BinOp,
+        post: bool,
+    },
     /// `(type)expr`
     Cast {
         ty: TypeSpec,

@@ -214,7 +214,8 @@ fn punct(t: &Tok) -> &'static str {
         Gt => ">",
         Ge => ">=",
         ParamCount => "$#",
-        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | CTypeKeyword(_) | TypeName(_) | CompoundAssign(_) => "?",
+        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | CTypeKeyword(_) | TypeName(_)
+        | CompoundAssign(_) => "?",
     }
 }
 

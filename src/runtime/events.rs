@@ -164,7 +164,8 @@ impl EventSink {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
                         let count = (u64_at(record, 8) as usize).min(JOIN_ARGS);
-                        let parts: Vec<String> = (0..count).map(|i| printf::c_str(record.get(16 + i * STR_LEN..16 + (i + 1) * STR_LEN).unwrap_or_default())).collect();
+                        let parts: Vec<String> =
+                            (0..count).map(|i| printf::c_str(record.get(16 + i * STR_LEN..16 + (i + 1) * STR_LEN).unwrap_or_default())).collect();
                         let joined = parts.join(&line) + "\n";
                         self.emit("join", joined.as_bytes())?;
                     }

@@ -79,7 +79,9 @@ fn program_type(attach: &Attach) -> u32 {
 /// attach type and BTF id of fentry/fexit programs.
 fn attach_target(attach: &Attach) -> sys::LoadTarget {
     match attach {
-        Attach::Fentry { btf_id, ret, .. } => sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id },
+        Attach::Fentry { btf_id, ret, .. } => {
+            sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id }
+        }
         _ => sys::LoadTarget::default(),
     }
 }

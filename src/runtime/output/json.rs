@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{key_offsets, sorted, u64_at, value_text, Folded, Limits, RawEntries, Resolve, Sorted};
 use super::super::printf::c_str;
+use super::{key_offsets, sorted, u64_at, value_text, Folded, Limits, RawEntries, Resolve, Sorted};
 use crate::codegen::artifact::MapMeta;
 use crate::sema::hir::MapValue;
 use crate::sema::Type;

@@ -93,12 +93,8 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
     match ty {
         Type::Str(n) => c_str(bytes.get(..n.min(bytes.len())).unwrap_or_default()),
         Type::Tuple(t) => {
-            let parts: Vec<String> = t
-                .items()
-                .iter()
-                .zip(t.offsets())
-                .map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve))
-                .collect();
+            let parts: Vec<String> =
+                t.items().iter().zip(t.offsets()).map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect();
             format!("({})", parts.join(", "))
         }
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
@@ -106,7 +102,12 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         Type::Inet => inet_text(bytes),
         Type::Buf(n) => {
             let len = (u64_at(bytes, 0) as usize).min(n);
-            bytes.get(8..8 + len).unwrap_or_default().iter().map(|b| if b.is_ascii_graphic() || *b == b' ' { (*b as char).to_string() } else { format!("\\x{b:02x}") }).collect()
+            bytes
+                .get(8..8 + len)
+                .unwrap_or_default()
+                .iter()
+                .map(|b| if b.is_ascii_graphic() || *b == b' ' { (*b as char).to_string() } else { format!("\\x{b:02x}") })
+                .collect()
         }
         t => resolved(t, u64_at(bytes, 0), resolve).unwrap_or_else(|| u64_at(bytes, 0).to_string()),
     }

@@ -48,7 +48,8 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue, span: Span) -> Res
         ("max_map_keys", _) => return Err(bad("a positive number of keys")),
         _ => {
             let candidates = did_you_mean(key, KEYS.iter().copied());
-            let hint = if candidates.is_empty() { format!("rtrace knows {}", KEYS.join(", ")) } else { format!("did you mean `{}`?", candidates.join("` or `")) };
+            let hint =
+                if candidates.is_empty() { format!("rtrace knows {}", KEYS.join(", ")) } else { format!("did you mean `{}`?", candidates.join("` or `")) };
             return Err(SemaError::BadConfig { span, message: format!("unknown config setting `{key}`: {hint}") });
         }
     }

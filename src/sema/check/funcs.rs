@@ -93,7 +93,11 @@ impl Checker<'_> {
         let (a, b) = (a?, b?);
         for s in [&a, &b] {
             if !matches!(s.ty, Type::Str(_)) {
-                return Err(self.error(SemaError::TypeMismatch { span: s.span, message: "`strncmp` compares strings".into(), label: format!("this is {}", s.ty) }));
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: s.span,
+                    message: "`strncmp` compares strings".into(),
+                    label: format!("this is {}", s.ty),
+                }));
             }
         }
         let Some(n) = self.constant(n).filter(|n| *n >= 0) else {
@@ -121,7 +125,11 @@ impl Checker<'_> {
             Type::Ptr { to, .. } => Type::Ptr { to, user },
             Type::Int { .. } => return Ok(p),
             other => {
-                return Err(self.error(SemaError::TypeMismatch { span: p.span, message: format!("`{func}` takes a pointer"), label: format!("this is {other}") }));
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: p.span,
+                    message: format!("`{func}` takes a pointer"),
+                    label: format!("this is {other}"),
+                }));
             }
         };
         Ok(hir::Expr { span, ..p.retyped(ty) })
@@ -134,7 +142,9 @@ impl Checker<'_> {
         };
         match self.kernel.and_then(|k| k.kernel_symbol(name)) {
             Some(addr) => Ok(hir::Expr { kind: hir::ExprKind::Int(addr), ty: Type::U64, span }),
-            None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no kernel symbol `{name}`"), label: "not in /proc/kallsyms".into() })),
+            None => {
+                Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no kernel symbol `{name}`"), label: "not in /proc/kallsyms".into() }))
+            }
         }
     }
 
@@ -202,10 +212,20 @@ impl Checker<'_> {
             Type::Str(4 | 16) if matches!(addr.kind, hir::ExprKind::TracepointField(_)) => addr,
             // A char array field was read as a string; ntop wants its address.
             Type::Str(_) => match addr.kind {
-                hir::ExprKind::Load { addr: inner, .. } => inner.retyped(Type::Array { elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") }, len: 16, user }),
+                hir::ExprKind::Load { addr: inner, .. } => inner.retyped(Type::Array {
+                    elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") },
+                    len: 16,
+                    user,
+                }),
                 _ => return Err(self.error(SemaError::TypeMismatch { span: addr.span, message: "`ntop` takes an address".into(), label: "a string".into() })),
             },
-            other => return Err(self.error(SemaError::TypeMismatch { span: addr.span, message: "`ntop` takes an address: an integer or the address of its bytes".into(), label: format!("this is {other}") })),
+            other => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: addr.span,
+                    message: "`ntop` takes an address: an integer or the address of its bytes".into(),
+                    label: format!("this is {other}"),
+                }))
+            }
         };
         Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
     }
@@ -220,7 +240,11 @@ impl Checker<'_> {
         // A plain integer address is the probe's: user memory in uprobes and syscalls.
         let user = self.reads_user(p.ty);
         if !matches!(p.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. }) {
-            return Err(self.error(SemaError::TypeMismatch { span: p.span, message: "`buf` reads from an address".into(), label: format!("this is {}", p.ty) }));
+            return Err(self.error(SemaError::TypeMismatch {
+                span: p.span,
+                message: "`buf` reads from an address".into(),
+                label: format!("this is {}", p.ty),
+            }));
         }
         Ok(hir::Expr { kind: hir::ExprKind::ReadBuf { ptr: Box::new(p), len: Box::new(n), user }, ty: Type::Buf(size), span })
     }
@@ -232,7 +256,11 @@ impl Checker<'_> {
         match name {
             "strlen" => {
                 if !matches!(a.ty, Type::Str(_)) {
-                    return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`strlen` measures a string".into(), label: format!("this is {}", a.ty) }));
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: a.span,
+                        message: "`strlen` measures a string".into(),
+                        label: format!("this is {}", a.ty),
+                    }));
                 }
                 Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })
             }

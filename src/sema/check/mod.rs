@@ -23,7 +23,27 @@ const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "h
 const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "join"];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal"];
-const VALUE_FUNCS: &[&str] = &["str", "sizeof", "kstack", "ustack", "ksym", "strncmp", "has_key", "uptr", "kptr", "kaddr", "cgroupid", "strftime", "usym", "ntop", "buf", "strlen", "bswap", "strerror", "cgroup_path"];
+const VALUE_FUNCS: &[&str] = &[
+    "str",
+    "sizeof",
+    "kstack",
+    "ustack",
+    "ksym",
+    "strncmp",
+    "has_key",
+    "uptr",
+    "kptr",
+    "kaddr",
+    "cgroupid",
+    "strftime",
+    "usym",
+    "ntop",
+    "buf",
+    "strlen",
+    "bswap",
+    "strerror",
+    "cgroup_path",
+];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
@@ -75,11 +95,19 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     }
     let mut learn = Checker { config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     learn.program(script, &attach);
-    let mut checker = Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker =
+        Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
-        Ok(hir::Program { probes, maps: checker.maps, printfs: checker.printfs, uses_stacks: checker.uses_stacks, strftimes: checker.strftimes, config: checker.config })
+        Ok(hir::Program {
+            probes,
+            maps: checker.maps,
+            printfs: checker.printfs,
+            uses_stacks: checker.uses_stacks,
+            strftimes: checker.strftimes,
+            config: checker.config,
+        })
     } else {
         Err(errors)
     }

@@ -290,7 +290,13 @@ impl Checker<'_> {
             "print" if matches!(args, [a] if !matches!(&a.kind, ExprKind::Map(m) if m.keys.is_empty())) => {
                 let e = self.expr(&args[0])?;
                 let ty = self.value_type(&e)?;
-                let conv = if ty.prints_as_text() { "%s" } else if ty.is_signed() { "%d" } else { "%u" };
+                let conv = if ty.prints_as_text() {
+                    "%s"
+                } else if ty.is_signed() {
+                    "%d"
+                } else {
+                    "%u"
+                };
                 let format = printf::parse(&format!("{conv}\n")).map_err(|message| self.error(SemaError::PrintfFormat { span, message }))?;
                 self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Print });
                 Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![e] })
@@ -303,7 +309,10 @@ impl Checker<'_> {
                     return Err(self.arg_count(span, func, "a map, then optionally top and div", args.len()));
                 }
                 for (slot, a) in limits.iter_mut().zip(rest) {
-                    *slot = self.constant(a).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                    *slot = self
+                        .constant(a)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
                 }
                 let [top, div] = limits;
                 Ok(hir::Stmt::MapCommand { command: MapCommand::Print { top, div: div.max(1) }, map })
