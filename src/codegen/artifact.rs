@@ -76,6 +76,12 @@ pub enum Attach {
         ret: bool,
         semaphore: Option<u64>,
     },
+    /// A BPF iterator over kernel objects (`bpf_iter_TARGET`, by BTF id): a link, and an
+    /// iterator fd that userspace reads to the end.
+    Iter {
+        target: String,
+        btf_id: u32,
+    },
     /// A hardware breakpoint in the traced process.
     Watchpoint {
         addr: u64,

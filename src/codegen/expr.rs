@@ -275,6 +275,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             Builtin::Cpid => self.global(Global::Cpid)?,
             Builtin::Curtask => bb.helper(Helper::GetCurrentTask, &[])?,
+            // Read through with bpf_probe_read_kernel like any kernel pointer.
+            Builtin::Ctx => bb.b.build_ptr_to_int(self.ctx_arg, bb.i64(), "ctx")?,
             Builtin::Rand => low32(bb.helper(Helper::GetPrandomU32, &[])?)?,
             Builtin::Cgroup => bb.helper(Helper::GetCurrentCgroupId, &[])?,
             Builtin::Numaid => low32(bb.helper(Helper::GetNumaNodeId, &[])?)?,

@@ -106,7 +106,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             self.vars.push(bb.stack_buffer(slot_size(*ty).max(8), &format!("var{i}"))?);
         }
         self.var_types = probe.vars.clone();
-        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Interval { .. }) {
+        // An iterator runs once more after the last object, with the object pointer (the
+        // context's member after `meta`) NULL: that call is not a visit.
+        if let AttachKind::Iter { .. } = self.attach.kind {
+            let object = bb.load_int(bb.gep(self.ctx_arg, 8)?, 8, false)?;
+            let visit = bb.b.build_int_compare(inkwell::IntPredicate::NE, object, bb.const_i64(0), "visit")?;
+            self.continue_if(visit)?;
+        }
+        // The pid filter concerns the traced process; iterators run in rtrace's own.
+        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(super::artifact::Global::FilterPid)?;
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
@@ -160,6 +168,7 @@ pub fn lower_probe<'ctx>(
                 if *ret { "uretprobe" } else { "uprobe" }.to_string(),
                 Attach::Uprobe { path: path.clone(), offset: *offset, ret: *ret, semaphore: None },
             ),
+            AttachKind::Iter { target, btf_id } => ("iter", format!("iter/{target}"), Attach::Iter { target: target.clone(), btf_id: *btf_id }),
             AttachKind::Usdt { probe } => {
                 ("usdt", "usdt".to_string(), Attach::Uprobe { path: probe.path.clone(), offset: probe.offset, ret: false, semaphore: probe.semaphore })
             }

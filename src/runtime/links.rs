@@ -19,6 +19,8 @@ const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
 #[derive(Default)]
 pub struct Links {
     fds: Vec<OwnedFd>,
+    /// Iterator fds (`iter:` probes), to be read to the end.
+    pub iterators: Vec<OwnedFd>,
 }
 
 impl Links {
@@ -45,6 +47,12 @@ impl Links {
                 }),
                 Attach::Uprobe { path, offset, ret, semaphore } => one(probe_pmu("uprobe", path, *offset, *ret, *semaphore, pid, prog)),
                 Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, None, prog)),
+                Attach::Iter { .. } => sys::iter_open(prog, super::loader::BPF_TRACE_ITER)
+                    .map(|(link, iter)| {
+                        links.iterators.push(iter);
+                        vec![link]
+                    })
+                    .map_err(|e| e.to_string()),
                 Attach::Watchpoint { addr, len, mode } => match process {
                     None => Err("a watchpoint watches one process: give it with -p PID or -c CMD".to_string()),
                     Some(pid) => one(watchpoint(*addr, *len, *mode, pid, prog)),

@@ -19,6 +19,7 @@ const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 const BPF_PROG_TYPE_TRACING: u32 = 26;
 const BPF_TRACE_FENTRY: u32 = 24;
 const BPF_TRACE_FEXIT: u32 = 25;
+pub const BPF_TRACE_ITER: u32 = 28;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
 /// Verifier log buffer for a rejected program; doubled while the kernel says ENOSPC.
 const LOG_START: usize = 1 << 20;
@@ -71,7 +72,7 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
         Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
-        Attach::Fentry { .. } => BPF_PROG_TYPE_TRACING,
+        Attach::Fentry { .. } | Attach::Iter { .. } => BPF_PROG_TYPE_TRACING,
     }
 }
 
@@ -82,6 +83,7 @@ fn attach_target(attach: &Attach) -> sys::LoadTarget {
         Attach::Fentry { btf_id, ret, .. } => {
             sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id }
         }
+        Attach::Iter { btf_id, .. } => sys::LoadTarget { expected_attach_type: BPF_TRACE_ITER, attach_btf_id: *btf_id },
         _ => sys::LoadTarget::default(),
     }
 }

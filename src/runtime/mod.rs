@@ -88,7 +88,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     if outcome == Outcome::Continue {
         let started = std::time::Instant::now();
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
-        let links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;
+        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.
@@ -97,8 +97,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         if let Some(c) = child.as_mut() {
             c.release();
         }
-        let exit_fd = watched.as_ref().map(child::Watched::fd);
-        event_loop(&mut ring, &sig_rx, child.as_mut(), exit_fd, &mut sink, &loaded)?;
+        let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
+        let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded)?;
         drop(links);
     }
 
@@ -135,21 +136,44 @@ fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeEr
     sys::map_update(loaded.map(GLOBALS_MAP)?, &(slot as u32).to_le_bytes(), &value.to_le_bytes()).map_err(RuntimeError::Io)
 }
 
+/// Reads the iterators (`iter:` probes) to their end on a thread, which runs their programs
+/// over every kernel object while the event loop prints what they send; the returned socket
+/// becomes readable when the pass is over, which ends the trace. None without iterators.
+fn run_iterators(iterators: Vec<std::os::fd::OwnedFd>) -> std::io::Result<Option<UnixStream>> {
+    if iterators.is_empty() {
+        return Ok(None);
+    }
+    let (done_rx, done_tx) = UnixStream::pair()?;
+    std::thread::spawn(move || {
+        for fd in iterators {
+            // The programs write nothing to the iterator's own output (printf goes through
+            // the ring buffer), so each read() runs them over a batch of objects.
+            let mut file = std::fs::File::from(fd);
+            if let Err(e) = std::io::copy(&mut file, &mut std::io::sink()) {
+                eprintln!("ERROR: reading the iterator failed: {e}");
+            }
+        }
+        let _ = (&done_tx).write_all(b"x");
+    });
+    Ok(Some(done_rx))
+}
+
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
-/// Streams events until exit(), a signal, or the exit of the `-c` child or `-p` process.
+/// Streams events until exit(), a signal, the exit of the `-c` child, or one of `exit_fds`
+/// becoming readable (the `-p` process exited, the iterators finished).
 fn event_loop(
     ring: &mut RingBuf,
     sig_rx: &UnixStream,
     mut child: Option<&mut child::HeldChild>,
-    exit_fd: Option<RawFd>,
+    exit_fds: &[RawFd],
     sink: &mut EventSink,
     loaded: &Loaded,
 ) -> Result<Outcome, RuntimeError> {
     let mut fds =
         vec![libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-    for fd in child.as_deref().map(child::HeldChild::pidfd).into_iter().chain(exit_fd) {
+    for &fd in child.as_deref().map(child::HeldChild::pidfd).iter().chain(exit_fds) {
         fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     }
     loop {

@@ -4,12 +4,14 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const BPF_MAP_CREATE: u32 = 0;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 const BPF_MAP_LOOKUP_BATCH: u32 = 24;
+const BPF_LINK_CREATE: u32 = 28;
+const BPF_ITER_CREATE: u32 = 33;
 
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
@@ -104,6 +106,26 @@ struct RawTracepointAttr {
     _pad: u32,
 }
 
+/// BPF_LINK_CREATE's attributes, as far as iterator links use them (no iterator options).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    iter_info: u64,
+    iter_info_len: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct BatchAttr {
@@ -187,6 +209,16 @@ pub fn raw_tracepoint_open(name: Option<&str>, prog_fd: RawFd) -> io::Result<Own
     let name = name.map(CString::new).transpose().map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut attr = RawTracepointAttr { name: name.as_ref().map_or(0, |n| n.as_ptr() as u64), prog_fd: prog_fd as u32, _pad: 0 };
     bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(owned)
+}
+
+/// A BPF iterator: a link for the iterator program (attach type BPF_TRACE_ITER), and an
+/// iterator fd made from it, whose reads run the program over the kernel's objects.
+pub fn iter_open(prog_fd: RawFd, attach_type: u32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut attr = LinkCreateAttr { prog_fd: prog_fd as u32, attach_type, ..Default::default() };
+    let link = bpf(BPF_LINK_CREATE, &mut attr).map(owned)?;
+    let mut attr = IterCreateAttr { link_fd: link.as_raw_fd() as u32, flags: 0 };
+    let iter = bpf(BPF_ITER_CREATE, &mut attr).map(owned)?;
+    Ok((link, iter))
 }
 
 /// Reads up to `count` entries of a map in one call, resuming after `cursor` (None: from the

@@ -27,10 +27,11 @@ const PROVIDERS: &[&[&str]] = &[
     &["hardware", "h"],
     &["watchpoint", "w"],
     &["usdt", "U"],
+    &["iter", "it"],
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &["iter", "it", "asyncwatchpoint", "aw"];
+const PLANNED: &[&str] = &["asyncwatchpoint", "aw"];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -274,6 +275,43 @@ fn fentries(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kerne
         .collect())
 }
 
+/// `iter:TARGET`: a BPF iterator over kernel objects. The kernel registers each target as a
+/// FUNC `bpf_iter_TARGET` (the program's attach BTF id) whose context is
+/// `struct bpf_iter__TARGET` (what `ctx` points to).
+fn iterator(target: &str, span: crate::parser::Span, kernel: &dyn KernelInfo) -> Result<AttachKind, SemaError> {
+    let Some(btf) = kernel.btf() else {
+        return Err(SemaError::NoBtf { span, what: "`iter`".into() });
+    };
+    let func = btf.find(Namespace::Func, &format!("bpf_iter_{target}"));
+    let context = btf.find(Namespace::Struct, &format!("bpf_iter__{target}"));
+    let (Some(btf_id), Some(_)) = (func, context) else {
+        let targets: Vec<&str> = btf.names(Namespace::Struct).filter_map(|n| n.strip_prefix("bpf_iter__")).collect();
+        let help = match did_you_mean(target, targets.iter().copied()).as_slice() {
+            [] => format!("this kernel's iterators: {}", targets.iter().map(|t| format!("iter:{t}")).collect::<Vec<_>>().join(", ")),
+            c => format!("did you mean {}?", crate::diagnostics::one_of(&c.iter().map(|n| format!("iter:{n}")).collect::<Vec<_>>())),
+        };
+        return Err(SemaError::BadAttachPoint { span, message: format!("this kernel has no BPF iterator `{target}`"), help });
+    };
+    Ok(AttachKind::Iter { target: target.to_string(), btf_id })
+}
+
+/// An iterator run is one pass over the kernel's objects, and the trace ends with it: so a
+/// script has at most one iterator, beside BEGIN and END only (as in bpftrace).
+pub fn iterators_alone<'a>(attach: impl Iterator<Item = &'a AttachPoint>) -> Vec<SemaError> {
+    let all: Vec<&AttachPoint> = attach.collect();
+    let Some(first) = all.iter().find(|a| matches!(a.kind, AttachKind::Iter { .. })) else {
+        return Vec::new();
+    };
+    all.iter()
+        .filter(|a| !matches!(a.kind, AttachKind::Begin | AttachKind::End) && a.span != first.span)
+        .map(|a| SemaError::BadAttachPoint {
+            span: a.span,
+            message: format!("`{}` cannot run beside `{}`", a.name, first.name),
+            help: "an iterator is one pass over kernel objects that ends the trace: a script holds one iterator probe, with BEGIN and END only".into(),
+        })
+        .collect()
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -435,6 +473,12 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 &format!("write `{kind}:BINARY:FUNCTION`, e.g. `{kind}:/bin/bash:readline` or `{kind}:libc:malloc`"),
             ));
         }
+        Some("iter") => {
+            let [_, target] = parts[..] else {
+                return Err(bad(format!("`{}` is not an iterator", ap.raw), "write `iter:TARGET`, e.g. `iter:task`, `iter:task_file` or `iter:task_vma`"));
+            };
+            iterator(target, span, kernel)?
+        }
         Some("usdt") => {
             return Err(bad(
                 format!("`{}` is not a USDT probe", ap.raw),
@@ -508,6 +552,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":"))
         }
         AttachKind::Watchpoint { addr, len, .. } => format!("watchpoint:{addr:#x}:{len}:{}", parts[3]),
+        AttachKind::Iter { target, .. } => format!("iter:{target}"),
         AttachKind::Usdt { probe } => format!("usdt:{}:{}:{}", probe.path, probe.provider, probe.name),
     };
     Ok(AttachPoint { kind, name, span })

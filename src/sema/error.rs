@@ -265,6 +265,8 @@ impl ToDiagnostic for SemaError {
                     ("uretprobe", "help: every attach point of this probe must be a uretprobe")
                 } else if name.starts_with("sarg") {
                     ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe (not a return probe)")
+                } else if name == "ctx" {
+                    ("iter", "help: `ctx` is the object an `iter:TARGET` probe visits, e.g. `ctx->task`")
                 } else if name == "func" {
                     ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe; elsewhere `probe` names the attach point")
                 } else {

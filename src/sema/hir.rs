@@ -120,6 +120,13 @@ pub enum AttachKind {
         offset: u64,
         ret: bool,
     },
+    /// A BPF iterator (`iter:task`): runs once per kernel object while userspace reads the
+    /// iterator, then the trace ends. `ctx` points to `struct bpf_iter__TARGET`; `btf_id` is
+    /// FUNC `bpf_iter_TARGET`.
+    Iter {
+        target: String,
+        btf_id: u32,
+    },
     /// A USDT probe site: a uprobe at its offset that bumps its semaphore while attached;
     /// `arg0..argN` are read from where its note says they are.
     Usdt {
@@ -419,6 +426,8 @@ pub enum Builtin {
     Probe,
     /// The current `struct task_struct *`.
     Curtask,
+    /// The program's context pointer (`ctx` of iterators).
+    Ctx,
     /// The traced function's name, in kprobes and uprobes.
     Func,
     /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
@@ -455,7 +464,7 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::StackPointer => Type::U64,
+            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::Ctx | Builtin::StackPointer => Type::U64,
         }
     }
 }

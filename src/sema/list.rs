@@ -8,7 +8,7 @@ use super::KernelInfo;
 use crate::btf::{Btf, Kind, Namespace};
 
 /// Every attach point whose full name matches the glob `pattern`, in order: tracepoints, raw
-/// tracepoints, kprobes (where the kernel has them), fentry (where it has BTF), software and
+/// tracepoints, kprobes (where the kernel has them), fentry and iterators (where it has BTF), software and
 /// hardware events; or, for `uprobe:BINARY:GLOB`, that binary's functions, and for
 /// `usdt:BINARY:GLOB` its USDT probes. With `verbose`, each is followed by its arguments,
 /// indented.
@@ -43,12 +43,24 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
     let mut functions: Vec<&str> = btf.map(|b| b.names(Namespace::Func).collect()).unwrap_or_default();
     functions.sort_unstable();
     functions.dedup();
+    // Iterator targets: `struct bpf_iter__TARGET` beside FUNC `bpf_iter_TARGET`.
+    let mut iterators: Vec<&str> = btf
+        .map(|b| {
+            b.names(Namespace::Struct)
+                .filter_map(|n| n.strip_prefix("bpf_iter__"))
+                .filter(|t| b.find(Namespace::Func, &format!("bpf_iter_{t}")).is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    iterators.sort_unstable();
+    iterators.dedup();
     let names = tracepoints
         .iter()
         .map(|(c, e)| format!("tracepoint:{c}:{e}"))
         .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
         .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().into_iter().map(|f| format!("kprobe:{f}")))
         .chain(functions.iter().map(|f| format!("fentry:{f}")))
+        .chain(iterators.iter().map(|t| format!("iter:{t}")))
         .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
         .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
         .filter(|name| glob_match(pattern, name));
@@ -71,6 +83,19 @@ fn arguments(kernel: &dyn KernelInfo, btf: Option<&Btf>, name: &str) -> Vec<Stri
             .unwrap_or_default(),
         ["rawtracepoint", e] => btf.map(|b| prototype(b, &format!("__bpf_trace_{e}"), 1, false)).unwrap_or_default(),
         ["fentry", f] => btf.map(|b| prototype(b, f, 0, true)).unwrap_or_default(),
+        // What `ctx->` reaches.
+        ["iter", t] => btf
+            .and_then(|b| Some((b, b.find(Namespace::Struct, &format!("bpf_iter__{t}"))?)))
+            .map(|(b, id)| {
+                // Pointers are declared `__bpf_md_ptr(type, name)`: an anonymous union of the
+                // pointer and a u64, shown as the pointer.
+                let shown = |m: &crate::btf::Member<'_>| match m.name {
+                    "" => b.members(b.strip(m.ty)).first().map(|p| (p.ty, p.name.to_string())).unwrap_or((m.ty, String::new())),
+                    _ => (m.ty, m.name.to_string()),
+                };
+                b.members(id).iter().skip(1).map(shown).map(|(ty, name)| format!("{} ctx->{name}", b.c_name(ty))).collect()
+            })
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -349,3 +349,9 @@ fn macros_expand_with_arguments_checked() {
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }
+
+#[test]
+fn iter_ctx_is_typed_and_iterators_run_alone() {
+    insta::assert_snapshot!(check("iter:task { @[ctx->task->comm] = count(); @p = ctx->task->pid; }"));
+    insta::assert_snapshot!(check("iter:tsk { } iter:task { } tracepoint:sched:sched_switch { @b = ctx; }"));
+}

@@ -70,6 +70,10 @@ rtrace -l 'kprobe:vfs_*' > /tmp/out 2>&1; rtrace -l '*sys_enter_execve' >> /tmp/
 check listing_shows_kprobes_and_tracepoints 'kprobe:vfs_read' /tmp/out
 check listing_shows_tracepoints 'tracepoint:syscalls:sys_enter_execve' /tmp/out
 
+# An iterator on a second kernel version: rtrace's own two threads; the trace ends by itself.
+rtrace -e 'iter:task /ctx->task->tgid == pid/ { @[ctx->task->comm] = count(); }' > /tmp/out 2>&1
+check iter_task_on_6_1 '^@\[rtrace\]: 2$' /tmp/out
+
 # fentry/fexit (BPF trampolines, which the host refuses): arguments and return values typed
 # from the function's BTF prototype.
 run_traced fentry_reads_typed_args_through_btf '^@\[cases.sh\]: [1-9][0-9]*$' readfile \

@@ -140,6 +140,21 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Curtask), ty, span })
     }
 
+    /// `ctx` in an iterator: a pointer to its `struct bpf_iter__TARGET`.
+    pub(super) fn iter_ctx(&mut self, span: Span) -> Checked<hir::Expr> {
+        let targets: Vec<String> =
+            self.attach.iter().filter_map(|a| if let AttachKind::Iter { target, .. } = &a.kind { Some(target.clone()) } else { None }).collect();
+        let [target] = targets.as_slice() else {
+            return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: "ctx".into() }));
+        };
+        let btf = self.btf(span, "`ctx`")?;
+        let Some(id) = btf.find(Namespace::Struct, &format!("bpf_iter__{target}")) else {
+            return Err(self.error(SemaError::NoBtf { span, what: format!("`ctx` (no `struct bpf_iter__{target}`)") }));
+        };
+        let ty = Type::Ptr { to: Self::c_type(btf, id), user: false };
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Ctx), ty, span })
+    }
+
     /// The value of C type `id` at `addr`: a load for integers, pointers and char arrays; the
     /// address itself, retyped, for structs and other arrays.
     fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {

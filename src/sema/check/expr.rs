@@ -90,6 +90,9 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
+                if name == "ctx" {
+                    return self.iter_ctx(span);
+                }
                 if name == "username" {
                     let uid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Uid), ty: Type::U32, span };
                     return Ok(uid.retyped(Type::Username));

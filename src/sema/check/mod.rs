@@ -67,6 +67,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         }
         attach.push((aps, resolved));
     }
+    errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
 
     let config = match config::settle(&script.config, &options.env) {
         Ok(c) => c,
