@@ -40,6 +40,7 @@ pub enum Helper {
     RingbufReserve = 131,
     RingbufSubmit = 132,
     RingbufQuery = 134,
+    ForEachMapElem = 164,
 }
 
 /// When a ring buffer record wakes the reader: see `BpfBuilder::ringbuf_output`.

@@ -8,6 +8,7 @@ mod error;
 mod expr;
 mod llvm_diagnostics;
 mod llvm_init;
+mod map_loop;
 pub mod maps;
 mod probe;
 pub mod pt_regs;

@@ -193,9 +193,22 @@ pub fn lower_probe<'ctx>(
 }
 
 pub fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name: &str, section: &str) -> BpfBuilder<'ctx, 'm> {
+    bpf_function(ctx, module, name, section, 1, None)
+}
+
+/// A BPF function of `params` pointer arguments returning i64, in `section`: a program
+/// (external linkage, section naming its type) or a callback (internal, in `.text`).
+pub fn bpf_function<'ctx, 'm>(
+    ctx: &'ctx Context,
+    module: &'m Module<'ctx>,
+    name: &str,
+    section: &str,
+    params: usize,
+    linkage: Option<inkwell::module::Linkage>,
+) -> BpfBuilder<'ctx, 'm> {
     let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
-    let fn_type = ctx.i64_type().fn_type(&[ptr.into()], false);
-    let function = module.add_function(name, fn_type, None);
+    let fn_type = ctx.i64_type().fn_type(&vec![ptr.into(); params], false);
+    let function = module.add_function(name, fn_type, linkage);
     function.set_section(Some(section));
     // Without nounwind LLVM emits .eh_frame, which BPF loaders reject.
     let nounwind = ctx.create_enum_attribute(inkwell::attributes::Attribute::get_named_enum_kind_id("nounwind"), 0);

@@ -120,6 +120,12 @@ pub enum StmtKind {
         end: Expr,
         body: Vec<Stmt>,
     },
+    /// `for ($kv : @map)`: `$kv` is `(key, value)` of each entry in turn.
+    ForMap {
+        var: Ident,
+        map: MapRef,
+        body: Vec<Stmt>,
+    },
     Break,
     Continue,
     Return,
@@ -357,6 +363,7 @@ impl fmt::Display for Stmt {
             StmtKind::While { cond, body } => write!(f, "(while {cond} {})", Block(body)),
             StmtKind::Unroll { count, body } => write!(f, "(unroll {count} {})", Block(body)),
             StmtKind::ForRange { var, start, end, body } => write!(f, "(for ${} {start}..{end} {})", var.name, Block(body)),
+            StmtKind::ForMap { var, map, body } => write!(f, "(for ${} @{} {})", var.name, map.name, Block(body)),
             StmtKind::Break => write!(f, "break;"),
             StmtKind::Continue => write!(f, "continue;"),
             StmtKind::Return => write!(f, "return;"),

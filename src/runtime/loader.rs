@@ -51,17 +51,31 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
         maps.insert(name.clone(), fd);
     }
     let mut programs = HashMap::new();
+    // Loaded on first use: only programs with callbacks need it.
+    let mut callback_btf: Option<OwnedFd> = None;
     for p in &artifact.meta.programs {
-        let f = object.functions.get(&p.function).ok_or_else(|| RuntimeError::MissingObject { what: format!("program {}", p.function) })?;
-        let mut insns = f.insns.clone();
-        for (index, map) in &f.map_refs {
+        let linked = super::subprog::link(&object, &p.function).map_err(|message| RuntimeError::Load { message })?;
+        let mut insns = linked.insns.clone();
+        for (index, map) in &linked.map_refs {
             let fd = maps.get(map).ok_or_else(|| RuntimeError::MissingObject { what: format!("map {map}") })?.as_raw_fd();
             let at = index * INSN_SIZE;
             let insn = insns.get_mut(at..at + INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
             insn[1] = (insn[1] & 0x0f) | (BPF_PSEUDO_MAP_FD << 4);
             insn[4..8].copy_from_slice(&fd.to_le_bytes());
         }
-        programs.insert(p.function.clone(), load_program(p, &insns, verbose)?);
+        let records = super::subprog::func_info(&linked);
+        let funcs = match linked.callbacks.is_empty() {
+            true => None,
+            false => {
+                if callback_btf.is_none() {
+                    let fd = sys::btf_load(&super::subprog::btf())
+                        .map_err(|e| RuntimeError::Load { message: format!("the kernel refused the BTF that `for ($kv : @map)` callbacks need: {e}") })?;
+                    callback_btf = Some(fd);
+                }
+                callback_btf.as_ref().map(|fd| sys::FuncInfo { btf_fd: fd.as_raw_fd(), records: &records })
+            }
+        };
+        programs.insert(p.function.clone(), load_program(p, &insns, verbose, funcs.as_ref())?);
     }
     Ok(Loaded { maps, map_defs: object.maps.into_iter().collect(), programs })
 }
@@ -95,10 +109,10 @@ pub fn trampolines_refused(function: &str) -> String {
     )
 }
 
-fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool) -> Result<OwnedFd, RuntimeError> {
+fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool, funcs: Option<&sys::FuncInfo<'_>>) -> Result<OwnedFd, RuntimeError> {
     let ty = program_type(&p.attach);
     let target = attach_target(&p.attach);
-    let first = sys::prog_load(ty, insns, &p.function, &mut [], target);
+    let first = sys::prog_load(ty, insns, &p.function, &mut [], target, funcs);
     let error = match first {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
@@ -111,7 +125,7 @@ fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool) -> Result<OwnedFd,
     }
     let mut log = vec![0u8; LOG_START];
     loop {
-        match sys::prog_load(ty, insns, &p.function, &mut log, target) {
+        match sys::prog_load(ty, insns, &p.function, &mut log, target, funcs) {
             // Loads with a log but not without one: report the first error anyway.
             Ok(_) => return Err(RuntimeError::verifier(p, &error, "", verbose)),
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && log.len() < LOG_MAX => log = vec![0u8; log.len() * 2],

@@ -15,6 +15,7 @@ mod object;
 pub mod output;
 pub mod printf;
 mod ringbuf;
+mod subprog;
 mod symbols;
 mod sys;
 mod uprobe_target;

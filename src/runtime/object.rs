@@ -1,10 +1,11 @@
 //! Reads the BPF ELF object codegen produced: map definitions from the `maps` section and, per
-//! program function, its instructions with every map reference listed for the loader to patch.
+//! function, its instructions with every map reference and function reference listed for the
+//! loader to patch.
 //!
 //! rtrace only ever loads objects it generated itself, so this reader supports exactly what
-//! codegen emits (legacy `maps` definitions, `R_BPF_64_64` map relocations, no BPF-to-BPF
-//! calls, no global data) and says so plainly if it ever meets anything else. That is why it
-//! is 150 lines and does no BTF work: see ARCHITECTURE.md, "Loading without aya".
+//! codegen emits (legacy `maps` definitions, `R_BPF_64_64` relocations of maps and of the
+//! `.text` callbacks of `for ($kv : @map)`, no calls, no global data) and says so plainly if it
+//! ever meets anything else. See ARCHITECTURE.md, "Loading without aya".
 
 use std::collections::HashMap;
 
@@ -26,6 +27,9 @@ pub struct Function {
     pub insns: Vec<u8>,
     /// (instruction index, map symbol) for every `ld_imm64` of a map.
     pub map_refs: Vec<(usize, String)>,
+    /// (instruction index, function) for every `ld_imm64` of a function's address (a
+    /// callback), which the loader appends to the program.
+    pub func_refs: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -66,11 +70,12 @@ impl Object {
             }
         }
 
-        for (section_index, start, end, name) in function_ranges {
+        for (section_index, start, end, name) in function_ranges.clone() {
             let section = file.section_by_index(section_index).map_err(|e| e.to_string())?;
             let data = section.data().map_err(|e| e.to_string())?;
             let insns = data.get(start as usize..end as usize).ok_or_else(|| format!("function `{name}` lies outside its section"))?.to_vec();
             let mut map_refs = Vec::new();
+            let mut func_refs = Vec::new();
             for (offset, reloc) in section.relocations() {
                 if offset < start || offset >= end {
                     continue;
@@ -78,13 +83,34 @@ impl Object {
                 let RelocationTarget::Symbol(target) = reloc.target() else {
                     return Err(format!("function `{name}`: unsupported relocation target"));
                 };
-                let Some(map) = map_symbols.get(&target) else {
-                    let what = file.symbol_by_index(target).and_then(|s| s.name().map(str::to_string)).unwrap_or_default();
-                    return Err(format!("function `{name}` refers to `{what}`, which is not a map (rtrace objects have no calls or global data)"));
+                let at = ((offset - start) as usize) / INSN_SIZE;
+                if let Some(map) = map_symbols.get(&target) {
+                    map_refs.push((at, map.clone()));
+                    continue;
+                }
+                let symbol = file.symbol_by_index(target).map_err(|e| e.to_string())?;
+                let is_ld_imm64 = insns.get(at * INSN_SIZE) == Some(&0x18);
+                // A static function is named by its section's symbol plus the byte offset in
+                // the instruction's immediate.
+                let callee = match (symbol.kind(), symbol.section_index()) {
+                    (object::SymbolKind::Text, _) => symbol.name().ok().map(str::to_string),
+                    (object::SymbolKind::Section, Some(sec)) => {
+                        let imm = insns.get(at * INSN_SIZE + 4..at * INSN_SIZE + 8).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
+                        imm.and_then(|imm| function_ranges.iter().find(|(s, from, _, _)| *s == sec && *from == imm).map(|f| f.3.clone()))
+                    }
+                    _ => None,
                 };
-                map_refs.push((((offset - start) as usize) / INSN_SIZE, map.clone()));
+                match callee {
+                    Some(callee) if is_ld_imm64 => func_refs.push((at, callee)),
+                    _ => {
+                        let what = symbol.name().unwrap_or_default();
+                        return Err(format!(
+                            "function `{name}` refers to `{what}`, which is neither a map nor a callback (rtrace objects have no calls or global data)"
+                        ));
+                    }
+                }
             }
-            out.functions.insert(name, Function { insns, map_refs });
+            out.functions.insert(name, Function { insns, map_refs, func_refs });
         }
         Ok(out)
     }

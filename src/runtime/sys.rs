@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 const BPF_MAP_CREATE: u32 = 0;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
+const BPF_BTF_LOAD: u32 = 18;
 const BPF_MAP_LOOKUP_BATCH: u32 = 24;
 const BPF_LINK_CREATE: u32 = 28;
 const BPF_ITER_CREATE: u32 = 33;
@@ -88,6 +89,29 @@ struct ProgLoadAttr {
     attach_btf_id: u32,
     attach_prog_fd: u32,
     _pad: u32,
+}
+
+/// BTF for a program with functions besides its own (callbacks): the BTF object, and a
+/// `struct bpf_func_info` (instruction index, FUNC type id) per function.
+pub struct FuncInfo<'a> {
+    pub btf_fd: RawFd,
+    pub records: &'a [[u32; 2]],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+}
+
+/// Loads a BTF blob into the kernel.
+pub fn btf_load(blob: &[u8]) -> io::Result<OwnedFd> {
+    let mut attr = BtfLoadAttr { btf: blob.as_ptr() as u64, btf_size: blob.len() as u32, ..Default::default() };
+    bpf(BPF_BTF_LOAD, &mut attr).map(owned)
 }
 
 /// Where a program will attach, as BPF_PROG_LOAD must be told for fentry/fexit (zero for the
@@ -185,7 +209,7 @@ pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u3
 
 /// Loads a program; on failure returns the error and whatever the verifier wrote to `log`
 /// (pass an empty buffer to load without a log, the fast path).
-pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], target: LoadTarget) -> io::Result<OwnedFd> {
+pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], target: LoadTarget, funcs: Option<&FuncInfo<'_>>) -> io::Result<OwnedFd> {
     let license = b"GPL\0";
     let mut attr = ProgLoadAttr {
         prog_type,
@@ -200,6 +224,12 @@ pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], targe
         attach_btf_id: target.attach_btf_id,
         ..Default::default()
     };
+    if let Some(f) = funcs {
+        attr.prog_btf_fd = f.btf_fd as u32;
+        attr.func_info_rec_size = 8;
+        attr.func_info = f.records.as_ptr() as u64;
+        attr.func_info_cnt = f.records.len() as u32;
+    }
     bpf(BPF_PROG_LOAD, &mut attr).map(owned)
 }
 

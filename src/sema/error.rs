@@ -48,6 +48,12 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    /// What `for ($kv : @map)` cannot iterate, or what its body (a callback) cannot reach.
+    MapLoop {
+        span: Span,
+        message: String,
+        help: String,
+    },
     UnknownTracepoint {
         span: Span,
         name: String,
@@ -277,6 +283,11 @@ impl ToDiagnostic for SemaError {
                     .with_labels(vec![primary(*span, "used here")])
                     .with_notes(vec![help.into()])
             }
+            MapLoop { span, message, help } => e
+                .with_code("E0233")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "here")])
+                .with_notes(vec![format!("help: {help}")]),
             UsdtArgument { span, message } => e
                 .with_code("E0232")
                 .with_message(message.clone())

@@ -251,6 +251,14 @@ pub enum Stmt {
         body: Vec<Stmt>,
         step: Vec<Stmt>,
     },
+    /// `for ($kv : @map) body`, lowered to a callback of `bpf_for_each_map_elem`: `var`
+    /// holds `(key, value)`; `locals` are the variables the body uses (its own, and `var`).
+    ForMap {
+        map: MapId,
+        var: VarId,
+        body: Vec<Stmt>,
+        locals: std::ops::Range<VarId>,
+    },
     Break,
     Continue,
     /// Leaves the probe.

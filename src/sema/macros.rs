@@ -78,6 +78,7 @@ impl Expander<'_> {
                 self.expr(end, depth, errors);
                 self.stmts(body, depth, errors);
             }
+            StmtKind::ForMap { body, .. } => self.stmts(body, depth, errors),
             StmtKind::Block(body) => self.stmts(body, depth, errors),
             StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
         }
@@ -173,6 +174,12 @@ impl Substitution<'_> {
             StmtKind::ForRange { start, end, body, .. } => {
                 self.expr(start);
                 self.expr(end);
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::ForMap { map, body, .. } => {
+                if let Some(n) = self.maps.get(map.name.as_str()) {
+                    map.name = n.clone();
+                }
                 body.iter_mut().for_each(|s| self.stmt(s));
             }
             StmtKind::Block(body) => body.iter_mut().for_each(|s| self.stmt(s)),

@@ -87,6 +87,10 @@ impl Checker<'_> {
                 if !self.attach_resolved && (name == "args" || name == "retval" || name.starts_with("arg")) {
                     return Err(Reported);
                 }
+                let numbered = |prefix: &str| name.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if matches!(name.as_str(), "args" | "retval" | "ctx") || numbered("arg") || numbered("sarg") {
+                    self.context_in_map_loop(name, span)?;
+                }
                 if name == "curtask" {
                     return self.curtask(span);
                 }
@@ -168,6 +172,7 @@ impl Checker<'_> {
                 Some(id) if self.vars[id] != Type::Void => (hir::ExprKind::Var(id), self.vars[id]),
                 _ if self.poisoned.contains(name) => return Err(Reported),
                 Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
+                None if self.outside_map_loop(name, span).is_some() => return Err(Reported),
                 None if self.ended.contains_key(name) => {
                     let declared = self.ended[name];
                     return Err(self.error(SemaError::VariableOutOfScope { span, name: name.clone(), declared }));

@@ -13,6 +13,7 @@ impl Checker<'_> {
     /// `kstack`, `kstack(limit)`, `kstack(mode)`, `kstack(mode, limit)`; the same for ustack.
     pub(super) fn stack(&mut self, user: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let func = if user { "ustack" } else { "kstack" };
+        self.context_in_map_loop(func, span)?;
         let mut spec = StackSpec { user, mode: self.config.stack_mode, limit: MAX_STACK_FRAMES };
         if args.len() > 2 {
             return Err(self.arg_count(span, func, "an optional mode and an optional frame limit", args.len()));

@@ -134,6 +134,9 @@ pub(super) struct Checker<'k> {
     scopes: Vec<HashMap<String, hir::VarId>>,
     /// How many loops enclose the statement being checked (`break` needs one).
     loop_depth: u32,
+    /// Inside `for ($kv : @map)`: the scope of `$kv`. The body is a callback, so the
+    /// variables of scopes before it, and the probe's context, are out of its reach.
+    map_loop_scope: Option<usize>,
     /// Variables whose block has ended, with where they were declared: for a better error.
     ended: HashMap<String, Span>,
     declared_at: HashMap<String, Span>,
@@ -158,6 +161,7 @@ impl Checker<'_> {
             self.vars.clear();
             self.scopes.clear();
             self.loop_depth = 0;
+            self.map_loop_scope = None;
             self.ended.clear();
             self.declared_at.clear();
             self.poisoned.clear();

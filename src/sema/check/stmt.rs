@@ -8,7 +8,7 @@ use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, MapCommand};
 use crate::sema::printf;
-use crate::sema::types::Type;
+use crate::sema::types::{TupleTy, Type};
 
 /// bpftrace's limit on `unroll`.
 const MAX_UNROLL: i64 = 100;
@@ -31,7 +31,34 @@ impl Checker<'_> {
     }
 
     pub(super) fn lookup_var(&self, name: &str) -> Option<hir::VarId> {
-        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+        let reach = self.map_loop_scope.unwrap_or(0);
+        self.scopes[reach..].iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    /// An error if `name` is a variable of the probe outside the `for ($kv : @map)` body
+    /// being checked.
+    pub(super) fn outside_map_loop(&mut self, name: &str, span: Span) -> Option<Reported> {
+        let reach = self.map_loop_scope?;
+        self.scopes[..reach].iter().any(|s| s.contains_key(name)).then(|| {
+            self.error(SemaError::MapLoop {
+                span,
+                message: format!("`${name}` is declared outside this `for ($kv : @map)` loop"),
+                help: "the loop body runs as a callback of its own and sees only its variables: pass values in through a map".into(),
+            })
+        })
+    }
+
+    /// An error if the probe's context (`args`, `argN`, `retval`, stacks...) is read inside a
+    /// `for ($kv : @map)` body.
+    pub(super) fn context_in_map_loop(&mut self, what: &str, span: Span) -> Checked<()> {
+        if self.map_loop_scope.is_none() {
+            return Ok(());
+        }
+        Err(self.error(SemaError::MapLoop {
+            span,
+            message: format!("`{what}` reads the probe's context, which the body of `for ($kv : @map)` cannot reach"),
+            help: "the loop body runs as a callback without the probe's context: read it before the loop and pass it in through a map".into(),
+        }))
     }
 
     /// A new variable in the innermost scope; `ty` is Void until its first assignment.
@@ -53,7 +80,10 @@ impl Checker<'_> {
         let ty = self.value_type(&value)?;
         let id = match self.lookup_var(&var.name) {
             Some(id) => id,
-            None => self.declare_var(var, Type::Void)?,
+            None => match self.outside_map_loop(&var.name, var.span) {
+                Some(reported) => return Err(reported),
+                None => self.declare_var(var, Type::Void)?,
+            },
         };
         let old = self.vars[id];
         if old == Type::Void {
@@ -140,12 +170,18 @@ impl Checker<'_> {
                 Ok(hir::Stmt::Block(std::iter::repeat_n(body, n as usize).flatten().collect()))
             }
             StmtKind::ForRange { var, start, end, body } => self.for_range(var, start, end, body),
+            StmtKind::ForMap { var, map, body } => self.for_map(var, map, body),
             StmtKind::Break | StmtKind::Continue if self.loop_depth == 0 => {
                 let what = if matches!(stmt.kind, StmtKind::Break) { "break" } else { "continue" };
                 Err(self.error(SemaError::OutsideLoop { span: stmt.span, what: what.into() }))
             }
             StmtKind::Break => Ok(hir::Stmt::Break),
             StmtKind::Continue => Ok(hir::Stmt::Continue),
+            StmtKind::Return if self.map_loop_scope.is_some() => Err(self.error(SemaError::MapLoop {
+                span: stmt.span,
+                message: "`return` inside `for ($kv : @map)`".into(),
+                help: "the loop body runs as a callback: `break` ends the loop, and `return` after it ends the probe".into(),
+            })),
             StmtKind::Return => Ok(hir::Stmt::Return),
             StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
@@ -181,6 +217,43 @@ impl Checker<'_> {
                 hir::Stmt::Loop { cond, body, step: vec![hir::Stmt::VarStore { var: i, value: next }] },
             ]))
         })();
+        self.end_scope();
+        result
+    }
+
+    /// `for ($kv : @map) body`: `$kv` is `(key, value)` of each entry (the key a tuple when
+    /// the map has several). The body becomes a `bpf_for_each_map_elem` callback, so it
+    /// reaches only its own variables (`locals`) and maps, not the probe's context. Only maps
+    /// of plain values can be iterated: an aggregation's value is split across CPUs.
+    fn for_map(&mut self, var: &ast::Ident, map: &ast::MapRef, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
+        let id = self.existing_map(map)?;
+        let decl = &self.maps[id];
+        let problem = match decl.value {
+            _ if decl.keys.is_empty() => Some((format!("@{} has no keys to iterate", decl.name), "iterate a map with keys, e.g. `@m[pid] = nsecs`")),
+            hir::MapValue::Scalar(_) => None,
+            ref v => {
+                Some((format!("@{} is a {} map, whose values are split across CPUs", decl.name, v.describe()), "iterate a map of plain values (`@m[k] = v`)"))
+            }
+        };
+        if let Some((message, help)) = problem {
+            return Err(self.error(SemaError::MapLoop { span: map.span, message, help: help.into() }));
+        }
+        let hir::MapValue::Scalar(value) = decl.value else { return Err(Reported) };
+        let key = match decl.keys.as_slice() {
+            [one] => *one,
+            many => Type::Tuple(TupleTy::new(many)),
+        };
+        let pair = Type::Tuple(TupleTy::new(&[key, value]));
+        self.scopes.push(HashMap::new());
+        let outer = self.map_loop_scope.replace(self.scopes.len() - 1);
+        let first_local = self.vars.len();
+        let result = self.declare_var(var, pair).map(|kv| {
+            self.loop_depth += 1;
+            let body = self.block(body);
+            self.loop_depth -= 1;
+            hir::Stmt::ForMap { map: id, var: kv, body, locals: first_local..self.vars.len() }
+        });
+        self.map_loop_scope = outer;
         self.end_scope();
         result
     }
