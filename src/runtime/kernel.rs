@@ -15,6 +15,9 @@ pub struct LiveKernel {
     /// The tracefs mount.
     root: PathBuf,
     btf: OnceCell<Option<Btf>>,
+    /// Read on first use, once per run: many attach points or `kaddr()`s share them.
+    kallsyms: OnceCell<String>,
+    functions: OnceCell<Option<Vec<String>>>,
     /// Where the BTF is read from: the running kernel's, or none for a tracefs fixture.
     btf_path: Option<PathBuf>,
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
@@ -37,7 +40,7 @@ impl LiveKernel {
 
     /// The tracefs at `root` (a fixture in tests), without BTF.
     pub fn at(root: impl Into<PathBuf>) -> LiveKernel {
-        LiveKernel { root: root.into(), btf: OnceCell::new(), btf_path: None, assume_kprobes: false }
+        LiveKernel { root: root.into(), btf: OnceCell::new(), kallsyms: OnceCell::new(), functions: OnceCell::new(), btf_path: None, assume_kprobes: false }
     }
 
     /// The same kernel, with kprobes taken as available: see `assume_kprobes`.
@@ -50,6 +53,34 @@ impl LiveKernel {
         let path = self.root.join("events").join(category).join(event).join("id");
         let text = std::fs::read_to_string(&path)?;
         text.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} holds {text:?}", path.display())))
+    }
+}
+
+impl LiveKernel {
+    /// /proc/kallsyms, read once per run ("" where unreadable).
+    fn kallsyms(&self) -> &str {
+        self.kallsyms.get_or_init(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+    }
+
+    fn read_kernel_functions(&self) -> Option<Vec<String>> {
+        // "name" or "name [module]", one per line.
+        if let Some(text) = std::fs::read_to_string(self.root.join("available_filter_functions")).ok().filter(|t| !t.is_empty()) {
+            return Some(text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect());
+        }
+        // Without ftrace's list (a kernel without kprobes or ftrace), the text symbols of
+        // kallsyms: "ffffffff81000000 T name [module]".
+        let text = Some(self.kallsyms()).filter(|t| !t.is_empty())?;
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                matches!(kind, "t" | "T").then(|| name.to_string())
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Some(names)
     }
 }
 
@@ -67,8 +98,7 @@ impl KernelInfo for LiveKernel {
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         // "ffffffff81000000 T _stext", maybe with " [module]".
-        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-        text.lines().find_map(|l| {
+        self.kallsyms().lines().find_map(|l| {
             let mut parts = l.split_whitespace();
             let (addr, _, sym) = (parts.next()?, parts.next()?, parts.next()?);
             (sym == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
@@ -84,25 +114,8 @@ impl KernelInfo for LiveKernel {
         self.assume_kprobes || std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
     }
 
-    fn kernel_functions(&self) -> Option<Vec<String>> {
-        // "name" or "name [module]", one per line.
-        if let Some(text) = std::fs::read_to_string(self.root.join("available_filter_functions")).ok().filter(|t| !t.is_empty()) {
-            return Some(text.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect());
-        }
-        // Without ftrace's list (a kernel without kprobes or ftrace), the text symbols of
-        // kallsyms: "ffffffff81000000 T name [module]".
-        let text = std::fs::read_to_string("/proc/kallsyms").ok().filter(|t| !t.is_empty())?;
-        let mut names: Vec<String> = text
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
-                matches!(kind, "t" | "T").then(|| name.to_string())
-            })
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        Some(names)
+    fn kernel_functions(&self) -> Option<&[String]> {
+        self.functions.get_or_init(|| self.read_kernel_functions()).as_deref()
     }
 
     fn uprobe_targets(&self, binary: &str, symbol: &str) -> Result<Vec<crate::sema::UprobeTarget>, String> {

@@ -39,7 +39,11 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
     let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
     raw.sort_unstable();
     raw.dedup();
-    let btf = kernel.btf();
+    // BTF (~2 ms) only when the pattern can match what it lists: `fentry:`, `iter:`, and the
+    // arguments of raw tracepoints.
+    let provider = pattern.split(':').next().unwrap_or_default();
+    let wants = |p: &str| !pattern.contains(':') || glob_match(provider, p);
+    let btf = (wants("fentry") || wants("iter") || (verbose && wants("rawtracepoint"))).then(|| kernel.btf()).flatten();
     let mut functions: Vec<&str> = btf.map(|b| b.names(Namespace::Func).collect()).unwrap_or_default();
     functions.sort_unstable();
     functions.dedup();
@@ -58,7 +62,7 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         .iter()
         .map(|(c, e)| format!("tracepoint:{c}:{e}"))
         .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
-        .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().into_iter().map(|f| format!("kprobe:{f}")))
+        .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().iter().map(|f| format!("kprobe:{f}")))
         .chain(functions.iter().map(|f| format!("fentry:{f}")))
         .chain(iterators.iter().map(|t| format!("iter:{t}")))
         .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))

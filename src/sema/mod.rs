@@ -31,7 +31,7 @@ pub trait KernelInfo {
         true
     }
     /// Kernel functions a kprobe can attach to; None when the kernel does not say.
-    fn kernel_functions(&self) -> Option<Vec<String>> {
+    fn kernel_functions(&self) -> Option<&[String]> {
         None
     }
     /// The kernel's BTF (vmlinux), for C types: struct fields, casts, `curtask`. None when

@@ -20,8 +20,8 @@ impl KernelInfo for Fixture {
     fn kprobes_available(&self) -> bool {
         self.1.is_some()
     }
-    fn kernel_functions(&self) -> Option<Vec<String>> {
-        self.1.clone()
+    fn kernel_functions(&self) -> Option<&[String]> {
+        self.1.as_deref()
     }
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
         std::fs::read_to_string(self.0.join("events").join(category).join(event).join("format")).ok()

@@ -411,48 +411,46 @@ impl<'k> Checker<'k> {
     /// `args.NAME` in fentry/fexit and raw tracepoint probes: argument register NAME of the
     /// prototype, which must be at the same position with one type in every attach point.
     pub(super) fn typed_arg(&mut self, field: &ast::Ident, span: Span) -> Checked<hir::Expr> {
-        let mut found: Option<(usize, Type)> = None;
-        for ap in self.attach.clone() {
-            let Some((params, _)) = self.prototype(&ap) else {
-                return Err(self.error(SemaError::NoBtf { span, what: format!("`args` in `{}`", ap.name) }));
-            };
+        self.prototype_slot(&format!("args.{}", field.name), span, field.span, |checker, ap, params, _| {
             let Some(index) = params.iter().position(|(n, _)| *n == field.name) else {
                 let candidates = did_you_mean(&field.name, params.iter().map(|(n, _)| n.as_str()));
-                return Err(self.error(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates }));
+                return Err(checker.error(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates }));
             };
-            let ty = self.register_type(params[index].1, field.span)?;
-            match found {
-                Some((i, t)) if i != index || !t.same_kind(ty) => {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: field.span,
-                        message: format!("`args.{}` differs between this probe's attach points", field.name),
-                        label: format!("argument {} ({ty}) in {}", index, ap.name),
-                    }))
-                }
-                _ => found = Some((index, ty)),
-            }
-        }
-        let (index, ty) = found.ok_or_else(|| self.error(SemaError::ArgsOutsideTracepoint { span }))?;
-        let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
-        Ok(raw.retyped(ty))
+            Ok((index, checker.register_type(params[index].1, field.span)?))
+        })
     }
 
     /// `retval` in fexit: after the arguments in the context, typed by the prototype.
     pub(super) fn typed_retval(&mut self, span: Span) -> Checked<hir::Expr> {
+        self.prototype_slot("retval", span, span, |checker, _, params, ret| {
+            Ok((params.len(), if ret == 0 { Type::U64 } else { checker.register_type(ret, span)? }))
+        })
+    }
+
+    /// A value at a context slot that every attach point's BTF prototype places (`locate`
+    /// says where, and its type), checked to agree between the attach points; read as the
+    /// raw `argN` and retyped.
+    fn prototype_slot(
+        &mut self,
+        what: &str,
+        span: Span,
+        at: Span,
+        locate: impl Fn(&mut Self, &hir::AttachPoint, &[(String, TypeId)], TypeId) -> Checked<(usize, Type)>,
+    ) -> Checked<hir::Expr> {
         let mut found: Option<(usize, Type)> = None;
         for ap in self.attach.clone() {
             let Some((params, ret)) = self.prototype(&ap) else {
-                return Err(self.error(SemaError::NoBtf { span, what: format!("`retval` in `{}`", ap.name) }));
+                return Err(self.error(SemaError::NoBtf { span, what: format!("`{what}` in `{}`", ap.name) }));
             };
-            let ty = if ret == 0 { Type::U64 } else { self.register_type(ret, span)? };
-            if found.is_some_and(|(i, t)| i != params.len() || !t.same_kind(ty)) {
+            let (index, ty) = locate(self, &ap, &params, ret)?;
+            if found.is_some_and(|(i, t)| i != index || !t.same_kind(ty)) {
                 return Err(self.error(SemaError::TypeMismatch {
-                    span,
-                    message: "`retval` differs between this probe's attach points".into(),
+                    span: at,
+                    message: format!("`{what}` differs between this probe's attach points"),
                     label: format!("{ty} in {}", ap.name),
                 }));
             }
-            found = Some((params.len(), ty));
+            found = Some((index, ty));
         }
         let (index, ty) = found.ok_or_else(|| self.error(SemaError::ArgsOutsideTracepoint { span }))?;
         let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
