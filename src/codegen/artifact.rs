@@ -173,8 +173,10 @@ pub enum Global {
     /// `-p PID`: probes other than BEGIN/END only run for this process (compiled in when
     /// `codegen::Options::filter_pid` is set).
     FilterPid = 2,
+    /// The number of online CPUs (`ncpus`).
+    Ncpus = 3,
 }
-pub const GLOBAL_SLOTS: u32 = 3;
+pub const GLOBAL_SLOTS: u32 = 4;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

@@ -102,6 +102,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(if *post { old } else { new })
             }
+            ExprKind::StrContains { haystack, needle } => {
+                let (Val::Str(h, hn), Val::Str(n, nn)) = (self.expr(haystack)?, self.expr(needle)?) else {
+                    return Err(internal("strcontains of non-strings"));
+                };
+                Val::Int(self.str_contains(h, hn, n, nn)?)
+            }
+            ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StrLen(s) => {
                 let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
                 // The first NUL's index, or the buffer's size: one compare per byte, no loop.
@@ -274,6 +281,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.build_int_sub(now, start, "elapsed")?
             }
             Builtin::Cpid => self.global(Global::Cpid)?,
+            Builtin::Ncpus => self.global(Global::Ncpus)?,
             Builtin::Curtask => bb.helper(Helper::GetCurrentTask, &[])?,
             // Read through with bpf_probe_read_kernel like any kernel pointer.
             Builtin::Ctx => bb.b.build_ptr_to_int(self.ctx_arg, bb.i64(), "ctx")?,

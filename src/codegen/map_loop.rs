@@ -15,6 +15,30 @@ use crate::sema::hir::{MapId, Stmt, VarId};
 use crate::sema::Type;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
+    /// `len(@m)`: `bpf_for_each_map_elem` with a callback that does nothing returns how many
+    /// entries it visited. One such callback serves every `len` of the object.
+    pub fn map_len(&mut self, map: MapId) -> R<inkwell::values::IntValue<'ctx>> {
+        let bb = self.bb;
+        const NAME: &str = "rtrace_count_each";
+        let callback = match bb.module.get_function(NAME) {
+            Some(f) => f,
+            None => {
+                let cb = bpf_function(bb.ctx, bb.module, NAME, ".text", 4, Some(Linkage::Internal));
+                cb.b.build_return(Some(&cb.const_i64(0)))?;
+                let f = cb.function;
+                cb.finish()?;
+                f
+            }
+        };
+        let args = [
+            self.maps.user[map].as_pointer_value().into(),
+            callback.as_global_value().as_pointer_value().into(),
+            bb.ptr().const_null().into(),
+            bb.const_i64(0).into(),
+        ];
+        bb.helper(Helper::ForEachMapElem, &args)
+    }
+
     pub fn for_map(&mut self, map: MapId, var: VarId, body: &[Stmt], locals: &Range<VarId>) -> R<()> {
         let bb = self.bb;
         let name = format!("{}_each_{}", bb.function.get_name().to_string_lossy(), bb.module.get_functions().count());

@@ -13,6 +13,7 @@ pub mod maps;
 mod probe;
 pub mod pt_regs;
 mod stmt;
+mod strings;
 mod syscalls;
 mod syscalls_x86_64;
 mod usdt;

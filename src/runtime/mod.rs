@@ -58,6 +58,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
     set_global(&loaded, Global::StartNs, sys::monotonic_ns())?;
     set_global(&loaded, Global::Cpid, child.as_ref().map_or(0, |c| u64::from(c.pid())))?;
+    set_global(&loaded, Global::Ncpus, sys::online_cpus().map_or(1, |c| c.len() as u64))?;
     let watched = options.pid.map(child::Watched::pid).transpose().map_err(RuntimeError::Io)?;
     if let Some(pid) = options.pid {
         set_global(&loaded, Global::FilterPid, u64::from(pid))?;

@@ -401,6 +401,13 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: usize,
     },
+    /// `len(@m)`: the number of keys in the map.
+    MapLen(MapId),
+    /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.
+    StrContains {
+        haystack: Box<Expr>,
+        needle: Box<Expr>,
+    },
     /// `has_key(@m[k...])`: 1 if the key is in the map.
     HasKey {
         map: MapId,
@@ -423,6 +430,8 @@ pub enum Builtin {
     Retval,
     /// The pid of the `-c` command; 0 without one.
     Cpid,
+    /// The number of online CPUs.
+    Ncpus,
     Pid,
     Tid,
     Uid,
@@ -459,6 +468,7 @@ impl Builtin {
         ("probe", Builtin::Probe),
         ("retval", Builtin::Retval),
         ("cpid", Builtin::Cpid),
+        ("ncpus", Builtin::Ncpus),
         ("rand", Builtin::Rand),
         ("func", Builtin::Func),
         ("cgroup", Builtin::Cgroup),
@@ -469,7 +479,7 @@ impl Builtin {
     pub fn ty(self) -> Type {
         match self {
             Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
-            Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies => Type::U64,
+            Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
             Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::Ctx | Builtin::StackPointer => Type::U64,

@@ -367,6 +367,8 @@ impl Checker<'_> {
             "str" => self.str(args, span),
             "strncmp" => self.strncmp(args, span),
             "has_key" => self.has_key(args, span),
+            "len" => self.map_len(args, span),
+            "strcontains" => self.strcontains(args, span),
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),

@@ -117,6 +117,37 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
     }
 
+    /// `len(@m)`: how many keys the map holds, counted in BPF by iterating it.
+    pub(super) fn map_len(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [arg] = args else { return Err(self.arg_count(span, "len", "one map, `@m`", args.len())) };
+        let map = self.whole_map(arg, "len")?;
+        if self.maps[map].keys.is_empty() {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: arg.span,
+                message: format!("`len` counts the keys of a map, and @{} has none", self.maps[map].name),
+                label: "a map without keys".into(),
+            }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::MapLen(map), ty: Type::I64, span })
+    }
+
+    /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.
+    pub(super) fn strcontains(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [h, n] = args else { return Err(self.arg_count(span, "strcontains", "two strings", args.len())) };
+        let (h, n) = (self.expr(h), self.expr(n));
+        let (h, n) = (h?, n?);
+        for s in [&h, &n] {
+            if !matches!(s.ty, Type::Str(_)) {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: s.span,
+                    message: "`strcontains` looks for a string in a string".into(),
+                    label: format!("this is {}", s.ty),
+                }));
+            }
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::StrContains { haystack: Box::new(h), needle: Box::new(n) }, ty: Type::I64, span })
+    }
+
     /// `uptr(p)`, `kptr(p)`: the same pointer, read from user (kernel) memory.
     pub(super) fn mark_pointer(&mut self, user: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let func = if user { "uptr" } else { "kptr" };

@@ -43,6 +43,8 @@ const VALUE_FUNCS: &[&str] = &[
     "bswap",
     "strerror",
     "cgroup_path",
+    "len",
+    "strcontains",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
