@@ -147,7 +147,7 @@ fn main() -> ExitCode {
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
     let max_map_keys = program.config.max_map_keys.unwrap_or(0);
-    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some() };
+    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some(), ..Default::default() };
     // The cache serves runs only: --emit always shows a fresh compile.
     let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
     let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));

@@ -66,6 +66,18 @@ pub struct BpfBuilder<'ctx, 'm> {
     pub function: FunctionValue<'ctx>,
     /// Stack slots by size in words, with whether one is taken: see `reuse_stack`.
     slots: RefCell<Vec<(u32, PointerValue<'ctx>, bool)>>,
+    /// Whether buffers (slots over one word) live in a per-CPU scratch map instead of the
+    /// stack: codegen compiles a script again this way when its stack overflows 512 bytes.
+    scratch_on: bool,
+    scratch: RefCell<Option<Scratch<'ctx>>>,
+}
+
+/// A function's scratch map, its element (looked up once, in the entry block) and the bytes
+/// handed out so far.
+struct Scratch<'ctx> {
+    map: GlobalValue<'ctx>,
+    base: PointerValue<'ctx>,
+    used: u64,
 }
 
 pub type R<T> = Result<T, CodegenError>;
@@ -80,13 +92,35 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         allocas.position_at_end(entry);
         let b = ctx.create_builder();
         b.position_at_end(body);
-        BpfBuilder { ctx, module, b, allocas, function, slots: RefCell::new(Vec::new()) }
+        BpfBuilder { ctx, module, b, allocas, function, slots: RefCell::new(Vec::new()), scratch_on: false, scratch: RefCell::new(None) }
+    }
+
+    /// Buffers of this function go to a per-CPU scratch map (see `scratch_on`).
+    pub fn with_scratch(self, on: bool) -> Self {
+        BpfBuilder { scratch_on: on, ..self }
+    }
+
+    pub fn scratch_on(&self) -> bool {
+        self.scratch_on
     }
 
     pub fn finish(self) -> R<()> {
         let entry = self.function.get_first_basic_block().ok_or_else(|| internal("function has no entry"))?;
         let body = entry.get_next_basic_block().ok_or_else(|| internal("function has no body"))?;
-        self.allocas.build_unconditional_branch(body)?;
+        match self.scratch.borrow().as_ref() {
+            None => {
+                self.allocas.build_unconditional_branch(body)?;
+            }
+            // The lookup of an array's only element cannot fail, but the verifier insists.
+            Some(s) => {
+                super::maps::set_scratch_size(self.ctx, s.map, s.used as u32);
+                let missing = self.ctx.append_basic_block(self.function, "no_scratch");
+                let found = self.allocas.build_is_not_null(s.base, "scratch_found")?;
+                self.allocas.build_conditional_branch(found, body, missing)?;
+                self.allocas.position_at_end(missing);
+                self.allocas.build_return(Some(&self.const_i64(0)))?;
+            }
+        }
         Ok(())
     }
 
@@ -126,10 +160,37 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             free.2 = true;
             return Ok(free.1);
         }
-        let ty = if words == 1 { self.i64().as_basic_type_enum() } else { self.i64().array_type(words).as_basic_type_enum() };
-        let slot = self.allocas.build_alloca(ty, name)?;
+        let slot = if self.scratch_on && words > 1 {
+            self.scratch_slot(words)?
+        } else {
+            let ty = if words == 1 { self.i64().as_basic_type_enum() } else { self.i64().array_type(words).as_basic_type_enum() };
+            self.allocas.build_alloca(ty, name)?
+        };
         slots.push((words, slot, true));
         Ok(slot)
+    }
+
+    /// `words` words of the function's scratch element, looked up in the entry block the
+    /// first time.
+    fn scratch_slot(&self, words: u32) -> R<PointerValue<'ctx>> {
+        let mut scratch = self.scratch.borrow_mut();
+        if scratch.is_none() {
+            let name = format!("rt_scratch_{}", self.function.get_name().to_string_lossy());
+            let map = super::maps::scratch(self.module, &name, 8);
+            let key = self.allocas.build_alloca(self.ctx.i32_type(), "scratch_key")?;
+            self.allocas.build_store(key, self.ctx.i32_type().const_zero())?;
+            let fn_type = self.i64().fn_type(&[self.ptr().into(), self.ptr().into()], false);
+            let callee = self.const_i64(Helper::MapLookupElem as u64).const_to_pointer(self.ptr());
+            let call = self.allocas.build_indirect_call(fn_type, callee, &[map.as_pointer_value().into(), key.into()], "scratch")?;
+            let inkwell::values::ValueKind::Basic(v) = call.try_as_basic_value() else { return Err(internal("helper returned void")) };
+            let base = self.allocas.build_int_to_ptr(v.into_int_value(), self.ptr(), "scratch_base")?;
+            *scratch = Some(Scratch { map, base, used: 0 });
+        }
+        let s = scratch.as_mut().ok_or_else(|| internal("no scratch"))?;
+        let at = s.used;
+        s.used += u64::from(words) * 8;
+        // SAFETY: `at` is within the element, whose size is set to `used` at `finish`.
+        Ok(unsafe { self.allocas.build_in_bounds_gep(self.ctx.i8_type(), s.base, &[self.const_i64(at)], "scratch_slot")? })
     }
 
     /// Lets the stack slots handed out so far be handed out again. Only for code that can

@@ -14,6 +14,13 @@ pub enum CodegenError {
     Internal { message: String },
 }
 
+impl CodegenError {
+    /// LLVM found a function using more than the BPF stack's 512 bytes.
+    pub fn is_stack_overflow(&self) -> bool {
+        matches!(self, CodegenError::Backend { messages, .. } if messages.iter().any(|m| m.contains("stack limit")))
+    }
+}
+
 impl From<inkwell::builder::BuilderError> for CodegenError {
     fn from(e: inkwell::builder::BuilderError) -> Self {
         CodegenError::Internal { message: e.to_string() }
@@ -35,7 +42,7 @@ impl ToDiagnostic for CodegenError {
                 }
                 let mut notes: Vec<String> = messages.iter().map(|m| format!("llvm: {m}")).collect();
                 if stack {
-                    notes.push("help: use fewer or shorter strings in one probe (each `str()` and `comm` takes stack space)".into());
+                    notes.push("help: even with its strings and other large values in a per-CPU scratch map, the probe's integers and temporaries do not fit: split it into several probes".into());
                 }
                 d.with_notes(notes)
             }
@@ -44,5 +51,20 @@ impl ToDiagnostic for CodegenError {
                 .with_message(format!("internal code generation error: {message}"))
                 .with_notes(vec!["this is a bug in rtrace: please report it with the script".into()]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_overflow_is_recognised_and_explained() {
+        let e = CodegenError::Backend { span: None, messages: vec!["Looks like the BPF stack limit is exceeded in function f".into()] };
+        assert!(e.is_stack_overflow());
+        let d = e.to_diagnostic();
+        assert!(d.message.contains("512 bytes"), "{}", d.message);
+        assert!(d.notes.iter().any(|n| n.contains("split it into several probes")), "{:?}", d.notes);
+        assert!(!CodegenError::Backend { span: None, messages: vec!["other".into()] }.is_stack_overflow());
     }
 }

@@ -44,7 +44,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let name = format!("{}_each_{}", bb.function.get_name().to_string_lossy(), bb.module.get_functions().count());
         // (map, key, value, context): the context is what the caller passes, here the
         // caller's `probe` buffer when `probe` depends on the attach point.
-        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 4, Some(Linkage::Internal));
+        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 4, Some(Linkage::Internal)).with_scratch(bb.scratch_on());
         let param = |i: u32| cb.function.get_nth_param(i).map(|p| p.into_pointer_value()).ok_or_else(|| internal("callback parameter"));
         let (key, value, context) = (param(1)?, param(2)?, param(3)?);
         let next = bb.ctx.append_basic_block(cb.function, "each_next");

@@ -112,6 +112,19 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
     }
 }
 
+/// A per-CPU array of one element, `value` bytes: a function's scratch space for values too
+/// big for the BPF stack (see `BpfBuilder::slot`). Its size is known once the function is
+/// complete, so `value` may be rewritten with `set_scratch_size`.
+pub fn scratch<'ctx>(module: &Module<'ctx>, name: &str, value: u32) -> GlobalValue<'ctx> {
+    def(module, name, BPF_MAP_TYPE_PERCPU_ARRAY, 4, value, 1, 0)
+}
+
+pub fn set_scratch_size<'ctx>(ctx: &'ctx inkwell::context::Context, map: GlobalValue<'ctx>, value: u32) {
+    let i32t = ctx.i32_type();
+    let fields = [BPF_MAP_TYPE_PERCPU_ARRAY, 4, value, 1, 0, 0, 0].map(|v| i32t.const_int(u64::from(v), false).into());
+    map.set_initializer(&ctx.const_struct(&fields, false));
+}
+
 /// A legacy `struct bpf_map_def` (seven u32s, read back by runtime/object.rs) in the `maps` section.
 fn def<'ctx>(module: &Module<'ctx>, name: &str, map_type: u32, key: u32, value: u32, max: u32, flags: u32) -> GlobalValue<'ctx> {
     let ctx = module.get_context();

@@ -39,9 +39,21 @@ pub struct Options {
     /// Every probe but BEGIN/END/interval first checks that the current process is the `-p` one (its
     /// pid is a runtime global, so one compiled script serves any pid).
     pub filter_pid: bool,
+    /// Buffers in per-CPU scratch maps instead of the stack: set by `compile` itself when a
+    /// script does not fit in the 512-byte BPF stack.
+    pub scratch: bool,
 }
 
+/// Compiles with buffers on the stack (fastest); a script whose probes need more than the
+/// 512-byte BPF stack is compiled again with its buffers in per-CPU scratch maps.
 pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
+    match compile_once(program, options) {
+        Err(e) if e.is_stack_overflow() && !options.scratch => compile_once(program, &Options { scratch: true, ..options.clone() }),
+        other => other,
+    }
+}
+
+fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
     llvm_init::ensure();
     Target::initialize_bpf(&InitializationConfig::default());
     let triple = TargetTriple::create("bpfel");

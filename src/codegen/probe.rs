@@ -182,7 +182,7 @@ pub fn lower_probe<'ctx>(
             }
         };
         let name = format!("{prefix}_{probe_index}_{ap_index}");
-        let bb = program_function(ctx, module, &name, &section);
+        let bb = program_function(ctx, module, &name, &section, options);
         let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| super::builder::internal("no ctx"))?;
         let mut lower = Lower::new(&bb, maps, program, ap, ctx_arg, options);
         lower.probe_code(probe)?;
@@ -192,8 +192,8 @@ pub fn lower_probe<'ctx>(
     Ok(metas)
 }
 
-pub fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name: &str, section: &str) -> BpfBuilder<'ctx, 'm> {
-    bpf_function(ctx, module, name, section, 1, None)
+pub fn program_function<'ctx, 'm>(ctx: &'ctx Context, module: &'m Module<'ctx>, name: &str, section: &str, options: &super::Options) -> BpfBuilder<'ctx, 'm> {
+    bpf_function(ctx, module, name, section, 1, None).with_scratch(options.scratch)
 }
 
 /// A BPF function of `params` pointer arguments returning i64, in `section`: a program

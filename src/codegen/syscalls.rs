@@ -133,7 +133,7 @@ pub fn lower<'ctx>(
 ) -> R<ProgramMeta> {
     let raw = fused.direction.raw_tracepoint();
     let name = format!("{raw}_fused");
-    let bb = program_function(ctx, module, &name, &format!("raw_tp/{raw}"));
+    let bb = program_function(ctx, module, &name, &format!("raw_tp/{raw}"), options);
     let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| internal("no ctx"))?;
     // The raw tracepoint's arguments: (struct pt_regs *regs, long id_or_ret).
     let regs = bb.load_int(ctx_arg, 8, false)?;

@@ -46,8 +46,12 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
     let object = Object::parse(&artifact.object).map_err(|message| RuntimeError::Load { message })?;
     let mut maps = HashMap::new();
     for (name, def) in &object.maps {
-        let fd = sys::map_create(def.map_type, def.key_size, def.value_size, def.max_entries, def.map_flags, name)
-            .map_err(|e| RuntimeError::Load { message: format!("could not create map {name}: {e}") })?;
+        let fd = sys::map_create(def.map_type, def.key_size, def.value_size, def.max_entries, def.map_flags, name).map_err(|e| match name.strip_prefix("rt_scratch_") {
+            Some(program) => RuntimeError::Load {
+                message: format!("program {program} needs {} bytes of per-CPU scratch space for its large values, which the kernel refuses ({e}): use shorter strings (config max_strlen) or split the probe", def.value_size),
+            },
+            None => RuntimeError::Load { message: format!("could not create map {name}: {e}") },
+        })?;
         maps.insert(name.clone(), fd);
     }
     let mut programs = HashMap::new();
