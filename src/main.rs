@@ -182,7 +182,19 @@ fn main() -> ExitCode {
     if cli.dry_run {
         return ExitCode::SUCCESS;
     }
-    let command = cli.command.as_ref().map(|c| c.split_whitespace().map(str::to_string).collect());
+    // Split like a shell does (quotes group words), without running one.
+    let command = match cli.command.as_deref().map(shlex::split) {
+        Some(None) => {
+            eprintln!("error: -c: unbalanced quotes in `{}`", cli.command.as_deref().unwrap_or_default());
+            return ExitCode::from(1);
+        }
+        Some(Some(words)) if words.is_empty() => {
+            eprintln!("error: -c needs a command");
+            return ExitCode::from(1);
+        }
+        Some(Some(words)) => Some(words),
+        None => None,
+    };
     let buffering = match cli.buffering.as_str() {
         "full" => runtime::Buffering::Full,
         "none" => runtime::Buffering::None,

@@ -331,6 +331,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             },
             Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, pt_regs::AX)?, 8, false)?,
             Builtin::StackPointer => bb.load_int(bb.gep(self.ctx_arg, pt_regs::SP)?, 8, false)?,
+            // The context is `struct pt_regs`, or begins with it (perf events).
+            Builtin::Register(at) => bb.load_int(bb.gep(self.ctx_arg, usize::from(at))?, 8, false)?,
+            Builtin::Usermode => {
+                let cs = bb.load_int(bb.gep(self.ctx_arg, pt_regs::CS)?, 8, false)?;
+                let ring = bb.b.build_and(cs, bb.const_i64(3), "ring")?;
+                let user = bb.b.build_int_compare(IntPredicate::EQ, ring, bb.const_i64(3), "user")?;
+                bb.bool_to_i64(user)?
+            }
         }))
     }
 

@@ -24,6 +24,33 @@ pub const CS: usize = 136;
 pub const CS_END: usize = 144;
 pub const SP: usize = 152;
 
+pub const IP: usize = 128;
+
+/// Every `struct pt_regs` field by name, as `reg("name")` takes it.
+pub const FIELDS: &[(&str, usize)] = &[
+    ("r15", R15),
+    ("r14", R14),
+    ("r13", R13),
+    ("r12", R12),
+    ("bp", BP),
+    ("bx", BX),
+    ("r11", R11),
+    ("r10", R10),
+    ("r9", R9),
+    ("r8", R8),
+    ("ax", AX),
+    ("cx", CX),
+    ("dx", DX),
+    ("si", SI),
+    ("di", DI),
+    ("orig_ax", ORIG_AX),
+    ("ip", IP),
+    ("cs", CS),
+    ("flags", 144),
+    ("sp", SP),
+    ("ss", 160),
+];
+
 /// Function call arguments 0..5 (System V ABI).
 pub const FUNCTION_ARGS: [usize; 6] = [DI, SI, DX, CX, R8, R9];
 /// Syscall arguments 0..5: the fourth is in r10, not cx.

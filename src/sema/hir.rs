@@ -445,6 +445,10 @@ pub enum Builtin {
     Curtask,
     /// The program's context pointer (`ctx` of iterators).
     Ctx,
+    /// `reg("name")`: the `struct pt_regs` field at this byte offset.
+    Register(u8),
+    /// `usermode`: 1 if the probe fired in user mode (the low bits of `cs`).
+    Usermode,
     /// The traced function's name, in kprobes and uprobes.
     Func,
     /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
@@ -482,7 +486,7 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::Ctx | Builtin::StackPointer => Type::U64,
+            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::Ctx | Builtin::StackPointer | Builtin::Register(_) | Builtin::Usermode => Type::U64,
         }
     }
 }

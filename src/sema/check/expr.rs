@@ -94,6 +94,9 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
+                if name == "usermode" {
+                    return self.registers(Builtin::Usermode, "usermode", span);
+                }
                 if name == "ctx" {
                     return self.iter_ctx(span);
                 }
@@ -373,6 +376,7 @@ impl Checker<'_> {
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
             "strlen" | "bswap" | "strerror" | "cgroup_path" => self.small_func(name, args, span),
+            "reg" => self.reg(args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
             "buf" => self.buf(args, span),

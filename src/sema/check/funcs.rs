@@ -6,7 +6,7 @@ use super::{Checked, Checker};
 use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
-use crate::sema::hir::{self, MAX_STR_LEN};
+use crate::sema::hir::{self, AttachKind, Builtin, MAX_STR_LEN};
 use crate::sema::types::{StackMode, StackSpec, Type, MAX_STACK_FRAMES};
 
 impl Checker<'_> {
@@ -115,6 +115,43 @@ impl Checker<'_> {
         let map = self.existing_map(m)?;
         let keys = self.keys(map, m)?;
         Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
+    }
+
+    /// `reg("ip")`: a register of the probe's `struct pt_regs`.
+    pub(super) fn reg(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
+            return Err(self.arg_count(span, "reg", "a register name in quotes, e.g. reg(\"ip\")", args.len()));
+        };
+        let fields = crate::codegen::pt_regs::FIELDS;
+        let Some(&(_, offset)) = fields.iter().find(|(n, _)| n == name) else {
+            let candidates = crate::diagnostics::did_you_mean(name, fields.iter().map(|(n, _)| *n));
+            return Err(self.error(SemaError::TypeMismatch {
+                span: *at,
+                message: format!(
+                    "`{name}` is not a register of `struct pt_regs`{}",
+                    candidates.first().map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
+                ),
+                label: format!("one of {}", fields.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+            }));
+        };
+        self.registers(Builtin::Register(offset as u8), "reg", span)
+    }
+
+    /// A builtin read from the probe's registers: in kprobes, uprobes, USDT probes and perf
+    /// events (profile, software, hardware, watchpoint), whose context is `struct pt_regs`
+    /// or begins with it.
+    pub(super) fn registers(&mut self, b: Builtin, what: &str, span: Span) -> Checked<hir::Expr> {
+        self.context_in_map_loop(what, span)?;
+        let has_regs = |a: &hir::AttachPoint| {
+            matches!(
+                a.kind,
+                AttachKind::Kprobe { .. } | AttachKind::Uprobe { .. } | AttachKind::Usdt { .. } | AttachKind::PerfEvent { .. } | AttachKind::Watchpoint { .. }
+            )
+        };
+        if self.attach.is_empty() || !self.attach.iter().all(has_regs) {
+            return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: what.into() }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
     }
 
     /// `len(@m)`: how many keys the map holds, counted in BPF by iterating it.

@@ -45,6 +45,7 @@ const VALUE_FUNCS: &[&str] = &[
     "cgroup_path",
     "len",
     "strcontains",
+    "reg",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
