@@ -32,6 +32,7 @@ pub enum Helper {
     GetCurrentCgroupId = 80,
     GetJiffies64 = 118,
     ProbeReadStr = 45,
+    OverrideReturn = 58,
     SendSignal = 109,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,

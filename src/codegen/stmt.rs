@@ -115,6 +115,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let v = self.expr(sig)?.int()?;
                 bb.helper(Helper::SendSignal, &[v.into()]).map(|_| ())
             }
+            Stmt::Override(rc) => {
+                let v = self.expr(rc)?.int()?;
+                bb.helper(Helper::OverrideReturn, &[self.ctx_arg.into(), v.into()]).map(|_| ())
+            }
             Stmt::Loop { cond, body, step } => {
                 let head = bb.ctx.append_basic_block(bb.function, "loop_head");
                 let body_bb = bb.ctx.append_basic_block(bb.function, "loop_body");

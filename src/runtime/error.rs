@@ -55,6 +55,8 @@ fn explain_verifier(reason: &str) -> Option<&'static str> {
         ("back-edge", "this kernel does not allow loops in BPF programs: use `unroll(N)`"),
         ("BPF program is too large", "the program has too many instructions: fewer `unroll` repetitions or smaller loops help"),
         ("combined stack size", "the probe needs more than 512 bytes of stack: fewer or shorter strings in one probe help"),
+        ("unknown func bpf_override_return", "this kernel cannot inject return values: `override` needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE"),
+        ("unknown func bpf_for_each_map_elem", "this kernel cannot iterate maps from BPF (5.13 or newer can): `for ($kv : @map)` and `len(@m)` need it"),
     ];
     KNOWN.iter().find(|(k, _)| reason.contains(k)).map(|(_, h)| *h)
 }

@@ -46,7 +46,12 @@ impl Links {
                     _ => e.to_string(),
                 }),
                 Attach::Uprobe { path, offset, ret, semaphore } => one(probe_pmu("uprobe", path, *offset, *ret, *semaphore, pid, prog)),
-                Attach::Kprobe { function, offset, ret } => one(probe_pmu("kprobe", function, *offset, *ret, None, None, prog)),
+                Attach::Kprobe { function, offset, ret } => probe_pmu("kprobe", function, *offset, *ret, None, None, prog).map(|fd| vec![fd]).map_err(|e| match e.raw_os_error() {
+                    // The one EINVAL a loaded kprobe program gets at attach: override() on a
+                    // function the kernel does not allow errors to be injected into.
+                    Some(libc::EINVAL) => format!("{e}: a probe that calls override() can only attach to functions on the kernel's error-injection list (ALLOW_ERROR_INJECTION, e.g. syscalls); `{function}` is not one"),
+                    _ => e.to_string(),
+                }),
                 Attach::Iter { .. } => sys::iter_open(prog, super::loader::BPF_TRACE_ITER)
                     .map(|(link, iter)| {
                         links.iterators.push(iter);

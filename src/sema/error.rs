@@ -271,6 +271,8 @@ impl ToDiagnostic for SemaError {
                     ("uretprobe", "help: every attach point of this probe must be a uretprobe")
                 } else if name.starts_with("sarg") {
                     ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe (not a return probe)")
+                } else if name == "override" {
+                    ("kprobe", "help: `override` makes a kprobed function return at once: every attach point must be a kprobe (not a kretprobe)")
                 } else if name == "reg" || name == "usermode" {
                     ("kprobe, uprobe, usdt and perf event", "help: these probes' context holds the registers (`struct pt_regs`)")
                 } else if name == "ctx" {

@@ -287,6 +287,9 @@ pub enum Stmt {
     },
     /// `signal(sig)`: to the current task (needs `--unsafe`).
     Signal(Expr),
+    /// `override(rc)`: the kprobed function returns `rc` instead of running (needs
+    /// `--unsafe`).
+    Override(Expr),
     Expr(Expr),
 }
 

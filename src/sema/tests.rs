@@ -58,10 +58,14 @@ fn check(src: &str) -> String {
 }
 
 fn check_with(src: &str, kernel: &Fixture) -> String {
+    check_options(src, kernel, &crate::sema::Options::default())
+}
+
+fn check_options(src: &str, kernel: &Fixture, options: &crate::sema::Options) -> String {
     let mut files = Files::new();
     files.add("-e".to_string(), src.to_string());
     let script = parse(src, 0).expect("test source parses");
-    match analyse(&script, kernel) {
+    match crate::sema::analyse_with(&script, kernel, options) {
         Ok(p) => {
             let mut maps: Vec<String> = p
                 .maps
@@ -361,5 +365,16 @@ fn map_loop_bodies_reach_only_their_own_variables() {
     insta::assert_snapshot!(check("BEGIN { @m[1, \"a\"] = 2; for ($kv : @m) { $k = $kv.0; @x = $kv.1; } }"));
     insta::assert_snapshot!(check(
         "t:sched:sched_switch { $x = 1; @m[1] = 2; @c[1] = count(); @n = 1; for ($kv : @m) { @y = $x + args.prev_pid; $x = 2; return; } for ($kv : @c) { } for ($kv : @n) { } }"
+    ));
+}
+
+#[test]
+fn override_is_for_kprobes_and_needs_unsafe() {
+    insta::assert_snapshot!(check("kprobe:vfs_read { override(-1); }"));
+    let unsafe_ok = crate::sema::Options { unsafe_ok: true, ..Default::default() };
+    insta::assert_snapshot!(check_options(
+        "kprobe:vfs_read { override(-1); } kretprobe:vfs_read { override(-1); } BEGIN { override(1, 2); }",
+        &fixture(),
+        &unsafe_ok
     ));
 }

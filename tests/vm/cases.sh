@@ -70,6 +70,10 @@ rtrace -l 'kprobe:vfs_*' > /tmp/out 2>&1; rtrace -l '*sys_enter_execve' >> /tmp/
 check listing_shows_kprobes_and_tracepoints 'kprobe:vfs_read' /tmp/out
 check listing_shows_tracepoints 'tracepoint:syscalls:sys_enter_execve' /tmp/out
 
+# override() needs CONFIG_BPF_KPROBE_OVERRIDE, which Debian's kernel lacks: the error says so.
+rtrace --unsafe -e 'kprobe:__x64_sys_mkdir { override(-13); }' > /tmp/out 2>&1
+check override_names_the_missing_kernel_option 'CONFIG_BPF_KPROBE_OVERRIDE' /tmp/out
+
 # An iterator on a second kernel version: rtrace's own two threads; the trace ends by itself.
 rtrace -e 'iter:task /ctx->task->tgid == pid/ { @[ctx->task->comm] = count(); }' > /tmp/out 2>&1
 check iter_task_on_6_1 '^@\[rtrace\]: 2$' /tmp/out

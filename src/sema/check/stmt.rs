@@ -309,6 +309,18 @@ impl Checker<'_> {
                 };
                 Ok(hir::Stmt::Signal(value))
             }
+            // `override(rc)`: the kprobed function returns `rc` without running (error
+            // injection: only functions the kernel marks injectable, checked at attach).
+            "override" => {
+                let [rc] = args else { return Err(self.arg_count(span, func, "a return value", args.len())) };
+                if self.attach.is_empty() || !self.attach.iter().all(|a| matches!(a.kind, hir::AttachKind::Kprobe { ret: false, .. })) {
+                    return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: "override".into() }));
+                }
+                self.context_in_map_loop("override", span)?;
+                let rc = self.expr(rc)?;
+                self.expect_int(&rc, "`override` takes the return value to inject, an integer")?;
+                Ok(hir::Stmt::Override(rc))
+            }
             _ => self.statement_call_rest(func, args, span),
         }
     }
