@@ -170,6 +170,17 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
                 Val::Str(buf, 24)
             }
+            ExprKind::MacAddr { addr, user } => {
+                let buf = bb.stack_buffer(8, "mac")?;
+                match self.expr(addr)? {
+                    Val::Str(p, n) => bb.memcpy(buf, p, n.min(6) as u64)?,
+                    Val::Int(a) => {
+                        let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+                        bb.helper(read, &[buf.into(), bb.const_i64(6).into(), a.into()])?;
+                    }
+                }
+                Val::Str(buf, 8)
+            }
             ExprKind::ReadBuf { ptr, len, user } => {
                 let Type::Buf(max) = e.ty else { return Err(internal("buf without a buffer type")) };
                 let p = self.expr(ptr)?.int()?;

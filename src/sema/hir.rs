@@ -404,6 +404,11 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: usize,
     },
+    /// `macaddr(addr)`: 6 bytes read from `addr` (or the bytes `addr` already holds).
+    MacAddr {
+        addr: Box<Expr>,
+        user: bool,
+    },
     /// `len(@m)`: the number of keys in the map.
     MapLen(MapId),
     /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.

@@ -151,6 +151,8 @@ pub enum Type {
     Usym,
     /// `ntop([af,] addr)`: the address family and 16 bytes of address (24 bytes).
     Inet,
+    /// `macaddr(addr)`: the 6 bytes of a MAC address (in 8).
+    Mac,
     /// `buf(p, n)`: the length read, then up to `.0` bytes.
     Buf(usize),
     /// `(a, b, ...)`: the elements side by side, each 8-byte aligned.
@@ -180,7 +182,7 @@ impl Type {
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_))
+        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_))
     }
 
     /// Printed as text (a printf `%s` argument): strings, buffers, and the words userspace
@@ -214,6 +216,7 @@ impl Type {
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Usym => 16,
             Type::Inet => 24,
+            Type::Mac => 8,
             Type::Buf(n) => 8 + n,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
@@ -254,6 +257,7 @@ impl fmt::Display for Type {
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
             Type::Inet => write!(f, "inet"),
+            Type::Mac => write!(f, "macaddr"),
             Type::Buf(n) => write!(f, "buffer[{n}]"),
             Type::Tuple(t) => {
                 let items: Vec<String> = t.items().iter().map(|i| i.to_string()).collect();

@@ -329,7 +329,7 @@ impl<'k> Checker<'k> {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
-            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Buf(_) => Ok(ty.size() as u64),
+            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) => Ok(ty.size() as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
             Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),

@@ -379,6 +379,7 @@ impl Checker<'_> {
             "reg" => self.reg(args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
+            "macaddr" => self.macaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),
             _ => {

@@ -299,6 +299,31 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
     }
 
+    /// `macaddr(addr)`: the 6 bytes at an address (or of a char array field), printed as a MAC
+    /// address.
+    pub(super) fn macaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a] = args else { return Err(self.arg_count(span, "macaddr", "one address", args.len())) };
+        let a = self.expr(a)?;
+        let user = self.reads_user(a.ty);
+        let addr = match a.ty {
+            Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => a,
+            // Bytes already read: a tracepoint's `u8 addr[6]`, or a char array field.
+            Type::Str(_) if matches!(a.kind, hir::ExprKind::TracepointField(_)) => a,
+            Type::Str(_) => match a.kind {
+                hir::ExprKind::Load { addr: inner, .. } => *inner,
+                _ => return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`macaddr` takes an address".into(), label: "a string".into() })),
+            },
+            other => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: a.span,
+                    message: "`macaddr` takes the address of 6 bytes".into(),
+                    label: format!("this is {other}"),
+                }))
+            }
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::MacAddr { addr: Box::new(addr), user }, ty: Type::Mac, span })
+    }
+
     /// `buf(p, n)`: `n` bytes (a constant up to 64, or at most 64) printed escaped with `%r`.
     pub(super) fn buf(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [p, n] = args else { return Err(self.arg_count(span, "buf", "a pointer and a length", args.len())) };

@@ -46,6 +46,7 @@ const VALUE_FUNCS: &[&str] = &[
     "len",
     "strcontains",
     "reg",
+    "macaddr",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
