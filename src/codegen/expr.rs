@@ -344,6 +344,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::StackPointer => bb.load_int(bb.gep(self.ctx_arg, pt_regs::SP)?, 8, false)?,
             // The context is `struct pt_regs`, or begins with it (perf events).
             Builtin::Register(at) => bb.load_int(bb.gep(self.ctx_arg, usize::from(at))?, 8, false)?,
+            Builtin::LoadBias => {
+                let site = match &self.attach.kind {
+                    AttachKind::Uprobe { address, ret: false, .. } => *address,
+                    AttachKind::Usdt { probe } => probe.address,
+                    _ => return Err(internal("a load bias outside a uprobe")),
+                };
+                let ip = bb.load_int(bb.gep(self.ctx_arg, pt_regs::IP)?, 8, false)?;
+                bb.b.build_int_sub(ip, bb.const_i64(site), "load_bias")?
+            }
             Builtin::Usermode => {
                 let cs = bb.load_int(bb.gep(self.ctx_arg, pt_regs::CS)?, 8, false)?;
                 let ring = bb.b.build_and(cs, bb.const_i64(3), "ring")?;

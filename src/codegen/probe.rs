@@ -163,7 +163,7 @@ pub fn lower_probe<'ctx>(
                 format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" }),
                 Attach::Kprobe { function: function.clone(), offset: *offset, ret: *ret },
             ),
-            AttachKind::Uprobe { path, offset, ret } => (
+            AttachKind::Uprobe { path, offset, ret, .. } => (
                 if *ret { "uretprobe" } else { "uprobe" },
                 if *ret { "uretprobe" } else { "uprobe" }.to_string(),
                 Attach::Uprobe { path: path.clone(), offset: *offset, ret: *ret, semaphore: None },

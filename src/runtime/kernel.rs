@@ -122,6 +122,10 @@ impl KernelInfo for LiveKernel {
         super::uprobe_target::resolve(binary, symbol)
     }
 
+    fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
+        super::uprobe_target::symbol(path, name)
+    }
+
     fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::sema::UsdtProbe>, String> {
         super::usdt::probes(binary)
     }

@@ -27,7 +27,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
 
     if let Some(hex) = symbol.strip_prefix("0x") {
         let address = u64::from_str_radix(hex, 16).map_err(|_| format!("`{symbol}` is not a hex address"))?;
-        return Ok(vec![UprobeTarget { path: shown.clone(), offset: to_offset(address)?, name: symbol.to_string() }]);
+        return Ok(vec![UprobeTarget { path: shown.clone(), offset: to_offset(address)?, address, name: symbol.to_string() }]);
     }
     if symbol.contains(['*', '?', '[']) {
         let mut seen = std::collections::HashSet::new();
@@ -35,7 +35,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
         for (raw, demangled, address) in functions() {
             let name = demangled.unwrap_or_else(|| raw.clone());
             if (glob_match(symbol, &raw) || glob_match(symbol, &name)) && seen.insert(address) {
-                out.push(UprobeTarget { path: shown.clone(), offset: to_offset(address)?, name });
+                out.push(UprobeTarget { path: shown.clone(), offset: to_offset(address)?, address, name });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -51,7 +51,21 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     let (_, _, address) =
         functions().find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
     let offset = to_offset(address + extra)?;
-    Ok(vec![UprobeTarget { path: shown.clone(), offset, name: symbol.to_string() }])
+    Ok(vec![UprobeTarget { path: shown.clone(), offset, address: address + extra, name: symbol.to_string() }])
+}
+
+/// `uaddr`: the virtual address of `name` (any defined symbol, by its table name or demangled
+/// one) in the file at `path`, and whether the file is relocatable (ET_DYN: PIE or library).
+pub fn symbol(path: &str, name: &str) -> Result<(u64, bool), String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
+    let found = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.is_definition() && s.address() != 0)
+        .find(|s| s.name().is_ok_and(|raw| raw == name || demangle(raw).as_deref() == Some(name)))
+        .ok_or_else(|| format!("no symbol `{name}` in {path}"))?;
+    Ok((found.address(), file.kind() == object::ObjectKind::Dynamic))
 }
 
 /// A C++ (`_Z...`) or Rust (`_R...`, or legacy with a hash) symbol's readable name.

@@ -41,7 +41,7 @@ pub fn probes(binary: &str) -> Result<Vec<UsdtProbe>, String> {
                 file_offset(&file, s).ok_or_else(|| format!("the semaphore of USDT probe {}:{} of {shown} is outside the file", note.provider, note.name))?,
             ),
         };
-        out.push(UsdtProbe { path: shown.clone(), provider: note.provider, name: note.name, offset, semaphore, args: parse_args(&note.args) });
+        out.push(UsdtProbe { path: shown.clone(), provider: note.provider, name: note.name, offset, address, semaphore, args: parse_args(&note.args) });
     }
     Ok(out)
 }

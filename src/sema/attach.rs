@@ -212,7 +212,11 @@ fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel:
     })?;
     Ok(targets
         .into_iter()
-        .map(|t| AttachPoint { name: format!("{kind}:{}:{}", t.path, t.name), kind: AttachKind::Uprobe { path: t.path, offset: t.offset, ret }, span: ap.span })
+        .map(|t| AttachPoint {
+            name: format!("{kind}:{}:{}", t.path, t.name),
+            kind: AttachKind::Uprobe { path: t.path, offset: t.offset, address: t.address, ret },
+            span: ap.span,
+        })
         .collect())
 }
 

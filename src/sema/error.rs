@@ -271,6 +271,8 @@ impl ToDiagnostic for SemaError {
                     ("uretprobe", "help: every attach point of this probe must be a uretprobe")
                 } else if name.starts_with("sarg") {
                     ("kprobe and uprobe", "help: every attach point of this probe must be a kprobe or a uprobe (not a return probe)")
+                } else if name == "uaddr" {
+                    ("uprobe and usdt", "help: `uaddr` finds a symbol of the probed binary: every attach point must be a uprobe or a USDT probe")
                 } else if name == "override" {
                     ("kprobe", "help: `override` makes a kprobed function return at once: every attach point must be a kprobe (not a kretprobe)")
                 } else if name == "reg" || name == "usermode" {

@@ -114,10 +114,12 @@ pub enum AttachKind {
         btf_id: u32,
         ret: bool,
     },
-    /// A uprobe (`ret`: uretprobe) at a file offset of a binary: `arg0..arg5`, `retval`.
+    /// A uprobe (`ret`: uretprobe) at a file offset of a binary (`address` as a virtual
+    /// address of the file): `arg0..arg5`, `retval`.
     Uprobe {
         path: String,
         offset: u64,
+        address: u64,
         ret: bool,
     },
     /// A BPF iterator (`iter:task`): runs once per kernel object while userspace reads the
@@ -457,6 +459,9 @@ pub enum Builtin {
     Register(u8),
     /// `usermode`: 1 if the probe fired in user mode (the low bits of `cs`).
     Usermode,
+    /// Where a position-independent binary is loaded: the uprobe's instruction pointer less
+    /// the probed instruction's file address (a uprobe handler sees `ip` at the probe).
+    LoadBias,
     /// The traced function's name, in kprobes and uprobes.
     Func,
     /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
@@ -494,7 +499,14 @@ impl Builtin {
             Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
-            Builtin::Arg(_) | Builtin::Retval | Builtin::Curtask | Builtin::Ctx | Builtin::StackPointer | Builtin::Register(_) | Builtin::Usermode => Type::U64,
+            Builtin::Arg(_)
+            | Builtin::Retval
+            | Builtin::Curtask
+            | Builtin::Ctx
+            | Builtin::StackPointer
+            | Builtin::Register(_)
+            | Builtin::Usermode
+            | Builtin::LoadBias => Type::U64,
         }
     }
 }

@@ -56,6 +56,13 @@ pub trait KernelInfo {
         let _ = (binary, symbol);
         Err("user binaries are not available here".into())
     }
+    /// The virtual address of symbol `name` (a global variable or function) in the ELF file
+    /// at `path`, and whether the file is position-independent (PIE or a library: the
+    /// address is then relative to where it is loaded). Err says why not, in one line.
+    fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
+        let _ = (path, name);
+        Err("user binaries are not available here".into())
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
@@ -70,6 +77,8 @@ pub trait KernelInfo {
 pub struct UprobeTarget {
     pub path: String,
     pub offset: u64,
+    /// The same place as a virtual address of the ELF file (what `uaddr` is relative to).
+    pub address: u64,
     pub name: String,
 }
 
@@ -83,6 +92,8 @@ pub struct UsdtProbe {
     pub name: String,
     /// File offset of the probe's instruction.
     pub offset: u64,
+    /// Its virtual address in the ELF file.
+    pub address: u64,
     /// File offset of the probe's semaphore, a u16 that tracers increment (the kernel does,
     /// through the uprobe's reference counter) and the program checks before costly argument
     /// set-up; None when the probe has none.

@@ -38,7 +38,7 @@ impl KernelInfo for Fixture {
             return Err(format!("no binary `{binary}`"));
         }
         let arg = |spec: &str, size, signed, location| UsdtArg { spec: spec.into(), size, signed, location };
-        let site = |offset, args| UsdtProbe { path: binary.into(), provider: "app".into(), name: "req".into(), offset, semaphore: None, args };
+        let site = |offset, args| UsdtProbe { path: binary.into(), provider: "app".into(), name: "req".into(), offset, address: offset, semaphore: None, args };
         Ok(vec![
             site(0x10, vec![arg("-4@%edi", 4, true, Some(UsdtLocation::Register(112))), arg("8@%rsi", 8, false, Some(UsdtLocation::Register(104)))]),
             site(0x20, vec![arg("4@%eax", 4, false, Some(UsdtLocation::Register(80))), arg("8@counter(%rip)", 8, false, None)]),

@@ -1,14 +1,19 @@
 /* The program uprobe tests trace: rtrace_add is called five times with known arguments, from
  * rtrace_outer (so a user stack has two named frames); rtrace_with_callback gets a function
  * pointer; rtrace_many takes stack arguments. With an argument N it then sleeps N
- * seconds, so its stacks can still be symbolized when the trace prints them. */
+ * seconds, so its stacks can still be symbolized when the trace prints them. rtrace_calls
+ * counts rtrace_add's calls, for uaddr(). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Calls of rtrace_add so far, for uaddr(). */
+volatile int rtrace_calls;
+
 __attribute__((noinline)) int rtrace_add(int a, int b)
 {
 	__asm__ volatile("" ::: "memory");
+	rtrace_calls++;
 	return a + b;
 }
 

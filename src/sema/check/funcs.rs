@@ -299,6 +299,53 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
     }
 
+    /// `uaddr("symbol")`: the address of a symbol of the probed binary in the traced process.
+    /// A fixed-address executable's symbol is a constant; in a PIE or library it is the
+    /// symbol's file address plus where the file is loaded, known from the uprobe's `ip`, so
+    /// only entry uprobes and USDT probes (not uretprobes) have it.
+    pub(super) fn uaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
+            return Err(self.arg_count(span, "uaddr", "a symbol name in quotes", args.len()));
+        };
+        let paths: Vec<(String, bool)> = self
+            .attach
+            .iter()
+            .filter_map(|a| match &a.kind {
+                AttachKind::Uprobe { path, ret, .. } => Some((path.clone(), !*ret)),
+                AttachKind::Usdt { probe } => Some((probe.path.clone(), true)),
+                _ => None,
+            })
+            .collect();
+        if paths.is_empty() || paths.len() != self.attach.len() {
+            return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: "uaddr".into() }));
+        }
+        let path = paths[0].0.clone();
+        if paths.iter().any(|(p, _)| *p != path) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: "`uaddr` looks a symbol up in the probed binary, and this probe's attach points are in several".into(),
+                label: "ambiguous".into(),
+            }));
+        }
+        let found = self.kernel.ok_or(()).and_then(|k| k.user_symbol(&path, name).map_err(|_| ()));
+        let Ok((address, relocatable)) = found else {
+            return Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no symbol `{name}` in {path}"), label: "not found".into() }));
+        };
+        let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty: Type::U64, span };
+        if !relocatable {
+            return Ok(constant);
+        }
+        if paths.iter().any(|(_, entry)| !entry) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!("{path} is position-independent: `uaddr` finds where it is loaded from an entry uprobe or USDT probe, not a uretprobe"),
+                label: "in a uretprobe".into(),
+            }));
+        }
+        let bias = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::LoadBias), ty: Type::U64, span };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty: Type::U64, span })
+    }
+
     /// `macaddr(addr)`: the 6 bytes at an address (or of a char array field), printed as a MAC
     /// address.
     pub(super) fn macaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {

@@ -47,6 +47,7 @@ const VALUE_FUNCS: &[&str] = &[
     "strcontains",
     "reg",
     "macaddr",
+    "uaddr",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
