@@ -150,6 +150,13 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.slot(size.div_ceil(8).max(1) as u32, name)
     }
 
+    /// A buffer that is on the stack even when buffers go to scratch: for what a helper
+    /// requires to be stack memory (a callback's context). Not zeroed, never reused.
+    pub fn stack_only(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
+        let words = size.div_ceil(8).max(1) as u32;
+        Ok(self.allocas.build_alloca(self.i64().array_type(words), name)?)
+    }
+
     /// An 8-byte stack slot (not zeroed).
     pub fn stack_i64(&self, name: &str) -> R<PointerValue<'ctx>> {
         self.slot(1, name)

@@ -1,8 +1,10 @@
 //! `for ($kv : @map) body`: the body becomes a static function in `.text` that
 //! `bpf_for_each_map_elem` calls once per entry with pointers to the key and the value. It
-//! has its own stack frame and only the variables sema allowed it (its own and `$kv`).
-//! `continue` returns 0 (next entry), `break` and `exit()` return 1 (stop). The loader
-//! appends the function to every program that refers to it (runtime/subprog.rs).
+//! has its own stack frame for its own variables and `$kv`; the probe's variables it uses
+//! (and the `probe` name of a fused program) travel in a block on the caller's stack, passed
+//! as the callback's context, copied in before the loop and back after it. `continue`
+//! returns 0 (next entry), `break` and `exit()` return 1 (stop). The loader appends the
+//! function to every program that refers to it (runtime/subprog.rs).
 
 use std::ops::Range;
 
@@ -39,11 +41,17 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.helper(Helper::ForEachMapElem, &args)
     }
 
-    pub fn for_map(&mut self, map: MapId, var: VarId, body: &[Stmt], locals: &Range<VarId>) -> R<()> {
+    pub fn for_map(&mut self, map: MapId, var: VarId, body: &[Stmt], locals: &Range<VarId>, captured: &[VarId]) -> R<()> {
         let bb = self.bb;
+        // The context block: the `probe` buffer (fused programs), then each captured variable.
+        let mut block_size = if self.probe_name.is_some() { crate::sema::hir::PROBE_NAME_LEN.next_multiple_of(8) } else { 0 };
+        let mut captured_at = Vec::new();
+        for &v in captured {
+            captured_at.push((v, block_size));
+            block_size += slot_size(self.var_types[v]).max(8);
+        }
         let name = format!("{}_each_{}", bb.function.get_name().to_string_lossy(), bb.module.get_functions().count());
-        // (map, key, value, context): the context is what the caller passes, here the
-        // caller's `probe` buffer when `probe` depends on the attach point.
+        // (map, key, value, context): the context is the caller's block.
         let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 4, Some(Linkage::Internal)).with_scratch(bb.scratch_on());
         let param = |i: u32| cb.function.get_nth_param(i).map(|p| p.into_pointer_value()).ok_or_else(|| internal("callback parameter"));
         let (key, value, context) = (param(1)?, param(2)?, param(3)?);
@@ -52,10 +60,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
         let mut inner = Lower::new(&cb, self.maps, self.program, self.attach, context, &super::Options::default());
         inner.var_types = self.var_types.clone();
-        // Variables outside `locals` are never touched (sema): one shared slot stands in.
+        // Variables neither local nor captured are never touched (sema): one slot stands in.
         let unused = cb.stack_buffer(8, "unused")?;
         inner.vars = (0..self.var_types.len())
-            .map(|i| if locals.contains(&i) { cb.stack_buffer(slot_size(self.var_types[i]).max(8), &format!("var{i}")) } else { Ok(unused) })
+            .map(|i| match captured_at.iter().find(|(v, _)| *v == i) {
+                Some((_, at)) => cb.gep(context, *at),
+                None if locals.contains(&i) => cb.stack_buffer(slot_size(self.var_types[i]).max(8), &format!("var{i}")),
+                None => Ok(unused),
+            })
             .collect::<R<_>>()?;
         inner.done = Some(stop);
         inner.args = ArgsSource::Context;
@@ -79,11 +91,23 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let callback = cb.function.as_global_value().as_pointer_value();
         cb.finish()?;
 
-        let context = match self.probe_name {
-            Some(buf) => buf,
-            None => bb.ptr().const_null(),
-        };
+        let block = if block_size == 0 { None } else { Some(bb.stack_only(block_size, "each_context")?) };
+        if let (Some(block), Some(name)) = (block, self.probe_name) {
+            bb.memcpy(block, name, crate::sema::hir::PROBE_NAME_LEN as u64)?;
+        }
+        for &(v, at) in &captured_at {
+            if let Some(block) = block {
+                bb.memcpy(bb.gep(block, at)?, self.vars[v], slot_size(self.var_types[v]).max(8) as u64)?;
+            }
+        }
+        let context = block.unwrap_or_else(|| bb.ptr().const_null());
         bb.helper(Helper::ForEachMapElem, &[self.maps.user[map].as_pointer_value().into(), callback.into(), context.into(), bb.const_i64(0).into()])?;
+        // The body may have assigned them.
+        for &(v, at) in &captured_at {
+            if let Some(block) = block {
+                bb.memcpy(self.vars[v], bb.gep(block, at)?, slot_size(self.var_types[v]).max(8) as u64)?;
+            }
+        }
         Ok(())
     }
 }

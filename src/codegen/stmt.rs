@@ -140,7 +140,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.position_at_end(exit);
                 Ok(())
             }
-            Stmt::ForMap { map, var, body, locals } => self.for_map(*map, *var, body, locals),
+            Stmt::ForMap { map, var, body, locals, captured } => self.for_map(*map, *var, body, locals, captured),
             Stmt::Break | Stmt::Continue => {
                 let (next, exit) = *self.loops.last().ok_or_else(|| internal("break outside a loop"))?;
                 bb.b.build_unconditional_branch(if matches!(s, Stmt::Break) { exit } else { next })?;

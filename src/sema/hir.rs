@@ -254,12 +254,14 @@ pub enum Stmt {
         step: Vec<Stmt>,
     },
     /// `for ($kv : @map) body`, lowered to a callback of `bpf_for_each_map_elem`: `var`
-    /// holds `(key, value)`; `locals` are the variables the body uses (its own, and `var`).
+    /// holds `(key, value)`; `locals` are the body's own variables (and `var`), `captured`
+    /// the probe's variables from before the loop that it reads or writes.
     ForMap {
         map: MapId,
         var: VarId,
         body: Vec<Stmt>,
         locals: std::ops::Range<VarId>,
+        captured: Vec<VarId>,
     },
     Break,
     Continue,

@@ -172,10 +172,12 @@ impl Checker<'_> {
                 }
             }
             ExprKind::Var(name) => match self.lookup_var(name) {
-                Some(id) if self.vars[id] != Type::Void => (hir::ExprKind::Var(id), self.vars[id]),
+                Some(id) if self.vars[id] != Type::Void => {
+                    self.note_var_use(id);
+                    (hir::ExprKind::Var(id), self.vars[id])
+                }
                 _ if self.poisoned.contains(name) => return Err(Reported),
                 Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
-                None if self.outside_map_loop(name, span).is_some() => return Err(Reported),
                 None if self.ended.contains_key(name) => {
                     let declared = self.ended[name];
                     return Err(self.error(SemaError::VariableOutOfScope { span, name: name.clone(), declared }));

@@ -139,9 +139,10 @@ pub(super) struct Checker<'k> {
     scopes: Vec<HashMap<String, hir::VarId>>,
     /// How many loops enclose the statement being checked (`break` needs one).
     loop_depth: u32,
-    /// Inside `for ($kv : @map)`: the scope of `$kv`. The body is a callback, so the
-    /// variables of scopes before it, and the probe's context, are out of its reach.
-    map_loop_scope: Option<usize>,
+    /// The `for ($kv : @map)` loops around the statement being checked, innermost last: the
+    /// first variable id each body declares, and the variables from before it that the body
+    /// uses, which the callback reaches through its context.
+    map_loops: Vec<(hir::VarId, BTreeSet<hir::VarId>)>,
     /// Variables whose block has ended, with where they were declared: for a better error.
     ended: HashMap<String, Span>,
     declared_at: HashMap<String, Span>,
@@ -166,7 +167,7 @@ impl Checker<'_> {
             self.vars.clear();
             self.scopes.clear();
             self.loop_depth = 0;
-            self.map_loop_scope = None;
+            self.map_loops.clear();
             self.ended.clear();
             self.declared_at.clear();
             self.poisoned.clear();

@@ -31,33 +31,29 @@ impl Checker<'_> {
     }
 
     pub(super) fn lookup_var(&self, name: &str) -> Option<hir::VarId> {
-        let reach = self.map_loop_scope.unwrap_or(0);
-        self.scopes[reach..].iter().rev().find_map(|s| s.get(name).copied())
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
     }
 
-    /// An error if `name` is a variable of the probe outside the `for ($kv : @map)` body
-    /// being checked.
-    pub(super) fn outside_map_loop(&mut self, name: &str, span: Span) -> Option<Reported> {
-        let reach = self.map_loop_scope?;
-        self.scopes[..reach].iter().any(|s| s.contains_key(name)).then(|| {
-            self.error(SemaError::MapLoop {
-                span,
-                message: format!("`${name}` is declared outside this `for ($kv : @map)` loop"),
-                help: "the loop body runs as a callback of its own and sees only its variables: pass values in through a map".into(),
-            })
-        })
+    /// Records a use of variable `id` in the `for ($kv : @map)` bodies around it that it is
+    /// from before.
+    pub(super) fn note_var_use(&mut self, id: hir::VarId) {
+        for (first_local, captured) in &mut self.map_loops {
+            if id < *first_local {
+                captured.insert(id);
+            }
+        }
     }
 
     /// An error if the probe's context (`args`, `argN`, `retval`, stacks...) is read inside a
     /// `for ($kv : @map)` body.
     pub(super) fn context_in_map_loop(&mut self, what: &str, span: Span) -> Checked<()> {
-        if self.map_loop_scope.is_none() {
+        if self.map_loops.is_empty() {
             return Ok(());
         }
         Err(self.error(SemaError::MapLoop {
             span,
             message: format!("`{what}` reads the probe's context, which the body of `for ($kv : @map)` cannot reach"),
-            help: "the loop body runs as a callback without the probe's context: read it before the loop and pass it in through a map".into(),
+            help: "the loop body runs as a callback without the probe's context: read it into a variable before the loop, and use the variable".into(),
         }))
     }
 
@@ -80,11 +76,9 @@ impl Checker<'_> {
         let ty = self.value_type(&value)?;
         let id = match self.lookup_var(&var.name) {
             Some(id) => id,
-            None => match self.outside_map_loop(&var.name, var.span) {
-                Some(reported) => return Err(reported),
-                None => self.declare_var(var, Type::Void)?,
-            },
+            None => self.declare_var(var, Type::Void)?,
         };
+        self.note_var_use(id);
         let old = self.vars[id];
         if old == Type::Void {
             self.vars[id] = ty;
@@ -177,7 +171,7 @@ impl Checker<'_> {
             }
             StmtKind::Break => Ok(hir::Stmt::Break),
             StmtKind::Continue => Ok(hir::Stmt::Continue),
-            StmtKind::Return if self.map_loop_scope.is_some() => Err(self.error(SemaError::MapLoop {
+            StmtKind::Return if !self.map_loops.is_empty() => Err(self.error(SemaError::MapLoop {
                 span: stmt.span,
                 message: "`return` inside `for ($kv : @map)`".into(),
                 help: "the loop body runs as a callback: `break` ends the loop, and `return` after it ends the probe".into(),
@@ -222,9 +216,10 @@ impl Checker<'_> {
     }
 
     /// `for ($kv : @map) body`: `$kv` is `(key, value)` of each entry (the key a tuple when
-    /// the map has several). The body becomes a `bpf_for_each_map_elem` callback, so it
-    /// reaches only its own variables (`locals`) and maps, not the probe's context. Only maps
-    /// of plain values can be iterated: an aggregation's value is split across CPUs.
+    /// the map has several). The body becomes a `bpf_for_each_map_elem` callback: it has its
+    /// own variables (`locals`) and reaches the probe's variables it uses (`captured`)
+    /// through its context, but not the probe's context (`args`...). Only maps of plain
+    /// values can be iterated: an aggregation's value is split across CPUs.
     fn for_map(&mut self, var: &ast::Ident, map: &ast::MapRef, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
         let id = self.existing_map(map)?;
         let decl = &self.maps[id];
@@ -245,17 +240,18 @@ impl Checker<'_> {
         };
         let pair = Type::Tuple(TupleTy::new(&[key, value]));
         self.scopes.push(HashMap::new());
-        let outer = self.map_loop_scope.replace(self.scopes.len() - 1);
         let first_local = self.vars.len();
+        self.map_loops.push((first_local, Default::default()));
         let result = self.declare_var(var, pair).map(|kv| {
             self.loop_depth += 1;
             let body = self.block(body);
             self.loop_depth -= 1;
-            hir::Stmt::ForMap { map: id, var: kv, body, locals: first_local..self.vars.len() }
+            (kv, body)
         });
-        self.map_loop_scope = outer;
+        let (_, captured) = self.map_loops.pop().unwrap_or_default();
         self.end_scope();
-        result
+        let (kv, body) = result?;
+        Ok(hir::Stmt::ForMap { map: id, var: kv, body, locals: first_local..self.vars.len(), captured: captured.into_iter().collect() })
     }
 
     pub(super) fn statement_call(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Stmt> {
