@@ -378,3 +378,9 @@ fn override_is_for_kprobes_and_needs_unsafe() {
         &unsafe_ok
     ));
 }
+
+#[test]
+fn strings_widen_inside_tuples() {
+    insta::assert_snapshot!(check("BEGIN { $t = (1, \"a\"); $t = (2, \"abcd\"); @m[1] = (\"x\", (1, \"y\")); @m[2] = (\"longer\", (2, \"yyy\")); }"));
+    insta::assert_snapshot!(check("BEGIN { $bad = (1, 2); $bad = (1, \"s\"); }"));
+}

@@ -224,7 +224,21 @@ impl Type {
 
     /// Two types are the same kind of value (strings of any size, integers of any width).
     pub fn same_kind(self, other: Type) -> bool {
-        (self.is_int() && other.is_int()) || matches!((self, other), (Type::Str(_), Type::Str(_))) || self == other
+        (self.is_int() && other.is_int()) || self.join(other).is_some()
+    }
+
+    /// The type a variable or map holding both `self` and `other` has: strings widen to the
+    /// longer, tuples element by element; otherwise `self` if they are the same kind.
+    pub fn join(self, other: Type) -> Option<Type> {
+        match (self, other) {
+            (Type::Str(a), Type::Str(b)) => Some(Type::Str(a.max(b))),
+            (Type::Tuple(a), Type::Tuple(b)) if a.items().len() == b.items().len() => {
+                let items: Option<Vec<Type>> = a.items().iter().zip(b.items()).map(|(x, y)| x.join(*y)).collect();
+                items.map(|i| Type::Tuple(TupleTy::new(&i)))
+            }
+            (a, b) if a.is_int() && b.is_int() => Some(a),
+            (a, b) => (a == b).then_some(a),
+        }
     }
 
     /// The type of a value stored in a map or event: integers widen to 64 bits, pointers are

@@ -51,6 +51,10 @@ impl Checker<'_> {
         let value = self.expr(value)?;
         let ty = self.value_type(&value)?.stored();
         let map = self.declare_map(m, key_types, MapValue::Scalar(ty), value.span)?;
+        let value = match self.maps[map].value {
+            MapValue::Scalar(to) => super::stmt::widen(value, to),
+            _ => value,
+        };
         Ok(hir::Stmt::MapStore { map, keys, value })
     }
 
@@ -137,7 +141,8 @@ impl Checker<'_> {
             let (was, now) = if keys_ok { (decl.value.describe(), value.describe()) } else { (describe_keys(&decl.keys), describe_keys(&keys)) };
             return Err(self.error(SemaError::MapTypeConflict { span, map: m.name.clone(), first: decl.span, was, now }));
         }
-        // Strings widen to the largest size stored; sums are signed if any input is.
+        // Strings (also inside tuples) widen to the largest size stored; sums are signed if
+        // any input is.
         let decl = &mut self.maps[id];
         for (a, b) in decl.keys.iter_mut().zip(&keys) {
             if let (Type::Str(x), Type::Str(y)) = (*a, *b) {
@@ -146,6 +151,7 @@ impl Checker<'_> {
         }
         match (&mut decl.value, value) {
             (MapValue::Scalar(Type::Str(x)), MapValue::Scalar(Type::Str(y))) => *x = (*x).max(y),
+            (MapValue::Scalar(a @ Type::Tuple(_)), MapValue::Scalar(b)) => *a = a.join(b).unwrap_or(*a),
             (MapValue::Scalar(Type::Int { signed: a, .. }), MapValue::Scalar(Type::Int { signed: b, .. })) => *a |= b,
             (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => *a |= b,
             _ => {}

@@ -100,10 +100,12 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         }
     }
     let mut learn = Checker { config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
-    learn.program(script, &attach);
+    // The first walk also learns each variable's final type (strings and tuples widen as
+    // longer values are stored), so the second types every use of it the same.
+    let hints: Vec<Vec<Type>> = learn.program(script, &attach, &[]).into_iter().map(|p| p.vars).collect();
     let mut checker =
         Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
-    let probes = checker.program(script, &attach);
+    let probes = checker.program(script, &attach, &hints);
     errors.append(&mut checker.errors);
     if errors.is_empty() {
         Ok(hir::Program {
@@ -135,6 +137,8 @@ pub(super) struct Checker<'k> {
     errors: Vec<SemaError>,
     // Per probe:
     vars: Vec<Type>,
+    /// The final type of each variable, from the first walk (empty in it).
+    var_hints: Vec<Type>,
     /// Innermost last: the variables each enclosing block declared.
     scopes: Vec<HashMap<String, hir::VarId>>,
     /// How many loops enclose the statement being checked (`break` needs one).
@@ -161,9 +165,10 @@ pub(super) struct Reported;
 pub(super) type Checked<T> = Result<T, Reported>;
 
 impl Checker<'_> {
-    fn program(&mut self, script: &ast::Script, attach: &[(Vec<hir::AttachPoint>, bool)]) -> Vec<hir::Probe> {
+    fn program(&mut self, script: &ast::Script, attach: &[(Vec<hir::AttachPoint>, bool)], hints: &[Vec<Type>]) -> Vec<hir::Probe> {
         let mut probes = Vec::new();
-        for (probe, (aps, resolved)) in script.probes.iter().zip(attach) {
+        for (i, (probe, (aps, resolved))) in script.probes.iter().zip(attach).enumerate() {
+            self.var_hints = hints.get(i).cloned().unwrap_or_default();
             self.vars.clear();
             self.scopes.clear();
             self.loop_depth = 0;

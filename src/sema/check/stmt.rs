@@ -80,18 +80,19 @@ impl Checker<'_> {
         };
         self.note_var_use(id);
         let old = self.vars[id];
+        let hint = self.var_hints.get(id).copied().filter(|h| *h != Type::Void);
         if old == Type::Void {
-            self.vars[id] = ty;
+            self.vars[id] = hint.and_then(|h| h.join(ty)).unwrap_or(ty);
         } else if !old.same_kind(ty) {
             return Err(self.error(SemaError::TypeMismatch {
                 span: value.span,
                 message: format!("variable `${}` holds {old}, not {ty}", var.name),
                 label: format!("this is {ty}"),
             }));
-        } else if let (Type::Str(a), Type::Str(b)) = (old, ty) {
-            self.vars[id] = Type::Str(a.max(b));
+        } else if let Some(joined) = old.join(ty) {
+            self.vars[id] = joined;
         }
-        Ok(hir::Stmt::VarStore { var: id, value })
+        Ok(hir::Stmt::VarStore { var: id, value: widen(value, self.vars[id]) })
     }
 
     pub(super) fn stmt(&mut self, stmt: &ast::Stmt) -> Checked<hir::Stmt> {
@@ -473,4 +474,28 @@ fn signal_number(name: &str) -> Option<u64> {
     ];
     let bare = name.strip_prefix("SIG").unwrap_or(name);
     NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v).or_else(|| name.parse().ok().filter(|n| (1..=64).contains(n)))
+}
+
+/// `value` laid out as the wider tuple type `to` (strings are padded where they are stored;
+/// a tuple's elements move to the wider offsets): a tuple literal is retyped element by
+/// element, another tuple value is rebuilt from its fields.
+pub(super) fn widen(value: hir::Expr, to: Type) -> hir::Expr {
+    let (Type::Tuple(from), Type::Tuple(wide)) = (value.ty, to) else {
+        return value;
+    };
+    if from == wide {
+        return value;
+    }
+    let span = value.span;
+    let items: Vec<hir::Expr> = match value.kind {
+        hir::ExprKind::Tuple(items) => items.into_iter().zip(wide.items()).map(|(item, ty)| widen(item, *ty)).collect(),
+        _ => (0..from.items().len())
+            .zip(wide.items())
+            .map(|(index, ty)| {
+                let field = hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(value.clone()), index }, ty: from.items()[index], span };
+                widen(field, *ty)
+            })
+            .collect(),
+    };
+    hir::Expr { kind: hir::ExprKind::Tuple(items), ty: to, span }
 }
