@@ -26,6 +26,7 @@ pub enum Helper {
     GetCurrentPidTgid = 14,
     GetCurrentUidGid = 15,
     GetStackid = 27,
+    GetStack = 67,
     GetCurrentComm = 16,
     GetCurrentTask = 35,
     GetNumaNodeId = 42,

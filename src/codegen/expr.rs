@@ -109,6 +109,18 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Val::Int(self.str_contains(h, hn, n, nn)?)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
+            ExprKind::StackLen { user, limit } => {
+                // bpf_get_stack copies the frames and returns how many bytes it wrote. The
+                // buffer (up to 1 KiB) makes the script spill to scratch when it is large.
+                const BPF_F_USER_STACK: u64 = 1 << 8;
+                let bytes = 8 * u64::from(*limit);
+                let buf = bb.stack_uninit(bytes as usize, "frames")?;
+                let flags = if *user { BPF_F_USER_STACK } else { 0 };
+                let n = bb.helper(Helper::GetStack, &[self.ctx_arg.into(), buf.into(), bb.const_i64(bytes).into(), bb.const_i64(flags).into()])?;
+                let failed = bb.b.build_int_compare(IntPredicate::SLT, n, bb.const_i64(0), "failed")?;
+                let n = bb.b.build_select(failed, bb.const_i64(0), n, "written")?.into_int_value();
+                Val::Int(bb.b.build_int_unsigned_div(n, bb.const_i64(8), "frames")?)
+            }
             ExprKind::StrLen(s) => {
                 let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
                 // The first NUL's index, or the buffer's size: one compare per byte, no loop.

@@ -415,6 +415,11 @@ pub enum ExprKind {
     },
     /// `len(@m)`: the number of keys in the map.
     MapLen(MapId),
+    /// `len(ustack)` / `len(kstack)`: the frames of the current stack, up to `limit`.
+    StackLen {
+        user: bool,
+        limit: u8,
+    },
     /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.
     StrContains {
         haystack: Box<Expr>,

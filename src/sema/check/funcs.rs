@@ -2,7 +2,7 @@
 //! values resolved when the script is compiled (`kaddr`, `cgroupid`), and those userspace
 //! renders (`kstack`/`ustack`, also bare builtins, and `ksym`).
 
-use super::{Checked, Checker};
+use super::{Checked, Checker, Reported};
 use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -156,7 +156,17 @@ impl Checker<'_> {
 
     /// `len(@m)`: how many keys the map holds, counted in BPF by iterating it.
     pub(super) fn map_len(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [arg] = args else { return Err(self.arg_count(span, "len", "one map, `@m`", args.len())) };
+        let [arg] = args else { return Err(self.arg_count(span, "len", "one map, `@m`, or a stack", args.len())) };
+        // `len(ustack)`, `len(kstack(...))`: the frames of the current stack.
+        let stack = match &arg.kind {
+            ExprKind::Ident(n) | ExprKind::Call { func: ast::Ident { name: n, .. }, .. } if n == "ustack" || n == "kstack" => Some(n == "ustack"),
+            _ => None,
+        };
+        if let Some(user) = stack {
+            let s = self.expr(arg)?;
+            let Type::Stack(spec) = s.ty else { return Err(Reported) };
+            return Ok(hir::Expr { kind: hir::ExprKind::StackLen { user, limit: spec.limit }, ty: Type::I64, span });
+        }
         let map = self.whole_map(arg, "len")?;
         if self.maps[map].keys.is_empty() {
             return Err(self.error(SemaError::TypeMismatch {
