@@ -93,13 +93,7 @@ impl Checker<'_> {
         let (a, b) = (self.expr(a), self.expr(b));
         let (a, b) = (a?, b?);
         for s in [&a, &b] {
-            if !matches!(s.ty, Type::Str(_)) {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: s.span,
-                    message: "`strncmp` compares strings".into(),
-                    label: format!("this is {}", s.ty),
-                }));
-            }
+            self.expect_str(s, "`strncmp` compares strings")?;
         }
         let Some(n) = self.constant(n).filter(|n| *n >= 0) else {
             return Err(self.error(SemaError::NotAConstant { span: n.span, func: "strncmp".into() }));
@@ -184,13 +178,7 @@ impl Checker<'_> {
         let (h, n) = (self.expr(h), self.expr(n));
         let (h, n) = (h?, n?);
         for s in [&h, &n] {
-            if !matches!(s.ty, Type::Str(_)) {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: s.span,
-                    message: "`strcontains` looks for a string in a string".into(),
-                    label: format!("this is {}", s.ty),
-                }));
-            }
+            self.expect_str(s, "`strcontains` looks for a string in a string")?;
         }
         Ok(hir::Expr { kind: hir::ExprKind::StrContains { haystack: Box::new(h), needle: Box::new(n) }, ty: Type::I64, span })
     }
@@ -406,13 +394,7 @@ impl Checker<'_> {
         let a = self.expr(a)?;
         match name {
             "strlen" => {
-                if !matches!(a.ty, Type::Str(_)) {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: a.span,
-                        message: "`strlen` measures a string".into(),
-                        label: format!("this is {}", a.ty),
-                    }));
-                }
+                self.expect_str(&a, "`strlen` measures a string")?;
                 Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })
             }
             "bswap" => {

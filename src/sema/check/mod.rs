@@ -217,6 +217,13 @@ impl Checker<'_> {
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
     }
 
+    fn expect_str(&mut self, e: &hir::Expr, message: &str) -> Checked<()> {
+        if matches!(e.ty, Type::Str(_)) {
+            return Ok(());
+        }
+        Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
+    }
+
     /// The type of an expression used as a value (stored, printed, compared).
     fn value_type(&mut self, e: &hir::Expr) -> Checked<Type> {
         match e.ty {
