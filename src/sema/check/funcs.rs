@@ -273,28 +273,29 @@ impl Checker<'_> {
             _ => return Err(self.arg_count(span, "ntop", "an address, or a family and an address", args.len())),
         };
         let user = self.reads_user(addr.ty);
-        let addr = match addr.ty {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => addr,
-            // A tracepoint's `__u8 addr[4]` / `[16]` field: its bytes.
-            Type::Str(4 | 16) if matches!(addr.kind, hir::ExprKind::TracepointField(_)) => addr,
-            // A char array field was read as a string; ntop wants its address.
-            Type::Str(_) => match addr.kind {
-                hir::ExprKind::Load { addr: inner, .. } => inner.retyped(Type::Array {
-                    elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") },
-                    len: 16,
-                    user,
-                }),
-                _ => return Err(self.error(SemaError::TypeMismatch { span: addr.span, message: "`ntop` takes an address".into(), label: "a string".into() })),
-            },
-            other => {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: addr.span,
-                    message: "`ntop` takes an address: an integer or the address of its bytes".into(),
-                    label: format!("this is {other}"),
-                }))
-            }
-        };
+        // A tracepoint's `__u8 addr[4]` / `[16]` field holds the bytes.
+        let addr = self.byte_address(addr, "ntop", 16, |n| matches!(n, 4 | 16), user, "`ntop` takes an address: an integer or the address of its bytes")?;
         Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
+    }
+
+    /// Where `ntop` and `macaddr` find their bytes: an integer or pointer address, a char
+    /// array's address (a char array field reads as a string; its address is taken back as
+    /// `len` bytes), or a tracepoint byte-array field of a size `field_len` accepts, which
+    /// already holds them. `wrong` is the message for anything else.
+    fn byte_address(&mut self, a: hir::Expr, func: &str, len: u32, field_len: fn(usize) -> bool, user: bool, wrong: &str) -> Checked<hir::Expr> {
+        match a.ty {
+            Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => Ok(a),
+            Type::Str(n) if field_len(n) && matches!(a.kind, hir::ExprKind::TracepointField(_)) => Ok(a),
+            Type::Str(_) => match a.kind {
+                hir::ExprKind::Load { addr: inner, .. } => Ok(inner.retyped(Type::Array {
+                    elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") },
+                    len,
+                    user,
+                })),
+                _ => Err(self.error(SemaError::TypeMismatch { span: a.span, message: format!("`{func}` takes an address"), label: "a string".into() })),
+            },
+            other => Err(self.error(SemaError::TypeMismatch { span: a.span, message: wrong.into(), label: format!("this is {other}") })),
+        }
     }
 
     /// `uaddr("symbol")`: the address of a symbol of the probed binary in the traced process.
@@ -350,22 +351,8 @@ impl Checker<'_> {
         let [a] = args else { return Err(self.arg_count(span, "macaddr", "one address", args.len())) };
         let a = self.expr(a)?;
         let user = self.reads_user(a.ty);
-        let addr = match a.ty {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } => a,
-            // Bytes already read: a tracepoint's `u8 addr[6]`, or a char array field.
-            Type::Str(_) if matches!(a.kind, hir::ExprKind::TracepointField(_)) => a,
-            Type::Str(_) => match a.kind {
-                hir::ExprKind::Load { addr: inner, .. } => *inner,
-                _ => return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`macaddr` takes an address".into(), label: "a string".into() })),
-            },
-            other => {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: a.span,
-                    message: "`macaddr` takes the address of 6 bytes".into(),
-                    label: format!("this is {other}"),
-                }))
-            }
-        };
+        // A tracepoint's byte-array field (`u8 addr[6]`) of any size holds the bytes.
+        let addr = self.byte_address(a, "macaddr", 6, |_| true, user, "`macaddr` takes the address of 6 bytes")?;
         Ok(hir::Expr { kind: hir::ExprKind::MacAddr { addr: Box::new(addr), user }, ty: Type::Mac, span })
     }
 
