@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use inkwell::module::Linkage;
+use inkwell::values::{IntValue, PointerValue};
 
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
@@ -19,7 +20,7 @@ use crate::sema::Type;
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `len(@m)`: `bpf_for_each_map_elem` with a callback that does nothing returns how many
     /// entries it visited. One such callback serves every `len` of the object.
-    pub fn map_len(&mut self, map: MapId) -> R<inkwell::values::IntValue<'ctx>> {
+    pub fn map_len(&self, map: MapId) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         const NAME: &str = "rtrace_count_each";
         let callback = match bb.module.get_function(NAME) {
@@ -32,13 +33,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 f
             }
         };
-        let args = [
-            self.maps.user[map].as_pointer_value().into(),
-            callback.as_global_value().as_pointer_value().into(),
-            bb.ptr().const_null().into(),
-            bb.const_i64(0).into(),
-        ];
-        bb.helper(Helper::ForEachMapElem, &args)
+        self.for_each_elem(map, callback.as_global_value().as_pointer_value(), bb.ptr().const_null())
+    }
+
+    /// `bpf_for_each_map_elem(map, callback, context, 0)`: how many entries it visited.
+    fn for_each_elem(&self, map: MapId, callback: PointerValue<'ctx>, context: PointerValue<'ctx>) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        bb.helper(Helper::ForEachMapElem, &[self.maps.user[map].as_pointer_value().into(), callback.into(), context.into(), bb.const_i64(0).into()])
     }
 
     pub fn for_map(&mut self, map: MapId, var: VarId, body: &[Stmt], locals: &Range<VarId>, captured: &[VarId]) -> R<()> {
@@ -91,22 +92,21 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let callback = cb.function.as_global_value().as_pointer_value();
         cb.finish()?;
 
-        let block = if block_size == 0 { None } else { Some(bb.stack_only(block_size, "each_context")?) };
-        if let (Some(block), Some(name)) = (block, self.probe_name) {
+        if block_size == 0 {
+            self.for_each_elem(map, callback, bb.ptr().const_null())?;
+            return Ok(());
+        }
+        let block = bb.stack_only(block_size, "each_context")?;
+        if let Some(name) = self.probe_name {
             bb.memcpy(block, name, crate::sema::hir::PROBE_NAME_LEN as u64)?;
         }
         for &(v, at) in &captured_at {
-            if let Some(block) = block {
-                bb.memcpy(bb.gep(block, at)?, self.vars[v], slot_size(self.var_types[v]).max(8) as u64)?;
-            }
+            bb.memcpy(bb.gep(block, at)?, self.vars[v], slot_size(self.var_types[v]).max(8) as u64)?;
         }
-        let context = block.unwrap_or_else(|| bb.ptr().const_null());
-        bb.helper(Helper::ForEachMapElem, &[self.maps.user[map].as_pointer_value().into(), callback.into(), context.into(), bb.const_i64(0).into()])?;
+        self.for_each_elem(map, callback, block)?;
         // The body may have assigned them.
         for &(v, at) in &captured_at {
-            if let Some(block) = block {
-                bb.memcpy(self.vars[v], bb.gep(block, at)?, slot_size(self.var_types[v]).max(8) as u64)?;
-            }
+            bb.memcpy(self.vars[v], bb.gep(block, at)?, slot_size(self.var_types[v]).max(8) as u64)?;
         }
         Ok(())
     }
