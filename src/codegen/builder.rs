@@ -188,11 +188,8 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             let map = super::maps::scratch(self.module, &name, 8);
             let key = self.allocas.build_alloca(self.ctx.i32_type(), "scratch_key")?;
             self.allocas.build_store(key, self.ctx.i32_type().const_zero())?;
-            let fn_type = self.i64().fn_type(&[self.ptr().into(), self.ptr().into()], false);
-            let callee = self.const_i64(Helper::MapLookupElem as u64).const_to_pointer(self.ptr());
-            let call = self.allocas.build_indirect_call(fn_type, callee, &[map.as_pointer_value().into(), key.into()], "scratch")?;
-            let inkwell::values::ValueKind::Basic(v) = call.try_as_basic_value() else { return Err(internal("helper returned void")) };
-            let base = self.allocas.build_int_to_ptr(v.into_int_value(), self.ptr(), "scratch_base")?;
+            let found = self.helper_with(&self.allocas, Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
+            let base = self.allocas.build_int_to_ptr(found, self.ptr(), "scratch_base")?;
             *scratch = Some(Scratch { map, base, used: 0 });
         }
         let s = scratch.as_mut().ok_or_else(|| internal("no scratch"))?;
@@ -276,6 +273,11 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
 
     /// Calls a BPF helper by id; every helper returns i64.
     pub fn helper(&self, id: Helper, args: &[BasicMetadataValueEnum<'ctx>]) -> R<IntValue<'ctx>> {
+        self.helper_with(&self.b, id, args)
+    }
+
+    /// `helper`, built where `builder` stands (the body, or the entry block).
+    fn helper_with(&self, builder: &Builder<'ctx>, id: Helper, args: &[BasicMetadataValueEnum<'ctx>]) -> R<IntValue<'ctx>> {
         let params: Vec<BasicMetadataTypeEnum> = args
             .iter()
             .map(|a| match a {
@@ -285,7 +287,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             .collect();
         let fn_type = self.i64().fn_type(&params, false);
         let callee = self.const_i64(id as u64).const_to_pointer(self.ptr());
-        let call = self.b.build_indirect_call(fn_type, callee, args, "h")?;
+        let call = builder.build_indirect_call(fn_type, callee, args, "h")?;
         match call.try_as_basic_value() {
             inkwell::values::ValueKind::Basic(v) => Ok(v.into_int_value()),
             inkwell::values::ValueKind::Instruction(_) => Err(internal("helper returned void")),
