@@ -232,7 +232,7 @@ fn usdts(ap: &ast::AttachPoint, binary: &str, provider: &str, name: &str, kernel
     let matching: Vec<AttachPoint> = probes
         .iter()
         .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
-        .map(|p| AttachPoint { name: format!("usdt:{}:{}:{}", p.path, p.provider, p.name), kind: AttachKind::Usdt { probe: p.clone() }, span: ap.span })
+        .map(|p| AttachPoint { name: p.probe_name(), kind: AttachKind::Usdt { probe: p.clone() }, span: ap.span })
         .collect();
     if matching.is_empty() {
         let wanted = if provider == "*" { name.to_string() } else { format!("{provider}:{name}") };
@@ -557,7 +557,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         }
         AttachKind::Watchpoint { addr, len, .. } => format!("watchpoint:{addr:#x}:{len}:{}", parts[3]),
         AttachKind::Iter { target, .. } => format!("iter:{target}"),
-        AttachKind::Usdt { probe } => format!("usdt:{}:{}:{}", probe.path, probe.provider, probe.name),
+        AttachKind::Usdt { probe } => probe.probe_name(),
     };
     Ok(AttachPoint { kind, name, span })
 }

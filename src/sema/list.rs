@@ -23,7 +23,7 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         let mut probes = kernel.usdt_probes(binary).unwrap_or_default();
         probes.sort_by(|a, b| (&a.provider, &a.name).cmp(&(&b.provider, &b.name)));
         for p in probes {
-            let name = format!("usdt:{}:{}:{}", p.path, p.provider, p.name);
+            let name = p.probe_name();
             let matches = glob_match(wanted, &format!("{}:{}", p.provider, p.name)) || glob_match(wanted, &p.name);
             if !matches || out.contains(&name) {
                 continue;

@@ -101,6 +101,13 @@ pub struct UsdtProbe {
     pub args: Vec<UsdtArg>,
 }
 
+impl UsdtProbe {
+    /// Its canonical name, what `probe` evaluates to: `usdt:PATH:PROVIDER:NAME`.
+    pub fn probe_name(&self) -> String {
+        format!("usdt:{}:{}:{}", self.path, self.provider, self.name)
+    }
+}
+
 /// One argument of a USDT probe site, as the note's `SIZE@OPERAND` gives it (`-4@%eax`,
 /// `8@-16(%rbp)`, `-4@$7`): a negative size is a signed value.
 #[derive(Debug, Clone, PartialEq)]
