@@ -326,9 +326,11 @@ impl Checker<'_> {
                 label: "ambiguous".into(),
             }));
         }
-        let found = self.kernel.ok_or(()).and_then(|k| k.user_symbol(&path, name).map_err(|_| ()));
-        let Ok((address, relocatable)) = found else {
-            return Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no symbol `{name}` in {path}"), label: "not found".into() }));
+        let found = self.kernel.map_or_else(|| Err(format!("no symbol `{name}` in {path}")), |k| k.user_symbol(&path, name));
+        let (address, relocatable) = match found {
+            Ok(found) => found,
+            // "no symbol `x` in PATH", or why the file could not be read.
+            Err(message) => return Err(self.error(SemaError::TypeMismatch { span: *at, message, label: "not found".into() })),
         };
         let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty: Type::U64, span };
         if !relocatable {
