@@ -84,6 +84,10 @@ struct Scratch<'ctx> {
 
 pub type R<T> = Result<T, CodegenError>;
 
+/// The longest memset or memcpy emitted as LLVM intrinsics: the stack's size, well inside
+/// what the BPF backend expands into stores.
+const INLINE_COPY_MAX: u64 = 512;
+
 impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     /// Starts a function: an entry block that will hold only stack slots, and a body block
     /// where the builder is positioned. Call `finish` when the body is complete.
@@ -209,13 +213,25 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         }
     }
 
+    /// Zeroes `len` bytes. LLVM's BPF backend expands a memset into stores only up to ~1 KiB
+    /// and fails beyond; longer runs (whole structs in scratch) are zeroed by the kernel: a
+    /// `bpf_probe_read_kernel` from address 0 fails and clears its destination.
     pub fn memset_zero(&self, ptr: PointerValue<'ctx>, len: u64) -> R<()> {
+        if len > INLINE_COPY_MAX {
+            self.helper(Helper::ProbeReadKernel, &[ptr.into(), self.const_i64(len).into(), self.ptr().const_null().into()])?;
+            return Ok(());
+        }
         let zero = self.ctx.i8_type().const_zero();
         self.b.build_memset(ptr, 8, zero, self.const_i64(len))?;
         Ok(())
     }
 
+    /// Copies `len` bytes; past what LLVM expands inline, with `bpf_probe_read_kernel`.
     pub fn memcpy(&self, dst: PointerValue<'ctx>, src: PointerValue<'ctx>, len: u64) -> R<()> {
+        if len > INLINE_COPY_MAX {
+            self.helper(Helper::ProbeReadKernel, &[dst.into(), self.const_i64(len).into(), src.into()])?;
+            return Ok(());
+        }
         self.b.build_memcpy(dst, 1, src, 1, self.const_i64(len)).map_err(internal)?;
         Ok(())
     }

@@ -60,8 +60,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let a = self.expr(addr)?.int()?;
                 let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
                 match e.ty {
-                    Type::Str(n) => {
-                        let buf = bb.stack_buffer(n, "field")?;
+                    // Strings (char arrays) and whole structs: their bytes.
+                    // The helper writes every byte (zeroes on a fault).
+                    ty if ty.is_buffer() => {
+                        let n = ty.size();
+                        let buf = bb.stack_uninit(n, "field")?;
                         bb.helper(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()])?;
                         Val::Str(buf, n)
                     }
@@ -221,6 +224,18 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 match e.ty {
                     ty if ty.is_buffer() => Val::Str(at, ty.size()),
                     ty => Val::Int(bb.load_int(at, 8, ty.is_signed())?),
+                }
+            }
+            ExprKind::StructField { base, field } => {
+                let Type::Struct(st) = base.ty else { return Err(internal("a field of a non-struct")) };
+                let Val::Str(p, _) = self.expr(base)? else { return Err(internal("a struct not in a buffer")) };
+                let f = st.layout().fields[*field];
+                let at = bb.gep(p, f.offset())?;
+                match (f.bitfield_size, e.ty) {
+                    (0, ty) if ty.is_buffer() => Val::Str(at, ty.size()),
+                    (0, Type::Int { bits, signed }) => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
+                    (0, _) => Val::Int(bb.load_int(at, 8, false)?),
+                    (width, _) => Val::Int(self.bitfield(at, f.bit_offset % 8, width)?),
                 }
             }
             ExprKind::Stack(spec) => {
@@ -392,6 +407,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             return Err(internal("args outside a tracepoint"));
         };
         let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
+        // A pointer typed from BTF is the field's integer in the context.
+        let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
         let bb = self.bb;
         if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
             let Type::Int { bits, signed } = ty else {
@@ -614,5 +631,23 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.b.build_unconditional_branch(done)?;
         bb.b.position_at_end(done);
         bb.truthy(bb.load_i64(result)?)
+    }
+}
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    /// A bitfield `width` bits wide, `shift` bits into the bytes at `at`: assembled a byte at a
+    /// time so that no load reaches past the struct's copy.
+    fn bitfield(&mut self, at: PointerValue<'ctx>, shift: u32, width: u8) -> R<IntValue<'ctx>> {
+        let bb = &self.bb;
+        let bytes = (shift as usize + usize::from(width)).div_ceil(8);
+        let mut v = bb.const_i64(0);
+        for i in 0..bytes {
+            let byte = bb.load_int(bb.gep(at, i)?, 1, false)?;
+            let placed = bb.b.build_left_shift(byte, bb.const_i64(8 * i as u64), "byte")?;
+            v = bb.b.build_or(v, placed, "bits")?;
+        }
+        let v = bb.b.build_right_shift(v, bb.const_i64(u64::from(shift)), false, "field")?;
+        let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+        Ok(bb.b.build_and(v, bb.const_i64(mask), "masked")?)
     }
 }

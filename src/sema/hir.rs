@@ -390,6 +390,11 @@ pub enum ExprKind {
         tuple: Box<Expr>,
         index: usize,
     },
+    /// Field `field` of a struct value (`Type::Struct`), read from its copy.
+    StructField {
+        base: Box<Expr>,
+        field: usize,
+    },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::sema::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,

@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
-use super::{analyse, KernelInfo};
+use super::KernelInfo;
 use crate::btf::Btf;
 use crate::diagnostics::{render_plain, Files, ToDiagnostic};
 use crate::parser::parse;
+use crate::sema::Type;
 
 /// The tracefs fixture; `kprobes` is what the fixture kernel says of kprobes: None, a kernel
 /// without them; Some(functions), one with these traceable functions.
@@ -282,8 +283,33 @@ fn unknown_struct_type_suggests() {
 }
 
 #[test]
-fn struct_values_and_incomplete_types_are_refused() {
-    insta::assert_snapshot!(check("BEGIN { @a = *curtask; @b = curtask->mm->total_vm; @c = curtask->pid->x; @d = (struct sock)0; }"));
+fn incomplete_types_and_struct_casts_are_refused() {
+    insta::assert_snapshot!(check("BEGIN { @b = curtask->mm->total_vm; @c = curtask->pid->x; @d = (struct sock)0; }"));
+}
+
+/// A struct used as a value is copied whole, with the layout it prints by: anonymous parts
+/// inlined, bitfields, arrays and char arrays as strings.
+#[test]
+fn struct_values_copy_the_struct_with_its_layout() {
+    let src = "BEGIN { $t = *curtask; @[$t.pid] = curtask->children; print($t.cgroup_bits); }";
+    let p = crate::sema::analyse_with(&parse(src, 0).expect("parses"), &fixture(), &Default::default()).expect("checks");
+    let mut lines = vec![check(src)];
+    for ty in p.probes[0].vars.iter().copied().chain(p.maps.iter().filter_map(|m| match m.value {
+        crate::sema::hir::MapValue::Scalar(t) => Some(t),
+        _ => None,
+    })) {
+        let Type::Struct(st) = ty else { continue };
+        lines.push(format!("{} ({} bytes)", st.layout().name.as_str(), st.layout().size));
+        for f in &st.layout().fields {
+            lines.push(format!("  .{} at bit {}, {} bits wide, {} x{}", f.name.as_str(), f.bit_offset, f.bitfield_size, f.ty, f.count));
+        }
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn struct_value_fields_are_checked() {
+    insta::assert_snapshot!(check("BEGIN { $t = *curtask; @a = $t.utme; @b = $t.utime_parts; @c = $t == $t; }"));
 }
 
 #[test]

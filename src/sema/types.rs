@@ -87,6 +87,74 @@ impl<'de> serde::Deserialize<'de> for TupleTy {
     }
 }
 
+/// A C struct or union held as a value (`*p`, `p->embedded` stored, printed or used as a
+/// key): its bytes, copied from memory, and the layout printing and `.field` read them by.
+/// Interned like `TupleTy`, so `Type` stays `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StructTy(&'static StructLayout);
+
+#[derive(Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct StructLayout {
+    /// The C spelling, `struct path`.
+    pub name: Sym,
+    pub size: usize,
+    /// In order, with the members of anonymous structs and unions in their place, as C
+    /// reaches them. A union's fields all start at 0.
+    pub fields: Vec<Field>,
+}
+
+/// One field of a struct value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Field {
+    pub name: Sym,
+    pub bit_offset: u32,
+    /// Nonzero for a bitfield: its width in bits.
+    pub bitfield_size: u8,
+    /// An integer, a pointer (printed as an address), a string (char array) or a struct.
+    pub ty: Type,
+    /// An array of `count` elements of `ty`; 0 for a single value.
+    pub count: u32,
+}
+
+impl Field {
+    pub fn offset(&self) -> usize {
+        (self.bit_offset / 8) as usize
+    }
+}
+
+impl StructTy {
+    pub fn new(layout: StructLayout) -> StructTy {
+        static TABLE: OnceLock<Mutex<HashSet<&'static StructLayout>>> = OnceLock::new();
+        let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = table.get(&layout) {
+            return StructTy(known);
+        }
+        let leaked: &'static StructLayout = Box::leak(Box::new(layout));
+        table.insert(leaked);
+        StructTy(leaked)
+    }
+
+    pub fn layout(self) -> &'static StructLayout {
+        self.0
+    }
+
+    pub fn field(self, name: &str) -> Option<(usize, Field)> {
+        self.0.fields.iter().enumerate().find(|(_, f)| f.name.as_str() == name).map(|(i, f)| (i, *f))
+    }
+}
+
+impl serde::Serialize for StructTy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StructTy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StructTy, D::Error> {
+        Ok(StructTy::new(StructLayout::deserialize(d)?))
+    }
+}
+
 /// A C type: its BTF id (ids from `SYNTHETIC_INT` up are rtrace's own integer types, for
 /// casts such as `(uint32 *)p`) and its C spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -166,6 +234,8 @@ pub enum Type {
     Errno,
     /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
     CgroupPath,
+    /// A struct or union as a value: its bytes.
+    Struct(StructTy),
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array {
@@ -182,7 +252,7 @@ impl Type {
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_))
+        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) | Type::Struct(_))
     }
 
     /// Printed as text (a printf `%s` argument): strings, buffers, and the words userspace
@@ -218,6 +288,7 @@ impl Type {
             Type::Inet => 24,
             Type::Mac => 8,
             Type::Buf(n) => 8 + n,
+            Type::Struct(t) => t.layout().size,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
         }
     }
@@ -262,6 +333,7 @@ impl fmt::Display for Type {
             Type::TracepointArgs => write!(f, "args"),
             Type::Ptr { to, .. } => write!(f, "{} *", to.name.as_str()),
             Type::Record { ty, .. } => write!(f, "{}", ty.name.as_str()),
+            Type::Struct(t) => write!(f, "{}", t.layout().name.as_str()),
             Type::Array { elem, len, .. } => write!(f, "{}[{len}]", elem.name.as_str()),
             Type::Stack(s) => write!(f, "{}", if s.user { "ustack" } else { "kstack" }),
             Type::Ksym => write!(f, "ksym"),

@@ -17,6 +17,15 @@ execs() { for i in 1 2 3; do /bin/rtrace --version > /dev/null; done; }
 mkfifo /tmp/never
 pause() { read -t "$1" x <> /tmp/never; }
 
+# Prints where each thread of process $1 waits: the kernel stack and the wait channel.
+hung() {
+    echo "rtrace (pid $1) did not exit 30 s after SIGINT"
+    for t in /proc/$1/task/*; do
+        echo "thread ${t##*/} $(cat $t/comm) wchan=$(cat $t/wchan)"
+        sed 's/^/    /' $t/stack
+    done
+}
+
 # run_traced NAME REGEX WORKLOAD PROGRAM: starts rtrace, waits until every probe is attached
 # (compiling and attaching under TCG take a while), runs the workload, stops rtrace with SIGINT
 # (Ctrl-C) and checks what it printed. No timer ends a case: under TCG a slow guest could fire
@@ -35,9 +44,9 @@ run_traced() {
     $3
     pause 0.5
     kill -INT $pid
-    # A tracer that does not exit within 30 s fails its case (with its output) instead of
-    # hanging the VM: seen once in kretprobe_reads_retval, not yet understood.
-    (pause 30; kill -9 $pid 2>/dev/null) &
+    # A tracer that does not exit within 30 s fails its case (with its output and where each of
+    # its threads waits) instead of hanging the VM: seen once in kretprobe_reads_retval.
+    (pause 30; hung $pid >> /tmp/out; kill -9 $pid 2>/dev/null) &
     watchdog=$!
     wait $pid
     kill $watchdog 2>/dev/null

@@ -3,6 +3,7 @@
 //! format rules are written down in tests/e2e/NOTES-bpftrace-output.md.
 
 mod json;
+mod structs;
 
 pub use json::{json_event, render_json};
 
@@ -98,6 +99,7 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
             format!("({})", parts.join(", "))
         }
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
+        Type::Struct(st) => structs::struct_text(st, bytes, resolve),
         Type::Usym => resolve.usym(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
         Type::Inet => inet_text(bytes),
         // bpftrace's canonical form: upper-case hex.

@@ -1,8 +1,9 @@
 //! C types from the kernel's BTF: casts to pointers, `->`/`.` through pointers and embedded
 //! structs, `[i]`, `*p`, `sizeof`, `offsetof` and `curtask`. Each read becomes a
 //! `hir::ExprKind::Load` of a fixed size at an address sema has computed, so codegen never
-//! sees BTF. Structs and arrays are not values: an expression of those types is the address
-//! of one, which a further `.field` or `[i]` reads from.
+//! sees BTF. A struct or array expression is the address of one, which a further `.field` or
+//! `[i]` reads from; a struct used as a value (stored, printed, a key) is copied whole, as a
+//! `Type::Struct` whose layout userspace prints it by.
 
 use super::{Checked, Checker};
 use crate::btf::{Btf, Kind, Namespace, TypeId};
@@ -12,7 +13,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin};
-use crate::sema::types::{CType, Sym, Type, SYNTHETIC_INT};
+use crate::sema::types::{CType, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
 
 const INT_NAMES: &[(&str, u8, bool)] = &[
     ("int8", 8, true),
@@ -193,9 +194,52 @@ impl<'k> Checker<'k> {
         })
     }
 
+    /// A tracepoint field declared `struct NAME *` (or a union's): a pointer typed from BTF,
+    /// so that `args.rqtp->tv_nsec` and `*args.rqtp` read through it as in bpftrace. None
+    /// for other fields, or when BTF lacks the type (the field stays an integer).
+    pub(super) fn tracepoint_pointer(&mut self, field: &str) -> Option<Type> {
+        let decl = self.attach.iter().find_map(|a| match &a.kind {
+            AttachKind::Tracepoint { format, .. } => format.field(field).map(|f| f.decl.replace('*', " * ")),
+            _ => None,
+        })?;
+        let words: Vec<&str> = decl.split_whitespace().filter(|w| !matches!(*w, "const" | "volatile" | "__user")).collect();
+        let [kw @ ("struct" | "union"), name, "*", _field] = words.as_slice() else { return None };
+        let btf = self.kernel.and_then(|k| k.btf())?;
+        let id = btf.find(if *kw == "struct" { Namespace::Struct } else { Namespace::Union }, name)?;
+        Some(Type::Ptr { to: Self::c_type(btf, id), user: self.user_probe() })
+    }
+
+    /// A struct in memory used as a value: a copy of its bytes, typed with its layout.
+    pub(super) fn struct_value(&mut self, addr: hir::Expr, ty: CType, user: bool) -> Checked<hir::Expr> {
+        let span = addr.span;
+        let btf = self.btf(span, "struct values")?;
+        let value = Type::Struct(struct_ty(btf, btf.strip(ty.id)));
+        Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.retyped(Type::U64)), user }, ty: value, span })
+    }
+
+    /// `value.field` on a struct value (a variable or map value holding a copy).
+    fn struct_field(&mut self, base: hir::Expr, st: StructTy, field: &ast::Ident) -> Checked<hir::Expr> {
+        let span = base.span.to(field.span);
+        let Some((index, f)) = st.field(&field.name) else {
+            let candidates = did_you_mean(&field.name, st.layout().fields.iter().map(|f| f.name.as_str()));
+            return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: st.layout().name.as_str().into(), candidates }));
+        };
+        if f.count > 0 {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!("`{}` is an array: a copied struct's arrays can be printed, not indexed", field.name),
+                label: "index it through a pointer to the struct instead".into(),
+            }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::StructField { base: Box::new(base), field: index }, ty: f.ty, span })
+    }
+
     /// `base->field` or `base.field` on a pointer to a struct, or on a struct.
     pub(super) fn member_access(&mut self, base: hir::Expr, field: &ast::Ident) -> Checked<hir::Expr> {
         let span = base.span.to(field.span);
+        if let Type::Struct(st) = base.ty {
+            return self.struct_field(base, st, field);
+        }
         let (record, user) = match base.ty {
             Type::Ptr { to, user } => (to, user),
             Type::Record { ty, user } => (ty, user),
@@ -329,7 +373,7 @@ impl<'k> Checker<'k> {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
-            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) => Ok(ty.size() as u64),
+            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
             Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),
@@ -455,5 +499,54 @@ impl<'k> Checker<'k> {
         let (index, ty) = found.ok_or_else(|| self.error(SemaError::ArgsOutsideTracepoint { span }))?;
         let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
         Ok(raw.retyped(ty))
+    }
+}
+
+/// The value layout of struct or union `id` (stripped of typedefs and qualifiers).
+fn struct_ty(btf: &Btf, id: TypeId) -> StructTy {
+    let mut fields = Vec::new();
+    collect_fields(btf, id, 0, &mut fields);
+    let size = btf.size_of(id).unwrap_or(0) as usize;
+    StructTy::new(StructLayout { name: Sym::new(&btf.c_name(id)), size, fields })
+}
+
+/// The fields of `id` at `base` bits, the members of anonymous structs and unions inlined.
+fn collect_fields(btf: &Btf, id: TypeId, base: u32, out: &mut Vec<Field>) {
+    for m in btf.members(id) {
+        let bit_offset = base + m.bit_offset;
+        let mty = btf.strip(m.ty);
+        if m.name.is_empty() {
+            if matches!(btf.kind(mty), Kind::Struct { .. } | Kind::Union { .. }) {
+                collect_fields(btf, mty, bit_offset, out);
+            }
+            continue;
+        }
+        let (ty, count) = field_type(btf, mty);
+        out.push(Field { name: Sym::new(m.name), bit_offset, bitfield_size: m.bitfield_size as u8, ty, count });
+    }
+}
+
+/// A field's value type and array length (0: not an array). Char arrays are strings; arrays
+/// of arrays are flattened; floats print as their bits.
+fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
+    match btf.kind(id) {
+        Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
+            (Type::Int { bits: (size * 8) as u8, signed }, 0)
+        }
+        Kind::Float { size: size @ (4 | 8) } => (Type::Int { bits: (size * 8) as u8, signed: false }, 0),
+        Kind::Ptr(to) => (Type::Ptr { to: CType { id: to, name: Sym::new(&btf.c_name(to)) }, user: false }, 0),
+        Kind::Struct { .. } | Kind::Union { .. } => (Type::Struct(struct_ty(btf, id)), 0),
+        Kind::Array { elem, len } => {
+            let elem = btf.strip(elem);
+            match btf.kind(elem) {
+                Kind::Int { size: 1, .. } => (Type::Str(len as usize), 0),
+                _ => {
+                    let (ty, inner) = field_type(btf, elem);
+                    (ty, len * inner.max(1))
+                }
+            }
+        }
+        // 128-bit integers and anything else: its bytes as 64-bit words.
+        _ => (Type::U64, (btf.size_of(id).unwrap_or(8) / 8) as u32),
     }
 }

@@ -269,7 +269,7 @@ impl Checker<'_> {
                     ExprKind::Map(m) => {
                         // A new map updated this way is an int64 map starting at 0.
                         if !self.map_ids.contains_key(&m.name) {
-                            let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+                            let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
                             let mut key_types = Vec::new();
                             for k in &keys {
                                 key_types.push(self.value_type(k)?.stored());
@@ -313,8 +313,7 @@ impl Checker<'_> {
                 let checked: Vec<Checked<hir::Expr>> = items.iter().map(|i| self.expr(i)).collect();
                 let mut elems = Vec::new();
                 for c in checked {
-                    let e = c?;
-                    self.value_type(&e)?;
+                    let e = self.value(c?)?;
                     elems.push(e);
                 }
                 let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
@@ -338,9 +337,10 @@ impl Checker<'_> {
                 if !self.attach.iter().any(|a| matches!(a.kind, AttachKind::Tracepoint { .. })) {
                     return self.typed_arg(field, span);
                 }
-                let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?;
+                let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?.unwrap_or(Type::U64);
+                let ty = if ty == Type::U64 { self.tracepoint_pointer(&field.name).unwrap_or(ty) } else { ty };
                 self.args_fields.insert(field.name.clone());
-                (hir::ExprKind::TracepointField(field.name.clone()), ty.unwrap_or(Type::U64))
+                (hir::ExprKind::TracepointField(field.name.clone()), ty)
             }
         };
         Ok(hir::Expr { kind, ty, span })

@@ -27,7 +27,7 @@ impl Checker<'_> {
     /// `@m[k] = value`, or with `op` the compound `@m[k] op= value`, which reads the old
     /// value (0 for a missing key) and so makes an untyped map an int64 map.
     pub(super) fn assign_map(&mut self, m: &ast::MapRef, op: Option<BinOp>, value: &ast::Expr) -> Checked<hir::Stmt> {
-        let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+        let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
         let mut key_types = Vec::new();
         for k in &keys {
             key_types.push(self.value_type(k)?.stored());
@@ -49,7 +49,8 @@ impl Checker<'_> {
             }
         }
         let value = self.expr(value)?;
-        let ty = self.value_type(&value)?.stored();
+        let value = self.value(value)?;
+        let ty = value.ty.stored();
         let map = self.declare_map(m, key_types, MapValue::Scalar(ty), value.span)?;
         let value = match self.maps[map].value {
             MapValue::Scalar(to) => super::stmt::widen(value, to),
@@ -160,7 +161,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn keys(&mut self, map: hir::MapId, m: &ast::MapRef) -> Checked<Vec<hir::Expr>> {
-        let keys: Vec<hir::Expr> = m.keys.iter().map(|k| self.expr(k)).collect::<Result<_, _>>()?;
+        let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
         let want = self.maps[map].keys.clone();
         let got: Vec<Type> = keys.iter().map(|k| k.ty.stored()).collect();
         if want.len() != got.len() || !want.iter().zip(&got).all(|(a, b)| a.same_kind(*b)) {

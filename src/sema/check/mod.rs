@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::error::SemaError;
 use super::hir::{self, MapDecl};
-use super::types::Type;
+use super::types::{self, Type};
 use super::{attach, KernelInfo};
 use crate::parser::ast;
 use crate::parser::Span;
@@ -222,6 +222,22 @@ impl Checker<'_> {
             return Ok(());
         }
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
+    }
+
+    /// A map's keys, as values.
+    fn key_values(&mut self, keys: &[ast::Expr]) -> Checked<Vec<hir::Expr>> {
+        keys.iter().map(|k| self.expr(k).and_then(|k| self.value(k))).collect()
+    }
+
+    /// An expression used as a value (stored, printed, a key): a struct in memory is copied.
+    fn value(&mut self, e: hir::Expr) -> Checked<hir::Expr> {
+        match e.ty {
+            Type::Record { ty, user } if ty.id < types::SYNTHETIC_INT => self.struct_value(e, ty, user),
+            _ => {
+                self.value_type(&e)?;
+                Ok(e)
+            }
+        }
     }
 
     /// The type of an expression used as a value (stored, printed, compared).

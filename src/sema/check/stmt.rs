@@ -73,7 +73,8 @@ impl Checker<'_> {
 
     /// `$x = value`: declares `$x` in this scope unless an enclosing one has it.
     fn assign_var(&mut self, var: &ast::Ident, value: hir::Expr) -> Checked<hir::Stmt> {
-        let ty = self.value_type(&value)?;
+        let value = self.value(value)?;
+        let ty = value.ty;
         let id = match self.lookup_var(&var.name) {
             Some(id) => id,
             None => self.declare_var(var, Type::Void)?,
@@ -342,10 +343,8 @@ impl Checker<'_> {
         }
         let mut out = Vec::new();
         for (arg, spec) in rest.iter().zip(&specs) {
-            let Ok(e) = self.expr(arg) else { continue };
-            let Ok(ty) = self.value_type(&e) else {
-                continue;
-            };
+            let Ok(e) = self.expr(arg).and_then(|e| self.value(e)) else { continue };
+            let ty = e.ty;
             let string_like = ty.prints_as_text();
             if spec.conv.wants_string() != string_like {
                 let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
@@ -371,7 +370,8 @@ impl Checker<'_> {
             // `print(value)` of anything but a whole map prints the value and a newline.
             "print" if matches!(args, [a] if !matches!(&a.kind, ExprKind::Map(m) if m.keys.is_empty())) => {
                 let e = self.expr(&args[0])?;
-                let ty = self.value_type(&e)?;
+                let e = self.value(e)?;
+                let ty = e.ty;
                 let conv = if ty.prints_as_text() {
                     "%s"
                 } else if ty.is_signed() {
