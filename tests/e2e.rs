@@ -25,6 +25,9 @@
 //! # comment
 //! ```
 //!
+//! RTRACE_E2E_FILTER=text runs the cases whose names contain it; RTRACE_E2E_SLOW=N multiplies
+//! every timeout and wait by N, for a slow machine (the suite under TCG in tests/vm).
+//!
 //! These need root and BPF. Without them every case fails with one clear message, unless
 //! RTRACE_SKIP_E2E=1 says to skip them.
 
@@ -116,10 +119,12 @@ struct Outcome {
     stderr: String,
 }
 
-fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
+fn run_case(bin: &Path, root: &Path, c: &Case) -> Result<Outcome, String> {
     if let Some(s) = &c.setup {
         let st = Command::new("sh").arg("-c").arg(s).status().expect("setup runs");
-        assert!(st.success(), "{}: setup failed: {s}", c.name);
+        if !st.success() {
+            return Err(format!("setup failed: {s}"));
+        }
     }
     let mut cmd = Command::new(bin);
     // Every case compiles: the compile cache has its own test (tests/cache.rs).
@@ -128,7 +133,7 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         cmd.arg("-c").arg(command);
     }
     if let Some(f) = &c.pid_file {
-        let pid = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: PID_FILE {f}: {e}", c.name));
+        let pid = std::fs::read_to_string(f).map_err(|e| format!("PID_FILE {f}: {e}"))?;
         cmd.arg("-p").arg(pid.trim());
     }
     cmd.args(&c.opts);
@@ -162,7 +167,8 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         }
         all
     });
-    let deadline = Instant::now() + Duration::from_secs(c.timeout);
+    let slow = slowdown();
+    let deadline = Instant::now() + Duration::from_secs(c.timeout * slow);
     if let Some(w) = &c.workload {
         // Wait for the probes: "Attaching" is printed just before attaching, which takes
         // milliseconds; give it a generous margin.
@@ -172,15 +178,15 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
                 _ => {}
             }
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(500 * slow));
         let st = Command::new("sh").arg("-c").arg(w).status().expect("workload runs");
         if !st.success() {
             // Never leave a tracer running behind a failed test.
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{}: workload failed: {w}", c.name);
+            return Err(format!("workload failed: {w}"));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(200 * slow));
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     }
@@ -191,11 +197,16 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Outcome {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{}: timed out after {}s", c.name, c.timeout);
+            return Err(format!("timed out after {}s", c.timeout * slow));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Outcome { status: status.code().unwrap_or(-1), stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() }
+    Ok(Outcome { status: status.code().unwrap_or(-1), stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() })
+}
+
+/// RTRACE_E2E_SLOW: how many times slower than this host the machine is (1 when unset).
+fn slowdown() -> u64 {
+    std::env::var("RTRACE_E2E_SLOW").ok().and_then(|s| s.parse().ok()).filter(|n| *n > 0).unwrap_or(1)
 }
 
 fn check(c: &Case, o: &Outcome) -> Result<(), String> {
@@ -272,7 +283,7 @@ fn e2e() {
                 skipped += 1;
                 continue;
             }
-            match check(&c, &run_case(&bin, &root, &c)) {
+            match run_case(&bin, &root, &c).and_then(|o| check(&c, &o)) {
                 Ok(()) => passed += 1,
                 Err(e) => {
                     eprintln!("FAIL {}::{}\n{e}\n", c.file, c.name);

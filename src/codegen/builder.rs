@@ -38,6 +38,7 @@ pub enum Helper {
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,
+    DPath = 147,
     RingbufOutput = 130,
     RingbufReserve = 131,
     RingbufSubmit = 132,

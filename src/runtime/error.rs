@@ -56,6 +56,10 @@ fn explain_verifier(reason: &str) -> Option<&'static str> {
         ("BPF program is too large", "the program has too many instructions: fewer `unroll` repetitions or smaller loops help"),
         ("combined stack size", "the probe needs more than 512 bytes of stack: fewer or shorter strings in one probe help"),
         ("unknown func bpf_override_return", "this kernel cannot inject return values: `override` needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE"),
+        (
+            "helper call is not allowed in probe",
+            "`path` (bpf_d_path) runs only in iterators and in fentry/fexit probes of the functions the kernel lists for it (such as vfs_open, vfs_truncate, dentry_open, filp_close, security_file_open)",
+        ),
         ("unknown func bpf_for_each_map_elem", "this kernel cannot iterate maps from BPF (5.13 or newer can): `for ($kv : @map)` and `len(@m)` need it"),
     ];
     KNOWN.iter().find(|(k, _)| reason.contains(k)).map(|(_, h)| *h)

@@ -418,6 +418,14 @@ pub enum ExprKind {
         addr: Box<Expr>,
         user: bool,
     },
+    /// `path(p)`: `bpf_d_path` of the `struct path` at `ptr`, into `len` bytes. `ptr` is a
+    /// chain the verifier trusts (sema checked): the context, a function argument, pointer
+    /// fields loaded from them, member offsets; codegen loads it directly, not with
+    /// probe_read, and yields an empty string when a pointer on the way is NULL.
+    DPath {
+        ptr: Box<Expr>,
+        len: usize,
+    },
     /// `len(@m)`: the number of keys in the map.
     MapLen(MapId),
     /// `len(ustack)` / `len(kstack)`: the frames of the current stack, up to `limit`.

@@ -274,6 +274,12 @@ impl Type {
         }
     }
 
+    /// A 64-bit address: a pointer, a struct reached through one, or a uint64/int64. A cast
+    /// between two of these is a retyping, with no code.
+    pub fn is_address(self) -> bool {
+        matches!(self, Type::Ptr { .. } | Type::Record { .. } | Type::Int { bits: 64, .. })
+    }
+
     pub fn is_signed(self) -> bool {
         matches!(self, Type::Int { signed: true, .. })
     }

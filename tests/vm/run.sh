@@ -2,7 +2,13 @@
 # Runs rtrace's kernel-feature tests inside a VM with Debian's stock 6.1 kernel, which has
 # what this host's kernel lacks (kprobes; also a second kernel version for the rest).
 #
-#   tests/vm/run.sh RTRACE_BINARY [WORKDIR]
+#   tests/vm/run.sh RTRACE_BINARY [WORKDIR [E2E_TEST_BINARY]]
+#
+# With E2E_TEST_BINARY (tests/e2e.rs built by `cargo test --no-run`), the guest runs the
+# whole end-to-end suite instead of cases.sh, on a second kernel version: it mounts this
+# host's root read-only over virtio-9p and runs the suite chrooted into it, so the cases find
+# the compilers, shells and binaries they use at their usual paths. The guest prints the
+# suite's output, then `VM-E2E-EXIT status`.
 #
 # Installs qemu-system-x86, busybox-static and cpio when missing, downloads the kernel package
 # with apt-get (cached in WORKDIR, default target/vm), builds an initramfs holding busybox,
@@ -14,6 +20,8 @@ set -eu
 rtrace=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${2:-$root/target/vm}
+e2e=${3:+$(realpath "$3")}
+case "$e2e" in "" | "$root"/*) ;; *) echo "the e2e test binary must be inside the repository ($root)" >&2; exit 1 ;; esac
 mkdir -p "$work"
 cd "$work"
 
@@ -26,8 +34,9 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
 fi
 
-# The newest Debian 6.1 kernel image package; downloaded once.
-if [ ! -f vmlinuz ]; then
+# The newest Debian 6.1 kernel image package; downloaded once, kept unpacked.
+# The e2e mode also needs its modules from the package.
+if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && [ ! -d kernel/x/lib/modules ]; }; then
     pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
     [ -n "$pkg" ] || { echo "no linux-image-6.1.0-*-amd64 package in the apt sources" >&2; exit 1; }
     rm -rf kernel && mkdir kernel
@@ -45,7 +54,47 @@ for lib in $(ldd "$rtrace" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
     cp -L "$lib" "initramfs$lib"
 done
 cp "$root/tests/vm/cases.sh" initramfs/cases.sh
-cat > initramfs/init <<'INIT'
+if [ -n "$e2e" ]; then
+    # The modules that mount the host's root: virtio-pci and 9p, in dependency order.
+    modules=$(echo kernel/x/lib/modules/*/kernel)
+    mkdir -p initramfs/modules
+    for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+        drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
+        fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
+        cp "$modules/$m.ko" initramfs/modules/
+        echo "${m##*/}" >> initramfs/modules/order
+    done
+    # The suite runs chrooted into the host's root, with the guest's own /proc, /sys, /dev
+    # and a fresh /tmp. RTRACE_E2E_SLOW stretches its waits and timeouts for TCG.
+    cat > initramfs/e2e.sh <<E2E
+set -u
+for m in \$(cat /modules/order); do insmod /modules/\$m.ko || echo "VM-E2E insmod \$m failed"; done
+mkdir -p /host
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host || { echo "VM-E2E-EXIT 125"; exit; }
+mount -t tmpfs tmpfs /host/tmp
+# The repository again at its own path: it may be under /tmp (a fresh clone in CI).
+mkdir -p /host$root 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 repo /host$root
+mount -t proc proc /host/proc
+mount -t sysfs sysfs /host/sys
+mount -t tracefs nodev /host/sys/kernel/tracing
+mount -t bpf bpf /host/sys/fs/bpf
+mount -t devtmpfs dev /host/dev
+mount -t tmpfs tmpfs /host/run
+# From the repository, as cargo runs tests: cases name their files relative to it.
+chroot /host /bin/sh -c "cd $root && exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/tmp RTRACE_E2E_SLOW=${RTRACE_E2E_SLOW:-8} RTRACE_E2E_FILTER=${RTRACE_E2E_FILTER:-} $e2e --test-threads=1 --nocapture"
+echo "VM-E2E-EXIT \$?"
+E2E
+    suite="sh /e2e.sh"
+    virtfs="-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap -virtfs local,path=$root,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
+    timeout=${RTRACE_VM_TIMEOUT:-5400}
+else
+    suite="sh /cases.sh"
+    virtfs=""
+    timeout=600
+fi
+cat > initramfs/init <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -54,13 +103,14 @@ mount -t tracefs nodev /sys/kernel/tracing
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 export PATH=/bin RTRACE_CACHE=0 HOME=/tmp
-echo "VM-KERNEL $(uname -r)"
-sh /cases.sh
+echo "VM-KERNEL \$(uname -r)"
+$suite
 echo VM-DONE
 poweroff -f
 INIT
 chmod +x initramfs/init
 (cd initramfs && find . | cpio -o -H newc 2>/dev/null | gzip -1) > initramfs.gz
 
-exec timeout 600 qemu-system-x86_64 -machine q35 -accel tcg -m 2048 -smp 2 -nographic -no-reboot \
+# shellcheck disable=SC2086 # $virtfs is empty or several words
+exec timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg -m 4096 -smp 2 -nographic -no-reboot $virtfs \
     -kernel vmlinuz -initrd initramfs.gz -append 'console=ttyS0 quiet panic=-1'

@@ -382,6 +382,7 @@ impl Checker<'_> {
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
             "macaddr" => self.macaddr(args, span),
+            "path" => self.path(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

@@ -47,6 +47,7 @@ const VALUE_FUNCS: &[&str] = &[
     "strcontains",
     "reg",
     "macaddr",
+    "path",
     "uaddr",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
