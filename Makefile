@@ -2,7 +2,7 @@
 
 DEMO := tracepoint:syscalls:sys_enter_openat { @[comm] = count(); } interval:s:5 { exit(); }
 
-.PHONY: run test deps build
+.PHONY: run test deps build vm-e2e
 
 # Build rtrace and trace file opens by process for five seconds, with a little background
 # work (a few `cat`s) so there is something to count on an idle machine.
@@ -20,3 +20,13 @@ deps:
 
 build: deps
 	cargo build --release
+
+# The whole end-to-end suite again inside a VM with Debian's 6.1 kernel, a second kernel
+# version (tests/vm/run.sh; about half an hour under TCG). Prints the suite's output and
+# fails when a case fails.
+vm-e2e: deps
+	cargo build --release
+	cargo test --release --test e2e --no-run
+	sh tests/vm/run.sh target/release/rtrace target/vm \
+	    $$(cargo test --release --test e2e --no-run 2>&1 | sed -n 's/.*Executable tests\/e2e.rs (\(.*\))/\1/p') | tee target/vm-e2e.log
+	grep -q 'VM-E2E-EXIT 0' target/vm-e2e.log

@@ -25,7 +25,8 @@
 //! # comment
 //! ```
 //!
-//! RTRACE_E2E_FILTER=text runs the cases whose names contain it; RTRACE_E2E_SLOW=N multiplies
+//! RTRACE_E2E_FILTER=text runs the cases whose names contain it; RTRACE_E2E_BIN=path runs
+//! another rtrace binary; RTRACE_E2E_SLOW=N multiplies
 //! every timeout and wait by N, for a slow machine (the suite under TCG in tests/vm).
 //!
 //! These need root and BPF. Without them every case fails with one clear message, unless
@@ -258,7 +259,8 @@ fn e2e() {
     if let Err(why) = bpf_available() {
         panic!("{why}. Run the tests as root on a kernel with BPF, or set RTRACE_SKIP_E2E=1 to skip them.");
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rtrace"));
+    // RTRACE_E2E_BIN: another build of rtrace (the VM runs a copy, not the one cargo rebuilds).
+    let bin = std::env::var_os("RTRACE_E2E_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rtrace")), PathBuf::from);
     let filter = std::env::var("RTRACE_E2E_FILTER").unwrap_or_default();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("tests/e2e"))
         .expect("tests/e2e exists")

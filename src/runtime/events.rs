@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{json_event, render, render_json, u64_at, value_text, Limits, RawEntries};
+use super::output::{json_event, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
@@ -162,6 +162,12 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
+                    PrintfAction::Value if self.options.json => {
+                        let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
+                        let value = value_json(ty, record.get(off..).unwrap_or_default(), &self.symbols(maps));
+                        self.out.write_all(json_event("value", value).as_bytes()).map_err(RuntimeError::Io)?;
+                    }
+                    PrintfAction::Value => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
                         let count = (u64_at(record, 8) as usize).min(JOIN_ARGS);
                         let parts: Vec<String> =

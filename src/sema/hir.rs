@@ -50,6 +50,8 @@ pub struct PrintfDecl {
 pub enum PrintfAction {
     /// `printf`: write the text.
     Print,
+    /// `print(value)`: the value and a newline; with `-f json` a `value` event holding it.
+    Value,
     /// `system`: run the text as a shell command (needs `--unsafe`).
     System,
     /// `cat`: write the contents of the file the text names.
@@ -198,6 +200,14 @@ pub enum MapValue {
 }
 
 impl MapValue {
+    /// The type of a plain value map (int64 for the aggregations).
+    pub fn scalar_type(&self) -> Type {
+        match self {
+            MapValue::Scalar(t) => *t,
+            _ => Type::I64,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             MapValue::Scalar(t) => format!("a value of type {t}"),

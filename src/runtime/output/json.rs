@@ -49,7 +49,7 @@ impl serde_json::ser::Formatter for Spaced {
 
 /// A map as one `map`, `hist` or `stats` line; empty maps render as nothing.
 pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
-    let Sorted { entries, order } = sorted(meta, raw, resolve, limits);
+    let Sorted { entries, order } = sorted(meta, raw, limits);
     if entries.is_empty() {
         return String::new();
     }
@@ -62,7 +62,7 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
     let value_of = |v: &Folded| -> Value {
         match v {
             Folded::Int(n) => i64::try_from(*n).map(Value::from).unwrap_or_else(|_| Value::from(*n as u64)),
-            Folded::Str(s) => Value::from(s.as_str()),
+            Folded::Bytes(b) => value_json(meta.value.scalar_type(), b, resolve),
             Folded::Avg(c, t) => Value::from(if *c == 0 { 0 } else { t / c }),
             Folded::Stats(c, t) => json!({ "count": c, "average": if *c == 0 { 0 } else { t / c }, "total": t }),
             Folded::Hist(h) => hist_json(meta.value, h),
@@ -79,6 +79,20 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
         Value::Object(by_key)
     };
     json_event(kind, json!({ name: data }))
+}
+
+/// A value as bpftrace's JSON writes it: numbers, strings, tuples as arrays, structs as
+/// objects; what userspace resolves (stacks, symbols) as its text.
+pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
+    match ty {
+        Type::Int { signed: true, .. } => Value::from(u64_at(bytes, 0) as i64),
+        Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::from(u64_at(bytes, 0)),
+        Type::Tuple(t) => {
+            Value::Array(t.items().iter().zip(t.offsets()).map(|(item, off)| value_json(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect())
+        }
+        Type::Struct(st) => super::structs::struct_json(st, bytes, resolve),
+        t => Value::from(value_text(t, bytes, resolve)),
+    }
 }
 
 /// A key as bpftrace's JSON writes it: the parts joined by commas.

@@ -5,7 +5,7 @@
 mod json;
 mod structs;
 
-pub use json::{json_event, render_json};
+pub use json::{json_event, render_json, value_json};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -164,9 +164,11 @@ fn inet_text(bytes: &[u8]) -> String {
 }
 
 /// A value folded across CPUs.
-enum Folded {
+enum Folded<'a> {
     Int(i128),
-    Str(String),
+    /// A value printed as text (strings, tuples, structs, symbols): its bytes on the first
+    /// CPU, rendered when written.
+    Bytes(&'a [u8]),
     /// count, total
     Avg(i64, i64),
     Stats(i64, i64),
@@ -185,13 +187,13 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 /// A map's entries folded across CPUs, in print order (`order` indexes `entries`), with
 /// `print`'s top and div applied.
 struct Sorted<'a> {
-    entries: Vec<(&'a [u8], Folded)>,
+    entries: Vec<(&'a [u8], Folded<'a>)>,
     order: Vec<u32>,
 }
 
 /// Folds, sorts and limits a map's entries. Works on borrowed bytes: a million-key map is
 /// folded, sorted and written without copying keys.
-fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits: Limits) -> Sorted<'a> {
+fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a> {
     let user_key_len: usize = meta.keys.iter().map(|k| slot_size(*k)).sum();
     let stride = meta.layout.value_size.div_ceil(8) * 8;
     let mut per_cpu: Vec<&[u8]> = Vec::new();
@@ -206,7 +208,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits
     }
 
     // Fold CPUs; hist buckets are grouped under their user key.
-    let mut entries: Vec<(&[u8], Folded)> = Vec::with_capacity(raw.len());
+    let mut entries: Vec<(&[u8], Folded<'a>)> = Vec::with_capacity(raw.len());
     if let MapValue::Hist | MapValue::Lhist { .. } = meta.value {
         let mut hists: BTreeMap<&[u8], BTreeMap<u64, u64>> = BTreeMap::new();
         for (key, value) in raw.iter() {
@@ -220,7 +222,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits
     } else {
         for (key, value) in raw.iter() {
             split(value, percpu, stride, &mut per_cpu);
-            if let Some(v) = fold(meta.value, &per_cpu, resolve) {
+            if let Some(v) = fold(meta.value, &per_cpu) {
                 entries.push((key, v));
             }
         }
@@ -228,7 +230,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits
     // Ascending by value, ties by key bytes; the sort key is computed once per entry.
     let order = |v: &Folded| match v {
         Folded::Int(n) => *n,
-        Folded::Str(_) => 0,
+        Folded::Bytes(_) => 0,
         Folded::Avg(c, t) | Folded::Stats(c, t) => i128::from(if *c == 0 { 0 } else { t / c }),
         Folded::Hist(h) => h.values().map(|n| i128::from(*n)).sum(),
     };
@@ -254,7 +256,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits
                 Folded::Int(n) => *n /= div,
                 Folded::Avg(_, t) | Folded::Stats(_, t) => *t /= div as i64,
                 Folded::Hist(h) => h.values_mut().for_each(|n| *n /= div as u64),
-                Folded::Str(_) => {}
+                Folded::Bytes(_) => {}
             }
         }
     }
@@ -263,7 +265,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, resolve: &dyn Resolve, limits
 
 /// Renders a map as bpftrace's text; empty maps render as nothing.
 pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
-    let Sorted { entries, order } = sorted(meta, raw, resolve, limits);
+    let Sorted { entries, order } = sorted(meta, raw, limits);
     let mut out = String::with_capacity(entries.len() * 32);
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
@@ -280,7 +282,7 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
                 out.push('\n');
                 Ok(())
             }
-            Folded::Str(s) => writeln!(out, "{name}: {s}"),
+            Folded::Bytes(b) => writeln!(out, "{name}: {}", value_text(meta.value.scalar_type(), b, resolve)),
             Folded::Avg(c, t) => writeln!(out, "{name}: {}", if *c == 0 { 0 } else { t / c }),
             Folded::Stats(c, t) => {
                 let avg = if *c == 0 { 0 } else { t / c };
@@ -331,10 +333,10 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     }
 }
 
-fn fold(kind: MapValue, cpus: &[&[u8]], resolve: &dyn Resolve) -> Option<Folded> {
+fn fold<'a>(kind: MapValue, cpus: &[&'a [u8]]) -> Option<Folded<'a>> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
-        MapValue::Scalar(t) if t.prints_as_text() => Folded::Str(value_text(t, cpus.first()?, resolve)),
+        MapValue::Scalar(t) if t.prints_as_text() => Folded::Bytes(cpus.first()?),
         MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),

@@ -1,40 +1,43 @@
-//! Struct values as bpftrace prints them: `{ .a = 1, .b = { .c = str }, .arr = [1,2] }`.
-//! Fields are read at their C width and offset from the copy the probe made; pointers print
-//! as addresses (bpftrace 0.17 prints them as signed decimals).
+//! Struct values as bpftrace prints them: `{ .a = 1, .b = { .c = str }, .arr = [1,2] }`,
+//! and as JSON objects. Fields are read at their C width and offset from the copy the probe
+//! made; pointers print as addresses (bpftrace 0.17 prints them as signed decimals).
+
+use serde_json::Value;
 
 use super::{u64_at, value_text, Resolve};
 use crate::sema::types::StructTy;
 use crate::sema::Type;
 
-/// A struct as bpftrace prints one: `{ .a = 1, .b = { .c = str }, .arr = [1,2] }`, with
-/// pointers as addresses.
-pub(super) fn struct_text(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> String {
-    let fields: Vec<String> = st
-        .layout()
+/// One field's value, decoded once for both renderings.
+enum Decoded {
+    Int(i128),
+    Ptr(u64),
+    Text(String),
+    Array(Vec<Decoded>),
+    Struct(Vec<(&'static str, Decoded)>),
+}
+
+fn decode(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> Vec<(&'static str, Decoded)> {
+    st.layout()
         .fields
         .iter()
         .map(|f| {
             let at = bytes.get(f.offset()..).unwrap_or_default();
-            let text = if f.bitfield_size > 0 {
+            let value = if f.bitfield_size > 0 {
                 let mut word = [0u8; 16];
                 let n = at.len().min(16);
                 word[..n].copy_from_slice(&at[..n]);
                 let bits = u128::from_le_bytes(word) >> (f.bit_offset % 8);
-                (bits & ((1u128 << f.bitfield_size) - 1)).to_string()
+                Decoded::Int((bits & ((1u128 << f.bitfield_size) - 1)) as i128)
             } else if f.count > 0 {
                 let size = field_size(f.ty);
-                let items: Vec<String> = (0..f.count as usize).map(|i| field_text(f.ty, at.get(i * size..).unwrap_or_default(), resolve)).collect();
-                format!("[{}]", items.join(","))
+                Decoded::Array((0..f.count as usize).map(|i| decode_one(f.ty, at.get(i * size..).unwrap_or_default(), resolve)).collect())
             } else {
-                field_text(f.ty, at, resolve)
+                decode_one(f.ty, at, resolve)
             };
-            format!(".{} = {text}", f.name.as_str())
+            (f.name.as_str(), value)
         })
-        .collect();
-    if fields.is_empty() {
-        return "{}".into();
-    }
-    format!("{{ {} }}", fields.join(", "))
+        .collect()
 }
 
 /// Bytes one struct field of type `ty` takes (integers at their own width).
@@ -45,25 +48,55 @@ fn field_size(ty: Type) -> usize {
     }
 }
 
-/// A struct field at the start of `bytes`: integers at their own width, pointers in hex.
-fn field_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
+/// A field at the start of `bytes`: integers at their own width.
+fn decode_one(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Decoded {
     match ty {
         Type::Int { bits, signed } => {
             let n = usize::from(bits / 8).min(bytes.len());
             let mut word = [0u8; 8];
             word[..n].copy_from_slice(&bytes[..n]);
             let raw = u64::from_le_bytes(word);
-            if signed && bits < 64 {
-                let shift = 64 - u32::from(bits);
-                (((raw << shift) as i64) >> shift).to_string()
-            } else if signed {
-                (raw as i64).to_string()
-            } else {
-                raw.to_string()
-            }
+            let shift = 64 - u32::from(bits.clamp(8, 64));
+            Decoded::Int(if signed { i128::from(((raw << shift) as i64) >> shift) } else { i128::from(raw) })
         }
-        Type::Ptr { .. } => format!("{:#x}", u64_at(bytes, 0)),
-        t => value_text(t, bytes, resolve),
+        Type::Ptr { .. } => Decoded::Ptr(u64_at(bytes, 0)),
+        Type::Struct(inner) => Decoded::Struct(decode(inner, bytes, resolve)),
+        t => Decoded::Text(value_text(t, bytes, resolve)),
+    }
+}
+
+/// `{ .a = 1, .b = { .c = str }, .arr = [1,2] }`, pointers as addresses.
+pub(super) fn struct_text(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> String {
+    text(&Decoded::Struct(decode(st, bytes, resolve)))
+}
+
+fn text(d: &Decoded) -> String {
+    match d {
+        Decoded::Int(n) => n.to_string(),
+        Decoded::Ptr(p) => format!("{p:#x}"),
+        Decoded::Text(t) => t.clone(),
+        Decoded::Array(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(",")),
+        Decoded::Struct(fields) if fields.is_empty() => "{}".into(),
+        Decoded::Struct(fields) => {
+            let parts: Vec<String> = fields.iter().map(|(name, v)| format!(".{name} = {}", text(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+    }
+}
+
+/// The struct as a JSON object, as bpftrace's `-f json` writes one: fields by name, arrays
+/// as arrays, pointers as numbers.
+pub(super) fn struct_json(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> Value {
+    json(&Decoded::Struct(decode(st, bytes, resolve)))
+}
+
+fn json(d: &Decoded) -> Value {
+    match d {
+        Decoded::Int(n) => i64::try_from(*n).map(Value::from).unwrap_or_else(|_| Value::from(*n as u64)),
+        Decoded::Ptr(p) => Value::from(*p),
+        Decoded::Text(t) => Value::from(t.as_str()),
+        Decoded::Array(items) => Value::Array(items.iter().map(json).collect()),
+        Decoded::Struct(fields) => Value::Object(fields.iter().map(|(name, v)| (name.to_string(), json(v))).collect()),
     }
 }
 
@@ -121,6 +154,10 @@ mod tests {
         assert_eq!(
             value_text(Type::Struct(outer), &bytes, &NoSymbols),
             "{ .neg = -5, .flag = 3, .p = 0xffff888100001000, .name = abc, .arr = [1,2,300], .in = { .x = 7 } }"
+        );
+        assert_eq!(
+            struct_json(outer, &bytes, &NoSymbols).to_string(),
+            r#"{"neg":-5,"flag":3,"p":18446612686365003776,"name":"abc","arr":[1,2,300],"in":{"x":7}}"#
         );
     }
 }

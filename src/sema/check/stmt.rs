@@ -380,7 +380,7 @@ impl Checker<'_> {
                     "%u"
                 };
                 let format = printf::parse(&format!("{conv}\n")).map_err(|message| self.error(SemaError::PrintfFormat { span, message }))?;
-                self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Print });
+                self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Value });
                 Ok(hir::Stmt::Printf { format: self.printfs.len() - 1, args: vec![e] })
             }
             "print" => {
