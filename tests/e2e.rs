@@ -12,7 +12,7 @@
 //! EXPECT_REGEX regex                 some stdout line must match
 //! STDERR text                        stderr must contain this text
 //! EXIT 1                             expected exit status (default 0)
-//! SETUP shell command                run before rtrace starts
+//! SETUP shell command                run before rtrace starts ($RTRACE is the binary)
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
@@ -122,7 +122,7 @@ struct Outcome {
 
 fn run_case(bin: &Path, root: &Path, c: &Case) -> Result<Outcome, String> {
     if let Some(s) = &c.setup {
-        let st = Command::new("sh").arg("-c").arg(s).status().expect("setup runs");
+        let st = Command::new("sh").arg("-c").arg(s).env("RTRACE", bin).status().expect("setup runs");
         if !st.success() {
             return Err(format!("setup failed: {s}"));
         }

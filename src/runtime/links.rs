@@ -58,9 +58,12 @@ impl Links {
                         vec![link]
                     })
                     .map_err(|e| e.to_string()),
+                // A user address in the -p/-c process; without one, a kernel address, on every CPU.
                 Attach::Watchpoint { addr, len, mode } => match process {
-                    None => Err("a watchpoint watches one process: give it with -p PID or -c CMD".to_string()),
-                    Some(pid) => one(watchpoint(*addr, *len, *mode, pid, prog)),
+                    Some(pid) => one(watchpoint(*addr, *len, *mode, pid as i32, -1, prog)),
+                    None => sys::online_cpus()
+                        .and_then(|cpus| cpus.into_iter().map(|cpu| watchpoint(*addr, *len, *mode, -1, cpu, prog)).collect())
+                        .map_err(|e| format!("{e} (without -p or -c, {addr:#x} is watched as a kernel address)")),
                 },
                 Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {
                     cpus.into_iter()
@@ -112,8 +115,9 @@ fn perf_event_error(perf_type: u32, e: std::io::Error) -> String {
     }
 }
 
-/// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr` in process `pid`.
-fn watchpoint(addr: u64, len: u8, mode: u8, pid: u32, prog: i32) -> std::io::Result<OwnedFd> {
+/// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr`: in process `pid` on
+/// any CPU, or (pid -1) a kernel address on `cpu`.
+fn watchpoint(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32, prog: i32) -> std::io::Result<OwnedFd> {
     const PERF_TYPE_BREAKPOINT: u32 = 5;
     let mut attr = PerfEventAttr {
         type_: PERF_TYPE_BREAKPOINT,
@@ -124,7 +128,7 @@ fn watchpoint(addr: u64, len: u8, mode: u8, pid: u32, prog: i32) -> std::io::Res
         config2: u64::from(len),
         ..Default::default()
     };
-    let fd = sys::perf_event_open(&mut attr, pid as i32, -1)?;
+    let fd = sys::perf_event_open(&mut attr, pid, cpu)?;
     sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
     Ok(fd)
 }

@@ -494,7 +494,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             let [_, addr, len, mode] = parts[..] else {
                 return Err(bad(
                     format!("`{}` is not a watchpoint", ap.raw),
-                    "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`, with -p PID or -c CMD",
+                    "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`: a user address with -p PID or -c CMD, a kernel address without",
                 ));
             };
             let addr = addr
@@ -506,6 +506,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 .ok()
                 .filter(|l| [1, 2, 4, 8].contains(l))
                 .ok_or_else(|| bad(format!("`{len}` is not a watchpoint length"), "a watchpoint covers 1, 2, 4 or 8 bytes"))?;
+            // The debug registers watch naturally aligned words only.
+            if addr % u64::from(len) != 0 {
+                return Err(bad(format!("{addr:#x} is not aligned to the watchpoint's {len} bytes"), "watch the aligned word holding it, or fewer bytes"));
+            }
             let mut bits = 0u8;
             for c in mode.chars() {
                 bits |= match c {
