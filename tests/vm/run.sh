@@ -120,4 +120,4 @@ chmod +x initramfs/init
 
 # shellcheck disable=SC2086 # $virtfs is empty or several words
 exec timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg -m 4096 -smp 2 -nographic -no-reboot $virtfs \
-    -kernel vmlinuz -initrd initramfs.gz -append 'console=ttyS0 quiet panic=-1'
+    -kernel vmlinuz -initrd initramfs.gz -append 'console=ttyS0 loglevel=5 panic=-1 softlockup_panic=1'
