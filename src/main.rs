@@ -141,7 +141,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, env };
+    let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
+    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, env, target };
     let program = match sema::analyse_with(&script, &kernel, &sema_options) {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),

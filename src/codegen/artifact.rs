@@ -88,6 +88,13 @@ pub enum Attach {
         len: u8,
         mode: u8,
     },
+    /// A hardware breakpoint armed while tracing, at the address a `watchpoint:FUNC+argN`
+    /// uprobe reports (a `Watch` event carrying `id`): nothing is attached at start.
+    ArmedWatchpoint {
+        id: u32,
+        len: u8,
+        mode: u8,
+    },
     /// A perf event on every online CPU (profile, software, hardware).
     PerfEvent {
         perf_type: u32,
@@ -137,6 +144,9 @@ pub enum EventKind {
     Print = 2,
     Clear = 3,
     Zero = 4,
+    /// `watchpoint:FUNC+argN` reached FUNC: arm watchpoint `id` at the address word 1, in
+    /// the process of word 2's low half; its high half is 1 when that process is stopped.
+    Watch = 5,
 }
 
 impl EventKind {
@@ -147,6 +157,7 @@ impl EventKind {
             2 => EventKind::Print,
             3 => EventKind::Clear,
             4 => EventKind::Zero,
+            5 => EventKind::Watch,
             _ => return None,
         })
     }

@@ -17,6 +17,7 @@ mod strings;
 mod syscalls;
 mod syscalls_x86_64;
 mod usdt;
+mod watchpoint;
 
 pub use artifact::BpfArtifact;
 pub use error::CodegenError;

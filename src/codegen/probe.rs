@@ -87,7 +87,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     /// Goes on where `cond` (an i1) holds, and leaves the probe where it does not.
-    fn continue_if(&self, cond: IntValue<'ctx>) -> R<()> {
+    pub(super) fn continue_if(&self, cond: IntValue<'ctx>) -> R<()> {
         let bb = self.bb;
         let run = bb.ctx.append_basic_block(bb.function, "run");
         let skip = bb.ctx.append_basic_block(bb.function, "skip");
@@ -173,6 +173,11 @@ pub fn lower_probe<'ctx>(
                 ("usdt", "usdt".to_string(), Attach::Uprobe { path: probe.path.clone(), offset: probe.offset, ret: false, semaphore: probe.semaphore })
             }
             AttachKind::Watchpoint { addr, len, mode } => ("watchpoint", "perf_event".to_string(), Attach::Watchpoint { addr: *addr, len: *len, mode: *mode }),
+            AttachKind::ArgWatchpoint { path, offset, arg, len, mode, stop } => {
+                let id = super::watchpoint::id(probe_index, ap_index);
+                metas.push(super::watchpoint::arming_program(ctx, module, maps, program, ap, probe.span, (path, *offset), id, *arg, *stop, options)?);
+                ("watchpoint", "perf_event".to_string(), Attach::ArmedWatchpoint { id, len: *len, mode: *mode })
+            }
             AttachKind::PerfEvent { event, sample } => {
                 let (period, frequency) = match sample {
                     PerfSample::Period(p) => (*p, false),

@@ -326,7 +326,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 }
 
-fn header<'ctx>(kind: EventKind, id: u32, bb: &super::builder::BpfBuilder<'ctx, '_>) -> IntValue<'ctx> {
+pub(super) fn header<'ctx>(kind: EventKind, id: u32, bb: &super::builder::BpfBuilder<'ctx, '_>) -> IntValue<'ctx> {
     bb.const_i64(kind as u64 | (u64::from(id) << 32))
 }
 

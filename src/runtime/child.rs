@@ -89,6 +89,24 @@ impl Drop for HeldChild {
     }
 }
 
+/// The executable of the process rtrace traces: `-p PID`'s, or the program `-c CMD` runs
+/// (found as exec would find it). None without either, or when it cannot be found.
+pub fn traced_executable(pid: Option<u32>, command: Option<&str>) -> Option<String> {
+    let path = match (pid, command) {
+        (Some(pid), _) => std::fs::read_link(format!("/proc/{pid}/exe")).ok()?,
+        (None, Some(command)) => {
+            let program = shlex::split(command)?.into_iter().next()?;
+            if program.contains('/') {
+                std::fs::canonicalize(&program).ok()?
+            } else {
+                super::find_on_path(&program)?
+            }
+        }
+        (None, None) => return None,
+    };
+    Some(path.to_string_lossy().into_owned())
+}
+
 /// Whether `program` names an existing file, directly or through PATH, as exec would find it.
 fn runnable(program: &str) -> bool {
     if program.contains('/') {

@@ -54,6 +54,18 @@ pub struct EventSink {
     symbols: SymbolCache,
     /// The status of the first `exit(status)`.
     pub status: Option<i32>,
+    /// Watchpoints to arm (`watchpoint:FUNC+argN` reached FUNC), taken by the event loop.
+    pub watches: Vec<WatchRequest>,
+}
+
+/// A `Watch` event: arm watchpoint `id` at `addr` in process `pid`, then resume the process
+/// if the uprobe `stopped` it.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchRequest {
+    pub id: u32,
+    pub addr: u64,
+    pub pid: u32,
+    pub stopped: bool,
 }
 
 impl EventSink {
@@ -72,6 +84,7 @@ impl EventSink {
             line: String::new(),
             symbols: SymbolCache::default(),
             status: None,
+            watches: Vec::new(),
         })
     }
 
@@ -201,6 +214,10 @@ impl EventSink {
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
             Some(EventKind::Zero) => self.clear_map(id, maps, true)?,
+            Some(EventKind::Watch) => {
+                let who = u64_at(record, 16);
+                self.watches.push(WatchRequest { id: id as u32, addr: u64_at(record, 8), pid: who as u32, stopped: who >> 32 != 0 });
+            }
             None => {}
         }
         Ok(())

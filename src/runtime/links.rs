@@ -21,6 +21,8 @@ pub struct Links {
     fds: Vec<OwnedFd>,
     /// Iterator fds (`iter:` probes), to be read to the end.
     pub iterators: Vec<OwnedFd>,
+    /// Watchpoints armed while tracing: (id, pid, address).
+    armed: std::collections::HashSet<(u32, u32, u64)>,
 }
 
 impl Links {
@@ -58,6 +60,8 @@ impl Links {
                         vec![link]
                     })
                     .map_err(|e| e.to_string()),
+                // Armed when its function runs (`arm`).
+                Attach::ArmedWatchpoint { .. } => Ok(Vec::new()),
                 // A user address in the -p/-c process; without one, a kernel address, on every CPU.
                 Attach::Watchpoint { addr, len, mode } => match process {
                     Some(pid) => one(watchpoint(*addr, *len, *mode, pid as i32, -1, prog)),
@@ -76,6 +80,35 @@ impl Links {
             links.fds.extend(fds);
         }
         Ok(links)
+    }
+}
+
+impl Links {
+    /// Arms watchpoint `id` (a `watchpoint:FUNC+argN` probe) at `addr` in process `pid`, once
+    /// per address, then resumes the process if its uprobe stopped it. An error (the CPU has
+    /// four debug registers) is returned after the process is resumed.
+    pub fn arm(&mut self, loaded: &Loaded, programs: &[ProgramMeta], id: u32, addr: u64, pid: u32, stopped: bool) -> Result<(), String> {
+        let armed = if self.armed.insert((id, pid, addr)) {
+            let found = programs.iter().find_map(|p| match p.attach {
+                Attach::ArmedWatchpoint { id: i, len, mode } if i == id => Some((p, len, mode)),
+                _ => None,
+            });
+            match found {
+                Some((p, len, mode)) => loaded
+                    .program(&p.function)
+                    .map_err(|e| e.to_string())
+                    .and_then(|prog| watchpoint(addr, len, mode, pid as i32, -1, prog).map_err(|e| format!("{}: cannot watch {addr:#x}: {e}", p.probe_name)))
+                    .map(|fd| self.fds.push(fd)),
+                None => Err(format!("no watchpoint program {id}")),
+            }
+        } else {
+            Ok(())
+        };
+        if stopped {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        }
+        armed
     }
 }
 

@@ -88,7 +88,7 @@ fn program_type(attach: &Attach) -> u32 {
     match attach {
         Attach::Begin | Attach::End | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
-        Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
+        Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } | Attach::ArmedWatchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
         Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
         Attach::Fentry { .. } | Attach::Iter { .. } => BPF_PROG_TYPE_TRACING,
     }

@@ -26,6 +26,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
+pub use child::traced_executable;
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
 use events::{EventSink, Outcome};
@@ -101,7 +102,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded)?;
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded, &mut links, &meta.programs)?;
         drop(links);
     }
 
@@ -172,6 +173,8 @@ fn event_loop(
     exit_fds: &[RawFd],
     sink: &mut EventSink,
     loaded: &Loaded,
+    links: &mut Links,
+    programs: &[crate::codegen::artifact::ProgramMeta],
 ) -> Result<Outcome, RuntimeError> {
     let mut fds =
         vec![libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
@@ -191,6 +194,11 @@ fn event_loop(
         // Woken by a batch of events, or the timer: printf events wake us only in batches.
         if sink.drain(ring, loaded)? == Outcome::Exit {
             return Ok(Outcome::Exit);
+        }
+        for w in std::mem::take(&mut sink.watches) {
+            if let Err(message) = links.arm(loaded, programs, w.id, w.addr, w.pid, w.stopped) {
+                eprintln!("warning: {message}");
+            }
         }
         let child_exited = fds.iter().skip(2).any(|f| f.revents != 0);
         if fds[1].revents != 0 || child_exited {

@@ -26,12 +26,13 @@ const PROVIDERS: &[&[&str]] = &[
     &["software", "s"],
     &["hardware", "h"],
     &["watchpoint", "w"],
+    &["asyncwatchpoint", "aw"],
     &["usdt", "U"],
     &["iter", "it"],
 ];
 
 /// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &["asyncwatchpoint", "aw"];
+const PLANNED: &[&str] = &[];
 
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
@@ -96,7 +97,8 @@ pub fn split_attach_point(raw: &str) -> Vec<String> {
 
 /// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
 /// order.
-pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
+/// `target`: the executable of the -p/-c process, for attach points inside it.
+pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
     let parts = split_attach_point(&ap.raw);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
@@ -125,7 +127,7 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<Vec<Att
             return expand_tracepoints(ap, category, event, kernel);
         }
     }
-    resolve_one(ap, kernel).map(|a| vec![a])
+    resolve_one(ap, kernel, target).map(|a| vec![a])
 }
 
 /// `kprobe:FUNCTION`, `kprobe:FUNCTION+OFFSET`, `kprobe:MODULE:FUNCTION`, with wildcards.
@@ -401,7 +403,7 @@ fn class_match(p: &[char], c: char) -> Option<usize> {
     (hit != negate).then_some(end + 1)
 }
 
-fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachPoint, SemaError> {
+fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<AttachPoint, SemaError> {
     let span = ap.span;
     let parts = split_attach_point(&ap.raw);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -489,14 +491,34 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
                 "write `usdt:BINARY:[PROVIDER:]NAME`, e.g. `usdt:/usr/bin/python3:python:function__entry`",
             ));
         }
-        Some("watchpoint") => {
-            // `watchpoint:ADDRESS:LENGTH:MODE`, MODE from r, w, x.
+        Some(provider @ ("watchpoint" | "asyncwatchpoint")) => {
+            // `watchpoint:ADDRESS:LENGTH:MODE`, MODE from r, w, x; or `watchpoint:FUNC+argN:...`.
             let [_, addr, len, mode] = parts[..] else {
                 return Err(bad(
                     format!("`{}` is not a watchpoint", ap.raw),
-                    "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`: a user address with -p PID or -c CMD, a kernel address without",
+                    "write `watchpoint:ADDRESS:LENGTH:MODE`, e.g. `watchpoint:0x10000000:8:w`: a user address with -p PID or -c CMD, a kernel address without; or `watchpoint:FUNCTION+argN:LENGTH:MODE`",
                 ));
             };
+            let armed = match addr.split_once("+arg") {
+                Some((func, n)) => {
+                    let arg: u8 = n.parse().ok().filter(|n| *n < 6).ok_or_else(|| bad(format!("`{n}` is not an argument number"), "arg0 to arg5"))?;
+                    let Some(path) = target else {
+                        return Err(bad(
+                            format!("`{}` watches what a function of the traced process receives", ap.raw),
+                            "give the process with -p PID or -c CMD",
+                        ));
+                    };
+                    let site = kernel
+                        .uprobe_targets(path, func)
+                        .map_err(|why| bad(format!("cannot watch `{func}`'s argument: {why}"), "name a function of the traced program"))?;
+                    let Some(site) = site.into_iter().next() else {
+                        return Err(bad(format!("`{path}` has no function `{func}`"), "name a function of the traced program"));
+                    };
+                    Some((site.path, site.offset, arg))
+                }
+                None => None,
+            };
+            let addr = if armed.is_some() { "0" } else { addr };
             let addr = addr
                 .strip_prefix("0x")
                 .map_or_else(|| addr.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
@@ -523,7 +545,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
             if !matches!(bits, 2 | 3 | 4) {
                 return Err(bad(format!("`{mode}` is not a watchpoint mode"), "use `w`, `rw` or `x`"));
             }
-            AttachKind::Watchpoint { addr, len, mode: bits }
+            match armed {
+                Some((path, offset, arg)) => AttachKind::ArgWatchpoint { path, offset, arg, len, mode: bits, stop: provider == "watchpoint" },
+                None => AttachKind::Watchpoint { addr, len, mode: bits },
+            }
         }
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
@@ -559,7 +584,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo) -> Result<AttachP
         AttachKind::PerfEvent { .. } => {
             format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":"))
         }
-        AttachKind::Watchpoint { addr, len, .. } => format!("watchpoint:{addr:#x}:{len}:{}", parts[3]),
+        AttachKind::Watchpoint { addr, len, .. } => format!("{}:{addr:#x}:{len}:{}", canonical.unwrap_or(provider), parts[3]),
+        AttachKind::ArgWatchpoint { .. } => format!("{}:{}", canonical.unwrap_or(provider), parts[1..].join(":")),
         AttachKind::Iter { target, .. } => format!("iter:{target}"),
         AttachKind::Usdt { probe } => probe.probe_name(),
     };

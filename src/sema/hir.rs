@@ -143,6 +143,18 @@ pub enum AttachKind {
         len: u8,
         mode: u8,
     },
+    /// `watchpoint:FUNC+argN:LEN:MODE`: a uprobe on FUNC (at `offset` in `path`) sends the
+    /// address in argN to userspace, which arms a watchpoint there in the traced process.
+    /// `stop`: the uprobe stops the process (SIGSTOP) until the watchpoint is armed
+    /// (`watchpoint`); `asyncwatchpoint` lets it run on.
+    ArgWatchpoint {
+        path: String,
+        offset: u64,
+        arg: u8,
+        len: u8,
+        mode: u8,
+        stop: bool,
+    },
     /// A perf event on every CPU: `profile` (a timer), `software` or `hardware`.
     PerfEvent {
         event: PerfEventKind,

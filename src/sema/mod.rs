@@ -145,6 +145,9 @@ pub struct Options {
     /// Settings from the environment (`BPFTRACE_MAX_STRLEN`...): they override the script's
     /// config block.
     pub env: EnvConfig,
+    /// The executable of the -p PID or -c CMD process: where `watchpoint:FUNC+argN` finds
+    /// FUNC.
+    pub target: Option<String>,
 }
 
 /// Config settings given in the environment, already checked; None: not given.

@@ -1,16 +1,28 @@
-/* The program watchpoint tests watch: after a second, it adds to a global three times. Built
+/* The program watchpoint tests watch: after a second, it adds to a global three times, then
+ * has rtrace_increment add to another one three times, through a pointer argument. Built
  * without PIE, so the global's address is the one `nm` prints. */
 #include <stdio.h>
 #include <unistd.h>
 
 volatile long rtrace_watched;
+long rtrace_counter;
+
+__attribute__((noinline)) void rtrace_increment(int unused, long *p)
+{
+	(void)unused;
+	(*(volatile long *)p)++;
+}
 
 int main(void)
 {
 	sleep(1);
 	for (int i = 0; i < 3; i++)
 		rtrace_watched += 5;
-	printf("%ld\n", rtrace_watched);
+	for (int i = 0; i < 3; i++) {
+		rtrace_increment(0, &rtrace_counter);
+		usleep(100000);
+	}
+	printf("%ld %ld\n", rtrace_watched, rtrace_counter);
 	sleep(1);
 	return 0;
 }

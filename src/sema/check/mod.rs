@@ -63,7 +63,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         let mut aps = Vec::new();
         let mut resolved = true;
         for ap in &probe.attach_points {
-            match attach::resolve(ap, kernel) {
+            match attach::resolve(ap, kernel, options.target.as_deref()) {
                 Ok(a) => aps.extend(a),
                 Err(e) => {
                     errors.push(e);
