@@ -21,7 +21,10 @@ pub struct Links {
     fds: Vec<OwnedFd>,
     /// Iterator fds (`iter:` probes), to be read to the end.
     pub iterators: Vec<OwnedFd>,
-    /// Watchpoints armed while tracing: (id, pid, address).
+    /// The programs of `watchpoint:FUNC+argN` probes by id: (program fd, length, mode,
+    /// probe name), armed while tracing.
+    armable: std::collections::HashMap<u32, (i32, u8, u8, String)>,
+    /// Watchpoints armed so far: (id, pid, address).
     armed: std::collections::HashSet<(u32, u32, u64)>,
 }
 
@@ -61,7 +64,10 @@ impl Links {
                     })
                     .map_err(|e| e.to_string()),
                 // Armed when its function runs (`arm`).
-                Attach::ArmedWatchpoint { .. } => Ok(Vec::new()),
+                Attach::ArmedWatchpoint { id, len, mode } => {
+                    links.armable.insert(*id, (prog, *len, *mode, p.probe_name.clone()));
+                    Ok(Vec::new())
+                }
                 // A user address in the -p/-c process; without one, a kernel address, on every CPU.
                 Attach::Watchpoint { addr, len, mode } => match process {
                     Some(pid) => one(watchpoint(*addr, *len, *mode, pid as i32, -1, prog)),
@@ -87,22 +93,13 @@ impl Links {
     /// Arms watchpoint `id` (a `watchpoint:FUNC+argN` probe) at `addr` in process `pid`, once
     /// per address, then resumes the process if its uprobe stopped it. An error (the CPU has
     /// four debug registers) is returned after the process is resumed.
-    pub fn arm(&mut self, loaded: &Loaded, programs: &[ProgramMeta], id: u32, addr: u64, pid: u32, stopped: bool) -> Result<(), String> {
-        let armed = if self.armed.insert((id, pid, addr)) {
-            let found = programs.iter().find_map(|p| match p.attach {
-                Attach::ArmedWatchpoint { id: i, len, mode } if i == id => Some((p, len, mode)),
-                _ => None,
-            });
-            match found {
-                Some((p, len, mode)) => loaded
-                    .program(&p.function)
-                    .map_err(|e| e.to_string())
-                    .and_then(|prog| watchpoint(addr, len, mode, pid as i32, -1, prog).map_err(|e| format!("{}: cannot watch {addr:#x}: {e}", p.probe_name)))
-                    .map(|fd| self.fds.push(fd)),
-                None => Err(format!("no watchpoint program {id}")),
+    pub fn arm(&mut self, id: u32, addr: u64, pid: u32, stopped: bool) -> Result<(), String> {
+        let armed = match self.armable.get(&id) {
+            Some((prog, len, mode, name)) if self.armed.insert((id, pid, addr)) => {
+                watchpoint(addr, *len, *mode, pid as i32, -1, *prog).map(|fd| self.fds.push(fd)).map_err(|e| format!("{name}: cannot watch {addr:#x}: {e}"))
             }
-        } else {
-            Ok(())
+            Some(_) => Ok(()),
+            None => Err(format!("no watchpoint program {id}")),
         };
         if stopped {
             // SAFETY: plain kill(2).

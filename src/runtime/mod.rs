@@ -102,7 +102,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded, &mut links, &meta.programs)?;
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded, &mut links)?;
         drop(links);
     }
 
@@ -174,7 +174,6 @@ fn event_loop(
     sink: &mut EventSink,
     loaded: &Loaded,
     links: &mut Links,
-    programs: &[crate::codegen::artifact::ProgramMeta],
 ) -> Result<Outcome, RuntimeError> {
     let mut fds =
         vec![libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
@@ -196,7 +195,7 @@ fn event_loop(
             return Ok(Outcome::Exit);
         }
         for w in std::mem::take(&mut sink.watches) {
-            if let Err(message) = links.arm(loaded, programs, w.id, w.addr, w.pid, w.stopped) {
+            if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
                 eprintln!("warning: {message}");
             }
         }
