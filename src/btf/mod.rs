@@ -191,6 +191,36 @@ impl Btf {
         }
     }
 
+    /// The value of enumerator `name` (`TCP_ESTABLISHED`), from whichever enum declares it,
+    /// and whether that enum is signed. A scan of every type: for the rare identifier that is
+    /// nothing else.
+    pub fn enum_value(&self, name: &str) -> Option<(i64, bool)> {
+        for id in 1..self.offsets.len() as u32 {
+            let Some((o, _, info, _)) = self.header(id) else { continue };
+            let kind = (info >> 24) & 0x1f;
+            let (stride, wide) = match kind {
+                KIND_ENUM => (8, false),
+                KIND_ENUM64 => (12, true),
+                _ => continue,
+            };
+            let signed = info >> 31 != 0;
+            for i in 0..(info & 0xffff) as usize {
+                let m = o + 12 + stride * i;
+                if self.string(self.u32_at(m)) != name {
+                    continue;
+                }
+                let lo = self.u32_at(m + 4);
+                let value = match (wide, signed) {
+                    (true, _) => (u64::from(self.u32_at(m + 8)) << 32 | u64::from(lo)) as i64,
+                    (false, true) => i64::from(lo as i32),
+                    (false, false) => i64::from(lo),
+                };
+                return Some((value, signed));
+            }
+        }
+        None
+    }
+
     /// Skips typedefs and qualifiers (const, volatile, restrict, type tags).
     pub fn strip(&self, mut id: TypeId) -> TypeId {
         for _ in 0..32 {

@@ -36,6 +36,9 @@ pub struct Lower<'ctx, 'm, 'p> {
     pub filter_pid: bool,
     /// Enclosing loops, innermost last: where `continue` and `break` go.
     pub loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
+    /// Stack slots besides the variables that outlive every statement (a fused program's
+    /// saved registers).
+    pub pinned: Vec<PointerValue<'ctx>>,
 }
 
 /// Where `args.FIELD` is read from.
@@ -70,6 +73,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             done: None,
             args: ArgsSource::Context,
             probe_name: None,
+            pinned: Vec::new(),
             filter_pid: options.filter_pid,
             loops: Vec::new(),
         }
@@ -125,8 +129,23 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let pass = bb.truthy(v)?;
             self.continue_if(pass)?;
         }
-        self.block(&probe.body)?;
+        for stmt in &probe.body {
+            self.stmt(stmt)?;
+            // A finished statement's temporaries are dead: the next statement reuses their
+            // slots, so a long probe needs its largest statement's stack, not the sum.
+            bb.reuse_stack(&self.live_slots());
+        }
         self.leave()
+    }
+
+    /// The stack slots that hold state across statements: variables, `probe` and `args` of
+    /// a fused program, and whatever else is pinned.
+    fn live_slots(&self) -> Vec<PointerValue<'ctx>> {
+        let args = match &self.args {
+            ArgsSource::Syscall { slots, .. } => slots.iter().map(|(_, p)| *p).collect(),
+            ArgsSource::Context => Vec::new(),
+        };
+        self.vars.iter().copied().chain(self.probe_name).chain(args).chain(self.pinned.iter().copied()).collect()
     }
 }
 

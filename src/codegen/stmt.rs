@@ -19,7 +19,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(())
     }
 
-    fn stmt(&mut self, s: &Stmt) -> R<()> {
+    pub(super) fn stmt(&mut self, s: &Stmt) -> R<()> {
         let bb = self.bb;
         match s {
             Stmt::MapStore { map, keys, value } => {

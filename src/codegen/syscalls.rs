@@ -197,6 +197,7 @@ pub fn lower<'ctx>(
         lower.done = Some(next);
         lower.args = args;
         lower.probe_name = Some(probe_buf);
+        lower.pinned = vec![saved];
         lower.probe_code(probe)?;
         bb.b.position_at_end(next);
     }

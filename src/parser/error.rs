@@ -18,6 +18,8 @@ pub enum ParseError {
     UnexpectedToken { span: Span, found: String, expected: Vec<String> },
     /// E0104: something other than `{` where a probe body must start.
     BodyNotInBraces { span: Span, found: String },
+    /// E0105: a preprocessor directive rtrace does not understand.
+    Directive { span: Span, message: String },
 }
 
 impl ParseError {
@@ -89,6 +91,9 @@ impl ToDiagnostic for ParseError {
                 .with_message(format!("unexpected {found} where the probe body should start"))
                 .with_labels(vec![primary(*span, "expected `{` here")])
                 .with_notes(vec!["help: probe bodies are written in braces: `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`".into()]),
+            ParseError::Directive { span, message } => {
+                Diagnostic::error().with_code("E0105").with_message(message.clone()).with_labels(vec![primary(*span, "in this directive")])
+            }
         }
     }
 }

@@ -277,6 +277,8 @@ pub struct Lexer<'s> {
     in_predicate: bool,
     /// Inside a top-level `let @m = ...;`.
     in_declaration: bool,
+    /// `#define`d names and what the lexer reads in their place.
+    constants: Option<&'s std::collections::HashMap<String, super::preprocess::Constant>>,
 }
 
 impl<'s> Lexer<'s> {
@@ -286,7 +288,15 @@ impl<'s> Lexer<'s> {
         if src.starts_with("#!") {
             inner.bump(src.find('\n').unwrap_or(src.len()));
         }
-        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false }
+        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false, constants: None }
+    }
+
+    /// Reads each `#define`d name as its value.
+    pub fn with_constants(mut self, constants: &'s std::collections::HashMap<String, super::preprocess::Constant>) -> Self {
+        if !constants.is_empty() {
+            self.constants = Some(constants);
+        }
+        self
     }
 
     /// Offset of the next non-blank, non-comment byte at or after `pos`.
@@ -407,6 +417,11 @@ impl Iterator for Lexer<'_> {
                     Tok::Slash
                 }
             }
+            Tok::Ident(name) => match self.constants.and_then(|c| c.get(&name)) {
+                Some(super::preprocess::Constant::Int(n)) => Tok::Int(*n),
+                Some(super::preprocess::Constant::Str(text)) => Tok::Str(text.clone()),
+                None => Tok::Ident(name),
+            },
             t => t,
         };
         Some(Ok((span.start, tok, span.end)))

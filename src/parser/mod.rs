@@ -4,6 +4,7 @@
 pub mod ast;
 mod error;
 mod lexer;
+mod preprocess;
 pub mod span;
 
 pub use error::ParseError;
@@ -19,7 +20,9 @@ lalrpop_util::lalrpop_mod!(
 
 /// Parses one script. `file` is the id the spans will carry.
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
-    grammar::ScriptParser::new().parse(file, lexer::Lexer::new(src, file)).map_err(|e| ParseError::from_lalrpop(e, file, src))
+    let pre = preprocess::run(src, file).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
+    let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants);
+    grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))
 }
 
 // Helpers for the grammar's actions.

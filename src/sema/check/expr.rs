@@ -162,8 +162,14 @@ impl Checker<'_> {
                 {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
+                // Else an enumerator of the kernel's BTF (`TCP_ESTABLISHED`), as in bpftrace.
+                let enumerator = || self.kernel.and_then(|k| k.btf()).and_then(|b| b.enum_value(name));
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
                     Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),
+                    None if name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && enumerator().is_some() => {
+                        let (value, signed) = enumerator().unwrap_or_default();
+                        (hir::ExprKind::Int(value as u64), Type::Int { bits: 64, signed })
+                    }
                     None => {
                         let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args"]);
                         let candidates = did_you_mean(name, names);

@@ -1,0 +1,270 @@
+//! The part of C's preprocessor that bpftrace scripts use, so that scripts written for
+//! bpftrace (its `tools/*.bt` among them) run unchanged:
+//!
+//! - `#ifdef NAME` / `#ifndef NAME` / `#else` / `#endif`, with `BPFTRACE_HAVE_BTF` defined:
+//!   rtrace always types from the kernel's BTF, so the C definitions bpftrace scripts keep
+//!   for kernels without BTF are skipped, as bpftrace skips them there.
+//! - `#define NAME VALUE` for integer and string constants.
+//! - `#include <header>`: C types come from BTF, so a header only contributes its integer
+//!   constants (`AF_INET` from `<sys/socket.h>`), read from the system's headers when they are
+//!   there (kernel-internal headers such as `<net/sock.h>` are not, and add nothing).
+//!
+//! Directive lines and skipped regions are blanked (newlines kept), so every span of the
+//! text the lexer sees is the script's own. The lexer replaces a defined name by its value.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::span::{FileId, Span};
+
+/// A constant a `#define` gives a name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constant {
+    Int(u64),
+    Str(String),
+}
+
+/// What the lexer reads: the text with directives blanked, and the constants defined.
+#[derive(Debug, Default)]
+pub struct Preprocessed {
+    pub text: String,
+    pub constants: HashMap<String, Constant>,
+}
+
+/// A directive rtrace does not understand, or an unbalanced conditional.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectiveError {
+    pub span: Span,
+    pub message: String,
+}
+
+/// Names every script sees defined.
+const PREDEFINED: &[&str] = &["BPFTRACE_HAVE_BTF"];
+/// Where `#include <...>` looks, as a C compiler on x86_64 Debian does.
+const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
+/// Most nested includes followed.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+pub fn run(src: &str, file: FileId) -> Result<Preprocessed, DirectiveError> {
+    // Scripts without directives (nearly all) are passed through untouched.
+    if !src.lines().any(|l| l.trim_start().starts_with('#') && !l.starts_with("#!")) {
+        return Ok(Preprocessed { text: src.to_string(), constants: HashMap::new() });
+    }
+    let mut defined: HashSet<String> = PREDEFINED.iter().map(|s| s.to_string()).collect();
+    let mut raw: HashMap<String, String> = HashMap::new();
+    let mut headers = Headers::default();
+    // One entry per open conditional: whether its current branch is kept.
+    let mut stack: Vec<(bool, Span)> = Vec::new();
+    let mut text = String::with_capacity(src.len());
+    let mut at = 0;
+    // Whether a line starts inside a `/* */` comment, where `#` is prose.
+    let mut in_comment = false;
+    for line in src.split_inclusive('\n') {
+        let span = Span::new(file, at, at + line.trim_end().len());
+        at += line.len();
+        let active = stack.iter().all(|(keep, _)| *keep);
+        let trimmed = line.trim();
+        let commented = in_comment;
+        in_comment = ends_in_comment(line, in_comment);
+        let directive = trimmed.strip_prefix('#').filter(|_| !(commented || span.start == 0 && trimmed.starts_with("#!")));
+        let Some(directive) = directive else {
+            if active {
+                text.push_str(line);
+            } else {
+                text.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+            }
+            continue;
+        };
+        text.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        let mut words = directive.trim_start().splitn(2, char::is_whitespace);
+        let name = words.next().unwrap_or_default();
+        let rest = words.next().unwrap_or_default().trim();
+        let bad = |message: String| DirectiveError { span, message };
+        match name {
+            "ifdef" | "ifndef" => {
+                let is_defined = defined.contains(first_word(rest));
+                stack.push((is_defined == (name == "ifdef"), span));
+            }
+            "else" => match stack.last_mut() {
+                Some((keep, _)) => *keep = !*keep,
+                None => return Err(bad("`#else` without `#ifdef` or `#ifndef`".into())),
+            },
+            "endif" => {
+                if stack.pop().is_none() {
+                    return Err(bad("`#endif` without `#ifdef` or `#ifndef`".into()));
+                }
+            }
+            _ if !active => {}
+            "define" => {
+                let mut parts = rest.splitn(2, char::is_whitespace);
+                let macro_name = parts.next().unwrap_or_default();
+                if macro_name.is_empty() || macro_name.contains('(') {
+                    return Err(bad("rtrace's `#define` gives a name to a constant (`#define NAME VALUE`); macros with parameters are written `macro name(a) { ... }`".into()));
+                }
+                defined.insert(macro_name.to_string());
+                raw.insert(macro_name.to_string(), strip_comment(parts.next().unwrap_or_default()).to_string());
+            }
+            "undef" => {
+                defined.remove(first_word(rest));
+                raw.remove(first_word(rest));
+            }
+            "include" => {
+                let header = rest.trim_matches(|c| c == '<' || c == '>' || c == '"');
+                headers.include(header, &mut raw, 0);
+                defined.extend(raw.keys().cloned());
+            }
+            "pragma" => {}
+            other => {
+                return Err(bad(format!(
+                    "rtrace does not run C's preprocessor: `#{other}` is not one of the directives it understands (#include, #define NAME VALUE, #ifdef, #ifndef, #else, #endif)"
+                )))
+            }
+        }
+    }
+    if let Some((_, span)) = stack.first() {
+        return Err(DirectiveError { span: *span, message: "this conditional has no `#endif`".into() });
+    }
+    let constants = raw.keys().filter_map(|k| evaluate(k, &raw, 0).map(|v| (k.clone(), v))).collect();
+    Ok(Preprocessed { text, constants })
+}
+
+/// Whether a `/* */` comment is still open at the end of `line`, given whether one was open
+/// at its start (`//` comments and strings taken into account).
+fn ends_in_comment(line: &str, mut open: bool) -> bool {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < b.len() {
+        match (open, in_string, b[i], b.get(i + 1)) {
+            (true, _, b'*', Some(b'/')) => {
+                open = false;
+                i += 1;
+            }
+            (false, false, b'/', Some(b'*')) => {
+                open = true;
+                i += 1;
+            }
+            (false, false, b'/', Some(b'/')) => return false,
+            (false, _, b'"', _) => in_string = !in_string,
+            (false, true, b'\\', _) => i += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    open
+}
+
+fn first_word(s: &str) -> &str {
+    s.split_whitespace().next().unwrap_or_default()
+}
+
+fn strip_comment(s: &str) -> &str {
+    let s = s.split("//").next().unwrap_or_default();
+    s.split("/*").next().unwrap_or_default().trim()
+}
+
+/// The constant a macro's text stands for: an integer (decimal, hex or octal, with C's
+/// suffixes), a string, or another macro's name, possibly in parentheses. None otherwise.
+fn evaluate(name: &str, raw: &HashMap<String, String>, depth: usize) -> Option<Constant> {
+    let mut v = raw.get(name)?.trim();
+    while let Some(inner) = v.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
+        v = inner.trim();
+    }
+    if let Some(s) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        return Some(Constant::Str(s.to_string()));
+    }
+    let digits = v.trim_end_matches(['u', 'U', 'l', 'L']);
+    let int = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()
+    } else {
+        digits.parse().ok()
+    };
+    if let Some(n) = int {
+        return Some(Constant::Int(n));
+    }
+    if depth < 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return evaluate(v, raw, depth + 1);
+    }
+    None
+}
+
+/// System headers read for their constants, each once.
+#[derive(Default)]
+struct Headers {
+    seen: HashSet<PathBuf>,
+}
+
+impl Headers {
+    fn include(&mut self, header: &str, raw: &mut HashMap<String, String>, depth: usize) {
+        if depth > MAX_INCLUDE_DEPTH {
+            return;
+        }
+        let Some(path) = INCLUDE_DIRS.iter().map(|d| Path::new(d).join(header)).find(|p| p.is_file()) else {
+            return;
+        };
+        if !self.seen.insert(path.clone()) {
+            return;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        for line in text.lines() {
+            let Some(directive) = line.trim_start().strip_prefix('#') else { continue };
+            let directive = directive.trim_start();
+            if let Some(rest) = directive.strip_prefix("define") {
+                let mut parts = rest.trim_start().splitn(2, char::is_whitespace);
+                let name = parts.next().unwrap_or_default();
+                // The first definition wins, as the header's conditionals usually pick it.
+                if !name.is_empty() && !name.contains('(') && !raw.contains_key(name) {
+                    raw.insert(name.to_string(), strip_comment(parts.next().unwrap_or_default()).to_string());
+                }
+            } else if let Some(rest) = directive.strip_prefix("include") {
+                let inner = rest.trim().trim_matches(|c| c == '<' || c == '>' || c == '"');
+                self.include(inner, raw, depth + 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn btf_conditionals_defines_and_spans() {
+        let src = "#ifndef BPFTRACE_HAVE_BTF\nstruct x { int a; };\n#else\n#define N 0x10\n#endif\n#define S \"hi\"\nBEGIN { }\n";
+        let p = run(src, 0).expect("preprocesses");
+        assert_eq!(p.text.len(), src.len());
+        assert_eq!(p.text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>(), ["BEGIN { }"]);
+        assert_eq!(p.text.find("BEGIN"), src.find("BEGIN"));
+        assert_eq!(p.constants.get("N"), Some(&Constant::Int(16)));
+        assert_eq!(p.constants.get("S"), Some(&Constant::Str("hi".into())));
+    }
+
+    #[test]
+    fn macro_chains_octal_and_suffixes() {
+        let p = run("#define A B\n#define B (0100)\n#define C 7UL\n", 0).expect("preprocesses");
+        assert_eq!(p.constants.get("A"), Some(&Constant::Int(64)));
+        assert_eq!(p.constants.get("C"), Some(&Constant::Int(7)));
+    }
+
+    #[test]
+    fn unknown_directives_and_unbalanced_conditionals_are_errors() {
+        assert!(run("#if X > 1\n", 0).expect_err("refused").message.contains("#if"));
+        assert!(run("#endif\n", 0).is_err());
+        assert!(run("#ifdef X\nBEGIN {}\n", 0).expect_err("refused").message.contains("no `#endif`"));
+        assert!(run("#define F(x) x\n", 0).is_err());
+    }
+
+    #[test]
+    fn hashes_in_block_comments_are_prose() {
+        let src = "/*\n # need changes\n */\nBEGIN { } /* a\n#x */\n";
+        assert_eq!(run(src, 0).expect("preprocesses").text, src);
+    }
+
+    #[test]
+    fn shebang_is_not_a_directive() {
+        let p = run("#!/usr/bin/rtrace\nBEGIN { }\n", 0).expect("preprocesses");
+        assert!(p.text.starts_with("#!"));
+    }
+}
