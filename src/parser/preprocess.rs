@@ -6,8 +6,8 @@
 //!   for kernels without BTF are skipped, as bpftrace skips them there.
 //! - `#define NAME VALUE` for integer and string constants.
 //! - `#include <header>`: C types come from BTF, so a header only contributes its integer
-//!   constants (`AF_INET` from `<sys/socket.h>`), read from the system's headers when they are
-//!   there (kernel-internal headers such as `<net/sock.h>` are not, and add nothing).
+//!   constants (`AF_INET` from `<sys/socket.h>`), read from the system's headers, and from the
+//!   running kernel's when they are installed; a header found nowhere adds nothing.
 //!
 //! Directive lines and skipped regions are blanked (newlines kept), so every span of the
 //! text the lexer sees is the script's own. The lexer replaces a defined name by its value.
@@ -190,6 +190,18 @@ fn evaluate(name: &str, raw: &HashMap<String, String>, depth: usize) -> Option<C
     None
 }
 
+/// The system's include directories, then the running kernel's own headers when they are
+/// installed (`/lib/modules/RELEASE/build`, as bpftrace finds them): `<linux/sched.h>` there
+/// has `TASK_RUNNING`.
+fn include_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = INCLUDE_DIRS.iter().map(PathBuf::from).collect();
+    if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        let build = Path::new("/lib/modules").join(release.trim()).join("build");
+        dirs.extend(["include", "arch/x86/include", "include/uapi", "arch/x86/include/uapi", "arch/x86/include/generated"].iter().map(|d| build.join(d)));
+    }
+    dirs
+}
+
 /// System headers read for their constants, each once.
 #[derive(Default)]
 struct Headers {
@@ -201,7 +213,7 @@ impl Headers {
         if depth > MAX_INCLUDE_DEPTH {
             return;
         }
-        let Some(path) = INCLUDE_DIRS.iter().map(|d| Path::new(d).join(header)).find(|p| p.is_file()) else {
+        let Some(path) = include_dirs().into_iter().map(|d| d.join(header)).find(|p| p.is_file()) else {
             return;
         };
         if !self.seen.insert(path.clone()) {
