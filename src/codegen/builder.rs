@@ -44,6 +44,7 @@ pub enum Helper {
     RingbufSubmit = 132,
     RingbufQuery = 134,
     ForEachMapElem = 164,
+    MapLookupPercpuElem = 195,
 }
 
 /// When a ring buffer record wakes the reader: see `BpfBuilder::ringbuf_output`.

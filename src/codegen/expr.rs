@@ -10,7 +10,7 @@ use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
 use super::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
-use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, MapValue, Place};
+use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
 
 #[derive(Clone, Copy)]
@@ -346,8 +346,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::Numaid => low32(bb.helper(Helper::GetNumaNodeId, &[])?)?,
             Builtin::Jiffies => bb.helper(Helper::GetJiffies64, &[])?,
             Builtin::Comm => {
-                // bpf_get_current_comm pads the whole buffer with NULs.
-                let buf = bb.stack_uninit(16, "comm")?;
+                // Zeroed first: before Linux 6.x's strscpy_pad, bpf_get_current_comm left the
+                // bytes after the NUL as they were, and map keys compare all 16.
+                let buf = bb.stack_buffer(16, "comm")?;
                 bb.helper(Helper::GetCurrentComm, &[buf.into(), bb.const_i64(16).into()])?;
                 return Ok(Val::Str(buf, 16));
             }
@@ -449,34 +450,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         })
     }
 
-    fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
-        let bb = self.bb;
-        let key = self.map_key(map, keys, None)?;
-        let p = bb.map_lookup(self.maps.user[map], key)?;
-        let found = bb.b.build_is_not_null(p, "found")?;
-        let value = self.program.maps[map].value;
-        if ty.is_buffer() {
-            let n = ty.size();
-            let buf = bb.stack_buffer(n, "mapstr")?;
-            bb.if_then(found, |s| s.memcpy(buf, p, n as u64))?;
-            return Ok(Val::Str(buf, n));
-        }
-        let slot = bb.stack_i64("mapval")?;
-        bb.store_i64(slot, bb.const_i64(0))?;
-        bb.if_then(found, |s| {
-            let v = match value {
-                MapValue::Avg => {
-                    let count = s.load_i64(p)?;
-                    let total = s.load_i64(s.gep(p, 8)?)?;
-                    s.b.build_int_signed_div(total, count, "avg")?
-                }
-                _ => s.load_i64(p)?,
-            };
-            s.store_i64(slot, v)
-        })?;
-        Ok(Val::Int(bb.load_i64(slot)?))
-    }
-
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {
         let bb = self.bb;
         if matches!(op, BinOp::And | BinOp::Or) {
@@ -568,6 +541,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         match &e.kind {
             ExprKind::Builtin(Builtin::Comm) if slot_len == 16 => {
+                bb.memset_zero(slot, 16)?;
                 bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
                 Ok(())
             }

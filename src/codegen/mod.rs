@@ -9,6 +9,7 @@ mod expr;
 mod llvm_diagnostics;
 mod llvm_init;
 mod map_loop;
+mod map_read;
 pub mod maps;
 mod probe;
 pub mod pt_regs;

@@ -76,6 +76,7 @@ if [ -n "$e2e" ]; then
     cat > initramfs/e2e.sh <<E2E
 set -u
 for m in \$(cat /modules/order); do insmod /modules/\$m.ko || echo "VM-E2E insmod \$m failed"; done
+ip link set lo up
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host || { echo "VM-E2E-EXIT 125"; exit; }
 mount -t tmpfs tmpfs /host/tmp

@@ -48,7 +48,15 @@ impl Checker<'_> {
                 return Ok(hir::Stmt::MapAggregate { map, keys, arg });
             }
         }
-        let value = self.expr(value)?;
+        let before = self.errors.len();
+        let value = match self.expr(value) {
+            // `@m = @m + 1` on a new map: the read sees 0 the first time, as with `@m += 1`.
+            Err(_) if !self.map_ids.contains_key(&m.name) && self.only_unassigned_reads_of(&m.name, before) => {
+                self.declare_map(m, key_types.clone(), MapValue::Scalar(Type::I64), m.span)?;
+                self.expr(value)?
+            }
+            r => r?,
+        };
         let value = self.value(value)?;
         let ty = value.ty.stored();
         let map = self.declare_map(m, key_types, MapValue::Scalar(ty), value.span)?;
@@ -57,6 +65,17 @@ impl Checker<'_> {
             _ => value,
         };
         Ok(hir::Stmt::MapStore { map, keys, value })
+    }
+
+    /// Whether the only errors since `before` say that map `name` is read before anything
+    /// stores into it; if so they are dropped.
+    fn only_unassigned_reads_of(&mut self, name: &str, before: usize) -> bool {
+        let new = &self.errors[before..];
+        let only = !new.is_empty() && new.iter().all(|e| matches!(e, SemaError::MapNeverAssigned { map, .. } if map == name));
+        if only {
+            self.errors.truncate(before);
+        }
+        only
     }
 
     pub(super) fn aggregation(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<(MapValue, Option<hir::Expr>)> {

@@ -1,0 +1,108 @@
+//! Reading a map's value in a probe (`@m[k]` as an expression). Plain maps hold one value.
+//! Aggregations are per-CPU: each CPU counts into its own copy, so a read folds every CPU's
+//! copy, with `bpf_map_lookup_percpu_elem` (Linux 5.19), the way userspace folds them when
+//! it prints the map; reading only the current CPU's copy would see a fraction of it.
+
+use inkwell::values::{IntValue, PointerValue};
+use inkwell::IntPredicate;
+
+use super::artifact::Global;
+use super::builder::{Helper, R};
+use super::expr::Val;
+use super::probe::Lower;
+use crate::sema::hir::{Expr, MapValue};
+use crate::sema::Type;
+
+/// The most CPUs a read folds.
+const MAX_CPUS: u64 = 512;
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let key = self.map_key(map, keys, None)?;
+        let value = self.program.maps[map].value;
+        if super::maps::layout(&self.program.maps[map]).percpu {
+            return Ok(Val::Int(self.fold_cpus(map, key, value)?));
+        }
+        let p = bb.map_lookup(self.maps.user[map], key)?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        if ty.is_buffer() {
+            let n = ty.size();
+            let buf = bb.stack_buffer(n, "mapstr")?;
+            bb.if_then(found, |s| s.memcpy(buf, p, n as u64))?;
+            return Ok(Val::Str(buf, n));
+        }
+        let slot = bb.stack_i64("mapval")?;
+        bb.store_i64(slot, bb.const_i64(0))?;
+        bb.if_then(found, |s| s.store_i64(slot, s.load_i64(p)?))?;
+        Ok(Val::Int(bb.load_i64(slot)?))
+    }
+
+    /// An aggregation's value over every CPU: the sum of counts and sums, the least or
+    /// greatest of the CPUs that have a min or max, the average of all (total / count).
+    fn fold_cpus(&mut self, map: usize, key: PointerValue<'ctx>, value: MapValue) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let ncpus = self.global(Global::Ncpus)?;
+        // acc: the sum, count or extreme; second: the total (avg), or whether one was seen.
+        let (acc, second, cpu) = (bb.stack_i64("acc")?, bb.stack_i64("acc2")?, bb.stack_i64("cpu")?);
+        for s in [acc, second, cpu] {
+            bb.store_i64(s, bb.const_i64(0))?;
+        }
+        let head = bb.ctx.append_basic_block(bb.function, "cpu_loop");
+        let body = bb.ctx.append_basic_block(bb.function, "cpu_body");
+        let next = bb.ctx.append_basic_block(bb.function, "cpu_next");
+        let done = bb.ctx.append_basic_block(bb.function, "cpu_done");
+        bb.b.build_unconditional_branch(head)?;
+        bb.b.position_at_end(head);
+        let i = bb.load_i64(cpu)?;
+        // Two tests, the constant one first: the verifier proves the loop ends by it.
+        let bounded = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(MAX_CPUS), "bounded")?;
+        bb.b.build_conditional_branch(bounded, next, done)?;
+        bb.b.position_at_end(next);
+        let online = bb.b.build_int_compare(IntPredicate::ULT, i, ncpus, "online")?;
+        bb.b.build_conditional_branch(online, body, done)?;
+        bb.b.position_at_end(body);
+        let r = bb.helper(Helper::MapLookupPercpuElem, &[self.maps.user[map].as_pointer_value().into(), key.into(), i.into()])?;
+        let p = bb.b.build_int_to_ptr(r, bb.ptr(), "cpu_val")?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        bb.if_then(found, |s| {
+            let v = s.load_i64(p)?;
+            let word1 = s.load_i64(s.gep(p, 8)?)?;
+            match value {
+                MapValue::Avg | MapValue::Stats => {
+                    s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "count")?)?;
+                    s.store_i64(second, s.b.build_int_add(s.load_i64(second)?, word1, "total")?)
+                }
+                MapValue::Min | MapValue::Max => {
+                    // A CPU's copy counts once it has a value (its second word).
+                    let present = s.b.build_int_compare(IntPredicate::NE, word1, s.const_i64(0), "present")?;
+                    s.if_then(present, |s| {
+                        let old = s.load_i64(acc)?;
+                        let pred = if value == MapValue::Min { IntPredicate::SLT } else { IntPredicate::SGT };
+                        let better = s.b.build_int_compare(pred, v, old, "better")?;
+                        let first = s.b.build_int_compare(IntPredicate::EQ, s.load_i64(second)?, s.const_i64(0), "first")?;
+                        let take = s.b.build_or(better, first, "take")?;
+                        s.if_then(take, |s| {
+                            s.store_i64(acc, v)?;
+                            s.store_i64(second, s.const_i64(1))
+                        })
+                    })
+                }
+                _ => s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "sum")?),
+            }
+        })?;
+        bb.store_i64(cpu, bb.b.build_int_add(i, bb.const_i64(1), "next_cpu")?)?;
+        bb.b.build_unconditional_branch(head)?;
+        bb.b.position_at_end(done);
+        let folded = bb.load_i64(acc)?;
+        Ok(match value {
+            MapValue::Avg | MapValue::Stats => {
+                let total = bb.load_i64(second)?;
+                let none = bb.b.build_int_compare(IntPredicate::EQ, folded, bb.const_i64(0), "none")?;
+                let count = bb.b.build_select(none, bb.const_i64(1), folded, "count")?.into_int_value();
+                bb.b.build_int_signed_div(total, count, "avg")?
+            }
+            _ => folded,
+        })
+    }
+}
