@@ -1,7 +1,9 @@
-/* The program watchpoint tests watch: after a second, it adds to a global three times, then
- * has rtrace_increment add to another one three times, through a pointer argument. Built
- * without PIE, so the global's address is the one `nm` prints. */
+/* The program watchpoint tests watch: after a second (or as many as its argument says), it
+ * adds to a global three times, then has rtrace_increment add to another one three times,
+ * through a pointer argument. Built without PIE, so the global's address is the one `nm`
+ * prints. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 volatile long rtrace_watched;
@@ -13,9 +15,9 @@ __attribute__((noinline)) void rtrace_increment(int unused, long *p)
 	(*(volatile long *)p)++;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	sleep(1);
+	sleep(argc > 1 ? atoi(argv[1]) : 1);
 	for (int i = 0; i < 3; i++)
 		rtrace_watched += 5;
 	for (int i = 0; i < 3; i++) {
