@@ -31,9 +31,6 @@ const PROVIDERS: &[&[&str]] = &[
     &["iter", "it"],
 ];
 
-/// bpftrace providers that a later version of rtrace will support.
-const PLANNED: &[&str] = &[];
-
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
 pub struct NamedEvent {
@@ -563,9 +560,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             }
             AttachKind::RawTracepoint { name: name.to_string() }
         }
-        _ if PLANNED.contains(&provider) => return Err(SemaError::UnsupportedProbeType { span, provider: provider.to_string() }),
         _ => {
-            let names = PROVIDERS.iter().flat_map(|n| n.iter()).chain(PLANNED.iter()).copied();
+            let names = PROVIDERS.iter().flat_map(|n| n.iter()).copied();
             let candidates = did_you_mean(provider, names.filter(|n| n.len() > 2));
             return Err(SemaError::UnknownProbeType { span, provider: provider.to_string(), candidates });
         }

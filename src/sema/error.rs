@@ -13,10 +13,6 @@ pub enum SemaError {
         provider: String,
         candidates: Vec<String>,
     },
-    UnsupportedProbeType {
-        span: Span,
-        provider: String,
-    },
     UnknownEvent {
         span: Span,
         name: String,
@@ -184,11 +180,6 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0201").with_message(format!("unknown probe type `{provider}`")).with_labels(vec![primary(*span, "no such probe type")]),
                 candidates,
             ),
-            UnsupportedProbeType { span, provider } => e
-                .with_code("E0202")
-                .with_message(format!("`{provider}` probes are not supported yet"))
-                .with_labels(vec![primary(*span, "this probe type")])
-                .with_notes(vec!["help: docs/features.md says which probe types rtrace supports and why the others wait".into()]),
             BadAttachPoint { span, message, help } => e
                 .with_code("E0203")
                 .with_message(message.clone())
