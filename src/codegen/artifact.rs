@@ -147,6 +147,8 @@ pub enum EventKind {
     /// `watchpoint:FUNC+argN` reached FUNC: arm watchpoint `id` at the address word 1, in
     /// the process of word 2's low half; its high half is 1 when that process is stopped.
     Watch = 5,
+    /// `unwatch(addr)`: remove the watchpoints at the address in word 1.
+    Unwatch = 6,
 }
 
 impl EventKind {
@@ -158,6 +160,7 @@ impl EventKind {
             3 => EventKind::Clear,
             4 => EventKind::Zero,
             5 => EventKind::Watch,
+            6 => EventKind::Unwatch,
             _ => return None,
         })
     }

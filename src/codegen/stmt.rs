@@ -77,6 +77,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 self.leave()?;
                 self.dead_end("after_exit")
             }
+            Stmt::Unwatch(addr) => {
+                let addr = self.expr(addr)?.int()?;
+                let buf = bb.stack_uninit(16, "unwatch")?;
+                bb.store_i64(buf, header(EventKind::Unwatch, 0, bb))?;
+                bb.store_i64(bb.gep(buf, 8)?, addr)?;
+                bb.ringbuf_output(self.maps.events, buf, 16, self.maps.counters, Wakeup::Now)
+            }
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
             Stmt::Block(stmts) => self.block(stmts),
             Stmt::Join { format, argv } => {

@@ -54,8 +54,16 @@ pub struct EventSink {
     symbols: SymbolCache,
     /// The status of the first `exit(status)`.
     pub status: Option<i32>,
-    /// Watchpoints to arm (`watchpoint:FUNC+argN` reached FUNC), taken by the event loop.
-    pub watches: Vec<WatchRequest>,
+    /// Watchpoints to arm (`watchpoint:FUNC+argN` reached FUNC) or remove (`unwatch`), in
+    /// event order, taken by the event loop.
+    pub watches: Vec<WatchChange>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum WatchChange {
+    Arm(WatchRequest),
+    /// `unwatch(addr)`.
+    Remove(u64),
 }
 
 /// A `Watch` event: arm watchpoint `id` at `addr` in process `pid`, then resume the process
@@ -214,9 +222,10 @@ impl EventSink {
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
             Some(EventKind::Zero) => self.clear_map(id, maps, true)?,
+            Some(EventKind::Unwatch) => self.watches.push(WatchChange::Remove(u64_at(record, 8))),
             Some(EventKind::Watch) => {
                 let who = u64_at(record, 16);
-                self.watches.push(WatchRequest { id: id as u32, addr: u64_at(record, 8), pid: who as u32, stopped: who >> 32 != 0 });
+                self.watches.push(WatchChange::Arm(WatchRequest { id: id as u32, addr: u64_at(record, 8), pid: who as u32, stopped: who >> 32 != 0 }));
             }
             None => {}
         }

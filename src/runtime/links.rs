@@ -24,8 +24,10 @@ pub struct Links {
     /// The programs of `watchpoint:FUNC+argN` probes by id: (program fd, length, mode,
     /// probe name), armed while tracing.
     armable: std::collections::HashMap<u32, (i32, u8, u8, String)>,
-    /// Watchpoints armed so far: (id, pid, address).
-    armed: std::collections::HashSet<(u32, u32, u64)>,
+    /// Watchpoints armed so far, by (id, pid, address).
+    armed: std::collections::HashMap<(u32, u32, u64), OwnedFd>,
+    /// `watchpoint:ADDRESS` probes' perf events, by address.
+    fixed_watches: std::collections::HashMap<u64, Vec<OwnedFd>>,
 }
 
 impl Links {
@@ -69,12 +71,17 @@ impl Links {
                     Ok(Vec::new())
                 }
                 // A user address in the -p/-c process; without one, a kernel address, on every CPU.
+                // Kept by address, for `unwatch`.
                 Attach::Watchpoint { addr, len, mode } => match process {
                     Some(pid) => one(watchpoint(*addr, *len, *mode, pid as i32, -1, prog)),
                     None => sys::online_cpus()
                         .and_then(|cpus| cpus.into_iter().map(|cpu| watchpoint(*addr, *len, *mode, -1, cpu, prog)).collect())
                         .map_err(|e| format!("{e} (without -p or -c, {addr:#x} is watched as a kernel address)")),
-                },
+                }
+                .map(|fds| {
+                    links.fixed_watches.entry(*addr).or_default().extend(fds);
+                    Vec::new()
+                }),
                 Attach::PerfEvent { perf_type, config, period, frequency } => sys::online_cpus().map_err(|e| e.to_string()).and_then(|cpus| {
                     cpus.into_iter()
                         .map(|cpu| perf_event(*perf_type, *config, *period, *frequency, cpu, prog).map_err(|e| perf_event_error(*perf_type, e)))
@@ -95,10 +102,12 @@ impl Links {
     /// four debug registers) is returned after the process is resumed.
     pub fn arm(&mut self, id: u32, addr: u64, pid: u32, stopped: bool) -> Result<(), String> {
         let armed = match self.armable.get(&id) {
-            Some((prog, len, mode, name)) if self.armed.insert((id, pid, addr)) => {
-                watchpoint(addr, *len, *mode, pid as i32, -1, *prog).map(|fd| self.fds.push(fd)).map_err(|e| format!("{name}: cannot watch {addr:#x}: {e}"))
-            }
-            Some(_) => Ok(()),
+            Some(_) if self.armed.contains_key(&(id, pid, addr)) => Ok(()),
+            Some((prog, len, mode, name)) => watchpoint(addr, *len, *mode, pid as i32, -1, *prog)
+                .map(|fd| {
+                    self.armed.insert((id, pid, addr), fd);
+                })
+                .map_err(|e| format!("{name}: cannot watch {addr:#x}: {e}")),
             None => Err(format!("no watchpoint program {id}")),
         };
         if stopped {
@@ -106,6 +115,13 @@ impl Links {
             unsafe { libc::kill(pid as i32, libc::SIGCONT) };
         }
         armed
+    }
+
+    /// `unwatch(addr)`: closes the watchpoints at `addr`, which detaches them. A
+    /// `watchpoint:FUNC+argN` one is armed again by the next call of its function.
+    pub fn unwatch(&mut self, addr: u64) {
+        self.armed.retain(|(_, _, a), _| *a != addr);
+        self.fixed_watches.remove(&addr);
     }
 }
 

@@ -194,9 +194,14 @@ fn event_loop(
         if sink.drain(ring, loaded)? == Outcome::Exit {
             return Ok(Outcome::Exit);
         }
-        for w in std::mem::take(&mut sink.watches) {
-            if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
-                eprintln!("warning: {message}");
+        for change in std::mem::take(&mut sink.watches) {
+            match change {
+                events::WatchChange::Arm(w) => {
+                    if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
+                        eprintln!("warning: {message}");
+                    }
+                }
+                events::WatchChange::Remove(addr) => links.unwatch(addr),
             }
         }
         let child_exited = fds.iter().skip(2).any(|f| f.revents != 0);

@@ -306,6 +306,8 @@ pub enum Stmt {
     },
     /// `exit([status])`: the status rtrace exits with.
     Exit(Expr),
+    /// `unwatch(addr)`: userspace removes the watchpoints armed at `addr`.
+    Unwatch(Expr),
     /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
     Join {
         format: PrintfId,

@@ -1,5 +1,5 @@
 /* The program watchpoint tests watch: after a second (or as many as its argument says), it
- * adds to a global three times, then has rtrace_increment add to another one three times,
+ * adds to a global three times, 0.1 s apart, then has rtrace_increment add to another one three times,
  * through a pointer argument. Built without PIE, so the global's address is the one `nm`
  * prints. */
 #include <stdio.h>
@@ -18,8 +18,10 @@ __attribute__((noinline)) void rtrace_increment(int unused, long *p)
 int main(int argc, char **argv)
 {
 	sleep(argc > 1 ? atoi(argv[1]) : 1);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		rtrace_watched += 5;
+		usleep(100000);
+	}
 	for (int i = 0; i < 3; i++) {
 		rtrace_increment(0, &rtrace_counter);
 		usleep(100000);

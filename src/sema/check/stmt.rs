@@ -421,6 +421,12 @@ impl Checker<'_> {
                 }
                 Ok(hir::Stmt::Delete { map, keys })
             }
+            "unwatch" => {
+                let [a] = args else { return Err(self.arg_count(span, func, "the watched address", args.len())) };
+                let addr = self.expr(a)?;
+                self.expect_int(&addr, "`unwatch` takes the address a watchpoint watches")?;
+                Ok(hir::Stmt::Unwatch(addr))
+            }
             _ => {
                 let code = match args {
                     [] => hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::I64, span },
