@@ -16,7 +16,8 @@
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
-//! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes
+//! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes;
+//!          percpu-symbols | no-...   with (without) per-CPU data symbols in kallsyms
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
 //! OPTS --unsafe                      options before the program (split on spaces); a case
 //!                                    with `OPTS -l PATTERN` needs no program
@@ -270,6 +271,8 @@ fn e2e() {
     paths.sort();
     let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    // Whether kallsyms has per-CPU data symbols (CONFIG_KALLSYMS_ALL), which percpu_kaddr needs.
+    let percpu_symbols = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|k| k.lines().any(|l| l.ends_with(" runqueues")));
     for p in paths {
         for c in parse_cases(&p) {
             if !c.name.contains(&filter) {
@@ -278,6 +281,8 @@ fn e2e() {
             let met = c.requires.iter().all(|r| match r.as_str() {
                 "kprobes" => kprobes,
                 "no-kprobes" => !kprobes,
+                "percpu-symbols" => percpu_symbols,
+                "no-percpu-symbols" => !percpu_symbols,
                 other => panic!("{}: unknown REQUIRES {other}", c.name),
             });
             if !met {

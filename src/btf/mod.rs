@@ -62,6 +62,8 @@ pub enum Namespace {
     Enum,
     Typedef,
     Func,
+    /// Variables (the per-CPU ones vmlinux BTF describes).
+    Var,
     /// Ints, floats and typedefs: what a bare C type name can be.
     Plain,
 }
@@ -318,6 +320,7 @@ impl Btf {
             Namespace::Enum => kind == KIND_ENUM || kind == KIND_ENUM64,
             Namespace::Typedef => kind == KIND_TYPEDEF,
             Namespace::Func => kind == KIND_FUNC,
+            Namespace::Var => kind == KIND_VAR,
             Namespace::Plain => matches!(kind, KIND_INT | KIND_FLOAT | KIND_TYPEDEF),
         }
     }

@@ -166,6 +166,10 @@ impl EventKind {
     }
 }
 
+/// Undefined globals named this plus a vmlinux BTF id are kernel variables (`percpu_kaddr`):
+/// the loader points their `ld_imm64` at the variable.
+pub const KSYM_PREFIX: &str = "rt_ksym_";
+
 /// Names of the maps every program has.
 pub const EVENTS_MAP: &str = "rt_events";
 /// Per-CPU counters: see `Counter`.

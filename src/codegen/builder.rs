@@ -44,6 +44,8 @@ pub enum Helper {
     RingbufSubmit = 132,
     RingbufQuery = 134,
     ForEachMapElem = 164,
+    PerCpuPtr = 153,
+    ThisCpuPtr = 154,
     MapLookupPercpuElem = 195,
 }
 

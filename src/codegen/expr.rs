@@ -226,6 +226,20 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     ty => Val::Int(bb.load_int(at, 8, ty.is_signed())?),
                 }
             }
+            ExprKind::PercpuAddr { btf_id, cpu } => {
+                // An undefined global: the loader turns its ld_imm64 into the kernel's address
+                // of the variable (BPF_PSEUDO_BTF_ID).
+                let symbol = format!("{}{btf_id}", crate::codegen::artifact::KSYM_PREFIX);
+                let global = bb.module.get_global(&symbol).unwrap_or_else(|| bb.module.add_global(bb.ctx.i8_type(), None, &symbol));
+                let var = global.as_pointer_value();
+                Val::Int(match cpu {
+                    None => bb.helper(Helper::ThisCpuPtr, &[var.into()])?,
+                    Some(c) => {
+                        let c = self.expr(c)?.int()?;
+                        bb.helper(Helper::PerCpuPtr, &[var.into(), c.into()])?
+                    }
+                })
+            }
             ExprKind::DPath { ptr, len } => {
                 // bpf_d_path fails on a path longer than its buffer: it writes into one of the
                 // longest string size, and the value is its first `len` bytes, clamped.

@@ -60,6 +60,10 @@ fn explain_verifier(reason: &str) -> Option<&'static str> {
             "helper call is not allowed in probe",
             "`path` (bpf_d_path) runs only in iterators and in fentry/fexit probes of the functions the kernel lists for it (such as vfs_open, vfs_truncate, dentry_open, filp_close, security_file_open)",
         ),
+        (
+            "failed to find the address for kernel symbol",
+            "the kernel cannot give the address of this variable: its kallsyms lists no data symbols (a kernel built without CONFIG_KALLSYMS_ALL), so `percpu_kaddr` cannot work here",
+        ),
         ("unknown func bpf_for_each_map_elem", "this kernel cannot iterate maps from BPF (5.13 or newer can): `for ($kv : @map)` and `len(@m)` need it"),
     ];
     KNOWN.iter().find(|(k, _)| reason.contains(k)).map(|(_, h)| *h)

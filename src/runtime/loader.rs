@@ -21,6 +21,7 @@ const BPF_TRACE_FENTRY: u32 = 24;
 const BPF_TRACE_FEXIT: u32 = 25;
 pub const BPF_TRACE_ITER: u32 = 28;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
+const BPF_PSEUDO_BTF_ID: u8 = 3;
 /// Verifier log buffer for a rejected program; doubled while the kernel says ENOSPC.
 const LOG_START: usize = 1 << 20;
 const LOG_MAX: usize = 1 << 28;
@@ -61,6 +62,15 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
         let linked = super::subprog::link(&object, &p.function).map_err(|message| RuntimeError::Load { message })?;
         let mut insns = linked.insns.clone();
         for (index, map) in &linked.map_refs {
+            if let Some(btf_id) = map.strip_prefix(crate::codegen::artifact::KSYM_PREFIX).and_then(|id| id.parse::<u32>().ok()) {
+                // The kernel variable with that vmlinux BTF id (object fd 0: vmlinux).
+                let at = index * INSN_SIZE;
+                let insn = insns.get_mut(at..at + 2 * INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
+                insn[1] = (insn[1] & 0x0f) | (BPF_PSEUDO_BTF_ID << 4);
+                insn[4..8].copy_from_slice(&btf_id.to_le_bytes());
+                insn[12..16].copy_from_slice(&0u32.to_le_bytes());
+                continue;
+            }
             let fd = maps.get(map).ok_or_else(|| RuntimeError::MissingObject { what: format!("map {map}") })?.as_raw_fd();
             let at = index * INSN_SIZE;
             let insn = insns.get_mut(at..at + INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;

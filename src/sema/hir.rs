@@ -438,6 +438,12 @@ pub enum ExprKind {
         n: usize,
     },
     /// `macaddr(addr)`: 6 bytes read from `addr` (or the bytes `addr` already holds).
+    /// `percpu_kaddr("name" [, cpu])`: the address of per-CPU kernel variable `btf_id` (a
+    /// vmlinux BTF VAR) on this CPU or on `cpu` (0 for a CPU that does not exist).
+    PercpuAddr {
+        btf_id: u32,
+        cpu: Option<Box<Expr>>,
+    },
     MacAddr {
         addr: Box<Expr>,
         user: bool,

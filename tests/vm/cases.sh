@@ -108,3 +108,8 @@ run_traced fentry_path_names_the_closed_file '^@\[/cases.sh\]: [1-9][0-9]*$' rea
     'fentry:filp_close { @[path(args.filp->f_path)] = count(); }'
 rtrace -e 'fentry:vfs_read { @[path(args.file->f_path)] = count(); }' > /tmp/out 2>&1
 check path_where_the_kernel_refuses_it_is_explained 'runs only in iterators and in fentry/fexit probes' /tmp/out
+
+# percpu_kaddr needs per-CPU data symbols in kallsyms, which Debian's kernel has and this host's
+# lacks: the kernel resolves CPU 1's runqueue.
+rtrace -e 'BEGIN { printf("cpu%d\n", ((struct rq *)percpu_kaddr("runqueues", 1))->cpu); exit(); }' > /tmp/out 2>&1
+check percpu_kaddr_resolves_a_kernel_variable '^cpu1$' /tmp/out

@@ -259,6 +259,41 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: hir::ExprKind::DPath { ptr: Box::new(p.retyped(Type::U64)), len }, ty: Type::Str(len), span })
     }
 
+    /// `percpu_kaddr("name" [, cpu])`: the address of a per-CPU kernel variable, by its VAR in
+    /// the kernel's BTF (the loader has the kernel resolve it).
+    pub(super) fn percpu_kaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (name, cpu) = match args {
+            [n] => (n, None),
+            [n, c] => (n, Some(c)),
+            _ => return Err(self.arg_count(span, "percpu_kaddr", "a variable name, then optionally a CPU", args.len())),
+        };
+        let ast::ExprKind::Str(var) = &name.kind else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: name.span,
+                message: "`percpu_kaddr` takes the variable's name as a string literal".into(),
+                label: "not a string literal".into(),
+            }));
+        };
+        let btf = self.btf(span, "`percpu_kaddr`")?;
+        let Some(btf_id) = btf.find(Namespace::Var, var) else {
+            let candidates = did_you_mean(var, btf.names(Namespace::Var));
+            let mut message = format!("the kernel's BTF has no per-CPU variable `{var}`");
+            if let Some(c) = candidates.first() {
+                message.push_str(&format!(" (did you mean `{c}`?)"));
+            }
+            return Err(self.error(SemaError::TypeMismatch { span: name.span, message, label: "not a per-CPU variable".into() }));
+        };
+        let cpu = match cpu {
+            Some(c) => {
+                let c = self.expr(c)?;
+                self.expect_int(&c, "a CPU number is an integer")?;
+                Some(Box::new(c))
+            }
+            None => None,
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
+    }
+
     /// A struct in memory used as a value: a copy of its bytes, typed with its layout.
     pub(super) fn struct_value(&mut self, addr: hir::Expr, ty: CType, user: bool) -> Checked<hir::Expr> {
         let span = addr.span;

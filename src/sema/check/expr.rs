@@ -388,6 +388,7 @@ impl Checker<'_> {
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
             "macaddr" => self.macaddr(args, span),
+            "percpu_kaddr" => self.percpu_kaddr(args, span),
             "path" => self.path(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),

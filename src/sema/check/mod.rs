@@ -48,6 +48,7 @@ const VALUE_FUNCS: &[&str] = &[
     "reg",
     "macaddr",
     "path",
+    "percpu_kaddr",
     "uaddr",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
