@@ -235,8 +235,23 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Val::Int(match cpu {
                     None => bb.helper(Helper::ThisCpuPtr, &[var.into()])?,
                     Some(c) => {
+                        // bpf_per_cpu_ptr may return NULL, and the verifier refuses arithmetic
+                        // on it until it is tested. The copy goes through volatile stack
+                        // accesses, which LLVM cannot fold back into the untested value.
                         let c = self.expr(c)?.int()?;
-                        bb.helper(Helper::PerCpuPtr, &[var.into(), c.into()])?
+                        let p = bb.helper(Helper::PerCpuPtr, &[var.into(), c.into()])?;
+                        let slot = bb.stack_i64("percpu")?;
+                        let volatile = |i: Option<inkwell::values::InstructionValue<'ctx>>| i.map(|i| i.set_volatile(true));
+                        volatile(Some(bb.b.build_store(slot, bb.const_i64(0))?));
+                        let found = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "found")?;
+                        bb.if_then(found, |s| {
+                            let _ = volatile(Some(s.b.build_store(slot, p)?));
+                            Ok(())
+                        })?;
+                        let v = bb.b.build_load(bb.i64(), slot, "percpu_addr")?;
+                        use inkwell::values::BasicValue as _;
+                        let _ = volatile(v.as_instruction_value());
+                        v.into_int_value()
                     }
                 })
             }
