@@ -31,6 +31,10 @@ hung() {
 # (Ctrl-C) and checks what it printed. No timer ends a case: under TCG a slow guest could fire
 # one before the workload ran.
 run_traced() {
+    # Emptied here, not only by the background job's redirection, which happens later in the
+    # forked child: the wait below would otherwise see the previous case's "Attached" and
+    # send SIGINT before rtrace handles it (the hang once seen in kretprobe_reads_retval).
+    : > /tmp/out
     rtrace -v -e "$4" > /tmp/out 2>&1 &
     pid=$!
     i=0
@@ -45,7 +49,7 @@ run_traced() {
     pause 0.5
     kill -INT $pid
     # A tracer that does not exit within 30 s fails its case (with its output and where each of
-    # its threads waits) instead of hanging the VM: seen once in kretprobe_reads_retval.
+    # its threads waits) instead of hanging the VM.
     (pause 30; hung $pid >> /tmp/out; kill -9 $pid 2>/dev/null) &
     watchdog=$!
     wait $pid
