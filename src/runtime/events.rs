@@ -101,11 +101,12 @@ impl EventSink {
         self.exited = false;
     }
 
-    /// Handles every record in the ring; after an exit event the rest are discarded.
+    /// Handles every record in the ring; after an exit event the rest are discarded, except
+    /// `Watch` events: a process their uprobe stopped must still be resumed.
     pub fn drain(&mut self, ring: &mut RingBuf, maps: &Loaded) -> Result<Outcome, RuntimeError> {
         let mut result = Ok(());
         ring.consume(|record| {
-            if !self.exited {
+            if !self.exited || u64_at(record, 0) as u32 == EventKind::Watch as u32 {
                 result = self.handle(record, maps);
             }
             result.is_ok()

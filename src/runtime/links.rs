@@ -111,8 +111,7 @@ impl Links {
             None => Err(format!("no watchpoint program {id}")),
         };
         if stopped {
-            // SAFETY: plain kill(2).
-            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+            resume(pid);
         }
         armed
     }
@@ -123,6 +122,12 @@ impl Links {
         self.armed.retain(|(_, _, a), _| *a != addr);
         self.fixed_watches.remove(&addr);
     }
+}
+
+/// Resumes a process a watchpoint uprobe stopped (SIGSTOP) until its watchpoint was armed.
+pub fn resume(pid: u32) {
+    // SAFETY: plain kill(2).
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
 }
 
 /// A kprobe or uprobe through its perf PMU: `target` is the kernel function or the binary's

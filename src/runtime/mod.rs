@@ -112,6 +112,14 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     }
     // END's own events (and exit()) are delivered; anything after that is ignored.
     sink.drain(&mut ring, &loaded)?;
+    // A watchpoint uprobe that fired as its links went still stopped its process: resume it.
+    for change in std::mem::take(&mut sink.watches) {
+        if let events::WatchChange::Arm(w) = change {
+            if w.stopped {
+                links::resume(w.pid);
+            }
+        }
+    }
 
     sink.print_all_maps(&loaded)?;
     report_counters(&loaded, &mut sink)?;
@@ -191,18 +199,10 @@ fn event_loop(
             return Err(RuntimeError::Io(e));
         }
         // Woken by a batch of events, or the timer: printf events wake us only in batches.
-        if sink.drain(ring, loaded)? == Outcome::Exit {
+        let outcome = sink.drain(ring, loaded)?;
+        apply_watches(sink, links);
+        if outcome == Outcome::Exit {
             return Ok(Outcome::Exit);
-        }
-        for change in std::mem::take(&mut sink.watches) {
-            match change {
-                events::WatchChange::Arm(w) => {
-                    if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
-                        eprintln!("warning: {message}");
-                    }
-                }
-                events::WatchChange::Remove(addr) => links.unwatch(addr),
-            }
         }
         let child_exited = fds.iter().skip(2).any(|f| f.revents != 0);
         if fds[1].revents != 0 || child_exited {
@@ -211,7 +211,23 @@ fn event_loop(
             }
             // Events already in the ring are still printed.
             sink.drain(ring, loaded)?;
+            apply_watches(sink, links);
             return Ok(Outcome::Exit);
+        }
+    }
+}
+
+/// Arms and removes the watchpoints the drained events asked for (`watchpoint:FUNC+argN`,
+/// `unwatch`), resuming the processes their uprobes stopped.
+fn apply_watches(sink: &mut EventSink, links: &mut Links) {
+    for change in std::mem::take(&mut sink.watches) {
+        match change {
+            events::WatchChange::Arm(w) => {
+                if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
+                    eprintln!("warning: {message}");
+                }
+            }
+            events::WatchChange::Remove(addr) => links.unwatch(addr),
         }
     }
 }
