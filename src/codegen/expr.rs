@@ -13,6 +13,9 @@ use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
 
+/// bpf_get_stackid / bpf_get_stack flag: the user stack, not the kernel's.
+const BPF_F_USER_STACK: u64 = 1 << 8;
+
 #[derive(Clone, Copy)]
 pub enum Val<'ctx> {
     Int(IntValue<'ctx>),
@@ -115,7 +118,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::StackLen { user, limit } => {
                 // bpf_get_stack copies the frames and returns how many bytes it wrote. The
                 // buffer (up to 1 KiB) makes the script spill to scratch when it is large.
-                const BPF_F_USER_STACK: u64 = 1 << 8;
                 let bytes = 8 * u64::from(*limit);
                 let buf = bb.stack_uninit(bytes as usize, "frames")?;
                 let flags = if *user { BPF_F_USER_STACK } else { 0 };
@@ -287,7 +289,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::Stack(spec) => {
                 let map = self.maps.stacks.ok_or_else(|| internal("a stack without the stack map"))?;
-                const BPF_F_USER_STACK: u64 = 1 << 8;
                 let flags = if spec.user { BPF_F_USER_STACK } else { 0 };
                 let id = bb.helper(Helper::GetStackid, &[self.ctx_arg.into(), map.as_pointer_value().into(), bb.const_i64(flags).into()])?;
                 // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
@@ -671,9 +672,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
         Ok(bb.b.build_and(v, bb.const_i64(mask), "masked")?)
     }
-}
 
-impl<'ctx> Lower<'ctx, '_, '_> {
     /// Leaves in `slot` the address `e` computes, built so that the verifier keeps tracking
     /// it as a kernel object (for helpers such as bpf_d_path): context fields and arguments
     /// are loaded straight from the context, pointer fields with plain loads (the kernel
