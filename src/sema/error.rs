@@ -134,6 +134,12 @@ pub enum SemaError {
         name: String,
         candidates: Vec<String>,
     },
+    /// `percpu_kaddr("name")` of a variable the kernel's BTF does not have.
+    UnknownPercpuVariable {
+        span: Span,
+        name: String,
+        candidates: Vec<String>,
+    },
     UnknownMember {
         span: Span,
         field: String,
@@ -353,6 +359,12 @@ impl ToDiagnostic for SemaError {
                 .with_message(format!("{what} needs the kernel's type information (BTF)"))
                 .with_labels(vec![primary(*span, "needs BTF")])
                 .with_notes(vec!["help: this kernel has no /sys/kernel/btf/vmlinux; it must be built with CONFIG_DEBUG_INFO_BTF=y".into()]),
+            UnknownPercpuVariable { span, name, candidates } => with_candidates(
+                e.with_code("E0234")
+                    .with_message(format!("the kernel's BTF has no per-CPU variable `{name}`"))
+                    .with_labels(vec![primary(*span, "not a per-CPU variable")]),
+                candidates,
+            ),
             UnknownType { span, name, candidates } => with_candidates(
                 e.with_code("E0224").with_message(format!("unknown type `{name}`")).with_labels(vec![primary(*span, "no such type")]),
                 candidates,

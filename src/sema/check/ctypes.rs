@@ -277,11 +277,7 @@ impl<'k> Checker<'k> {
         let btf = self.btf(span, "`percpu_kaddr`")?;
         let Some(btf_id) = btf.find(Namespace::Var, var) else {
             let candidates = did_you_mean(var, btf.names(Namespace::Var));
-            let mut message = format!("the kernel's BTF has no per-CPU variable `{var}`");
-            if let Some(c) = candidates.first() {
-                message.push_str(&format!(" (did you mean `{c}`?)"));
-            }
-            return Err(self.error(SemaError::TypeMismatch { span: name.span, message, label: "not a per-CPU variable".into() }));
+            return Err(self.error(SemaError::UnknownPercpuVariable { span: name.span, name: var.clone(), candidates }));
         };
         let cpu = match cpu {
             Some(c) => {
