@@ -96,21 +96,18 @@ pub fn run(src: &str, file: FileId) -> Result<Preprocessed, DirectiveError> {
             }
             _ if !active => {}
             "define" => {
-                let mut parts = rest.splitn(2, char::is_whitespace);
-                let macro_name = parts.next().unwrap_or_default();
-                if macro_name.is_empty() || macro_name.contains('(') {
+                let Some((macro_name, value)) = object_like_define(rest) else {
                     return Err(bad("rtrace's `#define` gives a name to a constant (`#define NAME VALUE`); macros with parameters are written `macro name(a) { ... }`".into()));
-                }
+                };
                 defined.insert(macro_name.to_string());
-                raw.insert(macro_name.to_string(), strip_comment(parts.next().unwrap_or_default()).to_string());
+                raw.insert(macro_name.to_string(), value.to_string());
             }
             "undef" => {
                 defined.remove(first_word(rest));
                 raw.remove(first_word(rest));
             }
             "include" => {
-                let header = rest.trim_matches(|c| c == '<' || c == '>' || c == '"');
-                headers.include(header, &mut raw, 0);
+                headers.include(header_name(rest), &mut raw, 0);
                 defined.extend(raw.keys().cloned());
             }
             "pragma" => {}
@@ -152,6 +149,19 @@ fn ends_in_comment(line: &str, mut open: bool) -> bool {
         i += 1;
     }
     open
+}
+
+/// `NAME VALUE` of an object-like `#define` (the text after the directive's name); None for
+/// a function-like macro or a missing name.
+fn object_like_define(rest: &str) -> Option<(&str, &str)> {
+    let mut parts = rest.trim_start().splitn(2, char::is_whitespace);
+    let name = parts.next().filter(|n| !n.is_empty() && !n.contains('('))?;
+    Some((name, strip_comment(parts.next().unwrap_or_default())))
+}
+
+/// `<sys/socket.h>` or `"x.h"` as the header's path.
+fn header_name(rest: &str) -> &str {
+    rest.trim().trim_matches(|c| c == '<' || c == '>' || c == '"')
 }
 
 fn first_word(s: &str) -> &str {
@@ -206,6 +216,8 @@ fn include_dirs() -> Vec<PathBuf> {
 #[derive(Default)]
 struct Headers {
     seen: HashSet<PathBuf>,
+    /// Where to look, found on the first `#include`.
+    dirs: Option<Vec<PathBuf>>,
 }
 
 impl Headers {
@@ -213,7 +225,7 @@ impl Headers {
         if depth > MAX_INCLUDE_DEPTH {
             return;
         }
-        let Some(path) = include_dirs().into_iter().map(|d| d.join(header)).find(|p| p.is_file()) else {
+        let Some(path) = self.dirs.get_or_insert_with(include_dirs).iter().map(|d| d.join(header)).find(|p| p.is_file()) else {
             return;
         };
         if !self.seen.insert(path.clone()) {
@@ -224,15 +236,12 @@ impl Headers {
             let Some(directive) = line.trim_start().strip_prefix('#') else { continue };
             let directive = directive.trim_start();
             if let Some(rest) = directive.strip_prefix("define") {
-                let mut parts = rest.trim_start().splitn(2, char::is_whitespace);
-                let name = parts.next().unwrap_or_default();
                 // The first definition wins, as the header's conditionals usually pick it.
-                if !name.is_empty() && !name.contains('(') && !raw.contains_key(name) {
-                    raw.insert(name.to_string(), strip_comment(parts.next().unwrap_or_default()).to_string());
+                if let Some((name, value)) = object_like_define(rest).filter(|(n, _)| !raw.contains_key(*n)) {
+                    raw.insert(name.to_string(), value.to_string());
                 }
             } else if let Some(rest) = directive.strip_prefix("include") {
-                let inner = rest.trim().trim_matches(|c| c == '<' || c == '>' || c == '"');
-                self.include(inner, raw, depth + 1);
+                self.include(header_name(rest), raw, depth + 1);
             }
         }
     }
