@@ -320,9 +320,14 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     }
 
     /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a failure (map full) is counted.
+    ///
+    /// The result is an `int`: the verifier turns the call into a direct call of the map's
+    /// `map_update_elem`, which returned `int` before Linux 6.4, so the upper half of r0 is
+    /// not a sign extension there (-E2BIG arrived as 4294967289 on 6.1).
     pub fn map_update(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>, value: PointerValue<'ctx>, counters: GlobalValue<'ctx>) -> R<()> {
         let r = self.helper(Helper::MapUpdateElem, &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()])?;
-        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "failed")?;
+        let r = self.b.build_int_truncate(r, self.ctx.i32_type(), "ret32")?;
+        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.ctx.i32_type().const_zero(), "failed")?;
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
     }
 

@@ -117,3 +117,8 @@ check path_where_the_kernel_refuses_it_is_explained 'runs only in iterators and 
 # lacks: the kernel resolves CPU 1's runqueue.
 rtrace -e 'BEGIN { printf("cpu%d\n", ((struct rq *)percpu_kaddr("runqueues", 1))->cpu); exit(); }' > /tmp/out 2>&1
 check percpu_kaddr_resolves_a_kernel_variable '^cpu1$' /tmp/out
+
+# Before Linux 6.4 a map's update returned an `int` that reached the program unextended, so a
+# 64-bit sign test missed every failure: a full map must still be reported on 6.1.
+rtrace -e 'let @h = hash(3); BEGIN { @h[1] = 1; @h[2] = 2; @h[3] = 3; @h[4] = 4; @h[5] = 5; exit(); }' > /tmp/out 2>&1
+check full_map_updates_are_counted_on_6_1 'WARNING: 2 map updates failed' /tmp/out
