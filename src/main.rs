@@ -210,7 +210,7 @@ fn main() -> ExitCode {
 
 /// bpftrace's settings from the environment, each under its current name or its 0.17 one:
 /// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
-/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`.
+/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`.
 fn config_from_env() -> Result<sema::EnvConfig, String> {
     let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
     let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
@@ -221,6 +221,7 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
     };
     let max_map_keys = number(&["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"], u64::from(u32::MAX), "a positive number of keys")?;
     let max_strlen = number(&["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"], sema::hir::MAX_STR_LEN as u64, "a string size from 1 to 1024 bytes")?;
+    let perf_rb_pages = number(&["BPFTRACE_PERF_RB_PAGES"], sema::hir::MAX_PERF_RB_PAGES as u64, "a number of pages per CPU from 1 to 16384")?;
     let stack_mode = match var(&["BPFTRACE_STACK_MODE"]) {
         None => None,
         Some((_, v)) if v == "bpftrace" => Some(sema::types::StackMode::Bpftrace),
@@ -228,5 +229,5 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
         Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
         Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
     };
-    Ok(sema::EnvConfig { max_strlen: max_strlen.map(|n| n as usize), stack_mode, max_map_keys: max_map_keys.map(|n| n as u32) })
+    Ok(sema::EnvConfig { max_strlen: max_strlen.map(|n| n as usize), stack_mode, max_map_keys: max_map_keys.map(|n| n as u32), perf_rb_pages: perf_rb_pages.map(|n| n as usize) })
 }

@@ -25,6 +25,10 @@ pub struct RuntimeMeta {
     pub printfs: Vec<PrintfMeta>,
     /// `strftime` formats, indexed by `Type::Timestamp`.
     pub strftimes: Vec<String>,
+    /// `skboutput` call sites, indexed by the site number of each packet's header.
+    pub skb_outputs: Vec<crate::sema::hir::SkbOutput>,
+    /// Data pages of each CPU's `skboutput` perf buffer (a power of two).
+    pub perf_rb_pages: usize,
 }
 
 /// One BPF program: one attach point of one probe.
@@ -178,6 +182,11 @@ pub const COUNTERS_MAP: &str = "rt_counters";
 pub const GLOBALS_MAP: &str = "rt_globals";
 /// The stack trace map `kstack`/`ustack` ids point into; only programs that take stacks have it.
 pub const STACKS_MAP: &str = "rt_stacks";
+/// The perf event array of `skboutput` packets; only programs that call it have it.
+pub const SKB_MAP: &str = "rt_skb";
+/// Bytes of the header before each `skboutput` packet: call site (u32) and captured length
+/// (u32), CLOCK_BOOTTIME (u64), the packet's length (u64). runtime/pcap.rs reads it.
+pub const SKB_HEADER: usize = 24;
 /// Distinct stacks the stack map holds.
 pub const STACKS_MAX: u32 = 4096;
 

@@ -257,24 +257,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     }
                 })
             }
-            ExprKind::DPath { ptr, len } => {
-                // bpf_d_path fails on a path longer than its buffer: it writes into one of the
-                // longest string size, and the value is its first `len` bytes, clamped.
-                let room = crate::sema::hir::MAX_STR_LEN.max(*len);
-                let buf = bb.stack_buffer(room, "path")?;
-                let slot = bb.stack_i64("path_ptr")?;
-                self.trusted_ptr(ptr, slot)?;
-                let bb = self.bb;
-                let p = bb.load_i64(slot)?;
-                let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
-                bb.if_then(nonnull, |s| {
-                    let n = s.helper(Helper::DPath, &[p.into(), buf.into(), s.const_i64(room as u64).into()])?;
-                    // A failure leaves the path's tail in the buffer.
-                    let failed = s.b.build_int_compare(IntPredicate::SLT, n, s.const_i64(0), "failed")?;
-                    s.if_then(failed, |s| s.memset_zero(buf, room as u64))
-                })?;
-                Val::Str(buf, *len)
-            }
+            ExprKind::DPath { ptr, len } => self.d_path(ptr, *len)?,
+            ExprKind::SkbOutput { site, skb, len, skb_len } => self.skb_output(*site, skb, len, skb_len)?,
             ExprKind::StructField { base, field } => {
                 let Type::Struct(st) = base.ty else { return Err(internal("a field of a non-struct")) };
                 let Val::Str(p, _) = self.expr(base)? else { return Err(internal("a struct not in a buffer")) };
@@ -671,60 +655,5 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let v = bb.b.build_right_shift(v, bb.const_i64(u64::from(shift)), false, "field")?;
         let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
         Ok(bb.b.build_and(v, bb.const_i64(mask), "masked")?)
-    }
-
-    /// Leaves in `slot` the address `e` computes, built so that the verifier keeps tracking
-    /// it as a kernel object (for helpers such as bpf_d_path): context fields and arguments
-    /// are loaded straight from the context, pointer fields with plain loads (the kernel
-    /// guards them), offsets added in place. A NULL on the way leaves 0.
-    fn trusted_ptr(&mut self, e: &Expr, slot: PointerValue<'ctx>) -> R<()> {
-        let bb = self.bb;
-        match &unwrap_casts(e).kind {
-            // A field of the context: one load at a constant offset from it.
-            ExprKind::Load { addr, .. } if context_offset(addr).is_some() => {
-                let off = context_offset(addr).unwrap_or(0);
-                bb.store_i64(slot, bb.load_int(bb.gep(self.ctx_arg, off as usize)?, 8, false)?)
-            }
-            ExprKind::Load { addr, .. } => {
-                self.trusted_ptr(addr, slot)?;
-                let p = bb.load_i64(slot)?;
-                let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
-                bb.if_then(nonnull, |s| {
-                    let at = s.b.build_int_to_ptr(p, s.ptr(), "field")?;
-                    s.store_i64(slot, s.load_int(at, 8, false)?)
-                })
-            }
-            ExprKind::Binary { op: BinOp::Add, lhs, rhs } => {
-                let ExprKind::Int(off) = rhs.kind else { return Err(internal("a trusted pointer plus a variable")) };
-                self.trusted_ptr(lhs, slot)?;
-                let p = bb.load_i64(slot)?;
-                let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
-                bb.if_then(nonnull, |s| s.store_i64(slot, s.b.build_int_add(p, s.const_i64(off), "member")?))
-            }
-            _ => {
-                let v = self.expr(e)?.int()?;
-                bb.store_i64(slot, v)
-            }
-        }
-    }
-}
-
-/// `ctx` or `ctx + N` (through retypings): the offset of a context field.
-fn context_offset(addr: &Expr) -> Option<u64> {
-    match &unwrap_casts(addr).kind {
-        ExprKind::Builtin(Builtin::Ctx) => Some(0),
-        ExprKind::Binary { op: BinOp::Add, lhs, rhs } => match (&unwrap_casts(lhs).kind, &rhs.kind) {
-            (ExprKind::Builtin(Builtin::Ctx), ExprKind::Int(n)) => Some(*n),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// `e` without the retypings around it (address to pointer and back: no code).
-fn unwrap_casts(e: &Expr) -> &Expr {
-    match &e.kind {
-        ExprKind::Cast(inner) if e.ty.is_address() && inner.ty.is_address() => unwrap_casts(inner),
-        _ => e,
     }
 }

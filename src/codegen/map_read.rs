@@ -9,12 +9,11 @@ use inkwell::IntPredicate;
 use super::artifact::Global;
 use super::builder::{Helper, R};
 use super::expr::Val;
+use super::maps::MAX_CPUS;
 use super::probe::Lower;
 use crate::sema::hir::{Expr, MapValue};
 use crate::sema::Type;
 
-/// The most CPUs a read folds.
-const MAX_CPUS: u64 = 512;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
@@ -56,7 +55,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.b.position_at_end(head);
         let i = bb.load_i64(cpu)?;
         // Two tests, the constant one first: the verifier proves the loop ends by it.
-        let bounded = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(MAX_CPUS), "bounded")?;
+        let bounded = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(u64::from(MAX_CPUS)), "bounded")?;
         bb.b.build_conditional_branch(bounded, next, done)?;
         bb.b.position_at_end(next);
         let online = bb.b.build_int_compare(IntPredicate::ULT, i, ncpus, "online")?;

@@ -5,7 +5,7 @@
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS, STACKS_MAP, STACKS_MAX};
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS, SKB_MAP, STACKS_MAP, STACKS_MAX};
 use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::types::MAX_STACK_FRAMES;
 use crate::sema::Type;
@@ -14,10 +14,14 @@ const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
 const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// The most CPUs a map read folds, and `skboutput` sends packets from.
+pub const MAX_CPUS: u32 = 512;
 
 /// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
 pub fn slot_size(ty: Type) -> usize {
@@ -81,9 +85,11 @@ pub struct Maps<'ctx> {
     pub counters: GlobalValue<'ctx>,
     pub globals: GlobalValue<'ctx>,
     pub stacks: Option<GlobalValue<'ctx>>,
+    /// The perf event array `skboutput` writes packets to, one perf buffer per CPU.
+    pub skb: Option<GlobalValue<'ctx>>,
 }
 
-pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32, stacks: bool) -> Maps<'ctx> {
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32, stacks: bool, skb: bool) -> Maps<'ctx> {
     let user = decls
         .iter()
         .enumerate()
@@ -109,6 +115,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
         counters: def(module, COUNTERS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTER_SLOTS, 0),
         globals: def(module, GLOBALS_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, GLOBAL_SLOTS, 0),
         stacks: stacks.then(|| def(module, STACKS_MAP, BPF_MAP_TYPE_STACK_TRACE, 4, 8 * u32::from(MAX_STACK_FRAMES), STACKS_MAX, 0)),
+        skb: skb.then(|| def(module, SKB_MAP, BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, MAX_CPUS, 0)),
     }
 }
 

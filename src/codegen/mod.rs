@@ -17,6 +17,7 @@ mod stmt;
 mod strings;
 mod syscalls;
 mod syscalls_x86_64;
+mod trusted;
 mod usdt;
 mod watchpoint;
 
@@ -79,7 +80,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
     let max_map_keys = if options.max_map_keys == 0 { MAX_MAP_KEYS } else { options.max_map_keys };
-    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks);
+    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks, !program.skb_outputs.is_empty());
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
@@ -128,6 +129,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
             })
             .collect(),
         strftimes: program.strftimes.clone(),
+        skb_outputs: program.skb_outputs.clone(),
+        perf_rb_pages: program.config.perf_rb_pages.next_power_of_two(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

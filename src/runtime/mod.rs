@@ -13,6 +13,8 @@ mod links;
 mod loader;
 mod object;
 pub mod output;
+mod pcap;
+mod perfbuf;
 pub mod printf;
 mod ringbuf;
 mod subprog;
@@ -25,7 +27,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, SKB_MAP};
 pub use child::traced_executable;
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -33,6 +35,7 @@ use events::{EventSink, Outcome};
 pub use kernel::LiveKernel;
 use links::Links;
 use loader::Loaded;
+use pcap::SkbCapture;
 use ringbuf::RingBuf;
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +72,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
     let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
     let mut sink = EventSink::new(meta, &options.output)?;
+    // skboutput's pcap files are created before anything runs.
+    let mut capture =
+        if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
 
     let n = meta.probe_count;
     if !options.quiet {
@@ -102,7 +108,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, &mut sink, &loaded, &mut links)?;
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
         drop(links);
     }
 
@@ -121,8 +127,15 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
     }
 
+    if let Some(c) = capture.as_mut() {
+        c.finish()?;
+    }
+
     sink.print_all_maps(&loaded)?;
     report_counters(&loaded, &mut sink)?;
+    if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
+        eprintln!("WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)", meta.perf_rb_pages);
+    }
     Ok(sink.status.unwrap_or(0))
 }
 
@@ -172,22 +185,26 @@ fn run_iterators(iterators: Vec<std::os::fd::OwnedFd>) -> std::io::Result<Option
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
-/// Streams events until exit(), a signal, the exit of the `-c` child, or one of `exit_fds`
-/// becoming readable (the `-p` process exited, the iterators finished).
+/// Streams events (and skboutput's packets) until exit(), a signal, the exit of the `-c`
+/// child, or one of `exit_fds` becoming readable (the `-p` process exited, the iterators
+/// finished).
+#[allow(clippy::too_many_arguments)]
 fn event_loop(
     ring: &mut RingBuf,
     sig_rx: &UnixStream,
     mut child: Option<&mut child::HeldChild>,
     exit_fds: &[RawFd],
+    mut capture: Option<&mut SkbCapture>,
     sink: &mut EventSink,
     loaded: &Loaded,
     links: &mut Links,
 ) -> Result<Outcome, RuntimeError> {
-    let mut fds =
-        vec![libc::pollfd { fd: ring.fd(), events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: sig_rx.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-    for &fd in child.as_deref().map(child::HeldChild::pidfd).iter().chain(exit_fds) {
-        fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-    }
+    let pollin = |fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut fds = vec![pollin(ring.fd()), pollin(sig_rx.as_raw_fd())];
+    fds.extend(child.as_deref().map(child::HeldChild::pidfd).iter().chain(exit_fds).map(|&fd| pollin(fd)));
+    // Polled only to wake the loop: after the fds that end it.
+    let ending = 2..fds.len();
+    fds.extend(capture.as_deref().map(SkbCapture::fds).unwrap_or_default().into_iter().map(pollin));
     loop {
         // SAFETY: `fds` is a valid array of pollfds of the length given.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, DRAIN_INTERVAL_MS) };
@@ -199,12 +216,15 @@ fn event_loop(
             return Err(RuntimeError::Io(e));
         }
         // Woken by a batch of events, or the timer: printf events wake us only in batches.
+        if let Some(c) = capture.as_deref_mut() {
+            c.drain()?;
+        }
         let outcome = sink.drain(ring, loaded)?;
         apply_watches(sink, links);
         if outcome == Outcome::Exit {
             return Ok(Outcome::Exit);
         }
-        let child_exited = fds.iter().skip(2).any(|f| f.revents != 0);
+        let child_exited = fds[ending.clone()].iter().any(|f| f.revents != 0);
         if fds[1].revents != 0 || child_exited {
             if let (true, Some(c)) = (child_exited, child.as_deref_mut()) {
                 c.reap();

@@ -165,7 +165,7 @@ pub fn local_time(secs: libc::time_t, format: &str) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn clock_ns(clock: libc::clockid_t) -> i128 {
+pub(super) fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec.
     unsafe { libc::clock_gettime(clock, &mut ts) };

@@ -17,6 +17,8 @@ pub struct Program {
     pub uses_stacks: bool,
     /// The formats of `strftime` calls, indexed by `Type::Timestamp`.
     pub strftimes: Vec<String>,
+    /// `skboutput` call sites, indexed by `ExprKind::SkbOutput::site`.
+    pub skb_outputs: Vec<SkbOutput>,
     pub config: Config,
 }
 
@@ -29,12 +31,31 @@ pub struct Config {
     pub stack_mode: crate::sema::types::StackMode,
     /// Entries of keyed maps; None: codegen's default.
     pub max_map_keys: Option<u32>,
+    /// Data pages of each CPU's perf buffer (`skboutput` packets).
+    pub perf_rb_pages: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_strlen: STR_LEN, stack_mode: crate::sema::types::StackMode::Bpftrace, max_map_keys: None }
+        Config { max_strlen: STR_LEN, stack_mode: crate::sema::types::StackMode::Bpftrace, max_map_keys: None, perf_rb_pages: PERF_RB_PAGES }
     }
+}
+
+/// The most bytes of one packet `skboutput` captures: a perf sample (its size is a u16) holds
+/// the packet, rtrace's 24-byte header and the sample's own 12 bytes.
+pub const MAX_PACKET: u64 = 65_496;
+
+/// bpftrace's default perf buffer size: 64 pages (256 KiB) per CPU.
+pub const PERF_RB_PAGES: usize = 64;
+/// The largest `perf_rb_pages`: 64 MiB per CPU.
+pub const MAX_PERF_RB_PAGES: usize = 16384;
+
+/// One `skboutput(file, skb, len, offset)` call site: the pcap file its packets go to, and
+/// how many leading bytes of each to drop.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SkbOutput {
+    pub file: String,
+    pub offset: u32,
 }
 
 /// One printf call site: its format and the types of its arguments.
@@ -455,6 +476,15 @@ pub enum ExprKind {
     DPath {
         ptr: Box<Expr>,
         len: usize,
+    },
+    /// `skboutput(...)`: `bpf_skb_output` of at most `len` bytes (and at most `skb_len`, the
+    /// packet's length) of the sk_buff at `skb`, a pointer the verifier trusts (see `DPath`),
+    /// with a header naming call site `site`.
+    SkbOutput {
+        site: u32,
+        skb: Box<Expr>,
+        len: Box<Expr>,
+        skb_len: Box<Expr>,
     },
     /// `len(@m)`: the number of keys in the map.
     MapLen(MapId),

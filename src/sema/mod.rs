@@ -156,6 +156,7 @@ pub struct EnvConfig {
     pub max_strlen: Option<usize>,
     pub stack_mode: Option<types::StackMode>,
     pub max_map_keys: Option<u32>,
+    pub perf_rb_pages: Option<usize>,
 }
 
 /// Resolves names and types; all errors of the stage are returned together.

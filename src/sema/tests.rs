@@ -410,3 +410,11 @@ fn strings_widen_inside_tuples() {
     insta::assert_snapshot!(check("BEGIN { $t = (1, \"a\"); $t = (2, \"abcd\"); @m[1] = (\"x\", (1, \"y\")); @m[2] = (\"longer\", (2, \"yyy\")); }"));
     insta::assert_snapshot!(check("BEGIN { $bad = (1, 2); $bad = (1, \"s\"); }"));
 }
+
+#[test]
+fn skboutput_takes_a_trusted_sk_buff_in_fentry() {
+    insta::assert_snapshot!(check(r#"fentry:ip_rcv { $r = skboutput("rx.pcap", args.skb, args.skb->len, 14); @[$r] = count(); }"#));
+    insta::assert_snapshot!(check(
+        r#"fentry:ip_rcv { $p = args.skb; skboutput("a", $p, 10, 0); skboutput("a", args.dev, 10, 0); skboutput(comm, args.skb, 10, 0); skboutput("a", args.skb, 10, pid); skboutput("a", args.skb); } tracepoint:sched:sched_switch { skboutput("a", (struct sk_buff *)0, 10, 0); }"#
+    ));
+}

@@ -118,6 +118,19 @@ check path_where_the_kernel_refuses_it_is_explained 'runs only in iterators and 
 rtrace -e 'BEGIN { printf("cpu%d\n", ((struct rq *)percpu_kaddr("runqueues", 1))->cpu); exit(); }' > /tmp/out 2>&1
 check percpu_kaddr_resolves_a_kernel_variable '^cpu1$' /tmp/out
 
+# skboutput: fentry:ip_rcv sees each loopback packet from its IP header on. The first call
+# writes whole packets (the file must be raw IP, the first packet IPv4); the second drops 52
+# bytes, the IP and TCP headers (with timestamps) of the packet that carries the payload,
+# whose record must then hold exactly the 13 bytes sent.
+ip link set lo up
+tcp_hello() { nc -l -p 9999 > /dev/null & pause 0.5; echo hello-rtrace | nc -w 1 127.0.0.1 9999; }
+run_traced skboutput_returns_0 '^@ret\[0\]: [1-9][0-9]*$' tcp_hello \
+    'fentry:ip_rcv { @ret[skboutput("/tmp/rx.pcap", args.skb, args.skb->len, 0)] = count(); skboutput("/tmp/payload.pcap", args.skb, 1500, 52); }'
+xxd -p /tmp/rx.pcap | tr -d '\n' > /tmp/hex
+check skboutput_writes_raw_ip_packets '^d4c3b2a1020004000000000000000000ffff000065000000.{32}45.*68656c6c6f2d7274726163650a' /tmp/hex
+xxd -p /tmp/payload.pcap | tr -d '\n' > /tmp/hex
+check skboutput_drops_the_offset '0d0000000d00000068656c6c6f2d7274726163650a' /tmp/hex
+
 # Before Linux 6.4 a map's update returned an `int` that reached the program unextended, so a
 # 64-bit sign test missed every failure: a full map must still be reported on 6.1.
 rtrace -e 'let @h = hash(3); BEGIN { @h[1] = 1; @h[2] = 2; @h[3] = 3; @h[4] = 4; @h[5] = 5; exit(); }' > /tmp/out 2>&1

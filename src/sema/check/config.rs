@@ -6,11 +6,11 @@ use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{ConfigItem, ConfigValue};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
-use crate::sema::hir::{Config, MAX_STR_LEN};
+use crate::sema::hir::{Config, MAX_PERF_RB_PAGES, MAX_STR_LEN};
 use crate::sema::types::StackMode;
 use crate::sema::EnvConfig;
 
-const KEYS: &[&str] = &["max_strlen", "stack_mode", "max_map_keys"];
+const KEYS: &[&str] = &["max_strlen", "stack_mode", "max_map_keys", "perf_rb_pages"];
 
 pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Vec<SemaError>> {
     let mut config = Config::default();
@@ -23,6 +23,7 @@ pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Ve
     config.max_strlen = env.max_strlen.unwrap_or(config.max_strlen);
     config.stack_mode = env.stack_mode.unwrap_or(config.stack_mode);
     config.max_map_keys = env.max_map_keys.or(config.max_map_keys);
+    config.perf_rb_pages = env.perf_rb_pages.unwrap_or(config.perf_rb_pages);
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -46,6 +47,8 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue, span: Span) -> Res
         ("stack_mode", _) => return Err(bad("`bpftrace`, `perf` or `raw`")),
         ("max_map_keys", ConfigValue::Int(n)) if (1..=u64::from(u32::MAX)).contains(n) => config.max_map_keys = Some(*n as u32),
         ("max_map_keys", _) => return Err(bad("a positive number of keys")),
+        ("perf_rb_pages", ConfigValue::Int(n)) if (1..=MAX_PERF_RB_PAGES as u64).contains(n) => config.perf_rb_pages = *n as usize,
+        ("perf_rb_pages", _) => return Err(bad(&format!("a number of pages per CPU from 1 to {MAX_PERF_RB_PAGES}"))),
         _ => {
             let candidates = did_you_mean(key, KEYS.iter().copied());
             let hint =

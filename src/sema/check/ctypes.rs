@@ -209,56 +209,6 @@ impl<'k> Checker<'k> {
         Some(Type::Ptr { to: Self::c_type(btf, id), user: self.user_probe() })
     }
 
-    /// `path(p [, size])`: the path of a `struct path` (or a pointer to one), with the
-    /// kernel's `bpf_d_path`. The kernel allows the helper in fentry/fexit probes of some
-    /// functions and in iterators, and wants a pointer it can trust: one reached from the
-    /// function's arguments or the iterator's context by fields, not a number read from
-    /// memory.
-    pub(super) fn path(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let (a, size) = match args {
-            [a] => (a, None),
-            [a, n] => (a, Some(n)),
-            _ => return Err(self.arg_count(span, "path", "a struct path, then optionally a size", args.len())),
-        };
-        let len = match size {
-            None => self.config.max_strlen,
-            Some(n) => match self.constant(n) {
-                Some(n) if (1..=hir::MAX_STR_LEN as i64).contains(&n) => n as usize,
-                _ => return Err(self.error(SemaError::NotAConstant { span: n.span, func: "path".into() })),
-            },
-        };
-        let p = self.expr(a)?;
-        let record = match p.ty {
-            Type::Record { ty, .. } | Type::Ptr { to: ty, .. } => Some(ty),
-            _ => None,
-        };
-        if record.is_none_or(|t| t.name.as_str() != "struct path") {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: p.span,
-                message: "`path` takes a `struct path` or a pointer to one".into(),
-                label: format!("this is {}", p.ty),
-            }));
-        }
-        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::Iter { .. })) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span,
-                message: format!(
-                    "`path` calls the kernel's bpf_d_path, which only fentry/fexit probes (of some functions) and iterators may call, not {}",
-                    ap.name
-                ),
-                label: "not in an fentry, fexit or iter probe".into(),
-            }));
-        }
-        if !trusted(&p) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: p.span,
-                message: "`path` needs a pointer the kernel's verifier trusts".into(),
-                label: "reach it from the function's arguments or the iterator's `ctx` through fields, e.g. `args.file->f_path`".into(),
-            }));
-        }
-        Ok(hir::Expr { kind: hir::ExprKind::DPath { ptr: Box::new(p.retyped(Type::U64)), len }, ty: Type::Str(len), span })
-    }
-
     /// `percpu_kaddr("name" [, cpu])`: the address of a per-CPU kernel variable, by its VAR in
     /// the kernel's BTF (the loader has the kernel resolve it).
     pub(super) fn percpu_kaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
@@ -629,19 +579,5 @@ fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
         }
         // 128-bit integers and anything else: its bytes as 64-bit words.
         _ => (Type::U64, (btf.size_of(id).unwrap_or(8) / 8) as u32),
-    }
-}
-
-/// An address the verifier tracks as a kernel object: the context, an argument of an fentry
-/// probe, a pointer field loaded from one, or a member offset from one.
-fn trusted(e: &hir::Expr) -> bool {
-    match &e.kind {
-        hir::ExprKind::Builtin(Builtin::Ctx | Builtin::Arg(_)) => true,
-        // A retyping between an address and a pointer.
-        hir::ExprKind::Cast(inner) => e.ty.is_address() && inner.ty.is_address() && trusted(inner),
-        // A pointer field (retyped to an address when a member offset is added to it).
-        hir::ExprKind::Load { addr, user: false } => e.ty.is_address() && trusted(addr),
-        hir::ExprKind::Binary { op: BinOp::Add, lhs, rhs } => matches!(rhs.kind, hir::ExprKind::Int(_)) && trusted(lhs),
-        _ => false,
     }
 }

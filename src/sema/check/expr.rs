@@ -390,6 +390,7 @@ impl Checker<'_> {
             "macaddr" => self.macaddr(args, span),
             "percpu_kaddr" => self.percpu_kaddr(args, span),
             "path" => self.path(args, span),
+            "skboutput" => self.skboutput(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

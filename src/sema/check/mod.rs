@@ -9,6 +9,7 @@ mod expr;
 mod funcs;
 mod maps;
 mod stmt;
+mod trusted;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -48,6 +49,7 @@ const VALUE_FUNCS: &[&str] = &[
     "reg",
     "macaddr",
     "path",
+    "skboutput",
     "percpu_kaddr",
     "uaddr",
 ];
@@ -116,6 +118,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             printfs: checker.printfs,
             uses_stacks: checker.uses_stacks,
             strftimes: checker.strftimes,
+            skb_outputs: checker.skb_outputs,
             config: checker.config,
         })
     } else {
@@ -136,6 +139,8 @@ pub(super) struct Checker<'k> {
     printfs: Vec<hir::PrintfDecl>,
     uses_stacks: bool,
     strftimes: Vec<String>,
+    /// `skboutput` call sites, indexed by `hir::ExprKind::SkbOutput::site`.
+    skb_outputs: Vec<hir::SkbOutput>,
     errors: Vec<SemaError>,
     // Per probe:
     vars: Vec<Type>,

@@ -1,0 +1,128 @@
+//! Helpers that take a pointer the verifier must trust (sema/check/trusted.rs): `path()`
+//! (`bpf_d_path`) and `skboutput()` (`bpf_skb_output`). The pointer is rebuilt from the
+//! context with plain loads, so the verifier keeps tracking it as a kernel object.
+
+use inkwell::values::PointerValue;
+use inkwell::IntPredicate;
+
+use super::artifact::SKB_HEADER;
+use super::builder::{internal, Helper, R};
+use super::expr::Val;
+use super::probe::Lower;
+use crate::parser::ast::BinOp;
+use crate::sema::hir::{Builtin, Expr, ExprKind, MAX_PACKET};
+
+/// bpf_skb_output's flags: the CPU's own perf buffer, and the bytes of packet to copy in the
+/// upper 32 bits (BPF_F_CTXLEN_MASK).
+const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
+/// What `skboutput` returns when the sk_buff pointer is NULL.
+const EINVAL: u64 = 22;
+
+impl<'ctx> Lower<'ctx, '_, '_> {
+    /// `path(p)`: bpf_d_path of the `struct path` at `ptr`, as a string of `len` bytes.
+    pub(super) fn d_path(&mut self, ptr: &Expr, len: usize) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        // bpf_d_path fails on a path longer than its buffer: it writes into one of the
+        // longest string size, and the value is its first `len` bytes, clamped.
+        let room = crate::sema::hir::MAX_STR_LEN.max(len);
+        let buf = bb.stack_buffer(room, "path")?;
+        let slot = bb.stack_i64("path_ptr")?;
+        self.trusted_ptr(ptr, slot)?;
+        let p = bb.load_i64(slot)?;
+        let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
+        bb.if_then(nonnull, |s| {
+            let n = s.helper(Helper::DPath, &[p.into(), buf.into(), s.const_i64(room as u64).into()])?;
+            // A failure leaves the path's tail in the buffer.
+            let failed = s.b.build_int_compare(IntPredicate::SLT, n, s.const_i64(0), "failed")?;
+            s.if_then(failed, |s| s.memset_zero(buf, room as u64))
+        })?;
+        Ok(Val::Str(buf, len))
+    }
+
+    /// `skboutput(file, skb, len, offset)`: sends the first min(len, skb->len, MAX_PACKET)
+    /// bytes of the packet, after a header naming the call site, to the perf buffer userspace
+    /// writes pcap files from (the offset is applied there). Evaluates to the helper's result.
+    pub(super) fn skb_output(&mut self, site: u32, skb: &Expr, len: &Expr, skb_len: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let map = self.maps.skb.ok_or_else(|| internal("skboutput without its perf event array"))?;
+        let want = self.expr(len)?.int()?;
+        let have = self.expr(skb_len)?.int()?;
+        let slot = bb.stack_i64("skb")?;
+        self.trusted_ptr(skb, slot)?;
+        let umin = |a, b| -> R<_> {
+            let lt = bb.b.build_int_compare(IntPredicate::ULT, a, b, "lt")?;
+            Ok(bb.b.build_select(lt, a, b, "min")?.into_int_value())
+        };
+        let n = umin(umin(want, have)?, bb.const_i64(MAX_PACKET))?;
+        let ret = bb.stack_i64("skb_ret")?;
+        bb.store_i64(ret, bb.const_i64(EINVAL.wrapping_neg()))?;
+        let p = bb.load_i64(slot)?;
+        let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
+        bb.if_then(nonnull, |s| {
+            let header = s.stack_buffer(SKB_HEADER, "skb_header")?;
+            let shifted = s.b.build_left_shift(n, s.const_i64(32), "captured")?;
+            s.store_i64(header, s.b.build_or(shifted, s.const_i64(u64::from(site)), "site")?)?;
+            s.store_i64(s.gep(header, 8)?, s.helper(Helper::KtimeGetBootNs, &[])?)?;
+            s.store_i64(s.gep(header, 16)?, have)?;
+            let flags = s.b.build_or(shifted, s.const_i64(BPF_F_CURRENT_CPU), "flags")?;
+            let args = [p.into(), map.as_pointer_value().into(), flags.into(), header.into(), s.const_i64(SKB_HEADER as u64).into()];
+            s.store_i64(ret, s.helper(Helper::SkbOutput, &args)?)
+        })?;
+        Ok(Val::Int(bb.load_i64(ret)?))
+    }
+
+    /// Leaves in `slot` the address `e` computes, built so that the verifier keeps tracking
+    /// it as a kernel object (for helpers such as bpf_d_path): context fields and arguments
+    /// are loaded straight from the context, pointer fields with plain loads (the kernel
+    /// guards them), offsets added in place. A NULL on the way leaves 0.
+    fn trusted_ptr(&mut self, e: &Expr, slot: PointerValue<'ctx>) -> R<()> {
+        let bb = self.bb;
+        match &unwrap_casts(e).kind {
+            // A field of the context: one load at a constant offset from it.
+            ExprKind::Load { addr, .. } if context_offset(addr).is_some() => {
+                let off = context_offset(addr).unwrap_or(0);
+                bb.store_i64(slot, bb.load_int(bb.gep(self.ctx_arg, off as usize)?, 8, false)?)
+            }
+            ExprKind::Load { addr, .. } => {
+                self.trusted_ptr(addr, slot)?;
+                let p = bb.load_i64(slot)?;
+                let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
+                bb.if_then(nonnull, |s| {
+                    let at = s.b.build_int_to_ptr(p, s.ptr(), "field")?;
+                    s.store_i64(slot, s.load_int(at, 8, false)?)
+                })
+            }
+            ExprKind::Binary { op: BinOp::Add, lhs, rhs } => {
+                let ExprKind::Int(off) = rhs.kind else { return Err(internal("a trusted pointer plus a variable")) };
+                self.trusted_ptr(lhs, slot)?;
+                let p = bb.load_i64(slot)?;
+                let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
+                bb.if_then(nonnull, |s| s.store_i64(slot, s.b.build_int_add(p, s.const_i64(off), "member")?))
+            }
+            _ => {
+                let v = self.expr(e)?.int()?;
+                bb.store_i64(slot, v)
+            }
+        }
+    }
+}
+
+/// `ctx` or `ctx + N` (through retypings): the offset of a context field.
+fn context_offset(addr: &Expr) -> Option<u64> {
+    match &unwrap_casts(addr).kind {
+        ExprKind::Builtin(Builtin::Ctx) => Some(0),
+        ExprKind::Binary { op: BinOp::Add, lhs, rhs } => match (&unwrap_casts(lhs).kind, &rhs.kind) {
+            (ExprKind::Builtin(Builtin::Ctx), ExprKind::Int(n)) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `e` without the retypings around it (address to pointer and back: no code).
+fn unwrap_casts(e: &Expr) -> &Expr {
+    match &e.kind {
+        ExprKind::Cast(inner) if e.ty.is_address() && inner.ty.is_address() => unwrap_casts(inner),
+        _ => e,
+    }
+}

@@ -1,0 +1,136 @@
+//! Functions that hand a kernel helper a pointer its verifier must trust, which only tracing
+//! programs (fentry/fexit, iterators) have: `path()` (`bpf_d_path`) and `skboutput()`
+//! (`bpf_skb_output`). Such a pointer is the context or an argument, or reached from one by
+//! fields; a number read from memory or cast to a pointer is not.
+
+use super::{Checked, Checker};
+use crate::parser::ast;
+use crate::parser::ast::BinOp;
+use crate::parser::Span;
+use crate::sema::error::SemaError;
+use crate::sema::hir::{self, AttachKind, Builtin, MAX_PACKET};
+use crate::sema::types::Type;
+
+impl Checker<'_> {
+    /// `path(p [, size])`: the path of a `struct path` (or a pointer to one), with the
+    /// kernel's `bpf_d_path`. The kernel allows the helper in fentry/fexit probes of some
+    /// functions and in iterators, and wants a pointer it can trust: one reached from the
+    /// function's arguments or the iterator's context by fields, not a number read from
+    /// memory.
+    pub(super) fn path(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (a, size) = match args {
+            [a] => (a, None),
+            [a, n] => (a, Some(n)),
+            _ => return Err(self.arg_count(span, "path", "a struct path, then optionally a size", args.len())),
+        };
+        let len = match size {
+            None => self.config.max_strlen,
+            Some(n) => match self.constant(n) {
+                Some(n) if (1..=hir::MAX_STR_LEN as i64).contains(&n) => n as usize,
+                _ => return Err(self.error(SemaError::NotAConstant { span: n.span, func: "path".into() })),
+            },
+        };
+        let p = self.expr(a)?;
+        let record = match p.ty {
+            Type::Record { ty, .. } | Type::Ptr { to: ty, .. } => Some(ty),
+            _ => None,
+        };
+        if record.is_none_or(|t| t.name.as_str() != "struct path") {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: p.span,
+                message: "`path` takes a `struct path` or a pointer to one".into(),
+                label: format!("this is {}", p.ty),
+            }));
+        }
+        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::Iter { .. })) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!(
+                    "`path` calls the kernel's bpf_d_path, which only fentry/fexit probes (of some functions) and iterators may call, not {}",
+                    ap.name
+                ),
+                label: "not in an fentry, fexit or iter probe".into(),
+            }));
+        }
+        if !trusted(&p) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: p.span,
+                message: "`path` needs a pointer the kernel's verifier trusts".into(),
+                label: "reach it from the function's arguments or the iterator's `ctx` through fields, e.g. `args.file->f_path`".into(),
+            }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::DPath { ptr: Box::new(p.retyped(Type::U64)), len }, ty: Type::Str(len), span })
+    }
+
+    /// `skboutput(path, skb, len, offset)`: appends the packet data of `skb` to the pcap file
+    /// `path` (raw IP), with the kernel's `bpf_skb_output`, and returns its result (0, or a
+    /// negative errno). As in bpftrace, `len` bytes are taken from the start of the data and
+    /// the first `offset` of them are dropped when the packet is written (14 skips an Ethernet
+    /// header). Unlike bpftrace, `len` is a snap length: a shorter packet is taken whole
+    /// instead of failing with EFAULT, and the file records each packet's real length.
+    pub(super) fn skboutput(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [file, skb, len, offset] = args else {
+            return Err(self.arg_count(span, "skboutput", "a pcap file path, a `struct sk_buff *`, a length and an offset", args.len()));
+        };
+        let ast::ExprKind::Str(file) = &file.kind else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: file.span,
+                message: "`skboutput` writes to a file named when the script is compiled".into(),
+                label: "not a string literal".into(),
+            }));
+        };
+        let offset = match self.constant(offset) {
+            Some(n) if (0..=MAX_PACKET as i64).contains(&n) => n as u32,
+            _ => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: offset.span,
+                    message: format!("the offset of `skboutput` must be a constant from 0 to {MAX_PACKET}"),
+                    label: "not a constant in range".into(),
+                }))
+            }
+        };
+        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. })) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!("`skboutput` calls the kernel's bpf_skb_output, which only fentry/fexit probes may call, not {}", ap.name),
+                label: "not in an fentry or fexit probe".into(),
+            }));
+        }
+        let skb = self.expr(skb)?;
+        if !matches!(skb.ty, Type::Ptr { to, .. } if to.name.as_str() == "struct sk_buff") {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: skb.span,
+                message: "`skboutput` takes a `struct sk_buff *`".into(),
+                label: format!("this is {}", skb.ty),
+            }));
+        }
+        if !trusted(&skb) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: skb.span,
+                message: "`skboutput` needs a pointer the kernel's verifier trusts".into(),
+                label: "pass the function's argument itself, e.g. `args.skb`".into(),
+            }));
+        }
+        let len = self.expr(len)?;
+        self.expect_int(&len, "`skboutput` takes a length in bytes")?;
+        let skb_len = self.member_access(skb.clone(), &ast::Ident { name: "len".into(), span: skb.span })?;
+        let site = self.skb_outputs.len() as u32;
+        self.skb_outputs.push(hir::SkbOutput { file: file.clone(), offset });
+        let kind = hir::ExprKind::SkbOutput { site, skb: Box::new(skb.retyped(Type::U64)), len: Box::new(len), skb_len: Box::new(skb_len) };
+        Ok(hir::Expr { kind, ty: Type::Int { bits: 32, signed: true }, span })
+    }
+}
+
+/// An address the verifier tracks as a kernel object: the context, an argument of an fentry
+/// probe, a pointer field loaded from one, or a member offset from one.
+fn trusted(e: &hir::Expr) -> bool {
+    match &e.kind {
+        hir::ExprKind::Builtin(Builtin::Ctx | Builtin::Arg(_)) => true,
+        // A retyping between an address and a pointer.
+        hir::ExprKind::Cast(inner) => e.ty.is_address() && inner.ty.is_address() && trusted(inner),
+        // A pointer field (retyped to an address when a member offset is added to it).
+        hir::ExprKind::Load { addr, user: false } => e.ty.is_address() && trusted(addr),
+        hir::ExprKind::Binary { op: BinOp::Add, lhs, rhs } => matches!(rhs.kind, hir::ExprKind::Int(_)) && trusted(lhs),
+        _ => false,
+    }
+}
