@@ -229,5 +229,10 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
         Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
         Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
     };
-    Ok(sema::EnvConfig { max_strlen: max_strlen.map(|n| n as usize), stack_mode, max_map_keys: max_map_keys.map(|n| n as u32), perf_rb_pages: perf_rb_pages.map(|n| n as usize) })
+    Ok(sema::EnvConfig {
+        max_strlen: max_strlen.map(|n| n as usize),
+        stack_mode,
+        max_map_keys: max_map_keys.map(|n| n as u32),
+        perf_rb_pages: perf_rb_pages.map(|n| n as usize),
+    })
 }

@@ -64,6 +64,11 @@ fn host_can_run(args: &[String]) -> bool {
     (kprobes || !needs_kprobes) && !needs_trampolines
 }
 
+/// Whether /proc/kallsyms has variables (CONFIG_KALLSYMS_ALL): local data or bss symbols.
+fn lists_data_symbols() -> bool {
+    std::fs::read_to_string("/proc/kallsyms").unwrap_or_default().lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")))
+}
+
 /// Compiles `args` with --dry-run and, if this host can run it, runs it for a moment.
 /// Returns whether it ran; Err says what failed.
 fn check_script(bin: &str, args: &[String], can_run: bool) -> Result<bool, String> {
@@ -126,16 +131,22 @@ fn every_tool_compiles_and_the_runnable_ones_run() {
         .collect();
     paths.sort();
     assert!(paths.len() >= 15, "examples/tools has {} tools", paths.len());
-    let (mut failures, mut ran) = (Vec::new(), 0);
+    let (mut failures, mut ran, mut refused) = (Vec::new(), 0, 0);
     for p in &paths {
         let text = std::fs::read_to_string(p).expect("readable tool");
         let can_run = host_can_run(&[text]);
         match check_script(bin, &[p.display().to_string()], can_run) {
             Ok(r) => ran += usize::from(r),
+            // loads.bt reads a kernel variable, which has no address on a kernel whose
+            // kallsyms lists functions only (this host): refused, saying so (the VM runs it).
+            Err(e) if e.contains("CONFIG_KALLSYMS_ALL") && !lists_data_symbols() => {
+                eprintln!("not on this kernel: {e}");
+                refused += 1;
+            }
             Err(e) => failures.push(e),
         }
     }
-    eprintln!("tools: {} compiled, {ran} ran here", paths.len() - failures.len());
+    eprintln!("tools: {} compiled, {refused} refused by this kernel, {ran} ran here", paths.len() - failures.len() - refused);
     assert!(failures.is_empty(), "{} tools failed:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 

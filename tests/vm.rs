@@ -31,9 +31,7 @@ fn kernel_features_in_a_vm() {
     assert!(failed.is_empty(), "VM cases failed: {failed:?}");
     // Every case prints one result: a `run_traced` or `check` line, or an `if` of its own.
     let cases = std::fs::read_to_string(format!("{root}/tests/vm/cases.sh")).expect("tests/vm/cases.sh");
-    let expected = cases
-        .lines()
-        .filter(|l| l.starts_with("run_traced ") || l.starts_with("check ") || (l.starts_with("if ") && l.contains("VM-RESULT PASS")))
-        .count();
+    let expected =
+        cases.lines().filter(|l| l.starts_with("run_traced ") || l.starts_with("check ") || (l.starts_with("if ") && l.contains("VM-RESULT PASS"))).count();
     assert_eq!(passed, expected, "expected all {expected} VM cases to pass, {passed} did");
 }

@@ -14,7 +14,6 @@ use super::probe::Lower;
 use crate::sema::hir::{Expr, MapValue};
 use crate::sema::Type;
 
-
 impl<'ctx> Lower<'ctx, '_, '_> {
     pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
         let bb = self.bb;

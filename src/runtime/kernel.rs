@@ -105,6 +105,12 @@ impl KernelInfo for LiveKernel {
         })
     }
 
+    fn lists_data_symbols(&self) -> bool {
+        // Without CONFIG_KALLSYMS_ALL only functions and a few section markers are listed:
+        // no local data (`d`) or bss (`b`) symbol at all.
+        self.kallsyms().lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")))
+    }
+
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())

@@ -73,8 +73,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
     let mut sink = EventSink::new(meta, &options.output)?;
     // skboutput's pcap files are created before anything runs.
-    let mut capture =
-        if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
+    let mut capture = if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
 
     let n = meta.probe_count;
     if !options.quiet {
@@ -134,7 +133,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sink.print_all_maps(&loaded)?;
     report_counters(&loaded, &mut sink)?;
     if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
-        eprintln!("WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)", meta.perf_rb_pages);
+        eprintln!(
+            "WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
+            meta.perf_rb_pages
+        );
     }
     Ok(sink.status.unwrap_or(0))
 }

@@ -51,7 +51,8 @@ impl SkbCapture {
             };
             site_files.push((index, site.offset));
         }
-        let buffers = PerfBuffers::open(map, pages).map_err(|e| RuntimeError::Load { message: format!("could not open the perf buffers of skboutput: {e}") })?;
+        let buffers =
+            PerfBuffers::open(map, pages).map_err(|e| RuntimeError::Load { message: format!("could not open the perf buffers of skboutput: {e}") })?;
         let boot_ns = super::symbols::clock_ns(libc::CLOCK_REALTIME) - super::symbols::clock_ns(libc::CLOCK_BOOTTIME);
         Ok(SkbCapture { buffers, files, sites: site_files, boot_ns, lost: 0 })
     }

@@ -44,6 +44,10 @@ pub trait KernelInfo {
         let _ = name;
         None
     }
+    /// Whether kallsyms lists variables, not only functions (CONFIG_KALLSYMS_ALL).
+    fn lists_data_symbols(&self) -> bool {
+        true
+    }
     /// The id of the cgroup at `path` (`cgroupid`): its inode number in cgroupfs.
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         let _ = path;

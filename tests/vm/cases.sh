@@ -135,3 +135,8 @@ check skboutput_drops_the_offset '0d0000000d00000068656c6c6f2d7274726163650a' /t
 # 64-bit sign test missed every failure: a full map must still be reported on 6.1.
 rtrace -e 'let @h = hash(3); BEGIN { @h[1] = 1; @h[2] = 2; @h[3] = 3; @h[4] = 4; @h[5] = 5; exit(); }' > /tmp/out 2>&1
 check full_map_updates_are_counted_on_6_1 'WARNING: 2 map updates failed' /tmp/out
+
+# kaddr of a variable: Debian's kallsyms lists variables (CONFIG_KALLSYMS_ALL; this host's does
+# not). The load averages of examples/tools/loads.bt, read from `avenrun`.
+rtrace -e 'interval:ms:200 { $a = (uint64 *)kaddr("avenrun"); printf("load %d.%03d\n", $a[0] >> 11, (($a[0] & 2047) * 1000) >> 11); exit(); }' > /tmp/out 2>&1
+check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out

@@ -210,7 +210,12 @@ impl Checker<'_> {
         match self.kernel.and_then(|k| k.kernel_symbol(name)) {
             Some(addr) => Ok(hir::Expr { kind: hir::ExprKind::Int(addr), ty: Type::U64, span }),
             None => {
-                Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no kernel symbol `{name}`"), label: "not in /proc/kallsyms".into() }))
+                let label = if self.kernel.is_some_and(|k| !k.lists_data_symbols()) {
+                    "not in /proc/kallsyms, which lists only functions on this kernel (built without CONFIG_KALLSYMS_ALL): variables have no address here"
+                } else {
+                    "not in /proc/kallsyms"
+                };
+                Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no kernel symbol `{name}`"), label: label.into() }))
             }
         }
     }
