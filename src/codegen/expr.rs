@@ -589,7 +589,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// C's signed `/` and `%` (truncating toward zero) from unsigned ones on magnitudes: BPF
     /// before cpu v4 (kernel 6.6) has no signed division.
-    fn signed_div_rem(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, div: bool) -> R<IntValue<'ctx>> {
+    pub(super) fn signed_div_rem(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, div: bool) -> R<IntValue<'ctx>> {
         let b = &self.bb.b;
         let zero = self.bb.const_i64(0);
         let abs = |v: IntValue<'ctx>, name: &str| -> R<IntValue<'ctx>> {

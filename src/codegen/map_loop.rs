@@ -82,7 +82,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let (items, offsets) = (pair.items(), pair.offsets());
         let kv = inner.vars[var];
         cb.memcpy(kv, key, slot_size(items[0]) as u64)?;
-        cb.memcpy(cb.gep(kv, offsets[1])?, value, slot_size(items[1]) as u64)?;
+        let decl = &self.program.maps[map];
+        if super::maps::layout(decl).percpu {
+            // `value` is this CPU's share: the value is every CPU's, folded by key.
+            let folded = inner.fold_cpus(map, key, decl.value)?;
+            cb.store_i64(cb.gep(kv, offsets[1])?, folded)?;
+        } else {
+            cb.memcpy(cb.gep(kv, offsets[1])?, value, slot_size(items[1]) as u64)?;
+        }
         inner.block(body)?;
         cb.b.build_unconditional_branch(next)?;
         cb.b.position_at_end(next);

@@ -38,7 +38,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// An aggregation's value over every CPU: the sum of counts and sums, the least or
     /// greatest of the CPUs that have a min or max, the average of all (total / count).
-    fn fold_cpus(&mut self, map: usize, key: PointerValue<'ctx>, value: MapValue) -> R<IntValue<'ctx>> {
+    pub(super) fn fold_cpus(&mut self, map: usize, key: PointerValue<'ctx>, value: MapValue) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let ncpus = self.global(Global::Ncpus)?;
         // acc: the sum, count or extreme; second: the total (avg), or whether one was seen.
@@ -98,7 +98,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let total = bb.load_i64(second)?;
                 let none = bb.b.build_int_compare(IntPredicate::EQ, folded, bb.const_i64(0), "none")?;
                 let count = bb.b.build_select(none, bb.const_i64(1), folded, "count")?.into_int_value();
-                bb.b.build_int_signed_div(total, count, "avg")?
+                // BPF before cpu v4 has no signed division.
+                self.signed_div_rem(total, count, true)?
             }
             _ => folded,
         })

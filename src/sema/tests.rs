@@ -390,7 +390,7 @@ fn iter_ctx_is_typed_and_iterators_run_alone() {
 fn map_loop_bodies_reach_variables_but_not_the_context() {
     insta::assert_snapshot!(check("BEGIN { @m[1, \"a\"] = 2; for ($kv : @m) { $k = $kv.0; @x = $kv.1; } }"));
     insta::assert_snapshot!(check(
-        "t:sched:sched_switch { $x = 1; @m[1] = 2; @c[1] = count(); @n = 1; for ($kv : @m) { @y = $x + args.prev_pid; $x = 2; return; } for ($kv : @c) { } for ($kv : @n) { } }"
+        "t:sched:sched_switch { $x = 1; @m[1] = 2; @c[1] = count(); @h[1] = hist(2); @n = 1; for ($kv : @m) { @y = $x + args.prev_pid; $x = 2; return; } for ($kv : @c) { } for ($kv : @h) { } for ($kv : @n) { } }"
     ));
 }
 

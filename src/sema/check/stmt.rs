@@ -220,22 +220,24 @@ impl Checker<'_> {
     /// `for ($kv : @map) body`: `$kv` is `(key, value)` of each entry (the key a tuple when
     /// the map has several). The body becomes a `bpf_for_each_map_elem` callback: it has its
     /// own variables (`locals`) and reaches the probe's variables it uses (`captured`)
-    /// through its context, but not the probe's context (`args`...). Only maps of plain
-    /// values can be iterated: an aggregation's value is split across CPUs.
+    /// through its context, but not the probe's context (`args`...). `$kv.1` of an
+    /// aggregation is its value over every CPU, as a read in a probe gives it; maps whose
+    /// value is a distribution (hist, lhist, stats) cannot be iterated.
     fn for_map(&mut self, var: &ast::Ident, map: &ast::MapRef, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
         let id = self.existing_map(map)?;
         let decl = &self.maps[id];
-        let problem = match decl.value {
+        let problem = match decl.value.read_type() {
             _ if decl.keys.is_empty() => Some((format!("@{} has no keys to iterate", decl.name), "iterate a map with keys, e.g. `@m[pid] = nsecs`")),
-            hir::MapValue::Scalar(_) => None,
-            ref v => {
-                Some((format!("@{} is a {} map, whose values are split across CPUs", decl.name, v.describe()), "iterate a map of plain values (`@m[k] = v`)"))
-            }
+            Some(_) => None,
+            None => Some((
+                format!("@{} is a {} map, whose values are distributions, not single values", decl.name, decl.value.describe()),
+                "iterate a map of values or of count(), sum(), avg(), min() or max()",
+            )),
         };
         if let Some((message, help)) = problem {
             return Err(self.error(SemaError::MapLoop { span: map.span, message, help: help.into() }));
         }
-        let hir::MapValue::Scalar(value) = decl.value else { return Err(Reported) };
+        let Some(value) = decl.value.read_type() else { return Err(Reported) };
         let key = match decl.keys.as_slice() {
             [one] => *one,
             many => Type::Tuple(TupleTy::new(many)),
