@@ -48,7 +48,8 @@ pub struct EventSink {
     meta: RuntimeMeta,
     out: BufWriter<Box<dyn Write>>,
     options: OutputOptions,
-    ncpus: usize,
+    /// Possible CPUs: the slots of a per-CPU map value.
+    pub ncpus: usize,
     exited: bool,
     line: String,
     symbols: SymbolCache,

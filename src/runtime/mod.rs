@@ -256,7 +256,7 @@ fn apply_watches(sink: &mut EventSink, links: &mut Links) {
 
 fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
-    let ncpus = sys::possible_cpus().map_err(RuntimeError::Io)?;
+    let ncpus = sink.ncpus;
     let read = |slot: Counter| -> u64 {
         let mut buf = vec![0u8; 8 * ncpus];
         if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {
