@@ -17,7 +17,8 @@
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes;
-//!          percpu-symbols | no-...   with (without) per-CPU data symbols in kallsyms
+//!          percpu-symbols | no-...   with (without) per-CPU data symbols in kallsyms;
+//!          block-tmp                 with /tmp on a block device (not tmpfs)
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
 //! OPTS --unsafe                      options before the program (split on spaces); a case
 //!                                    with `OPTS -l PATTERN` needs no program
@@ -273,6 +274,8 @@ fn e2e() {
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
     // Whether kallsyms has per-CPU data symbols (CONFIG_KALLSYMS_ALL), which percpu_kaddr needs.
     let percpu_symbols = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|k| k.lines().any(|l| l.ends_with(" runqueues")));
+    // A major device number of 0 is a filesystem without a device (tmpfs, 9p).
+    let block_tmp = std::fs::metadata("/tmp").is_ok_and(|m| std::os::unix::fs::MetadataExt::dev(&m) >> 8 != 0);
     for p in paths {
         for c in parse_cases(&p) {
             if !c.name.contains(&filter) {
@@ -283,6 +286,7 @@ fn e2e() {
                 "no-kprobes" => !kprobes,
                 "percpu-symbols" => percpu_symbols,
                 "no-percpu-symbols" => !percpu_symbols,
+                "block-tmp" => block_tmp,
                 other => panic!("{}: unknown REQUIRES {other}", c.name),
             });
             if !met {

@@ -202,8 +202,10 @@ pub enum Global {
     FilterPid = 2,
     /// The number of online CPUs (`ncpus`).
     Ncpus = 3,
+    /// CLOCK_TAI minus CLOCK_BOOTTIME at start (`nsecs(sw_tai)`).
+    BootToTai = 4,
 }
-pub const GLOBAL_SLOTS: u32 = 4;
+pub const GLOBAL_SLOTS: u32 = 5;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

@@ -36,6 +36,7 @@ pub enum Helper {
     OverrideReturn = 58,
     SendSignal = 109,
     SkbOutput = 111,
+    SendSignalThread = 117,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,
@@ -48,6 +49,7 @@ pub enum Helper {
     ForEachMapElem = 164,
     PerCpuPtr = 153,
     ThisCpuPtr = 154,
+    KtimeGetTaiNs = 208,
     MapLookupPercpuElem = 195,
 }
 

@@ -108,11 +108,17 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(if *post { old } else { new })
             }
-            ExprKind::StrContains { haystack, needle } => {
+            ExprKind::StrFind { haystack, needle, index } => {
                 let (Val::Str(h, hn), Val::Str(n, nn)) = (self.expr(haystack)?, self.expr(needle)?) else {
-                    return Err(internal("strcontains of non-strings"));
+                    return Err(internal("strstr of non-strings"));
                 };
-                Val::Int(self.str_contains(h, hn, n, nn)?)
+                let at = self.str_find(h, hn, n, nn)?;
+                if *index {
+                    Val::Int(at)
+                } else {
+                    let found = bb.b.build_int_compare(IntPredicate::NE, at, bb.const_i64(u64::MAX), "found")?;
+                    Val::Int(bb.bool_to_i64(found)?)
+                }
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {
@@ -199,16 +205,21 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Val::Str(buf, 8)
             }
             ExprKind::ReadBuf { ptr, len, user } => {
-                let Type::Buf(max) = e.ty else { return Err(internal("buf without a buffer type")) };
-                let p = self.expr(ptr)?.int()?;
+                let Type::Buf(size) = e.ty else { return Err(internal("buf without a buffer type")) };
+                // An address, or a string (a char array) already on the stack, whose bytes
+                // are read from there.
+                let (p, max) = match self.expr(ptr)? {
+                    Val::Int(p) => (p, size),
+                    Val::Str(s, have) => (bb.b.build_ptr_to_int(s, bb.i64(), "src")?, size.min(have)),
+                };
                 let n = self.expr(len)?.int()?;
                 let fits = bb.b.build_int_compare(IntPredicate::ULT, n, bb.const_i64(max as u64), "fits")?;
                 let n = bb.b.build_select(fits, n, bb.const_i64(max as u64), "n")?.into_int_value();
-                let buf = bb.stack_buffer(8 + max, "buf")?;
+                let buf = bb.stack_buffer(8 + size, "buf")?;
                 bb.store_i64(buf, n)?;
                 let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
                 bb.helper(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()])?;
-                Val::Str(buf, 8 + max)
+                Val::Str(buf, 8 + size)
             }
             ExprKind::Tuple(items) => {
                 let Type::Tuple(t) = e.ty else { return Err(internal("a tuple without a tuple type")) };
@@ -345,6 +356,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::Gid => high32(bb.helper(Helper::GetCurrentUidGid, &[])?)?,
             Builtin::Cpu => bb.helper(Helper::GetSmpProcessorId, &[])?,
             Builtin::Nsecs => bb.ktime_ns()?,
+            Builtin::NsecsBoot => bb.helper(Helper::KtimeGetBootNs, &[])?,
+            Builtin::NsecsTai => bb.helper(Helper::KtimeGetTaiNs, &[])?,
+            Builtin::NsecsSwTai => {
+                let boot = bb.helper(Helper::KtimeGetBootNs, &[])?;
+                bb.b.build_int_add(boot, self.global(Global::BootToTai)?, "tai")?
+            }
             Builtin::Elapsed => {
                 let now = bb.ktime_ns()?;
                 let start = self.global(Global::StartNs)?;

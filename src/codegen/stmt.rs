@@ -118,9 +118,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Ok(())
                 })
             }
-            Stmt::Signal(sig) => {
+            Stmt::Signal { sig, thread } => {
                 let v = self.expr(sig)?.int()?;
-                bb.helper(Helper::SendSignal, &[v.into()]).map(|_| ())
+                bb.helper(if *thread { Helper::SendSignalThread } else { Helper::SendSignal }, &[v.into()]).map(|_| ())
             }
             Stmt::Override(rc) => {
                 let v = self.expr(rc)?.int()?;

@@ -1,4 +1,4 @@
-//! String searches that need loops: `strcontains`. Bounded by the buffers' sizes, which the
+//! String searches that need loops: `strstr` and `strcontains`. Bounded by the buffers' sizes, which the
 //! verifier sees in the loop conditions.
 
 use inkwell::values::{IntValue, PointerValue};
@@ -8,15 +8,16 @@ use super::builder::R;
 use super::probe::Lower;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
-    /// 1 if the NUL-terminated `needle` (in a buffer of `nn` bytes) occurs in `haystack` (`hn`
-    /// bytes): for each start in the haystack, compare until the needle's NUL.
-    pub fn str_contains(&self, haystack: PointerValue<'ctx>, hn: usize, needle: PointerValue<'ctx>, nn: usize) -> R<IntValue<'ctx>> {
+    /// Where the NUL-terminated `needle` (in a buffer of `nn` bytes) first occurs in
+    /// `haystack` (`hn` bytes), or -1: for each start in the haystack, compare until the
+    /// needle's NUL.
+    pub fn str_find(&self, haystack: PointerValue<'ctx>, hn: usize, needle: PointerValue<'ctx>, nn: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let (i8t, f) = (bb.ctx.i8_type(), bb.function);
         let found = bb.stack_i64("found")?;
         let i = bb.stack_i64("start")?;
         let j = bb.stack_i64("offset")?;
-        bb.store_i64(found, bb.const_i64(0))?;
+        bb.store_i64(found, bb.const_i64(u64::MAX))?;
         bb.store_i64(i, bb.const_i64(0))?;
         let block = |name| bb.ctx.append_basic_block(f, name);
         let (outer, start, inner, compare, matched, next, done) =
@@ -59,7 +60,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.b.build_unconditional_branch(inner)?;
 
         bb.b.position_at_end(matched);
-        bb.store_i64(found, bb.const_i64(1))?;
+        bb.store_i64(found, bb.load_i64(i)?)?;
         bb.b.build_unconditional_branch(done)?;
 
         // No match from this start: stop at the haystack's NUL, else try the next start.

@@ -7,13 +7,14 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{json_event, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
+use super::output::{buf_hex, json_event, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
 use crate::sema::hir::{PrintfAction, JOIN_ARGS, STR_LEN};
+use crate::sema::printf::Conv;
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +167,18 @@ impl EventSink {
                 let rendered = |ty: &Type| ty.prints_as_text() && !matches!(ty, Type::Str(_));
                 let texts: Vec<Option<String>> = if p.args.iter().any(|(_, ty)| rendered(ty)) {
                     let symbols = self.symbols(maps);
-                    p.args.iter().map(|(off, ty)| rendered(ty).then(|| value_text(*ty, record.get(*off..).unwrap_or_default(), &symbols))).collect()
+                    let convs: Vec<Conv> = p.format.specs().map(|s| s.conv).collect();
+                    p.args
+                        .iter()
+                        .zip(convs)
+                        .map(|((off, ty), conv)| {
+                            let bytes = record.get(*off..).unwrap_or_default();
+                            rendered(ty).then(|| match (ty, conv) {
+                                (Type::Buf(n), Conv::BufHex | Conv::BufHexSpaced) => buf_hex(*n, bytes, conv == Conv::BufHexSpaced),
+                                _ => value_text(*ty, bytes, &symbols),
+                            })
+                        })
+                        .collect()
                 } else {
                     Vec::new()
                 };

@@ -63,6 +63,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     set_global(&loaded, Global::StartNs, sys::monotonic_ns())?;
     set_global(&loaded, Global::Cpid, child.as_ref().map_or(0, |c| u64::from(c.pid())))?;
     set_global(&loaded, Global::Ncpus, sys::online_cpus().map_or(1, |c| c.len() as u64))?;
+    let boot_to_tai = symbols::clock_ns(libc::CLOCK_TAI) - symbols::clock_ns(libc::CLOCK_BOOTTIME);
+    set_global(&loaded, Global::BootToTai, boot_to_tai as u64)?;
     let watched = options.pid.map(child::Watched::pid).transpose().map_err(RuntimeError::Io)?;
     if let Some(pid) = options.pid {
         set_global(&loaded, Global::FilterPid, u64::from(pid))?;

@@ -25,7 +25,7 @@ pub fn format(fmt: &Format, args: &[Arg<'_>], out: &mut String) {
 
 fn format_one(spec: &Spec, arg: &Arg<'_>, out: &mut String) {
     let (body, numeric) = match (spec.conv, arg) {
-        (Conv::Str, Arg::Str(b)) => {
+        (Conv::Str | Conv::BufHex | Conv::BufHexSpaced, Arg::Str(b)) => {
             let s = c_str(b);
             let s = match spec.precision {
                 Some(p) => s.chars().take(p).collect(),
@@ -123,5 +123,13 @@ mod tests {
             f("%lu %lld %llx", &[Arg::Int { bits: 1, signed: false }, Arg::Int { bits: 2, signed: true }, Arg::Int { bits: 16, signed: false }]),
             "1 2 10"
         );
+    }
+
+    #[test]
+    fn buffer_conversions_take_their_suffix() {
+        let convs: Vec<Conv> = parse("%r %rx %rh %rz").expect("valid format").specs().map(|s| s.conv).collect();
+        assert_eq!(convs, [Conv::Str, Conv::BufHex, Conv::BufHexSpaced, Conv::Str]);
+        // Userspace renders the buffer as text first (output::buf_hex); the text is printed.
+        assert_eq!(f("%rh|%rz", &[Arg::Str(b"0a fe"), Arg::Str(b"ab")]), "0a fe|abz");
     }
 }

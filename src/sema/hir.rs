@@ -334,8 +334,12 @@ pub enum Stmt {
         format: PrintfId,
         argv: Expr,
     },
-    /// `signal(sig)`: to the current task (needs `--unsafe`).
-    Signal(Expr),
+    /// `signal(sig)`: to the current process, or with `thread` (`signal_thread`) to the
+    /// current thread only (needs `--unsafe`).
+    Signal {
+        sig: Expr,
+        thread: bool,
+    },
     /// `override(rc)`: the kprobed function returns `rc` instead of running (needs
     /// `--unsafe`).
     Override(Expr),
@@ -493,10 +497,12 @@ pub enum ExprKind {
         user: bool,
         limit: u8,
     },
-    /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.
-    StrContains {
+    /// `strstr(haystack, needle)`: where `needle` first occurs in `haystack`, or -1; with
+    /// `index` false, `strcontains`: 1 if it occurs.
+    StrFind {
         haystack: Box<Expr>,
         needle: Box<Expr>,
+        index: bool,
     },
     /// `has_key(@m[k...])`: 1 if the key is in the map.
     HasKey {
@@ -526,7 +532,14 @@ pub enum Builtin {
     Tid,
     Uid,
     Gid,
+    /// `nsecs`, `nsecs(monotonic)`: CLOCK_MONOTONIC, as bpftrace 0.17.
     Nsecs,
+    /// `nsecs(boot)`: CLOCK_BOOTTIME (also counts suspend).
+    NsecsBoot,
+    /// `nsecs(tai)`: CLOCK_TAI, from the kernel (Linux 6.1).
+    NsecsTai,
+    /// `nsecs(sw_tai)`: CLOCK_TAI as CLOCK_BOOTTIME plus their difference at start.
+    NsecsSwTai,
     Elapsed,
     Cpu,
     Comm,
@@ -576,7 +589,14 @@ impl Builtin {
     pub fn ty(self) -> Type {
         match self {
             Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
-            Builtin::Nsecs | Builtin::Elapsed | Builtin::Cgroup | Builtin::Jiffies | Builtin::Ncpus => Type::U64,
+            Builtin::Nsecs
+            | Builtin::NsecsBoot
+            | Builtin::NsecsTai
+            | Builtin::NsecsSwTai
+            | Builtin::Elapsed
+            | Builtin::Cgroup
+            | Builtin::Jiffies
+            | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
             Builtin::Arg(_)

@@ -34,13 +34,17 @@ pub enum Conv {
     Octal,
     Char,
     Str,
+    /// `%rx`: a buffer with every byte as `\xNN`.
+    BufHex,
+    /// `%rh`: a buffer with every byte as two hex digits, separated by spaces.
+    BufHexSpaced,
     Pointer,
 }
 
 impl Conv {
     /// What the argument must be: true for a string, false for an integer.
     pub fn wants_string(self) -> bool {
-        self == Conv::Str
+        matches!(self, Conv::Str | Conv::BufHex | Conv::BufHexSpaced)
     }
 }
 
@@ -95,7 +99,16 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             Some('X') => Conv::HexUpper,
             Some('o') => Conv::Octal,
             Some('c') => Conv::Char,
-            // `%r` prints a buffer (`buf()`), which userspace renders as escaped text.
+            // `%r` prints a buffer (`buf()`), which userspace renders as escaped text; `%rx`
+            // and `%rh` in hex.
+            Some('r') if chars.peek() == Some(&'x') => {
+                chars.next();
+                Conv::BufHex
+            }
+            Some('r') if chars.peek() == Some(&'h') => {
+                chars.next();
+                Conv::BufHexSpaced
+            }
             Some('s' | 'r') => Conv::Str,
             Some('p') => Conv::Pointer,
             Some(other) => return Err(format!("unknown conversion `%{other}`")),

@@ -418,3 +418,11 @@ fn skboutput_takes_a_trusted_sk_buff_in_fentry() {
         r#"fentry:ip_rcv { $p = args.skb; skboutput("a", $p, 10, 0); skboutput("a", args.dev, 10, 0); skboutput(comm, args.skb, 10, 0); skboutput("a", args.skb, 10, pid); skboutput("a", args.skb); } tracepoint:sched:sched_switch { skboutput("a", (struct sk_buff *)0, 10, 0); }"#
     ));
 }
+
+#[test]
+fn current_stdlib_spellings() {
+    insta::assert_snapshot!(check(
+        r#"BEGIN { @m[1, "a"] = 1; @n[2] = 2; $a = has_key(@m, (1, "a")); $b = has_key(@n, 2); delete(@n, 2); $t = nsecs(boot) + pid() + ppid; $s = strstr(comm, "rt"); }"#
+    ));
+    insta::assert_snapshot!(check(r#"BEGIN { @n[2] = 2; $a = nsecs(wall); $b = has_key(@n, 2, 3); $c = buf(1); delete(1, 2); }"#));
+}

@@ -117,6 +117,18 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
     }
 }
 
+/// A `buf()` value (its length, then up to `n` bytes) in hex: `\x0a\xfe` for `%rx`, or
+/// `0a fe` with `spaced` for `%rh`.
+pub fn buf_hex(n: usize, bytes: &[u8], spaced: bool) -> String {
+    let len = (u64_at(bytes, 0) as usize).min(n);
+    let data = bytes.get(8..8 + len).unwrap_or_default().iter();
+    if spaced {
+        data.map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    } else {
+        data.map(|b| format!("\\x{b:02x}")).collect()
+    }
+}
+
 /// The cgroup (v2) whose id, its directory's inode number, is `id`: its path below
 /// /sys/fs/cgroup (`/` for the root), or the id when no such directory exists.
 fn cgroup_path(id: u64) -> String {
@@ -453,6 +465,15 @@ fn scaled(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffers_in_hex() {
+        let mut bytes = 3u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0x0a, 0xfe, b'A', 0]);
+        assert_eq!(buf_hex(4, &bytes, false), "\\x0a\\xfe\\x41");
+        assert_eq!(buf_hex(4, &bytes, true), "0a fe 41");
+        assert_eq!(buf_hex(2, &bytes, true), "0a fe");
+    }
 
     #[test]
     fn hist_labels_use_binary_suffixes() {

@@ -94,6 +94,25 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
+                // The parent's pid and the process's name (its group leader's), from the
+                // current task through BTF, as bpftrace defines them.
+                if let Some(path) = match name.as_str() {
+                    "ppid" => Some(["real_parent", "tgid"]),
+                    "pcomm" => Some(["group_leader", "comm"]),
+                    _ => None,
+                } {
+                    let mut e = ast::Expr { kind: ExprKind::Ident("curtask".into()), span };
+                    for field in path {
+                        let field = ast::Ident { name: field.into(), span };
+                        e = ast::Expr { kind: ExprKind::Field { base: Box::new(e), field, arrow: true }, span };
+                    }
+                    return self.expr(&e);
+                }
+                if name == "has_cpid" {
+                    let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };
+                    let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
+                    return Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(cpid), rhs: Box::new(zero) }, ty: Type::I64, span });
+                }
                 if name == "usermode" {
                     return self.registers(Builtin::Usermode, "usermode", span);
                 }
@@ -171,7 +190,7 @@ impl Checker<'_> {
                         (hir::ExprKind::Int(value as u64), Type::Int { bits: 64, signed })
                     }
                     None => {
-                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args"]);
+                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "has_cpid"]);
                         let candidates = did_you_mean(name, names);
                         return Err(self.error(SemaError::UnknownIdentifier { span, name: name.clone(), candidates }));
                     }
@@ -356,6 +375,24 @@ impl Checker<'_> {
         self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
     }
 
+    /// `nsecs(monotonic | boot | tai | sw_tai)`: the time by that clock.
+    fn nsecs_clock(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        const CLOCKS: &[(&str, Builtin)] =
+            &[("monotonic", Builtin::Nsecs), ("boot", Builtin::NsecsBoot), ("tai", Builtin::NsecsTai), ("sw_tai", Builtin::NsecsSwTai)];
+        let clock = match args {
+            [ast::Expr { kind: ExprKind::Ident(c), .. }] => CLOCKS.iter().find(|(n, _)| n == c),
+            _ => None,
+        };
+        let Some(&(_, b)) = clock else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: args.first().map_or(span, |a| a.span),
+                message: "`nsecs` takes a clock: `monotonic`, `boot`, `tai` or `sw_tai`".into(),
+                label: "not a clock".into(),
+            }));
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
+    }
+
     pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let name = func.name.as_str();
         if AGGREGATIONS.contains(&name) {
@@ -363,6 +400,13 @@ impl Checker<'_> {
         }
         if STATEMENT_FUNCS.contains(&name) {
             return Err(self.error(SemaError::NotAValue { span, what: format!("`{name}()`") }));
+        }
+        // bpftrace also spells builtins as calls: `pid()`, `nsecs()`, `nsecs(boot)`.
+        if name == "nsecs" && !args.is_empty() {
+            return self.nsecs_clock(args, span);
+        }
+        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "has_cpid" | "curtask")) {
+            return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
         }
         match name {
             "sizeof" => {
@@ -379,7 +423,7 @@ impl Checker<'_> {
             "strncmp" => self.strncmp(args, span),
             "has_key" => self.has_key(args, span),
             "len" => self.map_len(args, span),
-            "strcontains" => self.strcontains(args, span),
+            "strcontains" | "strstr" => self.str_find(name, args, span),
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),

@@ -101,13 +101,12 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::StrNcmp { a: Box::new(a), b: Box::new(b), n: n as usize }, ty: Type::I64, span })
     }
 
-    /// `has_key(@m[k])`
+    /// `has_key(@m, k)` (or `has_key(@m[k])`)
     pub(super) fn has_key(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [ast::Expr { kind: ExprKind::Map(m), .. }] = args else {
-            return Err(self.arg_count(span, "has_key", "one map element, `@m[key]`", args.len()));
+        let Some(element) = self.element(args) else {
+            return Err(self.arg_count(span, "has_key", "a map and a key, `@m, key`", args.len()));
         };
-        let map = self.existing_map(m)?;
-        let keys = self.keys(map, m)?;
+        let (map, keys) = element?;
         Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
     }
 
@@ -173,14 +172,16 @@ impl Checker<'_> {
     }
 
     /// `strcontains(haystack, needle)`: 1 if `needle` occurs in `haystack`.
-    pub(super) fn strcontains(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [h, n] = args else { return Err(self.arg_count(span, "strcontains", "two strings", args.len())) };
+    /// `strcontains(haystack, needle)`: whether it occurs; `strstr`: where, or -1.
+    pub(super) fn str_find(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [h, n] = args else { return Err(self.arg_count(span, func, "two strings", args.len())) };
         let (h, n) = (self.expr(h), self.expr(n));
         let (h, n) = (h?, n?);
         for s in [&h, &n] {
-            self.expect_str(s, "`strcontains` looks for a string in a string")?;
+            self.expect_str(s, &format!("`{func}` looks for a string in a string"))?;
         }
-        Ok(hir::Expr { kind: hir::ExprKind::StrContains { haystack: Box::new(h), needle: Box::new(n) }, ty: Type::I64, span })
+        let kind = hir::ExprKind::StrFind { haystack: Box::new(h), needle: Box::new(n), index: func == "strstr" };
+        Ok(hir::Expr { kind, ty: Type::I64, span })
     }
 
     /// `uptr(p)`, `kptr(p)`: the same pointer, read from user (kernel) memory.
@@ -363,16 +364,40 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::MacAddr { addr: Box::new(addr), user }, ty: Type::Mac, span })
     }
 
-    /// `buf(p, n)`: `n` bytes (a constant up to 64, or at most 64) printed escaped with `%r`.
+    /// `buf(p, n)`, `buf(array)`: `n` bytes (at most `max_strlen`) printed escaped with `%r`
+    /// (`%rx`, `%rh`: in hex).
     pub(super) fn buf(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [p, n] = args else { return Err(self.arg_count(span, "buf", "a pointer and a length", args.len())) };
-        let size = self.constant(n).filter(|n| (1..=MAX_BUF as i64).contains(n)).map_or(MAX_BUF, |n| n as usize);
-        let (p, n) = (self.expr(p), self.expr(n));
-        let (p, n) = (p?, n?);
-        self.expect_int(&n, "a buffer length is an integer")?;
-        // A plain integer address is the probe's: user memory in uprobes and syscalls.
-        let user = self.reads_user(p.ty);
-        if !matches!(p.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. }) {
+        let (p, n) = match args {
+            [p] => (p, None),
+            [p, n] => (p, Some(n)),
+            _ => return Err(self.arg_count(span, "buf", "a pointer and a length, or an array", args.len())),
+        };
+        // As in bpftrace, at most `max_strlen` bytes.
+        let max = self.config.max_strlen;
+        let p = self.expr(p)?;
+        let (n, size) = match n {
+            Some(n) => {
+                let size = self.constant(n).filter(|n| (1..=max as i64).contains(n)).map_or(max, |n| n as usize);
+                let n = self.expr(n)?;
+                self.expect_int(&n, "a buffer length is an integer")?;
+                (n, size)
+            }
+            None if matches!(p.ty, Type::Array { .. } | Type::Str(_)) => {
+                let bytes = self.size_of(p.ty, p.span)?.min(max as u64);
+                (hir::Expr { kind: hir::ExprKind::Int(bytes), ty: Type::U64, span }, bytes as usize)
+            }
+            None => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: p.span,
+                    message: "`buf` needs a length, except for an array or a string".into(),
+                    label: format!("this is {}", p.ty),
+                }))
+            }
+        };
+        // A plain integer address is the probe's: user memory in uprobes and syscalls. A
+        // string is a copy on the BPF stack.
+        let user = !matches!(p.ty, Type::Str(_)) && self.reads_user(p.ty);
+        if !matches!(p.ty, Type::Int { .. } | Type::Ptr { .. } | Type::Array { .. } | Type::Str(_)) {
             return Err(self.error(SemaError::TypeMismatch {
                 span: p.span,
                 message: "`buf` reads from an address".into(),
@@ -388,6 +413,18 @@ impl Checker<'_> {
         let a = self.expr(a)?;
         match name {
             "strlen" => {
+                // A `char *` (or a tracepoint's `char *` field) is read as `str()` reads it.
+                let a = match a.ty {
+                    Type::Ptr { .. } => {
+                        let ty = Type::Str(self.config.max_strlen);
+                        hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty, span }
+                    }
+                    Type::Int { .. } if matches!(a.kind, hir::ExprKind::TracepointField(_)) => {
+                        let ty = Type::Str(self.config.max_strlen);
+                        hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty, span }
+                    }
+                    _ => a,
+                };
                 self.expect_str(&a, "`strlen` measures a string")?;
                 Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })
             }
@@ -410,6 +447,3 @@ impl Checker<'_> {
         }
     }
 }
-
-/// The largest `buf()`.
-const MAX_BUF: usize = 64;

@@ -21,9 +21,10 @@ use crate::parser::ast;
 use crate::parser::Span;
 
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
-const STATEMENT_FUNCS: &[&str] = &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "join", "override", "unwatch"];
+const STATEMENT_FUNCS: &[&str] =
+    &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "signal_thread", "join", "override", "unwatch"];
 /// Functions that change the system: refused without `--unsafe`.
-const UNSAFE_FUNCS: &[&str] = &["system", "signal", "override"];
+const UNSAFE_FUNCS: &[&str] = &["system", "signal", "signal_thread", "override"];
 const VALUE_FUNCS: &[&str] = &[
     "str",
     "sizeof",
@@ -46,6 +47,7 @@ const VALUE_FUNCS: &[&str] = &[
     "cgroup_path",
     "len",
     "strcontains",
+    "strstr",
     "reg",
     "macaddr",
     "path",

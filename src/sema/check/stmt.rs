@@ -286,7 +286,7 @@ impl Checker<'_> {
                 self.printfs.push(hir::PrintfDecl { format, args: vec![], action: hir::PrintfAction::Join });
                 Ok(hir::Stmt::Join { format: self.printfs.len() - 1, argv })
             }
-            "signal" => {
+            "signal" | "signal_thread" => {
                 let [sig] = args else {
                     return Err(self.arg_count(span, func, "a signal (a number or a name such as \"SIGKILL\")", args.len()));
                 };
@@ -307,7 +307,7 @@ impl Checker<'_> {
                         e
                     }
                 };
-                Ok(hir::Stmt::Signal(value))
+                Ok(hir::Stmt::Signal { sig: value, thread: func == "signal_thread" })
             }
             // `override(rc)`: the kprobed function returns `rc` without running (error
             // injection: only functions the kernel marks injectable, checked at attach).
@@ -410,14 +410,13 @@ impl Checker<'_> {
                 Ok(hir::Stmt::MapCommand { command, map })
             }
             "delete" => {
-                let [arg] = args else {
-                    return Err(self.arg_count(span, func, "one map element", args.len()));
+                let Some(element) = self.element(args) else {
+                    return match args {
+                        [a] | [a, _] if !matches!(a.kind, ExprKind::Map(_)) => Err(self.not_a_map(a.span, func)),
+                        _ => Err(self.arg_count(span, func, "a map and a key, `@m, key`", args.len())),
+                    };
                 };
-                let ExprKind::Map(m) = &arg.kind else {
-                    return Err(self.not_a_map(arg.span, func));
-                };
-                let map = self.existing_map(m)?;
-                let keys = self.keys(map, m)?;
+                let (map, keys) = element?;
                 if let Some(decl) = self.maps.get_mut(map) {
                     decl.deleted_in_probe = true;
                 }
