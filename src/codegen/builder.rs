@@ -335,9 +335,13 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
     }
 
-    pub fn map_delete(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<()> {
-        self.helper(Helper::MapDeleteElem, &[map.as_pointer_value().into(), key.into()])?;
-        Ok(())
+    /// `bpf_map_delete_elem(map, key)`: 1 if the key was there. The result is an `int` (see
+    /// `map_update`).
+    pub fn map_delete(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<IntValue<'ctx>> {
+        let r = self.helper(Helper::MapDeleteElem, &[map.as_pointer_value().into(), key.into()])?;
+        let r = self.b.build_int_truncate(r, self.ctx.i32_type(), "ret32")?;
+        let deleted = self.b.build_int_compare(IntPredicate::EQ, r, self.ctx.i32_type().const_zero(), "deleted")?;
+        self.bool_to_i64(deleted)
     }
 
     /// Adds one to slot `slot` of the per-CPU counters map.

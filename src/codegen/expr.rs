@@ -318,6 +318,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let ne = bb.b.build_not(eq, "ne")?;
                 Val::Int(bb.bool_to_i64(ne)?)
             }
+            ExprKind::Delete { map, keys } => {
+                let key = self.map_key(*map, keys, None)?;
+                Val::Int(bb.map_delete(self.maps.user[*map], key)?)
+            }
             ExprKind::HasKey { map, keys } => {
                 let key = self.map_key(*map, keys, None)?;
                 let p = bb.map_lookup(self.maps.user[*map], key)?;

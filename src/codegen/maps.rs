@@ -41,8 +41,11 @@ pub fn key_offsets(decl_keys: &[Type]) -> Vec<usize> {
         .collect()
 }
 
-/// Hist buckets: negatives, zero, then 2 + floor(log2 x) for x up to 2^64.
-pub const HIST_BUCKETS: u32 = 66;
+/// Hist buckets of `hist(x, k)` (see `Lower::log2_bucket`): negatives, then x + 1 below
+/// 2^k, then 2^k for each power of two up to 2^63.
+pub fn hist_buckets(k: u8) -> u32 {
+    ((64 - u32::from(k)) << k) + 1
+}
 /// The most buckets an lhist may have and still be an array.
 const MAX_ARRAY_BUCKETS: i64 = 1024;
 
@@ -54,17 +57,17 @@ const MAX_ARRAY_BUCKETS: i64 = 1024;
 /// probe could only clear its own CPU's share of an array element.
 pub fn layout(decl: &MapDecl) -> MapLayout {
     let user_key: usize = decl.keys.iter().map(|k| slot_size(*k)).sum();
-    let bucket = matches!(decl.value, MapValue::Hist | MapValue::Lhist { .. });
+    let bucket = matches!(decl.value, MapValue::Hist { .. } | MapValue::Lhist { .. });
     let key_size = (user_key + if bucket { 8 } else { 0 }).max(8);
     let (value_size, percpu) = match decl.value {
         MapValue::Scalar(t) => (slot_size(t), false),
-        MapValue::Count | MapValue::Sum { .. } | MapValue::Hist | MapValue::Lhist { .. } => (8, true),
+        MapValue::Count | MapValue::Sum { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => (8, true),
         MapValue::Avg | MapValue::Stats | MapValue::Min | MapValue::Max => (16, true),
     };
     let array_entries = match decl.value {
         _ if !decl.keys.is_empty() || decl.deleted_in_probe || decl.declared.is_some() => None,
         MapValue::Scalar(_) => None,
-        MapValue::Hist => Some(HIST_BUCKETS),
+        MapValue::Hist { k } => Some(hist_buckets(k)),
         MapValue::Lhist { min, max, step } => Some((max - min) / step + 2).filter(|n| *n <= MAX_ARRAY_BUCKETS).map(|n| n as u32),
         _ => Some(1),
     };

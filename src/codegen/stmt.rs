@@ -64,10 +64,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let kind = if *command == MapCommand::Clear { EventKind::Clear } else { EventKind::Zero };
                 self.emit_header_only(kind, *map as u32)
             }
-            Stmt::Delete { map, keys } => {
-                let key = self.map_key(*map, keys, None)?;
-                bb.map_delete(self.maps.user[*map], key)
-            }
             Stmt::Exit(code) => {
                 let code = self.expr(code)?.int()?;
                 let buf = bb.stack_uninit(16, "exit")?;
@@ -208,7 +204,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             None => bb.const_i64(1),
         };
         let bucket = match value {
-            MapValue::Hist => Some(self.log2_bucket(x)?),
+            MapValue::Hist { k } => Some(self.log2_bucket(x, k)?),
             MapValue::Lhist { min, max, step } => Some(self.linear_bucket(x, min, max, step)?),
             _ => None,
         };
@@ -228,7 +224,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             bb.store_i64(at, bb.b.build_int_add(old, by, "add")?)
         };
         match value {
-            MapValue::Count | MapValue::Hist | MapValue::Lhist { .. } => add(p, bb.const_i64(1))?,
+            MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => add(p, bb.const_i64(1))?,
             MapValue::Sum { .. } => add(p, x)?,
             MapValue::Avg | MapValue::Stats => {
                 add(p, bb.const_i64(1))?;
@@ -262,7 +258,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         let fresh = bb.stack_buffer(l.value_size, "agg")?;
         let (first, second) = match value {
-            MapValue::Count | MapValue::Hist | MapValue::Lhist { .. } => (bb.const_i64(1), None),
+            MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => (bb.const_i64(1), None),
             MapValue::Sum { .. } => (x, None),
             MapValue::Avg | MapValue::Stats => (bb.const_i64(1), Some(x)),
             MapValue::Min | MapValue::Max => (x, Some(bb.const_i64(1))),
@@ -278,23 +274,31 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(())
     }
 
-    /// bpftrace's power-of-two bucket: 0 for negatives, 1 for zero, 2 + floor(log2(x)) above.
-    fn log2_bucket(&self, x: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+    /// hist bucket of `x`, bpftrace's: 0 for a negative `x`, `x + 1` below 2^k, and above,
+    /// `((l - k + 1) << k) + b + 1` where `l` is the position of the top bit and `b` the k
+    /// bits under it. With k = 0: 1 for 0, 2 + floor(log2 x) for the rest.
+    fn log2_bucket(&self, x: IntValue<'ctx>, k: u8) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let b = &bb.b;
         let mut n = x;
-        let mut r = bb.const_i64(0);
+        let mut l = bb.const_i64(0);
         for shift in [32u64, 16, 8, 4, 2, 1] {
             let big = b.build_int_compare(IntPredicate::UGE, n, bb.const_i64(1 << shift), "big")?;
             let shifted = b.build_right_shift(n, bb.const_i64(shift), false, "sh")?;
             n = b.build_select(big, shifted, n, "n")?.into_int_value();
-            let plus = b.build_int_add(r, bb.const_i64(shift), "r")?;
-            r = b.build_select(big, plus, r, "r")?.into_int_value();
+            let plus = b.build_int_add(l, bb.const_i64(shift), "l")?;
+            l = b.build_select(big, plus, l, "l")?.into_int_value();
         }
-        let positive = b.build_int_add(r, bb.const_i64(2), "pos")?;
-        let is_zero = b.build_int_compare(IntPredicate::EQ, x, bb.const_i64(0), "zero")?;
+        let k = u64::from(k);
+        let mask = (1u64 << k) - 1;
+        let low = b.build_int_sub(l, bb.const_i64(k), "low")?;
+        let sub = b.build_and(b.build_right_shift(x, low, false, "sub")?, bb.const_i64(mask), "sub")?;
+        let power = b.build_left_shift(b.build_int_add(low, bb.const_i64(1), "p")?, bb.const_i64(k), "power")?;
+        let above = b.build_int_add(b.build_int_add(power, sub, "idx")?, bb.const_i64(1), "idx")?;
+        let small = b.build_int_compare(IntPredicate::ULE, x, bb.const_i64(mask), "small")?;
+        let linear = b.build_int_add(x, bb.const_i64(1), "linear")?;
+        let v = b.build_select(small, linear, above, "b")?.into_int_value();
         let is_neg = b.build_int_compare(IntPredicate::SLT, x, bb.const_i64(0), "neg")?;
-        let v = b.build_select(is_zero, bb.const_i64(1), positive, "b")?.into_int_value();
         Ok(b.build_select(is_neg, bb.const_i64(0), v, "b")?.into_int_value())
     }
 

@@ -223,13 +223,22 @@ pub struct Declared {
 pub enum MapValue {
     Scalar(Type),
     Count,
-    Sum { signed: bool },
+    Sum {
+        signed: bool,
+    },
     Avg,
     Min,
     Max,
     Stats,
-    Hist,
-    Lhist { min: i64, max: i64, step: i64 },
+    /// `hist(x[, k])`: log2 buckets, each power of two split into 2^k (k <= 5).
+    Hist {
+        k: u8,
+    },
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
 }
 
 impl MapValue {
@@ -250,7 +259,7 @@ impl MapValue {
             MapValue::Min => "min()".into(),
             MapValue::Max => "max()".into(),
             MapValue::Stats => "stats()".into(),
-            MapValue::Hist => "hist()".into(),
+            MapValue::Hist { .. } => "hist()".into(),
             MapValue::Lhist { .. } => "lhist()".into(),
         }
     }
@@ -262,7 +271,7 @@ impl MapValue {
             MapValue::Count => Some(Type::U64),
             MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
             MapValue::Avg | MapValue::Min | MapValue::Max => Some(Type::I64),
-            MapValue::Stats | MapValue::Hist | MapValue::Lhist { .. } => None,
+            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
         }
     }
 }
@@ -320,10 +329,6 @@ pub enum Stmt {
     MapCommand {
         command: MapCommand,
         map: MapId,
-    },
-    Delete {
-        map: MapId,
-        keys: Vec<Expr>,
     },
     /// `exit([status])`: the status rtrace exits with.
     Exit(Expr),
@@ -503,6 +508,11 @@ pub enum ExprKind {
         haystack: Box<Expr>,
         needle: Box<Expr>,
         index: bool,
+    },
+    /// `delete(@m, k...)`: removes the key; 1 if it was in the map.
+    Delete {
+        map: MapId,
+        keys: Vec<Expr>,
     },
     /// `has_key(@m[k...])`: 1 if the key is in the map.
     HasKey {

@@ -424,5 +424,5 @@ fn current_stdlib_spellings() {
     insta::assert_snapshot!(check(
         r#"BEGIN { @m[1, "a"] = 1; @n[2] = 2; $a = has_key(@m, (1, "a")); $b = has_key(@n, 2); delete(@n, 2); $t = nsecs(boot) + pid() + ppid; $s = strstr(comm, "rt"); }"#
     ));
-    insta::assert_snapshot!(check(r#"BEGIN { @n[2] = 2; $a = nsecs(wall); $b = has_key(@n, 2, 3); $c = buf(1); delete(1, 2); }"#));
+    insta::assert_snapshot!(check(r#"BEGIN { @n[2] = 2; $a = nsecs(wall); $b = has_key(@n, 2, 3); $c = buf(1); delete(1, 2); @h = hist(1, 6); }"#));
 }

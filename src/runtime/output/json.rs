@@ -54,7 +54,7 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
         return String::new();
     }
     let kind = match meta.value {
-        MapValue::Hist | MapValue::Lhist { .. } => "hist",
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => "hist",
         MapValue::Avg | MapValue::Stats => "stats",
         _ => "map",
     };
@@ -128,11 +128,11 @@ fn hist_json(kind: MapValue, buckets: &BTreeMap<u64, u64>) -> Value {
                         (Some(lo), Some(lo + i128::from(step) - 1))
                     }
                 }
-                _ => match i {
-                    0 => (None, Some(-1)),
-                    1 => (Some(0), Some(0)),
-                    _ => (Some(1i128 << (i - 2)), Some((1i128 << (i - 1)) - 1)),
-                },
+                MapValue::Hist { k } if i > 0 => {
+                    let (low, high) = (super::hist_bound(i - 1, k).0, super::hist_bound(i, k).0);
+                    (Some(low as i128), Some(high as i128 - 1))
+                }
+                _ => (None, Some(-1)),
             };
             let mut row = Map::new();
             if let Some(m) = min {

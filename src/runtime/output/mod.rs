@@ -221,7 +221,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
 
     // Fold CPUs; hist buckets are grouped under their user key.
     let mut entries: Vec<(&[u8], Folded<'a>)> = Vec::with_capacity(raw.len());
-    if let MapValue::Hist | MapValue::Lhist { .. } = meta.value {
+    if let MapValue::Hist { .. } | MapValue::Lhist { .. } = meta.value {
         let mut hists: BTreeMap<&[u8], BTreeMap<u64, u64>> = BTreeMap::new();
         for (key, value) in raw.iter() {
             split(value, percpu, stride, &mut per_cpu);
@@ -359,7 +359,7 @@ fn fold<'a>(kind: MapValue, cpus: &[&'a [u8]]) -> Option<Folded<'a>> {
             // No CPU has a value only after zero(), which bpftrace prints as 0.
             Folded::Int(i128::from(v.unwrap_or(0)))
         }
-        MapValue::Hist | MapValue::Lhist { .. } => return None,
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => return None,
     })
 }
 
@@ -408,7 +408,8 @@ fn render_hist(kind: MapValue, buckets: &BTreeMap<u64, u64>) -> String {
         let n = buckets.get(&i).copied().unwrap_or(0);
         let label = match kind {
             MapValue::Lhist { min, max: hi, step } => lhist_label(i, min, hi, step),
-            _ => hist_label(i),
+            MapValue::Hist { k } => hist_label(i, k),
+            _ => hist_label(i, 0),
         };
         let bar = "@".repeat((n as u128 * BAR_WIDTH as u128 / max as u128) as usize);
         let _ = writeln!(out, "{label:<16}{n:>8} |{bar:<52}|");
@@ -416,25 +417,30 @@ fn render_hist(kind: MapValue, buckets: &BTreeMap<u64, u64>) -> String {
     out
 }
 
-fn hist_label(i: u64) -> String {
+/// Bucket `i` of `hist(x, k)` as bpftrace prints it: `(..., 0)`, one value `[v]` below
+/// 2^(k+1), then `[low, high)`.
+fn hist_label(i: u64, k: u8) -> String {
     match i {
         0 => "(..., 0)".into(),
-        1 => "[0]".into(),
-        2 => "[1]".into(),
-        _ => format!("[{}, {})", pow2_label(i - 2), pow2_label(i - 1)),
+        _ if i <= 2 << k => format!("[{}]", i - 1),
+        _ => format!("[{}, {})", hist_bound(i - 1, k).1, hist_bound(i, k).1),
     }
 }
 
-fn pow2_label(power: u64) -> String {
-    let (p, suffix) = match power {
-        50.. => (power - 50, "P"),
-        40.. => (power - 40, "T"),
-        30.. => (power - 30, "G"),
-        20.. => (power - 20, "M"),
-        10.. => (power - 10, "K"),
-        _ => (power, ""),
-    };
-    format!("{}{suffix}", 1u64 << p.min(63))
+/// The exclusive upper bound of bucket `i` of `hist(x, k)` (so the lower bound of `i + 1`):
+/// its value, and its text, where bpftrace scales by the bucket's width: `1K` is 2^10 in a
+/// bucket 2^10 wide, but `960` stays as it is in a bucket 64 wide (k = 3).
+pub(super) fn hist_bound(i: u64, k: u8) -> (u128, String) {
+    if i <= 2 << k {
+        return (u128::from(i), i.to_string());
+    }
+    let n = 1u64 << k;
+    let interval = i & (n - 1);
+    let power = ((i >> k) - 1).min(63);
+    let decade = power / 10;
+    let suffix = ["", "K", "M", "G", "T", "P", "E"][decade as usize];
+    let value = (1u128 << power) * u128::from(n + interval);
+    (value, format!("{}{suffix}", (1u128 << (power - 10 * decade)) * u128::from(n + interval)))
 }
 
 fn lhist_label(i: u64, min: i64, max: i64, step: i64) -> String {
@@ -467,6 +473,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subdivided_hist_labels_follow_bpftrace() {
+        let labels = |k, is: &[u64]| is.iter().map(|&i| hist_label(i, k)).collect::<Vec<_>>();
+        // k = 3: one value per bucket below 16, then 8 buckets per power of two.
+        assert_eq!(labels(3, &[0, 1, 16, 17, 25, 64]), ["(..., 0)", "[0]", "[15]", "[16, 18)", "[32, 36)", "[960, 1024)"]);
+        // The suffix follows the bucket's width: 2^10-wide buckets are counted in K.
+        assert_eq!(labels(3, &[88, 89]), ["[7680, 8K)", "[8K, 9K)"]);
+        assert_eq!(hist_bound(64, 3).0, 1024);
+    }
+
+    #[test]
     fn buffers_in_hex() {
         let mut bytes = 3u64.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[0x0a, 0xfe, b'A', 0]);
@@ -477,7 +493,7 @@ mod tests {
 
     #[test]
     fn hist_labels_use_binary_suffixes() {
-        let got: Vec<String> = [0, 1, 2, 3, 11, 12, 22, 32, 42].into_iter().map(hist_label).collect();
+        let got: Vec<String> = [0, 1, 2, 3, 11, 12, 22, 32, 42].into_iter().map(|i| hist_label(i, 0)).collect();
         assert_eq!(got, ["(..., 0)", "[0]", "[1]", "[2, 4)", "[512, 1K)", "[1K, 2K)", "[1M, 2M)", "[1G, 2G)", "[1T, 2T)"]);
     }
 

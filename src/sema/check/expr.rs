@@ -398,6 +398,9 @@ impl Checker<'_> {
         if AGGREGATIONS.contains(&name) {
             return Err(self.error(SemaError::AggregationNotAssigned { span, func: name.into() }));
         }
+        if name == "delete" {
+            return self.delete(args, span);
+        }
         if STATEMENT_FUNCS.contains(&name) {
             return Err(self.error(SemaError::NotAValue { span, what: format!("`{name}()`") }));
         }

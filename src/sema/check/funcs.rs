@@ -110,6 +110,21 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
     }
 
+    /// `delete(@m, k)` (or `delete(@m[k])`): removes the key; 1 if it was there.
+    pub(super) fn delete(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let Some(element) = self.element(args) else {
+            return match args {
+                [a] | [a, _] if !matches!(a.kind, ExprKind::Map(_)) => Err(self.not_a_map(a.span, "delete")),
+                _ => Err(self.arg_count(span, "delete", "a map and a key, `@m, key`", args.len())),
+            };
+        };
+        let (map, keys) = element?;
+        if let Some(decl) = self.maps.get_mut(map) {
+            decl.deleted_in_probe = true;
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::Delete { map, keys }, ty: Type::I64, span })
+    }
+
     /// `reg("ip")`: a register of the probe's `struct pt_regs`.
     pub(super) fn reg(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {

@@ -82,12 +82,15 @@ impl Checker<'_> {
         let want = match func {
             "count" => 0,
             "lhist" => 4,
+            // `hist(x, k)`: k is optional.
+            "hist" if args.len() == 2 => 2,
             _ => 1,
         };
         if args.len() != want {
-            let expected = match want {
-                0 => "no arguments",
-                1 => "one integer",
+            let expected = match (func, want) {
+                (_, 0) => "no arguments",
+                ("hist", _) => "one integer, and optionally the power-of-two subdivision k (0 to 5)",
+                (_, 1) => "one integer",
                 _ => "a value, min, max and step",
             };
             return Err(self.arg_count(span, func, expected, args.len()));
@@ -107,7 +110,22 @@ impl Checker<'_> {
             "min" => MapValue::Min,
             "max" => MapValue::Max,
             "stats" => MapValue::Stats,
-            "hist" => MapValue::Hist,
+            "hist" => {
+                let k = match args.get(1) {
+                    None => 0,
+                    Some(a) => match self.constant(a) {
+                        Some(k @ 0..=5) => k as u8,
+                        _ => {
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: a.span,
+                                message: "the subdivision of `hist(x, k)` is a constant from 0 to 5".into(),
+                                label: "each power of two is split into 2^k buckets".into(),
+                            }))
+                        }
+                    },
+                };
+                MapValue::Hist { k }
+            }
             _ => {
                 let mut bounds = [0i64; 3];
                 for (slot, a) in bounds.iter_mut().zip(&args[1..]) {

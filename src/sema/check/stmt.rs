@@ -409,19 +409,7 @@ impl Checker<'_> {
                 let map = self.whole_map(arg, func)?;
                 Ok(hir::Stmt::MapCommand { command, map })
             }
-            "delete" => {
-                let Some(element) = self.element(args) else {
-                    return match args {
-                        [a] | [a, _] if !matches!(a.kind, ExprKind::Map(_)) => Err(self.not_a_map(a.span, func)),
-                        _ => Err(self.arg_count(span, func, "a map and a key, `@m, key`", args.len())),
-                    };
-                };
-                let (map, keys) = element?;
-                if let Some(decl) = self.maps.get_mut(map) {
-                    decl.deleted_in_probe = true;
-                }
-                Ok(hir::Stmt::Delete { map, keys })
-            }
+            "delete" => Ok(hir::Stmt::Expr(self.delete(args, span)?)),
             "unwatch" => {
                 let [a] = args else { return Err(self.arg_count(span, func, "the watched address", args.len())) };
                 let addr = self.expr(a)?;
