@@ -17,7 +17,7 @@ struct Cli {
     program: Option<String>,
 
     /// The script FILE to run (when -e is not given), then the positional parameters `$1`,
-    /// `$2`... the script reads.
+    /// `$2`... the script reads, and after `--` its named options `--name[=value]` (`getopt`).
     #[arg(value_name = "FILE [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 
@@ -142,11 +142,25 @@ fn main() -> ExitCode {
         }
     };
     let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
-    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, env, target };
+    // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
+    let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
+    let named: Vec<(String, Option<String>)> = named
+        .iter()
+        .map(|o| match o[2..].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (o[2..].to_string(), None),
+        })
+        .collect();
+    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target };
     let program = match sema::analyse_with(&script, &kernel, &sema_options) {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
+    if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
+        let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
+        eprintln!("error: the script has no option --{unknown} ({known} with getopt)");
+        return ExitCode::from(1);
+    }
     let max_map_keys = program.config.max_map_keys.unwrap_or(0);
     let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some(), ..Default::default() };
     // The cache serves runs only: --emit always shows a fresh compile.

@@ -19,6 +19,8 @@ pub struct Program {
     pub strftimes: Vec<String>,
     /// `skboutput` call sites, indexed by `ExprKind::SkbOutput::site`.
     pub skb_outputs: Vec<SkbOutput>,
+    /// The named options `getopt` reads (`--name`).
+    pub options: Vec<String>,
     pub config: Config,
 }
 

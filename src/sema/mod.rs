@@ -146,6 +146,8 @@ pub struct Options {
     pub unsafe_ok: bool,
     /// `$1`, `$2`...
     pub params: Vec<String>,
+    /// `--name[=value]` after the script, for `getopt`.
+    pub named: Vec<(String, Option<String>)>,
     /// Settings from the environment (`BPFTRACE_MAX_STRLEN`...): they override the script's
     /// config block.
     pub env: EnvConfig,

@@ -108,6 +108,14 @@ impl Checker<'_> {
                     }
                     return self.expr(&e);
                 }
+                // bpftrace's boolean literals; a bool is an unsigned byte here.
+                if let Some(v) = match name.as_str() {
+                    "true" => Some(1),
+                    "false" => Some(0),
+                    _ => None,
+                } {
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Int { bits: 8, signed: false }, span });
+                }
                 if name == "has_cpid" {
                     let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };
                     let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
@@ -438,6 +446,7 @@ impl Checker<'_> {
             "percpu_kaddr" => self.percpu_kaddr(args, span),
             "path" => self.path(args, span),
             "skboutput" => self.skboutput(args, span),
+            "getopt" => self.getopt(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

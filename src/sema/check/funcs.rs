@@ -110,6 +110,63 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
     }
 
+    /// `getopt("name"[, default[, "description"]])`: the named option `--name[=value]` given
+    /// after the script, or the default, as a constant. The default's type is the option's:
+    /// an integer, a string, or without one a flag (`--name`, `--name=true|1|false|0`).
+    pub(super) fn getopt(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (name, default) = match args {
+            [ast::Expr { kind: ExprKind::Str(n), .. }] => (n, None),
+            [ast::Expr { kind: ExprKind::Str(n), .. }, d] | [ast::Expr { kind: ExprKind::Str(n), .. }, d, ast::Expr { kind: ExprKind::Str(_), .. }] => {
+                (n, Some(d))
+            }
+            _ => return Err(self.arg_count(span, "getopt", "an option name in quotes, then optionally a default and a description", args.len())),
+        };
+        if !self.options_read.contains(name) {
+            self.options_read.push(name.clone());
+        }
+        let given = self.options.named.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let shown = given.clone().flatten().map_or("without a value".into(), |v| format!("`{v}`"));
+        let bad = |this: &mut Self, want: &str| {
+            this.error(SemaError::TypeMismatch { span, message: format!("the option --{name} takes {want}"), label: format!("given {shown}") })
+        };
+        let int = |v: u64, span| hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::I64, span };
+        let flag = |v: Option<&str>| match v {
+            None | Some("true" | "1") => Some(1),
+            Some("false" | "0") => Some(0),
+            _ => None,
+        };
+        match default.map(|d| (&d.kind, self.constant(d))) {
+            // A flag: false unless given; `true`/`false` are its defaults too.
+            None | Some((ExprKind::Ident(_), _)) => {
+                let fallback = match default.map(|d| &d.kind) {
+                    Some(ExprKind::Ident(b)) if b == "true" => 1,
+                    _ => 0,
+                };
+                let v = match &given {
+                    None => fallback,
+                    Some(v) => flag(v.as_deref()).ok_or_else(|| bad(self, "true or false"))?,
+                };
+                Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Int { bits: 8, signed: false }, span })
+            }
+            Some((_, Some(d))) => match given {
+                None => Ok(int(d as u64, span)),
+                Some(v) => v.as_deref().and_then(|v| v.parse::<i64>().ok()).map(|n| int(n as u64, span)).ok_or_else(|| bad(self, "an integer")),
+            },
+            Some((ExprKind::Str(d), _)) => {
+                let v = match given {
+                    None => d.clone(),
+                    Some(v) => v.ok_or_else(|| bad(self, "a string, `--name=text`"))?,
+                };
+                Ok(hir::Expr { ty: Type::Str(v.len() + 1), kind: hir::ExprKind::Str(v), span })
+            }
+            Some(_) => Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: "the default of `getopt` is an integer, a string or true/false".into(),
+                label: "not a constant".into(),
+            })),
+        }
+    }
+
     /// `delete(@m, k)` (or `delete(@m[k])`): removes the key; 1 if it was there.
     pub(super) fn delete(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let Some(element) = self.element(args) else {

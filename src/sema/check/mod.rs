@@ -52,6 +52,7 @@ const VALUE_FUNCS: &[&str] = &[
     "macaddr",
     "path",
     "skboutput",
+    "getopt",
     "percpu_kaddr",
     "uaddr",
 ];
@@ -121,6 +122,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             uses_stacks: checker.uses_stacks,
             strftimes: checker.strftimes,
             skb_outputs: checker.skb_outputs,
+            options: checker.options_read,
             config: checker.config,
         })
     } else {
@@ -143,6 +145,8 @@ pub(super) struct Checker<'k> {
     strftimes: Vec<String>,
     /// `skboutput` call sites, indexed by `hir::ExprKind::SkbOutput::site`.
     skb_outputs: Vec<hir::SkbOutput>,
+    /// Named options `getopt` reads.
+    options_read: Vec<String>,
     errors: Vec<SemaError>,
     // Per probe:
     vars: Vec<Type>,
