@@ -152,10 +152,18 @@ fn main() -> ExitCode {
         })
         .collect();
     let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target };
-    let program = match sema::analyse_with(&script, &kernel, &sema_options) {
+    let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
+    // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
+    // after the call.
+    use codespan_reporting::files::Files as _;
+    let shown_name = if cli.program.is_some() { "stdin".to_string() } else { files.name(file).map(|n| n.to_string()).unwrap_or_default() };
+    program.locate_messages(|at| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
+        (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
+        _ => shown_name.clone(),
+    });
     if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
         let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
         eprintln!("error: the script has no option --{unknown} ({known} with getopt)");

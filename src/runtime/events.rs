@@ -197,6 +197,10 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
+                    PrintfAction::Message { .. } => {
+                        let _ = self.out.flush();
+                        eprintln!("{}", line.trim_end_matches('\n'));
+                    }
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
                         let value = value_json(ty, record.get(off..).unwrap_or_default(), &self.symbols(maps));

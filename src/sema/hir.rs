@@ -84,6 +84,23 @@ pub enum PrintfAction {
     /// `join`: the event holds a count and `JOIN_ARGS` strings; the format (one literal) is
     /// the separator.
     Join,
+    /// `errorf` (`error`) and `warnf`: the text to stderr, after the call's source location
+    /// (which `Program::locate_messages` puts at the front of the format) and `ERROR:` or
+    /// `WARNING:`.
+    Message { error: bool, at: Span },
+}
+
+impl Program {
+    /// Starts the format of each `errorf`/`warnf` with its location, as bpftrace prints it
+    /// (`stdin:1:9-62: ERROR: `); `locate` turns a span into `file:line:column-column`.
+    pub fn locate_messages(&mut self, locate: impl Fn(Span) -> String) {
+        for p in &mut self.printfs {
+            if let PrintfAction::Message { error, at } = p.action {
+                let label = format!("{}: {}: ", locate(at), if error { "ERROR" } else { "WARNING" });
+                p.format.segments.insert(0, crate::sema::printf::Segment::Lit(label));
+            }
+        }
+    }
 }
 
 pub type MapId = usize;

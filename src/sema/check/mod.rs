@@ -21,8 +21,25 @@ use crate::parser::ast;
 use crate::parser::Span;
 
 const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
-const STATEMENT_FUNCS: &[&str] =
-    &["printf", "print", "clear", "zero", "delete", "exit", "system", "cat", "time", "signal", "signal_thread", "join", "override", "unwatch"];
+const STATEMENT_FUNCS: &[&str] = &[
+    "printf",
+    "print",
+    "clear",
+    "zero",
+    "delete",
+    "exit",
+    "system",
+    "cat",
+    "time",
+    "signal",
+    "signal_thread",
+    "join",
+    "override",
+    "unwatch",
+    "errorf",
+    "warnf",
+    "assert",
+];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal", "signal_thread", "override"];
 const VALUE_FUNCS: &[&str] = &[

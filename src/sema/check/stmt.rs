@@ -264,6 +264,18 @@ impl Checker<'_> {
             "printf" => self.formatted(func, args, span, hir::PrintfAction::Print),
             "system" => self.formatted(func, args, span, hir::PrintfAction::System),
             "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
+            "errorf" | "warnf" => self.formatted(func, args, span, hir::PrintfAction::Message { error: func == "errorf", at: span }),
+            // `assert(cond, msg)`: `if (!cond) { errorf("assert failed: %s", msg); exit(1); }`.
+            "assert" => {
+                let [cond, msg] = args else { return Err(self.arg_count(span, func, "a condition and a message", args.len())) };
+                let cond = self.expr(cond)?;
+                self.expect_int(&cond, "`assert` checks a condition")?;
+                let fmt = ast::Expr { kind: ExprKind::Str("assert failed: %s".into()), span };
+                let report = self.formatted("errorf", &[fmt, msg.clone()], span, hir::PrintfAction::Message { error: true, at: span })?;
+                let one = hir::Expr { kind: hir::ExprKind::Int(1), ty: Type::I64, span };
+                let failed = hir::Expr { kind: hir::ExprKind::Unary { op: ast::UnaryOp::Not, expr: Box::new(cond) }, ty: Type::I64, span };
+                Ok(hir::Stmt::If { cond: failed, then: vec![report, hir::Stmt::Exit(one)], els: vec![] })
+            }
             "time" => {
                 let fmt = match args {
                     [] => "%H:%M:%S\n".to_string(),
