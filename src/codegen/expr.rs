@@ -318,6 +318,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let ne = bb.b.build_not(eq, "ne")?;
                 Val::Int(bb.bool_to_i64(ne)?)
             }
+            ExprKind::Find { found, store } => {
+                let f = self.expr(found)?.int()?;
+                let (then_bb, done) = (bb.ctx.append_basic_block(bb.function, "find_store"), bb.ctx.append_basic_block(bb.function, "find_done"));
+                bb.b.build_conditional_branch(bb.truthy(f)?, then_bb, done)?;
+                bb.b.position_at_end(then_bb);
+                self.stmt(store)?;
+                bb.b.build_unconditional_branch(done)?;
+                bb.b.position_at_end(done);
+                Val::Int(f)
+            }
             ExprKind::Delete { map, keys } => {
                 let key = self.map_key(*map, keys, None)?;
                 Val::Int(bb.map_delete(self.maps.user[*map], key)?)

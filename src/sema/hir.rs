@@ -528,6 +528,11 @@ pub enum ExprKind {
         needle: Box<Expr>,
         index: bool,
     },
+    /// `find(@m, k, $v)`: `found` (a `has_key`), and when it is true, `store` (`$v = @m[k]`).
+    Find {
+        found: Box<Expr>,
+        store: Box<Stmt>,
+    },
     /// `delete(@m, k...)`: removes the key; 1 if it was in the map.
     Delete {
         map: MapId,

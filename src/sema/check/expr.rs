@@ -447,6 +447,7 @@ impl Checker<'_> {
             "path" => self.path(args, span),
             "skboutput" => self.skboutput(args, span),
             "getopt" => self.getopt(args, span),
+            "find" => self.find(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

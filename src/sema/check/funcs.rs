@@ -167,6 +167,25 @@ impl Checker<'_> {
         }
     }
 
+    /// `find(@m, k, $v)`: whether the key is in the map, and if so its value into `$v`.
+    pub(super) fn find(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [m @ ast::Expr { kind: ExprKind::Map(map), .. }, key, ast::Expr { kind: ExprKind::Var(var), span: var_span }] = args else {
+            return Err(self.arg_count(span, "find", "a map, a key and a variable, `@m, key, $v`", args.len()));
+        };
+        let (id, keys) = self.element(&args[..2]).ok_or(Reported)??;
+        let found = hir::Expr { kind: hir::ExprKind::HasKey { map: id, keys }, ty: Type::I64, span };
+        // `$v = @m[k]`, with the key spelled as `element` reads it.
+        let several = self.maps[id].keys.len() > 1;
+        let keys = match &key.kind {
+            ExprKind::Tuple(items) if several => items.clone(),
+            _ => vec![key.clone()],
+        };
+        let read = ast::Expr { kind: ExprKind::Map(ast::MapRef { keys, ..map.clone() }), span: m.span };
+        let value = self.expr(&read)?;
+        let store = self.assign_var(&ast::Ident { name: var.clone(), span: *var_span }, value)?;
+        Ok(hir::Expr { kind: hir::ExprKind::Find { found: Box::new(found), store: Box::new(store) }, ty: Type::I64, span })
+    }
+
     /// `delete(@m, k)` (or `delete(@m[k])`): removes the key; 1 if it was there.
     pub(super) fn delete(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let Some(element) = self.element(args) else {

@@ -70,6 +70,7 @@ const VALUE_FUNCS: &[&str] = &[
     "path",
     "skboutput",
     "getopt",
+    "find",
     "percpu_kaddr",
     "uaddr",
 ];

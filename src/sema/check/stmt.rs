@@ -72,7 +72,7 @@ impl Checker<'_> {
     }
 
     /// `$x = value`: declares `$x` in this scope unless an enclosing one has it.
-    fn assign_var(&mut self, var: &ast::Ident, value: hir::Expr) -> Checked<hir::Stmt> {
+    pub(super) fn assign_var(&mut self, var: &ast::Ident, value: hir::Expr) -> Checked<hir::Stmt> {
         let value = self.value(value)?;
         let ty = value.ty;
         let id = match self.lookup_var(&var.name) {
@@ -118,13 +118,12 @@ impl Checker<'_> {
                     Some(t) => Some(self.type_spec(t)?),
                     None => None,
                 };
-                let mut value = value.as_ref().map(|v| self.expr(v)).transpose()?;
+                let value = value.as_ref().map(|v| self.expr(v)).transpose()?;
                 // A declared integer type converts the value, as a C initialisation does.
-                if let (Some(Type::Int { .. }), Some(v)) = (declared, value.take()) {
-                    let span = v.span;
-                    let ty = declared.unwrap_or(Type::I64);
-                    value = Some(if v.ty.is_int() { hir::Expr { kind: hir::ExprKind::Cast(Box::new(v)), ty, span } } else { v });
-                }
+                let value = match (declared, value) {
+                    (Some(ty @ Type::Int { .. }), Some(v)) if v.ty.is_int() => Some(hir::Expr { span: v.span, kind: hir::ExprKind::Cast(Box::new(v)), ty }),
+                    (_, v) => v,
+                };
                 let id = self.declare_var(var, declared.unwrap_or(Type::Void))?;
                 match value {
                     Some(v) => self.assign_var(var, v),
