@@ -318,6 +318,18 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let ne = bb.b.build_not(eq, "ne")?;
                 Val::Int(bb.bool_to_i64(ne)?)
             }
+            ExprKind::MemCmp { a, b, n } => {
+                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
+                    return Err(internal("memcmp of non-buffers"));
+                };
+                // A buffer's bytes follow its length word.
+                let bytes = |e: &Expr, p, n: usize| -> R<(PointerValue<'ctx>, usize)> {
+                    Ok(if matches!(e.ty, Type::Buf(_)) { (bb.gep(p, 8)?, n - 8) } else { (p, n) })
+                };
+                let ((x, xn), (y, yn)) = (bytes(a, x, xn)?, bytes(b, y, yn)?);
+                let n = self.expr(n)?.int()?;
+                Val::Int(self.mem_compare(x, y, xn.min(yn), n)?)
+            }
             ExprKind::Find { found, store } => {
                 let f = self.expr(found)?.int()?;
                 let (then_bb, done) = (bb.ctx.append_basic_block(bb.function, "find_store"), bb.ctx.append_basic_block(bb.function, "find_done"));
@@ -410,6 +422,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
                 };
                 return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));
+            }
+            Builtin::ProbeType => {
+                let size = b.ty().size();
+                // The provider of the canonical name; a fused syscall program's probes are all
+                // tracepoints.
+                let kind = match self.attach.kind {
+                    AttachKind::Begin | AttachKind::End => "special",
+                    _ => self.attach.name.split(':').next().unwrap_or_default(),
+                };
+                return Ok(Val::Str(bb.global_string(kind, size, "probetype")?, size));
             }
             Builtin::Probe => {
                 let size = b.ty().size();

@@ -1,4 +1,4 @@
-//! String searches that need loops: `strstr` and `strcontains`. Bounded by the buffers' sizes, which the
+//! String searches and comparisons that need loops: `strstr`, `strcontains`, `memcmp`. Bounded by the buffers' sizes, which the
 //! verifier sees in the loop conditions.
 
 use inkwell::values::{IntValue, PointerValue};
@@ -75,5 +75,42 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
         bb.b.position_at_end(done);
         bb.load_i64(found)
+    }
+
+    /// `memcmp(a, b, n)`: the difference of the first differing bytes (as unsigned chars)
+    /// among the first `n`, never past the shorter buffer (`limit` bytes), or 0.
+    pub fn mem_compare(&self, a: PointerValue<'ctx>, b: PointerValue<'ctx>, limit: usize, n: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let (i8t, f) = (bb.ctx.i8_type(), bb.function);
+        let (i, diff) = (bb.stack_i64("mc_i")?, bb.stack_i64("mc_diff")?);
+        bb.store_i64(i, bb.const_i64(0))?;
+        bb.store_i64(diff, bb.const_i64(0))?;
+        let block = |name| bb.ctx.append_basic_block(f, name);
+        let (head, within, body, step, done) = (block("mc_head"), block("mc_within"), block("mc_body"), block("mc_step"), block("mc_done"));
+        bb.b.build_unconditional_branch(head)?;
+        // The constant bound first: the verifier proves the loop ends by it.
+        bb.b.position_at_end(head);
+        let iv = bb.load_i64(i)?;
+        let in_buffer = bb.b.build_int_compare(IntPredicate::ULT, iv, bb.const_i64(limit as u64), "in_buffer")?;
+        bb.b.build_conditional_branch(in_buffer, within, done)?;
+        bb.b.position_at_end(within);
+        let wanted = bb.b.build_int_compare(IntPredicate::ULT, iv, n, "wanted")?;
+        bb.b.build_conditional_branch(wanted, body, done)?;
+        bb.b.position_at_end(body);
+        let byte = |base: PointerValue<'ctx>| -> R<IntValue<'ctx>> {
+            // SAFETY: `iv` is below `limit`, the size of both buffers, on this path.
+            let p = unsafe { bb.b.build_in_bounds_gep(i8t, base, &[iv], "at")? };
+            let v = bb.b.build_load(i8t, p, "byte")?.into_int_value();
+            Ok(bb.b.build_int_z_extend(v, bb.i64(), "ubyte")?)
+        };
+        let (x, y) = (byte(a)?, byte(b)?);
+        bb.store_i64(diff, bb.b.build_int_sub(x, y, "diff")?)?;
+        let same = bb.b.build_int_compare(IntPredicate::EQ, x, y, "same")?;
+        bb.b.build_conditional_branch(same, step, done)?;
+        bb.b.position_at_end(step);
+        bb.store_i64(i, bb.b.build_int_add(iv, bb.const_i64(1), "i")?)?;
+        bb.b.build_unconditional_branch(head)?;
+        bb.b.position_at_end(done);
+        bb.load_i64(diff)
     }
 }

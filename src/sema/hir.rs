@@ -528,6 +528,12 @@ pub enum ExprKind {
         needle: Box<Expr>,
         index: bool,
     },
+    /// `memcmp(a, b, n)`: compares the first `n` bytes of two strings or buffers.
+    MemCmp {
+        a: Box<Expr>,
+        b: Box<Expr>,
+        n: Box<Expr>,
+    },
     /// `find(@m, k, $v)`: `found` (a `has_key`), and when it is true, `store` (`$v = @m[k]`).
     Find {
         found: Box<Expr>,
@@ -578,6 +584,9 @@ pub enum Builtin {
     Cpu,
     Comm,
     Probe,
+    /// `probetype`: the attach point's provider (`tracepoint`, `kprobe`...; `special` for
+    /// BEGIN and END).
+    ProbeType,
     /// The current `struct task_struct *`.
     Curtask,
     /// The program's context pointer (`ctx` of iterators).
@@ -610,6 +619,7 @@ impl Builtin {
         ("cpu", Builtin::Cpu),
         ("comm", Builtin::Comm),
         ("probe", Builtin::Probe),
+        ("probetype", Builtin::ProbeType),
         ("retval", Builtin::Retval),
         ("cpid", Builtin::Cpid),
         ("ncpus", Builtin::Ncpus),
@@ -633,6 +643,7 @@ impl Builtin {
             | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
+            Builtin::ProbeType => Type::Str(PROBE_TYPE_LEN),
             Builtin::Arg(_)
             | Builtin::Retval
             | Builtin::Curtask
@@ -645,6 +656,8 @@ impl Builtin {
     }
 }
 
+/// Buffer size of the `probetype` builtin's value (`asyncwatchpoint` and its NUL).
+pub const PROBE_TYPE_LEN: usize = 16;
 /// Buffer size of the `probe` builtin's value.
 pub const PROBE_NAME_LEN: usize = 64;
 /// Buffer size of `str()` results (bpftrace's default `max_strlen`).

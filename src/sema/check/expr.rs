@@ -448,6 +448,7 @@ impl Checker<'_> {
             "skboutput" => self.skboutput(args, span),
             "getopt" => self.getopt(args, span),
             "find" => self.find(args, span),
+            "memcmp" => self.memcmp(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

@@ -167,6 +167,25 @@ impl Checker<'_> {
         }
     }
 
+    /// `memcmp(a, b, n)`: 0 when the first `n` bytes of two strings (or buffers) are the same,
+    /// else the difference of the first bytes that differ. Never reads past the shorter one.
+    pub(super) fn memcmp(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a, b, n] = args else { return Err(self.arg_count(span, "memcmp", "two strings and a byte count", args.len())) };
+        let (a, b, n) = (self.expr(a), self.expr(b), self.expr(n));
+        let (a, b, n) = (a?, b?, n?);
+        for s in [&a, &b] {
+            if !matches!(s.ty, Type::Str(_) | Type::Buf(_)) {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: s.span,
+                    message: "`memcmp` compares strings or buffers".into(),
+                    label: format!("this is {}", s.ty),
+                }));
+            }
+        }
+        self.expect_int(&n, "`memcmp` compares a number of bytes")?;
+        Ok(hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(a), b: Box::new(b), n: Box::new(n) }, ty: Type::I64, span })
+    }
+
     /// `find(@m, k, $v)`: whether the key is in the map, and if so its value into `$v`.
     pub(super) fn find(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [m @ ast::Expr { kind: ExprKind::Map(map), .. }, key, ast::Expr { kind: ExprKind::Var(var), span: var_span }] = args else {

@@ -71,6 +71,7 @@ const VALUE_FUNCS: &[&str] = &[
     "skboutput",
     "getopt",
     "find",
+    "memcmp",
     "percpu_kaddr",
     "uaddr",
 ];
