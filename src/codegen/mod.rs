@@ -17,6 +17,7 @@ mod stmt;
 mod strings;
 mod syscalls;
 mod syscalls_x86_64;
+pub use syscalls::syscall_name;
 mod trusted;
 mod usdt;
 mod watchpoint;

@@ -37,6 +37,11 @@ use super::pt_regs;
 use super::syscalls_x86_64::SYSCALLS;
 use crate::sema::hir::{self, AttachKind};
 
+/// The x86_64 syscall with number `nr` (`syscall_name(nr)`), if there is one.
+pub fn syscall_name(nr: u64) -> Option<&'static str> {
+    SYSCALLS.iter().find(|(_, n)| u64::from(*n) == nr).map(|(name, _)| *name)
+}
+
 /// Fewest syscall tracepoints of one direction that are fused.
 pub const FUSE_MIN: usize = 8;
 

@@ -232,6 +232,8 @@ pub enum Type {
     Username,
     /// `strerror(n)`: an errno printed as its message.
     Errno,
+    /// `syscall_name(nr)`: a syscall number, printed as the syscall's name.
+    SyscallName,
     /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
     CgroupPath,
     /// A struct or union as a value: its bytes.
@@ -258,7 +260,8 @@ impl Type {
     /// Printed as text (a printf `%s` argument): strings, buffers, and the words userspace
     /// resolves (stacks, symbols, times, names).
     pub fn prints_as_text(self) -> bool {
-        self.is_buffer() || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath)
+        self.is_buffer()
+            || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath)
     }
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
@@ -287,7 +290,15 @@ impl Type {
     /// Bytes this type occupies as a map key, map value or event field.
     pub fn size(self) -> usize {
         match self {
-            Type::Int { .. } | Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::CgroupPath => 8,
+            Type::Int { .. }
+            | Type::Ptr { .. }
+            | Type::Stack(_)
+            | Type::Ksym
+            | Type::Timestamp(_)
+            | Type::Username
+            | Type::Errno
+            | Type::SyscallName
+            | Type::CgroupPath => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Usym => 16,
@@ -346,6 +357,7 @@ impl fmt::Display for Type {
             Type::Timestamp(_) => write!(f, "timestamp"),
             Type::Username => write!(f, "username"),
             Type::Errno => write!(f, "errno"),
+            Type::SyscallName => write!(f, "syscall_name"),
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
             Type::Inet => write!(f, "inet"),

@@ -438,7 +438,7 @@ impl Checker<'_> {
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
-            "strlen" | "bswap" | "strerror" | "cgroup_path" => self.small_func(name, args, span),
+            "strlen" | "bswap" | "strerror" | "cgroup_path" | "syscall_name" => self.small_func(name, args, span),
             "reg" => self.reg(args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),

@@ -550,6 +550,10 @@ impl Checker<'_> {
                 self.expect_int(&a, "`cgroup_path` takes a cgroup id (`cgroup`)")?;
                 Ok(hir::Expr { span, ..a.retyped(Type::CgroupPath) })
             }
+            "syscall_name" => {
+                self.expect_int(&a, "`syscall_name` takes a syscall number")?;
+                Ok(hir::Expr { span, ..a.retyped(Type::SyscallName) })
+            }
             _ => {
                 self.expect_int(&a, "`strerror` takes an errno, an integer")?;
                 Ok(hir::Expr { span, ..a.retyped(Type::Errno) })

@@ -72,6 +72,7 @@ const VALUE_FUNCS: &[&str] = &[
     "getopt",
     "find",
     "memcmp",
+    "syscall_name",
     "percpu_kaddr",
     "uaddr",
 ];
