@@ -133,6 +133,10 @@ fn main() -> ExitCode {
         print!("{script}");
         return ExitCode::SUCCESS;
     }
+    if script.probes.is_empty() {
+        eprintln!("error: the program has no probes: give at least one, e.g. -e 'BEGIN {{ printf(\"hello\\n\"); }}'");
+        return ExitCode::from(1);
+    }
     let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
     let env = match config_from_env() {
         Ok(e) => e,

@@ -20,12 +20,15 @@ pub enum ParseError {
     BodyNotInBraces { span: Span, found: String },
     /// E0105: a preprocessor directive rtrace does not understand.
     Directive { span: Span, message: String },
+    /// E0106: `/*` without `*/`.
+    UnterminatedComment { span: Span },
 }
 
 impl ParseError {
     pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
         match e {
             LalrpopError::InvalidToken { location } => ParseError::InvalidToken { span: Span::new(file, location, location + 1) },
+            LalrpopError::User { error } if error.unterminated_comment => ParseError::UnterminatedComment { span: error.span },
             LalrpopError::User { error } => ParseError::InvalidToken { span: error.span },
             LalrpopError::UnrecognizedEof { location, expected } => {
                 let end = src.len();
@@ -74,6 +77,10 @@ fn describe(expected: &[String]) -> String {
 impl ToDiagnostic for ParseError {
     fn to_diagnostic(&self) -> Diag {
         match self {
+            ParseError::UnterminatedComment { span } => Diagnostic::error()
+                .with_code("E0106")
+                .with_message("a comment that never ends")
+                .with_labels(vec![primary(Span { end: span.start + 2, ..*span }, "this `/*` has no `*/`")]),
             ParseError::InvalidToken { span } => Diagnostic::error()
                 .with_code("E0101")
                 .with_message("invalid token")

@@ -12,6 +12,10 @@ use super::span::{FileId, Span};
 #[logos(skip(r"//[^\n]*", allow_greedy = true))]
 #[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
 pub enum Tok {
+    /// `/*` with no `*/` after it: the skip pattern matches terminated comments only, and
+    /// is longer, so this is only ever an unterminated one (reported, never parsed).
+    #[token("/*")]
+    UnterminatedComment,
     #[regex(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+|[0-9]+[eE][0-9]+", priority = 3, callback = |lex| parse_int(lex.slice()))]
     Int(u64),
     /// `$1`: a positional parameter.
@@ -166,6 +170,7 @@ impl std::fmt::Display for Tok {
 fn punct(t: &Tok) -> &'static str {
     use Tok::*;
     match t {
+        UnterminatedComment => "/*",
         If => "if",
         Else => "else",
         While => "while",
@@ -264,6 +269,8 @@ fn unescape(quoted: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LexError {
     pub span: Span,
+    /// A `/*` without its `*/` (else a character that is not part of the language).
+    pub unterminated_comment: bool,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -309,7 +316,11 @@ impl<'s> Lexer<'s> {
             if b[pos..].starts_with(b"//") {
                 pos = self.src[pos..].find('\n').map_or(b.len(), |n| pos + n);
             } else if b[pos..].starts_with(b"/*") {
-                pos = self.src[pos + 2..].find("*/").map_or(b.len(), |n| pos + n + 4);
+                // An unterminated comment is left for the token lexer to report.
+                match self.src[pos + 2..].find("*/") {
+                    Some(n) => pos += n + 4,
+                    None => return pos,
+                }
             } else {
                 return pos;
             }
@@ -389,8 +400,9 @@ impl Iterator for Lexer<'_> {
         let tok = self.inner.next()?;
         let span = self.inner.span();
         let tok = match tok {
+            Ok(Tok::UnterminatedComment) => return Some(Err(LexError { span: Span::new(self.file, span.start, self.src.len()), unterminated_comment: true })),
             Ok(t) => t,
-            Err(()) => return Some(Err(LexError { span: Span::new(self.file, span.start, span.end) })),
+            Err(()) => return Some(Err(LexError { span: Span::new(self.file, span.start, span.end), unterminated_comment: false })),
         };
         let tok = match tok {
             Tok::LBrace => {
