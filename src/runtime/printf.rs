@@ -24,59 +24,61 @@ pub fn format(fmt: &Format, args: &[Arg<'_>], out: &mut String) {
 }
 
 fn format_one(spec: &Spec, arg: &Arg<'_>, out: &mut String) {
-    let (body, numeric) = match (spec.conv, arg) {
+    // A number is its prefix (sign, `0x`), then its digits: precision pads the digits, and
+    // the `0` flag (without a precision) pads between the two, as C's printf does.
+    let (prefix, body, numeric) = match (spec.conv, arg) {
         (Conv::Str | Conv::BufHex | Conv::BufHexSpaced, Arg::Str(b)) => {
             let s = c_str(b);
             let s = match spec.precision {
                 Some(p) => s.chars().take(p).collect(),
                 None => s,
             };
-            (s, false)
+            (String::new(), s, false)
         }
-        (Conv::Char, Arg::Int { bits, .. }) => ((*bits as u8 as char).to_string(), false),
+        (Conv::Char, Arg::Int { bits, .. }) => (String::new(), (*bits as u8 as char).to_string(), false),
         (conv, Arg::Int { bits, signed: _ }) => {
-            let sign_plus = |neg: bool, digits: String| {
+            let sign = |neg: bool| {
                 if neg {
-                    format!("-{digits}")
+                    "-"
                 } else if spec.plus {
-                    format!("+{digits}")
+                    "+"
                 } else if spec.space {
-                    format!(" {digits}")
+                    " "
                 } else {
-                    digits
+                    ""
                 }
             };
-            let s = match conv {
+            let (prefix, digits) = match conv {
                 Conv::Signed => {
                     let v = *bits as i64;
-                    sign_plus(v < 0, v.unsigned_abs().to_string())
+                    (sign(v < 0), v.unsigned_abs().to_string())
                 }
-                Conv::Unsigned => bits.to_string(),
-                Conv::Hex => format!("{}{:x}", if spec.alt && *bits != 0 { "0x" } else { "" }, bits),
-                Conv::HexUpper => format!("{}{:X}", if spec.alt && *bits != 0 { "0X" } else { "" }, bits),
-                Conv::Octal => format!("{}{:o}", if spec.alt { "0" } else { "" }, bits),
-                Conv::Pointer => format!("0x{bits:x}"),
-                _ => bits.to_string(),
+                Conv::Unsigned => ("", bits.to_string()),
+                Conv::Hex => (if spec.alt && *bits != 0 { "0x" } else { "" }, format!("{bits:x}")),
+                Conv::HexUpper => (if spec.alt && *bits != 0 { "0X" } else { "" }, format!("{bits:X}")),
+                Conv::Octal => (if spec.alt { "0" } else { "" }, format!("{bits:o}")),
+                Conv::Pointer => ("0x", format!("{bits:x}")),
+                _ => ("", bits.to_string()),
             };
-            (s, true)
+            let digits = match spec.precision {
+                Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),
+                _ => digits,
+            };
+            (prefix.to_string(), digits, true)
         }
-        (_, Arg::Str(b)) => (c_str(b), false),
+        (_, Arg::Str(b)) => (String::new(), c_str(b), false),
     };
     let width = spec.width.unwrap_or(0);
-    let len = body.chars().count();
+    let len = prefix.chars().count() + body.chars().count();
     if len >= width {
+        out.push_str(&prefix);
         out.push_str(&body);
     } else if spec.left {
-        let _ = write!(out, "{body:<width$}");
-    } else if spec.zero && numeric {
-        let (sign, digits) = match body.strip_prefix(['-', '+', ' ']) {
-            Some(rest) => (&body[..1], rest),
-            None => ("", body.as_str()),
-        };
-        let pad = width - len;
-        let _ = write!(out, "{sign}{}{digits}", "0".repeat(pad));
+        let _ = write!(out, "{:<width$}", format!("{prefix}{body}"));
+    } else if spec.zero && numeric && spec.precision.is_none() {
+        let _ = write!(out, "{prefix}{}{body}", "0".repeat(width - len));
     } else {
-        let _ = write!(out, "{body:>width$}");
+        let _ = write!(out, "{:>width$}", format!("{prefix}{body}"));
     }
 }
 
@@ -123,6 +125,12 @@ mod tests {
             f("%lu %lld %llx", &[Arg::Int { bits: 1, signed: false }, Arg::Int { bits: 2, signed: true }, Arg::Int { bits: 16, signed: false }]),
             "1 2 10"
         );
+    }
+
+    #[test]
+    fn precision_pads_digits_and_zeros_follow_the_prefix() {
+        let i = |v: i64| Arg::Int { bits: v as u64, signed: true };
+        assert_eq!(f("%#08x|%08.3d|%.3d|%05d|%-6d|%+d|%#o", &[i(255), i(5), i(5), i(-42), i(7), i(3), i(8)]), "0x0000ff|     005|005|-0042|7     |+3|010");
     }
 
     #[test]

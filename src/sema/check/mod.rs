@@ -183,6 +183,8 @@ pub(super) struct Checker<'k> {
     /// Variables whose block has ended, with where they were declared: for a better error.
     ended: HashMap<String, Span>,
     declared_at: HashMap<String, Span>,
+    /// Variables declared with a type (`let $x: uint8`): later values convert to it.
+    typed_vars: BTreeSet<hir::VarId>,
     /// Variables whose assignment had an error: their uses report nothing more.
     poisoned: std::collections::HashSet<String>,
     attach: Vec<hir::AttachPoint>,
@@ -208,6 +210,7 @@ impl Checker<'_> {
             self.map_loops.clear();
             self.ended.clear();
             self.declared_at.clear();
+            self.typed_vars.clear();
             self.poisoned.clear();
             self.attach = aps.clone();
             self.attach_resolved = *resolved;

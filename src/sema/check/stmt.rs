@@ -81,6 +81,11 @@ impl Checker<'_> {
         };
         self.note_var_use(id);
         let old = self.vars[id];
+        // A declared integer type stays: the value converts to it, as a C assignment does.
+        if let (true, Type::Int { .. }, true) = (self.typed_vars.contains(&id), old, ty.is_int()) {
+            let value = hir::Expr { span: value.span, kind: hir::ExprKind::Cast(Box::new(value)), ty: old };
+            return Ok(hir::Stmt::VarStore { var: id, value });
+        }
         let hint = self.var_hints.get(id).copied().filter(|h| *h != Type::Void);
         if old == Type::Void {
             self.vars[id] = hint.and_then(|h| h.join(ty)).unwrap_or(ty);
@@ -125,6 +130,9 @@ impl Checker<'_> {
                     (_, v) => v,
                 };
                 let id = self.declare_var(var, declared.unwrap_or(Type::Void))?;
+                if declared.is_some() {
+                    self.typed_vars.insert(id);
+                }
                 match value {
                     Some(v) => self.assign_var(var, v),
                     // Declared, zero until assigned.
