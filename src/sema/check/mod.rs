@@ -89,6 +89,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         let mut aps = Vec::new();
         let mut resolved = true;
         for ap in &probe.attach_points {
+            let ap = &with_params(ap, &options.params);
             match attach::resolve(ap, kernel, options.target.as_deref()) {
                 Ok(a) => aps.extend(a),
                 Err(e) => {
@@ -148,6 +149,27 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     } else {
         Err(errors)
     }
+}
+
+/// An attach point with its positional parameters (`interval:ms:$1`) replaced by their
+/// values, as bpftrace does (an empty string for a missing one).
+fn with_params(ap: &ast::AttachPoint, params: &[String]) -> ast::AttachPoint {
+    if !ap.raw.contains('$') {
+        return ap.clone();
+    }
+    let mut raw = String::new();
+    let mut rest = ap.raw.as_str();
+    while let Some(at) = rest.find('$') {
+        raw.push_str(&rest[..at]);
+        let digits: String = rest[at + 1..].chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<usize>() {
+            Ok(n) if n > 0 => raw.push_str(params.get(n - 1).map_or("", String::as_str)),
+            _ => raw.push_str(&rest[at..at + 1 + digits.len()]),
+        }
+        rest = &rest[at + 1 + digits.len()..];
+    }
+    raw.push_str(rest);
+    ast::AttachPoint { raw, ..ap.clone() }
 }
 
 #[derive(Default)]
