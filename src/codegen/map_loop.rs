@@ -63,9 +63,22 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         inner.var_types = self.var_types.clone();
         // Variables neither local nor captured are never touched (sema): one slot stands in.
         let unused = cb.stack_buffer(8, "unused")?;
+        // Captured variables are copied in with bpf_probe_read_kernel, so the verifier sees
+        // unknown values rather than the exact ones of the entry before: with exact values,
+        // a counter compared in the body (`$n++; if ($n == 1) { break; }`) gave it a new
+        // state for every entry, and it walked a million instructions. They go back to the
+        // caller's block when the body is done.
+        let mut copies = Vec::new();
         inner.vars = (0..self.var_types.len())
             .map(|i| match captured_at.iter().find(|(v, _)| *v == i) {
-                Some((_, at)) => cb.gep(context, *at),
+                Some((_, at)) => {
+                    let size = slot_size(self.var_types[i]).max(8);
+                    let local = cb.stack_buffer(size, &format!("captured{i}"))?;
+                    let from = cb.gep(context, *at)?;
+                    cb.helper(Helper::ProbeReadKernel, &[local.into(), cb.const_i64(size as u64).into(), from.into()])?;
+                    copies.push((from, local, size));
+                    Ok(local)
+                }
                 None if locals.contains(&i) => cb.stack_buffer(slot_size(self.var_types[i]).max(8), &format!("var{i}")),
                 None => Ok(unused),
             })
@@ -92,10 +105,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         inner.block(body)?;
         cb.b.build_unconditional_branch(next)?;
-        cb.b.position_at_end(next);
-        cb.b.build_return(Some(&cb.const_i64(0)))?;
-        cb.b.position_at_end(stop);
-        cb.b.build_return(Some(&cb.const_i64(1)))?;
+        for (block, result) in [(next, 0), (stop, 1)] {
+            cb.b.position_at_end(block);
+            for &(to, local, size) in &copies {
+                cb.memcpy(to, local, size as u64)?;
+            }
+            cb.b.build_return(Some(&cb.const_i64(result)))?;
+        }
         let callback = cb.function.as_global_value().as_pointer_value();
         cb.finish()?;
 
