@@ -84,21 +84,28 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Update { place, op, post } => {
-                let step = |old: IntValue<'ctx>| match op {
-                    BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(1), "dec"),
-                    _ => bb.b.build_int_add(old, bb.const_i64(1), "inc"),
+                // A narrow integer wraps at its width, as in C: (uint8)255 + 1 is 0.
+                let step = |old: IntValue<'ctx>, ty: Type| -> R<IntValue<'ctx>> {
+                    let new = match op {
+                        BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(1), "dec")?,
+                        _ => bb.b.build_int_add(old, bb.const_i64(1), "inc")?,
+                    };
+                    match ty {
+                        Type::Int { bits, signed } => bb.narrow(new, bits, signed),
+                        _ => Ok(new),
+                    }
                 };
                 let (old, new) = match place {
                     Place::Var(id) => {
                         let slot = self.vars[*id];
                         let old = bb.load_i64(slot)?;
-                        let new = step(old)?;
+                        let new = step(old, self.var_types[*id])?;
                         bb.store_i64(slot, new)?;
                         (old, new)
                     }
                     Place::Map { map, keys } => {
                         let old = self.map_read(*map, keys, Type::I64)?.int()?;
-                        let new = step(old)?;
+                        let new = step(old, self.program.maps[*map].value.scalar_type())?;
                         let key = self.map_key(*map, keys, None)?;
                         let slot = bb.stack_i64("updated")?;
                         bb.store_i64(slot, new)?;
