@@ -71,12 +71,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "count")?)?;
                     s.store_i64(second, s.b.build_int_add(s.load_i64(second)?, word1, "total")?)
                 }
-                MapValue::Min | MapValue::Max => {
+                MapValue::Min { .. } | MapValue::Max { .. } => {
                     // A CPU's copy counts once it has a value (its second word).
                     let present = s.b.build_int_compare(IntPredicate::NE, word1, s.const_i64(0), "present")?;
                     s.if_then(present, |s| {
                         let old = s.load_i64(acc)?;
-                        let pred = if value == MapValue::Min { IntPredicate::SLT } else { IntPredicate::SGT };
+                        let pred = super::maps::better_than(value);
                         let better = s.b.build_int_compare(pred, v, old, "better")?;
                         let first = s.b.build_int_compare(IntPredicate::EQ, s.load_i64(second)?, s.const_i64(0), "first")?;
                         let take = s.b.build_or(better, first, "take")?;

@@ -23,6 +23,17 @@ const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// The most CPUs a map read folds, and `skboutput` sends packets from.
 pub const MAX_CPUS: u32 = 512;
 
+/// How `min`/`max` compare a new value with the kept one: the new one replaces it when true.
+pub fn better_than(value: MapValue) -> inkwell::IntPredicate {
+    use inkwell::IntPredicate::{SGT, SLT, UGT, ULT};
+    match value {
+        MapValue::Min { signed: true } => SLT,
+        MapValue::Min { signed: false } => ULT,
+        MapValue::Max { signed: false } => UGT,
+        _ => SGT,
+    }
+}
+
 /// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
 pub fn slot_size(ty: Type) -> usize {
     ty.size().div_ceil(8) * 8
@@ -62,7 +73,7 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
     let (value_size, percpu) = match decl.value {
         MapValue::Scalar(t) => (slot_size(t), false),
         MapValue::Count | MapValue::Sum { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => (8, true),
-        MapValue::Avg | MapValue::Stats | MapValue::Min | MapValue::Max => (16, true),
+        MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => (16, true),
     };
     let array_entries = match decl.value {
         _ if !decl.keys.is_empty() || decl.deleted_in_probe || decl.declared.is_some() => None,

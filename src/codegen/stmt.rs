@@ -230,8 +230,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 add(p, bb.const_i64(1))?;
                 add(bb.gep(p, 8)?, x)?;
             }
-            MapValue::Min | MapValue::Max => {
-                let pred = if value == MapValue::Min { IntPredicate::SLT } else { IntPredicate::SGT };
+            MapValue::Min { .. } | MapValue::Max { .. } => {
+                let pred = super::maps::better_than(value);
                 let old = bb.load_i64(p)?;
                 let set = bb.load_i64(bb.gep(p, 8)?)?;
                 let better = bb.b.build_int_compare(pred, x, old, "better")?;
@@ -261,7 +261,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => (bb.const_i64(1), None),
             MapValue::Sum { .. } => (x, None),
             MapValue::Avg | MapValue::Stats => (bb.const_i64(1), Some(x)),
-            MapValue::Min | MapValue::Max => (x, Some(bb.const_i64(1))),
+            MapValue::Min { .. } | MapValue::Max { .. } => (x, Some(bb.const_i64(1))),
             MapValue::Scalar(_) => (x, None),
         };
         bb.store_i64(fresh, first)?;

@@ -246,8 +246,13 @@ pub enum MapValue {
         signed: bool,
     },
     Avg,
-    Min,
-    Max,
+    /// `min(x)`, `max(x)`: compared and printed signed unless `x` is unsigned.
+    Min {
+        signed: bool,
+    },
+    Max {
+        signed: bool,
+    },
     Stats,
     /// `hist(x[, k])`: log2 buckets, each power of two split into 2^k (k <= 5).
     Hist {
@@ -275,8 +280,8 @@ impl MapValue {
             MapValue::Count => "count()".into(),
             MapValue::Sum { .. } => "sum()".into(),
             MapValue::Avg => "avg()".into(),
-            MapValue::Min => "min()".into(),
-            MapValue::Max => "max()".into(),
+            MapValue::Min { .. } => "min()".into(),
+            MapValue::Max { .. } => "max()".into(),
             MapValue::Stats => "stats()".into(),
             MapValue::Hist { .. } => "hist()".into(),
             MapValue::Lhist { .. } => "lhist()".into(),
@@ -289,7 +294,8 @@ impl MapValue {
             MapValue::Scalar(t) => Some(*t),
             MapValue::Count => Some(Type::U64),
             MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
-            MapValue::Avg | MapValue::Min | MapValue::Max => Some(Type::I64),
+            MapValue::Min { signed } | MapValue::Max { signed } => Some(Type::Int { bits: 64, signed: *signed }),
+            MapValue::Avg => Some(Type::I64),
             MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
         }
     }

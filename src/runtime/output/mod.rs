@@ -354,11 +354,12 @@ fn fold<'a>(kind: MapValue, cpus: &[&'a [u8]]) -> Option<Folded<'a>> {
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
         MapValue::Stats => Folded::Stats(sum(0) as i64, sum(8) as i64),
-        MapValue::Min | MapValue::Max => {
-            let set = cpus.iter().filter(|c| u64_at(c, 8) != 0).map(|c| u64_at(c, 0) as i64);
-            let v = if kind == MapValue::Min { set.min() } else { set.max() };
+        MapValue::Min { signed } | MapValue::Max { signed } => {
+            let as_int = |c: &&[u8]| if signed { i128::from(u64_at(c, 0) as i64) } else { i128::from(u64_at(c, 0)) };
+            let set = cpus.iter().filter(|c| u64_at(c, 8) != 0).map(as_int);
+            let v = if matches!(kind, MapValue::Min { .. }) { set.min() } else { set.max() };
             // No CPU has a value only after zero(), which bpftrace prints as 0.
-            Folded::Int(i128::from(v.unwrap_or(0)))
+            Folded::Int(v.unwrap_or(0))
         }
         MapValue::Hist { .. } | MapValue::Lhist { .. } => return None,
     })

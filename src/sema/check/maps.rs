@@ -107,8 +107,8 @@ impl Checker<'_> {
             "count" => MapValue::Count,
             "sum" => MapValue::Sum { signed: arg.as_ref().is_some_and(|a| a.ty.is_signed()) },
             "avg" => MapValue::Avg,
-            "min" => MapValue::Min,
-            "max" => MapValue::Max,
+            "min" => MapValue::Min { signed: arg.as_ref().is_none_or(|a| a.ty.is_signed()) },
+            "max" => MapValue::Max { signed: arg.as_ref().is_none_or(|a| a.ty.is_signed()) },
             "stats" => MapValue::Stats,
             "hist" => {
                 let k = match args.get(1) {
