@@ -4,7 +4,7 @@
 use codespan_reporting::diagnostic::Diagnostic;
 use lalrpop_util::ParseError as LalrpopError;
 
-use super::lexer::{LexError, Tok};
+use super::lexer::{LexError, LexErrorKind, Tok};
 use super::span::{FileId, Span};
 use crate::diagnostics::{primary, Diag, ToDiagnostic};
 
@@ -22,14 +22,19 @@ pub enum ParseError {
     Directive { span: Span, message: String },
     /// E0106: `/*` without `*/`.
     UnterminatedComment { span: Span },
+    /// E0107: an integer literal that does not fit in 64 bits.
+    IntTooLarge { span: Span },
 }
 
 impl ParseError {
     pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
         match e {
             LalrpopError::InvalidToken { location } => ParseError::InvalidToken { span: Span::new(file, location, location + 1) },
-            LalrpopError::User { error } if error.unterminated_comment => ParseError::UnterminatedComment { span: error.span },
-            LalrpopError::User { error } => ParseError::InvalidToken { span: error.span },
+            LalrpopError::User { error } => match error.kind {
+                LexErrorKind::UnterminatedComment => ParseError::UnterminatedComment { span: error.span },
+                LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
+                LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span },
+            },
             LalrpopError::UnrecognizedEof { location, expected } => {
                 let end = src.len();
                 let start = location.min(end.saturating_sub(1));
@@ -77,6 +82,10 @@ fn describe(expected: &[String]) -> String {
 impl ToDiagnostic for ParseError {
     fn to_diagnostic(&self) -> Diag {
         match self {
+            ParseError::IntTooLarge { span } => Diagnostic::error()
+                .with_code("E0107")
+                .with_message("integer literal too large")
+                .with_labels(vec![primary(*span, "does not fit in 64 bits (the largest is 18446744073709551615)")]),
             ParseError::UnterminatedComment { span } => Diagnostic::error()
                 .with_code("E0106")
                 .with_message("a comment that never ends")

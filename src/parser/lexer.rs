@@ -269,8 +269,17 @@ fn unescape(quoted: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LexError {
     pub span: Span,
-    /// A `/*` without its `*/` (else a character that is not part of the language).
-    pub unterminated_comment: bool,
+    pub kind: LexErrorKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LexErrorKind {
+    /// A character that is not part of the language.
+    Invalid,
+    /// A `/*` without its `*/`.
+    UnterminatedComment,
+    /// An integer literal past 2^64 - 1.
+    IntTooLarge,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -400,9 +409,15 @@ impl Iterator for Lexer<'_> {
         let tok = self.inner.next()?;
         let span = self.inner.span();
         let tok = match tok {
-            Ok(Tok::UnterminatedComment) => return Some(Err(LexError { span: Span::new(self.file, span.start, self.src.len()), unterminated_comment: true })),
+            Ok(Tok::UnterminatedComment) => {
+                return Some(Err(LexError { span: Span::new(self.file, span.start, self.src.len()), kind: LexErrorKind::UnterminatedComment }))
+            }
             Ok(t) => t,
-            Err(()) => return Some(Err(LexError { span: Span::new(self.file, span.start, span.end), unterminated_comment: false })),
+            Err(()) => {
+                // Digits the integer pattern matched but could not hold.
+                let kind = if self.src[span.clone()].starts_with(|c: char| c.is_ascii_digit()) { LexErrorKind::IntTooLarge } else { LexErrorKind::Invalid };
+                return Some(Err(LexError { span: Span::new(self.file, span.start, span.end), kind }));
+            }
         };
         let tok = match tok {
             Tok::LBrace => {
