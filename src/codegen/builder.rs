@@ -323,25 +323,27 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         Ok(self.b.build_int_to_ptr(r, self.ptr(), "val")?)
     }
 
+    /// Whether a map update or delete failed: its result is an `int`. The verifier turns the
+    /// call into a direct call of the map's operation, which returned `int` before Linux 6.4,
+    /// so the upper half of r0 is not a sign extension there (-E2BIG arrived as 4294967289
+    /// on 6.1).
+    fn map_op_failed(&self, r: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        let r = self.b.build_int_truncate(r, self.ctx.i32_type(), "ret32")?;
+        Ok(self.b.build_int_compare(IntPredicate::SLT, r, self.ctx.i32_type().const_zero(), "failed")?)
+    }
+
     /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a failure (map full) is counted.
-    ///
-    /// The result is an `int`: the verifier turns the call into a direct call of the map's
-    /// `map_update_elem`, which returned `int` before Linux 6.4, so the upper half of r0 is
-    /// not a sign extension there (-E2BIG arrived as 4294967289 on 6.1).
     pub fn map_update(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>, value: PointerValue<'ctx>, counters: GlobalValue<'ctx>) -> R<()> {
         let r = self.helper(Helper::MapUpdateElem, &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()])?;
-        let r = self.b.build_int_truncate(r, self.ctx.i32_type(), "ret32")?;
-        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.ctx.i32_type().const_zero(), "failed")?;
+        let failed = self.map_op_failed(r)?;
         self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
     }
 
-    /// `bpf_map_delete_elem(map, key)`: 1 if the key was there. The result is an `int` (see
-    /// `map_update`).
+    /// `bpf_map_delete_elem(map, key)`: 1 if the key was there.
     pub fn map_delete(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<IntValue<'ctx>> {
         let r = self.helper(Helper::MapDeleteElem, &[map.as_pointer_value().into(), key.into()])?;
-        let r = self.b.build_int_truncate(r, self.ctx.i32_type(), "ret32")?;
-        let deleted = self.b.build_int_compare(IntPredicate::EQ, r, self.ctx.i32_type().const_zero(), "deleted")?;
-        self.bool_to_i64(deleted)
+        let failed = self.map_op_failed(r)?;
+        self.bool_to_i64(self.b.build_not(failed, "deleted")?)
     }
 
     /// Adds one to slot `slot` of the per-CPU counters map.

@@ -542,36 +542,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Ok(Val::Int(bb.bool_to_i64(c)?))
         };
         let b = &bb.b;
-        // Division by zero is 0, as in bpftrace (and BPF); a shift by 64 or more leaves only
-        // the sign. LLVM would make both poison, which prints garbage.
-        let (by_zero, nonzero_r) = if matches!(op, BinOp::Div | BinOp::Mod) {
-            let z = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;
-            (Some(z), b.build_select(z, bb.const_i64(1), r, "divisor")?.into_int_value())
-        } else {
-            (None, r)
-        };
-        let too_far = b.build_int_compare(IntPredicate::UGE, r, bb.const_i64(64), "too_far")?;
-        let shift = b.build_select(too_far, bb.const_i64(0), r, "shift")?.into_int_value();
-        let fill = if lhs.ty.is_signed() { b.build_right_shift(l, bb.const_i64(63), true, "sign")? } else { bb.const_i64(0) };
-        let v = match op {
+        Ok(Val::Int(match op {
             BinOp::Add => b.build_int_add(l, r, "add")?,
             BinOp::Sub => b.build_int_sub(l, r, "sub")?,
             BinOp::Mul => b.build_int_mul(l, r, "mul")?,
-            BinOp::Div if signed => self.signed_div_rem(l, nonzero_r, true)?,
-            BinOp::Div => b.build_int_unsigned_div(l, nonzero_r, "div")?,
-            BinOp::Mod if signed => self.signed_div_rem(l, nonzero_r, false)?,
-            BinOp::Mod => b.build_int_unsigned_rem(l, nonzero_r, "mod")?,
+            BinOp::Div | BinOp::Mod => self.divide(l, r, signed, op == BinOp::Div)?,
             BinOp::BitAnd => b.build_and(l, r, "and")?,
             BinOp::BitOr => b.build_or(l, r, "or")?,
             BinOp::BitXor => b.build_xor(l, r, "xor")?,
-            BinOp::Shl => {
-                let v = b.build_left_shift(l, shift, "shl")?;
-                b.build_select(too_far, bb.const_i64(0), v, "shl")?.into_int_value()
-            }
-            BinOp::Shr => {
-                let v = b.build_right_shift(l, shift, lhs.ty.is_signed(), "shr")?;
-                b.build_select(too_far, fill, v, "shr")?.into_int_value()
-            }
+            BinOp::Shl | BinOp::Shr => self.shift(l, r, op == BinOp::Shl, lhs.ty.is_signed())?,
             BinOp::Eq => return cmp(IntPredicate::EQ, IntPredicate::EQ),
             BinOp::Ne => return cmp(IntPredicate::NE, IntPredicate::NE),
             BinOp::Lt => return cmp(IntPredicate::SLT, IntPredicate::ULT),
@@ -579,11 +558,36 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             BinOp::Gt => return cmp(IntPredicate::SGT, IntPredicate::UGT),
             BinOp::Ge => return cmp(IntPredicate::SGE, IntPredicate::UGE),
             BinOp::And | BinOp::Or => return Err(internal("logical op")),
-        };
-        Ok(Val::Int(match by_zero {
-            Some(z) => b.build_select(z, bb.const_i64(0), v, "quotient")?.into_int_value(),
-            None => v,
         }))
+    }
+
+    /// `l / r` or `l % r`; by zero it is 0, as in bpftrace (and BPF). LLVM would make it
+    /// poison, which prints garbage when the divisor is a known 0.
+    fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool) -> R<IntValue<'ctx>> {
+        let (bb, b) = (self.bb, &self.bb.b);
+        let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;
+        let r = b.build_select(by_zero, bb.const_i64(1), r, "divisor")?.into_int_value();
+        let v = match (signed, div) {
+            (true, _) => self.signed_div_rem(l, r, div)?,
+            (false, true) => b.build_int_unsigned_div(l, r, "div")?,
+            (false, false) => b.build_int_unsigned_rem(l, r, "mod")?,
+        };
+        Ok(b.build_select(by_zero, bb.const_i64(0), v, "quotient")?.into_int_value())
+    }
+
+    /// `l << r` or `l >> r` (arithmetic for a signed `l`); by 64 or more only the sign is
+    /// left (LLVM would make it poison).
+    fn shift(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, left: bool, signed: bool) -> R<IntValue<'ctx>> {
+        let (bb, b) = (self.bb, &self.bb.b);
+        let too_far = b.build_int_compare(IntPredicate::UGE, r, bb.const_i64(64), "too_far")?;
+        let r = b.build_select(too_far, bb.const_i64(0), r, "shift")?.into_int_value();
+        let (v, fill) = if left {
+            (b.build_left_shift(l, r, "shl")?, bb.const_i64(0))
+        } else {
+            let fill = if signed { b.build_right_shift(l, bb.const_i64(63), true, "sign")? } else { bb.const_i64(0) };
+            (b.build_right_shift(l, r, signed, "shr")?, fill)
+        };
+        Ok(b.build_select(too_far, fill, v, "shifted")?.into_int_value())
     }
 
     /// `&&` and `||` evaluate their right side only when needed; the result is 0 or 1.

@@ -167,10 +167,9 @@ impl EventSink {
                 let rendered = |ty: &Type| ty.prints_as_text() && !matches!(ty, Type::Str(_));
                 let texts: Vec<Option<String>> = if p.args.iter().any(|(_, ty)| rendered(ty)) {
                     let symbols = self.symbols(maps);
-                    let convs: Vec<Conv> = p.format.specs().map(|s| s.conv).collect();
                     p.args
                         .iter()
-                        .zip(convs)
+                        .zip(p.format.specs().map(|s| s.conv))
                         .map(|((off, ty), conv)| {
                             let bytes = record.get(*off..).unwrap_or_default();
                             rendered(ty).then(|| match (ty, conv) {

@@ -251,6 +251,8 @@ impl Type {
     pub const I64: Type = Type::Int { bits: 64, signed: true };
     pub const U64: Type = Type::Int { bits: 64, signed: false };
     pub const U32: Type = Type::Int { bits: 32, signed: false };
+    /// `true`, `false` and flags: bool is an unsigned byte, as in bpftrace 0.17.
+    pub const BOOL: Type = Type::Int { bits: 8, signed: false };
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {

@@ -114,7 +114,7 @@ impl Checker<'_> {
                     "false" => Some(0),
                     _ => None,
                 } {
-                    return Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Int { bits: 8, signed: false }, span });
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::BOOL, span });
                 }
                 if name == "has_cpid" {
                     let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };

@@ -146,7 +146,7 @@ impl Checker<'_> {
                     None => fallback,
                     Some(v) => flag(v.as_deref()).ok_or_else(|| bad(self, "true or false"))?,
                 };
-                Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Int { bits: 8, signed: false }, span })
+                Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::BOOL, span })
             }
             Some((_, Some(d))) => match given {
                 None => Ok(int(d as u64, span)),
@@ -188,19 +188,14 @@ impl Checker<'_> {
 
     /// `find(@m, k, $v)`: whether the key is in the map, and if so its value into `$v`.
     pub(super) fn find(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let [m @ ast::Expr { kind: ExprKind::Map(map), .. }, key, ast::Expr { kind: ExprKind::Var(var), span: var_span }] = args else {
+        let (Some(element), [m, _, ast::Expr { kind: ExprKind::Var(var), span: var_span }]) = (self.element_ref(args.get(..2).unwrap_or_default()), args)
+        else {
             return Err(self.arg_count(span, "find", "a map, a key and a variable, `@m, key, $v`", args.len()));
         };
         let (id, keys) = self.element(&args[..2]).ok_or(Reported)??;
         let found = hir::Expr { kind: hir::ExprKind::HasKey { map: id, keys }, ty: Type::I64, span };
-        // `$v = @m[k]`, with the key spelled as `element` reads it.
-        let several = self.maps[id].keys.len() > 1;
-        let keys = match &key.kind {
-            ExprKind::Tuple(items) if several => items.clone(),
-            _ => vec![key.clone()],
-        };
-        let read = ast::Expr { kind: ExprKind::Map(ast::MapRef { keys, ..map.clone() }), span: m.span };
-        let value = self.expr(&read)?;
+        // `$v = @m[k]`, the element `has_key` looked for.
+        let value = self.expr(&ast::Expr { kind: ExprKind::Map(element), span: m.span })?;
         let store = self.assign_var(&ast::Ident { name: var.clone(), span: *var_span }, value)?;
         Ok(hir::Expr { kind: hir::ExprKind::Find { found: Box::new(found), store: Box::new(store) }, ty: Type::I64, span })
     }
@@ -524,16 +519,11 @@ impl Checker<'_> {
         match name {
             "strlen" => {
                 // A `char *` (or a tracepoint's `char *` field) is read as `str()` reads it.
-                let a = match a.ty {
-                    Type::Ptr { .. } => {
-                        let ty = Type::Str(self.config.max_strlen);
-                        hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty, span }
-                    }
-                    Type::Int { .. } if matches!(a.kind, hir::ExprKind::TracepointField(_)) => {
-                        let ty = Type::Str(self.config.max_strlen);
-                        hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty, span }
-                    }
-                    _ => a,
+                let pointer = matches!(a.ty, Type::Ptr { .. }) || (a.ty.is_int() && matches!(a.kind, hir::ExprKind::TracepointField(_)));
+                let a = if pointer {
+                    hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty: Type::Str(self.config.max_strlen), span }
+                } else {
+                    a
                 };
                 self.expect_str(&a, "`strlen` measures a string")?;
                 Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })

@@ -201,19 +201,24 @@ impl Checker<'_> {
     /// `@m, k` (`has_key(@m, k)`, `delete(@m, k)`), whose key is a tuple for a map of several
     /// keys. None when `args` is neither.
     pub(super) fn element(&mut self, args: &[ast::Expr]) -> Option<Checked<(hir::MapId, Vec<hir::Expr>)>> {
-        let m = match args {
-            [ast::Expr { kind: ExprKind::Map(m), .. }] => m.clone(),
+        let m = self.element_ref(args)?;
+        Some(self.existing_map(&m).and_then(|map| Ok((map, self.keys(map, &m)?))))
+    }
+
+    /// The `@m[k]` that `element` reads, spelled out.
+    pub(super) fn element_ref(&self, args: &[ast::Expr]) -> Option<ast::MapRef> {
+        match args {
+            [ast::Expr { kind: ExprKind::Map(m), .. }] => Some(m.clone()),
             [ast::Expr { kind: ExprKind::Map(m), .. }, key] if m.keys.is_empty() => {
                 let several = self.map_ids.get(&m.name).is_some_and(|&id| self.maps[id].keys.len() > 1);
                 let keys = match &key.kind {
                     ExprKind::Tuple(items) if several => items.clone(),
                     _ => vec![key.clone()],
                 };
-                ast::MapRef { keys, ..m.clone() }
+                Some(ast::MapRef { keys, ..m.clone() })
             }
-            _ => return None,
-        };
-        Some(self.existing_map(&m).and_then(|map| Ok((map, self.keys(map, &m)?))))
+            _ => None,
+        }
     }
 
     pub(super) fn keys(&mut self, map: hir::MapId, m: &ast::MapRef) -> Checked<Vec<hir::Expr>> {
