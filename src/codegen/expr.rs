@@ -49,9 +49,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::MapRead { map, keys } => self.map_read(*map, keys, e.ty)?,
             ExprKind::Unary { op, expr } => {
                 let v = self.expr(expr)?.int()?;
+                let wrap = |v| match e.ty {
+                    Type::Int { bits, signed } => bb.narrow(v, bits, signed),
+                    _ => Ok(v),
+                };
                 Val::Int(match op {
-                    UnaryOp::Neg => bb.b.build_int_neg(v, "neg")?,
-                    UnaryOp::BitNot => bb.b.build_not(v, "not")?,
+                    UnaryOp::Neg => wrap(bb.b.build_int_neg(v, "neg")?)?,
+                    UnaryOp::BitNot => wrap(bb.b.build_not(v, "not")?)?,
                     UnaryOp::Not => {
                         let z = bb.b.build_int_compare(IntPredicate::EQ, v, bb.const_i64(0), "lnot")?;
                         bb.bool_to_i64(z)?

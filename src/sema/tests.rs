@@ -346,6 +346,7 @@ fn unsafe_functions_need_the_flag() {
 #[test]
 fn print_takes_constant_top_and_div() {
     insta::assert_snapshot!(check("BEGIN { @a[1] = 1; print(@a, 10, 2); print(@a, pid); }"));
+    insta::assert_snapshot!(check("BEGIN { @a[1] = 1; print(@a, -1); }"));
 }
 
 #[test]

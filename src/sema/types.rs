@@ -326,6 +326,9 @@ impl Type {
                 let items: Option<Vec<Type>> = a.items().iter().zip(b.items()).map(|(x, y)| x.join(*y)).collect();
                 items.map(|i| Type::Tuple(TupleTy::new(&i)))
             }
+            // Integers meet at the wider width, signed if either is (`@[(uint8)5]` and
+            // `@[-1]` print -1, as in bpftrace).
+            (Type::Int { bits: a, signed: x }, Type::Int { bits: b, signed: y }) => Some(Type::Int { bits: a.max(b), signed: x || y }),
             (a, b) if a.is_int() && b.is_int() => Some(a),
             (a, b) => (a == b).then_some(a),
         }

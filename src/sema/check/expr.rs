@@ -230,9 +230,11 @@ impl Checker<'_> {
             ExprKind::Unary { op, expr } => {
                 let inner = self.expr(expr)?;
                 self.expect_int(&inner, &format!("`{}` needs an integer", unary_symbol(*op)))?;
-                let ty = match op {
-                    UnaryOp::Not => Type::I64,
-                    _ => inner.ty.stored(),
+                // `-` and `~` keep their operand's type, as in bpftrace: `~(uint8)0` is 255.
+                let ty = match (op, inner.ty) {
+                    (UnaryOp::Not, _) => Type::I64,
+                    (_, ty @ Type::Int { .. }) => ty,
+                    (_, ty) => ty.stored(),
                 };
                 (hir::ExprKind::Unary { op: *op, expr: Box::new(inner) }, ty)
             }

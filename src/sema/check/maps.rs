@@ -179,13 +179,11 @@ impl Checker<'_> {
             let (was, now) = if keys_ok { (decl.value.describe(), value.describe()) } else { (describe_keys(&decl.keys), describe_keys(&keys)) };
             return Err(self.error(SemaError::MapTypeConflict { span, map: m.name.clone(), first: decl.span, was, now }));
         }
-        // Strings (also inside tuples) widen to the largest size stored; sums are signed if
-        // any input is.
+        // Strings (also inside tuples) widen to the largest size stored; integer keys, values
+        // and sums are signed if any input is.
         let decl = &mut self.maps[id];
         for (a, b) in decl.keys.iter_mut().zip(&keys) {
-            if let (Type::Str(x), Type::Str(y)) = (*a, *b) {
-                *a = Type::Str(x.max(y));
-            }
+            *a = a.join(*b).unwrap_or(*a);
         }
         match (&mut decl.value, value) {
             (MapValue::Scalar(Type::Str(x)), MapValue::Scalar(Type::Str(y))) => *x = (*x).max(y),

@@ -411,11 +411,15 @@ impl Checker<'_> {
                 if rest.len() > 2 {
                     return Err(self.arg_count(span, func, "a map, then optionally top and div", args.len()));
                 }
-                for (slot, a) in limits.iter_mut().zip(rest) {
-                    *slot = self
-                        .constant(a)
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                for ((slot, a), what) in limits.iter_mut().zip(rest).zip(["top", "div"]) {
+                    let n = self.constant(a).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                    *slot = u32::try_from(n).map_err(|_| {
+                        self.error(SemaError::TypeMismatch {
+                            span: a.span,
+                            message: format!("the {what} of `print` must be from 0 to {}", u32::MAX),
+                            label: format!("{n} is out of range"),
+                        })
+                    })?;
                 }
                 let [top, div] = limits;
                 Ok(hir::Stmt::MapCommand { command: MapCommand::Print { top, div: div.max(1) }, map })
