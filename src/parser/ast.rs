@@ -232,11 +232,18 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     /// `sizeof(type)`; `sizeof(expr)` is a `Call`.
     SizeofType(TypeSpec),
-    /// `offsetof(struct s, field)`
+    /// `offsetof(struct s, a.b.c)` or `offsetof(expr, a.b.c)`: the fields, outermost first.
     Offsetof {
-        ty: TypeSpec,
-        field: Ident,
+        of: Box<OffsetofBase>,
+        fields: Vec<Ident>,
     },
+}
+
+/// What `offsetof` measures within: a named type, or an expression's type (not evaluated).
+#[derive(Debug, Clone)]
+pub enum OffsetofBase {
+    Type(TypeSpec),
+    Expr(Expr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,7 +438,13 @@ impl fmt::Display for Expr {
                 write!(f, "(tuple {})", items.join(" "))
             }
             ExprKind::SizeofType(t) => write!(f, "(sizeof {t})"),
-            ExprKind::Offsetof { ty, field } => write!(f, "(offsetof {ty} {})", field.name),
+            ExprKind::Offsetof { of, fields } => {
+                let path: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                match &**of {
+                    OffsetofBase::Type(ty) => write!(f, "(offsetof {ty} {})", path.join(".")),
+                    OffsetofBase::Expr(e) => write!(f, "(offsetof {e} {})", path.join(".")),
+                }
+            }
         }
     }
 }

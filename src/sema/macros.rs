@@ -233,13 +233,17 @@ fn for_each_child(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
             f(index);
         }
         ExprKind::Tuple(items) => items.iter_mut().for_each(f),
+        ExprKind::Offsetof { of, .. } => {
+            if let crate::parser::ast::OffsetofBase::Expr(e) = &mut **of {
+                f(e)
+            }
+        }
         ExprKind::Int(_)
         | ExprKind::Str(_)
         | ExprKind::Positional(_)
         | ExprKind::ParamCount
         | ExprKind::Ident(_)
         | ExprKind::Var(_)
-        | ExprKind::SizeofType(_)
-        | ExprKind::Offsetof { .. } => {}
+        | ExprKind::SizeofType(_) => {}
     }
 }

@@ -272,6 +272,28 @@ fn sizeof_and_offsetof_are_constants() {
     ));
 }
 
+/// The compile-time keys of the first statement, `@[k1, k2, ...] = count()`.
+fn constant_keys(src: &str) -> Vec<u64> {
+    let p = crate::sema::analyse_with(&parse(src, 0).expect("parses"), &fixture(), &Default::default()).expect("checks");
+    let crate::sema::hir::Stmt::MapAggregate { keys, .. } = &p.probes[0].body[0] else { panic!("not an aggregation: {src}") };
+    keys.iter()
+        .map(|k| match k.kind {
+            crate::sema::hir::ExprKind::Int(n) => n,
+            _ => panic!("not a constant: {k:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn offsetof_follows_a_field_path_of_a_type_or_an_expression() {
+    // fixture.c: skc_dport after two u32; children after 8+4+4+8+4+4+8 bytes; pid at 24.
+    assert_eq!(
+        constant_keys("BEGIN { @[offsetof(struct sock, __sk_common.skc_dport), offsetof(struct task_struct, children.prev), offsetof(*curtask, pid), offsetof(curtask, tgid)] = count(); }"),
+        [8, 48, 24, 28]
+    );
+    insta::assert_snapshot!(check("BEGIN { @ = offsetof(struct task_struct, pid.x) + offsetof(struct sock, __sk_common.skc_dprt); }"));
+}
+
 #[test]
 fn unknown_struct_field_suggests_members_of_anonymous_parts() {
     insta::assert_snapshot!(check("BEGIN { @ = curtask->utme; }"));

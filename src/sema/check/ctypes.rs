@@ -432,20 +432,43 @@ impl<'k> Checker<'k> {
         }
     }
 
-    /// `offsetof(struct x, field)`
-    pub(super) fn offset_of(&mut self, t: &ast::TypeSpec, field: &ast::Ident) -> Checked<u64> {
-        let record = self.record_spec(t)?;
-        let btf = self.btf(t.span, "offsetof")?;
-        let Type::Record { ty, .. } = record else {
-            return Err(self.error(SemaError::TypeMismatch { span: t.span, message: "offsetof needs a struct".into(), label: "not a struct".into() }));
+    /// `offsetof(struct x, a.b.c)`, `offsetof(expr, a.b)`: the byte offset of the last field
+    /// from the start of the struct. The expression is not evaluated; a pointer to a struct
+    /// stands for the struct.
+    pub(super) fn offset_of(&mut self, of: &ast::OffsetofBase, fields: &[ast::Ident]) -> Checked<u64> {
+        let (record, span) = match of {
+            ast::OffsetofBase::Type(t) => (self.record_spec(t)?, t.span),
+            ast::OffsetofBase::Expr(e) => {
+                let e = self.expr(e)?;
+                match e.ty {
+                    Type::Ptr { to, user } => (Type::Record { ty: to, user }, e.span),
+                    ty => (ty, e.span),
+                }
+            }
         };
-        match btf.member(btf.strip(ty.id), &field.name) {
-            Some(m) => Ok(u64::from(m.bit_offset / 8)),
-            None => {
-                let candidates = did_you_mean(&field.name, btf.member_names(btf.strip(ty.id)));
-                Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: ty.name.as_str().into(), candidates }))
+        let btf = self.btf(span, "offsetof")?;
+        let Type::Record { ty, .. } = record else {
+            return Err(self.error(SemaError::TypeMismatch { span, message: "offsetof needs a struct or union".into(), label: format!("this is {record}") }));
+        };
+        let (mut id, mut name) = (ty.id, ty.name.as_str().to_string());
+        let mut bits = 0u64;
+        for (i, field) in fields.iter().enumerate() {
+            let Some(m) = btf.member(btf.strip(id), &field.name) else {
+                let candidates = did_you_mean(&field.name, btf.member_names(btf.strip(id)));
+                return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: name, candidates }));
+            };
+            bits += u64::from(m.bit_offset);
+            (id, name) = (m.ty, btf.c_name(m.ty));
+            if i + 1 < fields.len() && !matches!(btf.kind(btf.strip(id)), Kind::Struct { .. } | Kind::Union { .. }) {
+                let next = &fields[i + 1];
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: field.span.to(next.span),
+                    message: format!("`{}` is {name}, which has no fields", field.name),
+                    label: format!("no `.{}` here", next.name),
+                }));
             }
         }
+        Ok(bits / 8)
     }
 
     /// The BTF prototype behind a probe whose context is an array of u64 arguments: the

@@ -343,7 +343,7 @@ impl Checker<'_> {
                 return self.deref(p, span);
             }
             ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
-            ExprKind::Offsetof { ty, field } => (hir::ExprKind::Int(self.offset_of(ty, field)?), Type::U64),
+            ExprKind::Offsetof { of, fields } => (hir::ExprKind::Int(self.offset_of(of, fields)?), Type::U64),
             ExprKind::Tuple(items) => {
                 let checked: Vec<Checked<hir::Expr>> = items.iter().map(|i| self.expr(i)).collect();
                 let mut elems = Vec::new();
