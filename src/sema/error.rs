@@ -343,7 +343,7 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0230")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this declaration")])
-                .with_notes(vec!["help: declare a map before the probes as `let @name = hash(N);` or `let @name = lruhash(N);`".into()]),
+                .with_notes(vec!["help: declare a map before the probes as `let @name = hash(N);`, `lruhash(N)`, `percpuhash(N)` or `percpulruhash(N)`".into()]),
             BadConfig { span, message } => e
                 .with_code("E0229")
                 .with_message(message.clone())

@@ -285,6 +285,11 @@ fn constant_keys(src: &str) -> Vec<u64> {
 }
 
 #[test]
+fn percpu_maps_must_hold_aggregations() {
+    insta::assert_snapshot!(check("let @a = percpuhash(10); let @b = percpulruhash(4); BEGIN { @a[1] = 5; @b[2] = count(); }"));
+}
+
+#[test]
 fn offsetof_follows_a_field_path_of_a_type_or_an_expression() {
     // fixture.c: skc_dport after two u32; children after 8+4+4+8+4+4+8 bytes; pid at 24.
     assert_eq!(

@@ -110,16 +110,22 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         }
     };
     let mut declared_maps = HashMap::new();
+    // `percpuhash`/`percpulruhash` maps, which must hold aggregations: rtrace keeps every
+    // aggregation per-CPU, so the declaration adds only that check.
+    let mut percpu = Vec::new();
     for d in &script.maps {
         let max_entries = u32::try_from(d.size).ok().filter(|n| *n > 0);
         let lru = match d.kind.as_str() {
-            "hash" => false,
-            "lruhash" => true,
+            "hash" | "percpuhash" => false,
+            "lruhash" | "percpulruhash" => true,
             other => {
                 errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`{other}` is not a map type rtrace declares") });
                 continue;
             }
         };
+        if d.kind.starts_with("percpu") {
+            percpu.push(d);
+        }
         match max_entries {
             Some(max_entries) => {
                 declared_maps.insert(d.name.clone(), hir::Declared { max_entries, lru });
@@ -135,6 +141,19 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
     let probes = checker.program(script, &attach, &hints);
     errors.append(&mut checker.errors);
+    for d in percpu {
+        let map = checker.map_ids.get(&d.name).map(|&id| &checker.maps[id]);
+        if let Some(m @ MapDecl { value: hir::MapValue::Scalar(_), .. }) = map {
+            errors.push(SemaError::TypeMismatch {
+                span: m.span,
+                message: format!(
+                    "`@{}` is declared a {}, which holds aggregations (count(), sum(), min(), max(), avg(), stats(), hist(), lhist())",
+                    d.name, d.kind
+                ),
+                label: format!("{} assigned here", m.value.describe()),
+            });
+        }
+    }
     if errors.is_empty() {
         Ok(hir::Program {
             probes,
