@@ -131,6 +131,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Int(bb.bool_to_i64(found)?)
                 }
             }
+            ExprKind::ByteAt { buf, offset } => {
+                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, false)?)
+            }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {
                 // bpf_get_stack copies the frames and returns how many bytes it wrote. The

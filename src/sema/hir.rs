@@ -527,6 +527,11 @@ pub enum ExprKind {
         user: bool,
         limit: u8,
     },
+    /// The byte at `offset` of a value held in a buffer (`pton("::1")[0]`).
+    ByteAt {
+        buf: Box<Expr>,
+        offset: usize,
+    },
     /// `strstr(haystack, needle)`: where `needle` first occurs in `haystack`, or -1; with
     /// `index` false, `strcontains`: 1 if it occurs.
     StrFind {

@@ -285,6 +285,11 @@ fn constant_keys(src: &str) -> Vec<u64> {
 }
 
 #[test]
+fn pton_takes_an_address_literal_and_constant_indexes() {
+    insta::assert_snapshot!(check("BEGIN { $a = pton(\"10.0.0.256\"); $b = pton(\"::1\")[16]; $c = pton(\"::1\")[pid]; }"));
+}
+
+#[test]
 fn percpu_maps_must_hold_aggregations() {
     insta::assert_snapshot!(check("let @a = percpuhash(10); let @b = percpulruhash(4); BEGIN { @a[1] = 5; @b[2] = count(); }"));
 }

@@ -328,6 +328,9 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        if base.ty == Type::Inet {
+            return self.address_byte(base, index, span);
+        }
         // A char array reads as a string, but indexing it reads one char from memory.
         let base = match (base.ty, base.kind) {
             (Type::Str(len), hir::ExprKind::Load { addr, user }) => {
@@ -366,6 +369,20 @@ impl<'k> Checker<'k> {
         let addr =
             hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(base.retyped(Type::U64)), rhs: Box::new(scaled) }, ty: Type::U64, span };
         self.value_at(addr, elem.id, user, span)
+    }
+
+    /// `addr[i]` of an address value (`pton`, `ntop`): byte `i` of the 16 (the first 4 of IPv4),
+    /// `i` a constant.
+    fn address_byte(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let hir::ExprKind::Int(i @ 0..16) = index.kind else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: index.span,
+                message: "an address's bytes are indexed by a constant from 0 to 15".into(),
+                label: "not a constant in range".into(),
+            }));
+        };
+        // The value is the family (8 bytes), then the address.
+        Ok(hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(base), offset: 8 + i as usize }, ty: Type::Int { bits: 8, signed: false }, span })
     }
 
     /// `*ptr`

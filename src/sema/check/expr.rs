@@ -454,6 +454,7 @@ impl Checker<'_> {
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),
+            "pton" => self.pton(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();
                 let candidates = did_you_mean(name, known);

@@ -337,6 +337,36 @@ impl Checker<'_> {
         }
     }
 
+    /// `pton("addr")`: an IPv4 (dotted) or IPv6 (with `:`) address as the value `ntop` makes,
+    /// converted when the script compiles. It prints as the address, `ntop` takes it as it
+    /// is, and `pton(...)[i]` is its i-th byte.
+    pub(super) fn pton(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [ast::Expr { kind: ExprKind::Str(text), span: at }] = args else {
+            return Err(self.arg_count(span, "pton", "an address in quotes, e.g. \"127.0.0.1\" or \"::1\"", args.len()));
+        };
+        let int = |v: u64| hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::U64, span: *at };
+        let parsed = if text.contains(':') {
+            text.parse::<std::net::Ipv6Addr>().ok().map(|a| {
+                let b = a.octets();
+                let half = |h: &[u8]| u64::from_le_bytes(h.try_into().expect("8 bytes"));
+                let items = vec![int(half(&b[..8])), int(half(&b[8..]))];
+                let bytes = hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::sema::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
+                (10, bytes)
+            })
+        } else {
+            text.parse::<std::net::Ipv4Addr>().ok().map(|a| (2, int(u64::from(u32::from_le_bytes(a.octets())))))
+        };
+        let Some((af, addr)) = parsed else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: *at,
+                message: format!("`{text}` is not an IPv4 or IPv6 address"),
+                label: "e.g. \"10.0.0.1\" or \"fe80::1\"".into(),
+            }));
+        };
+        let af = hir::Expr { kind: hir::ExprKind::Int(af), ty: Type::I64, span: *at };
+        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user: false }, ty: Type::Inet, span })
+    }
+
     /// `strftime(fmt, nsecs)`: a value printed as wall-clock time (`%f` is microseconds).
     pub(super) fn strftime(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [ast::Expr { kind: ExprKind::Str(fmt), .. }, ns] = args else {
@@ -383,6 +413,9 @@ impl Checker<'_> {
             }
             _ => return Err(self.arg_count(span, "ntop", "an address, or a family and an address", args.len())),
         };
+        if addr.ty == Type::Inet {
+            return Ok(hir::Expr { span, ..addr }); // `ntop(pton("::1"))`
+        }
         let user = self.reads_user(addr.ty);
         // A tracepoint's `__u8 addr[4]` / `[16]` field holds the bytes.
         let addr = self.byte_address(addr, "ntop", 16, |n| matches!(n, 4 | 16), user, "`ntop` takes an address: an integer or the address of its bytes")?;

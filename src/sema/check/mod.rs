@@ -75,6 +75,7 @@ const VALUE_FUNCS: &[&str] = &[
     "syscall_name",
     "percpu_kaddr",
     "uaddr",
+    "pton",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
