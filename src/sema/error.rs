@@ -162,6 +162,11 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    /// `static_assert` or `fail` reached when the script compiles.
+    CompileTimeFailure {
+        span: Span,
+        message: String,
+    },
     BadMacro {
         span: Span,
         message: String,
@@ -359,6 +364,9 @@ impl ToDiagnostic for SemaError {
                 .with_message(format!("{what} needs the kernel's type information (BTF)"))
                 .with_labels(vec![primary(*span, "needs BTF")])
                 .with_notes(vec!["help: this kernel has no /sys/kernel/btf/vmlinux; it must be built with CONFIG_DEBUG_INFO_BTF=y".into()]),
+            CompileTimeFailure { span, message } => {
+                e.with_code("E0235").with_message(message.clone()).with_labels(vec![primary(*span, "reached when the script compiles")])
+            }
             UnknownPercpuVariable { span, name, candidates } => with_candidates(
                 e.with_code("E0234")
                     .with_message(format!("the kernel's BTF has no per-CPU variable `{name}`"))

@@ -285,6 +285,22 @@ fn constant_keys(src: &str) -> Vec<u64> {
 }
 
 #[test]
+fn constants_fold_with_c_semantics() {
+    let src = "BEGIN { @[1 + 2 * 3, -7 / 2, -7 % 3, (uint8)300, ~(uint8)0, -1 < 0, (uint64)-1 < 0, 1 << 3 >> 1, 2 > 1 && 0, 1 ? 10 : 20, (int8)200 == -56, 5 / 0, pid] = count(); }";
+    let p = crate::sema::analyse_with(&parse(src, 0).expect("parses"), &fixture(), &Default::default()).expect("checks");
+    let crate::sema::hir::Stmt::MapAggregate { keys, .. } = &p.probes[0].body[0] else { panic!() };
+    let folded: Vec<Option<i64>> = keys.iter().map(|k| crate::sema::check::fold(k).map(|v| v as i64)).collect();
+    assert_eq!(folded, [Some(7), Some(-3), Some(-1), Some(44), Some(255), Some(1), Some(0), Some(4), Some(0), Some(10), Some(1), None, None]);
+}
+
+#[test]
+fn static_assert_and_fail_where_reached() {
+    insta::assert_snapshot!(check(
+        "BEGIN { static_assert(sizeof(uint16) == 2, \"ok\"); static_assert(sizeof(uint16) == 4, \"uint16 is 4 bytes\"); static_assert(pid, \"x\"); if (1 < 0) { fail(\"dead %d\", 1); } else { fail(\"live %d %s\", 2 + 2, \"x\"); } }"
+    ));
+}
+
+#[test]
 fn pton_takes_an_address_literal_and_constant_indexes() {
     insta::assert_snapshot!(check("BEGIN { $a = pton(\"10.0.0.256\"); $b = pton(\"::1\")[16]; $c = pton(\"::1\")[pid]; }"));
 }

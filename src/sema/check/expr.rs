@@ -421,6 +421,9 @@ impl Checker<'_> {
         if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "has_cpid" | "curtask")) {
             return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
         }
+        if let Some(constant) = self.introspection(name, args, span) {
+            return constant;
+        }
         match name {
             "sizeof" => {
                 let [arg] = args else {
@@ -456,7 +459,7 @@ impl Checker<'_> {
             "cgroupid" => self.cgroupid(args, span),
             "pton" => self.pton(args, span),
             _ => {
-                let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).copied();
+                let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).chain(super::comptime::INTROSPECTION).copied();
                 let candidates = did_you_mean(name, known);
                 Err(self.error(SemaError::UnknownFunction { span: func.span, name: name.into(), candidates }))
             }

@@ -3,6 +3,7 @@
 //! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
 //! errors.
 
+mod comptime;
 mod config;
 mod ctypes;
 mod expr;
@@ -12,6 +13,8 @@ mod stmt;
 mod trusted;
 
 use std::collections::{BTreeSet, HashMap};
+
+pub(super) use comptime::fold;
 
 use super::error::SemaError;
 use super::hir::{self, MapDecl};
@@ -39,6 +42,8 @@ const STATEMENT_FUNCS: &[&str] = &[
     "errorf",
     "warnf",
     "assert",
+    "static_assert",
+    "fail",
 ];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal", "signal_thread", "override"];
@@ -216,6 +221,9 @@ pub(super) struct Checker<'k> {
     var_hints: Vec<Type>,
     /// Innermost last: the variables each enclosing block declared.
     scopes: Vec<HashMap<String, hir::VarId>>,
+    /// How many `if` branches that a constant condition rules out enclose the statement
+    /// being checked: `fail` and `static_assert` there are not reached.
+    dead: u32,
     /// How many loops enclose the statement being checked (`break` needs one).
     loop_depth: u32,
     /// The `for ($kv : @map)` loops around the statement being checked, innermost last: the

@@ -145,8 +145,7 @@ impl Checker<'_> {
             }
             StmtKind::If { cond, then, els } => {
                 let cond = self.expr(cond);
-                let then = self.block(then);
-                let els = els.as_ref().map(|e| self.block(e)).unwrap_or_default();
+                let (then, els) = self.if_branches(&cond, then, els.as_ref());
                 let cond = cond?;
                 self.expect_int(&cond, "an `if` condition must be an integer")?;
                 Ok(hir::Stmt::If { cond, then, els })
@@ -271,6 +270,7 @@ impl Checker<'_> {
             "printf" => self.formatted(func, args, span, hir::PrintfAction::Print),
             "system" => self.formatted(func, args, span, hir::PrintfAction::System),
             "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
+            "static_assert" | "fail" => self.comptime_check(func, args, span),
             "errorf" | "warnf" => self.formatted(func, args, span, hir::PrintfAction::Message { error: func == "errorf", at: span }),
             // `assert(cond, msg)`: `if (!cond) { errorf("assert failed: %s", msg); exit(1); }`.
             "assert" => {
