@@ -27,6 +27,9 @@ pub struct RuntimeMeta {
     pub strftimes: Vec<String>,
     /// `skboutput` call sites, indexed by the site number of each packet's header.
     pub skb_outputs: Vec<crate::sema::hir::SkbOutput>,
+    /// For each `globmatch` pattern, the 256 words of its byte table (`sema::glob::accept_table`),
+    /// which userspace writes into `GLOB_MAP` before anything runs.
+    pub glob_tables: Vec<Vec<u64>>,
     /// Data pages of each CPU's `skboutput` perf buffer (a power of two).
     pub perf_rb_pages: usize,
 }
@@ -184,6 +187,9 @@ pub const GLOBALS_MAP: &str = "rt_globals";
 pub const STACKS_MAP: &str = "rt_stacks";
 /// The perf event array of `skboutput` packets; only programs that call it have it.
 pub const SKB_MAP: &str = "rt_skb";
+/// `globmatch` byte tables: element `256 * pattern + byte`, a u64 of token bits; only
+/// programs that call it have it.
+pub const GLOB_MAP: &str = "rt_glob";
 /// Bytes of the header before each `skboutput` packet: call site (u32) and captured length
 /// (u32), CLOCK_BOOTTIME (u64), the packet's length (u64). runtime/pcap.rs reads it.
 pub const SKB_HEADER: usize = 24;

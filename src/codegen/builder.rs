@@ -41,6 +41,7 @@ pub enum Helper {
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,
     KtimeGetBootNs = 125,
+    GetNsCurrentPidTgid = 120,
     DPath = 147,
     RingbufOutput = 130,
     RingbufReserve = 131,

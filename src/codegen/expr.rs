@@ -131,6 +131,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Int(bb.bool_to_i64(found)?)
                 }
             }
+            ExprKind::GlobMatch { s, glob } => {
+                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("globmatch of a non-string")) };
+                Val::Int(self.glob_match(p, n, *glob)?)
+            }
             ExprKind::ByteAt { buf, offset } => {
                 let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
                 Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, false)?)
@@ -393,6 +397,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(Val::Int(match b {
             Builtin::Pid => high32(bb.helper(Helper::GetCurrentPidTgid, &[])?)?,
             Builtin::Tid => low32(bb.helper(Helper::GetCurrentPidTgid, &[])?)?,
+            Builtin::NsPid { dev, ino, thread } => {
+                // struct bpf_pidns_info { u32 pid (the thread's); u32 tgid; }, zeroed by the
+                // helper when the task is outside the namespace.
+                let info = bb.stack_uninit(8, "pidns")?;
+                bb.helper(Helper::GetNsCurrentPidTgid, &[bb.const_i64(dev).into(), bb.const_i64(ino).into(), info.into(), bb.const_i64(8).into()])?;
+                bb.load_int(bb.gep(info, if thread { 0 } else { 4 })?, 4, false)?
+            }
             Builtin::Uid => low32(bb.helper(Helper::GetCurrentUidGid, &[])?)?,
             Builtin::Gid => high32(bb.helper(Helper::GetCurrentUidGid, &[])?)?,
             Builtin::Cpu => bb.helper(Helper::GetSmpProcessorId, &[])?,

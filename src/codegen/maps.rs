@@ -5,7 +5,7 @@
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, MAX_MAP_KEYS, SKB_MAP, STACKS_MAP, STACKS_MAX};
+use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, GLOB_MAP, MAX_MAP_KEYS, SKB_MAP, STACKS_MAP, STACKS_MAX};
 use crate::sema::hir::{MapDecl, MapValue};
 use crate::sema::types::MAX_STACK_FRAMES;
 use crate::sema::Type;
@@ -101,9 +101,11 @@ pub struct Maps<'ctx> {
     pub stacks: Option<GlobalValue<'ctx>>,
     /// The perf event array `skboutput` writes packets to, one perf buffer per CPU.
     pub skb: Option<GlobalValue<'ctx>>,
+    /// `globmatch` byte tables (`artifact::GLOB_MAP`).
+    pub glob: Option<GlobalValue<'ctx>>,
 }
 
-pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32, stacks: bool, skb: bool) -> Maps<'ctx> {
+pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32, max_map_keys: u32, stacks: bool, skb: bool, globs: u32) -> Maps<'ctx> {
     let user = decls
         .iter()
         .enumerate()
@@ -130,6 +132,7 @@ pub fn define<'ctx>(module: &Module<'ctx>, decls: &[MapDecl], events_bytes: u32,
         globals: def(module, GLOBALS_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, GLOBAL_SLOTS, 0),
         stacks: stacks.then(|| def(module, STACKS_MAP, BPF_MAP_TYPE_STACK_TRACE, 4, 8 * u32::from(MAX_STACK_FRAMES), STACKS_MAX, 0)),
         skb: skb.then(|| def(module, SKB_MAP, BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, MAX_CPUS, 0)),
+        glob: (globs > 0).then(|| def(module, GLOB_MAP, BPF_MAP_TYPE_ARRAY, 4, 8, 256 * globs, 0)),
     }
 }
 

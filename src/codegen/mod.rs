@@ -6,6 +6,7 @@ pub mod artifact;
 mod builder;
 mod error;
 mod expr;
+mod glob;
 mod llvm_diagnostics;
 mod llvm_init;
 mod map_loop;
@@ -81,7 +82,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
     let max_map_keys = if options.max_map_keys == 0 { MAX_MAP_KEYS } else { options.max_map_keys };
-    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks, !program.skb_outputs.is_empty());
+    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks, !program.skb_outputs.is_empty(), program.globs.len() as u32);
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {
@@ -130,6 +131,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
             })
             .collect(),
         strftimes: program.strftimes.clone(),
+        glob_tables: program.globs.iter().map(|g| crate::sema::glob::accept_table(g)).collect(),
         skb_outputs: program.skb_outputs.clone(),
         perf_rb_pages: program.config.perf_rb_pages.next_power_of_two(),
     };

@@ -111,6 +111,16 @@ impl KernelInfo for LiveKernel {
         self.kallsyms().lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")))
     }
 
+    fn pid_namespace(&self) -> Option<crate::sema::PidNamespace> {
+        use std::os::unix::fs::MetadataExt;
+        // PROC_PID_INIT_INO: the initial pid namespace's fixed inode number.
+        const INIT_INO: u64 = 0xEFFF_FFFC;
+        let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
+        // stat's st_dev is the userspace encoding; the helper compares the kernel's dev_t.
+        let dev = (u64::from(libc::major(m.dev())) << 20) | u64::from(libc::minor(m.dev()));
+        Some(crate::sema::PidNamespace { dev, ino: m.ino(), init: m.ino() == INIT_INO })
+    }
+
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())

@@ -27,7 +27,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, SKB_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP};
 pub use child::traced_executable;
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -65,6 +65,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     set_global(&loaded, Global::Ncpus, sys::online_cpus().map_or(1, |c| c.len() as u64))?;
     let boot_to_tai = symbols::clock_ns(libc::CLOCK_TAI) - symbols::clock_ns(libc::CLOCK_BOOTTIME);
     set_global(&loaded, Global::BootToTai, boot_to_tai as u64)?;
+    fill_glob_tables(&loaded, &meta.glob_tables)?;
     let watched = options.pid.map(child::Watched::pid).transpose().map_err(RuntimeError::Io)?;
     if let Some(pid) = options.pid {
         set_global(&loaded, Global::FilterPid, u64::from(pid))?;
@@ -162,6 +163,20 @@ fn test_run(loaded: &Loaded, name: &str) -> Result<(), RuntimeError> {
 
 fn set_global(loaded: &Loaded, slot: Global, value: u64) -> Result<(), RuntimeError> {
     sys::map_update(loaded.map(GLOBALS_MAP)?, &(slot as u32).to_le_bytes(), &value.to_le_bytes()).map_err(RuntimeError::Io)
+}
+
+/// Writes each `globmatch` pattern's byte table into `GLOB_MAP`, before any program runs.
+fn fill_glob_tables(loaded: &Loaded, tables: &[Vec<u64>]) -> Result<(), RuntimeError> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let fd = loaded.map(GLOB_MAP)?;
+    for (g, table) in tables.iter().enumerate() {
+        for (c, word) in table.iter().enumerate().filter(|(_, w)| **w != 0) {
+            sys::map_update(fd, &((256 * g + c) as u32).to_le_bytes(), &word.to_le_bytes()).map_err(RuntimeError::Io)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the iterators (`iter:` probes) to their end on a thread, which runs their programs

@@ -19,6 +19,8 @@ pub struct Program {
     pub strftimes: Vec<String>,
     /// `skboutput` call sites, indexed by `ExprKind::SkbOutput::site`.
     pub skb_outputs: Vec<SkbOutput>,
+    /// `globmatch` patterns, indexed by `ExprKind::GlobMatch::glob`.
+    pub globs: Vec<Vec<crate::sema::glob::Token>>,
     /// The named options `getopt` reads (`--name`).
     pub options: Vec<String>,
     pub config: Config,
@@ -527,6 +529,11 @@ pub enum ExprKind {
         user: bool,
         limit: u8,
     },
+    /// `globmatch(s, "pattern")`: 1 if the whole string matches the parsed pattern.
+    GlobMatch {
+        s: Box<Expr>,
+        glob: u32,
+    },
     /// The byte at `offset` of a value held in a buffer (`pton("::1")[0]`).
     ByteAt {
         buf: Box<Expr>,
@@ -579,8 +586,16 @@ pub enum Builtin {
     Cpid,
     /// The number of online CPUs.
     Ncpus,
+    /// `pid(init)`, `tid(init)`: as the initial pid namespace sees them.
     Pid,
     Tid,
+    /// `pid(curr_ns)` (and `tid(curr_ns)` when `thread`): as the pid namespace with this
+    /// nsfs device and inode sees them (rtrace's own); 0 for a task outside it.
+    NsPid {
+        dev: u64,
+        ino: u64,
+        thread: bool,
+    },
     Uid,
     Gid,
     /// `nsecs`, `nsecs(monotonic)`: CLOCK_MONOTONIC, as bpftrace 0.17.
@@ -643,7 +658,7 @@ impl Builtin {
 
     pub fn ty(self) -> Type {
         match self {
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
+            Builtin::Pid | Builtin::Tid | Builtin::NsPid { .. } | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
             Builtin::Nsecs
             | Builtin::NsecsBoot
             | Builtin::NsecsTai

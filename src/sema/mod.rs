@@ -5,6 +5,7 @@
 mod attach;
 mod check;
 mod error;
+pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
@@ -20,6 +21,15 @@ pub use types::Type;
 use crate::parser::ast;
 
 /// What sema asks of the kernel.
+/// A pid namespace as `bpf_get_ns_current_pid_tgid` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidNamespace {
+    /// The nsfs device, in the kernel's encoding (`major << 20 | minor`).
+    pub dev: u64,
+    pub ino: u64,
+    pub init: bool,
+}
+
 pub trait KernelInfo {
     /// The text of tracefs `events/<category>/<event>/format`, if that tracepoint exists.
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
@@ -47,6 +57,11 @@ pub trait KernelInfo {
     /// Whether kallsyms lists variables, not only functions (CONFIG_KALLSYMS_ALL).
     fn lists_data_symbols(&self) -> bool {
         true
+    }
+    /// rtrace's own pid namespace: the kernel's device number of nsfs and the namespace's
+    /// inode, and whether it is the initial one. None when it cannot be read.
+    fn pid_namespace(&self) -> Option<PidNamespace> {
+        None
     }
     /// The id of the cgroup at `path` (`cgroupid`): its inode number in cgroupfs.
     fn cgroup_id(&self, path: &str) -> Option<u64> {

@@ -301,6 +301,11 @@ fn static_assert_and_fail_where_reached() {
 }
 
 #[test]
+fn globmatch_needs_a_string_and_a_known_pattern() {
+    insta::assert_snapshot!(check("BEGIN { $p = \"a*\"; @a = globmatch(comm, \"[ab\"); @b = globmatch(pid, \"*\"); @c = globmatch(comm, $p); }"));
+}
+
+#[test]
 fn pton_takes_an_address_literal_and_constant_indexes() {
     insta::assert_snapshot!(check("BEGIN { $a = pton(\"10.0.0.256\"); $b = pton(\"::1\")[16]; $c = pton(\"::1\")[pid]; }"));
 }

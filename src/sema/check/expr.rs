@@ -192,6 +192,11 @@ impl Checker<'_> {
                 // Else an enumerator of the kernel's BTF (`TCP_ESTABLISHED`), as in bpftrace.
                 let enumerator = || self.kernel.and_then(|k| k.btf()).and_then(|b| b.enum_value(name));
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
+                    // bpftrace's `pid` is `pid(curr_ns)`: rtrace's pid namespace.
+                    Some((_, b @ (Builtin::Pid | Builtin::Tid))) => {
+                        let b = self.pid_builtin(*b == Builtin::Tid, false);
+                        (hir::ExprKind::Builtin(b), b.ty())
+                    }
                     Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),
                     None if name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && enumerator().is_some() => {
                         let (value, signed) = enumerator().unwrap_or_default();
@@ -385,6 +390,34 @@ impl Checker<'_> {
         self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
     }
 
+    /// `pid(curr_ns | init)`, `tid(...)`: the id as rtrace's pid namespace or the initial one
+    /// sees it.
+    fn pid_namespace(&mut self, thread: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let b = match args {
+            [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "curr_ns" => self.pid_builtin(thread, true),
+            [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "init" => if thread { Builtin::Tid } else { Builtin::Pid },
+            _ => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: args.first().map_or(span, |a| a.span),
+                    message: format!("`{}` takes a pid namespace: `curr_ns` or `init`", if thread { "tid" } else { "pid" }),
+                    label: "not a namespace".into(),
+                }))
+            }
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
+    }
+
+    /// The pid (or tid) in rtrace's pid namespace: the plain helper when that is the initial
+    /// namespace (unless `always_ns`, for `pid(curr_ns)`, which then tests the helper), else
+    /// `bpf_get_ns_current_pid_tgid` with its device and inode.
+    fn pid_builtin(&self, thread: bool, always_ns: bool) -> Builtin {
+        match self.kernel.and_then(|k| k.pid_namespace()) {
+            Some(ns) if always_ns || !ns.init => Builtin::NsPid { dev: ns.dev, ino: ns.ino, thread },
+            _ if thread => Builtin::Tid,
+            _ => Builtin::Pid,
+        }
+    }
+
     /// `nsecs(monotonic | boot | tai | sw_tai)`: the time by that clock.
     fn nsecs_clock(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         const CLOCKS: &[(&str, Builtin)] =
@@ -417,6 +450,9 @@ impl Checker<'_> {
         // bpftrace also spells builtins as calls: `pid()`, `nsecs()`, `nsecs(boot)`.
         if name == "nsecs" && !args.is_empty() {
             return self.nsecs_clock(args, span);
+        }
+        if matches!(name, "pid" | "tid") && !args.is_empty() {
+            return self.pid_namespace(name == "tid", args, span);
         }
         if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "has_cpid" | "curtask")) {
             return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
@@ -458,6 +494,7 @@ impl Checker<'_> {
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),
             "pton" => self.pton(args, span),
+            "globmatch" => self.globmatch(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).chain(super::comptime::INTROSPECTION).copied();
                 let candidates = did_you_mean(name, known);

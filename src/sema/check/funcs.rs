@@ -337,6 +337,35 @@ impl Checker<'_> {
         }
     }
 
+    /// `globmatch(s, "pattern")`: whether string `s` matches a glob pattern known when the
+    /// script compiles (a literal or a positional parameter).
+    pub(super) fn globmatch(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [s, pattern] = args else { return Err(self.arg_count(span, "globmatch", "a string and a pattern in quotes", args.len())) };
+        let (s, p) = (self.expr(s), self.expr(pattern));
+        let (s, p) = (s?, p?);
+        if !matches!(s.ty, Type::Str(_)) {
+            let ty = s.ty;
+            return Err(self.error(SemaError::TypeMismatch { span: s.span, message: "`globmatch` matches a string (`str(p)` reads one from a pointer)".into(), label: format!("this is {ty}") }));
+        }
+        let hir::ExprKind::Str(text) = &p.kind else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: pattern.span,
+                message: "the pattern of `globmatch` must be known when the script compiles".into(),
+                label: "not a string literal".into(),
+            }));
+        };
+        let tokens = crate::sema::glob::parse(text)
+            .map_err(|m| self.error(SemaError::TypeMismatch { span: pattern.span, message: format!("bad glob pattern: {m}"), label: "this pattern".into() }))?;
+        let glob = match self.globs.iter().position(|g| *g == tokens) {
+            Some(i) => i,
+            None => {
+                self.globs.push(tokens);
+                self.globs.len() - 1
+            }
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::GlobMatch { s: Box::new(s), glob: glob as u32 }, ty: Type::BOOL, span })
+    }
+
     /// `pton("addr")`: an IPv4 (dotted) or IPv6 (with `:`) address as the value `ntop` makes,
     /// converted when the script compiles. It prints as the address, `ntop` takes it as it
     /// is, and `pton(...)[i]` is its i-th byte.

@@ -14,6 +14,7 @@ mod trusted;
 
 use std::collections::{BTreeSet, HashMap};
 
+#[cfg(test)]
 pub(super) use comptime::fold;
 
 use super::error::SemaError;
@@ -81,6 +82,7 @@ const VALUE_FUNCS: &[&str] = &[
     "percpu_kaddr",
     "uaddr",
     "pton",
+    "globmatch",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
@@ -167,6 +169,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             printfs: checker.printfs,
             uses_stacks: checker.uses_stacks,
             strftimes: checker.strftimes,
+            globs: checker.globs,
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
             config: checker.config,
@@ -210,6 +213,8 @@ pub(super) struct Checker<'k> {
     printfs: Vec<hir::PrintfDecl>,
     uses_stacks: bool,
     strftimes: Vec<String>,
+    /// `globmatch` patterns, each once.
+    globs: Vec<Vec<super::glob::Token>>,
     /// `skboutput` call sites, indexed by `hir::ExprKind::SkbOutput::site`.
     skb_outputs: Vec<hir::SkbOutput>,
     /// Named options `getopt` reads.
