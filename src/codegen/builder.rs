@@ -29,6 +29,7 @@ pub enum Helper {
     GetStack = 67,
     GetCurrentComm = 16,
     GetCurrentTask = 35,
+    GetSocketCookie = 46,
     GetNumaNodeId = 42,
     GetCurrentCgroupId = 80,
     GetJiffies64 = 118,

@@ -289,6 +289,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::DPath { ptr, len } => self.d_path(ptr, *len)?,
             ExprKind::SkbOutput { site, skb, len, skb_len } => self.skb_output(*site, skb, len, skb_len)?,
+            ExprKind::SocketCookie(sk) => self.socket_cookie(sk)?,
             ExprKind::StructField { base, field } => {
                 let Type::Struct(st) = base.ty else { return Err(internal("a field of a non-struct")) };
                 let Val::Str(p, _) = self.expr(base)? else { return Err(internal("a struct not in a buffer")) };

@@ -1,5 +1,5 @@
 //! Helpers that take a pointer the verifier must trust (sema/check/trusted.rs): `path()`
-//! (`bpf_d_path`) and `skboutput()` (`bpf_skb_output`). The pointer is rebuilt from the
+//! (`bpf_d_path`), `skboutput()` (`bpf_skb_output`) and `socket_cookie()`. The pointer is rebuilt from the
 //! context with plain loads, so the verifier keeps tracking it as a kernel object.
 
 use inkwell::values::PointerValue;
@@ -69,6 +69,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             s.store_i64(ret, s.helper(Helper::SkbOutput, &args)?)
         })?;
         Ok(Val::Int(bb.load_i64(ret)?))
+    }
+
+    /// `socket_cookie(sk)`: bpf_get_socket_cookie of the socket, 0 for NULL.
+    pub(super) fn socket_cookie(&mut self, sk: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let slot = bb.stack_i64("sk")?;
+        self.trusted_ptr(sk, slot)?;
+        let cookie = bb.stack_i64("cookie")?;
+        bb.store_i64(cookie, bb.const_i64(0))?;
+        let p = bb.load_i64(slot)?;
+        let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
+        bb.if_then(nonnull, |s| s.store_i64(cookie, s.helper(Helper::GetSocketCookie, &[p.into()])?))?;
+        Ok(Val::Int(bb.load_i64(cookie)?))
     }
 
     /// Leaves in `slot` the address `e` computes, built so that the verifier keeps tracking

@@ -534,6 +534,8 @@ pub enum ExprKind {
         s: Box<Expr>,
         glob: u32,
     },
+    /// `socket_cookie(sk)`: `sk` a socket pointer the verifier trusts (see `DPath`).
+    SocketCookie(Box<Expr>),
     /// The byte at `offset` of a value held in a buffer (`pton("::1")[0]`).
     ByteAt {
         buf: Box<Expr>,

@@ -131,6 +131,11 @@ check skboutput_writes_raw_ip_packets '^d4c3b2a1020004000000000000000000ffff0000
 xxd -p /tmp/payload.pcap | tr -d '\n' > /tmp/hex
 check skboutput_drops_the_offset '0d0000000d00000068656c6c6f2d7274726163650a' /tmp/hex
 
+# socket_cookie in fentry, bpftrace's example: the receiving socket of an established TCP
+# connection has a cookie (made on first use).
+run_traced socket_cookie_in_fentry '^@nonzero\[1\]: [1-9][0-9]*$' tcp_hello \
+    'fentry:tcp_rcv_established { @nonzero[socket_cookie(args.sk) > 0] = count(); }'
+
 # Before Linux 6.4 a map's update returned an `int` that reached the program unextended, so a
 # 64-bit sign test missed every failure: a full map must still be reported on 6.1.
 rtrace -e 'let @h = hash(3); BEGIN { @h[1] = 1; @h[2] = 2; @h[3] = 3; @h[4] = 4; @h[5] = 5; exit(); }' > /tmp/out 2>&1

@@ -495,6 +495,7 @@ impl Checker<'_> {
             "cgroupid" => self.cgroupid(args, span),
             "pton" => self.pton(args, span),
             "globmatch" => self.globmatch(args, span),
+            "socket_cookie" => self.socket_cookie(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).chain(super::comptime::INTROSPECTION).copied();
                 let candidates = did_you_mean(name, known);

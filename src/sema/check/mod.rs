@@ -83,6 +83,7 @@ const VALUE_FUNCS: &[&str] = &[
     "uaddr",
     "pton",
     "globmatch",
+    "socket_cookie",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;

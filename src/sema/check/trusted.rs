@@ -1,6 +1,6 @@
 //! Functions that hand a kernel helper a pointer its verifier must trust, which only tracing
-//! programs (fentry/fexit, iterators) have: `path()` (`bpf_d_path`) and `skboutput()`
-//! (`bpf_skb_output`). Such a pointer is the context or an argument, or reached from one by
+//! programs (fentry/fexit, iterators) have: `path()` (`bpf_d_path`), `skboutput()`
+//! (`bpf_skb_output`) and `socket_cookie()` (`bpf_get_socket_cookie`). Such a pointer is the context or an argument, or reached from one by
 //! fields; a number read from memory or cast to a pointer is not.
 
 use super::{Checked, Checker};
@@ -118,6 +118,41 @@ impl Checker<'_> {
         self.skb_outputs.push(hir::SkbOutput { file: file.clone(), offset });
         let kind = hir::ExprKind::SkbOutput { site, skb: Box::new(skb.retyped(Type::U64)), len: Box::new(len), skb_len: Box::new(skb_len) };
         Ok(hir::Expr { kind, ty: Type::Int { bits: 32, signed: true }, span })
+    }
+}
+
+impl Checker<'_> {
+    /// `socket_cookie(sk)`: the kernel's cookie of a socket (made on first use, stable for
+    /// its life), or 0 for NULL, with `bpf_get_socket_cookie`, which tracing programs may
+    /// call on a socket pointer the verifier trusts.
+    pub(super) fn socket_cookie(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [sk] = args else { return Err(self.arg_count(span, "socket_cookie", "a `struct sock *`", args.len())) };
+        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::Iter { .. })) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!(
+                    "`socket_cookie` calls the kernel's bpf_get_socket_cookie, which only fentry/fexit and iter probes may call on a socket, not {}",
+                    ap.name
+                ),
+                label: "not in an fentry, fexit or iter probe".into(),
+            }));
+        }
+        let sk = self.expr(sk)?;
+        if !matches!(sk.ty, Type::Ptr { to, .. } if matches!(to.name.as_str(), "struct sock" | "struct sock_common")) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: sk.span,
+                message: "`socket_cookie` takes a `struct sock *`".into(),
+                label: format!("this is {}", sk.ty),
+            }));
+        }
+        if !trusted(&sk) {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: sk.span,
+                message: "`socket_cookie` needs a pointer the kernel's verifier trusts".into(),
+                label: "pass the function's argument itself, e.g. `args.sk`".into(),
+            }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::SocketCookie(Box::new(sk.retyped(Type::U64))), ty: Type::U64, span })
     }
 }
 
