@@ -53,6 +53,7 @@ pub enum Helper {
     ThisCpuPtr = 154,
     KtimeGetTaiNs = 208,
     MapLookupPercpuElem = 195,
+    Loop = 181,
 }
 
 /// When a ring buffer record wakes the reader: see `BpfBuilder::ringbuf_output`.
@@ -76,8 +77,9 @@ pub struct BpfBuilder<'ctx, 'm> {
     pub b: Builder<'ctx>,
     allocas: Builder<'ctx>,
     pub function: FunctionValue<'ctx>,
-    /// Stack slots by size in words, with whether one is taken: see `reuse_stack`.
-    slots: RefCell<Vec<(u32, PointerValue<'ctx>, bool)>>,
+    /// Slots by size in words and whether they must be stack memory, with whether one is
+    /// taken: see `reuse_stack`.
+    slots: RefCell<Vec<(u32, bool, PointerValue<'ctx>, bool)>>,
     /// Whether buffers (slots over one word) live in a per-CPU scratch map instead of the
     /// stack: codegen compiles a script again this way when its stack overflows 512 bytes.
     scratch_on: bool,
@@ -166,7 +168,8 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     }
 
     /// A buffer that is on the stack even when buffers go to scratch: for what a helper
-    /// requires to be stack memory (a callback's context). Not zeroed, never reused.
+    /// requires to be stack memory (a callback's context). Not zeroed, never reused (see
+    /// `stack_block` for one that is).
     pub fn stack_only(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
         let words = size.div_ceil(8).max(1) as u32;
         Ok(self.allocas.build_alloca(self.i64().array_type(words), name)?)
@@ -177,19 +180,29 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.slot(1, name)
     }
 
+    /// Like `stack_only`, but a slot `reuse_stack` hands out again: for a helper's context
+    /// block that lives only as long as the call.
+    pub fn stack_block(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {
+        self.pooled(size.div_ceil(8).max(1) as u32, true, name)
+    }
+
     fn slot(&self, words: u32, name: &str) -> R<PointerValue<'ctx>> {
+        self.pooled(words, false, name)
+    }
+
+    fn pooled(&self, words: u32, stack: bool, name: &str) -> R<PointerValue<'ctx>> {
         let mut slots = self.slots.borrow_mut();
-        if let Some(free) = slots.iter_mut().find(|(w, _, taken)| *w == words && !*taken) {
-            free.2 = true;
-            return Ok(free.1);
+        if let Some(free) = slots.iter_mut().find(|(w, s, _, taken)| *w == words && *s == stack && !*taken) {
+            free.3 = true;
+            return Ok(free.2);
         }
-        let slot = if self.scratch_on && words > 1 {
+        let slot = if self.scratch_on && words > 1 && !stack {
             self.scratch_slot(words)?
         } else {
             let ty = if words == 1 { self.i64().as_basic_type_enum() } else { self.i64().array_type(words).as_basic_type_enum() };
             self.allocas.build_alloca(ty, name)?
         };
-        slots.push((words, slot, true));
+        slots.push((words, stack, slot, true));
         Ok(slot)
     }
 
@@ -219,7 +232,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     /// `keep` stays taken.
     pub fn reuse_stack(&self, keep: &[PointerValue<'ctx>]) {
         for slot in self.slots.borrow_mut().iter_mut() {
-            slot.2 = keep.contains(&slot.1);
+            slot.3 = keep.contains(&slot.2);
         }
     }
 
