@@ -1,6 +1,8 @@
 //! LLVM's default diagnostic handler prints and calls exit(1) on a backend error (for example
 //! the BPF stack limit). We install our own that collects messages, so they become rtrace
-//! diagnostics pointing at the probe.
+//! diagnostics pointing at the probe. What LLVM cannot report that way (a fatal error, such
+//! as a jump beyond the BPF instruction format's reach) aborts the process unless a fatal
+//! error handler exits first: ours prints an rtrace diagnostic and exits with status 1.
 
 use std::ffi::{c_void, CStr};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,25 @@ impl Captured {
     pub fn errors(&self) -> Vec<String> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
+}
+
+/// Installs the fatal error handler, once per process.
+pub fn on_fatal_error() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the handler is a plain function that never returns into LLVM.
+    ONCE.call_once(|| unsafe { llvm_sys::error_handling::LLVMInstallFatalErrorHandler(Some(fatal)) });
+}
+
+extern "C" fn fatal(reason: *const std::ffi::c_char) {
+    // SAFETY: LLVM passes a NUL-terminated message.
+    let reason = unsafe { CStr::from_ptr(reason) }.to_string_lossy();
+    let help = if reason.contains("out of insn range") || reason.contains("too large") {
+        "help: a BPF jump reaches at most 32767 instructions, and this script's code is longer: split large probes into smaller ones, or lower `unroll` counts"
+    } else {
+        "help: this is LLVM refusing the generated code; please report it with the script"
+    };
+    eprintln!("error[E0302]: LLVM could not compile the script: {reason}\n  = {help}");
+    std::process::exit(1);
 }
 
 pub fn capture(ctx: &Context) -> Captured {

@@ -68,6 +68,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         .ok_or_else(|| internal("LLVM has no BPF target machine"))?;
 
     let ctx = Context::create();
+    llvm_diagnostics::on_fatal_error();
     let diagnostics = llvm_diagnostics::capture(&ctx);
     let module = ctx.create_module("rtrace");
     // The data layout must be the BPF target's before any IR is built, or i64 loads of

@@ -54,6 +54,11 @@ fn explain_verifier(reason: &str) -> Option<&'static str> {
         ("infinite loop detected", "a loop that does not change its condition never ends: make each iteration move towards the exit"),
         ("back-edge", "this kernel does not allow loops in BPF programs: use `unroll(N)`"),
         ("BPF program is too large", "the program has too many instructions: fewer `unroll` repetitions or smaller loops help"),
+        (
+            "cannot be patched due to 16-bit range",
+            "the probe is too long: the kernel expands some calls in place, and then a jump reaches past the 32767 instructions BPF allows; split it into smaller probes",
+        ),
+        ("unknown func bpf_loop", "this kernel has no bpf_loop (5.17 or newer has): `globmatch` needs it"),
         ("combined stack size", "the probe needs more than 512 bytes of stack: fewer or shorter strings in one probe help"),
         ("unknown func bpf_override_return", "this kernel cannot inject return values: `override` needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE"),
         (
