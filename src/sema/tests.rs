@@ -294,6 +294,14 @@ fn constants_fold_with_c_semantics() {
 }
 
 #[test]
+fn ruled_out_branches_leave_nothing_behind() {
+    // No map type from a dead branch, no fail() in one; string equality of literals folds.
+    insta::assert_snapshot!(check(
+        "BEGIN { if (0) { @a = 1; @b[1] = 1; } else { @a = \"str\"; } @b[\"k\"] = 2; if (\"x\" == \"y\") { fail(\"dead\"); } while (0) { fail(\"loop\"); } if (\"x\" != \"y\") { @c = count(); } }"
+    ));
+}
+
+#[test]
 fn static_assert_and_fail_where_reached() {
     insta::assert_snapshot!(check(
         "BEGIN { static_assert(sizeof(uint16) == 2, \"ok\"); static_assert(sizeof(uint16) == 4, \"uint16 is 4 bytes\"); static_assert(pid, \"x\"); if (1 < 0) { fail(\"dead %d\", 1); } else { fail(\"live %d %s\", 2 + 2, \"x\"); } }"
@@ -307,7 +315,7 @@ fn globmatch_needs_a_string_and_a_known_pattern() {
 
 #[test]
 fn pton_takes_an_address_literal_and_constant_indexes() {
-    insta::assert_snapshot!(check("BEGIN { $a = pton(\"10.0.0.256\"); $b = pton(\"::1\")[16]; $c = pton(\"::1\")[pid]; }"));
+    insta::assert_snapshot!(check("BEGIN { $a = pton(\"10.0.0.256\"); $b = pton(\"::1\")[16]; $c = pton(\"::1\")[pid]; $d = pton(\"1.2.3.4\"); $e = $d[4]; }"));
 }
 
 #[test]

@@ -217,8 +217,9 @@ pub enum Type {
     Ksym,
     /// `usym(addr)`: a user address and the pid whose mappings resolve it (16 bytes).
     Usym,
-    /// `ntop([af,] addr)`: the address family and 16 bytes of address (24 bytes).
-    Inet,
+    /// `ntop([af,] addr)`, `pton("addr")`: the address family and 16 bytes of address (24
+    /// bytes), of which the first `.0` (4 for an IPv4 `pton`, else 16) can be set.
+    Inet(u8),
     /// `macaddr(addr)`: the 6 bytes of a MAC address (in 8).
     Mac,
     /// `buf(p, n)`: the length read, then up to `.0` bytes.
@@ -256,7 +257,7 @@ impl Type {
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) | Type::Struct(_))
+        matches!(self, Type::Str(_) | Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_))
     }
 
     /// Printed as text (a printf `%s` argument): strings, buffers, and the words userspace
@@ -304,7 +305,7 @@ impl Type {
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
             Type::Usym => 16,
-            Type::Inet => 24,
+            Type::Inet(_) => 24,
             Type::Mac => 8,
             Type::Buf(n) => 8 + n,
             Type::Struct(t) => t.layout().size,
@@ -322,6 +323,7 @@ impl Type {
     pub fn join(self, other: Type) -> Option<Type> {
         match (self, other) {
             (Type::Str(a), Type::Str(b)) => Some(Type::Str(a.max(b))),
+            (Type::Inet(a), Type::Inet(b)) => Some(Type::Inet(a.max(b))),
             (Type::Tuple(a), Type::Tuple(b)) if a.items().len() == b.items().len() => {
                 let items: Option<Vec<Type>> = a.items().iter().zip(b.items()).map(|(x, y)| x.join(*y)).collect();
                 items.map(|i| Type::Tuple(TupleTy::new(&i)))
@@ -365,7 +367,7 @@ impl fmt::Display for Type {
             Type::SyscallName => write!(f, "syscall_name"),
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
-            Type::Inet => write!(f, "inet"),
+            Type::Inet(_) => write!(f, "inet"),
             Type::Mac => write!(f, "macaddr"),
             Type::Buf(n) => write!(f, "buffer[{n}]"),
             Type::Tuple(t) => {

@@ -102,7 +102,7 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
         Type::Struct(st) => structs::struct_text(st, bytes, resolve),
         Type::Usym => resolve.usym(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
-        Type::Inet => inet_text(bytes),
+        Type::Inet(_) => inet_text(bytes),
         // bpftrace's canonical form: upper-case hex.
         Type::Mac => bytes.iter().take(6).map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"),
         Type::Buf(n) => {

@@ -26,6 +26,10 @@ pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
                 UnaryOp::BitNot => narrow(!v, e.ty),
             }
         }
+        hir::ExprKind::Binary { op: op @ (BinOp::Eq | BinOp::Ne), lhs, rhs } if matches!(lhs.ty, Type::Str(_)) => {
+            let (hir::ExprKind::Str(a), hir::ExprKind::Str(b)) = (&lhs.kind, &rhs.kind) else { return None };
+            u64::from((a == b) == (*op == BinOp::Eq))
+        }
         hir::ExprKind::Binary { op: BinOp::And, lhs, rhs } => u64::from(fold(lhs)? != 0 && fold(rhs)? != 0),
         hir::ExprKind::Binary { op: BinOp::Or, lhs, rhs } => u64::from(fold(lhs)? != 0 || fold(rhs)? != 0),
         hir::ExprKind::Binary { op, lhs, rhs } => {
@@ -89,25 +93,27 @@ fn narrow(v: u64, ty: Type) -> u64 {
 
 impl Checker<'_> {
     /// `if (cond) { a } else { b }` where `cond` folds to a constant: the branch it rules out
-    /// is not compiled, as in bpftrace. Its errors are dropped (a macro's `if (is_str(x))`
-    /// guards code that only types for strings), and `fail` and `static_assert` in it are not
-    /// reached.
+    /// is not compiled, as in bpftrace (see `dead_block`).
     pub(super) fn if_branches(&mut self, cond: &Checked<hir::Expr>, then: &[ast::Stmt], els: Option<&Vec<ast::Stmt>>) -> (Vec<hir::Stmt>, Vec<hir::Stmt>) {
         let known = cond.as_ref().ok().and_then(fold);
-        let branch = |checker: &mut Self, stmts: &[ast::Stmt], dead: bool| {
-            if !dead {
-                return checker.block(stmts);
-            }
-            let errors = checker.errors.len();
-            checker.dead += 1;
-            checker.block(stmts);
-            checker.dead -= 1;
-            checker.errors.truncate(errors);
-            Vec::new()
-        };
+        let branch = |checker: &mut Self, stmts: &[ast::Stmt], dead: bool| if dead { checker.dead_block(stmts) } else { checker.block(stmts) };
         let then = branch(self, then, known == Some(0));
         let els = els.map(|e| branch(self, e, known.is_some_and(|v| v != 0))).unwrap_or_default();
         (then, els)
+    }
+
+    /// A block a constant condition rules out (`if (0)`, `while (0)`): checked for names, but
+    /// it leaves nothing behind: no HIR, no errors (a macro's `if (is_str(x))` guards code
+    /// that only types for strings), no map types, and `fail` and `static_assert` in it are
+    /// not reached.
+    pub(super) fn dead_block(&mut self, stmts: &[ast::Stmt]) -> Vec<hir::Stmt> {
+        let (errors, maps, map_ids) = (self.errors.len(), self.maps.clone(), self.map_ids.clone());
+        self.dead += 1;
+        self.block(stmts);
+        self.dead -= 1;
+        self.errors.truncate(errors);
+        (self.maps, self.map_ids) = (maps, map_ids);
+        Vec::new()
     }
 
     /// `static_assert(cond, "message")` and `fail("fmt", args...)`: compile-time errors where

@@ -328,8 +328,8 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
-        if base.ty == Type::Inet {
-            return self.address_byte(base, index, span);
+        if let Type::Inet(bytes) = base.ty {
+            return self.address_byte(base, bytes, index, span);
         }
         // A char array reads as a string, but indexing it reads one char from memory.
         let base = match (base.ty, base.kind) {
@@ -371,15 +371,18 @@ impl<'k> Checker<'k> {
         self.value_at(addr, elem.id, user, span)
     }
 
-    /// `addr[i]` of an address value (`pton`, `ntop`): byte `i` of the 16 (the first 4 of IPv4),
-    /// `i` a constant.
-    fn address_byte(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
-        let hir::ExprKind::Int(i @ 0..16) = index.kind else {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: index.span,
-                message: "an address's bytes are indexed by a constant from 0 to 15".into(),
-                label: "not a constant in range".into(),
-            }));
+    /// `addr[i]` of an address value (`pton`, `ntop`): byte `i` of its `bytes` (4 for an IPv4
+    /// `pton`, else 16), `i` a constant.
+    fn address_byte(&mut self, base: hir::Expr, bytes: u8, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let i = match index.kind {
+            hir::ExprKind::Int(i) if i < u64::from(bytes) => i,
+            _ => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: index.span,
+                    message: format!("an address of {bytes} bytes is indexed by a constant from 0 to {}", bytes - 1),
+                    label: "not a constant in range".into(),
+                }))
+            }
         };
         // The value is the family (8 bytes), then the address.
         Ok(hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(base), offset: 8 + i as usize }, ty: Type::Int { bits: 8, signed: false }, span })
@@ -421,7 +424,7 @@ impl<'k> Checker<'k> {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
-            Type::Tuple(_) | Type::Usym | Type::Inet | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
+            Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),
             Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
             Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),

@@ -393,7 +393,8 @@ impl Checker<'_> {
             }));
         };
         let af = hir::Expr { kind: hir::ExprKind::Int(af), ty: Type::I64, span: *at };
-        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user: false }, ty: Type::Inet, span })
+        let bytes = if matches!(af.kind, hir::ExprKind::Int(2)) { 4 } else { 16 };
+        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user: false }, ty: Type::Inet(bytes), span })
     }
 
     /// `strftime(fmt, nsecs)`: a value printed as wall-clock time (`%f` is microseconds).
@@ -442,13 +443,13 @@ impl Checker<'_> {
             }
             _ => return Err(self.arg_count(span, "ntop", "an address, or a family and an address", args.len())),
         };
-        if addr.ty == Type::Inet {
+        if let Type::Inet(_) = addr.ty {
             return Ok(hir::Expr { span, ..addr }); // `ntop(pton("::1"))`
         }
         let user = self.reads_user(addr.ty);
         // A tracepoint's `__u8 addr[4]` / `[16]` field holds the bytes.
         let addr = self.byte_address(addr, "ntop", 16, |n| matches!(n, 4 | 16), user, "`ntop` takes an address: an integer or the address of its bytes")?;
-        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet, span })
+        Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user }, ty: Type::Inet(16), span })
     }
 
     /// Where `ntop` and `macaddr` find their bytes: an integer or pointer address, a char

@@ -153,7 +153,10 @@ impl Checker<'_> {
             StmtKind::While { cond, body } => {
                 let cond = self.expr(cond);
                 self.loop_depth += 1;
-                let body = self.block(body);
+                let body = match cond.as_ref().ok().and_then(super::comptime::fold) {
+                    Some(0) => self.dead_block(body),
+                    _ => self.block(body),
+                };
                 self.loop_depth -= 1;
                 let cond = cond?;
                 self.expect_int(&cond, "a `while` condition must be an integer")?;
