@@ -51,7 +51,12 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
             Some(program) => RuntimeError::Load {
                 message: format!("program {program} needs {} bytes of per-CPU scratch space for its large values, which the kernel refuses ({e}): use shorter strings (config max_strlen) or split the probe", def.value_size),
             },
-            None => RuntimeError::Load { message: format!("could not create map {name}: {e}") },
+            None => {
+                // A user map by the name the script gives it, with its size.
+                let user = artifact.meta.maps.iter().find(|m| m.symbol == *name);
+                let what = user.map_or_else(|| name.clone(), |m| format!("@{} of {} entries", m.name, def.max_entries));
+                RuntimeError::Load { message: format!("could not create map {what}: {e}") }
+            }
         })?;
         maps.insert(name.clone(), fd);
     }

@@ -162,6 +162,11 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    MapDeclaredTwice {
+        span: Span,
+        first: Span,
+        name: String,
+    },
     /// `static_assert` or `fail` reached when the script compiles.
     CompileTimeFailure {
         span: Span,
@@ -364,6 +369,10 @@ impl ToDiagnostic for SemaError {
                 .with_message(format!("{what} needs the kernel's type information (BTF)"))
                 .with_labels(vec![primary(*span, "needs BTF")])
                 .with_notes(vec!["help: this kernel has no /sys/kernel/btf/vmlinux; it must be built with CONFIG_DEBUG_INFO_BTF=y".into()]),
+            MapDeclaredTwice { span, first, name } => e
+                .with_code("E0230")
+                .with_message(format!("`@{name}` is declared twice"))
+                .with_labels(vec![primary(*span, "declared again here"), secondary(*first, "first declared here")]),
             CompileTimeFailure { span, message } => {
                 e.with_code("E0235").with_message(message.clone()).with_labels(vec![primary(*span, "reached when the script compiles")])
             }

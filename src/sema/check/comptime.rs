@@ -185,7 +185,7 @@ impl Checker<'_> {
             ("default_str_length", []) => Ok(constant(self.config.max_strlen as u64, Type::I64)),
             ("is_literal", [a]) => {
                 let literal = match &a.kind {
-                    ExprKind::Int(_) | ExprKind::Str(_) => true,
+                    ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Positional(_) | ExprKind::ParamCount => true,
                     ExprKind::Unary { op: UnaryOp::Neg, expr } => matches!(expr.kind, ExprKind::Int(_)),
                     ExprKind::Ident(i) => matches!(i.as_str(), "true" | "false"),
                     _ => false,
@@ -225,6 +225,11 @@ impl Checker<'_> {
                 let exists = name == "kfunc_exist" && self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Func, f).is_some());
                 Ok(constant(u64::from(exists), Type::BOOL))
             }
+            ("kfunc_exist" | "kfunc_allowed", [a]) => Err(self.error(SemaError::TypeMismatch {
+                span: a.span,
+                message: format!("`{name}` takes a function name in quotes"),
+                label: "not a string literal".into(),
+            })),
             ("kfunc_exist" | "kfunc_allowed", _) => Err(self.arg_count(span, name, "a function name in quotes", args.len())),
             ("default_str_length", _) => Err(self.arg_count(span, name, "no arguments", args.len())),
             _ if INTROSPECTION.contains(&name) => Err(self.arg_count(span, name, "one expression", args.len())),

@@ -477,6 +477,13 @@ impl<'k> Checker<'k> {
                 let candidates = did_you_mean(&field.name, btf.member_names(btf.strip(id)));
                 return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: name, candidates }));
             };
+            if m.bitfield_size > 0 {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: field.span,
+                    message: format!("`{}` is a bit field, which has no byte offset", field.name),
+                    label: "a bit field".into(),
+                }));
+            }
             bits += u64::from(m.bit_offset);
             (id, name) = (m.ty, btf.c_name(m.ty));
             if i + 1 < fields.len() && !matches!(btf.kind(btf.strip(id)), Kind::Struct { .. } | Kind::Union { .. }) {

@@ -393,13 +393,15 @@ impl Checker<'_> {
     /// `pid(curr_ns | init)`, `tid(...)`: the id as rtrace's pid namespace or the initial one
     /// sees it.
     fn pid_namespace(&mut self, thread: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let name = if thread { "tid" } else { "pid" };
         let b = match args {
+            [_, _, ..] => return Err(self.arg_count(span, name, "a pid namespace, `curr_ns` or `init`", args.len())),
             [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "curr_ns" => self.pid_builtin(thread, true),
             [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "init" => if thread { Builtin::Tid } else { Builtin::Pid },
             _ => {
                 return Err(self.error(SemaError::TypeMismatch {
                     span: args.first().map_or(span, |a| a.span),
-                    message: format!("`{}` takes a pid namespace: `curr_ns` or `init`", if thread { "tid" } else { "pid" }),
+                    message: format!("`{name}` takes a pid namespace: `curr_ns` or `init`"),
                     label: "not a namespace".into(),
                 }))
             }

@@ -371,6 +371,9 @@ impl Checker<'_> {
     /// is, and `pton(...)[i]` is its i-th byte.
     pub(super) fn pton(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [ast::Expr { kind: ExprKind::Str(text), span: at }] = args else {
+            if let [a] = args {
+                return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`pton` converts an address known when the script compiles".into(), label: "not a string literal".into() }));
+            }
             return Err(self.arg_count(span, "pton", "an address in quotes, e.g. \"127.0.0.1\" or \"::1\"", args.len()));
         };
         let int = |v: u64| hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::U64, span: *at };

@@ -132,6 +132,12 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
                 continue;
             }
         };
+        if let Some(first) = script.maps.iter().find(|m| m.name == d.name && m.span != d.span) {
+            if first.span.start < d.span.start {
+                errors.push(SemaError::MapDeclaredTwice { span: d.span, first: first.span, name: d.name.clone() });
+                continue;
+            }
+        }
         if d.kind.starts_with("percpu") {
             percpu.push(d);
         }
