@@ -108,9 +108,7 @@ impl Checker<'_> {
     /// not reached.
     pub(super) fn dead_block(&mut self, stmts: &[ast::Stmt]) -> Vec<hir::Stmt> {
         let (errors, maps, map_ids) = (self.errors.len(), self.maps.clone(), self.map_ids.clone());
-        self.dead += 1;
         self.block(stmts);
-        self.dead -= 1;
         self.errors.truncate(errors);
         (self.maps, self.map_ids) = (maps, map_ids);
         Vec::new()
@@ -170,8 +168,8 @@ impl Checker<'_> {
             _ => return Err(self.arg_count(span, func, "a format string literal and its arguments", args.len())),
         };
         match message {
-            Some(message) if self.dead == 0 => Err(self.error(SemaError::CompileTimeFailure { span, message })),
-            _ => Ok(hir::Stmt::Block(vec![])),
+            Some(message) => Err(self.error(SemaError::CompileTimeFailure { span, message })),
+            None => Ok(hir::Stmt::Block(vec![])),
         }
     }
 

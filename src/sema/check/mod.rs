@@ -233,9 +233,6 @@ pub(super) struct Checker<'k> {
     var_hints: Vec<Type>,
     /// Innermost last: the variables each enclosing block declared.
     scopes: Vec<HashMap<String, hir::VarId>>,
-    /// How many `if` branches that a constant condition rules out enclose the statement
-    /// being checked: `fail` and `static_assert` there are not reached.
-    dead: u32,
     /// How many loops enclose the statement being checked (`break` needs one).
     loop_depth: u32,
     /// The `for ($kv : @map)` loops around the statement being checked, innermost last: the
