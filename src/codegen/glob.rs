@@ -12,7 +12,7 @@ use inkwell::IntPredicate;
 
 use super::builder::{internal, BpfBuilder, Helper, R};
 use super::probe::{bpf_function, Lower};
-use crate::sema::glob::{self, Token};
+use crate::sema::glob;
 
 /// The context block the callback gets: the state word, then the string's address.
 const STATE: usize = 0;
@@ -26,7 +26,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let tokens = &self.program.globs[glob as usize];
         let callback = self.glob_step(glob, n)?;
         let block = bb.stack_block(16, "glob_context")?;
-        bb.store_i64(bb.gep(block, STATE)?, bb.const_i64(closure_const(tokens, 1)))?;
+        bb.store_i64(bb.gep(block, STATE)?, bb.const_i64(glob::close(tokens, 1)))?;
         bb.b.build_store(bb.gep(block, STRING)?, s)?;
         bb.helper(Helper::Loop, &[bb.const_i64(n as u64).into(), callback.into(), block.into(), bb.const_i64(0).into()])?;
         let d = bb.load_i64(bb.gep(block, STATE)?)?;
@@ -89,7 +89,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let stars = glob::stars(tokens);
         let moved = cb.b.build_and(cb.b.build_left_shift(d, cb.const_i64(1), "shl")?, accept, "moved")?;
         let mut next = cb.b.build_or(moved, cb.b.build_and(d, cb.const_i64(stars), "stay")?, "next")?;
-        for k in star_tokens(tokens) {
+        for k in glob::star_tokens(tokens) {
             let from = cb.b.build_and(next, cb.const_i64(1 << k), "from")?;
             next = cb.b.build_or(next, cb.b.build_left_shift(from, cb.const_i64(1), "eps")?, "closed")?;
         }
@@ -106,15 +106,3 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 }
 
-/// Indexes of the star tokens.
-fn star_tokens(tokens: &[Token]) -> impl Iterator<Item = usize> + '_ {
-    tokens.iter().enumerate().filter(|(_, t)| **t == Token::Star).map(|(k, _)| k)
-}
-
-/// The state `d` with every star reachable from it entered (at compile time).
-fn closure_const(tokens: &[Token], mut d: u64) -> u64 {
-    for k in star_tokens(tokens) {
-        d |= (d & (1 << k)) << 1;
-    }
-    d
-}

@@ -96,9 +96,23 @@ fn class(bytes: &[u8], start: usize) -> Result<(CharSet, usize), String> {
     Ok((CharSet::Class { ranges, negated }, i))
 }
 
+/// Indexes of the `*` tokens.
+pub fn star_tokens(tokens: &[Token]) -> impl Iterator<Item = usize> + '_ {
+    tokens.iter().enumerate().filter(|(_, t)| **t == Token::Star).map(|(k, _)| k)
+}
+
 /// Bit k+1 of `stars(tokens)` is set when token k is `*`.
 pub fn stars(tokens: &[Token]) -> u64 {
-    tokens.iter().enumerate().filter(|(_, t)| **t == Token::Star).map(|(k, _)| 1 << (k + 1)).sum()
+    star_tokens(tokens).map(|k| 1 << (k + 1)).sum()
+}
+
+/// State `d` with every star entered that it reaches without a byte (bit k to bit k+1 for a
+/// star token k, in order, so runs of stars chain).
+pub fn close(tokens: &[Token], mut d: u64) -> u64 {
+    for k in star_tokens(tokens) {
+        d |= (d & (1 << k)) << 1;
+    }
+    d
 }
 
 /// For each byte value, the tokens that take it: bit k+1 for token k. The BPF code looks
@@ -115,17 +129,9 @@ pub fn matches(tokens: &[Token], s: &[u8]) -> bool {
     // The same bit-parallel NFA codegen emits: bit j set = the first j tokens matched.
     let stars = stars(tokens);
     let table = accept_table(tokens);
-    let close = |mut d: u64| {
-        for k in 0..tokens.len() {
-            if stars & (1 << (k + 1)) != 0 {
-                d |= (d & (1 << k)) << 1;
-            }
-        }
-        d
-    };
-    let mut d = close(1);
+    let mut d = close(tokens, 1);
     for &c in s {
-        d = close(((d << 1) & table[usize::from(c)]) | (d & stars));
+        d = close(tokens, ((d << 1) & table[usize::from(c)]) | (d & stars));
     }
     d & (1 << tokens.len()) != 0
 }

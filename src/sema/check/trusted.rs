@@ -42,23 +42,8 @@ impl Checker<'_> {
                 label: format!("this is {}", p.ty),
             }));
         }
-        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::Iter { .. })) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span,
-                message: format!(
-                    "`path` calls the kernel's bpf_d_path, which only fentry/fexit probes (of some functions) and iterators may call, not {}",
-                    ap.name
-                ),
-                label: "not in an fentry, fexit or iter probe".into(),
-            }));
-        }
-        if !trusted(&p) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: p.span,
-                message: "`path` needs a pointer the kernel's verifier trusts".into(),
-                label: "reach it from the function's arguments or the iterator's `ctx` through fields, e.g. `args.file->f_path`".into(),
-            }));
-        }
+        self.in_tracing_probe("path", "bpf_d_path", "only fentry/fexit probes (of some functions) and iterators may call", true, span)?;
+        self.expect_trusted(&p, "path", "reach it from the function's arguments or the iterator's `ctx` through fields, e.g. `args.file->f_path`")?;
         Ok(hir::Expr { kind: hir::ExprKind::DPath { ptr: Box::new(p.retyped(Type::U64)), len }, ty: Type::Str(len), span })
     }
 
@@ -89,13 +74,7 @@ impl Checker<'_> {
                 }))
             }
         };
-        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. })) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span,
-                message: format!("`skboutput` calls the kernel's bpf_skb_output, which only fentry/fexit probes may call, not {}", ap.name),
-                label: "not in an fentry or fexit probe".into(),
-            }));
-        }
+        self.in_tracing_probe("skboutput", "bpf_skb_output", "only fentry/fexit probes may call", false, span)?;
         let skb = self.expr(skb)?;
         if !matches!(skb.ty, Type::Ptr { to, .. } if to.name.as_str() == "struct sk_buff") {
             return Err(self.error(SemaError::TypeMismatch {
@@ -104,13 +83,7 @@ impl Checker<'_> {
                 label: format!("this is {}", skb.ty),
             }));
         }
-        if !trusted(&skb) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: skb.span,
-                message: "`skboutput` needs a pointer the kernel's verifier trusts".into(),
-                label: "pass the function's argument itself, e.g. `args.skb`".into(),
-            }));
-        }
+        self.expect_trusted(&skb, "skboutput", "pass the function's argument itself, e.g. `args.skb`")?;
         let len = self.expr(len)?;
         self.expect_int(&len, "`skboutput` takes a length in bytes")?;
         let skb_len = self.member_access(skb.clone(), &ast::Ident { name: "len".into(), span: skb.span })?;
@@ -127,16 +100,7 @@ impl Checker<'_> {
     /// call on a socket pointer the verifier trusts.
     pub(super) fn socket_cookie(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [sk] = args else { return Err(self.arg_count(span, "socket_cookie", "a `struct sock *`", args.len())) };
-        if let Some(ap) = self.attach.iter().find(|a| !matches!(a.kind, AttachKind::Fentry { .. } | AttachKind::Iter { .. })) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span,
-                message: format!(
-                    "`socket_cookie` calls the kernel's bpf_get_socket_cookie, which only fentry/fexit and iter probes may call on a socket, not {}",
-                    ap.name
-                ),
-                label: "not in an fentry, fexit or iter probe".into(),
-            }));
-        }
+        self.in_tracing_probe("socket_cookie", "bpf_get_socket_cookie", "only fentry/fexit and iter probes may call on a socket", true, span)?;
         let sk = self.expr(sk)?;
         if !matches!(sk.ty, Type::Ptr { to, .. } if matches!(to.name.as_str(), "struct sock" | "struct sock_common")) {
             return Err(self.error(SemaError::TypeMismatch {
@@ -145,14 +109,27 @@ impl Checker<'_> {
                 label: format!("this is {}", sk.ty),
             }));
         }
-        if !trusted(&sk) {
-            return Err(self.error(SemaError::TypeMismatch {
-                span: sk.span,
-                message: "`socket_cookie` needs a pointer the kernel's verifier trusts".into(),
-                label: "pass the function's argument itself, e.g. `args.sk`".into(),
-            }));
-        }
+        self.expect_trusted(&sk, "socket_cookie", "pass the function's argument itself, e.g. `args.sk`")?;
         Ok(hir::Expr { kind: hir::ExprKind::SocketCookie(Box::new(sk.retyped(Type::U64))), ty: Type::U64, span })
+    }
+
+    /// Refuses `func` outside fentry/fexit probes (and iterators when `iter`): it calls the
+    /// kernel's `helper`, of which the kernel says `rule`.
+    fn in_tracing_probe(&mut self, func: &str, helper: &str, rule: &str, iter: bool, span: Span) -> Checked<()> {
+        let allowed = |k: &AttachKind| matches!(k, AttachKind::Fentry { .. }) || (iter && matches!(k, AttachKind::Iter { .. }));
+        let Some(ap) = self.attach.iter().find(|a| !allowed(&a.kind)) else { return Ok(()) };
+        let message = format!("`{func}` calls the kernel's {helper}, which {rule}, not {}", ap.name);
+        let label = if iter { "not in an fentry, fexit or iter probe" } else { "not in an fentry or fexit probe" };
+        Err(self.error(SemaError::TypeMismatch { span, message, label: label.into() }))
+    }
+
+    /// Refuses a pointer `func` hands a helper unless the verifier trusts it (`trusted`);
+    /// `how` says where to get one.
+    fn expect_trusted(&mut self, p: &hir::Expr, func: &str, how: &str) -> Checked<()> {
+        if trusted(p) {
+            return Ok(());
+        }
+        Err(self.error(SemaError::TypeMismatch { span: p.span, message: format!("`{func}` needs a pointer the kernel's verifier trusts"), label: how.into() }))
     }
 }
 
