@@ -105,4 +105,3 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(f.as_global_value().as_pointer_value())
     }
 }
-

@@ -83,7 +83,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
 
     let events_bytes = if program.printfs.is_empty() { CONTROL_EVENTS_BYTES } else { EVENTS_BYTES };
     let max_map_keys = if options.max_map_keys == 0 { MAX_MAP_KEYS } else { options.max_map_keys };
-    let maps = maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks, !program.skb_outputs.is_empty(), program.globs.len() as u32);
+    let maps =
+        maps::define(&module, &program.maps, events_bytes, max_map_keys, program.uses_stacks, !program.skb_outputs.is_empty(), program.globs.len() as u32);
     let (fused, covered) = syscalls::plan(program);
     let mut programs = Vec::new();
     for i in 0..program.probes.len() {

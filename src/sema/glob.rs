@@ -20,7 +20,10 @@ pub enum CharSet {
     Any,
     Byte(u8),
     /// `[...]`: inclusive byte ranges (a single character is a range of one).
-    Class { ranges: Vec<(u8, u8)>, negated: bool },
+    Class {
+        ranges: Vec<(u8, u8)>,
+        negated: bool,
+    },
 }
 
 impl CharSet {
@@ -119,9 +122,7 @@ pub fn close(tokens: &[Token], mut d: u64) -> u64 {
 /// the string's bytes up in this table (a map userspace fills), so the verifier sees an
 /// unknown word instead of a branch per token.
 pub fn accept_table(tokens: &[Token]) -> Vec<u64> {
-    (0..=255u8)
-        .map(|c| tokens.iter().enumerate().filter(|(_, t)| matches!(t, Token::One(set) if set.accepts(c))).map(|(k, _)| 1u64 << (k + 1)).sum())
-        .collect()
+    (0..=255u8).map(|c| tokens.iter().enumerate().filter(|(_, t)| matches!(t, Token::One(set) if set.accepts(c))).map(|(k, _)| 1u64 << (k + 1)).sum()).collect()
 }
 
 /// Whether `s` matches `tokens`: the reference the BPF code is tested against.

@@ -660,7 +660,15 @@ impl Builtin {
 
     pub fn ty(self) -> Type {
         match self {
-            Builtin::Pid | Builtin::Tid | Builtin::NsPid { .. } | Builtin::Uid | Builtin::Gid | Builtin::Cpu | Builtin::Cpid | Builtin::Rand | Builtin::Numaid => Type::U32,
+            Builtin::Pid
+            | Builtin::Tid
+            | Builtin::NsPid { .. }
+            | Builtin::Uid
+            | Builtin::Gid
+            | Builtin::Cpu
+            | Builtin::Cpid
+            | Builtin::Rand
+            | Builtin::Numaid => Type::U32,
             Builtin::Nsecs
             | Builtin::NsecsBoot
             | Builtin::NsecsTai

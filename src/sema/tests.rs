@@ -331,7 +331,9 @@ fn offsetof_follows_a_field_path_of_a_type_or_an_expression() {
         constant_keys("BEGIN { @[offsetof(struct sock, __sk_common.skc_dport), offsetof(struct task_struct, children.prev), offsetof(*curtask, pid), offsetof(curtask, tgid)] = count(); }"),
         [8, 48, 24, 28]
     );
-    insta::assert_snapshot!(check("BEGIN { @ = offsetof(struct task_struct, pid.x) + offsetof(struct sock, __sk_common.skc_dprt) + offsetof(struct task_struct, in_iowait); }"));
+    insta::assert_snapshot!(check(
+        "BEGIN { @ = offsetof(struct task_struct, pid.x) + offsetof(struct sock, __sk_common.skc_dprt) + offsetof(struct task_struct, in_iowait); }"
+    ));
 }
 
 #[test]

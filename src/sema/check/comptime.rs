@@ -128,7 +128,11 @@ impl Checker<'_> {
                     }));
                 };
                 let ExprKind::Str(msg) = &msg.kind else {
-                    return Err(self.error(SemaError::TypeMismatch { span: msg.span, message: "the message of `static_assert` is a string literal".into(), label: "not a string literal".into() }));
+                    return Err(self.error(SemaError::TypeMismatch {
+                        span: msg.span,
+                        message: "the message of `static_assert` is a string literal".into(),
+                        label: "not a string literal".into(),
+                    }));
                 };
                 (v == 0).then(|| format!("static assert failed: {msg}"))
             }
@@ -199,7 +203,11 @@ impl Checker<'_> {
                         "is_ptr" => matches!(e.ty, Type::Ptr { .. }),
                         "is_array" => matches!(e.ty, Type::Array { .. }),
                         "assert_str" if !matches!(e.ty, Type::Str(_)) => {
-                            return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`assert_str` needs a string".into(), label: format!("this is {}", e.ty) }))
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: a.span,
+                                message: "`assert_str` needs a string".into(),
+                                label: format!("this is {}", e.ty),
+                            }))
                         }
                         "assert_str" => true,
                         // strcap: a string's or array's capacity; a pointer reads up to max_strlen.
@@ -209,7 +217,11 @@ impl Checker<'_> {
                                 Type::Array { len, .. } => u64::from(len),
                                 Type::Ptr { .. } => self.config.max_strlen as u64,
                                 ty => {
-                                    return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`strcap` needs a string, an array or a pointer".into(), label: format!("this is {ty}") }))
+                                    return Err(self.error(SemaError::TypeMismatch {
+                                        span: a.span,
+                                        message: "`strcap` needs a string, an array or a pointer".into(),
+                                        label: format!("this is {ty}"),
+                                    }))
                                 }
                             };
                             return Ok(constant(cap, Type::I64));
@@ -237,5 +249,16 @@ impl Checker<'_> {
     }
 }
 
-pub(super) const INTROSPECTION: &[&str] =
-    &["is_str", "is_integer", "is_unsigned_integer", "is_ptr", "is_array", "is_literal", "strcap", "assert_str", "default_str_length", "kfunc_exist", "kfunc_allowed"];
+pub(super) const INTROSPECTION: &[&str] = &[
+    "is_str",
+    "is_integer",
+    "is_unsigned_integer",
+    "is_ptr",
+    "is_array",
+    "is_literal",
+    "strcap",
+    "assert_str",
+    "default_str_length",
+    "kfunc_exist",
+    "kfunc_allowed",
+];

@@ -397,7 +397,13 @@ impl Checker<'_> {
         let b = match args {
             [_, _, ..] => return Err(self.arg_count(span, name, "a pid namespace, `curr_ns` or `init`", args.len())),
             [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "curr_ns" => self.pid_builtin(thread, true),
-            [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "init" => if thread { Builtin::Tid } else { Builtin::Pid },
+            [ast::Expr { kind: ExprKind::Ident(ns), .. }] if ns == "init" => {
+                if thread {
+                    Builtin::Tid
+                } else {
+                    Builtin::Pid
+                }
+            }
             _ => {
                 return Err(self.error(SemaError::TypeMismatch {
                     span: args.first().map_or(span, |a| a.span),

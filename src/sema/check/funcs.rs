@@ -345,7 +345,11 @@ impl Checker<'_> {
         let (s, p) = (s?, p?);
         if !matches!(s.ty, Type::Str(_)) {
             let ty = s.ty;
-            return Err(self.error(SemaError::TypeMismatch { span: s.span, message: "`globmatch` matches a string (`str(p)` reads one from a pointer)".into(), label: format!("this is {ty}") }));
+            return Err(self.error(SemaError::TypeMismatch {
+                span: s.span,
+                message: "`globmatch` matches a string (`str(p)` reads one from a pointer)".into(),
+                label: format!("this is {ty}"),
+            }));
         }
         let hir::ExprKind::Str(text) = &p.kind else {
             return Err(self.error(SemaError::TypeMismatch {
@@ -372,7 +376,11 @@ impl Checker<'_> {
     pub(super) fn pton(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [ast::Expr { kind: ExprKind::Str(text), span: at }] = args else {
             if let [a] = args {
-                return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`pton` converts an address known when the script compiles".into(), label: "not a string literal".into() }));
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: a.span,
+                    message: "`pton` converts an address known when the script compiles".into(),
+                    label: "not a string literal".into(),
+                }));
             }
             return Err(self.arg_count(span, "pton", "an address in quotes, e.g. \"127.0.0.1\" or \"::1\"", args.len()));
         };
@@ -382,7 +390,8 @@ impl Checker<'_> {
                 let b = a.octets();
                 let half = |h: &[u8]| u64::from_le_bytes(h.try_into().expect("8 bytes"));
                 let items = vec![int(half(&b[..8])), int(half(&b[8..]))];
-                let bytes = hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::sema::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
+                let bytes =
+                    hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::sema::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
                 (10, bytes)
             })
         } else {
