@@ -18,6 +18,8 @@ pub struct LiveKernel {
     /// Read on first use, once per run: many attach points or `kaddr()`s share them.
     kallsyms: OnceCell<String>,
     functions: OnceCell<Option<Vec<String>>>,
+    /// rtrace's pid namespace, looked up once for every `pid` of the script.
+    pid_namespace: OnceCell<Option<crate::sema::PidNamespace>>,
     /// Where the BTF is read from: the running kernel's, or none for a tracefs fixture.
     btf_path: Option<PathBuf>,
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
@@ -40,7 +42,15 @@ impl LiveKernel {
 
     /// The tracefs at `root` (a fixture in tests), without BTF.
     pub fn at(root: impl Into<PathBuf>) -> LiveKernel {
-        LiveKernel { root: root.into(), btf: OnceCell::new(), kallsyms: OnceCell::new(), functions: OnceCell::new(), btf_path: None, assume_kprobes: false }
+        LiveKernel {
+            root: root.into(),
+            btf: OnceCell::new(),
+            kallsyms: OnceCell::new(),
+            functions: OnceCell::new(),
+            pid_namespace: OnceCell::new(),
+            btf_path: None,
+            assume_kprobes: false,
+        }
     }
 
     /// The same kernel, with kprobes taken as available: see `assume_kprobes`.
@@ -115,10 +125,12 @@ impl KernelInfo for LiveKernel {
         use std::os::unix::fs::MetadataExt;
         // PROC_PID_INIT_INO: the initial pid namespace's fixed inode number.
         const INIT_INO: u64 = 0xEFFF_FFFC;
-        let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
-        // stat's st_dev is the userspace encoding; the helper compares the kernel's dev_t.
-        let dev = (u64::from(libc::major(m.dev())) << 20) | u64::from(libc::minor(m.dev()));
-        Some(crate::sema::PidNamespace { dev, ino: m.ino(), init: m.ino() == INIT_INO })
+        *self.pid_namespace.get_or_init(|| {
+            let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
+            // stat's st_dev is the userspace encoding; the helper compares the kernel's dev_t.
+            let dev = (u64::from(libc::major(m.dev())) << 20) | u64::from(libc::minor(m.dev()));
+            Some(crate::sema::PidNamespace { dev, ino: m.ino(), init: m.ino() == INIT_INO })
+        })
     }
 
     fn cgroup_id(&self, path: &str) -> Option<u64> {

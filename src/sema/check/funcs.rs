@@ -360,13 +360,7 @@ impl Checker<'_> {
         };
         let tokens = crate::sema::glob::parse(text)
             .map_err(|m| self.error(SemaError::TypeMismatch { span: pattern.span, message: format!("bad glob pattern: {m}"), label: "this pattern".into() }))?;
-        let glob = match self.globs.iter().position(|g| *g == tokens) {
-            Some(i) => i,
-            None => {
-                self.globs.push(tokens);
-                self.globs.len() - 1
-            }
-        };
+        let glob = super::intern(&mut self.globs, tokens);
         Ok(hir::Expr { kind: hir::ExprKind::GlobMatch { s: Box::new(s), glob: glob as u32 }, ty: Type::BOOL, span })
     }
 
@@ -392,12 +386,12 @@ impl Checker<'_> {
                 let items = vec![int(half(&b[..8])), int(half(&b[8..]))];
                 let bytes =
                     hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::sema::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
-                (10, bytes)
+                (10, 16, bytes)
             })
         } else {
-            text.parse::<std::net::Ipv4Addr>().ok().map(|a| (2, int(u64::from(u32::from_le_bytes(a.octets())))))
+            text.parse::<std::net::Ipv4Addr>().ok().map(|a| (2, 4, int(u64::from(u32::from_le_bytes(a.octets())))))
         };
-        let Some((af, addr)) = parsed else {
+        let Some((af, bytes, addr)) = parsed else {
             return Err(self.error(SemaError::TypeMismatch {
                 span: *at,
                 message: format!("`{text}` is not an IPv4 or IPv6 address"),
@@ -405,7 +399,6 @@ impl Checker<'_> {
             }));
         };
         let af = hir::Expr { kind: hir::ExprKind::Int(af), ty: Type::I64, span: *at };
-        let bytes = if matches!(af.kind, hir::ExprKind::Int(2)) { 4 } else { 16 };
         Ok(hir::Expr { kind: hir::ExprKind::Ntop { af: Box::new(af), addr: Box::new(addr), user: false }, ty: Type::Inet(bytes), span })
     }
 
@@ -416,13 +409,7 @@ impl Checker<'_> {
         };
         let ns = self.expr(ns)?;
         self.expect_int(&ns, "`strftime` formats a time in nanoseconds")?;
-        let id = match self.strftimes.iter().position(|f| f == fmt) {
-            Some(i) => i,
-            None => {
-                self.strftimes.push(fmt.clone());
-                self.strftimes.len() - 1
-            }
-        };
+        let id = super::intern(&mut self.strftimes, fmt.clone());
         Ok(hir::Expr { span, ..ns.retyped(Type::Timestamp(id as u32)) })
     }
 

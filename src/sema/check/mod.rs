@@ -186,6 +186,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     }
 }
 
+/// The index of `item` in `list`, added at the end if it is not there: for tables the
+/// program and the runtime share by index (strftime formats, glob patterns).
+fn intern<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
+    match list.iter().position(|x| *x == item) {
+        Some(i) => i,
+        None => {
+            list.push(item);
+            list.len() - 1
+        }
+    }
+}
+
 /// An attach point with its positional parameters (`interval:ms:$1`) replaced by their
 /// values, as bpftrace does (an empty string for a missing one).
 fn with_params(ap: &ast::AttachPoint, params: &[String]) -> ast::AttachPoint {
