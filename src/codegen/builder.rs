@@ -180,6 +180,16 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.slot(1, name)
     }
 
+    /// An 8-byte word (not zeroed) in the function's per-CPU scratch map, even when buffers
+    /// are on the stack: for state a loop callback carries from one step to the next. The
+    /// verifier tracks what is stored on the stack, so a word there holds a different exact
+    /// value after every step and the callback's states never converge (it walks to its
+    /// limit of a million instructions); a load from a map value is a scalar it knows
+    /// nothing of, so the callback is verified once or twice, whatever the steps compute.
+    pub fn untracked_i64(&self) -> R<PointerValue<'ctx>> {
+        self.scratch_slot(1)
+    }
+
     /// Like `stack_only`, but a slot `reuse_stack` hands out again: for a helper's context
     /// block that lives only as long as the call.
     pub fn stack_block(&self, size: usize, name: &str) -> R<PointerValue<'ctx>> {

@@ -14,7 +14,9 @@ use super::builder::{internal, BpfBuilder, Helper, R};
 use super::probe::{bpf_function, Lower};
 use crate::sema::glob;
 
-/// The context block the callback gets: the state word, then the string's address.
+/// The context block the callback gets: the address of the state word (kept in a map value,
+/// `BpfBuilder::untracked_i64`, so the verifier's work does not depend on its value), then
+/// the string's address.
 const STATE: usize = 0;
 const STRING: usize = 8;
 
@@ -26,10 +28,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let tokens = &self.program.globs[glob as usize];
         let callback = self.glob_step(glob, n)?;
         let block = bb.stack_block(16, "glob_context")?;
-        bb.store_i64(bb.gep(block, STATE)?, bb.const_i64(glob::close(tokens, 1)))?;
+        let state = bb.untracked_i64()?;
+        bb.store_i64(state, bb.const_i64(glob::close(tokens, 1)))?;
+        bb.b.build_store(bb.gep(block, STATE)?, state)?;
         bb.b.build_store(bb.gep(block, STRING)?, s)?;
         bb.helper(Helper::Loop, &[bb.const_i64(n as u64).into(), callback.into(), block.into(), bb.const_i64(0).into()])?;
-        let d = bb.load_i64(bb.gep(block, STATE)?)?;
+        let d = bb.load_i64(state)?;
         let last = bb.b.build_right_shift(d, bb.const_i64(tokens.len() as u64), false, "last")?;
         Ok(bb.b.build_and(last, bb.const_i64(1), "matched")?)
     }
@@ -78,14 +82,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
         // Every index is inside the array; a missing element only ends the match.
         cb.b.position_at_end(missing);
-        cb.store_i64(cb.gep(context, STATE)?, cb.const_i64(0))?;
+        let state = cb.b.build_load(cb.ptr(), cb.gep(context, STATE)?, "state")?.into_pointer_value();
+        cb.store_i64(state, cb.const_i64(0))?;
         stop(&cb)?;
 
         // Shift-and: a token's bit is set when the one before was and it takes the byte; a
         // star's stays set; then stars are entered without a byte.
         cb.b.position_at_end(found);
         let accept = cb.load_i64(entry)?;
-        let d = cb.load_i64(cb.gep(context, STATE)?)?;
+        let state = cb.b.build_load(cb.ptr(), cb.gep(context, STATE)?, "state")?.into_pointer_value();
+        let d = cb.load_i64(state)?;
         let stars = glob::stars(tokens);
         let moved = cb.b.build_and(cb.b.build_left_shift(d, cb.const_i64(1), "shl")?, accept, "moved")?;
         let mut next = cb.b.build_or(moved, cb.b.build_and(d, cb.const_i64(stars), "stay")?, "next")?;
@@ -93,7 +99,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let from = cb.b.build_and(next, cb.const_i64(1 << k), "from")?;
             next = cb.b.build_or(next, cb.b.build_left_shift(from, cb.const_i64(1), "eps")?, "closed")?;
         }
-        cb.store_i64(cb.gep(context, STATE)?, next)?;
+        cb.store_i64(state, next)?;
         let dead = cb.b.build_int_compare(IntPredicate::EQ, next, cb.const_i64(0), "dead")?;
         let result = cb.b.build_select(dead, cb.const_i64(1), cb.const_i64(0), "stop")?;
         cb.b.build_return(Some(&result))?;
