@@ -73,6 +73,11 @@ struct Cli {
     /// Compile even if the compile cache holds this program (also: RTRACE_CACHE=0).
     #[arg(long)]
     no_cache: bool,
+
+    /// Print the system, the build and what the kernel can do for rtrace (each feature is
+    /// asked of the kernel: a tiny program loaded, a map created, a perf event opened).
+    #[arg(long)]
+    info: bool,
 }
 
 enum Emit {
@@ -83,6 +88,10 @@ enum Emit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.info {
+        print!("{}", info());
+        return ExitCode::SUCCESS;
+    }
     if cli.list {
         use std::io::Write;
         let pattern = cli.args.first().map_or("*", String::as_str);
@@ -228,7 +237,17 @@ fn main() -> ExitCode {
         _ => runtime::Buffering::Line,
     };
     let output = runtime::OutputOptions { json: cli.format == "json", file: cli.output.clone(), buffering };
-    match runtime::run(&artifact, &runtime::RunOptions { verbose: cli.verbose, command, pid: cli.pid, output, quiet: cli.quiet }) {
+    match runtime::run(
+        &artifact,
+        &runtime::RunOptions {
+            verbose: cli.verbose,
+            command,
+            pid: cli.pid,
+            output,
+            quiet: cli.quiet,
+            verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
+        },
+    ) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }
@@ -261,4 +280,34 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
         max_map_keys: max_map_keys.map(|n| n as u32),
         perf_rb_pages: perf_rb_pages.map(|n| n as usize),
     })
+}
+
+/// `--info`: the system, the build, then every `features::Feature` as the kernel answers it,
+/// one `  key: yes` or `  key: no (why)` line each (the test suites read these lines).
+fn info() -> String {
+    use rtrace::features::Section;
+    use std::fmt::Write;
+    let mut out = String::new();
+    // SAFETY: uname fills the struct it is given.
+    let release = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        let field = |f: &[libc::c_char]| f.iter().take_while(|c| **c != 0).map(|c| *c as u8 as char).collect::<String>();
+        format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+    };
+    let _ = writeln!(
+        out,
+        "System\n  kernel: {release}\n  privileged: {}\n",
+        if unsafe { libc::geteuid() } == 0 { "yes" } else { "no (not root: most features below read as EPERM)" }
+    );
+    let _ = writeln!(out, "Build\n  version: {}\n  LLVM: 19 (static, BPF target)\n  instruction limit: {}\n", env!("CARGO_PKG_VERSION"), 1_000_000);
+    let answers = runtime::features::probe_all();
+    for section in Section::ALL {
+        let _ = writeln!(out, "{}", section.title());
+        for (f, a) in answers.iter().filter(|(f, _)| f.section() == section) {
+            let _ = writeln!(out, "  {}: {}", f.key(), a.show());
+        }
+        out.push('\n');
+    }
+    out
 }

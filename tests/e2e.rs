@@ -16,9 +16,11 @@
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
-//! REQUIRES kprobes | no-kprobes      run only on a kernel with (without) kprobes;
-//!          percpu-symbols | no-...   with (without) per-CPU data symbols in kallsyms;
-//!          block-tmp                 with /tmp on a block device (not tmpfs)
+//! REQUIRES key | no-key              run only where `rtrace --info` says the kernel has
+//!                                    (lacks) feature `key` (`kprobes`, `kernel_breakpoints`,
+//!                                    ...); `block-tmp`: /tmp on a block device (not tmpfs).
+//!                                    Repeatable; before the first NAME, for the whole file.
+//!                                    A case whose needs are unmet is skipped, with the reason
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
 //! OPTS --unsafe                      options before the program (split on spaces); a case
 //!                                    with `OPTS -l PATTERN` needs no program
@@ -38,6 +40,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Machine, VerifierStats};
 
 #[derive(Debug, Default, Clone)]
 struct Case {
@@ -65,6 +70,8 @@ fn parse_cases(path: &Path) -> Vec<Case> {
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut cases = Vec::new();
     let mut cur: Option<Case> = None;
+    // REQUIRES before the first case: every case of the file needs it.
+    let mut file_requires = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -72,10 +79,15 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             if let Some(c) = cur.take() {
                 cases.push(c);
             }
-            cur = Some(Case { file: file.clone(), name: rest.to_string(), timeout: 10, ..Case::default() });
+            cur = Some(Case { file: file.clone(), name: rest.to_string(), timeout: 10, requires: file_requires.clone(), ..Case::default() });
             continue;
         }
-        let Some(c) = cur.as_mut() else { continue };
+        let Some(c) = cur.as_mut() else {
+            if key == "REQUIRES" {
+                file_requires.push(rest.trim().to_string());
+            }
+            continue;
+        };
         match key {
             "PROG" => c.prog = Some(rest.to_string()),
             "OPTS" => c.opts = rest.split_whitespace().map(str::to_string).collect(),
@@ -122,7 +134,7 @@ struct Outcome {
     stderr: String,
 }
 
-fn run_case(bin: &Path, root: &Path, c: &Case) -> Result<Outcome, String> {
+fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<Outcome, String> {
     if let Some(s) = &c.setup {
         let st = Command::new("sh").arg("-c").arg(s).env("RTRACE", bin).status().expect("setup runs");
         if !st.success() {
@@ -132,6 +144,7 @@ fn run_case(bin: &Path, root: &Path, c: &Case) -> Result<Outcome, String> {
     let mut cmd = Command::new(bin);
     // Every case compiles: the compile cache has its own test (tests/cache.rs).
     cmd.env("RTRACE_CACHE", "0");
+    cmd.env("RTRACE_VERIFIER_STATS", &stats.path);
     if let Some(command) = &c.cmd {
         cmd.arg("-c").arg(command);
     }
@@ -270,31 +283,21 @@ fn e2e() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     paths.sort();
-    let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
-    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
-    // Whether kallsyms has per-CPU data symbols (CONFIG_KALLSYMS_ALL), which percpu_kaddr needs.
-    let percpu_symbols = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|k| k.lines().any(|l| l.ends_with(" runqueues")));
-    // A major device number of 0 is a filesystem without a device (tmpfs, 9p).
-    let block_tmp = std::fs::metadata("/tmp").is_ok_and(|m| std::os::unix::fs::MetadataExt::dev(&m) >> 8 != 0);
+    let (mut passed, mut failed, mut skipped) = (0, Vec::new(), Vec::new());
+    let machine = Machine::ask(&bin);
+    let stats = VerifierStats::new("e2e");
     for p in paths {
         for c in parse_cases(&p) {
             if !c.name.contains(&filter) {
                 continue;
             }
-            let met = c.requires.iter().all(|r| match r.as_str() {
-                "kprobes" => kprobes,
-                "no-kprobes" => !kprobes,
-                "percpu-symbols" => percpu_symbols,
-                "no-percpu-symbols" => !percpu_symbols,
-                "block-tmp" => block_tmp,
-                other => panic!("{}: unknown REQUIRES {other}", c.name),
-            });
-            if !met {
-                eprintln!("skip {}::{} (needs {:?})", c.file, c.name, c.requires);
-                skipped += 1;
+            if let Some(why) = machine.unmet(&c.requires) {
+                skipped.push(format!("{}::{} ({why})", c.file, c.name));
                 continue;
             }
-            match run_case(&bin, &root, &c).and_then(|o| check(&c, &o)) {
+            let result = run_case(&bin, &root, &c, &stats).and_then(|o| check(&c, &o));
+            stats.take(&format!("{}::{}", c.file, c.name));
+            match result {
                 Ok(()) => passed += 1,
                 Err(e) => {
                     eprintln!("FAIL {}::{}\n{e}\n", c.file, c.name);
@@ -303,7 +306,11 @@ fn e2e() {
             }
         }
     }
-    eprintln!("e2e: {passed} passed, {} failed, {skipped} skipped (REQUIRES)", failed.len());
+    for s in &skipped {
+        eprintln!("skipped {s}");
+    }
+    eprintln!("e2e: {passed} passed, {} failed, {} skipped", failed.len(), skipped.len());
     assert!(passed > 0, "no end-to-end case ran");
+    stats.check("e2e");
     assert!(failed.is_empty(), "failed end-to-end cases: {failed:?}");
 }

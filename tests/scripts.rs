@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rtrace::features::Feature;
+
+mod common;
+use common::{Machine, VerifierStats};
+
 /// The `rtrace ...` command lines in the doc's ```sh blocks, split as a shell would (single
 /// quotes only, which is all the doc uses).
 fn one_liners(doc: &str) -> Vec<Vec<String>> {
@@ -53,25 +58,22 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// Probe types this host cannot run (see the brief: no kprobes, fentry gets EPERM).
-fn host_can_run(args: &[String]) -> bool {
-    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
+/// Whether this machine can run the script: its probe types, asked of `rtrace --info`.
+fn host_can_run(machine: &Machine, args: &[String]) -> bool {
     let program = args.iter().find(|a| a.contains('{')).map_or("", String::as_str);
     // An attach point starts the program, follows a `}`, or starts a line of a script.
     let starts = |p: &str| program.starts_with(p) || program.contains(&format!("}} {p}")) || program.contains(&format!("\n{p}"));
-    let needs_kprobes = ["kprobe:", "kretprobe:", "k:", "kr:"].iter().any(|p| starts(p));
-    let needs_trampolines = ["fentry:", "fexit:", "kfunc:", "kretfunc:"].iter().any(|p| program.contains(p));
-    (kprobes || !needs_kprobes) && !needs_trampolines
-}
-
-/// Whether /proc/kallsyms has variables (CONFIG_KALLSYMS_ALL): local data or bss symbols.
-fn lists_data_symbols() -> bool {
-    std::fs::read_to_string("/proc/kallsyms").unwrap_or_default().lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")))
+    let needs = [
+        (Feature::Kprobes, ["kprobe:", "kretprobe:", "k:", "kr:"].iter().any(|p| starts(p))),
+        (Feature::Trampolines, ["fentry:", "fexit:", "kfunc:", "kretfunc:"].iter().any(|p| program.contains(p))),
+        (Feature::HardwareEvents, ["hardware:", "h:"].iter().any(|p| starts(p))),
+    ];
+    needs.iter().all(|(f, needed)| !needed || machine.has(*f))
 }
 
 /// Compiles `args` with --dry-run and, if this host can run it, runs it for a moment.
 /// Returns whether it ran; Err says what failed.
-fn check_script(bin: &str, args: &[String], can_run: bool) -> Result<bool, String> {
+fn check_script(bin: &str, args: &[String], can_run: bool, stats: &VerifierStats) -> Result<bool, String> {
     let shown = format!("rtrace {}", args.join(" "));
     let out = Command::new(bin).arg("--dry-run").args(args).output().expect("rtrace runs");
     if !out.status.success() {
@@ -80,7 +82,8 @@ fn check_script(bin: &str, args: &[String], can_run: bool) -> Result<bool, Strin
     if !can_run {
         return Ok(false);
     }
-    let mut child = Command::new(bin).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("rtrace starts");
+    let mut child =
+        Command::new(bin).env("RTRACE_VERIFIER_STATS", &stats.path).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("rtrace starts");
     std::thread::sleep(Duration::from_millis(800));
     // SAFETY: kill with a pid we own and a valid signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -100,6 +103,7 @@ fn check_script(bin: &str, args: &[String], can_run: bool) -> Result<bool, Strin
         use std::io::Read;
         let _ = e.read_to_string(&mut stderr);
     }
+    stats.take(&shown);
     match status {
         Some(s) if s.success() && !stderr.contains("error") => Ok(true),
         Some(s) => Err(format!("{shown}: exited with {s}:\n{stderr}")),
@@ -132,14 +136,16 @@ fn every_tool_compiles_and_the_runnable_ones_run() {
     paths.sort();
     assert!(paths.len() >= 15, "examples/tools has {} tools", paths.len());
     let (mut failures, mut ran, mut refused) = (Vec::new(), 0, 0);
+    let machine = Machine::ask(Path::new(bin));
+    let stats = VerifierStats::new("tools");
     for p in &paths {
         let text = std::fs::read_to_string(p).expect("readable tool");
-        let can_run = host_can_run(&[text]);
-        match check_script(bin, &[p.display().to_string()], can_run) {
+        let can_run = host_can_run(&machine, &[text]);
+        match check_script(bin, &[p.display().to_string()], can_run, &stats) {
             Ok(r) => ran += usize::from(r),
             // loads.bt reads a kernel variable, which has no address on a kernel whose
             // kallsyms lists functions only (this host): refused, saying so (the VM runs it).
-            Err(e) if e.contains("CONFIG_KALLSYMS_ALL") && !lists_data_symbols() => {
+            Err(e) if e.contains("CONFIG_KALLSYMS_ALL") && !machine.has(Feature::KallsymsAll) => {
                 eprintln!("not on this kernel: {e}");
                 refused += 1;
             }
@@ -148,6 +154,7 @@ fn every_tool_compiles_and_the_runnable_ones_run() {
     }
     eprintln!("tools: {} compiled, {refused} refused by this kernel, {ran} ran here", paths.len() - failures.len() - refused);
     assert!(failures.is_empty(), "{} tools failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    stats.check("tools");
 }
 
 #[test]
@@ -162,6 +169,8 @@ fn every_one_liner_compiles_and_the_runnable_ones_run() {
     assert!(cases.len() >= 30, "docs/one-liners.md has {} one-liners, fewer than 30", cases.len());
     let mut failures = Vec::new();
     let (mut ran, mut compiled) = (0, 0);
+    let machine = Machine::ask(Path::new(bin));
+    let stats = VerifierStats::new("one-liners");
     for args in &cases {
         let shown = format!("rtrace {}", args.join(" "));
         if args.first().is_some_and(|a| a == "-l") {
@@ -173,7 +182,7 @@ fn every_one_liner_compiles_and_the_runnable_ones_run() {
             continue;
         }
         compiled += 1;
-        match check_script(bin, args, host_can_run(args)) {
+        match check_script(bin, args, host_can_run(&machine, args), &stats) {
             Ok(r) => ran += usize::from(r),
             Err(e) => {
                 compiled -= 1;
@@ -183,4 +192,5 @@ fn every_one_liner_compiles_and_the_runnable_ones_run() {
     }
     eprintln!("one-liners: {} in the doc, {compiled} compiled, {ran} ran here", cases.len());
     assert!(failures.is_empty(), "{} one-liners failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    stats.check("one-liners");
 }

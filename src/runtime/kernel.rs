@@ -2,7 +2,8 @@
 //! kernel's BTF (read on first use: most scripts need no C types) and the binaries uprobes
 //! name.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::btf::Btf;
@@ -20,6 +21,8 @@ pub struct LiveKernel {
     functions: OnceCell<Option<Vec<String>>>,
     /// rtrace's pid namespace, looked up once for every `pid` of the script.
     pid_namespace: OnceCell<Option<crate::sema::PidNamespace>>,
+    /// What the kernel answered for each feature asked so far (`runtime/features.rs`).
+    features: RefCell<HashMap<crate::features::Feature, bool>>,
     /// Where the BTF is read from: the running kernel's, or none for a tracefs fixture.
     btf_path: Option<PathBuf>,
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
@@ -48,6 +51,7 @@ impl LiveKernel {
             kallsyms: OnceCell::new(),
             functions: OnceCell::new(),
             pid_namespace: OnceCell::new(),
+            features: RefCell::new(HashMap::new()),
             btf_path: None,
             assume_kprobes: false,
         }
@@ -136,6 +140,10 @@ impl KernelInfo for LiveKernel {
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+    }
+
+    fn has(&self, feature: crate::features::Feature) -> bool {
+        *self.features.borrow_mut().entry(feature).or_insert_with(|| super::features::probe(feature).present)
     }
 
     fn kprobes_available(&self) -> bool {

@@ -134,6 +134,13 @@ pub fn resume(pid: u32) {
 /// path, `offset` the offset into it; for every process, or the `-p` one. `semaphore`: the
 /// file offset of a USDT semaphore (the PMU's reference counter).
 fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, semaphore: Option<u64>, pid: Option<u32>, prog: i32) -> std::io::Result<OwnedFd> {
+    let fd = pmu_event(pmu, target, offset, ret, semaphore, pid)?;
+    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
+    Ok(fd)
+}
+
+/// The perf event of `probe_pmu`, without a program.
+pub(super) fn pmu_event(pmu: &str, target: &str, offset: u64, ret: bool, semaphore: Option<u64>, pid: Option<u32>) -> std::io::Result<OwnedFd> {
     let pmu = format!("/sys/bus/event_source/devices/{pmu}");
     let read = |f: &str| std::fs::read_to_string(format!("{pmu}/{f}"));
     let type_: u32 = read("type")?.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{pmu}/type")))?;
@@ -151,9 +158,7 @@ fn probe_pmu(pmu: &str, target: &str, offset: u64, ret: bool, semaphore: Option<
     let mut attr = PerfEventAttr { type_, config, config1: target.as_ptr() as u64, config2: offset, sample_period: 1, wakeup_events: 1, ..Default::default() };
     // For one process, on any CPU; for every process, on "CPU 0" (which still fires on all).
     let (pid, cpu) = pid.map_or((-1, 0), |p| (p as i32, -1));
-    let fd = sys::perf_event_open(&mut attr, pid, cpu)?;
-    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
-    Ok(fd)
+    sys::perf_event_open(&mut attr, pid, cpu)
 }
 
 /// Why a perf event could not be opened, in the user's terms.
@@ -169,6 +174,13 @@ fn perf_event_error(perf_type: u32, e: std::io::Error) -> String {
 /// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr`: in process `pid` on
 /// any CPU, or (pid -1) a kernel address on `cpu`.
 fn watchpoint(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32, prog: i32) -> std::io::Result<OwnedFd> {
+    let fd = breakpoint_event(addr, len, mode, pid, cpu)?;
+    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
+    Ok(fd)
+}
+
+/// The perf event of `watchpoint`, without a program.
+pub(super) fn breakpoint_event(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32) -> std::io::Result<OwnedFd> {
     const PERF_TYPE_BREAKPOINT: u32 = 5;
     let mut attr = PerfEventAttr {
         type_: PERF_TYPE_BREAKPOINT,
@@ -179,20 +191,23 @@ fn watchpoint(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32, prog: i32) -> st
         config2: u64::from(len),
         ..Default::default()
     };
-    let fd = sys::perf_event_open(&mut attr, pid, cpu)?;
-    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
-    Ok(fd)
+    sys::perf_event_open(&mut attr, pid, cpu)
 }
 
 /// A perf event on `cpu` for all processes, running `prog` on every sample (every `period`
 /// events, or `period` times a second when `frequency`).
 fn perf_event(type_: u32, config: u64, period: u64, frequency: bool, cpu: i32, prog: i32) -> std::io::Result<OwnedFd> {
+    let fd = counter_event(type_, config, period, frequency, cpu)?;
+    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
+    Ok(fd)
+}
+
+/// The perf event of `perf_event`, without a program.
+pub(super) fn counter_event(type_: u32, config: u64, period: u64, frequency: bool, cpu: i32) -> std::io::Result<OwnedFd> {
     const FREQ: u64 = 1 << 10;
     let flags = if frequency { FREQ } else { 0 };
     let mut attr = PerfEventAttr { type_, config, sample_period: period, flags, wakeup_events: 1, ..Default::default() };
-    let fd = sys::perf_event_open(&mut attr, -1, cpu)?;
-    sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
-    Ok(fd)
+    sys::perf_event_open(&mut attr, -1, cpu)
 }
 
 #[cfg(test)]

@@ -31,6 +31,38 @@ pub struct Loaded {
     pub maps: HashMap<String, OwnedFd>,
     pub map_defs: HashMap<String, MapDef>,
     pub programs: HashMap<String, OwnedFd>,
+    /// What each program cost the verifier, in load order.
+    pub costs: Vec<VerifierCost>,
+}
+
+/// The verifier's limit on instructions processed for one program.
+pub const VERIFIER_LIMIT: u32 = 1_000_000;
+
+/// What loading one program cost: the instructions the verifier processed (None where the
+/// kernel does not say, before 5.16) and the time the load took.
+#[derive(Debug, Clone)]
+pub struct VerifierCost {
+    pub probe: String,
+    pub insns: Option<u32>,
+    pub load: std::time::Duration,
+}
+
+impl VerifierCost {
+    /// `-v`'s line: `verifier: PROBE: N instructions (P% of the 1M limit), T ms`.
+    pub fn describe(&self) -> String {
+        let insns = match self.insns {
+            Some(n) => format!("{n} instructions ({:.2}% of the limit)", f64::from(n) * 100.0 / f64::from(VERIFIER_LIMIT)),
+            None => "instructions not reported by this kernel".to_string(),
+        };
+        format!("verifier: {}: {insns}, loaded in {:.1} ms", self.probe, self.load.as_secs_f64() * 1e3)
+    }
+
+    /// A line of the `RTRACE_VERIFIER_STATS` file: instructions (or `-`), microseconds and
+    /// the probe, tab-separated.
+    pub fn record(&self) -> String {
+        let insns = self.insns.map_or_else(|| "-".to_string(), |n| n.to_string());
+        format!("{insns}\t{}\t{}", self.load.as_micros(), self.probe)
+    }
 }
 
 impl Loaded {
@@ -61,6 +93,7 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
         maps.insert(name.clone(), fd);
     }
     let mut programs = HashMap::new();
+    let mut costs = Vec::new();
     // Loaded on first use: only programs with callbacks need it.
     let mut callback_btf: Option<OwnedFd> = None;
     for p in &artifact.meta.programs {
@@ -94,9 +127,12 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
                 callback_btf.as_ref().map(|fd| sys::FuncInfo { btf_fd: fd.as_raw_fd(), records: &records })
             }
         };
-        programs.insert(p.function.clone(), load_program(p, &insns, verbose, funcs.as_ref())?);
+        let started = std::time::Instant::now();
+        let fd = load_program(p, &insns, verbose, funcs.as_ref())?;
+        costs.push(VerifierCost { probe: p.probe_name.clone(), insns: sys::prog_verified_insns(fd.as_raw_fd()), load: started.elapsed() });
+        programs.insert(p.function.clone(), fd);
     }
-    Ok(Loaded { maps, map_defs: object.maps.into_iter().collect(), programs })
+    Ok(Loaded { maps, map_defs: object.maps.into_iter().collect(), programs, costs })
 }
 
 fn program_type(attach: &Attach) -> u32 {

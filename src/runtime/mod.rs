@@ -8,6 +8,7 @@
 mod child;
 mod error;
 mod events;
+pub mod features;
 pub mod kernel;
 mod links;
 mod loader;
@@ -52,6 +53,9 @@ pub struct RunOptions {
     pub output: OutputOptions,
     /// `-q`: no "Attaching N probes..." line.
     pub quiet: bool,
+    /// `RTRACE_VERIFIER_STATS`: a file to append each loaded program's verifier cost to
+    /// (`VerifierCost::record`), which the test suite reads to keep headroom.
+    pub verifier_stats: Option<std::path::PathBuf>,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -59,6 +63,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     preflight()?;
     let meta = &artifact.meta;
     let mut loaded = loader::load(artifact, options.verbose)?;
+    report_costs(&loaded.costs, options)?;
     let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
     set_global(&loaded, Global::StartNs, sys::monotonic_ns())?;
     set_global(&loaded, Global::Cpid, child.as_ref().map_or(0, |c| u64::from(c.pid())))?;
@@ -153,6 +158,21 @@ fn preflight() -> Result<(), RuntimeError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(RuntimeError::NotRoot);
+    }
+    Ok(())
+}
+
+/// Each program's verifier cost: under `-v` on stderr, and appended to the stats file.
+fn report_costs(costs: &[loader::VerifierCost], options: &RunOptions) -> Result<(), RuntimeError> {
+    if options.verbose {
+        for c in costs {
+            eprintln!("{}", c.describe());
+        }
+    }
+    if let Some(path) = &options.verifier_stats {
+        let lines: String = costs.iter().map(|c| c.record() + "\n").collect();
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| RuntimeError::Output { path: path.clone(), error: e })?;
+        file.write_all(lines.as_bytes()).map_err(|e| RuntimeError::Output { path: path.clone(), error: e })?;
     }
     Ok(())
 }

@@ -188,7 +188,7 @@ mod tests {
     fn user_addresses_of_this_process_resolve() {
         let cache = SymbolCache::default();
         let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[] };
-        let addr = libc::getpid as usize as u64;
+        let addr = libc::getpid as *const () as usize as u64;
         let src = Symbols::source(Some(std::process::id()), true);
         let r = symbols.symbolizer().symbolize(&src, Input::AbsAddr(&[addr + 4]));
         eprintln!("{r:?}");

@@ -19,6 +19,7 @@ const BPF_MAP_UPDATE_ELEM: u32 = 2;
 const BPF_MAP_DELETE_ELEM: u32 = 3;
 const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 const BPF_PROG_TEST_RUN: u32 = 10;
+const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 
 #[repr(C)]
 #[derive(Default)]
@@ -251,6 +252,26 @@ pub fn iter_open(prog_fd: RawFd, attach_type: u32) -> io::Result<(OwnedFd, Owned
     Ok((link, iter))
 }
 
+/// BPF_LINK_CREATE's attributes with the attach type's own part as six words (kprobe_multi:
+/// flags and count, symbols, addresses, cookies; uprobe_multi: path, offsets, reference
+/// counters, cookies, count and flags, pid).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateWordsAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    words: [u64; 6],
+}
+
+/// Creates a link of `attach_type` for a loaded program; `words` is the attach type's part
+/// of the attributes. Closing the link detaches it.
+pub fn link_create(prog_fd: RawFd, attach_type: u32, words: [u64; 6]) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateWordsAttr { prog_fd: prog_fd as u32, attach_type, words, ..Default::default() };
+    bpf(BPF_LINK_CREATE, &mut attr).map(owned)
+}
+
 /// Reads up to `count` entries of a map in one call, resuming after `cursor` (None: from the
 /// start). Returns the number read and whether the map has more; ENOENT marks the end.
 pub fn map_lookup_batch(fd: RawFd, cursor: &mut Option<u64>, keys: &mut [u8], values: &mut [u8], count: u32) -> io::Result<(u32, bool)> {
@@ -331,6 +352,34 @@ fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {
     } else {
         Ok(r)
     }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `struct bpf_prog_info` through `attach_btf_id` (the kernel's since 5.16), as bytes: only
+/// one field is read.
+const PROG_INFO_LEN: usize = 232;
+/// Where `verified_insns` sits in `struct bpf_prog_info`.
+const PROG_INFO_VERIFIED_INSNS: usize = 216;
+
+/// How many instructions the verifier processed to accept a loaded program (its cost, which
+/// it limits to one million); None on kernels before 5.16, which do not say.
+pub fn prog_verified_insns(prog_fd: RawFd) -> Option<u32> {
+    let mut info = [0u8; PROG_INFO_LEN];
+    let mut attr = InfoAttr { bpf_fd: prog_fd as u32, info_len: PROG_INFO_LEN as u32, info: info.as_mut_ptr() as u64 };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).ok()?;
+    // The kernel writes back how much of the struct it knows.
+    if (attr.info_len as usize) < PROG_INFO_VERIFIED_INSNS + 4 {
+        return None;
+    }
+    let word = info.get(PROG_INFO_VERIFIED_INSNS..PROG_INFO_VERIFIED_INSNS + 4)?;
+    Some(u32::from_le_bytes(word.try_into().ok()?))
 }
 
 /// Runs a loaded raw_tp program once, in this thread, with an empty context.

@@ -44,6 +44,13 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    /// A construct the running kernel cannot run: it lacks a feature (`rtrace --info`).
+    /// `construct` is as the headline names it, code in backticks.
+    KernelLacks {
+        span: Span,
+        construct: String,
+        feature: crate::features::Feature,
+    },
     /// What `for ($kv : @map)` cannot iterate, or what its body (a callback) cannot reach.
     MapLoop {
         span: Span,
@@ -296,6 +303,11 @@ impl ToDiagnostic for SemaError {
                     .with_labels(vec![primary(*span, "used here")])
                     .with_notes(vec![help.into()])
             }
+            KernelLacks { span, construct, feature } => e
+                .with_code("E0236")
+                .with_message(format!("{construct} needs {} (Linux {}), which this kernel does not have", feature.what(), feature.since()))
+                .with_labels(vec![primary(*span, "needs it")])
+                .with_notes(vec![format!("help: run it on a kernel that has `{}` (`rtrace --info` lists what this one has)", feature.key())]),
             MapLoop { span, message, help } => e
                 .with_code("E0233")
                 .with_message(message.clone())

@@ -36,6 +36,12 @@ pub trait KernelInfo {
     /// Every tracepoint as (category, event): wildcards expand over it, and misses get
     /// suggestions from it.
     fn tracepoints(&self) -> Vec<(String, String)>;
+    /// Whether the kernel has a feature a construct needs (`rtrace --info`); sema refuses
+    /// the construct where it does not, instead of leaving it to the verifier.
+    fn has(&self, feature: crate::features::Feature) -> bool {
+        let _ = feature;
+        true
+    }
     /// Whether the kernel can run kprobes at all (it may be built without CONFIG_KPROBES).
     fn kprobes_available(&self) -> bool {
         true

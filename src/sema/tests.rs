@@ -11,10 +11,14 @@ use crate::parser::parse;
 use crate::sema::Type;
 
 /// The tracefs fixture; `kprobes` is what the fixture kernel says of kprobes: None, a kernel
-/// without them; Some(functions), one with these traceable functions.
-struct Fixture(PathBuf, Option<Vec<String>>, Option<Btf>);
+/// without them; Some(functions), one with these traceable functions. The last field lists
+/// the features the fixture kernel lacks.
+struct Fixture(PathBuf, Option<Vec<String>>, Option<Btf>, Vec<crate::features::Feature>);
 
 impl KernelInfo for Fixture {
+    fn has(&self, feature: crate::features::Feature) -> bool {
+        !self.3.contains(&feature)
+    }
     fn btf(&self) -> Option<&Btf> {
         self.2.as_ref()
     }
@@ -51,7 +55,7 @@ fn fixture() -> Fixture {
     let functions = ["vfs_read", "vfs_write", "vfs_readv", "__x64_sys_execve", "do_execveat_common.isra.0"];
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let btf = Btf::parse(std::fs::read(root.join("btf/fixture.btf")).expect("BTF fixture")).expect("BTF fixture parses");
-    Fixture(root.join("tracefs"), Some(functions.map(String::from).to_vec()), Some(btf))
+    Fixture(root.join("tracefs"), Some(functions.map(String::from).to_vec()), Some(btf), Vec::new())
 }
 
 fn check(src: &str) -> String {
@@ -490,4 +494,17 @@ fn current_stdlib_spellings() {
         r#"BEGIN { @m[1, "a"] = 1; @n[2] = 2; $a = has_key(@m, (1, "a")); $b = has_key(@n, 2); delete(@n, 2); $t = nsecs(boot) + pid() + ppid; $s = strstr(comm, "rt"); }"#
     ));
     insta::assert_snapshot!(check(r#"BEGIN { @n[2] = 2; $a = nsecs(wall); $b = has_key(@n, 2, 3); $c = buf(1); delete(1, 2); @h = hist(1, 6); }"#));
+}
+
+/// What a kernel of the matrix lacks (5.10: bpf_loop, percpu lookups) is refused in sema,
+/// naming the construct and the feature, never left to the verifier.
+#[test]
+fn constructs_the_kernel_cannot_run_are_named() {
+    use crate::features::Feature;
+    let mut kernel = fixture();
+    kernel.3 = vec![Feature::Loop, Feature::ForEachMapElem, Feature::PercpuLookup, Feature::KtimeTai];
+    insta::assert_snapshot!(check_with(
+        r#"BEGIN { @c = count(); @m[1] = 2; if (globmatch(comm, "a*")) { print(@c); } $x = @c; for ($kv : @m) { print($kv); } $n = len(@m); $t = nsecs(tai); }"#,
+        &kernel
+    ));
 }

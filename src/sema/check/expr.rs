@@ -2,6 +2,7 @@
 
 use super::{Checked, Checker, Reported, AGGREGATIONS, MAX_ARGS, MAX_REGISTER_ARGS, STATEMENT_FUNCS, VALUE_FUNCS};
 use crate::diagnostics::did_you_mean;
+use crate::features::Feature;
 use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -229,6 +230,10 @@ impl Checker<'_> {
                     let what = format!("a {} map", self.maps[map].value.describe());
                     return Err(self.error(SemaError::NotAValue { span, what }));
                 };
+                // An aggregation is per-CPU: a read folds every CPU's copy.
+                if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
+                    self.require(Feature::PercpuLookup, span, &format!("reading the aggregation `@{}` in a probe", m.name))?;
+                }
                 (hir::ExprKind::MapRead { map, keys }, ty)
             }
             ExprKind::Call { func, args } => return self.value_call(func, args, span),
@@ -441,6 +446,9 @@ impl Checker<'_> {
                 label: "not a clock".into(),
             }));
         };
+        if b == Builtin::NsecsTai {
+            self.require(Feature::KtimeTai, span, "`nsecs(tai)`")?;
+        }
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
     }
 

@@ -3,6 +3,7 @@
 //! renders (`kstack`/`ustack`, also bare builtins, and `ksym`).
 
 use super::{Checked, Checker, Reported};
+use crate::features::Feature;
 use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -266,6 +267,7 @@ impl Checker<'_> {
             return Ok(hir::Expr { kind: hir::ExprKind::StackLen { user, limit: spec.limit }, ty: Type::I64, span });
         }
         let map = self.whole_map(arg, "len")?;
+        self.require(Feature::ForEachMapElem, span, "`len(@m)`")?;
         if self.maps[map].keys.is_empty() {
             return Err(self.error(SemaError::TypeMismatch {
                 span: arg.span,
@@ -341,6 +343,8 @@ impl Checker<'_> {
     /// script compiles (a literal or a positional parameter).
     pub(super) fn globmatch(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [s, pattern] = args else { return Err(self.arg_count(span, "globmatch", "a string and a pattern in quotes", args.len())) };
+        // The automaton steps through the string in a bpf_loop callback (codegen/glob.rs).
+        self.require(Feature::Loop, span, "`globmatch`")?;
         let (s, p) = (self.expr(s), self.expr(pattern));
         let (s, p) = (s?, p?);
         if !matches!(s.ty, Type::Str(_)) {

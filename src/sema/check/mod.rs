@@ -304,6 +304,14 @@ impl Checker<'_> {
         probes
     }
 
+    /// `construct` at `span` needs `feature` of the kernel: an error where it lacks it.
+    fn require(&mut self, feature: crate::features::Feature, span: Span, construct: &str) -> Checked<()> {
+        match self.kernel.is_none_or(|k| k.has(feature)) {
+            true => Ok(()),
+            false => Err(self.error(SemaError::KernelLacks { span, construct: construct.into(), feature })),
+        }
+    }
+
     fn error(&mut self, e: SemaError) -> Reported {
         self.errors.push(e);
         Reported

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::{Checked, Checker, Reported, STATEMENT_FUNCS, UNSAFE_FUNCS};
+use crate::features::Feature;
 use crate::parser::ast::{self, BinOp, ExprKind, StmtKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -234,6 +235,11 @@ impl Checker<'_> {
     /// value is a distribution (hist, lhist, stats) cannot be iterated.
     fn for_map(&mut self, var: &ast::Ident, map: &ast::MapRef, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
         let id = self.existing_map(map)?;
+        let construct = format!("`for (${} : @{})`", var.name, map.name);
+        self.require(Feature::ForEachMapElem, map.span, &construct)?;
+        if !matches!(self.maps[id].value, hir::MapValue::Scalar(_)) {
+            self.require(Feature::PercpuLookup, map.span, &construct)?;
+        }
         let decl = &self.maps[id];
         let problem = match decl.value.read_type() {
             _ if decl.keys.is_empty() => Some((format!("@{} has no keys to iterate", decl.name), "iterate a map with keys, e.g. `@m[pid] = nsecs`")),

@@ -1,0 +1,247 @@
+//! Asks the running kernel for each `features::Feature`: loads a two-instruction program
+//! that calls the helper, creates the map, opens the perf event, makes the link (and closes
+//! it at once). Nothing is inferred from the kernel's version. `LiveKernel` answers sema's
+//! questions from here, `rtrace --info` prints every answer, and the test suites read that.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::{links, loader, sys};
+use crate::btf::{Btf, Namespace};
+use crate::features::{Answer, Feature};
+
+const BPF_PROG_TYPE_KPROBE: u32 = 2;
+const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+const BPF_TRACE_UPROBE_MULTI: u32 = 48;
+
+const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
+const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+const PERF_TYPE_HARDWARE: u32 = 0;
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const HW_BREAKPOINT_W: u8 = 2;
+
+/// The kernel function the probes of kprobes, kprobe_multi and trampolines attach to for a
+/// moment: present in every kernel rtrace runs on, and traceable.
+const PROBED_FUNCTION: &str = "vfs_read";
+
+/// `r0 = 0; exit`.
+const RETURN_ZERO: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
+/// Every feature, in `Feature::ALL`'s order.
+pub fn probe_all() -> Vec<(Feature, Answer)> {
+    Feature::ALL.iter().map(|f| (*f, probe(*f))).collect()
+}
+
+/// Asks the kernel for one feature.
+pub fn probe(feature: Feature) -> Answer {
+    match check(feature) {
+        Ok(()) => Answer { present: true, detail: String::new() },
+        Err(detail) => Answer { present: false, detail },
+    }
+}
+
+type Check = Result<(), String>;
+
+fn check(feature: Feature) -> Check {
+    use Feature::*;
+    match feature {
+        Btf => vmlinux_btf().map(drop),
+        ModuleBtf => {
+            let modules = std::fs::read_dir("/sys/kernel/btf").map_err(|e| e.to_string())?.filter_map(Result::ok).any(|e| e.file_name() != "vmlinux");
+            modules.then_some(()).ok_or_else(|| "no module has BTF".to_string())
+        }
+        KallsymsAll => {
+            let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| e.to_string())?;
+            let data = text.lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")));
+            data.then_some(()).ok_or_else(|| "kallsyms lists functions only".to_string())
+        }
+        Tracefs => {
+            super::LiveKernel::open();
+            ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
+                .iter()
+                .any(|p| std::path::Path::new(p).is_dir())
+                .then_some(())
+                .ok_or_else(|| "tracefs is not mounted and cannot be".to_string())
+        }
+        Tracepoints => load(BPF_PROG_TYPE_TRACEPOINT, &RETURN_ZERO, sys::LoadTarget::default()).map(drop),
+        RawTracepoints => {
+            let prog = load(BPF_PROG_TYPE_RAW_TRACEPOINT, &RETURN_ZERO, sys::LoadTarget::default())?;
+            sys::raw_tracepoint_open(Some("sys_enter"), prog.as_raw_fd()).map(drop).map_err(errno)
+        }
+        TestRun => {
+            let prog = load(BPF_PROG_TYPE_RAW_TRACEPOINT, &RETURN_ZERO, sys::LoadTarget::default())?;
+            sys::prog_test_run(prog.as_raw_fd()).map_err(errno)
+        }
+        Kprobes => links::pmu_event("kprobe", PROBED_FUNCTION, 0, false, None, None).map(drop).map_err(|e| pmu_error("kprobe", e)),
+        Uprobes => {
+            let file = ProbeFile::new()?;
+            links::pmu_event("uprobe", &file.path, 0, false, None, None).map(drop).map_err(|e| pmu_error("uprobe", e))
+        }
+        KprobeMulti => {
+            let prog = load(BPF_PROG_TYPE_KPROBE, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_KPROBE_MULTI, attach_btf_id: 0 })?;
+            let symbol = std::ffi::CString::new(PROBED_FUNCTION).map_err(|e| e.to_string())?;
+            let symbols = [symbol.as_ptr() as u64];
+            sys::link_create(prog.as_raw_fd(), BPF_TRACE_KPROBE_MULTI, [1u64 << 32, symbols.as_ptr() as u64, 0, 0, 0, 0]).map(drop).map_err(errno)
+        }
+        UprobeMulti => {
+            let file = ProbeFile::new()?;
+            let prog = load(BPF_PROG_TYPE_KPROBE, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_UPROBE_MULTI, attach_btf_id: 0 })?;
+            let path = std::ffi::CString::new(file.path.clone()).map_err(|e| e.to_string())?;
+            let offsets = [0u64];
+            sys::link_create(prog.as_raw_fd(), BPF_TRACE_UPROBE_MULTI, [path.as_ptr() as u64, offsets.as_ptr() as u64, 0, 0, 1, 0]).map(drop).map_err(errno)
+        }
+        Trampolines => {
+            let btf = vmlinux_btf()?;
+            let id = function_id(&btf, PROBED_FUNCTION)?;
+            let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id })?;
+            sys::raw_tracepoint_open(None, prog.as_raw_fd()).map(drop).map_err(errno)
+        }
+        Iterators => {
+            let btf = vmlinux_btf()?;
+            let id = function_id(&btf, "bpf_iter_task")?;
+            let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id })?;
+            sys::iter_open(prog.as_raw_fd(), loader::BPF_TRACE_ITER).map(drop).map_err(errno)
+        }
+        SoftwareEvents => links::counter_event(PERF_TYPE_SOFTWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
+        HardwareEvents => links::counter_event(PERF_TYPE_HARDWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
+        UserBreakpoints => {
+            static WATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            links::breakpoint_event(WATCHED.as_ptr() as u64, 8, HW_BREAKPOINT_W, 0, -1).map(drop).map_err(errno)
+        }
+        KernelBreakpoints => {
+            // A kernel object's address, 8-aligned, as `watchpoint:0xADDR` scripts watch.
+            let addr = kernel_address()?;
+            links::breakpoint_event(addr & !7, 8, HW_BREAKPOINT_W, -1, 0).map(drop).map_err(errno)
+        }
+        RingBuf => map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096),
+        PercpuArray => map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1),
+        PercpuHash => map(BPF_MAP_TYPE_PERCPU_HASH, 8, 8, 1),
+        LruHash => map(BPF_MAP_TYPE_LRU_HASH, 8, 8, 16),
+        StackTrace => map(BPF_MAP_TYPE_STACK_TRACE, 4, 8, 1),
+        PerfEventArray => map(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 1),
+        MapBatch => {
+            let fd = sys::map_create(BPF_MAP_TYPE_HASH, 8, 8, 1, 0, "rtrace_probe").map_err(errno)?;
+            let (mut keys, mut values) = ([0u8; 8], [0u8; 8]);
+            match sys::map_lookup_batch(fd.as_raw_fd(), &mut None, &mut keys, &mut values, 1) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(errno(e)),
+            }
+        }
+        ProbeReadKernel => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 113),
+        Loop => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 181),
+        ForEachMapElem => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 164),
+        PercpuLookup => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 195),
+        NsPidTgid => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 120),
+        KtimeBoot => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 125),
+        KtimeTai => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 208),
+        FuncIp => helper(BPF_PROG_TYPE_KPROBE, 173),
+        SendSignal => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 109),
+        OverrideReturn => helper(BPF_PROG_TYPE_KPROBE, 58),
+    }
+}
+
+/// The error's name, as short as `--info` wants it ("EPERM").
+fn errno(e: std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::EACCES) => "EACCES".into(),
+        Some(libc::EINVAL) => "EINVAL".into(),
+        Some(libc::ENOENT) => "ENOENT".into(),
+        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP".into(),
+        Some(libc::ENODEV) => "ENODEV".into(),
+        Some(libc::EBUSY) => "EBUSY".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A kprobe or uprobe PMU that is not there is the kernel's build, not a failure.
+fn pmu_error(pmu: &str, e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound && !std::path::Path::new(&format!("/sys/bus/event_source/devices/{pmu}")).exists() {
+        return format!("no {pmu} PMU: the kernel is built without them");
+    }
+    errno(e)
+}
+
+fn load(prog_type: u32, insns: &[u8], target: sys::LoadTarget) -> Result<OwnedFd, String> {
+    sys::prog_load(prog_type, insns, "rtrace_probe", &mut [], target, None).map_err(errno)
+}
+
+fn map(map_type: u32, key: u32, value: u32, entries: u32) -> Check {
+    sys::map_create(map_type, key, value, entries, 0, "rtrace_probe").map(drop).map_err(errno)
+}
+
+/// Whether programs of `prog_type` may call helper `id`: `call id; exit`, which a kernel
+/// with the helper rejects for other reasons (its arguments) or accepts, and one without it
+/// rejects naming the helper as unknown.
+fn helper(prog_type: u32, id: i32) -> Check {
+    let mut insns = [0u8; 16];
+    insns[0] = 0x85;
+    insns[4..8].copy_from_slice(&id.to_le_bytes());
+    insns[8] = 0x95;
+    let mut log = vec![0u8; 4096];
+    match sys::prog_load(prog_type, &insns, "rtrace_probe", &mut log, sys::LoadTarget::default(), None) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            let log = String::from_utf8_lossy(&log[..end]);
+            if ["invalid func", "unknown func", "cannot use helper", "cannot call"].iter().any(|m| log.contains(m)) {
+                return Err("the kernel does not know it".into());
+            }
+            if e.raw_os_error() == Some(libc::EPERM) {
+                return Err(errno(e));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn vmlinux_btf() -> Result<Btf, String> {
+    let data = std::fs::read(super::kernel::VMLINUX_BTF).map_err(|e| format!("{}: {}", super::kernel::VMLINUX_BTF, errno(e)))?;
+    Btf::parse(data).map_err(|e| e.to_string())
+}
+
+fn function_id(btf: &Btf, name: &str) -> Result<u32, String> {
+    btf.find(Namespace::Func, name).ok_or_else(|| format!("no function {name} in the kernel's BTF"))
+}
+
+/// An address inside the kernel's data: `init_task`'s (its symbol is listed even where
+/// kallsyms has no other variables, as it is exported), else a kernel function's.
+fn kernel_address() -> Result<u64, String> {
+    let text = std::fs::read_to_string("/proc/kallsyms").map_err(errno)?;
+    let find = |want: &str| {
+        text.lines().find_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (addr, _, name) = (parts.next()?, parts.next()?, parts.next()?);
+            (name == want).then(|| u64::from_str_radix(addr, 16).ok()).flatten().filter(|a| *a != 0)
+        })
+    };
+    find("init_task").or_else(|| find(PROBED_FUNCTION)).ok_or_else(|| "no kernel address in kallsyms (kptr_restrict?)".to_string())
+}
+
+/// A small file nothing maps, for uprobes that are registered and removed at once.
+struct ProbeFile {
+    path: String,
+}
+
+impl ProbeFile {
+    fn new() -> Result<ProbeFile, String> {
+        let path = std::env::temp_dir().join(format!("rtrace-probe-{}", std::process::id()));
+        std::fs::write(&path, [0u8; 64]).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(ProbeFile { path: path.display().to_string() })
+    }
+}
+
+impl Drop for ProbeFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
