@@ -3,16 +3,22 @@
 //! copy, with `bpf_map_lookup_percpu_elem` (Linux 5.19), the way userspace folds them when
 //! it prints the map; reading only the current CPU's copy would see a fraction of it.
 
+use inkwell::module::Linkage;
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::artifact::Global;
-use super::builder::{Helper, R};
+use super::builder::{internal, Helper, R};
 use super::expr::Val;
 use super::maps::MAX_CPUS;
-use super::probe::Lower;
+use super::probe::{bpf_function, Lower};
 use crate::sema::hir::{Expr, MapValue};
 use crate::sema::Type;
+
+/// The context block of the fold callback: the accumulators' and the key's addresses.
+const FOLD_ACC: usize = 0;
+const FOLD_SECOND: usize = 8;
+const FOLD_KEY: usize = 16;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
@@ -38,32 +44,57 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// An aggregation's value over every CPU: the sum of counts and sums, the least or
     /// greatest of the CPUs that have a min or max, the average of all (total / count).
+    /// The CPUs are stepped by `bpf_loop`, whose callback the verifier checks once, with the
+    /// accumulators in scratch words it does not track (`BpfBuilder::untracked_i64`): an
+    /// inline loop up to `MAX_CPUS` cost it a walk per possible CPU, 120k instructions for
+    /// four reads in one probe.
     pub(super) fn fold_cpus(&mut self, map: usize, key: PointerValue<'ctx>, value: MapValue) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let ncpus = self.global(Global::Ncpus)?;
+        let callback = self.fold_step(map, value)?;
         // acc: the sum, count or extreme; second: the total (avg), or whether one was seen.
-        let (acc, second, cpu) = (bb.stack_i64("acc")?, bb.stack_i64("acc2")?, bb.stack_i64("cpu")?);
-        for s in [acc, second, cpu] {
+        let (acc, second) = (bb.untracked_i64()?, bb.untracked_i64()?);
+        for s in [acc, second] {
             bb.store_i64(s, bb.const_i64(0))?;
         }
-        let head = bb.ctx.append_basic_block(bb.function, "cpu_loop");
-        let body = bb.ctx.append_basic_block(bb.function, "cpu_body");
-        let next = bb.ctx.append_basic_block(bb.function, "cpu_next");
-        let done = bb.ctx.append_basic_block(bb.function, "cpu_done");
-        bb.b.build_unconditional_branch(head)?;
-        bb.b.position_at_end(head);
-        let i = bb.load_i64(cpu)?;
-        // Two tests, the constant one first: the verifier proves the loop ends by it.
-        let bounded = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(u64::from(MAX_CPUS)), "bounded")?;
-        bb.b.build_conditional_branch(bounded, next, done)?;
-        bb.b.position_at_end(next);
-        let online = bb.b.build_int_compare(IntPredicate::ULT, i, ncpus, "online")?;
-        bb.b.build_conditional_branch(online, body, done)?;
-        bb.b.position_at_end(body);
-        let r = bb.helper(Helper::MapLookupPercpuElem, &[self.maps.user[map].as_pointer_value().into(), key.into(), i.into()])?;
-        let p = bb.b.build_int_to_ptr(r, bb.ptr(), "cpu_val")?;
-        let found = bb.b.build_is_not_null(p, "found")?;
-        bb.if_then(found, |s| {
+        let block = bb.stack_block(24, "fold_context")?;
+        for (at, p) in [(FOLD_ACC, acc), (FOLD_SECOND, second), (FOLD_KEY, key)] {
+            bb.b.build_store(bb.gep(block, at)?, p)?;
+        }
+        // Never more than the array of per-CPU copies holds.
+        let n = bb.b.build_select(bb.b.build_int_compare(IntPredicate::ULT, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "few")?, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "n")?;
+        bb.helper(Helper::Loop, &[n.into(), callback.into(), block.into(), bb.const_i64(0).into()])?;
+        let folded = bb.load_i64(acc)?;
+        Ok(match value {
+            MapValue::Avg | MapValue::Stats => {
+                let total = bb.load_i64(second)?;
+                let none = bb.b.build_int_compare(IntPredicate::EQ, folded, bb.const_i64(0), "none")?;
+                let count = bb.b.build_select(none, bb.const_i64(1), folded, "count")?.into_int_value();
+                // BPF before cpu v4 has no signed division.
+                self.signed_div_rem(total, count, true)?
+            }
+            _ => folded,
+        })
+    }
+
+    /// The `bpf_loop` callback `(cpu, context)` that folds CPU `cpu`'s copy of the element
+    /// of map `map` into the accumulators; one per map. Always returns 0 (go on).
+    fn fold_step(&self, map: usize, value: MapValue) -> R<PointerValue<'ctx>> {
+        let bb = self.bb;
+        let name = format!("rtrace_fold_{map}");
+        if let Some(f) = bb.module.get_function(&name) {
+            return Ok(f.as_global_value().as_pointer_value());
+        }
+        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 2, Some(Linkage::Internal));
+        let param = |i: u32| cb.function.get_nth_param(i).map(|p| p.into_pointer_value()).ok_or_else(|| internal("callback parameter"));
+        let (index, context) = (param(0)?, param(1)?);
+        let field = |at| -> R<PointerValue<'ctx>> { Ok(cb.b.build_load(cb.ptr(), cb.gep(context, at)?, "field")?.into_pointer_value()) };
+        let (acc, second, key) = (field(FOLD_ACC)?, field(FOLD_SECOND)?, field(FOLD_KEY)?);
+        let i = cb.b.build_ptr_to_int(index, cb.i64(), "cpu")?;
+        let r = cb.helper(Helper::MapLookupPercpuElem, &[self.maps.user[map].as_pointer_value().into(), key.into(), i.into()])?;
+        let p = cb.b.build_int_to_ptr(r, cb.ptr(), "cpu_val")?;
+        let found = cb.b.build_is_not_null(p, "found")?;
+        cb.if_then(found, |s| {
             let v = s.load_i64(p)?;
             let word1 = s.load_i64(s.gep(p, 8)?)?;
             match value {
@@ -89,19 +120,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 _ => s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "sum")?),
             }
         })?;
-        bb.store_i64(cpu, bb.b.build_int_add(i, bb.const_i64(1), "next_cpu")?)?;
-        bb.b.build_unconditional_branch(head)?;
-        bb.b.position_at_end(done);
-        let folded = bb.load_i64(acc)?;
-        Ok(match value {
-            MapValue::Avg | MapValue::Stats => {
-                let total = bb.load_i64(second)?;
-                let none = bb.b.build_int_compare(IntPredicate::EQ, folded, bb.const_i64(0), "none")?;
-                let count = bb.b.build_select(none, bb.const_i64(1), folded, "count")?.into_int_value();
-                // BPF before cpu v4 has no signed division.
-                self.signed_div_rem(total, count, true)?
-            }
-            _ => folded,
-        })
+        cb.b.build_return(Some(&cb.const_i64(0)))?;
+        let f = cb.function;
+        cb.finish()?;
+        Ok(f.as_global_value().as_pointer_value())
     }
 }
