@@ -3,7 +3,6 @@
 //! copy, with `bpf_map_lookup_percpu_elem` (Linux 5.19), the way userspace folds them when
 //! it prints the map; reading only the current CPU's copy would see a fraction of it.
 
-use inkwell::module::Linkage;
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
@@ -11,14 +10,9 @@ use super::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::expr::Val;
 use super::maps::MAX_CPUS;
-use super::probe::{bpf_function, Lower};
+use super::probe::Lower;
 use crate::sema::hir::{Expr, MapValue};
 use crate::sema::Type;
-
-/// The context block of the fold callback: the accumulators' and the key's addresses.
-const FOLD_ACC: usize = 0;
-const FOLD_SECOND: usize = 8;
-const FOLD_KEY: usize = 16;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
@@ -44,26 +38,54 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// An aggregation's value over every CPU: the sum of counts and sums, the least or
     /// greatest of the CPUs that have a min or max, the average of all (total / count).
-    /// The CPUs are stepped by `bpf_loop`, whose callback the verifier checks once, with the
-    /// accumulators in scratch words it does not track (`BpfBuilder::untracked_i64`): an
-    /// inline loop up to `MAX_CPUS` cost it a walk per possible CPU, 120k instructions for
-    /// four reads in one probe.
+    /// The CPUs are stepped by `callback_loop` with untracked accumulators: an inline loop
+    /// up to `MAX_CPUS` cost the verifier a walk per possible CPU, 120k instructions for four
+    /// reads in one probe.
     pub(super) fn fold_cpus(&mut self, map: usize, key: PointerValue<'ctx>, value: MapValue) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let ncpus = self.global(Global::Ncpus)?;
-        let callback = self.fold_step(map, value)?;
         // acc: the sum, count or extreme; second: the total (avg), or whether one was seen.
         let (acc, second) = (bb.untracked_i64()?, bb.untracked_i64()?);
         for s in [acc, second] {
             bb.store_i64(s, bb.const_i64(0))?;
         }
-        let block = bb.stack_block(24, "fold_context")?;
-        for (at, p) in [(FOLD_ACC, acc), (FOLD_SECOND, second), (FOLD_KEY, key)] {
-            bb.b.build_store(bb.gep(block, at)?, p)?;
-        }
         // Never more than the array of per-CPU copies holds.
-        let n = bb.b.build_select(bb.b.build_int_compare(IntPredicate::ULT, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "few")?, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "n")?;
-        bb.helper(Helper::Loop, &[n.into(), callback.into(), block.into(), bb.const_i64(0).into()])?;
+        let few = bb.b.build_int_compare(IntPredicate::ULT, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "few")?;
+        let n = bb.b.build_select(few, ncpus, bb.const_i64(u64::from(MAX_CPUS)), "n")?.into_int_value();
+        let map_ptr = self.maps.user[map].as_pointer_value();
+        bb.callback_loop(&format!("rtrace_fold_{map}"), n, &[acc, second, key], |cb, i, captured| {
+            let [acc, second, key] = *captured else { return Err(internal("fold context")) };
+            let r = cb.helper(Helper::MapLookupPercpuElem, &[map_ptr.into(), key.into(), i.into()])?;
+            let p = cb.b.build_int_to_ptr(r, cb.ptr(), "cpu_val")?;
+            let found = cb.b.build_is_not_null(p, "found")?;
+            cb.if_then(found, |s| {
+                let v = s.load_i64(p)?;
+                let word1 = s.load_i64(s.gep(p, 8)?)?;
+                match value {
+                    MapValue::Avg | MapValue::Stats => {
+                        s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "count")?)?;
+                        s.store_i64(second, s.b.build_int_add(s.load_i64(second)?, word1, "total")?)
+                    }
+                    MapValue::Min { .. } | MapValue::Max { .. } => {
+                        // A CPU's copy counts once it has a value (its second word).
+                        let present = s.b.build_int_compare(IntPredicate::NE, word1, s.const_i64(0), "present")?;
+                        s.if_then(present, |s| {
+                            let old = s.load_i64(acc)?;
+                            let pred = super::maps::better_than(value);
+                            let better = s.b.build_int_compare(pred, v, old, "better")?;
+                            let first = s.b.build_int_compare(IntPredicate::EQ, s.load_i64(second)?, s.const_i64(0), "first")?;
+                            let take = s.b.build_or(better, first, "take")?;
+                            s.if_then(take, |s| {
+                                s.store_i64(acc, v)?;
+                                s.store_i64(second, s.const_i64(1))
+                            })
+                        })
+                    }
+                    _ => s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "sum")?),
+                }
+            })?;
+            Ok(cb.const_i64(0))
+        })?;
         let folded = bb.load_i64(acc)?;
         Ok(match value {
             MapValue::Avg | MapValue::Stats => {
@@ -75,54 +97,5 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             _ => folded,
         })
-    }
-
-    /// The `bpf_loop` callback `(cpu, context)` that folds CPU `cpu`'s copy of the element
-    /// of map `map` into the accumulators; one per map. Always returns 0 (go on).
-    fn fold_step(&self, map: usize, value: MapValue) -> R<PointerValue<'ctx>> {
-        let bb = self.bb;
-        let name = format!("rtrace_fold_{map}");
-        if let Some(f) = bb.module.get_function(&name) {
-            return Ok(f.as_global_value().as_pointer_value());
-        }
-        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 2, Some(Linkage::Internal));
-        let param = |i: u32| cb.function.get_nth_param(i).map(|p| p.into_pointer_value()).ok_or_else(|| internal("callback parameter"));
-        let (index, context) = (param(0)?, param(1)?);
-        let field = |at| -> R<PointerValue<'ctx>> { Ok(cb.b.build_load(cb.ptr(), cb.gep(context, at)?, "field")?.into_pointer_value()) };
-        let (acc, second, key) = (field(FOLD_ACC)?, field(FOLD_SECOND)?, field(FOLD_KEY)?);
-        let i = cb.b.build_ptr_to_int(index, cb.i64(), "cpu")?;
-        let r = cb.helper(Helper::MapLookupPercpuElem, &[self.maps.user[map].as_pointer_value().into(), key.into(), i.into()])?;
-        let p = cb.b.build_int_to_ptr(r, cb.ptr(), "cpu_val")?;
-        let found = cb.b.build_is_not_null(p, "found")?;
-        cb.if_then(found, |s| {
-            let v = s.load_i64(p)?;
-            let word1 = s.load_i64(s.gep(p, 8)?)?;
-            match value {
-                MapValue::Avg | MapValue::Stats => {
-                    s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "count")?)?;
-                    s.store_i64(second, s.b.build_int_add(s.load_i64(second)?, word1, "total")?)
-                }
-                MapValue::Min { .. } | MapValue::Max { .. } => {
-                    // A CPU's copy counts once it has a value (its second word).
-                    let present = s.b.build_int_compare(IntPredicate::NE, word1, s.const_i64(0), "present")?;
-                    s.if_then(present, |s| {
-                        let old = s.load_i64(acc)?;
-                        let pred = super::maps::better_than(value);
-                        let better = s.b.build_int_compare(pred, v, old, "better")?;
-                        let first = s.b.build_int_compare(IntPredicate::EQ, s.load_i64(second)?, s.const_i64(0), "first")?;
-                        let take = s.b.build_or(better, first, "take")?;
-                        s.if_then(take, |s| {
-                            s.store_i64(acc, v)?;
-                            s.store_i64(second, s.const_i64(1))
-                        })
-                    })
-                }
-                _ => s.store_i64(acc, s.b.build_int_add(s.load_i64(acc)?, v, "sum")?),
-            }
-        })?;
-        cb.b.build_return(Some(&cb.const_i64(0)))?;
-        let f = cb.function;
-        cb.finish()?;
-        Ok(f.as_global_value().as_pointer_value())
     }
 }

@@ -9,6 +9,7 @@ mod expr;
 mod glob;
 mod llvm_diagnostics;
 mod llvm_init;
+mod loops;
 mod map_loop;
 mod map_read;
 pub mod maps;

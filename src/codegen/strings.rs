@@ -1,79 +1,85 @@
-//! String searches and comparisons that need loops: `strstr`, `strcontains`, `memcmp`. Bounded by the buffers' sizes, which the
-//! verifier sees in the loop conditions.
+//! String searches and comparisons that need loops: `strstr`, `strcontains`, `memcmp`. Each
+//! steps through its buffer with `callback_loop` (codegen/loops.rs), so the verifier checks
+//! one step whatever the buffers' sizes (`max_strlen` up to 1024).
 
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::builder::R;
+use super::builder::{internal, BpfBuilder, R};
 use super::probe::Lower;
+
+/// Byte `at` of `base` (an index the caller has bounded), as an i8.
+fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+    let i8t = bb.ctx.i8_type();
+    // SAFETY: `at` is below the buffer's size on every path that reaches this load.
+    let p = unsafe { bb.b.build_in_bounds_gep(i8t, base, &[at], "at")? };
+    Ok(bb.b.build_load(i8t, p, "byte")?.into_int_value())
+}
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// Where the NUL-terminated `needle` (in a buffer of `nn` bytes) first occurs in
-    /// `haystack` (`hn` bytes), or -1: for each start in the haystack, compare until the
-    /// needle's NUL.
+    /// `haystack` (`hn` bytes), or -1: a step per start in the haystack compares the needle
+    /// there, byte by byte until its NUL.
     pub fn str_find(&self, haystack: PointerValue<'ctx>, hn: usize, needle: PointerValue<'ctx>, nn: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
-        let (i8t, f) = (bb.ctx.i8_type(), bb.function);
-        let found = bb.stack_i64("found")?;
-        let i = bb.stack_i64("start")?;
-        let j = bb.stack_i64("offset")?;
+        let found = bb.untracked_i64()?;
         bb.store_i64(found, bb.const_i64(u64::MAX))?;
-        bb.store_i64(i, bb.const_i64(0))?;
-        let block = |name| bb.ctx.append_basic_block(f, name);
-        let (outer, start, inner, compare, matched, next, done) =
-            (block("sc_outer"), block("sc_start"), block("sc_inner"), block("sc_compare"), block("sc_matched"), block("sc_next"), block("sc_done"));
-        let byte = |base: PointerValue<'ctx>, at: IntValue<'ctx>| -> R<IntValue<'ctx>> {
-            // SAFETY: `at` is below the buffer's size on every path that reaches this load.
-            let p = unsafe { bb.b.build_in_bounds_gep(i8t, base, &[at], "at")? };
-            Ok(bb.b.build_load(i8t, p, "byte")?.into_int_value())
-        };
-        let below = |v: IntValue<'ctx>, n: usize| bb.b.build_int_compare(IntPredicate::ULT, v, bb.const_i64(n as u64), "below");
-        bb.b.build_unconditional_branch(outer)?;
+        bb.callback_loop(&format!("rtrace_strfind_{hn}_{nn}"), bb.const_i64(hn as u64), &[found, haystack, needle], |cb, i, captured| {
+            let [found, haystack, needle] = *captured else { return Err(internal("strstr context")) };
+            let i8t = cb.ctx.i8_type();
+            let block = |name| cb.ctx.append_basic_block(cb.function, name);
+            let below = |v: IntValue<'ctx>, n: usize| cb.b.build_int_compare(IntPredicate::ULT, v, cb.const_i64(n as u64), "below");
+            let (start, inner, more, check, compare, step, matched, next, stop) = (
+                block("sc_start"),
+                block("sc_inner"),
+                block("sc_more"),
+                block("sc_check"),
+                block("sc_compare"),
+                block("sc_step"),
+                block("sc_matched"),
+                block("sc_next"),
+                block("sc_stop"),
+            );
+            cb.b.build_conditional_branch(below(i, hn)?, start, stop)?;
 
-        bb.b.position_at_end(outer);
-        let iv = bb.load_i64(i)?;
-        bb.b.build_conditional_branch(below(iv, hn)?, start, done)?;
+            // The needle at start `i`: an inline loop over its bytes, bounded by its buffer.
+            cb.b.position_at_end(start);
+            let j = cb.stack_i64("offset")?;
+            cb.store_i64(j, cb.const_i64(0))?;
+            cb.b.build_unconditional_branch(inner)?;
+            // The needle ended (or filled its buffer): a match.
+            cb.b.position_at_end(inner);
+            let jv = cb.load_i64(j)?;
+            cb.b.build_conditional_branch(below(jv, nn)?, more, matched)?;
+            cb.b.position_at_end(more);
+            let c = byte(cb, needle, jv)?;
+            let ended = cb.b.build_int_compare(IntPredicate::EQ, c, i8t.const_zero(), "needle_end")?;
+            cb.b.build_conditional_branch(ended, matched, check)?;
+            cb.b.position_at_end(check);
+            let k = cb.b.build_int_add(i, jv, "k")?;
+            cb.b.build_conditional_branch(below(k, hn)?, compare, next)?;
+            cb.b.position_at_end(compare);
+            let same = cb.b.build_int_compare(IntPredicate::EQ, byte(cb, haystack, k)?, c, "same")?;
+            cb.b.build_conditional_branch(same, step, next)?;
+            cb.b.position_at_end(step);
+            cb.store_i64(j, cb.b.build_int_add(jv, cb.const_i64(1), "j")?)?;
+            cb.b.build_unconditional_branch(inner)?;
 
-        bb.b.position_at_end(start);
-        bb.store_i64(j, bb.const_i64(0))?;
-        bb.b.build_unconditional_branch(inner)?;
+            cb.b.position_at_end(matched);
+            cb.store_i64(found, i)?;
+            cb.b.build_unconditional_branch(stop)?;
 
-        // The needle ended (or filled its buffer): a match.
-        bb.b.position_at_end(inner);
-        let jv = bb.load_i64(j)?;
-        let more = block("sc_more");
-        bb.b.build_conditional_branch(below(jv, nn)?, more, matched)?;
-        bb.b.position_at_end(more);
-        let c = byte(needle, jv)?;
-        let ended = bb.b.build_int_compare(IntPredicate::EQ, c, i8t.const_zero(), "needle_end")?;
-        let check = block("sc_check");
-        bb.b.build_conditional_branch(ended, matched, check)?;
-        bb.b.position_at_end(check);
-        let k = bb.b.build_int_add(bb.load_i64(i)?, jv, "k")?;
-        bb.b.build_conditional_branch(below(k, hn)?, compare, next)?;
-        bb.b.position_at_end(compare);
-        let same = bb.b.build_int_compare(IntPredicate::EQ, byte(haystack, k)?, c, "same")?;
-        let step = block("sc_step");
-        bb.b.build_conditional_branch(same, step, next)?;
-        bb.b.position_at_end(step);
-        bb.store_i64(j, bb.b.build_int_add(jv, bb.const_i64(1), "j")?)?;
-        bb.b.build_unconditional_branch(inner)?;
+            // No match from this start: stop at the haystack's NUL, else try the next start.
+            cb.b.position_at_end(next);
+            let at_end = cb.b.build_int_compare(IntPredicate::EQ, byte(cb, haystack, i)?, i8t.const_zero(), "haystack_end")?;
+            let go_on = block("sc_go_on");
+            cb.b.build_conditional_branch(at_end, stop, go_on)?;
+            cb.b.position_at_end(go_on);
+            cb.b.build_return(Some(&cb.const_i64(0)))?;
 
-        bb.b.position_at_end(matched);
-        bb.store_i64(found, bb.load_i64(i)?)?;
-        bb.b.build_unconditional_branch(done)?;
-
-        // No match from this start: stop at the haystack's NUL, else try the next start.
-        bb.b.position_at_end(next);
-        let iv = bb.load_i64(i)?;
-        let at_end = bb.b.build_int_compare(IntPredicate::EQ, byte(haystack, iv)?, i8t.const_zero(), "haystack_end")?;
-        let advance = block("sc_advance");
-        bb.b.build_conditional_branch(at_end, done, advance)?;
-        bb.b.position_at_end(advance);
-        bb.store_i64(i, bb.b.build_int_add(iv, bb.const_i64(1), "i")?)?;
-        bb.b.build_unconditional_branch(outer)?;
-
-        bb.b.position_at_end(done);
+            cb.b.position_at_end(stop);
+            Ok(cb.const_i64(1))
+        })?;
         bb.load_i64(found)
     }
 
@@ -81,36 +87,31 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     /// among the first `n`, never past the shorter buffer (`limit` bytes), or 0.
     pub fn mem_compare(&self, a: PointerValue<'ctx>, b: PointerValue<'ctx>, limit: usize, n: IntValue<'ctx>) -> R<IntValue<'ctx>> {
         let bb = self.bb;
-        let (i8t, f) = (bb.ctx.i8_type(), bb.function);
-        let (i, diff) = (bb.stack_i64("mc_i")?, bb.stack_i64("mc_diff")?);
-        bb.store_i64(i, bb.const_i64(0))?;
+        let diff = bb.untracked_i64()?;
         bb.store_i64(diff, bb.const_i64(0))?;
-        let block = |name| bb.ctx.append_basic_block(f, name);
-        let (head, within, body, step, done) = (block("mc_head"), block("mc_within"), block("mc_body"), block("mc_step"), block("mc_done"));
-        bb.b.build_unconditional_branch(head)?;
-        // The constant bound first: the verifier proves the loop ends by it.
-        bb.b.position_at_end(head);
-        let iv = bb.load_i64(i)?;
-        let in_buffer = bb.b.build_int_compare(IntPredicate::ULT, iv, bb.const_i64(limit as u64), "in_buffer")?;
-        bb.b.build_conditional_branch(in_buffer, within, done)?;
-        bb.b.position_at_end(within);
-        let wanted = bb.b.build_int_compare(IntPredicate::ULT, iv, n, "wanted")?;
-        bb.b.build_conditional_branch(wanted, body, done)?;
-        bb.b.position_at_end(body);
-        let byte = |base: PointerValue<'ctx>| -> R<IntValue<'ctx>> {
-            // SAFETY: `iv` is below `limit`, the size of both buffers, on this path.
-            let p = unsafe { bb.b.build_in_bounds_gep(i8t, base, &[iv], "at")? };
-            let v = bb.b.build_load(i8t, p, "byte")?.into_int_value();
-            Ok(bb.b.build_int_z_extend(v, bb.i64(), "ubyte")?)
-        };
-        let (x, y) = (byte(a)?, byte(b)?);
-        bb.store_i64(diff, bb.b.build_int_sub(x, y, "diff")?)?;
-        let same = bb.b.build_int_compare(IntPredicate::EQ, x, y, "same")?;
-        bb.b.build_conditional_branch(same, step, done)?;
-        bb.b.position_at_end(step);
-        bb.store_i64(i, bb.b.build_int_add(iv, bb.const_i64(1), "i")?)?;
-        bb.b.build_unconditional_branch(head)?;
-        bb.b.position_at_end(done);
+        let bytes =
+            bb.b.build_select(bb.b.build_int_compare(IntPredicate::ULT, n, bb.const_i64(limit as u64), "short")?, n, bb.const_i64(limit as u64), "bytes")?;
+        bb.callback_loop(&format!("rtrace_memcmp_{limit}"), bytes.into_int_value(), &[diff, a, b], |cb, i, captured| {
+            let [diff, a, b] = *captured else { return Err(internal("memcmp context")) };
+            let block = |name| cb.ctx.append_basic_block(cb.function, name);
+            let (body, differ, stop) = (block("mc_body"), block("mc_differ"), block("mc_stop"));
+            // The verifier learns the index is inside both buffers from this test.
+            let within = cb.b.build_int_compare(IntPredicate::ULT, i, cb.const_i64(limit as u64), "within")?;
+            cb.b.build_conditional_branch(within, body, stop)?;
+            cb.b.position_at_end(body);
+            let (x, y) = (byte(cb, a, i)?, byte(cb, b, i)?);
+            let (x, y) = (cb.b.build_int_z_extend(x, cb.i64(), "ux")?, cb.b.build_int_z_extend(y, cb.i64(), "uy")?);
+            let same = cb.b.build_int_compare(IntPredicate::EQ, x, y, "same")?;
+            let go_on = block("mc_go_on");
+            cb.b.build_conditional_branch(same, go_on, differ)?;
+            cb.b.position_at_end(go_on);
+            cb.b.build_return(Some(&cb.const_i64(0)))?;
+            cb.b.position_at_end(differ);
+            cb.store_i64(diff, cb.b.build_int_sub(x, y, "diff")?)?;
+            cb.b.build_unconditional_branch(stop)?;
+            cb.b.position_at_end(stop);
+            Ok(cb.const_i64(1))
+        })?;
         bb.load_i64(diff)
     }
 }

@@ -1,25 +1,40 @@
 #!/bin/sh
-# Runs rtrace's kernel-feature tests inside a VM with Debian's stock 6.1 kernel, which has
-# what this host's kernel lacks (kprobes; also a second kernel version for the rest).
+# Runs rtrace's kernel-feature tests inside a VM with one of Debian's stock kernels, which have
+# what this host's kernel lacks (kprobes, trampolines) and are the versions of the matrix:
 #
-#   tests/vm/run.sh RTRACE_BINARY [WORKDIR [E2E_TEST_BINARY]]
+#   tests/vm/run.sh [-k KERNEL] RTRACE_BINARY [WORKDIR [E2E_TEST_BINARY]]
+#
+# KERNEL is 6.1 (the default: Debian 12's), 5.10 (Debian 11's) or 6.12 (Debian 13's). The
+# newest image package of that version is downloaded with apt-get; for a release other than
+# the host's, apt-get is given that release's source list (on the host's own mirror) for the
+# download alone, in WORKDIR, never in the system's lists.
 #
 # With E2E_TEST_BINARY (tests/e2e.rs built by `cargo test --no-run`), the guest runs the
-# whole end-to-end suite instead of cases.sh, on a second kernel version: it mounts this
-# host's root read-only over virtio-9p and runs the suite chrooted into it, so the cases find
-# the compilers, shells and binaries they use at their usual paths. The guest prints the
-# suite's output, then `VM-E2E-EXIT status`.
+# whole end-to-end suite instead of cases.sh: it mounts this host's root read-only over
+# virtio-9p and runs the suite chrooted into it, so the cases find the compilers, shells and
+# binaries they use at their usual paths. The guest prints the suite's output, then
+# `VM-E2E-EXIT status`.
 #
-# Installs qemu-system-x86, busybox-static and cpio when missing, downloads the kernel package
-# with apt-get (cached in WORKDIR, default target/vm), builds an initramfs holding busybox,
-# rtrace and its shared libraries and tests/vm/cases.sh, boots it under TCG (KVM hangs on
-# these machines, see ../shared/VM.md), and prints the guest's serial console. The guest
-# prints one `VM-RESULT PASS|FAIL name` line per case and `VM-DONE` at the end; tests/vm.rs
-# turns those into the host's test result.
+# Installs qemu-system-x86, busybox-static and cpio when missing, builds an initramfs holding
+# busybox, rtrace and its shared libraries and tests/vm/cases.sh, boots it under TCG (KVM
+# hangs on these machines, see ../shared/VM.md), and prints the guest's serial console. The
+# guest prints one `VM-RESULT PASS|FAIL|SKIP name` line per case and `VM-DONE` at the end;
+# tests/vm.rs turns those into the host's test result.
 set -eu
+kernel=6.1
+if [ "${1:-}" = "-k" ]; then
+    kernel=$2
+    shift 2
+fi
+case "$kernel" in
+    6.1) release=bookworm pattern='^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
+    5.10) release=bullseye pattern='^linux-image-5\.10\.0-[0-9]+-amd64$' ;;
+    6.12) release=trixie pattern='^linux-image-6\.12\.[0-9]+\+deb13-amd64$' ;;
+    *) echo "unknown kernel $kernel: give 6.1, 5.10 or 6.12" >&2; exit 2 ;;
+esac
 rtrace=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=${2:-$root/target/vm}
+work=${2:-$root/target/vm}/$kernel
 e2e=""
 if [ -n "${3:-}" ]; then
     # Copies the guest runs (through the repository's share), so that rebuilding while the
@@ -41,13 +56,24 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
 fi
 
-# The newest Debian 6.1 kernel image package; downloaded once, kept unpacked.
-# The e2e mode also needs its modules from the package.
+# The newest image package of the kernel version; downloaded once, kept unpacked. The e2e
+# mode also needs its modules from the package. apt-get reads the release's package list
+# from a source list of its own (the host's mirror, the release's suite), with its own state.
 if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && [ ! -d kernel/x/lib/modules ]; }; then
-    pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
-    [ -n "$pkg" ] || { echo "no linux-image-6.1.0-*-amd64 package in the apt sources" >&2; exit 1; }
+    mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    [ -n "$mirror" ] || { echo "no Debian mirror in the apt sources" >&2; exit 1; }
+    mkdir -p apt/lists/partial apt/cache/archives/partial
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $release main" > apt/sources.list
+    apt="-o Dir::Etc::SourceList=$PWD/apt/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$PWD/apt/lists -o Dir::Cache=$PWD/apt/cache"
+    # shellcheck disable=SC2086 # $apt is several options
+    apt-get $apt update -q >/dev/null
+    # shellcheck disable=SC2086
+    pkg=$(apt-cache $apt search --names-only "$pattern" | awk '{print $1}' | sort -V | tail -1)
+    [ -n "$pkg" ] || { echo "no $pattern package in Debian $release" >&2; exit 1; }
     rm -rf kernel && mkdir kernel
-    (cd kernel && apt-get download "$pkg" >/dev/null && dpkg-deb -x ./*.deb x)
+    # shellcheck disable=SC2086
+    (cd kernel && apt-get $apt download "$pkg" >/dev/null && dpkg-deb -x ./*.deb x)
     cp kernel/x/boot/vmlinuz-* vmlinuz
     echo "$pkg" > kernel-package
 fi
@@ -110,7 +136,8 @@ mount -t sysfs sysfs /sys
 mount -t tracefs nodev /sys/kernel/tracing
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-export PATH=/bin RTRACE_CACHE=0 HOME=/tmp
+export PATH=/bin RTRACE_CACHE=0 HOME=/tmp RTRACE_VERIFIER_STATS=/tmp/verifier
+: > /tmp/verifier
 echo "VM-KERNEL \$(uname -r)"
 $suite
 echo VM-DONE
