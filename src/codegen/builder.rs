@@ -180,6 +180,20 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.slot(1, name)
     }
 
+    /// `v` itself, through an empty inline asm LLVM cannot see into: an index checked
+    /// against a buffer's size stays the register that was checked. Otherwise LLVM may
+    /// re-associate `base + (i + j)` into `(base + i) + j`, whose bounds the verifier no
+    /// longer knows from the check on `i + j`.
+    pub fn opaque(&self, v: IntValue<'ctx>) -> R<IntValue<'ctx>> {
+        let ty = self.i64().fn_type(&[self.i64().into()], false);
+        let asm = self.ctx.create_inline_asm(ty, String::new(), "=r,0".into(), false, false, None, false);
+        let call = self.b.build_indirect_call(ty, asm, &[v.into()], "opaque")?;
+        match call.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(r) => Ok(r.into_int_value()),
+            _ => Err(internal("inline asm returned void")),
+        }
+    }
+
     /// An 8-byte word (not zeroed) in the function's per-CPU scratch map, even when buffers
     /// are on the stack: for state a loop callback carries from one step to the next. The
     /// verifier tracks what is stored on the stack, so a word there holds a different exact

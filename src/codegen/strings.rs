@@ -59,7 +59,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let k = cb.b.build_int_add(i, jv, "k")?;
             cb.b.build_conditional_branch(below(k, hn)?, compare, next)?;
             cb.b.position_at_end(compare);
-            let same = cb.b.build_int_compare(IntPredicate::EQ, byte(cb, haystack, k)?, c, "same")?;
+            let same = cb.b.build_int_compare(IntPredicate::EQ, byte(cb, haystack, cb.opaque(k)?)?, c, "same")?;
             cb.b.build_conditional_branch(same, step, next)?;
             cb.b.position_at_end(step);
             cb.store_i64(j, cb.b.build_int_add(jv, cb.const_i64(1), "j")?)?;
