@@ -16,9 +16,11 @@ struct Cli {
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
 
-    /// The script FILE to run (when -e is not given), then the positional parameters `$1`,
-    /// `$2`... the script reads, and after `--` its named options `--name[=value]` (`getopt`).
-    #[arg(value_name = "FILE [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
+    /// The script FILE to run (when -e is not given; `-` reads it from stdin), then the
+    /// positional parameters `$1`, `$2`... the script reads. Options may come before or
+    /// after them, as in bpftrace; after `--` everything is a parameter, and `--name[=value]`
+    /// there is a named option the script reads with `getopt`.
+    #[arg(value_name = "FILE [ARGS]", allow_negative_numbers = true)]
     args: Vec<String>,
 
     /// Output format: `text` (the default) or `json` (one JSON object per line, as bpftrace).
@@ -26,7 +28,7 @@ struct Cli {
     format: String,
 
     /// Write the trace's output to FILE instead of stdout.
-    #[arg(short = 'o', value_name = "FILE")]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 
     /// Quiet: no "Attaching N probes..." line.
@@ -67,7 +69,7 @@ struct Cli {
 
     /// List the attach points matching the GLOB given as the argument (all of them without
     /// one), e.g. `-l '*execve*'`; with -v (`-lv`), their arguments too.
-    #[arg(short = 'l')]
+    #[arg(short = 'l', long = "list")]
     list: bool,
 
     /// Compile even if the compile cache holds this program (also: RTRACE_CACHE=0).
@@ -87,7 +89,18 @@ enum Emit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
+    // message and its "a similar argument exists" tip.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(1),
+            };
+        }
+    };
     if cli.info {
         print!("{}", info());
         return ExitCode::SUCCESS;
@@ -115,10 +128,10 @@ fn main() -> ExitCode {
     };
     let (name, src, params) = match (&cli.program, cli.args.split_first()) {
         (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
-        (None, Some((f, params))) => match std::fs::read_to_string(f) {
-            Ok(s) => (f.clone(), s, params.to_vec()),
+        (None, Some((f, params))) => match read_script(f) {
+            Ok(s) => (if f == "-" { "stdin".to_string() } else { f.clone() }, s, params.to_vec()),
             Err(e) => {
-                eprintln!("error: cannot read {f}: {e}");
+                eprintln!("error: cannot read {}: {e}", if f == "-" { "the script from stdin" } else { f });
                 return ExitCode::from(1);
             }
         },
@@ -157,6 +170,7 @@ fn main() -> ExitCode {
     let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
     // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
     let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
+    warn_unread_params(&src, &params);
     let named: Vec<(String, Option<String>)> = named
         .iter()
         .map(|o| match o[2..].split_once('=') {
@@ -310,4 +324,26 @@ fn info() -> String {
         out.push('\n');
     }
     out
+}
+
+/// The script's text: the file, or stdin for `-`.
+fn read_script(path: &str) -> std::io::Result<String> {
+    if path != "-" {
+        return std::fs::read_to_string(path);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+    Ok(text)
+}
+
+/// Positional parameters given but never read are most often options meant for rtrace
+/// written after `--`, or a mistyped command line: say so (bpftrace stays silent).
+fn warn_unread_params(src: &str, params: &[String]) {
+    let read = parser::params_read(src);
+    if read.count {
+        return;
+    }
+    for (i, p) in params.iter().enumerate().skip(read.highest as usize) {
+        eprintln!("warning: positional parameter ${} (`{p}`) is never read by the script", i + 1);
+    }
 }

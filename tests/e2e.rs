@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! NAME behaviour_name
-//! PROG one line of rtrace            (or FILE path/to/script.bt, relative to the repo)
+//! PROG one line of rtrace            (or FILE path/to/script.bt, relative to the repo; `-`
+//!                                    reads it from STDIN)
 //! EXPECT ~~~                         exact stdout, compared line by line after dropping
 //! ...                                trailing blanks and blank lines
 //! ~~~
@@ -26,6 +27,7 @@
 //!                                    with `OPTS -l PATTERN` needs no program
 //! ARGS a b                           positional parameters after it (split on spaces)
 //! ENV NAME=value                     an environment variable for rtrace (repeatable)
+//! STDIN text                         rtrace's standard input (a line; empty otherwise)
 //! # comment
 //! ```
 //!
@@ -63,6 +65,7 @@ struct Case {
     opts: Vec<String>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    stdin: Option<String>,
 }
 
 fn parse_cases(path: &Path) -> Vec<Case> {
@@ -113,6 +116,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             "CMD" => c.cmd = Some(rest.to_string()),
             "REQUIRES" => c.requires.push(rest.trim().to_string()),
             "PID_FILE" => c.pid_file = Some(rest.trim().to_string()),
+            "STDIN" => c.stdin = Some(format!("{rest}\n")),
             "" => {}
             k if k.starts_with('#') => {}
             other => panic!("{file}: unknown directive {other:?} in case {}", c.name),
@@ -156,13 +160,19 @@ fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<
     cmd.envs(c.env.iter().cloned());
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
+        (None, Some(f)) if f == "-" => cmd.arg(f),
         (None, Some(f)) => cmd.arg(root.join(f)),
         // `OPTS -l PATTERN` lists, with no program.
         (None, None) if c.opts.first().is_some_and(|o| o.starts_with("-l")) => &mut cmd,
         _ => panic!("case {} has neither PROG nor FILE", c.name),
     };
     cmd.args(&c.args);
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().expect("rtrace starts");
+    let input = if c.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(input).spawn().expect("rtrace starts");
+    if let (Some(text), Some(mut pipe)) = (&c.stdin, child.stdin.take()) {
+        use std::io::Write;
+        let _ = pipe.write_all(text.as_bytes());
+    }
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out_reader = std::thread::spawn(move || {

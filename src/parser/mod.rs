@@ -25,6 +25,34 @@ pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
     grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))
 }
 
+/// Which positional parameters a script reads: the highest `$N` (in code or in attach
+/// points), and whether it reads `$#` (then any number of them may be meant).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsRead {
+    pub highest: u32,
+    pub count: bool,
+}
+
+/// The positional parameters `src` reads, from its tokens (a script that does not lex reads
+/// what it read up to the error; the parse reports the error).
+pub fn params_read(src: &str) -> ParamsRead {
+    let mut read = ParamsRead::default();
+    for (_, tok, _) in lexer::Lexer::new(src, 0).map_while(Result::ok) {
+        match tok {
+            lexer::Tok::Positional(n) => read.highest = read.highest.max(n),
+            lexer::Tok::ParamCount => read.count = true,
+            lexer::Tok::AttachPoint(text) => {
+                for digits in text.split('$').skip(1) {
+                    let n: String = digits.chars().take_while(char::is_ascii_digit).collect();
+                    read.highest = read.highest.max(n.parse().unwrap_or(0));
+                }
+            }
+            _ => {}
+        }
+    }
+    read
+}
+
 // Helpers for the grammar's actions.
 pub(crate) fn mk(file: FileId, l: usize, r: usize, kind: ExprKind) -> Expr {
     Expr { kind, span: Span::new(file, l, r) }
