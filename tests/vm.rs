@@ -51,8 +51,12 @@ fn smoke_cases_on(kernel: &str) {
     let (passed, skipped) = (count("VM-RESULT PASS"), count("VM-RESULT SKIP"));
     assert_eq!(passed + skipped, expected, "expected all {expected} VM cases on {kernel} to pass or be refused with E0236: {passed} passed, {skipped} refused");
     eprintln!("vm {kernel}: {passed} passed, 0 failed, {skipped} skipped");
+    // The run's record, which scripts/kernels-doc.sh turns into docs/kernels.md.
+    let record: String = console.lines().filter(|l| l.starts_with("VM-")).map(|l| format!("{}\n", l.trim_end())).collect();
+    let package = std::fs::read_to_string(format!("{root}/target/vm/{kernel}/kernel-package")).unwrap_or_default();
+    let _ = std::fs::write(format!("{root}/target/vm/{kernel}/matrix.txt"), format!("VM-PACKAGE {package}{record}"));
     let stats = VerifierStats::new(&format!("vm-{kernel}"));
-    let lines: String = console.lines().filter_map(|l| l.strip_prefix("VM-VERIFIER ")).map(|l| format!("{l}\n")).collect();
+    let lines: String = console.lines().filter_map(|l| l.strip_prefix("VM-VERIFIER ")).map(|l| format!("{}\n", l.trim_end())).collect();
     std::fs::write(&stats.path, lines).expect("verifier stats written");
     stats.take(&format!("Linux {kernel}"));
     stats.check(&format!("vm {kernel}"));

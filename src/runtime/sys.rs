@@ -203,7 +203,21 @@ fn owned(fd: i64) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
+/// Lifts RLIMIT_MEMLOCK for this process, once. Before Linux 5.11 the kernel charged BPF
+/// maps and programs against it (64 KiB by default), so without this every map creation
+/// fails with EPERM there; later kernels charge the memory cgroup and ignore it.
+pub fn lift_memlock() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: setrlimit reads the struct it is given. A failure (no CAP_SYS_RESOURCE)
+        // surfaces as the EPERM of the first map, which says what to do.
+        unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+    });
+}
+
 pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, map_flags: u32, name: &str) -> io::Result<OwnedFd> {
+    lift_memlock();
     let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, map_flags, map_name: name16(name), ..Default::default() };
     bpf(BPF_MAP_CREATE, &mut attr).map(owned)
 }
@@ -211,6 +225,7 @@ pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u3
 /// Loads a program; on failure returns the error and whatever the verifier wrote to `log`
 /// (pass an empty buffer to load without a log, the fast path).
 pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], target: LoadTarget, funcs: Option<&FuncInfo<'_>>) -> io::Result<OwnedFd> {
+    lift_memlock();
     let license = b"GPL\0";
     let mut attr = ProgLoadAttr {
         prog_type,

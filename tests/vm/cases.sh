@@ -11,6 +11,10 @@ check() { # name, regex, file with rtrace's output
     else echo "VM-RESULT FAIL $1"; sed 's/^/  | /' "$3"; fi
 }
 
+# What this kernel can do, as rtrace asks it (docs/kernels.md tabulates these per kernel).
+rtrace --info > /tmp/info 2>&1
+while read -r line; do echo "VM-INFO $line"; done < /tmp/info
+
 # Reads a file with read(2) through the shell's `read` builtin: busybox cat may use sendfile,
 # which never calls vfs_read, so cases on vfs_read would depend on stray reads.
 readfile() { while read -r l; do :; done < /cases.sh; }
@@ -47,6 +51,8 @@ run_traced() {
     while [ $i -lt 600 ]; do
         # `-v` prints "Attached N probes in T ms" once every probe is live.
         case "$(while read -r l; do echo "$l"; done < /tmp/out)" in *Attached*) break ;; esac
+        # rtrace ended before attaching (refused the script): nothing to wait for.
+        kill -0 $pid 2>/dev/null || break
         pause 0.1
         i=$((i + 1))
     done
