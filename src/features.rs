@@ -68,6 +68,7 @@ features! {
     Btf => "btf", Kernel, "5.2", "the kernel's BTF (/sys/kernel/btf/vmlinux)";
     ModuleBtf => "module_btf", Kernel, "5.11", "BTF of kernel modules";
     KallsymsAll => "kallsyms_all", Kernel, "2.6", "kernel variables in /proc/kallsyms (CONFIG_KALLSYMS_ALL)";
+    BtfPercpuVars => "btf_percpu_vars", Kernel, "5.9", "per-CPU variables in the kernel's BTF (pahole 1.18 or newer)";
     Tracefs => "tracefs", Kernel, "4.1", "tracepoint formats in tracefs";
     Tracepoints => "tracepoints", Probes, "4.7", "tracepoint programs";
     RawTracepoints => "raw_tracepoints", Probes, "4.17", "raw tracepoint programs";
@@ -97,6 +98,7 @@ features! {
     KtimeBoot => "ktime_get_boot_ns", Helpers, "5.8", "the bpf_ktime_get_boot_ns helper";
     KtimeTai => "ktime_get_tai_ns", Helpers, "6.1", "the bpf_ktime_get_tai_ns helper";
     FuncIp => "get_func_ip", Helpers, "5.15", "the bpf_get_func_ip helper";
+    SocketCookieTracing => "socket_cookie_tracing", Helpers, "5.12", "the bpf_get_socket_cookie helper in fentry and iterator programs";
     SendSignal => "send_signal", Helpers, "5.3", "the bpf_send_signal helper";
     OverrideReturn => "override_return", Helpers, "4.16", "the bpf_override_return helper (CONFIG_BPF_KPROBE_OVERRIDE)";
 }

@@ -3,7 +3,7 @@
 //! under QEMU with rtrace and tests/vm/cases.sh in an initramfs, and each test here turns the
 //! guest's `VM-RESULT` lines into its result, and its `VM-VERIFIER` lines into the same
 //! headroom check the host suites make. A case whose script needs what that kernel lacks
-//! must be refused with sema's E0236 (a SKIP line, with the reason), never by the verifier.
+//! must be refused with sema's E0250 (a SKIP line, with the reason), never by the verifier.
 //! Needs root (apt-get, downloads) and about two minutes a kernel; `RTRACE_SKIP_VM=1` skips
 //! them. The kernels boot one at a time: two TCG guests on two cores would starve each other.
 
@@ -49,7 +49,7 @@ fn smoke_cases_on(kernel: &str) {
     let expected =
         cases.lines().filter(|l| l.starts_with("run_traced ") || l.starts_with("check ") || (l.starts_with("if ") && l.contains("VM-RESULT PASS"))).count();
     let (passed, skipped) = (count("VM-RESULT PASS"), count("VM-RESULT SKIP"));
-    assert_eq!(passed + skipped, expected, "expected all {expected} VM cases on {kernel} to pass or be refused with E0236: {passed} passed, {skipped} refused");
+    assert_eq!(passed + skipped, expected, "expected all {expected} VM cases on {kernel} to pass or be refused with E0250: {passed} passed, {skipped} refused");
     eprintln!("vm {kernel}: {passed} passed, 0 failed, {skipped} skipped");
     // The run's record, which scripts/kernels-doc.sh turns into docs/kernels.md.
     let record: String = console.lines().filter(|l| l.starts_with("VM-")).map(|l| format!("{}\n", l.trim_end())).collect();

@@ -64,6 +64,11 @@ fn check(feature: Feature) -> Check {
             let data = text.lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")));
             data.then_some(()).ok_or_else(|| "kallsyms lists functions only".to_string())
         }
+        BtfPercpuVars => {
+            let btf = vmlinux_btf()?;
+            let any = btf.names(Namespace::Var).next().is_some();
+            any.then_some(()).ok_or_else(|| "the BTF has no variables".to_string())
+        }
         Tracefs => {
             super::LiveKernel::open();
             ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
@@ -144,6 +149,14 @@ fn check(feature: Feature) -> Check {
         KtimeBoot => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 125),
         KtimeTai => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 208),
         FuncIp => helper(BPF_PROG_TYPE_KPROBE, 173),
+        SocketCookieTracing => {
+            // Tracing programs share their helpers: an iterator where the kernel refuses
+            // trampolines (this kind of machine), else fentry.
+            let btf = vmlinux_btf()?;
+            let iter = function_id(&btf, "bpf_iter_task").map(|id| sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id });
+            let fentry = function_id(&btf, PROBED_FUNCTION).map(|id| sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id });
+            iter.and_then(|t| helper_in(BPF_PROG_TYPE_TRACING, 46, t)).or_else(|_| helper_in(BPF_PROG_TYPE_TRACING, 46, fentry?))
+        }
         SendSignal => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 109),
         OverrideReturn => helper(BPF_PROG_TYPE_KPROBE, 58),
     }
@@ -183,12 +196,17 @@ fn map(map_type: u32, key: u32, value: u32, entries: u32) -> Check {
 /// with the helper rejects for other reasons (its arguments) or accepts, and one without it
 /// rejects naming the helper as unknown.
 fn helper(prog_type: u32, id: i32) -> Check {
+    helper_in(prog_type, id, sys::LoadTarget::default())
+}
+
+/// `helper` for programs that must say where they attach (fentry).
+fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
     let mut insns = [0u8; 16];
     insns[0] = 0x85;
     insns[4..8].copy_from_slice(&id.to_le_bytes());
     insns[8] = 0x95;
     let mut log = vec![0u8; 4096];
-    match sys::prog_load(prog_type, &insns, "rtrace_probe", &mut log, sys::LoadTarget::default(), None) {
+    match sys::prog_load(prog_type, &insns, "rtrace_probe", &mut log, target, None) {
         Ok(_) => Ok(()),
         Err(e) => {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());

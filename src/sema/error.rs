@@ -304,7 +304,7 @@ impl ToDiagnostic for SemaError {
                     .with_notes(vec![help.into()])
             }
             KernelLacks { span, construct, feature } => e
-                .with_code("E0236")
+                .with_code("E0250")
                 .with_message(format!("{construct} needs {} (Linux {}), which this kernel does not have", feature.what(), feature.since()))
                 .with_labels(vec![primary(*span, "needs it")])
                 .with_notes(vec![format!("help: run it on a kernel that has `{}` (`rtrace --info` lists what this one has)", feature.key())]),

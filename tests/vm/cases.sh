@@ -2,12 +2,12 @@
 # `VM-RESULT PASS|FAIL|SKIP name` line; a failure also prints what rtrace printed.
 
 # A case passes when rtrace printed what it should. On a kernel of the matrix that lacks what
-# the script needs, rtrace must refuse it with sema's E0236, naming the construct and the
+# the script needs, rtrace must refuse it with sema's E0250, naming the construct and the
 # feature: the case is then skipped with that reason. Anything else fails, a verifier
 # rejection above all.
 check() { # name, regex, file with rtrace's output
     if grep -Eq "$2" "$3"; then echo "VM-RESULT PASS $1"
-    elif grep -q 'error\[E0236\]' "$3" && ! grep -q 'error\[E04' "$3"; then echo "VM-RESULT SKIP $1: $(grep -m1 'error\[E0236\]' "$3")"
+    elif grep -q 'error\[E0250\]' "$3" && ! grep -q 'error\[E04' "$3"; then echo "VM-RESULT SKIP $1: $(grep -m1 'error\[E0250\]' "$3")"
     else echo "VM-RESULT FAIL $1"; sed 's/^/  | /' "$3"; fi
 }
 

@@ -217,6 +217,7 @@ impl<'k> Checker<'k> {
             [n, c] => (n, Some(c)),
             _ => return Err(self.arg_count(span, "percpu_kaddr", "a variable name, then optionally a CPU", args.len())),
         };
+        self.require(crate::features::Feature::BtfPercpuVars, span, "`percpu_kaddr`")?;
         let ast::ExprKind::Str(var) = &name.kind else {
             return Err(self.error(SemaError::TypeMismatch {
                 span: name.span,

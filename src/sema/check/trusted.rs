@@ -101,6 +101,7 @@ impl Checker<'_> {
     pub(super) fn socket_cookie(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [sk] = args else { return Err(self.arg_count(span, "socket_cookie", "a `struct sock *`", args.len())) };
         self.in_tracing_probe("socket_cookie", "bpf_get_socket_cookie", "only fentry/fexit and iter probes may call on a socket", true, span)?;
+        self.require(crate::features::Feature::SocketCookieTracing, span, "`socket_cookie`")?;
         let sk = self.expr(sk)?;
         if !matches!(sk.ty, Type::Ptr { to, .. } if matches!(to.name.as_str(), "struct sock" | "struct sock_common")) {
             return Err(self.error(SemaError::TypeMismatch {
