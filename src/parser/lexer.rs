@@ -252,9 +252,24 @@ fn unescape(quoted: &str) -> String {
             Some('n') => out.push('\n'),
             Some('t') => out.push('\t'),
             Some('r') => out.push('\r'),
-            Some('0') => out.push('\0'),
             Some('\\') => out.push('\\'),
             Some('"') => out.push('"'),
+            // `\x41` (one or two hex digits) and `\101` (one to three octal digits), as C.
+            Some('x') if chars.clone().next().is_some_and(|c| c.is_ascii_hexdigit()) => {
+                let digits: String = chars.clone().take(2).take_while(char::is_ascii_hexdigit).collect();
+                for _ in 0..digits.len() {
+                    chars.next();
+                }
+                out.push(char::from(u8::from_str_radix(&digits, 16).unwrap_or(0)));
+            }
+            Some(d @ '0'..='7') => {
+                let rest: String = chars.clone().take(2).take_while(|c| ('0'..='7').contains(c)).collect();
+                for _ in 0..rest.len() {
+                    chars.next();
+                }
+                let value = u32::from_str_radix(&format!("{d}{rest}"), 8).unwrap_or(0);
+                out.push(char::from(value.min(255) as u8));
+            }
             Some(other) => {
                 out.push('\\');
                 out.push(other);

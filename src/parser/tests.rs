@@ -121,3 +121,8 @@ fn map_declarations_before_probes() {
 fn macro_definitions_before_probes() {
     insta::assert_snapshot!(ast("macro add(x, $y, @m) { @m[x] = $y + x; } BEGIN { add(1, $z, @a); }"));
 }
+
+#[test]
+fn hex_and_octal_escapes_in_strings() {
+    insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
+}

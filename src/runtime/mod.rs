@@ -100,8 +100,11 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         test_run(&loaded, &p.function)?;
     }
     let outcome = sink.drain(&mut ring, &loaded)?;
+    // A script of BEGIN and END alone has nothing to wait for: it ends after BEGIN, as in
+    // current bpftrace (unless it waits for a -c command or a -p process).
+    let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
 
-    if outcome == Outcome::Continue {
+    if outcome == Outcome::Continue && !nothing_to_trace {
         let started = std::time::Instant::now();
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
         let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;

@@ -37,6 +37,14 @@ fn format_one(spec: &Spec, arg: &Arg<'_>, out: &mut String) {
         }
         (Conv::Char, Arg::Int { bits, .. }) => (String::new(), (*bits as u8 as char).to_string(), false),
         (conv, Arg::Int { bits, signed: _ }) => {
+            // `%hhd` of 300 is 44, `%hx` of -1 is ffff: the value at the length's width,
+            // sign-extended for the signed conversion.
+            let narrowed = match spec.narrow {
+                Some(n) if conv == Conv::Signed => (((*bits << (64 - n)) as i64) >> (64 - n)) as u64,
+                Some(n) => *bits & ((1u64 << n) - 1),
+                None => *bits,
+            };
+            let bits = &narrowed;
             let sign = |neg: bool| {
                 if neg {
                     "-"
@@ -131,6 +139,12 @@ mod tests {
     fn precision_pads_digits_and_zeros_follow_the_prefix() {
         let i = |v: i64| Arg::Int { bits: v as u64, signed: true };
         assert_eq!(f("%#08x|%08.3d|%.3d|%05d|%-6d|%+d|%#o", &[i(255), i(5), i(5), i(-42), i(7), i(3), i(8)]), "0x0000ff|     005|005|-0042|7     |+3|010");
+    }
+
+    #[test]
+    fn h_and_hh_narrow_the_integer() {
+        let i = |v: i64| Arg::Int { bits: v as u64, signed: true };
+        assert_eq!(f("%hhd %hd %hhu %hx %hhd", &[i(300), i(70000), i(-1), i(-1), i(200)]), "44 4464 255 ffff -56");
     }
 
     #[test]

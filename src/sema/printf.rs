@@ -21,6 +21,10 @@ pub struct Spec {
     pub alt: bool,
     pub width: Option<usize>,
     pub precision: Option<usize>,
+    /// `hh` (8) or `h` (16): the integer is converted to that width first, as C does with
+    /// `char` and `short`; None for the other lengths (`l`, `ll`, `z`...), which are 64 bits.
+    #[serde(default)]
+    pub narrow: Option<u8>,
     pub conv: Conv,
 }
 
@@ -89,9 +93,16 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             chars.next();
             spec.precision = Some(digits(&mut chars).unwrap_or(0));
         }
-        while matches!(chars.peek(), Some('l' | 'h' | 'z' | 'j' | 't')) {
+        let mut length = String::new();
+        while let Some(&m @ ('l' | 'h' | 'z' | 'j' | 't')) = chars.peek() {
+            length.push(m);
             chars.next();
         }
+        spec.narrow = match length.as_str() {
+            "hh" => Some(8),
+            "h" => Some(16),
+            _ => None,
+        };
         spec.conv = match chars.next() {
             Some('d' | 'i') => Conv::Signed,
             Some('u') => Conv::Unsigned,
