@@ -335,6 +335,7 @@ impl Checker<'_> {
                         e
                     }
                 };
+                self.require(Feature::SendSignal, span, &format!("`{func}`"))?;
                 Ok(hir::Stmt::Signal { sig: value, thread: func == "signal_thread" })
             }
             // `override(rc)`: the kprobed function returns `rc` without running (error
@@ -345,6 +346,7 @@ impl Checker<'_> {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: "override".into() }));
                 }
                 self.context_in_map_loop("override", span)?;
+                self.require(Feature::OverrideReturn, span, "`override`")?;
                 let rc = self.expr(rc)?;
                 self.expect_int(&rc, "`override` takes the return value to inject, an integer")?;
                 Ok(hir::Stmt::Override(rc))
