@@ -157,6 +157,10 @@ fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<
         cmd.arg("-p").arg(pid.trim());
     }
     cmd.args(&c.opts);
+    // A workload runs once every probe is live, which `-v` announces ("Attached N probes").
+    if c.workload.is_some() && !c.opts.iter().any(|o| o == "-v") {
+        cmd.arg("-v");
+    }
     cmd.envs(c.env.iter().cloned());
     match (&c.prog, &c.script) {
         (Some(p), _) => cmd.arg("-e").arg(p),
@@ -196,15 +200,17 @@ fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<
     let slow = slowdown();
     let deadline = Instant::now() + Duration::from_secs(c.timeout * slow);
     if let Some(w) = &c.workload {
-        // Wait for the probes: "Attaching" is printed just before attaching, which takes
-        // milliseconds; give it a generous margin.
+        // Wait for the probes: `-v` prints "Attached N probes" once every one is live (a
+        // loaded machine may take long to attach; the old wait for "Attaching" plus a fixed
+        // margin lost events there). A tracer that ended meanwhile is not waited for.
         while Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(s) if s.contains("Attaching") => break,
+                Ok(s) if s.contains("Attached ") => break,
+                _ if child.try_wait().ok().flatten().is_some() => break,
                 _ => {}
             }
         }
-        std::thread::sleep(Duration::from_millis(500 * slow));
+        std::thread::sleep(Duration::from_millis(100 * slow));
         let st = Command::new("sh").arg("-c").arg(w).status().expect("workload runs");
         if !st.success() {
             // Never leave a tracer running behind a failed test.
