@@ -24,7 +24,7 @@ host_release=$(uname -r)
     echo "\`cargo test --test vm\`) on Debian's stock kernels under QEMU/TCG, and the end-to-end suite"
     echo "on this host. A case is skipped only for a stated reason: on the host, a feature its"
     echo "\`REQUIRES\` names and \`rtrace --info\` says is missing; in a VM, rtrace refusing the script"
-    echo "with E0236 because the kernel lacks what it needs (never a verifier rejection)."
+    echo "with E0250 because the kernel lacks what it needs (never a verifier rejection)."
     echo
     echo "## Suites"
     echo

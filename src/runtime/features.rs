@@ -185,7 +185,7 @@ fn pmu_error(pmu: &str, e: std::io::Error) -> String {
 }
 
 fn load(prog_type: u32, insns: &[u8], target: sys::LoadTarget) -> Result<OwnedFd, String> {
-    sys::prog_load(prog_type, insns, "rtrace_probe", &mut [], target, None).map_err(errno)
+    sys::prog_load(prog_type, insns, "rtrace_probe", &mut [], sys::LogLevel::None, target, None).map_err(errno)
 }
 
 fn map(map_type: u32, key: u32, value: u32, entries: u32) -> Check {
@@ -206,7 +206,7 @@ fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
     insns[4..8].copy_from_slice(&id.to_le_bytes());
     insns[8] = 0x95;
     let mut log = vec![0u8; 4096];
-    match sys::prog_load(prog_type, &insns, "rtrace_probe", &mut log, target, None) {
+    match sys::prog_load(prog_type, &insns, "rtrace_probe", &mut log, sys::LogLevel::Walk, target, None) {
         Ok(_) => Ok(()),
         Err(e) => {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());

@@ -222,9 +222,28 @@ pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u3
     bpf(BPF_MAP_CREATE, &mut attr).map(owned)
 }
 
-/// Loads a program; on failure returns the error and whatever the verifier wrote to `log`
-/// (pass an empty buffer to load without a log, the fast path).
-pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], target: LoadTarget, funcs: Option<&FuncInfo<'_>>) -> io::Result<OwnedFd> {
+/// What the verifier writes to a program's log buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Nothing (an empty buffer): the fast path.
+    None = 0,
+    /// Every instruction it walks: for a rejected program's diagnostic.
+    Walk = 1,
+    /// Only its closing statistics ("processed N insns"), which cost it nothing to write.
+    Stats = 4,
+}
+
+/// Loads a program; returns the error and whatever the verifier wrote to `log` at `level`
+/// (an empty buffer: no log).
+pub fn prog_load(
+    prog_type: u32,
+    insns: &[u8],
+    name: &str,
+    log: &mut [u8],
+    level: LogLevel,
+    target: LoadTarget,
+    funcs: Option<&FuncInfo<'_>>,
+) -> io::Result<OwnedFd> {
     lift_memlock();
     let license = b"GPL\0";
     let mut attr = ProgLoadAttr {
@@ -232,7 +251,7 @@ pub fn prog_load(prog_type: u32, insns: &[u8], name: &str, log: &mut [u8], targe
         insn_cnt: (insns.len() / 8) as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: if log.is_empty() { 0 } else { 1 },
+        log_level: if log.is_empty() { 0 } else { level as u32 },
         log_size: log.len() as u32,
         log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
         prog_name: name16(name),
