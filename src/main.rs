@@ -178,13 +178,19 @@ fn main() -> ExitCode {
     // The cache serves runs only: --emit always shows a fresh compile.
     let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
     let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
-    let cached = cache.as_ref().zip(key.as_deref()).and_then(|(c, k)| c.load(k));
-    let artifact = match cached {
-        Some(a) => a,
-        None => match codegen::compile(&program, &options) {
+    let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
+    let artifact = match lookup {
+        Some(rtrace::cache::Lookup::Hit(a)) => a,
+        lookup => match codegen::compile(&program, &options) {
             Ok(a) => {
-                if let (Some(c), Some(k)) = (&cache, &key) {
-                    c.store(k, &a);
+                // A directory the cache cannot trust is neither read nor written.
+                let unused = match (lookup, &cache, &key) {
+                    (Some(rtrace::cache::Lookup::Miss), Some(c), Some(k)) => c.store(k, &a).err(),
+                    (Some(rtrace::cache::Lookup::Untrusted(why)), _, _) => Some(why),
+                    _ => None,
+                };
+                if let (true, Some(why)) = (cli.verbose, unused) {
+                    eprintln!("cache: not used: {why}");
                 }
                 a
             }
