@@ -102,6 +102,16 @@ fn map_read_before_assignment_in_text_is_fine() {
 }
 
 #[test]
+fn map_whose_assignment_needs_its_own_value_reads_zero_first() {
+    insta::assert_snapshot!(check("interval:ms:1 { $n = @n; @n = $n + 500; } interval:s:1 { $k = @k[comm]; @k[comm] = $k * 2; }"));
+}
+
+#[test]
+fn map_read_but_never_assigned_names_every_read() {
+    insta::assert_snapshot!(check("BEGIN { $n = @n; printf(\"%d %d\\n\", @n, @other); }"));
+}
+
+#[test]
 fn unknown_tracepoint_suggests_close_names() {
     insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_opena { @ = count(); }"));
 }

@@ -223,7 +223,7 @@ impl Checker<'_> {
                 None => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
             },
             ExprKind::Map(m) => {
-                let map = self.existing_map(m)?;
+                let map = self.read_map(m)?;
                 let keys = self.keys(map, m)?;
                 let Some(ty) = self.maps[map].value.read_type() else {
                     let what = format!("a {} map", self.maps[map].value.describe());
@@ -309,12 +309,7 @@ impl Checker<'_> {
                     ExprKind::Map(m) => {
                         // A new map updated this way is an int64 map starting at 0.
                         if !self.map_ids.contains_key(&m.name) {
-                            let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
-                            let mut key_types = Vec::new();
-                            for k in &keys {
-                                key_types.push(self.value_type(k)?.stored());
-                            }
-                            self.declare_map(m, key_types, hir::MapValue::Scalar(Type::I64), m.span)?;
+                            self.new_int_map(m)?;
                         }
                         let read = self.expr(target)?;
                         self.expect_int(&read, "`++` and `--` need an integer map")?;

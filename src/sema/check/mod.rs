@@ -152,9 +152,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     // The first walk also learns each variable's final type (strings and tuples widen as
     // longer values are stored), so the second types every use of it the same.
     let hints: Vec<Vec<Type>> = learn.program(script, &attach, &[]).into_iter().map(|p| p.vars).collect();
-    let mut checker =
-        Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker {
+        config,
+        declared_maps,
+        kernel: Some(kernel),
+        options: options.clone(),
+        maps: learn.maps,
+        map_ids: learn.map_ids,
+        second_walk: true,
+        ..Checker::default()
+    };
     let probes = checker.program(script, &attach, &hints);
+    checker.unassigned_reads();
     errors.append(&mut checker.errors);
     for d in percpu {
         let map = checker.map_ids.get(&d.name).map(|&id| &checker.maps[id]);
@@ -239,6 +248,12 @@ pub(super) struct Checker<'k> {
     /// Named options `getopt` reads.
     options_read: Vec<String>,
     errors: Vec<SemaError>,
+    /// This is the walk that builds the HIR: every map an assignment can type is known.
+    second_walk: bool,
+    /// Maps something assigns (or updates), by name.
+    assigned: std::collections::HashSet<String>,
+    /// Reads of maps the second walk met before anything assigned them (`read_map`).
+    unassigned_reads: HashMap<String, Vec<Span>>,
     // Per probe:
     vars: Vec<Type>,
     /// The final type of each variable, from the first walk (empty in it).
