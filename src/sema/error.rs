@@ -5,6 +5,7 @@ use codespan_reporting::diagnostic::Diagnostic;
 
 use crate::diagnostics::{one_of, primary, secondary, Diag, ToDiagnostic};
 use crate::parser::Span;
+use crate::sema::hir::MAX_STR_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SemaError {
@@ -176,6 +177,11 @@ pub enum SemaError {
         span: Span,
         message: String,
         definition: Span,
+    },
+    /// A string literal (or string parameter) longer than a string value can be.
+    StringTooLong {
+        span: Span,
+        len: usize,
     },
 }
 
@@ -373,6 +379,13 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0230")
                 .with_message(format!("`@{name}` is declared twice"))
                 .with_labels(vec![primary(*span, "declared again here"), secondary(*first, "first declared here")]),
+            StringTooLong { span, len } => e
+                .with_code("E0236")
+                .with_message(format!("this string is too long: {len} bytes, where a string holds at most {}", MAX_STR_LEN - 1))
+                .with_labels(vec![primary(*span, format!("{len} bytes"))])
+                .with_notes(vec![format!(
+                    "help: strings are fixed-size buffers in BPF, of at most {MAX_STR_LEN} bytes with the final NUL (`max_strlen`'s limit); split the text, or print it with printf's format"
+                )]),
             CompileTimeFailure { span, message } => {
                 e.with_code("E0235").with_message(message.clone()).with_labels(vec![primary(*span, "reached when the script compiles")])
             }

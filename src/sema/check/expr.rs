@@ -6,7 +6,7 @@ use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
-use crate::sema::hir::{AttachKind, Builtin};
+use crate::sema::hir::{AttachKind, Builtin, MAX_STR_LEN};
 use crate::sema::types::{TupleTy, Type};
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
@@ -66,6 +66,15 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(n)), ty: Type::Int { bits: 64, signed }, span })
     }
 
+    /// The type of a string constant: a buffer of its bytes and a NUL, which must fit a
+    /// string value (LLVM has no way to set up a larger one on the BPF stack).
+    fn string_type(&mut self, s: &str, span: Span) -> Checked<Type> {
+        if s.len() >= MAX_STR_LEN {
+            return Err(self.error(SemaError::StringTooLong { span, len: s.len() }));
+        }
+        Ok(Type::Str(s.len() + 1))
+    }
+
     pub(super) fn expr(&mut self, e: &ast::Expr) -> Checked<hir::Expr> {
         let span = e.span;
         let (kind, ty) = match &e.kind {
@@ -73,12 +82,16 @@ impl Checker<'_> {
                 let ty = if *n > i64::MAX as u64 { Type::U64 } else { Type::I64 };
                 (hir::ExprKind::Int(*n), ty)
             }
-            ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
+            ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), self.string_type(s, span)?),
             // A parameter that reads as an integer is one; any other is a string.
             ExprKind::Positional(n) => match self.param(*n) {
                 Some(p) => match parse_param_int(p) {
                     Some(v) => (hir::ExprKind::Int(v as u64), Type::I64),
-                    None => (hir::ExprKind::Str(p.to_string()), Type::Str(p.len() + 1)),
+                    None => {
+                        let p = p.to_string();
+                        let ty = self.string_type(&p, span)?;
+                        (hir::ExprKind::Str(p), ty)
+                    }
                 },
                 None => (hir::ExprKind::Int(0), Type::I64),
             },
