@@ -106,8 +106,9 @@ fn main() -> ExitCode {
     };
     let (name, src, params) = match (&cli.program, cli.args.split_first()) {
         (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
-        (None, Some((f, params))) => match std::fs::read_to_string(f) {
-            Ok(s) => (f.clone(), s, params.to_vec()),
+        // Bytes that are not UTF-8 become U+FFFD: fine in comments, E0108 elsewhere.
+        (None, Some((f, params))) => match std::fs::read(f) {
+            Ok(s) => (f.clone(), String::from_utf8_lossy(&s).into_owned(), params.to_vec()),
             Err(e) => {
                 eprintln!("error: cannot read {f}: {e}");
                 return ExitCode::from(1);

@@ -121,3 +121,14 @@ fn map_declarations_before_probes() {
 fn macro_definitions_before_probes() {
     insta::assert_snapshot!(ast("macro add(x, $y, @m) { @m[x] = $y + x; } BEGIN { add(1, $z, @a); }"));
 }
+
+#[test]
+fn byte_that_is_not_utf8_outside_a_comment() {
+    // The CLI reads a script file with `from_utf8_lossy`: such a byte arrives as U+FFFD.
+    insta::assert_snapshot!(err("BEGIN { printf(\"caf\u{fffd}\\n\"); }"));
+}
+
+#[test]
+fn byte_that_is_not_utf8_in_a_comment_is_fine() {
+    insta::assert_snapshot!(ast("// caf\u{fffd}\nBEGIN { /* \u{fffd} */ exit(); }"));
+}
