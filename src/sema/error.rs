@@ -178,6 +178,12 @@ pub enum SemaError {
         message: String,
         definition: Span,
     },
+    /// `$N` used as a number, given text that is not one.
+    ParamNotANumber {
+        span: Span,
+        n: u32,
+        value: String,
+    },
     /// A string literal (or string parameter) longer than a string value can be.
     StringTooLong {
         span: Span,
@@ -379,6 +385,20 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0230")
                 .with_message(format!("`@{name}` is declared twice"))
                 .with_labels(vec![primary(*span, "declared again here"), secondary(*first, "first declared here")]),
+            ParamNotANumber { span, n, value } => {
+                let digits = value.trim_start_matches('-');
+                let why = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("`{value}`, which does not fit in 64 bits")
+                } else {
+                    format!("`{value}`")
+                };
+                e.with_code("E0237")
+                    .with_message(format!("`${n}` is used as a number, but given {why}"))
+                    .with_labels(vec![primary(*span, "used as a number here")])
+                    .with_notes(vec![format!(
+                        "help: give a number (decimal or 0x hex, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
+                    )])
+            }
             StringTooLong { span, len } => e
                 .with_code("E0236")
                 .with_message(format!("this string is too long: {len} bytes, where a string holds at most {}", MAX_STR_LEN - 1))

@@ -125,6 +125,24 @@ fn string_literal_longer_than_a_string_is_refused_readably() {
     assert!(check(&format!("BEGIN {{ printf(\"{}\\n\"); }}", "a".repeat(2000))).contains("\nok\n"));
 }
 
+fn check_params(src: &str, params: &[&str]) -> String {
+    let options = crate::sema::Options { params: params.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+    format!("params: {params:?}\n{}", check_options(src, &fixture(), &options))
+}
+
+#[test]
+fn parameter_used_as_a_number_but_given_text() {
+    insta::assert_snapshot!(check_params(
+        r#"BEGIN { printf("%d %s\n", $1, $2); $x = $2 + 1; if ($1 == "abc") { exit(); } $y = $3 * 2; }"#,
+        &["abc", "zz", "18446744073709551616"]
+    ));
+}
+
+#[test]
+fn parameters_span_the_64_bit_range() {
+    insta::assert_snapshot!(check_params(r#"BEGIN { $a = $1; $b = $2; $c = $3; }"#, &["18446744073709551615", "-9223372036854775808", "0xff"]));
+}
+
 #[test]
 fn unknown_tracepoint_suggests_close_names() {
     insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_opena { @ = count(); }"));

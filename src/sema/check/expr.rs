@@ -86,10 +86,11 @@ impl Checker<'_> {
             // A parameter that reads as an integer is one; any other is a string.
             ExprKind::Positional(n) => match self.param(*n) {
                 Some(p) => match parse_param_int(p) {
-                    Some(v) => (hir::ExprKind::Int(v as u64), Type::I64),
+                    Some((v, ty)) => (hir::ExprKind::Int(v), ty),
                     None => {
                         let p = p.to_string();
                         let ty = self.string_type(&p, span)?;
+                        self.string_params.push((span, *n, p.clone()));
                         (hir::ExprKind::Str(p), ty)
                     }
                 },
@@ -264,6 +265,11 @@ impl Checker<'_> {
                     (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
                     (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::I64,
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
+                    // A string parameter next to a number was meant as one.
+                    (Type::Str(_), Type::Int { .. }) | (Type::Int { .. }, Type::Str(_)) if self.is_string_param(&l) || self.is_string_param(&r) => {
+                        let param = if self.is_string_param(&l) { l } else { r };
+                        return Err(self.param_not_a_number(&param));
+                    }
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
                             span,
@@ -398,6 +404,20 @@ impl Checker<'_> {
         self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
     }
 
+    /// Whether `e` is a positional parameter that did not read as a number.
+    pub(super) fn is_string_param(&self, e: &hir::Expr) -> bool {
+        matches!(e.kind, hir::ExprKind::Str(_)) && self.string_params.iter().any(|(span, _, _)| *span == e.span)
+    }
+
+    /// `$N` used where a number is needed, given something that is not one.
+    pub(super) fn param_not_a_number(&mut self, e: &hir::Expr) -> Reported {
+        let (n, value) = match self.string_params.iter().find(|(span, _, _)| *span == e.span) {
+            Some((_, n, value)) => (*n, value.clone()),
+            None => (0, String::new()),
+        };
+        self.error(SemaError::ParamNotANumber { span: e.span, n, value })
+    }
+
     /// `pid(curr_ns | init)`, `tid(...)`: the id as rtrace's pid namespace or the initial one
     /// sees it.
     fn pid_namespace(&mut self, thread: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
@@ -529,15 +549,21 @@ fn unary_symbol(op: UnaryOp) -> &'static str {
     }
 }
 
-/// A positional parameter as an integer: decimal, `0x` hex, with an optional minus.
-fn parse_param_int(p: &str) -> Option<i64> {
+/// A positional parameter as an integer constant and its type: decimal or `0x` hex, with an
+/// optional minus; from -2^63 to 2^64 - 1, uint64 above int64's range (as a literal is, and
+/// as bpftrace reads parameters).
+fn parse_param_int(p: &str) -> Option<(u64, Type)> {
     let (neg, digits) = match p.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, p),
     };
     let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        Some(h) => i64::from_str_radix(h, 16).ok()?,
-        None => digits.parse::<i64>().ok()?,
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
     };
-    Some(if neg { -v } else { v })
+    match neg {
+        true if v <= 1 << 63 => Some(((v as i64).wrapping_neg() as u64, Type::I64)),
+        true => None,
+        false => Some((v, if v > i64::MAX as u64 { Type::U64 } else { Type::I64 })),
+    }
 }

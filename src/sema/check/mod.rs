@@ -254,6 +254,8 @@ pub(super) struct Checker<'k> {
     assigned: std::collections::HashSet<String>,
     /// Reads of maps the second walk met before anything assigned them (`read_map`).
     unassigned_reads: HashMap<String, Vec<Span>>,
+    /// Positional parameters that did not read as numbers: where, which, and their text.
+    string_params: Vec<(Span, u32, String)>,
     // Per probe:
     vars: Vec<Type>,
     /// The final type of each variable, from the first walk (empty in it).
@@ -335,6 +337,9 @@ impl Checker<'_> {
     fn expect_int(&mut self, e: &hir::Expr, message: &str) -> Checked<()> {
         if e.ty.is_int() {
             return Ok(());
+        }
+        if self.is_string_param(e) {
+            return Err(self.param_not_a_number(e));
         }
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
     }

@@ -371,6 +371,10 @@ impl Checker<'_> {
             let ty = e.ty;
             let string_like = ty.prints_as_text();
             if spec.conv.wants_string() != string_like {
+                if self.is_string_param(&e) {
+                    self.param_not_a_number(&e);
+                    continue;
+                }
                 let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
                 self.error(SemaError::TypeMismatch {
                     span: e.span,
