@@ -160,8 +160,18 @@ impl EventSink {
         match EventKind::from_u32(header as u32) {
             Some(EventKind::Exit) => {
                 self.exited = true;
-                // The first exit() decides the status.
-                self.status.get_or_insert(u64_at(record, 8) as i32);
+                // The first exit() decides the status. One the process cannot have (the
+                // shell would see 300 as 44, 256 as success) is 255, with a warning.
+                if self.status.is_none() {
+                    let status = u64_at(record, 8) as i64;
+                    self.status = Some(u8::try_from(status).map_or_else(
+                        |_| {
+                            eprintln!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255");
+                            255
+                        },
+                        i32::from,
+                    ));
+                }
             }
             Some(EventKind::Printf) => {
                 let Some(p) = self.meta.printfs.get(id) else {

@@ -144,6 +144,11 @@ fn parameters_span_the_64_bit_range() {
 }
 
 #[test]
+fn exit_status_outside_a_byte_is_refused() {
+    insta::assert_snapshot!(check("BEGIN { exit(255); } END { exit(300); } interval:s:1 { exit(-1); }"));
+}
+
+#[test]
 fn unknown_tracepoint_suggests_close_names() {
     insta::assert_snapshot!(check("tracepoint:syscalls:sys_enter_opena { @ = count(); }"));
 }
