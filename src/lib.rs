@@ -8,6 +8,7 @@ pub mod btf;
 pub mod cache;
 pub mod codegen;
 pub mod diagnostics;
+pub mod oom;
 pub mod parser;
 pub mod runtime;
 pub mod sema;

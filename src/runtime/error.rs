@@ -17,6 +17,9 @@ pub enum RuntimeError {
     Verifier { probe: String, span: Span, reason: String, log: String, verbose: bool },
     #[error("could not attach {probe}: {message}")]
     Attach { probe: String, span: Span, message: String },
+    /// Something rtrace needs to run could not be set up; the message says what and why.
+    #[error("{message}")]
+    Setup { message: String },
     #[error("internal error: the object has no {what}")]
     MissingObject { what: String },
     #[error("cannot write the output to {}: {error}", path.display())]

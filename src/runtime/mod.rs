@@ -76,7 +76,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
-    let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
+    let mut ring = RingBuf::new(ring_fd, ring_size).map_err(|e| {
+        let note = crate::oom::limit_note().filter(|_| e.raw_os_error() == Some(libc::ENOMEM)).map(|n| format!("; {n}")).unwrap_or_default();
+        RuntimeError::Setup { message: format!("cannot map the event ring buffer ({} KiB, mapped twice): {e}{note}", ring_size / 1024) }
+    })?;
     let mut sink = EventSink::new(meta, &options.output)?;
     // skboutput's pcap files are created before anything runs.
     let mut capture = if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
