@@ -161,6 +161,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
+    emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
     // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
     // after the call.
     use codespan_reporting::files::Files as _;
@@ -243,7 +244,8 @@ fn main() -> ExitCode {
 
 /// bpftrace's settings from the environment, each under its current name or its 0.17 one:
 /// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
-/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`.
+/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`,
+/// `BPFTRACE_MISSING_PROBES`.
 fn config_from_env() -> Result<sema::EnvConfig, String> {
     let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
     let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
@@ -262,10 +264,15 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
         Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
         Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
     };
+    let missing_probes = match var(&["BPFTRACE_MISSING_PROBES"]) {
+        None => None,
+        Some((name, v)) => Some(sema::hir::MissingProbes::parse(&v).ok_or_else(|| format!("{name}={v:?} is not {}", sema::hir::MissingProbes::VALUES))?),
+    };
     Ok(sema::EnvConfig {
         max_strlen: max_strlen.map(|n| n as usize),
         stack_mode,
         max_map_keys: max_map_keys.map(|n| n as u32),
         perf_rb_pages: perf_rb_pages.map(|n| n as usize),
+        missing_probes,
     })
 }

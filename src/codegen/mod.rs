@@ -136,6 +136,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         glob_tables: program.globs.iter().map(|g| crate::sema::glob::accept_table(g)).collect(),
         skb_outputs: program.skb_outputs.clone(),
         perf_rb_pages: program.config.perf_rb_pages.next_power_of_two(),
+        missing_probes: program.config.missing_probes,
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

@@ -101,11 +101,12 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     } else {
         let started = std::time::Instant::now();
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
-        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;
+        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.
-            eprintln!("Attached {n} probe{} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
+            let skipped = if links.skipped > 0 { format!(" ({} skipped)", links.skipped) } else { String::new() };
+            eprintln!("Attached {n} probe{}{skipped} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
         }
         if let Some(c) = child.as_mut() {
             c.release();

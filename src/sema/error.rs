@@ -39,6 +39,13 @@ pub enum SemaError {
         message: String,
         help: String,
     },
+    /// An attach point that names nothing on this system (no such function, binary, probe):
+    /// what config `missing_probes` may skip.
+    MissingAttachPoint {
+        span: Span,
+        message: String,
+        help: String,
+    },
     /// `argN` of a USDT probe site that has no such argument, or one in an operand rtrace
     /// cannot read.
     UsdtArgument {
@@ -191,6 +198,27 @@ pub enum SemaError {
     },
 }
 
+impl SemaError {
+    /// Whether this says an attach point does not exist here (rather than being written
+    /// wrong): config `missing_probes` decides what happens then.
+    /// An attach point `missing_probes = warn` skipped, as a warning.
+    pub fn to_skipped_warning(&self) -> Diag {
+        let mut d = self.to_diagnostic();
+        d.severity = codespan_reporting::diagnostic::Severity::Warning;
+        d.notes.push("skipped: config `missing_probes` is `warn`; the rest of the script runs".into());
+        d
+    }
+
+    pub fn is_missing_attach_point(&self) -> bool {
+        use SemaError::*;
+        match self {
+            UnknownTracepoint { .. } | UnknownKernelFunction { .. } | KprobesUnavailable { .. } | MissingAttachPoint { .. } => true,
+            UnknownEvent { name, .. } => name.starts_with("rawtracepoint:"),
+            _ => false,
+        }
+    }
+}
+
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
     if candidates.is_empty() {
         d
@@ -208,7 +236,7 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0201").with_message(format!("unknown probe type `{provider}`")).with_labels(vec![primary(*span, "no such probe type")]),
                 candidates,
             ),
-            BadAttachPoint { span, message, help } => e
+            BadAttachPoint { span, message, help } | MissingAttachPoint { span, message, help } => e
                 .with_code("E0203")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this attach point")])
@@ -370,7 +398,7 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0229")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this setting")])
-                .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or BPFTRACE_MAX_STRLEN, BPFTRACE_STACK_MODE and BPFTRACE_MAX_MAP_KEYS, which override it".into()]),
+                .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or the BPFTRACE_* variables of the same names (BPFTRACE_MAX_STRLEN, BPFTRACE_MISSING_PROBES...), which override it".into()]),
             NeedsUnsafe { span, func } => e
                 .with_code("E0228")
                 .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))

@@ -80,7 +80,8 @@ fn check_options(src: &str, kernel: &Fixture, options: &crate::sema::Options) ->
                 let vars: Vec<String> = probe.vars.iter().map(|t| t.to_string()).collect();
                 maps.push(format!("probe {i} variables: {}", vars.join(", ")));
             }
-            format!("{src}\n---\nok\n{}", maps.join("\n"))
+            let warnings: Vec<_> = p.warnings.iter().map(|w| w.to_skipped_warning()).collect();
+            format!("{src}\n---\nok\n{}\n{}", maps.join("\n"), render_plain(&files, &warnings)).trim_end().to_string()
         }
         Err(errs) => {
             let diags: Vec<_> = errs.iter().map(|e| e.to_diagnostic()).collect();
@@ -121,8 +122,8 @@ fn string_literal_longer_than_a_string_is_refused_readably() {
     assert!(diagnostic.contains("┌─ -e:1:24"), "the location is the literal's: {diagnostic}");
     assert!(diagnostic.lines().all(|l| l.chars().count() < 200), "every line is readable: {diagnostic}");
     // The longest a string can be, and a long printf format, which is no string value.
-    assert!(check(&format!("BEGIN {{ @s = \"{}\"; }}", "a".repeat(1023))).contains("\nok\n"));
-    assert!(check(&format!("BEGIN {{ printf(\"{}\\n\"); }}", "a".repeat(2000))).contains("\nok\n"));
+    assert!(check(&format!("BEGIN {{ @s = \"{}\"; }}", "a".repeat(1023))).contains("\n---\nok"));
+    assert!(check(&format!("BEGIN {{ printf(\"{}\\n\"); }}", "a".repeat(2000))).contains("\n---\nok"));
 }
 
 fn check_params(src: &str, params: &[&str]) -> String {
@@ -146,6 +147,27 @@ fn parameters_span_the_64_bit_range() {
 #[test]
 fn exit_status_outside_a_byte_is_refused() {
     insta::assert_snapshot!(check("BEGIN { exit(255); } END { exit(300); } interval:s:1 { exit(-1); }"));
+}
+
+#[test]
+fn missing_probes_warn_skips_attach_points_not_on_this_system() {
+    insta::assert_snapshot!(check(
+        "config = { missing_probes = warn } t:sched:nope, t:sched:sched_switch, t:nope:* { @[probe] = count(); } kprobe:no_such_fn { @k = count(); args.x; }"
+    ));
+}
+
+#[test]
+fn missing_probes_ignore_skips_quietly_unless_nothing_is_left() {
+    insta::assert_snapshot!(check("config = { missing_probes = \"ignore\" } t:sched:nope { } t:sched:sched_switch { }"));
+    insta::assert_snapshot!(check("config = { missing_probes = ignore } t:sched:nope { }"));
+}
+
+#[test]
+fn missing_probes_takes_error_warn_or_ignore_and_the_environment_wins() {
+    insta::assert_snapshot!(check("config = { missing_probes = maybe } BEGIN { }"));
+    let env = crate::sema::EnvConfig { missing_probes: Some(crate::sema::hir::MissingProbes::Warn), ..Default::default() };
+    let options = crate::sema::Options { env, ..Default::default() };
+    insta::assert_snapshot!(check_options("config = { missing_probes = error } t:sched:nope { } BEGIN { }", &fixture(), &options));
 }
 
 #[test]

@@ -91,26 +91,9 @@ const MAX_ARGS: u8 = 12;
 const MAX_REGISTER_ARGS: u8 = 6;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
-    // Attach points first: they do the kernel lookups, once each.
+    // The config first: its `missing_probes` decides what an attach point that is not on
+    // this system does.
     let mut errors = Vec::new();
-    let mut attach = Vec::new();
-    for probe in &script.probes {
-        let mut aps = Vec::new();
-        let mut resolved = true;
-        for ap in &probe.attach_points {
-            let ap = &with_params(ap, &options.params);
-            match attach::resolve(ap, kernel, options.target.as_deref()) {
-                Ok(a) => aps.extend(a),
-                Err(e) => {
-                    errors.push(e);
-                    resolved = false;
-                }
-            }
-        }
-        attach.push((aps, resolved));
-    }
-    errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
-
     let config = match config::settle(&script.config, &options.env) {
         Ok(c) => c,
         Err(e) => {
@@ -118,6 +101,34 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             hir::Config::default()
         }
     };
+    // Attach points: they do the kernel lookups, once each.
+    let mut attach = Vec::new();
+    let mut skipped = Vec::new();
+    for probe in &script.probes {
+        let mut aps = Vec::new();
+        let mut resolved = true;
+        for ap in &probe.attach_points {
+            let ap = &with_params(ap, &options.params);
+            match attach::resolve(ap, kernel, options.target.as_deref()) {
+                Ok(a) => aps.extend(a),
+                Err(e) if e.is_missing_attach_point() && config.missing_probes != hir::MissingProbes::Error => skipped.push(e),
+                Err(e) => {
+                    errors.push(e);
+                    resolved = false;
+                }
+            }
+        }
+        // A probe left without attach points is not compiled (bpftrace removes it); its body
+        // is still checked, quietly about what only its provider would have.
+        resolved &= !aps.is_empty();
+        attach.push((aps, resolved));
+    }
+    // Skipping everything leaves nothing to run: then what was skipped is the error.
+    if attach.iter().all(|(aps, _)| aps.is_empty()) {
+        errors.append(&mut skipped);
+    }
+    let warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
+    errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
     let mut declared_maps = HashMap::new();
     // `percpuhash`/`percpulruhash` maps, which must hold aggregations: rtrace keeps every
     // aggregation per-CPU, so the declaration adds only that check.
@@ -189,6 +200,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
             config: checker.config,
+            warnings,
         })
     } else {
         Err(errors)
