@@ -124,6 +124,34 @@ impl Links {
     }
 }
 
+/// Most threads that close attachments at once.
+const CLOSERS: usize = 64;
+
+impl Drop for Links {
+    /// Detaches everything. Closing a tracepoint's perf event waits for the kernel to be done
+    /// with the tracepoint (~75 ms here, partly under one kernel mutex): closed in turn, 104
+    /// tracepoints took 8.5 s to detach; closed from many threads at once, 5.3 s, as the
+    /// waits outside that mutex overlap.
+    fn drop(&mut self) {
+        let fds = std::mem::take(&mut self.fds);
+        if fds.len() <= 1 {
+            return;
+        }
+        let per_thread = fds.len().div_ceil(CLOSERS);
+        let mut fds = fds.into_iter();
+        std::thread::scope(|s| {
+            loop {
+                let chunk: Vec<OwnedFd> = fds.by_ref().take(per_thread).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                // A thread that cannot start drops its share here, closing it in turn.
+                let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(chunk));
+            }
+        });
+    }
+}
+
 impl Links {
     /// Arms watchpoint `id` (a `watchpoint:FUNC+argN` probe) at `addr` in process `pid`, once
     /// per address, then resumes the process if its uprobe stopped it. An error (the CPU has
