@@ -6,18 +6,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::can_run_bpf;
+
 fn rtrace(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtrace")).env("RTRACE_CACHE_DIR", cache).env_remove("RTRACE_CACHE").args(args).output().expect("rtrace runs")
-}
-
-/// Whether the tests that run BPF can run: they need root (RTRACE_SKIP_E2E=1 skips them).
-fn can_run_bpf() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("RTRACE_SKIP_E2E").is_ok(), "running BPF needs root; set RTRACE_SKIP_E2E=1 to skip");
-        return false;
-    }
-    true
 }
 
 fn entries(dir: &Path) -> Vec<PathBuf> {

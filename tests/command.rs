@@ -10,14 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn can_run_bpf() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("RTRACE_SKIP_E2E").is_ok(), "running BPF needs root; set RTRACE_SKIP_E2E=1 to skip");
-        return false;
-    }
-    true
-}
+mod common;
+use common::can_run_bpf;
 
 fn rtrace(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rtrace"));

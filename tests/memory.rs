@@ -6,6 +6,8 @@
 
 use std::process::Command;
 
+mod common;
+
 /// Runs a small script compiled afresh under an address-space limit of `kib`.
 fn run_limited(kib: u64) -> (Option<i32>, String) {
     let script = r#"ulimit -v "$1" && exec "$2" -e 'BEGIN { printf("hi\n"); exit(); }'"#;
@@ -21,9 +23,7 @@ fn never_started(status: Option<i32>, stderr: &str) -> bool {
 
 #[test]
 fn too_little_memory_is_an_error_not_an_abort() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("RTRACE_SKIP_E2E").is_ok(), "running BPF needs root; set RTRACE_SKIP_E2E=1 to skip");
+    if !common::can_run_bpf() {
         return;
     }
     // The smallest limit rtrace starts with (bisected, to 64 KiB), below one that
