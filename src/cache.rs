@@ -64,7 +64,11 @@ impl Cache {
     }
 
     pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        let dir = dir.into();
+        let mut dir: PathBuf = dir.into();
+        // A relative `dir` of one component has the parent "": spelt `./dir`, it has `.`.
+        if dir.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+            dir = Path::new(".").join(dir);
+        }
         let base = dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf);
         Cache { dir, base }
     }
