@@ -7,9 +7,18 @@
 //! identity of the rtrace binary itself (a rebuilt rtrace never reuses an older one's output).
 //! So a hit is exactly what compiling would have produced. Cache IO errors only cost a
 //! recompile. Lives outside the pure stages: only the CLI calls it.
+//!
+//! rtrace runs as root and loads what it finds here into the kernel, so an entry is only
+//! trusted where nobody else could have written it, as ssh trusts its keys: every directory
+//! from `/` down to the entry and the entry itself must belong to root or to the running
+//! user and must not be writable by group or others. The one exception is a root-owned
+//! sticky directory such as `/tmp`, where others cannot remove or rename what is not theirs.
+//! Anything else is ignored (and named under `-v`), for reading and for writing.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::codegen::artifact::BpfArtifact;
 use crate::codegen::Options;
@@ -19,25 +28,49 @@ use crate::sema::hir;
 const MAX_ENTRIES: usize = 256;
 
 pub struct Cache {
+    /// Where the entries are.
     dir: PathBuf,
+    /// The deepest directory that must already exist: the ones missing below it (down to
+    /// `dir`) are created when an entry is stored, none above it.
+    base: PathBuf,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Hit(BpfArtifact),
+    Miss,
+    /// The directory or the entry is not safe to load from (see the module comment): why.
+    Untrusted(String),
 }
 
 impl Cache {
     /// `$RTRACE_CACHE_DIR`, else `$XDG_CACHE_HOME/rtrace`, else `~/.cache/rtrace`; None when
-    /// `RTRACE_CACHE=0` or no directory can be named.
+    /// `RTRACE_CACHE=0` or no directory can be named. Only the last of these directories is
+    /// ever created, and `.cache` in the home directory.
     pub fn from_env() -> Option<Cache> {
         if std::env::var("RTRACE_CACHE").is_ok_and(|v| v == "0") {
             return None;
         }
-        let dir = std::env::var_os("RTRACE_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rtrace")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rtrace")))?;
-        Some(Cache { dir })
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if let Some(dir) = var("RTRACE_CACHE_DIR") {
+            return Some(Cache::at(dir));
+        }
+        let (base, dir) = match (var("XDG_CACHE_HOME"), var("HOME")) {
+            (Some(xdg), _) => (xdg.clone(), xdg.join("rtrace")),
+            (None, Some(home)) => (home.clone(), home.join(".cache/rtrace")),
+            (None, None) => return None,
+        };
+        Some(Cache { dir, base })
     }
 
     pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        let mut dir: PathBuf = dir.into();
+        // A relative `dir` of one component has the parent "": spelt `./dir`, it has `.`.
+        if dir.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+            dir = Path::new(".").join(dir);
+        }
+        let base = dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf);
+        Cache { dir, base }
     }
 
     /// The cache key of compiling `program` with `options`.
@@ -52,50 +85,139 @@ impl Cache {
         format!("{:016x}{:016x}", half(1), half(2))
     }
 
-    pub fn load(&self, key: &str) -> Option<BpfArtifact> {
-        let bytes = std::fs::read(self.dir.join(format!("{key}.json"))).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    pub fn load(&self, key: &str) -> Lookup {
+        let dir = match std::fs::canonicalize(&self.dir) {
+            Ok(d) => d,
+            Err(_) => return Lookup::Miss,
+        };
+        if let Err(why) = trusted_dir(&dir, true) {
+            return Lookup::Untrusted(why);
+        }
+        let path = dir.join(format!("{key}.json"));
+        // Not following a symbolic link: the name itself must be the entry checked.
+        let Ok(mut file) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) else {
+            return Lookup::Miss;
+        };
+        match file.metadata().map(|m| trusted_entry(&path, &m)) {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Lookup::Untrusted(why),
+            Err(_) => return Lookup::Miss,
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            return Lookup::Miss;
+        }
+        serde_json::from_slice(&bytes).map_or(Lookup::Miss, Lookup::Hit)
     }
 
-    /// Stores an artifact (without its LLVM IR); failures are ignored.
-    pub fn store(&self, key: &str, artifact: &BpfArtifact) {
+    /// Stores an artifact (without its LLVM IR). Failing costs only the next compile; the
+    /// error says why, for `-v`.
+    pub fn store(&self, key: &str, artifact: &BpfArtifact) -> Result<(), String> {
         let artifact = BpfArtifact { llvm_ir: None, ..artifact.clone() };
-        let Ok(json) = serde_json::to_vec(&artifact) else {
-            return;
-        };
-        if std::fs::create_dir_all(&self.dir).is_err() {
-            return;
-        }
-        // Written whole, then renamed: a concurrent reader sees all of it or nothing.
-        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, self.dir.join(format!("{key}.json"))).is_err() {
+        let json = serde_json::to_vec(&artifact).map_err(|e| e.to_string())?;
+        let dir = self.create_dir()?;
+        // Written whole under a new name, then renamed: a concurrent reader sees all of it or
+        // nothing.
+        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
+            .and_then(|()| std::fs::rename(&tmp, dir.join(format!("{key}.json"))));
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot write {}: {e}", tmp.display()));
         }
-        self.prune();
+        prune(&dir);
+        Ok(())
     }
 
-    fn prune(&self) {
-        let Ok(dir) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = dir
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        if entries.len() <= MAX_ENTRIES {
-            return;
+    /// The cache directory, trusted, created (mode 0700) below `base` where missing.
+    fn create_dir(&self) -> Result<PathBuf, String> {
+        let below = self.dir.strip_prefix(&self.base).map_err(|_| format!("{} is not below {}", self.dir.display(), self.base.display()))?;
+        let parts: Vec<_> = below.components().collect();
+        let mut dir = std::fs::canonicalize(&self.base).map_err(|e| format!("{}: {e}", self.base.display()))?;
+        trusted_dir(&dir, parts.is_empty())?;
+        for (i, part) in parts.iter().enumerate() {
+            dir.push(part);
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+            }
+            // What was already there may be anyone's: checked like the rest.
+            dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            trusted_dir(&dir, i + 1 == parts.len())?;
         }
-        entries.sort();
-        for (_, path) in &entries[..entries.len() - MAX_ENTRIES] {
-            let _ = std::fs::remove_file(path);
-        }
+        Ok(dir)
     }
+}
+
+/// Removes the oldest entries beyond `MAX_ENTRIES`.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if entries.len() <= MAX_ENTRIES {
+        return;
+    }
+    entries.sort();
+    for (_, path) in &entries[..entries.len() - MAX_ENTRIES] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Whether nobody but root and the running user can change what `dir` (a canonical path)
+/// holds: checked from `/` down, as ssh checks the directories above its keys. `entries`:
+/// `dir` is where entries are, not only above them.
+fn trusted_dir(dir: &Path, entries: bool) -> Result<(), String> {
+    let mut ancestors: Vec<&Path> = dir.ancestors().collect();
+    ancestors.reverse();
+    for (i, path) in ancestors.iter().enumerate() {
+        let m = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !m.is_dir() {
+            return Err(format!("{} is not a directory", path.display()));
+        }
+        // A sticky directory (`/tmp`) is shared, but when root owns it others cannot remove
+        // or rename what they do not own: trusted above the cache directory.
+        let above = i + 1 < ancestors.len() || !entries;
+        let sticky = m.mode() & libc::S_ISVTX != 0 && m.uid() == 0 && above;
+        only_ours(path, &m, sticky)?;
+    }
+    Ok(())
+}
+
+/// Whether an entry's metadata shows a file only root or the running user could have written.
+fn trusted_entry(path: &Path, m: &std::fs::Metadata) -> Result<(), String> {
+    if !m.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    only_ours(path, m, false)
+}
+
+/// Owned by root or by the user rtrace runs as, and (unless `shared_ok`) writable by no one
+/// else.
+fn only_ours(path: &Path, m: &std::fs::Metadata, shared_ok: bool) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if m.uid() != 0 && m.uid() != euid {
+        return Err(format!("{} belongs to uid {}, not to root or to this user", path.display(), m.uid()));
+    }
+    if m.mode() & 0o022 != 0 && !shared_ok {
+        return Err(format!("{} is writable by group or others (mode {:o})", path.display(), m.mode() & 0o7777));
+    }
+    Ok(())
 }
 
 /// Device, inode, size and modification time of the running executable.
 fn binary_identity() -> String {
-    use std::os::unix::fs::MetadataExt;
     match std::fs::metadata("/proc/self/exe") {
         Ok(m) => format!("{}:{}:{}:{}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
         // Unknowable: make the key unique, so nothing is ever reused.

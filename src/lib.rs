@@ -9,6 +9,7 @@ pub mod cache;
 pub mod codegen;
 pub mod diagnostics;
 pub mod features;
+pub mod oom;
 pub mod parser;
 pub mod runtime;
 pub mod sema;

@@ -128,6 +128,7 @@ fn main() -> ExitCode {
     };
     let (name, src, params) = match (&cli.program, cli.args.split_first()) {
         (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
+        // Bytes that are not UTF-8 become U+FFFD: fine in comments, E0108 elsewhere.
         (None, Some((f, params))) => match read_script(f) {
             Ok(s) => (if f == "-" { "stdin".to_string() } else { f.clone() }, s, params.to_vec()),
             Err(e) => {
@@ -183,6 +184,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
     };
+    emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
     // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
     // after the call.
     use codespan_reporting::files::Files as _;
@@ -201,13 +203,19 @@ fn main() -> ExitCode {
     // The cache serves runs only: --emit always shows a fresh compile.
     let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
     let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
-    let cached = cache.as_ref().zip(key.as_deref()).and_then(|(c, k)| c.load(k));
-    let artifact = match cached {
-        Some(a) => a,
-        None => match codegen::compile(&program, &options) {
+    let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
+    let artifact = match lookup {
+        Some(rtrace::cache::Lookup::Hit(a)) => a,
+        lookup => match codegen::compile(&program, &options) {
             Ok(a) => {
-                if let (Some(c), Some(k)) = (&cache, &key) {
-                    c.store(k, &a);
+                // A directory the cache cannot trust is neither read nor written.
+                let unused = match (lookup, &cache, &key) {
+                    (Some(rtrace::cache::Lookup::Miss), Some(c), Some(k)) => c.store(k, &a).err(),
+                    (Some(rtrace::cache::Lookup::Untrusted(why)), _, _) => Some(why),
+                    _ => None,
+                };
+                if let (true, Some(why)) = (cli.verbose, unused) {
+                    eprintln!("cache: not used: {why}");
                 }
                 a
             }
@@ -269,7 +277,8 @@ fn main() -> ExitCode {
 
 /// bpftrace's settings from the environment, each under its current name or its 0.17 one:
 /// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
-/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`.
+/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`,
+/// `BPFTRACE_MISSING_PROBES`.
 fn config_from_env() -> Result<sema::EnvConfig, String> {
     let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
     let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
@@ -288,11 +297,16 @@ fn config_from_env() -> Result<sema::EnvConfig, String> {
         Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
         Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
     };
+    let missing_probes = match var(&["BPFTRACE_MISSING_PROBES"]) {
+        None => None,
+        Some((name, v)) => Some(sema::hir::MissingProbes::parse(&v).ok_or_else(|| format!("{name}={v:?} is not {}", sema::hir::MissingProbes::VALUES))?),
+    };
     Ok(sema::EnvConfig {
         max_strlen: max_strlen.map(|n| n as usize),
         stack_mode,
         max_map_keys: max_map_keys.map(|n| n as u32),
         perf_rb_pages: perf_rb_pages.map(|n| n as usize),
+        missing_probes,
     })
 }
 
@@ -326,14 +340,17 @@ fn info() -> String {
     out
 }
 
-/// The script's text: the file, or stdin for `-`.
+/// The script's text: the file, or stdin for `-`. Bytes that are not UTF-8 become U+FFFD,
+/// which the lexer accepts in comments only.
 fn read_script(path: &str) -> std::io::Result<String> {
-    if path != "-" {
-        return std::fs::read_to_string(path);
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-    Ok(text)
+    let bytes = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+        bytes
+    } else {
+        std::fs::read(path)?
+    };
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Positional parameters given but never read are most often options meant for rtrace

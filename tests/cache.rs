@@ -1,9 +1,13 @@
 //! The compile cache (src/cache.rs): a second run of the same program is served from the
-//! cache, a different program is not, and a cached artifact runs exactly like a fresh one.
+//! cache, a different program is not, a cached artifact runs exactly like a fresh one, and
+//! an entry someone else could have written is never loaded.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::can_run_bpf;
 
 fn rtrace(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtrace")).env("RTRACE_CACHE_DIR", cache).env_remove("RTRACE_CACHE").args(args).output().expect("rtrace runs")
@@ -58,9 +62,7 @@ fn a_corrupt_entry_is_recompiled() {
 
 #[test]
 fn a_cached_artifact_runs_like_a_fresh_one() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("RTRACE_SKIP_E2E").is_ok(), "running BPF needs root; set RTRACE_SKIP_E2E=1 to skip");
+    if !can_run_bpf() {
         return;
     }
     let dir = fresh_dir("run");
@@ -72,4 +74,69 @@ fn a_cached_artifact_runs_like_a_fresh_one() {
     assert_eq!(String::from_utf8_lossy(&fresh.stdout), String::from_utf8_lossy(&cached.stdout));
     assert!(String::from_utf8_lossy(&cached.stdout).contains("begin 42"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces text in the one entry of `dir`, as someone who could write there might.
+fn tamper(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let entry = entries(dir).pop().expect("an entry");
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    assert!(text.contains(from), "the entry holds {from:?}");
+    std::fs::write(&entry, text.replace(from, to)).expect("writable");
+    entry
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn an_entry_others_could_have_written_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    if !can_run_bpf() {
+        return;
+    }
+    let dir = fresh_dir("planted");
+    let prog = r#"BEGIN { printf("v=%d\n", 42); exit(); }"#;
+    let run = |dir: &Path| rtrace(dir, &["-v", "-e", prog]);
+    assert!(run(&dir).status.success());
+    let entry = tamper(&dir, r#"{"Lit":"v="}"#, r#"{"Lit":"planted="}"#);
+    // The control: in a directory only root can write, an entry is what root wrote, and the
+    // edited one is what runs.
+    assert!(stdout(&run(&dir)).contains("planted=42"), "the edited entry is used where it is trusted");
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let o = run(&dir);
+    assert!(stdout(&o).contains("v=42"), "compiled afresh: {}", stdout(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is writable by group or others (mode 777)"), "-v says why");
+    assert!(std::fs::read_to_string(&entry).expect("entry").contains("planted="), "nothing is written there either");
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    assert!(stdout(&run(&dir)).contains("v=42"), "an entry others can write is not loaded");
+
+    // A directory another user owns, even one only they can write.
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::os::unix::fs::chown(&dir, Some(65534), None).expect("chown");
+    let o = run(&dir);
+    assert!(stdout(&o).contains("v=42"), "{}", stdout(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_home_that_does_not_exist_is_not_created() {
+    let parent = fresh_dir("home");
+    std::fs::create_dir(&parent).expect("mkdir");
+    let home = parent.join("nonexistent");
+    let o = Command::new(env!("CARGO_BIN_EXE_rtrace"))
+        .env("HOME", &home)
+        .env_remove("RTRACE_CACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("RTRACE_CACHE")
+        .args(["--dry-run", "-e", "interval:s:1 { @n = count(); }"])
+        .output()
+        .expect("rtrace runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!home.exists(), "{} was created", home.display());
+    let _ = std::fs::remove_dir_all(&parent);
 }

@@ -32,6 +32,8 @@ pub struct RuntimeMeta {
     pub glob_tables: Vec<Vec<u64>>,
     /// Data pages of each CPU's `skboutput` perf buffer (a power of two).
     pub perf_rb_pages: usize,
+    /// What an attach point the kernel refuses does (config `missing_probes`).
+    pub missing_probes: crate::sema::hir::MissingProbes,
 }
 
 /// One BPF program: one attach point of one probe.

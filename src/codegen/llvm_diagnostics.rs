@@ -21,11 +21,24 @@ impl Captured {
     }
 }
 
-/// Installs the fatal error handler, once per process.
+/// Installs the fatal error handler and the out-of-memory one, once per process.
 pub fn on_fatal_error() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: the handler is a plain function that never returns into LLVM.
-    ONCE.call_once(|| unsafe { llvm_sys::error_handling::LLVMInstallFatalErrorHandler(Some(fatal)) });
+    unsafe extern "C" {
+        /// `llvm::install_bad_alloc_error_handler(fatal_error_handler_t, void *)`, which the C
+        /// API does not offer; without it LLVM prints "out of memory" and aborts.
+        #[link_name = "_ZN4llvm31install_bad_alloc_error_handlerEPFvPvPKcbES0_"]
+        fn install_bad_alloc_error_handler(handler: Option<extern "C" fn(*mut c_void, *const std::ffi::c_char, bool)>, data: *mut c_void);
+    }
+    // SAFETY: both handlers are plain functions that never return into LLVM.
+    ONCE.call_once(|| unsafe {
+        llvm_sys::error_handling::LLVMInstallFatalErrorHandler(Some(fatal));
+        install_bad_alloc_error_handler(Some(bad_alloc), std::ptr::null_mut());
+    });
+}
+
+extern "C" fn bad_alloc(_: *mut c_void, _: *const std::ffi::c_char, _: bool) {
+    crate::oom::out_of_memory(0);
 }
 
 extern "C" fn fatal(reason: *const std::ffi::c_char) {

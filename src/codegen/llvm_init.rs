@@ -19,6 +19,8 @@ static INIT: Once = Once::new();
 /// Runs the deferred constructors, once per process. Call before any LLVM function.
 pub fn ensure() {
     INIT.call_once(|| {
+        // LLVM's `operator new` failing ends rtrace with a message, not an uncatchable throw.
+        crate::oom::handle_cxx_new_failure();
         // SAFETY: the linker script bounds an array of constructor pointers with these two
         // symbols; each is a `void(void)` function (glibc passes argc/argv/envp, which
         // constructors compiled from C++ ignore), run exactly once, in link order, as the

@@ -61,6 +61,7 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
 
 fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
     llvm_init::ensure();
+    llvm_diagnostics::on_fatal_error();
     Target::initialize_bpf(&InitializationConfig::default());
     let triple = TargetTriple::create("bpfel");
     let target = Target::from_triple(&triple).map_err(internal)?;
@@ -69,7 +70,6 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         .ok_or_else(|| internal("LLVM has no BPF target machine"))?;
 
     let ctx = Context::create();
-    llvm_diagnostics::on_fatal_error();
     let diagnostics = llvm_diagnostics::capture(&ctx);
     let module = ctx.create_module("rtrace");
     // The data layout must be the BPF target's before any IR is built, or i64 loads of
@@ -137,6 +137,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         glob_tables: program.globs.iter().map(|g| crate::sema::glob::accept_table(g)).collect(),
         skb_outputs: program.skb_outputs.clone(),
         perf_rb_pages: program.config.perf_rb_pages.next_power_of_two(),
+        missing_probes: program.config.missing_probes,
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

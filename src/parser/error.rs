@@ -24,6 +24,8 @@ pub enum ParseError {
     UnterminatedComment { span: Span },
     /// E0107: an integer literal that does not fit in 64 bits.
     IntTooLarge { span: Span },
+    /// E0108: a byte that is not UTF-8 outside a comment.
+    NotUtf8 { span: Span },
 }
 
 impl ParseError {
@@ -33,6 +35,7 @@ impl ParseError {
             LalrpopError::User { error } => match error.kind {
                 LexErrorKind::UnterminatedComment => ParseError::UnterminatedComment { span: error.span },
                 LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
+                LexErrorKind::NotUtf8 => ParseError::NotUtf8 { span: error.span },
                 LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span },
             },
             LalrpopError::UnrecognizedEof { location, expected } => {
@@ -86,6 +89,11 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0107")
                 .with_message("integer literal too large")
                 .with_labels(vec![primary(*span, "does not fit in 64 bits (the largest is 18446744073709551615)")]),
+            ParseError::NotUtf8 { span } => Diagnostic::error()
+                .with_code("E0108")
+                .with_message("the script is not UTF-8 here")
+                .with_labels(vec![primary(*span, "a byte that is not UTF-8 (shown as \u{fffd})")])
+                .with_notes(vec!["help: only comments may hold other bytes; save the script as UTF-8 (from Latin-1: `iconv -f latin1 -t utf-8`)".into()]),
             ParseError::UnterminatedComment { span } => Diagnostic::error()
                 .with_code("E0106")
                 .with_message("a comment that never ends")

@@ -280,6 +280,15 @@ fn unescape(quoted: &str) -> String {
     out
 }
 
+impl Lexer<'_> {
+    /// The first byte in `range` that was not UTF-8 in the script file: read with
+    /// `String::from_utf8_lossy`, it is U+FFFD here.
+    fn not_utf8(&self, range: std::ops::Range<usize>) -> Option<LexError> {
+        let at = range.start + self.src[range].find(char::REPLACEMENT_CHARACTER)?;
+        Some(LexError { span: Span::new(self.file, at, at + char::REPLACEMENT_CHARACTER.len_utf8()), kind: LexErrorKind::NotUtf8 })
+    }
+}
+
 /// A token the lexer could not make sense of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LexError {
@@ -295,6 +304,8 @@ pub enum LexErrorKind {
     UnterminatedComment,
     /// An integer literal past 2^64 - 1.
     IntTooLarge,
+    /// A byte that is not UTF-8, outside a comment.
+    NotUtf8,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -427,11 +438,13 @@ impl Iterator for Lexer<'_> {
             Ok(Tok::UnterminatedComment) => {
                 return Some(Err(LexError { span: Span::new(self.file, span.start, self.src.len()), kind: LexErrorKind::UnterminatedComment }))
             }
+            // A string cannot hold a byte that is not UTF-8 (comments can: they are skipped).
+            Ok(Tok::Str(_)) if self.not_utf8(span.clone()).is_some() => return self.not_utf8(span).map(Err),
             Ok(t) => t,
             Err(()) => {
                 // Digits the integer pattern matched but could not hold.
                 let kind = if self.src[span.clone()].starts_with(|c: char| c.is_ascii_digit()) { LexErrorKind::IntTooLarge } else { LexErrorKind::Invalid };
-                return Some(Err(LexError { span: Span::new(self.file, span.start, span.end), kind }));
+                return Some(Err(self.not_utf8(span.clone()).unwrap_or(LexError { span: Span::new(self.file, span.start, span.end), kind })));
             }
         };
         let tok = match tok {

@@ -126,3 +126,14 @@ fn macro_definitions_before_probes() {
 fn hex_and_octal_escapes_in_strings() {
     insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
 }
+
+#[test]
+fn byte_that_is_not_utf8_outside_a_comment() {
+    // The CLI reads a script file with `from_utf8_lossy`: such a byte arrives as U+FFFD.
+    insta::assert_snapshot!(err("BEGIN { printf(\"caf\u{fffd}\\n\"); }"));
+}
+
+#[test]
+fn byte_that_is_not_utf8_in_a_comment_is_fine() {
+    insta::assert_snapshot!(ast("// caf\u{fffd}\nBEGIN { /* \u{fffd} */ exit(); }"));
+}

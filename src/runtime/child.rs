@@ -1,17 +1,32 @@
 //! The `-c CMD` child: started before BEGIN (so `cpid` is known), held before it execs the
-//! command until every probe is attached, and watched through a pidfd so the trace ends when
-//! it exits.
+//! command until every probe is attached, watched through a pidfd so the trace ends when it
+//! exits, and ended with the trace when the trace ends first.
+//!
+//! Whatever the command starts is ended too. The command stays in rtrace's process group, so
+//! the terminal treats them as one job (it can read the terminal; Ctrl-C and Ctrl-Z reach
+//! both), which rules out killing a group of its own. Instead rtrace becomes a child
+//! subreaper: a process the command starts and leaves behind is re-parented to rtrace, not
+//! to init, so "rtrace's descendants" (found in /proc) is everything the command started,
+//! even what left its process group or session. And should rtrace itself be killed, the
+//! command gets SIGTERM from the kernel (`PR_SET_PDEATHSIG`).
 
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long processes rtrace ends get between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
 
 pub struct HeldChild {
-    child: Child,
-    /// Writing a byte (or closing it) lets the child exec.
+    pid: libc::pid_t,
+    /// Writing a line lets the child exec; closing it unwritten makes it exit.
     release: Option<OwnedFd>,
     pidfd: OwnedFd,
+    /// Its wait status, once reaped.
+    status: Option<libc::c_int>,
 }
 
 impl HeldChild {
@@ -19,6 +34,10 @@ impl HeldChild {
         let (program, args) = argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "-c needs a command"))?;
         if !runnable(program) {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("-c: no program `{program}` (not a file, nor on PATH)")));
+        }
+        // SAFETY: prctl with an integer argument; it only sets a flag of this process.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+            return Err(io::Error::last_os_error());
         }
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 returns.
@@ -29,42 +48,52 @@ impl HeldChild {
         let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let (r, w) = (read_end.as_raw_fd(), write_end.as_raw_fd());
         // `sh` waits on fd 3 for the release, then execs the command in its own place: the pid
-        // (`cpid`) stays the same. (std's spawn waits for the exec, so the hold cannot sit
-        // in a pre_exec hook.)
+        // (`cpid`) stays the same. Without a release (rtrace is gone) it exits instead. (std's
+        // spawn waits for the exec, so the hold cannot sit in a pre_exec hook.)
         let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg("read _ <&3; exec 3<&-; exec \"$0\" \"$@\"").arg(program).args(args);
+        command.arg("-c").arg("read _ <&3 || exit 125; exec 3<&-; exec \"$0\" \"$@\"").arg(program).args(args);
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
         // SAFETY: runs in the forked child before exec and only makes async-signal-safe calls:
-        // the read end becomes fd 3 (dup2 clears close-on-exec), the write end is closed.
+        // the read end becomes fd 3 (dup2 clears close-on-exec), the write end is closed, and
+        // the child asks for SIGTERM when rtrace dies (checking it did not die already).
         unsafe {
             command.pre_exec(move || {
                 if libc::dup2(r, 3) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 libc::close(w);
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) < 0 || libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
                 Ok(())
             });
         }
         let child = command.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot run `{program}`: {e}")))?;
         drop(read_end);
+        // Waited for by pid (`reap`), never through `child`: the std handle is only dropped.
+        let pid = child.id() as libc::pid_t;
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         if pidfd < 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            end_descendants();
+            return Err(e);
         }
         // SAFETY: the kernel just returned this descriptor.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-        Ok(HeldChild { child, release: Some(write_end), pidfd })
+        Ok(HeldChild { pid, release: Some(write_end), pidfd, status: None })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid as u32
     }
 
     /// Lets the child exec its command.
     pub fn release(&mut self) {
         if let Some(fd) = self.release.take() {
-            // SAFETY: a one-byte write to a pipe we own.
-            unsafe { libc::write(fd.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+            // SAFETY: a one-line write to a pipe we own.
+            unsafe { libc::write(fd.as_raw_fd(), b"\n".as_ptr().cast(), 1) };
         }
     }
 
@@ -73,20 +102,110 @@ impl HeldChild {
         self.pidfd.as_raw_fd()
     }
 
-    /// Reaps the child once it has exited.
+    /// Reaps every child of rtrace that has exited: the command (keeping its status) and the
+    /// processes it left behind, which the subreaper made rtrace's.
     pub fn reap(&mut self) {
-        let _ = self.child.wait();
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid pointer; WNOHANG never blocks.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if pid == self.pid {
+                self.status = Some(status);
+            }
+        }
+    }
+
+    /// The command's exit status once it has exited, as a shell reports it: its code, or 128
+    /// plus the number of the signal that ended it.
+    pub fn exit_status(&self) -> Option<i32> {
+        let status = self.status?;
+        if libc::WIFEXITED(status) {
+            Some(libc::WEXITSTATUS(status))
+        } else {
+            Some(128 + libc::WTERMSIG(status))
+        }
+    }
+
+    /// Ends the command (released or not) and everything it started, and reaps them.
+    pub fn end(&mut self) {
+        // First the status of a command that has already exited: ending the rest reaps it.
+        self.reap();
+        // Closed unwritten: a held child exits by itself.
+        self.release = None;
+        end_descendants();
     }
 }
 
 impl Drop for HeldChild {
+    /// Every path out of a run ends the command: an error, a signal, the script's exit().
     fn drop(&mut self) {
-        // A child never released (an attach failed, BEGIN called exit()) must not run.
-        if self.release.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        self.end();
+    }
+}
+
+/// Ends every process that descends from rtrace: SIGTERM (and SIGCONT, should one be
+/// stopped), then SIGKILL for what is left after `TERM_GRACE`; reaps rtrace's own children.
+fn end_descendants() {
+    let deadline = Instant::now() + TERM_GRACE;
+    let mut termed = HashSet::new();
+    loop {
+        // SAFETY: waitpid with a null status pointer and WNOHANG.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        let live = descendants();
+        if live.is_empty() {
+            return;
+        }
+        let late = Instant::now() >= deadline;
+        for pid in live {
+            // SAFETY: plain kill(2) of a process rtrace started.
+            unsafe {
+                if late {
+                    libc::kill(pid, libc::SIGKILL);
+                } else if termed.insert(pid) {
+                    libc::kill(pid, libc::SIGTERM);
+                    libc::kill(pid, libc::SIGCONT);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The live processes (not zombies) descending from rtrace, from /proc/PID/stat.
+fn descendants() -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: HashMap<libc::pid_t, Vec<libc::pid_t>> = HashMap::new();
+    for entry in dir.filter_map(|e| e.ok()) {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let mut fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace();
+        let (Some(state), Some(ppid)) = (fields.next(), fields.next().and_then(|p| p.parse().ok())) else {
+            continue;
+        };
+        if state != "Z" {
+            children.entry(ppid).or_default().push(pid);
         }
     }
+    // SAFETY: getpid has no preconditions.
+    let mut todo = vec![unsafe { libc::getpid() }];
+    let mut found = Vec::new();
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).into_iter().flatten() {
+            found.push(c);
+            todo.push(c);
+        }
+    }
+    found
 }
 
 /// The executable of the process rtrace traces: `-p PID`'s, or the program `-c CMD` runs

@@ -17,6 +17,12 @@ pub enum RuntimeError {
     Verifier { probe: String, span: Span, reason: String, log: String, verbose: bool },
     #[error("could not attach {probe}: {message}")]
     Attach { probe: String, span: Span, message: String },
+    /// Every attach point failed, though `missing_probes` let each be skipped.
+    #[error("none of the {count} attach points could be attached")]
+    NothingAttached { count: usize, probe: String, span: Span, message: String },
+    /// Something rtrace needs to run could not be set up; the message says what and why.
+    #[error("{message}")]
+    Setup { message: String },
     #[error("internal error: the object has no {what}")]
     MissingObject { what: String },
     #[error("cannot write the output to {}: {error}", path.display())]
@@ -98,6 +104,11 @@ impl ToDiagnostic for RuntimeError {
                 .with_message(format!("could not attach `{probe}`"))
                 .with_labels(vec![primary(*span, "this probe")])
                 .with_notes(vec![message.clone()]),
+            RuntimeError::NothingAttached { count, probe, span, message } => Diagnostic::error()
+                .with_code("E0403")
+                .with_message(format!("none of the {count} attach points could be attached"))
+                .with_labels(vec![primary(*span, format!("the last was `{probe}`"))])
+                .with_notes(vec![message.clone(), "help: `missing_probes` skips attach points that fail, but that leaves nothing to trace".into()]),
             other => Diagnostic::error().with_message(other.to_string()),
         }
     }

@@ -98,6 +98,11 @@ impl EventSink {
         })
     }
 
+    /// A write of the output that failed, naming where the output goes (`-o FILE`).
+    fn write_failed(&self, error: std::io::Error) -> RuntimeError {
+        RuntimeError::Output { path: self.options.file.clone().unwrap_or_else(|| "stdout".into()), error }
+    }
+
     /// Accepts events again after an exit(): END's output must still be printed.
     pub fn reopen(&mut self) {
         self.exited = false;
@@ -115,7 +120,7 @@ impl EventSink {
         });
         result?;
         if self.options.buffering != Buffering::Full {
-            self.out.flush().map_err(RuntimeError::Io)?;
+            self.out.flush().map_err(|e| self.write_failed(e))?;
         }
         Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
     }
@@ -124,12 +129,12 @@ impl EventSink {
     fn emit(&mut self, kind: &str, text: &[u8]) -> Result<(), RuntimeError> {
         if self.options.json {
             let line = json_event(kind, serde_json::Value::from(String::from_utf8_lossy(text)));
-            self.out.write_all(line.as_bytes()).map_err(RuntimeError::Io)?;
+            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
         } else {
-            self.out.write_all(text).map_err(RuntimeError::Io)?;
+            self.out.write_all(text).map_err(|e| self.write_failed(e))?;
         }
         if self.options.buffering == Buffering::None {
-            self.out.flush().map_err(RuntimeError::Io)?;
+            self.out.flush().map_err(|e| self.write_failed(e))?;
         }
         Ok(())
     }
@@ -137,10 +142,10 @@ impl EventSink {
     /// A message bpftrace prints on stderr in text mode and as a JSON line with `-f json`.
     pub fn notice(&mut self, kind: &str, data: serde_json::Value, text: &str) -> Result<(), RuntimeError> {
         if self.options.json {
-            self.out.write_all(json_event(kind, data).as_bytes()).map_err(RuntimeError::Io)?;
-            self.out.flush().map_err(RuntimeError::Io)
+            self.out.write_all(json_event(kind, data).as_bytes()).map_err(|e| self.write_failed(e))?;
+            self.out.flush().map_err(|e| self.write_failed(e))
         } else {
-            self.out.flush().map_err(RuntimeError::Io)?;
+            self.out.flush().map_err(|e| self.write_failed(e))?;
             eprintln!("{text}");
             Ok(())
         }
@@ -155,8 +160,18 @@ impl EventSink {
         match EventKind::from_u32(header as u32) {
             Some(EventKind::Exit) => {
                 self.exited = true;
-                // The first exit() decides the status.
-                self.status.get_or_insert(u64_at(record, 8) as i32);
+                // The first exit() decides the status. One the process cannot have (the
+                // shell would see 300 as 44, 256 as success) is 255, with a warning.
+                if self.status.is_none() {
+                    let status = u64_at(record, 8) as i64;
+                    self.status = Some(u8::try_from(status).map_or_else(
+                        |_| {
+                            eprintln!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255");
+                            255
+                        },
+                        i32::from,
+                    ));
+                }
             }
             Some(EventKind::Printf) => {
                 let Some(p) = self.meta.printfs.get(id) else {
@@ -203,7 +218,7 @@ impl EventSink {
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
                         let value = value_json(ty, record.get(off..).unwrap_or_default(), &self.symbols(maps));
-                        self.out.write_all(json_event("value", value).as_bytes()).map_err(RuntimeError::Io)?;
+                        self.out.write_all(json_event("value", value).as_bytes()).map_err(|e| self.write_failed(e))?;
                     }
                     PrintfAction::Value => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
@@ -232,9 +247,9 @@ impl EventSink {
             Some(EventKind::Print) => {
                 let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
                 let text = self.render_map_limited(id, maps, limits)?;
-                self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+                self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
                 if self.options.buffering == Buffering::None {
-                    self.out.flush().map_err(RuntimeError::Io)?;
+                    self.out.flush().map_err(|e| self.write_failed(e))?;
                 }
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
@@ -335,12 +350,12 @@ impl EventSink {
                 continue;
             }
             if first && !self.options.json {
-                self.out.write_all(b"\n").map_err(RuntimeError::Io)?;
+                self.out.write_all(b"\n").map_err(|e| self.write_failed(e))?;
                 first = false;
             }
-            self.out.write_all(text.as_bytes()).map_err(RuntimeError::Io)?;
+            self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
         }
-        self.out.flush().map_err(RuntimeError::Io)
+        self.out.flush().map_err(|e| self.write_failed(e))
     }
 }
 

@@ -61,6 +61,9 @@ pub struct RunOptions {
 /// Runs the artifact to completion; returns the process exit code.
 pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeError> {
     preflight()?;
+    // Before anything exists that would need undoing (the -c child, loaded programs): from
+    // here on SIGINT and SIGTERM end the trace, where before they ended rtrace.
+    let sig_rx = catch_signals().map_err(RuntimeError::Io)?;
     let meta = &artifact.meta;
     let mut loaded = loader::load(artifact, options.verbose)?;
     report_costs(&loaded.costs, options)?;
@@ -78,7 +81,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
 
     let ring_fd = loaded.maps.remove(EVENTS_MAP).ok_or_else(|| RuntimeError::MissingObject { what: EVENTS_MAP.into() })?;
     let ring_size = loaded.map_defs.get(EVENTS_MAP).map_or(0, |d| d.max_entries as usize);
-    let mut ring = RingBuf::new(ring_fd, ring_size).map_err(RuntimeError::Io)?;
+    let mut ring = RingBuf::new(ring_fd, ring_size).map_err(|e| {
+        let note = crate::oom::limit_note().filter(|_| e.raw_os_error() == Some(libc::ENOMEM)).map(|n| format!("; {n}")).unwrap_or_default();
+        RuntimeError::Setup { message: format!("cannot map the event ring buffer ({} KiB, mapped twice): {e}{note}", ring_size / 1024) }
+    })?;
     let mut sink = EventSink::new(meta, &options.output)?;
     // skboutput's pcap files are created before anything runs.
     let mut capture = if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
@@ -88,38 +94,40 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         sink.notice("attached_probes", serde_json::json!({ "probes": n }), &format!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }))?;
     }
 
-    // Signals only set a flag and wake poll() through a socket pair.
-    let (sig_rx, sig_tx) = UnixStream::pair().map_err(RuntimeError::Io)?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let tx = sig_tx.try_clone().map_err(RuntimeError::Io)?;
-        signal_hook::low_level::pipe::register(sig, tx).map_err(RuntimeError::Io)?;
-    }
-    sig_rx.set_nonblocking(true).map_err(RuntimeError::Io)?;
-
     for p in meta.programs.iter().filter(|p| p.attach == Attach::Begin) {
         test_run(&loaded, &p.function)?;
     }
-    let outcome = sink.drain(&mut ring, &loaded)?;
-    // A script of BEGIN and END alone has nothing to wait for: it ends after BEGIN, as in
-    // current bpftrace (unless it waits for a -c command or a -p process).
+    // BEGIN may have called exit(); a signal that came while loading ends the trace before
+    // anything is attached. A script of BEGIN and END alone has nothing to wait for: it
+    // ends after BEGIN, as in current bpftrace (unless it waits for a -c command or a -p
+    // process).
     let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
-
-    if outcome == Outcome::Continue && !nothing_to_trace {
+    let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || nothing_to_trace {
+        Ended::Script
+    } else if readable(&sig_rx) {
+        Ended::Signal
+    } else {
         let started = std::time::Instant::now();
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
-        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process)?;
+        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?;
         if options.verbose {
             // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
             // every probe is live.
-            eprintln!("Attached {n} probe{} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
+            let skipped = if links.skipped > 0 { format!(" ({} skipped)", links.skipped) } else { String::new() };
+            eprintln!("Attached {n} probe{}{skipped} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
         }
         if let Some(c) = child.as_mut() {
             c.release();
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
+        let ended = event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
         drop(links);
+        ended
+    };
+    // The trace is over: the command and what it started end before END prints.
+    if let Some(c) = child.as_mut() {
+        c.end();
     }
 
     sink.reopen();
@@ -149,7 +157,41 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
             meta.perf_rb_pages
         );
     }
-    Ok(sink.status.unwrap_or(0))
+    // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
+    match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
+        (Ended::Command, Some(status)) => Ok(status),
+        _ => Ok(sink.status.unwrap_or(0)),
+    }
+}
+
+/// What ended the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// exit() in a probe.
+    Script,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The -c command exited.
+    Command,
+    /// The -p process exited, or the iterators finished.
+    Watched,
+}
+
+/// Makes SIGINT and SIGTERM only wake poll(): the returned socket becomes readable.
+fn catch_signals() -> std::io::Result<UnixStream> {
+    let (rx, tx) = UnixStream::pair()?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+    }
+    rx.set_nonblocking(true)?;
+    Ok(rx)
+}
+
+/// Whether `fd` has something to read now.
+fn readable(fd: &impl AsRawFd) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 /// A program name as exec finds it through PATH (for names without a '/').
@@ -229,7 +271,7 @@ const DRAIN_INTERVAL_MS: i32 = 50;
 
 /// Streams events (and skboutput's packets) until exit(), a signal, the exit of the `-c`
 /// child, or one of `exit_fds` becoming readable (the `-p` process exited, the iterators
-/// finished).
+/// finished); says which.
 #[allow(clippy::too_many_arguments)]
 fn event_loop(
     ring: &mut RingBuf,
@@ -240,9 +282,10 @@ fn event_loop(
     sink: &mut EventSink,
     loaded: &Loaded,
     links: &mut Links,
-) -> Result<Outcome, RuntimeError> {
+) -> Result<Ended, RuntimeError> {
     let pollin = |fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let mut fds = vec![pollin(ring.fd()), pollin(sig_rx.as_raw_fd())];
+    let command = if child.is_some() { 2..3 } else { 2..2 };
     fds.extend(child.as_deref().map(child::HeldChild::pidfd).iter().chain(exit_fds).map(|&fd| pollin(fd)));
     // Polled only to wake the loop: after the fds that end it.
     let ending = 2..fds.len();
@@ -264,18 +307,27 @@ fn event_loop(
         let outcome = sink.drain(ring, loaded)?;
         apply_watches(sink, links);
         if outcome == Outcome::Exit {
-            return Ok(Outcome::Exit);
+            return Ok(Ended::Script);
         }
-        let child_exited = fds[ending.clone()].iter().any(|f| f.revents != 0);
-        if fds[1].revents != 0 || child_exited {
-            if let (true, Some(c)) = (child_exited, child.as_deref_mut()) {
-                c.reap();
-            }
-            // Events already in the ring are still printed.
-            sink.drain(ring, loaded)?;
-            apply_watches(sink, links);
-            return Ok(Outcome::Exit);
+        // Whatever the command left behind and has exited is reaped as it goes.
+        if let Some(c) = child.as_deref_mut() {
+            c.reap();
         }
+        // A signal counts first: Ctrl-C reaches the command too, since they share the
+        // terminal's process group.
+        let ended = if fds[1].revents != 0 {
+            Ended::Signal
+        } else if fds[command.clone()].iter().any(|f| f.revents != 0) {
+            Ended::Command
+        } else if fds[ending.clone()].iter().any(|f| f.revents != 0) {
+            Ended::Watched
+        } else {
+            continue;
+        };
+        // Events already in the ring are still printed.
+        sink.drain(ring, loaded)?;
+        apply_watches(sink, links);
+        return Ok(ended);
     }
 }
 

@@ -162,7 +162,7 @@ fn kprobes(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kernel
         _ => vec![name.to_string()],
     };
     if names.is_empty() {
-        return Err(SemaError::BadAttachPoint {
+        return Err(SemaError::MissingAttachPoint {
             span: ap.span,
             message: format!("no kernel function matches `{name}`"),
             help: "list them with `rtrace -l 'kprobe:PATTERN'`".into(),
@@ -204,7 +204,7 @@ fn tracepoint_alternatives(function: &str, ret: bool, kernel: &dyn KernelInfo) -
 /// binary's function names, mangled or demangled).
 fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
     let kind = if ret { "uretprobe" } else { "uprobe" };
-    let targets = kernel.uprobe_targets(binary, symbol).map_err(|message| SemaError::BadAttachPoint {
+    let targets = kernel.uprobe_targets(binary, symbol).map_err(|message| SemaError::MissingAttachPoint {
         span: ap.span,
         message,
         help: format!("`{kind}:BINARY:FUNCTION` takes a function of that binary's symbol table, `FUNCTION+OFFSET`, `0xADDRESS`, or a wildcard"),
@@ -222,7 +222,7 @@ fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel:
 /// `usdt:BINARY:[PROVIDER:]NAME`, with wildcards in both: every site of every matching
 /// probe (a probe inlined in two places fires from both).
 fn usdts(ap: &ast::AttachPoint, binary: &str, provider: &str, name: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
-    let bad = |message: String| SemaError::BadAttachPoint {
+    let bad = |message: String| SemaError::MissingAttachPoint {
         span: ap.span,
         message,
         help: "`usdt:BINARY:[PROVIDER:]NAME` takes a probe of that binary's USDT notes (list them with `rtrace -l 'usdt:BINARY:*'`)".to_string(),
@@ -265,7 +265,7 @@ fn fentries(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kerne
             [] => format!("list them with `rtrace -l '{kind}:PATTERN'`"),
             c => format!("did you mean {}?", crate::diagnostics::one_of(&c.iter().map(|n| format!("{kind}:{n}")).collect::<Vec<_>>())),
         };
-        return Err(SemaError::BadAttachPoint { span: ap.span, message: format!("no kernel function `{function}` with a BTF prototype"), help });
+        return Err(SemaError::MissingAttachPoint { span: ap.span, message: format!("no kernel function `{function}` with a BTF prototype"), help });
     }
     let mut seen = std::collections::HashSet::new();
     Ok(ids
@@ -293,7 +293,7 @@ fn iterator(target: &str, span: crate::parser::Span, kernel: &dyn KernelInfo) ->
             [] => format!("this kernel's iterators: {}", targets.iter().map(|t| format!("iter:{t}")).collect::<Vec<_>>().join(", ")),
             c => format!("did you mean {}?", crate::diagnostics::one_of(&c.iter().map(|n| format!("iter:{n}")).collect::<Vec<_>>())),
         };
-        return Err(SemaError::BadAttachPoint { span, message: format!("this kernel has no BPF iterator `{target}`"), help });
+        return Err(SemaError::MissingAttachPoint { span, message: format!("this kernel has no BPF iterator `{target}`"), help });
     };
     Ok(AttachKind::Iter { target: target.to_string(), btf_id })
 }
@@ -333,7 +333,7 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
         out.push(AttachPoint { kind: AttachKind::Tracepoint { category: c, event: e, format: TracepointFormat::parse(&text) }, name, span: ap.span });
     }
     if out.is_empty() {
-        return Err(SemaError::BadAttachPoint {
+        return Err(SemaError::MissingAttachPoint {
             span: ap.span,
             message: format!("no tracepoint matches `{}`", ap.raw),
             help: "list tracepoints with `ls /sys/kernel/tracing/events/CATEGORY`".into(),

@@ -5,6 +5,7 @@ use codespan_reporting::diagnostic::Diagnostic;
 
 use crate::diagnostics::{one_of, primary, secondary, Diag, ToDiagnostic};
 use crate::parser::Span;
+use crate::sema::hir::MAX_STR_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SemaError {
@@ -34,6 +35,13 @@ pub enum SemaError {
         name: String,
     },
     BadAttachPoint {
+        span: Span,
+        message: String,
+        help: String,
+    },
+    /// An attach point that names nothing on this system (no such function, binary, probe):
+    /// what config `missing_probes` may skip.
+    MissingAttachPoint {
         span: Span,
         message: String,
         help: String,
@@ -184,6 +192,38 @@ pub enum SemaError {
         message: String,
         definition: Span,
     },
+    /// `$N` used as a number, given text that is not one.
+    ParamNotANumber {
+        span: Span,
+        n: u32,
+        value: String,
+    },
+    /// A string literal (or string parameter) longer than a string value can be.
+    StringTooLong {
+        span: Span,
+        len: usize,
+    },
+}
+
+impl SemaError {
+    /// Whether this says an attach point does not exist here (rather than being written
+    /// wrong): config `missing_probes` decides what happens then.
+    /// An attach point `missing_probes = warn` skipped, as a warning.
+    pub fn to_skipped_warning(&self) -> Diag {
+        let mut d = self.to_diagnostic();
+        d.severity = codespan_reporting::diagnostic::Severity::Warning;
+        d.notes.push("skipped: config `missing_probes` is `warn`; the rest of the script runs".into());
+        d
+    }
+
+    pub fn is_missing_attach_point(&self) -> bool {
+        use SemaError::*;
+        match self {
+            UnknownTracepoint { .. } | UnknownKernelFunction { .. } | KprobesUnavailable { .. } | MissingAttachPoint { .. } => true,
+            UnknownEvent { name, .. } => name.starts_with("rawtracepoint:"),
+            _ => false,
+        }
+    }
 }
 
 fn with_candidates(d: Diag, candidates: &[String]) -> Diag {
@@ -203,7 +243,7 @@ impl ToDiagnostic for SemaError {
                 e.with_code("E0201").with_message(format!("unknown probe type `{provider}`")).with_labels(vec![primary(*span, "no such probe type")]),
                 candidates,
             ),
-            BadAttachPoint { span, message, help } => e
+            BadAttachPoint { span, message, help } | MissingAttachPoint { span, message, help } => e
                 .with_code("E0203")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this attach point")])
@@ -370,7 +410,7 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0229")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this setting")])
-                .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or BPFTRACE_MAX_STRLEN, BPFTRACE_STACK_MODE and BPFTRACE_MAX_MAP_KEYS, which override it".into()]),
+                .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or the BPFTRACE_* variables of the same names (BPFTRACE_MAX_STRLEN, BPFTRACE_MISSING_PROBES...), which override it".into()]),
             NeedsUnsafe { span, func } => e
                 .with_code("E0228")
                 .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))
@@ -385,6 +425,27 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0230")
                 .with_message(format!("`@{name}` is declared twice"))
                 .with_labels(vec![primary(*span, "declared again here"), secondary(*first, "first declared here")]),
+            ParamNotANumber { span, n, value } => {
+                let digits = value.trim_start_matches('-');
+                let why = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("`{value}`, which does not fit in 64 bits")
+                } else {
+                    format!("`{value}`")
+                };
+                e.with_code("E0237")
+                    .with_message(format!("`${n}` is used as a number, but given {why}"))
+                    .with_labels(vec![primary(*span, "used as a number here")])
+                    .with_notes(vec![format!(
+                        "help: give a number (decimal or 0x hex, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
+                    )])
+            }
+            StringTooLong { span, len } => e
+                .with_code("E0236")
+                .with_message(format!("this string is too long: {len} bytes, where a string holds at most {}", MAX_STR_LEN - 1))
+                .with_labels(vec![primary(*span, format!("{len} bytes"))])
+                .with_notes(vec![format!(
+                    "help: strings are fixed-size buffers in BPF, of at most {MAX_STR_LEN} bytes with the final NUL (`max_strlen`'s limit); split the text, or print it with printf's format"
+                )]),
             CompileTimeFailure { span, message } => {
                 e.with_code("E0235").with_message(message.clone()).with_labels(vec![primary(*span, "reached when the script compiles")])
             }

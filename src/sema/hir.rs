@@ -24,6 +24,8 @@ pub struct Program {
     /// The named options `getopt` reads (`--name`).
     pub options: Vec<String>,
     pub config: Config,
+    /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
+    pub warnings: Vec<super::error::SemaError>,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses.
@@ -37,11 +39,45 @@ pub struct Config {
     pub max_map_keys: Option<u32>,
     /// Data pages of each CPU's perf buffer (`skboutput` packets).
     pub perf_rb_pages: usize,
+    /// What an attach point that does not exist or cannot be attached does.
+    pub missing_probes: MissingProbes,
+}
+
+/// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
+/// script compiles) or that the kernel refuses (when it is attached) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MissingProbes {
+    /// Stop with an error, as bpftrace does by default.
+    #[default]
+    Error,
+    /// Name it in a warning, and run the rest.
+    Warn,
+    /// Run the rest without a word.
+    Ignore,
+}
+
+impl MissingProbes {
+    pub const VALUES: &'static str = "`error`, `warn` or `ignore`";
+
+    pub fn parse(s: &str) -> Option<MissingProbes> {
+        match s {
+            "error" => Some(MissingProbes::Error),
+            "warn" => Some(MissingProbes::Warn),
+            "ignore" => Some(MissingProbes::Ignore),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_strlen: STR_LEN, stack_mode: crate::sema::types::StackMode::Bpftrace, max_map_keys: None, perf_rb_pages: PERF_RB_PAGES }
+        Config {
+            max_strlen: STR_LEN,
+            stack_mode: crate::sema::types::StackMode::Bpftrace,
+            max_map_keys: None,
+            perf_rb_pages: PERF_RB_PAGES,
+            missing_probes: MissingProbes::Error,
+        }
     }
 }
 

@@ -184,6 +184,7 @@ pub struct EnvConfig {
     pub stack_mode: Option<types::StackMode>,
     pub max_map_keys: Option<u32>,
     pub perf_rb_pages: Option<usize>,
+    pub missing_probes: Option<hir::MissingProbes>,
 }
 
 /// Resolves names and types; all errors of the stage are returned together.

@@ -84,7 +84,8 @@ fn check_options(src: &str, kernel: &Fixture, options: &crate::sema::Options) ->
                 let vars: Vec<String> = probe.vars.iter().map(|t| t.to_string()).collect();
                 maps.push(format!("probe {i} variables: {}", vars.join(", ")));
             }
-            format!("{src}\n---\nok\n{}", maps.join("\n"))
+            let warnings: Vec<_> = p.warnings.iter().map(|w| w.to_skipped_warning()).collect();
+            format!("{src}\n---\nok\n{}\n{}", maps.join("\n"), render_plain(&files, &warnings)).trim_end().to_string()
         }
         Err(errs) => {
             let diags: Vec<_> = errs.iter().map(|e| e.to_diagnostic()).collect();
@@ -103,6 +104,74 @@ fn map_types_are_inferred() {
 #[test]
 fn map_read_before_assignment_in_text_is_fine() {
     insta::assert_snapshot!(check("interval:s:1 { printf(\"%d\\n\", @n); } BEGIN { @n = 1; }"));
+}
+
+#[test]
+fn map_whose_assignment_needs_its_own_value_reads_zero_first() {
+    insta::assert_snapshot!(check("interval:ms:1 { $n = @n; @n = $n + 500; } interval:s:1 { $k = @k[comm]; @k[comm] = $k * 2; }"));
+}
+
+#[test]
+fn map_read_but_never_assigned_names_every_read() {
+    insta::assert_snapshot!(check("BEGIN { $n = @n; printf(\"%d %d\\n\", @n, @other); }"));
+}
+
+#[test]
+fn string_literal_longer_than_a_string_is_refused_readably() {
+    // (Not a snapshot: the output starts with the 2,000-character source.)
+    let src = format!("BEGIN {{ printf(\"%s\\n\", \"{}\"); }}", "a".repeat(2000));
+    let out = check(&src);
+    let diagnostic = out.split_once("\n---\n").map_or("", |(_, d)| d);
+    assert!(diagnostic.starts_with("error[E0236]: this string is too long: 2000 bytes, where a string holds at most 1023"), "{diagnostic}");
+    assert!(diagnostic.contains("┌─ -e:1:24"), "the location is the literal's: {diagnostic}");
+    assert!(diagnostic.lines().all(|l| l.chars().count() < 200), "every line is readable: {diagnostic}");
+    // The longest a string can be, and a long printf format, which is no string value.
+    assert!(check(&format!("BEGIN {{ @s = \"{}\"; }}", "a".repeat(1023))).contains("\n---\nok"));
+    assert!(check(&format!("BEGIN {{ printf(\"{}\\n\"); }}", "a".repeat(2000))).contains("\n---\nok"));
+}
+
+fn check_params(src: &str, params: &[&str]) -> String {
+    let options = crate::sema::Options { params: params.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+    format!("params: {params:?}\n{}", check_options(src, &fixture(), &options))
+}
+
+#[test]
+fn parameter_used_as_a_number_but_given_text() {
+    insta::assert_snapshot!(check_params(
+        r#"BEGIN { printf("%d %s\n", $1, $2); $x = $2 + 1; if ($1 == "abc") { exit(); } $y = $3 * 2; }"#,
+        &["abc", "zz", "18446744073709551616"]
+    ));
+}
+
+#[test]
+fn parameters_span_the_64_bit_range() {
+    insta::assert_snapshot!(check_params(r#"BEGIN { $a = $1; $b = $2; $c = $3; }"#, &["18446744073709551615", "-9223372036854775808", "0xff"]));
+}
+
+#[test]
+fn exit_status_outside_a_byte_is_refused() {
+    insta::assert_snapshot!(check("BEGIN { exit(255); } END { exit(300); } interval:s:1 { exit(-1); }"));
+}
+
+#[test]
+fn missing_probes_warn_skips_attach_points_not_on_this_system() {
+    insta::assert_snapshot!(check(
+        "config = { missing_probes = warn } t:sched:nope, t:sched:sched_switch, t:nope:* { @[probe] = count(); } kprobe:no_such_fn { @k = count(); args.x; }"
+    ));
+}
+
+#[test]
+fn missing_probes_ignore_skips_quietly_unless_nothing_is_left() {
+    insta::assert_snapshot!(check("config = { missing_probes = \"ignore\" } t:sched:nope { } t:sched:sched_switch { }"));
+    insta::assert_snapshot!(check("config = { missing_probes = ignore } t:sched:nope { }"));
+}
+
+#[test]
+fn missing_probes_takes_error_warn_or_ignore_and_the_environment_wins() {
+    insta::assert_snapshot!(check("config = { missing_probes = maybe } BEGIN { }"));
+    let env = crate::sema::EnvConfig { missing_probes: Some(crate::sema::hir::MissingProbes::Warn), ..Default::default() };
+    let options = crate::sema::Options { env, ..Default::default() };
+    insta::assert_snapshot!(check_options("config = { missing_probes = error } t:sched:nope { } BEGIN { }", &fixture(), &options));
 }
 
 #[test]

@@ -108,9 +108,10 @@ impl Checker<'_> {
     /// not reached.
     pub(super) fn dead_block(&mut self, stmts: &[ast::Stmt]) -> Vec<hir::Stmt> {
         let (errors, maps, map_ids) = (self.errors.len(), self.maps.clone(), self.map_ids.clone());
+        let (assigned, reads) = (self.assigned.clone(), self.unassigned_reads.clone());
         self.block(stmts);
         self.errors.truncate(errors);
-        (self.maps, self.map_ids) = (maps, map_ids);
+        (self.maps, self.map_ids, self.assigned, self.unassigned_reads) = (maps, map_ids, assigned, reads);
         Vec::new()
     }
 

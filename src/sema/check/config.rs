@@ -6,11 +6,11 @@ use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{ConfigItem, ConfigValue};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
-use crate::sema::hir::{Config, MAX_PERF_RB_PAGES, MAX_STR_LEN};
+use crate::sema::hir::{Config, MissingProbes, MAX_PERF_RB_PAGES, MAX_STR_LEN};
 use crate::sema::types::StackMode;
 use crate::sema::EnvConfig;
 
-const KEYS: &[&str] = &["max_strlen", "stack_mode", "max_map_keys", "perf_rb_pages"];
+const KEYS: &[&str] = &["max_strlen", "stack_mode", "max_map_keys", "perf_rb_pages", "missing_probes"];
 
 pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Vec<SemaError>> {
     let mut config = Config::default();
@@ -24,6 +24,7 @@ pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Ve
     config.stack_mode = env.stack_mode.unwrap_or(config.stack_mode);
     config.max_map_keys = env.max_map_keys.or(config.max_map_keys);
     config.perf_rb_pages = env.perf_rb_pages.unwrap_or(config.perf_rb_pages);
+    config.missing_probes = env.missing_probes.unwrap_or(config.missing_probes);
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -49,6 +50,8 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue, span: Span) -> Res
         ("max_map_keys", _) => return Err(bad("a positive number of keys")),
         ("perf_rb_pages", ConfigValue::Int(n)) if (1..=MAX_PERF_RB_PAGES as u64).contains(n) => config.perf_rb_pages = *n as usize,
         ("perf_rb_pages", _) => return Err(bad(&format!("a number of pages per CPU from 1 to {MAX_PERF_RB_PAGES}"))),
+        ("missing_probes", ConfigValue::Word(w)) if MissingProbes::parse(w).is_some() => config.missing_probes = MissingProbes::parse(w).unwrap_or_default(),
+        ("missing_probes", _) => return Err(bad(MissingProbes::VALUES)),
         _ => {
             let candidates = did_you_mean(key, KEYS.iter().copied());
             let hint =

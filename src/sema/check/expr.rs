@@ -7,7 +7,7 @@ use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
-use crate::sema::hir::{AttachKind, Builtin};
+use crate::sema::hir::{AttachKind, Builtin, MAX_STR_LEN};
 use crate::sema::types::{TupleTy, Type};
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
@@ -67,6 +67,15 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(n)), ty: Type::Int { bits: 64, signed }, span })
     }
 
+    /// The type of a string constant: a buffer of its bytes and a NUL, which must fit a
+    /// string value (LLVM has no way to set up a larger one on the BPF stack).
+    fn string_type(&mut self, s: &str, span: Span) -> Checked<Type> {
+        if s.len() >= MAX_STR_LEN {
+            return Err(self.error(SemaError::StringTooLong { span, len: s.len() }));
+        }
+        Ok(Type::Str(s.len() + 1))
+    }
+
     pub(super) fn expr(&mut self, e: &ast::Expr) -> Checked<hir::Expr> {
         let span = e.span;
         let (kind, ty) = match &e.kind {
@@ -74,12 +83,17 @@ impl Checker<'_> {
                 let ty = if *n > i64::MAX as u64 { Type::U64 } else { Type::I64 };
                 (hir::ExprKind::Int(*n), ty)
             }
-            ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), Type::Str(s.len() + 1)),
+            ExprKind::Str(s) => (hir::ExprKind::Str(s.clone()), self.string_type(s, span)?),
             // A parameter that reads as an integer is one; any other is a string.
             ExprKind::Positional(n) => match self.param(*n) {
                 Some(p) => match parse_param_int(p) {
-                    Some(v) => (hir::ExprKind::Int(v as u64), Type::I64),
-                    None => (hir::ExprKind::Str(p.to_string()), Type::Str(p.len() + 1)),
+                    Some((v, ty)) => (hir::ExprKind::Int(v), ty),
+                    None => {
+                        let p = p.to_string();
+                        let ty = self.string_type(&p, span)?;
+                        self.string_params.push((span, *n, p.clone()));
+                        (hir::ExprKind::Str(p), ty)
+                    }
                 },
                 None => (hir::ExprKind::Int(0), Type::I64),
             },
@@ -224,7 +238,7 @@ impl Checker<'_> {
                 None => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
             },
             ExprKind::Map(m) => {
-                let map = self.existing_map(m)?;
+                let map = self.read_map(m)?;
                 let keys = self.keys(map, m)?;
                 let Some(ty) = self.maps[map].value.read_type() else {
                     let what = format!("a {} map", self.maps[map].value.describe());
@@ -256,6 +270,11 @@ impl Checker<'_> {
                     (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
                     (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::I64,
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
+                    // A string parameter next to a number was meant as one.
+                    (Type::Str(_), Type::Int { .. }) | (Type::Int { .. }, Type::Str(_)) if self.is_string_param(&l) || self.is_string_param(&r) => {
+                        let param = if self.is_string_param(&l) { l } else { r };
+                        return Err(self.param_not_a_number(&param));
+                    }
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
                             span,
@@ -314,12 +333,7 @@ impl Checker<'_> {
                     ExprKind::Map(m) => {
                         // A new map updated this way is an int64 map starting at 0.
                         if !self.map_ids.contains_key(&m.name) {
-                            let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
-                            let mut key_types = Vec::new();
-                            for k in &keys {
-                                key_types.push(self.value_type(k)?.stored());
-                            }
-                            self.declare_map(m, key_types, hir::MapValue::Scalar(Type::I64), m.span)?;
+                            self.new_int_map(m)?;
                         }
                         let read = self.expr(target)?;
                         self.expect_int(&read, "`++` and `--` need an integer map")?;
@@ -393,6 +407,20 @@ impl Checker<'_> {
 
     pub(super) fn param(&self, n: u32) -> Option<&str> {
         self.options.params.get((n as usize).checked_sub(1)?).map(String::as_str)
+    }
+
+    /// Whether `e` is a positional parameter that did not read as a number.
+    pub(super) fn is_string_param(&self, e: &hir::Expr) -> bool {
+        matches!(e.kind, hir::ExprKind::Str(_)) && self.string_params.iter().any(|(span, _, _)| *span == e.span)
+    }
+
+    /// `$N` used where a number is needed, given something that is not one.
+    pub(super) fn param_not_a_number(&mut self, e: &hir::Expr) -> Reported {
+        let (n, value) = match self.string_params.iter().find(|(span, _, _)| *span == e.span) {
+            Some((_, n, value)) => (*n, value.clone()),
+            None => (0, String::new()),
+        };
+        self.error(SemaError::ParamNotANumber { span: e.span, n, value })
     }
 
     /// `pid(curr_ns | init)`, `tid(...)`: the id as rtrace's pid namespace or the initial one
@@ -529,15 +557,21 @@ fn unary_symbol(op: UnaryOp) -> &'static str {
     }
 }
 
-/// A positional parameter as an integer: decimal, `0x` hex, with an optional minus.
-fn parse_param_int(p: &str) -> Option<i64> {
+/// A positional parameter as an integer constant and its type: decimal or `0x` hex, with an
+/// optional minus; from -2^63 to 2^64 - 1, uint64 above int64's range (as a literal is, and
+/// as bpftrace reads parameters).
+fn parse_param_int(p: &str) -> Option<(u64, Type)> {
     let (neg, digits) = match p.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, p),
     };
     let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        Some(h) => i64::from_str_radix(h, 16).ok()?,
-        None => digits.parse::<i64>().ok()?,
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
     };
-    Some(if neg { -v } else { v })
+    match neg {
+        true if v <= 1 << 63 => Some(((v as i64).wrapping_neg() as u64, Type::I64)),
+        true => None,
+        false => Some((v, if v > i64::MAX as u64 { Type::U64 } else { Type::I64 })),
+    }
 }

@@ -24,17 +24,55 @@ impl Checker<'_> {
         }
     }
 
+    /// `@m[k]` read as a value. In the second walk, a map still unknown is one whose every
+    /// assignment needs its own value first (`$n = @n; @n = $n + 500;`): as in bpftrace it
+    /// reads 0 until assigned, so it starts as an int64 map, which its assignments are then
+    /// checked against. Should nothing assign it, `unassigned_reads` reports the reads.
+    pub(super) fn read_map(&mut self, m: &ast::MapRef) -> Checked<hir::MapId> {
+        let unknown = !self.map_ids.contains_key(&m.name);
+        if !self.second_walk || (!unknown && !self.unassigned_reads.contains_key(&m.name)) {
+            return self.existing_map(m);
+        }
+        if unknown {
+            self.new_int_map(m)?;
+            // A read is no assignment.
+            self.assigned.remove(&m.name);
+        }
+        self.unassigned_reads.entry(m.name.clone()).or_default().push(m.span);
+        self.existing_map(m)
+    }
+
+    /// E0211 for every read of a map that the second walk found nothing to assign.
+    pub(super) fn unassigned_reads(&mut self) {
+        let mut reads: Vec<(String, Vec<Span>)> =
+            std::mem::take(&mut self.unassigned_reads).into_iter().filter(|(map, _)| !self.assigned.contains(map)).collect();
+        reads.sort_by_key(|(_, spans)| spans[0].start);
+        for (map, spans) in reads {
+            for span in spans {
+                self.error(SemaError::MapNeverAssigned { span, map: map.clone() });
+            }
+        }
+    }
+
+    /// A map an update or a read creates: int64 values (0 until assigned), keyed as `m` is.
+    pub(super) fn new_int_map(&mut self, m: &ast::MapRef) -> Checked<hir::MapId> {
+        let keys = self.key_values(&m.keys)?;
+        let key_types = self.stored_types(&keys)?;
+        self.declare_map(m, key_types, MapValue::Scalar(Type::I64), m.span)
+    }
+
+    fn stored_types(&mut self, keys: &[hir::Expr]) -> Checked<Vec<Type>> {
+        keys.iter().map(|k| Ok(self.value_type(k)?.stored())).collect()
+    }
+
     /// `@m[k] = value`, or with `op` the compound `@m[k] op= value`, which reads the old
     /// value (0 for a missing key) and so makes an untyped map an int64 map.
     pub(super) fn assign_map(&mut self, m: &ast::MapRef, op: Option<BinOp>, value: &ast::Expr) -> Checked<hir::Stmt> {
         let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
-        let mut key_types = Vec::new();
-        for k in &keys {
-            key_types.push(self.value_type(k)?.stored());
-        }
+        let key_types = self.stored_types(&keys)?;
         if let Some(op) = op {
             if !self.map_ids.contains_key(&m.name) {
-                self.declare_map(m, key_types.clone(), MapValue::Scalar(Type::I64), m.span)?;
+                self.new_int_map(m)?;
             }
             let read = ast::Expr { kind: ExprKind::Map(m.clone()), span: m.span };
             let span = m.span.to(value.span);
@@ -52,7 +90,7 @@ impl Checker<'_> {
         let value = match self.expr(value) {
             // `@m = @m + 1` on a new map: the read sees 0 the first time, as with `@m += 1`.
             Err(_) if !self.map_ids.contains_key(&m.name) && self.only_unassigned_reads_of(&m.name, before) => {
-                self.declare_map(m, key_types.clone(), MapValue::Scalar(Type::I64), m.span)?;
+                self.new_int_map(m)?;
                 self.expr(value)?
             }
             r => r?,
@@ -162,6 +200,7 @@ impl Checker<'_> {
 
     /// Fixes (or checks against) a map's key and value types.
     pub(super) fn declare_map(&mut self, m: &ast::MapRef, keys: Vec<Type>, value: MapValue, span: Span) -> Checked<hir::MapId> {
+        self.assigned.insert(m.name.clone());
         let Some(&id) = self.map_ids.get(&m.name) else {
             let declared = self.declared_maps.get(&m.name).copied();
             self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false, declared });

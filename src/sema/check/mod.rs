@@ -91,26 +91,9 @@ const MAX_ARGS: u8 = 12;
 const MAX_REGISTER_ARGS: u8 = 6;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
-    // Attach points first: they do the kernel lookups, once each.
+    // The config first: its `missing_probes` decides what an attach point that is not on
+    // this system does.
     let mut errors = Vec::new();
-    let mut attach = Vec::new();
-    for probe in &script.probes {
-        let mut aps = Vec::new();
-        let mut resolved = true;
-        for ap in &probe.attach_points {
-            let ap = &with_params(ap, &options.params);
-            match attach::resolve(ap, kernel, options.target.as_deref()) {
-                Ok(a) => aps.extend(a),
-                Err(e) => {
-                    errors.push(e);
-                    resolved = false;
-                }
-            }
-        }
-        attach.push((aps, resolved));
-    }
-    errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
-
     let config = match config::settle(&script.config, &options.env) {
         Ok(c) => c,
         Err(e) => {
@@ -118,6 +101,34 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             hir::Config::default()
         }
     };
+    // Attach points: they do the kernel lookups, once each.
+    let mut attach = Vec::new();
+    let mut skipped = Vec::new();
+    for probe in &script.probes {
+        let mut aps = Vec::new();
+        let mut resolved = true;
+        for ap in &probe.attach_points {
+            let ap = &with_params(ap, &options.params);
+            match attach::resolve(ap, kernel, options.target.as_deref()) {
+                Ok(a) => aps.extend(a),
+                Err(e) if e.is_missing_attach_point() && config.missing_probes != hir::MissingProbes::Error => skipped.push(e),
+                Err(e) => {
+                    errors.push(e);
+                    resolved = false;
+                }
+            }
+        }
+        // A probe left without attach points is not compiled (bpftrace removes it); its body
+        // is still checked, quietly about what only its provider would have.
+        resolved &= !aps.is_empty();
+        attach.push((aps, resolved));
+    }
+    // Skipping everything leaves nothing to run: then what was skipped is the error.
+    if attach.iter().all(|(aps, _)| aps.is_empty()) {
+        errors.append(&mut skipped);
+    }
+    let warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
+    errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
     let mut declared_maps = HashMap::new();
     // `percpuhash`/`percpulruhash` maps, which must hold aggregations: rtrace keeps every
     // aggregation per-CPU, so the declaration adds only that check.
@@ -152,9 +163,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     // The first walk also learns each variable's final type (strings and tuples widen as
     // longer values are stored), so the second types every use of it the same.
     let hints: Vec<Vec<Type>> = learn.program(script, &attach, &[]).into_iter().map(|p| p.vars).collect();
-    let mut checker =
-        Checker { config, declared_maps, kernel: Some(kernel), options: options.clone(), maps: learn.maps, map_ids: learn.map_ids, ..Checker::default() };
+    let mut checker = Checker {
+        config,
+        declared_maps,
+        kernel: Some(kernel),
+        options: options.clone(),
+        maps: learn.maps,
+        map_ids: learn.map_ids,
+        second_walk: true,
+        ..Checker::default()
+    };
     let probes = checker.program(script, &attach, &hints);
+    checker.unassigned_reads();
     errors.append(&mut checker.errors);
     for d in percpu {
         let map = checker.map_ids.get(&d.name).map(|&id| &checker.maps[id]);
@@ -180,6 +200,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
             config: checker.config,
+            warnings,
         })
     } else {
         Err(errors)
@@ -239,6 +260,14 @@ pub(super) struct Checker<'k> {
     /// Named options `getopt` reads.
     options_read: Vec<String>,
     errors: Vec<SemaError>,
+    /// This is the walk that builds the HIR: every map an assignment can type is known.
+    second_walk: bool,
+    /// Maps something assigns (or updates), by name.
+    assigned: std::collections::HashSet<String>,
+    /// Reads of maps the second walk met before anything assigned them (`read_map`).
+    unassigned_reads: HashMap<String, Vec<Span>>,
+    /// Positional parameters that did not read as numbers: where, which, and their text.
+    string_params: Vec<(Span, u32, String)>,
     // Per probe:
     vars: Vec<Type>,
     /// The final type of each variable, from the first walk (empty in it).
@@ -328,6 +357,9 @@ impl Checker<'_> {
     fn expect_int(&mut self, e: &hir::Expr, message: &str) -> Checked<()> {
         if e.ty.is_int() {
             return Ok(());
+        }
+        if self.is_string_param(e) {
+            return Err(self.param_not_a_number(e));
         }
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
     }

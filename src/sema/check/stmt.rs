@@ -379,6 +379,10 @@ impl Checker<'_> {
             let ty = e.ty;
             let string_like = ty.prints_as_text();
             if spec.conv.wants_string() != string_like {
+                if self.is_string_param(&e) {
+                    self.param_not_a_number(&e);
+                    continue;
+                }
                 let want = if spec.conv.wants_string() { "a string" } else { "an integer" };
                 self.error(SemaError::TypeMismatch {
                     span: e.span,
@@ -456,6 +460,16 @@ impl Checker<'_> {
                     [c] => {
                         let c = self.expr(c)?;
                         self.expect_int(&c, "`exit` takes the exit status, an integer")?;
+                        // What the shell would see of 300 is 44: refused when known now
+                        // (the runtime turns other values outside 0..=255 into 255, and warns).
+                        let known = super::comptime::fold(&c).map(|v| if c.ty.is_signed() { (v as i64).to_string() } else { v.to_string() });
+                        if let Some(v) = known.filter(|v| v.parse::<u8>().is_err()) {
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: c.span,
+                                message: format!("an exit status is 0 to 255, not {v}"),
+                                label: "out of range".into(),
+                            }));
+                        }
                         c
                     }
                     _ => return Err(self.arg_count(span, func, "an optional exit status", args.len())),
