@@ -88,7 +88,22 @@ enum Emit {
     Obj(String),
 }
 
+/// The stack of the thread rtrace runs on. Parsing keeps its own stack, but every later
+/// pass recurses once per level of nesting, with frames of kilobytes in a debug build: the
+/// 8 MiB main stack held about 200 levels (the parser refuses more than 256, E0109). Address
+/// space only: pages are touched as deep scripts need them.
+const STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
+    // Where the address space is too limited for the big stack (`ulimit -v`), run on this
+    // thread: only the deepest scripts need more.
+    match std::thread::Builder::new().name("rtrace".into()).stack_size(STACK).spawn(run) {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::from(1)),
+        Err(_) => run(),
+    }
+}
+
+fn run() -> ExitCode {
     // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
     // message and its "a similar argument exists" tip.
     let cli = match Cli::try_parse() {

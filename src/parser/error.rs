@@ -26,6 +26,8 @@ pub enum ParseError {
     IntTooLarge { span: Span },
     /// E0108: a byte that is not UTF-8 outside a comment.
     NotUtf8 { span: Span },
+    /// E0109: expressions or blocks nested deeper than the later stages can walk.
+    TooDeep { span: Span, limit: usize },
 }
 
 impl ParseError {
@@ -89,6 +91,11 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0107")
                 .with_message("integer literal too large")
                 .with_labels(vec![primary(*span, "does not fit in 64 bits (the largest is 18446744073709551615)")]),
+            ParseError::TooDeep { span, limit } => Diagnostic::error()
+                .with_code("E0109")
+                .with_message(format!("the script nests deeper than {limit} levels"))
+                .with_labels(vec![primary(Span { end: span.start.saturating_add(1).min(span.end), ..*span }, "this is nested too deeply")])
+                .with_notes(vec!["help: split the expression into variables (`$a = ...; $b = $a + ...`), or the blocks into probes or macros".into()]),
             ParseError::NotUtf8 { span } => Diagnostic::error()
                 .with_code("E0108")
                 .with_message("the script is not UTF-8 here")

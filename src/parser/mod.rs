@@ -2,6 +2,7 @@
 //! this facade: callers see `parse` and `ParseError`, nothing generated.
 
 pub mod ast;
+mod depth;
 mod error;
 mod lexer;
 mod preprocess;
@@ -22,7 +23,13 @@ lalrpop_util::lalrpop_mod!(
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
     let pre = preprocess::run(src, file).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
     let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants);
-    grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))
+    let script = grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))?;
+    if let Some(span) = depth::too_deep(&script) {
+        // Dropping the tree would recurse as deep as it nests: let the process reclaim it.
+        std::mem::forget(script);
+        return Err(ParseError::TooDeep { span, limit: depth::MAX_NESTING });
+    }
+    Ok(script)
 }
 
 /// Which positional parameters a script reads: the highest `$N` (in code or in attach

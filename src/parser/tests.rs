@@ -137,3 +137,13 @@ fn byte_that_is_not_utf8_outside_a_comment() {
 fn byte_that_is_not_utf8_in_a_comment_is_fine() {
     insta::assert_snapshot!(ast("// caf\u{fffd}\nBEGIN { /* \u{fffd} */ exit(); }"));
 }
+
+#[test]
+fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+    let sum = format!("BEGIN {{ $x = {}; }}", vec!["1"; 50_000].join(" + "));
+    let ifs = format!("BEGIN {{ {} exit(); {} }}", "if (1) { ".repeat(5_000), "} ".repeat(5_000));
+    for src in [sum, ifs] {
+        let e = parse(&src, 0).expect_err("too deep");
+        assert!(matches!(e, crate::parser::ParseError::TooDeep { limit: 256, .. }), "{e:?}");
+    }
+}
