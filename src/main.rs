@@ -175,6 +175,14 @@ fn run() -> ExitCode {
         eprintln!("error: the program has no probes: give at least one, e.g. -e 'BEGIN {{ printf(\"hello\\n\"); }}'");
         return ExitCode::from(1);
     }
+    // Before anything is asked of the kernel: a user who cannot trace is told why, not
+    // that a tracepoint does not exist in a tracefs they cannot read.
+    if !cli.dry_run && emit_what.is_none() {
+        if let Some(message) = runtime::privileges::missing() {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    }
     let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
     let env = match config_from_env() {
         Ok(e) => e,

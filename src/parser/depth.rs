@@ -52,10 +52,20 @@ fn expr(e: &Expr, depth: usize) -> Option<Span> {
     let d = depth + 1;
     let all = |es: &[Expr]| es.iter().find_map(|x| expr(x, d));
     match &e.kind {
-        ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Positional(_) | ExprKind::ParamCount | ExprKind::Ident(_) | ExprKind::Var(_) | ExprKind::SizeofType(_) => None,
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Positional(_)
+        | ExprKind::ParamCount
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::SizeofType(_) => None,
         ExprKind::Map(m) => all(&m.keys),
         ExprKind::Call { args, .. } | ExprKind::Tuple(args) => all(args),
-        ExprKind::Unary { expr: x, .. } | ExprKind::Field { base: x, .. } | ExprKind::Update { target: x, .. } | ExprKind::Cast { expr: x, .. } | ExprKind::Deref(x) => expr(x, d),
+        ExprKind::Unary { expr: x, .. }
+        | ExprKind::Field { base: x, .. }
+        | ExprKind::Update { target: x, .. }
+        | ExprKind::Cast { expr: x, .. }
+        | ExprKind::Deref(x) => expr(x, d),
         ExprKind::Binary { lhs, rhs, .. } => expr(lhs, d).or_else(|| expr(rhs, d)),
         ExprKind::Ternary { cond, then, els } => expr(cond, d).or_else(|| expr(then, d)).or_else(|| expr(els, d)),
         ExprKind::Index { base, index } => expr(base, d).or_else(|| expr(index, d)),

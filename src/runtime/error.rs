@@ -9,8 +9,9 @@ use crate::parser::Span;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("rtrace must run as root to load BPF programs (it needs CAP_BPF and CAP_PERFMON)")]
-    NotRoot,
+    /// What the process lacks to trace (`privileges::missing`).
+    #[error("{message}")]
+    Privileges { message: String },
     #[error("could not load the BPF object: {message}")]
     Load { message: String },
     #[error("the kernel's verifier rejected {probe}: {reason}")]

@@ -37,7 +37,9 @@ impl LiveKernel {
         if !modern.join("events").exists() && std::fs::metadata("/sys/kernel/debug/tracing/events").is_ok() {
             return LiveKernel { btf_path: Some(PathBuf::from(VMLINUX_BTF)), ..LiveKernel::at("/sys/kernel/debug/tracing") };
         }
-        if !modern.join("events").exists() {
+        // Only root can mount it; anyone else is told what is missing (runtime/privileges.rs).
+        // SAFETY: geteuid has no preconditions.
+        if !modern.join("events").exists() && unsafe { libc::geteuid() } == 0 {
             let _ = std::process::Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
         }
         LiveKernel { btf_path: Some(PathBuf::from(VMLINUX_BTF)), ..LiveKernel::at(modern) }

@@ -17,6 +17,7 @@ pub mod output;
 mod pcap;
 mod perfbuf;
 pub mod printf;
+pub mod privileges;
 mod ringbuf;
 mod subprog;
 mod symbols;
@@ -200,11 +201,10 @@ fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
 }
 
 fn preflight() -> Result<(), RuntimeError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(RuntimeError::NotRoot);
+    match privileges::missing() {
+        Some(message) => Err(RuntimeError::Privileges { message }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Each program's verifier cost: under `-v` on stderr, and appended to the stats file.

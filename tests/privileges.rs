@@ -1,0 +1,31 @@
+//! Without root's capabilities rtrace says what is missing before anything else, and exits
+//! 1. Runs rtrace as `nobody` through util-linux's `setpriv`; needs root to switch users.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+mod common;
+
+#[test]
+fn an_unprivileged_user_is_told_what_is_missing() {
+    if !common::can_run_bpf() {
+        return;
+    }
+    // A copy nobody can execute wherever the repository is (a clone under /root is not).
+    let dir = std::env::temp_dir().join(format!("rtrace-privileges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = dir.join("rtrace");
+    std::fs::copy(env!("CARGO_BIN_EXE_rtrace"), &bin).expect("copy rtrace");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&bin)
+        .args(["-e", "tracepoint:syscalls:sys_enter_openat { @ = count(); }"])
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this process lacks CAP_BPF, CAP_PERFMON"), "{stderr}");
+    assert!(!stderr.contains("does not exist") && !stderr.contains("mount"), "the real cause comes first and alone: {stderr}");
+}
