@@ -17,15 +17,32 @@ fn an_unprivileged_user_is_told_what_is_missing() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let bin = dir.join("rtrace");
     std::fs::copy(env!("CARGO_BIN_EXE_rtrace"), &bin).expect("copy rtrace");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-        .arg(&bin)
-        .args(["-e", "tracepoint:syscalls:sys_enter_openat { @ = count(); }"])
-        .output()
-        .expect("setpriv (util-linux) runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(&bin)
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let tracepoint = "tracepoint:syscalls:sys_enter_openat { @ = count(); }";
+    let (status, stderr) = as_nobody(&["-e", tracepoint]);
+    assert_eq!(status, Some(1), "{stderr}");
     assert!(stderr.contains("this process lacks CAP_BPF, CAP_PERFMON"), "{stderr}");
     assert!(!stderr.contains("does not exist") && !stderr.contains("mount"), "the real cause comes first and alone: {stderr}");
+    // --dry-run needs no privileges: the kernel's BTF is world-readable; tracefs is not,
+    // and the error says so.
+    let (status, stderr) = as_nobody(&["--dry-run", "-e", "BEGIN { printf(\"%s\\n\", curtask->comm); }"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let (status, stderr) = as_nobody(&["--dry-run", "-e", tracepoint]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let tracefs_open_to_all = std::fs::metadata("/sys/kernel/tracing/events").is_ok_and(|m| m.permissions().mode() & 0o005 == 0o005)
+        && std::fs::metadata("/sys/kernel/tracing").is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if tracefs_open_to_all {
+        assert_eq!(status, Some(0), "tracefs is readable by everyone here: {stderr}");
+    } else {
+        assert_eq!(status, Some(1), "{stderr}");
+        assert!(stderr.contains("error[E0251]: no tracepoint can be read here"), "{stderr}");
+    }
 }

@@ -428,6 +428,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             let Some(text) = kernel.tracepoint_format(category, event) else {
                 let name = format!("{category}:{event}");
                 let all = kernel.tracepoints();
+                // No tracepoint at all: tracefs is not there or not readable (not root).
+                if all.is_empty() {
+                    return Err(SemaError::NoTracefs { span });
+                }
                 let names: Vec<String> = all.iter().map(|(c, e)| format!("{c}:{e}")).collect();
                 let candidates = did_you_mean(&name, names.iter().map(|s| s.as_str())).into_iter().map(|c| format!("tracepoint:{c}")).collect();
                 return Err(SemaError::UnknownTracepoint { span, name: format!("tracepoint:{name}"), candidates });

@@ -65,6 +65,10 @@ pub enum SemaError {
         message: String,
         help: String,
     },
+    /// No tracepoint can be read: tracefs is missing or unreadable to this user.
+    NoTracefs {
+        span: Span,
+    },
     UnknownTracepoint {
         span: Span,
         name: String,
@@ -248,6 +252,11 @@ impl ToDiagnostic for SemaError {
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this attach point")])
                 .with_notes(vec![format!("help: {help}")]),
+            NoTracefs { span } => e
+                .with_code("E0251")
+                .with_message("no tracepoint can be read here: tracefs (/sys/kernel/tracing) is not mounted or not readable by this user")
+                .with_labels(vec![primary(*span, "needs the tracepoint's format from tracefs")])
+                .with_notes(vec!["help: run as root (rtrace mounts tracefs when it is missing), or give this user read access to /sys/kernel/tracing".into()]),
             UnknownTracepoint { span, name, candidates } => with_candidates(
                 e.with_code("E0204")
                     .with_message(format!("tracepoint `{name}` does not exist on this kernel"))
