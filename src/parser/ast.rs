@@ -239,6 +239,46 @@ pub enum ExprKind {
     },
 }
 
+impl Expr {
+    /// Calls `f` on each direct child expression, in source order: the one walk over the
+    /// tree's shape that passes before sema share (macro expansion, the nesting limit).
+    pub fn for_each_child(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match &mut self.kind {
+            ExprKind::Call { args, .. } => args.iter_mut().for_each(f),
+            ExprKind::Map(r) => r.keys.iter_mut().for_each(f),
+            ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } | ExprKind::Deref(expr) => f(expr),
+            ExprKind::Update { target, .. } => f(target),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                f(lhs);
+                f(rhs);
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                f(cond);
+                f(then);
+                f(els);
+            }
+            ExprKind::Field { base, .. } => f(base),
+            ExprKind::Index { base, index } => {
+                f(base);
+                f(index);
+            }
+            ExprKind::Tuple(items) => items.iter_mut().for_each(f),
+            ExprKind::Offsetof { of, .. } => {
+                if let OffsetofBase::Expr(e) = &mut **of {
+                    f(e)
+                }
+            }
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Positional(_)
+            | ExprKind::ParamCount
+            | ExprKind::Ident(_)
+            | ExprKind::Var(_)
+            | ExprKind::SizeofType(_) => {}
+        }
+    }
+}
+
 /// What `offsetof` measures within: a named type, or an expression's type (not evaluated).
 #[derive(Debug, Clone)]
 pub enum OffsetofBase {

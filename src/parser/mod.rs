@@ -23,8 +23,8 @@ lalrpop_util::lalrpop_mod!(
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
     let pre = preprocess::run(src, file).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
     let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants);
-    let script = grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))?;
-    if let Some(span) = depth::too_deep(&script) {
+    let mut script = grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))?;
+    if let Some(span) = depth::too_deep(&mut script) {
         // Dropping the tree would recurse as deep as it nests: let the process reclaim it.
         std::mem::forget(script);
         return Err(ParseError::TooDeep { span, limit: depth::MAX_NESTING });

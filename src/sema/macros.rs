@@ -85,7 +85,7 @@ impl Expander<'_> {
     }
 
     fn expr(&self, e: &mut Expr, depth: usize, errors: &mut Vec<SemaError>) {
-        for_each_child(e, &mut |c| self.expr(c, depth, errors));
+        e.for_each_child(&mut |c| self.expr(c, depth, errors));
         let ExprKind::Call { func, args } = &e.kind else { return };
         let Some(m) = self.macros.get(&func.name) else { return };
         match self.instantiate(m, args, e.span, depth) {
@@ -189,7 +189,7 @@ impl Substitution<'_> {
 
     /// Children first, so an argument put in is never substituted again.
     fn expr(&self, e: &mut Expr) {
-        for_each_child(e, &mut |c| self.expr(c));
+        e.for_each_child(&mut |c| self.expr(c));
         match &mut e.kind {
             ExprKind::Ident(n) => {
                 if let Some(a) = self.exprs.get(n.as_str()) {
@@ -208,42 +208,5 @@ impl Substitution<'_> {
             }
             _ => {}
         }
-    }
-}
-
-/// Calls `f` on each direct child expression of `e`.
-fn for_each_child(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    match &mut e.kind {
-        ExprKind::Call { args, .. } => args.iter_mut().for_each(f),
-        ExprKind::Map(r) => r.keys.iter_mut().for_each(f),
-        ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } | ExprKind::Deref(expr) => f(expr),
-        ExprKind::Update { target, .. } => f(target),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            f(lhs);
-            f(rhs);
-        }
-        ExprKind::Ternary { cond, then, els } => {
-            f(cond);
-            f(then);
-            f(els);
-        }
-        ExprKind::Field { base, .. } => f(base),
-        ExprKind::Index { base, index } => {
-            f(base);
-            f(index);
-        }
-        ExprKind::Tuple(items) => items.iter_mut().for_each(f),
-        ExprKind::Offsetof { of, .. } => {
-            if let crate::parser::ast::OffsetofBase::Expr(e) = &mut **of {
-                f(e)
-            }
-        }
-        ExprKind::Int(_)
-        | ExprKind::Str(_)
-        | ExprKind::Positional(_)
-        | ExprKind::ParamCount
-        | ExprKind::Ident(_)
-        | ExprKind::Var(_)
-        | ExprKind::SizeofType(_) => {}
     }
 }
