@@ -88,19 +88,34 @@ enum Emit {
     Obj(String),
 }
 
-/// The stack of the thread rtrace runs on. Parsing keeps its own stack, but every later
-/// pass recurses once per level of nesting, with frames of kilobytes in a debug build: the
-/// 8 MiB main stack held about 200 levels (the parser refuses more than 256, E0109). Address
+/// The stack the compiler runs on. Parsing keeps its own stack, but every later pass
+/// recurses once per level of nesting, with frames of kilobytes in a debug build: the 8 MiB
+/// main stack held about 200 levels (the parser refuses more than 256, E0109). Address
 /// space only: pages are touched as deep scripts need them.
-const STACK: usize = 64 << 20;
+const COMPILER_STACK: usize = 64 << 20;
+
+/// Runs `f` (the compiler) on a thread with `COMPILER_STACK`, or on this one where the
+/// address space is too limited for it (`ulimit -v`). The runtime stays on the main thread:
+/// BEGIN and END run as the calling thread, which scripts see as `tid` and `curtask`.
+fn on_compiler_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let slot = std::sync::Mutex::new(Some(f));
+    let take = || slot.lock().ok().and_then(|mut f| f.take());
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new().name("rtrace-compile".into()).stack_size(COMPILER_STACK).spawn_scoped(s, || take().map(|f| f()));
+        match spawned.map(|t| t.join()) {
+            Ok(Ok(Some(result))) => result,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // Not spawned: the closure is still in its slot.
+            _ => match take() {
+                Some(f) => f(),
+                None => unreachable!("the compiler ran or is in its slot"),
+            },
+        }
+    })
+}
 
 fn main() -> ExitCode {
-    // Where the address space is too limited for the big stack (`ulimit -v`), run on this
-    // thread: only the deepest scripts need more.
-    match std::thread::Builder::new().name("rtrace".into()).stack_size(STACK).spawn(run) {
-        Ok(thread) => thread.join().unwrap_or(ExitCode::from(1)),
-        Err(_) => run(),
-    }
+    run()
 }
 
 fn run() -> ExitCode {
@@ -163,106 +178,114 @@ fn run() -> ExitCode {
         ExitCode::from(1)
     };
 
-    let script = match parser::parse(&src, file) {
-        Ok(s) => s,
-        Err(e) => return fail(vec![e.to_diagnostic()]),
-    };
-    if let Some(Emit::Ast) = emit_what {
-        print!("{script}");
-        return ExitCode::SUCCESS;
-    }
-    if script.probes.is_empty() {
-        eprintln!("error: the program has no probes: give at least one, e.g. -e 'BEGIN {{ printf(\"hello\\n\"); }}'");
-        return ExitCode::from(1);
-    }
-    // Before anything is asked of the kernel: a user who cannot trace is told why, not
-    // that a tracepoint does not exist in a tracefs they cannot read.
-    if !cli.dry_run && emit_what.is_none() {
-        if let Some(message) = runtime::privileges::missing() {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
+    let compiled = on_compiler_stack(|| -> Result<codegen::artifact::BpfArtifact, ExitCode> {
+        let script = match parser::parse(&src, file) {
+            Ok(s) => s,
+            Err(e) => return Err(fail(vec![e.to_diagnostic()])),
+        };
+        if let Some(Emit::Ast) = emit_what {
+            print!("{script}");
+            return Err(ExitCode::SUCCESS);
         }
-    }
-    let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
-    let env = match config_from_env() {
-        Ok(e) => e,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
+        if script.probes.is_empty() {
+            eprintln!("error: the program has no probes: give at least one, e.g. -e 'BEGIN {{ printf(\"hello\\n\"); }}'");
+            return Err(ExitCode::from(1));
         }
-    };
-    let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
-    // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
-    let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
-    warn_unread_params(&src, &params);
-    let named: Vec<(String, Option<String>)> = named
-        .iter()
-        .map(|o| match o[2..].split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (o[2..].to_string(), None),
-        })
-        .collect();
-    let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target };
-    let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
-        Ok(p) => p,
-        Err(errs) => return fail(errs.iter().map(|e| e.to_diagnostic()).collect()),
-    };
-    emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
-    // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
-    // after the call.
-    use codespan_reporting::files::Files as _;
-    let shown_name = if cli.program.is_some() { "stdin".to_string() } else { files.name(file).map(|n| n.to_string()).unwrap_or_default() };
-    program.locate_messages(|at| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
-        (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
-        _ => shown_name.clone(),
-    });
-    if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
-        let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
-        eprintln!("error: the script has no option --{unknown} ({known} with getopt)");
-        return ExitCode::from(1);
-    }
-    let max_map_keys = program.config.max_map_keys.unwrap_or(0);
-    let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some(), ..Default::default() };
-    // The cache serves runs only: --emit always shows a fresh compile.
-    let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
-    let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
-    let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
-    let artifact = match lookup {
-        Some(rtrace::cache::Lookup::Hit(a)) => a,
-        lookup => match codegen::compile(&program, &options) {
-            Ok(a) => {
-                // A directory the cache cannot trust is neither read nor written.
-                let unused = match (lookup, &cache, &key) {
-                    (Some(rtrace::cache::Lookup::Miss), Some(c), Some(k)) => c.store(k, &a).err(),
-                    (Some(rtrace::cache::Lookup::Untrusted(why)), _, _) => Some(why),
-                    _ => None,
-                };
-                if let (true, Some(why)) = (cli.verbose, unused) {
-                    eprintln!("cache: not used: {why}");
+        // Before anything is asked of the kernel: a user who cannot trace is told why, not
+        // that a tracepoint does not exist in a tracefs they cannot read.
+        if !cli.dry_run && emit_what.is_none() {
+            if let Some(message) = runtime::privileges::missing() {
+                eprintln!("error: {message}");
+                return Err(ExitCode::from(1));
+            }
+        }
+        let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
+        let env = match config_from_env() {
+            Ok(e) => e,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Err(ExitCode::from(1));
+            }
+        };
+        let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
+        // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
+        let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
+        warn_unread_params(&src, &params);
+        let named: Vec<(String, Option<String>)> = named
+            .iter()
+            .map(|o| match o[2..].split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (o[2..].to_string(), None),
+            })
+            .collect();
+        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target };
+        let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
+            Ok(p) => p,
+            Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
+        };
+        emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
+        // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
+        // after the call.
+        use codespan_reporting::files::Files as _;
+        let shown_name = if cli.program.is_some() { "stdin".to_string() } else { files.name(file).map(|n| n.to_string()).unwrap_or_default() };
+        program.locate_messages(|at| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
+            (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
+            _ => shown_name.clone(),
+        });
+        if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
+            let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
+            eprintln!("error: the script has no option --{unknown} ({known} with getopt)");
+            return Err(ExitCode::from(1));
+        }
+        let max_map_keys = program.config.max_map_keys.unwrap_or(0);
+        let options =
+            codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some(), ..Default::default() };
+        // The cache serves runs only: --emit always shows a fresh compile.
+        let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
+        let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
+        let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
+        let artifact = match lookup {
+            Some(rtrace::cache::Lookup::Hit(a)) => a,
+            lookup => match codegen::compile(&program, &options) {
+                Ok(a) => {
+                    // A directory the cache cannot trust is neither read nor written.
+                    let unused = match (lookup, &cache, &key) {
+                        (Some(rtrace::cache::Lookup::Miss), Some(c), Some(k)) => c.store(k, &a).err(),
+                        (Some(rtrace::cache::Lookup::Untrusted(why)), _, _) => Some(why),
+                        _ => None,
+                    };
+                    if let (true, Some(why)) = (cli.verbose, unused) {
+                        eprintln!("cache: not used: {why}");
+                    }
+                    a
                 }
-                a
+                Err(e) => return Err(fail(vec![e.to_diagnostic()])),
+            },
+        };
+        match emit_what {
+            Some(Emit::LlvmIr) => {
+                print!("{}", artifact.llvm_ir.unwrap_or_default());
+                return Err(ExitCode::SUCCESS);
             }
-            Err(e) => return fail(vec![e.to_diagnostic()]),
-        },
+            Some(Emit::Obj(path)) => {
+                if let Err(e) = std::fs::write(&path, &artifact.object) {
+                    eprintln!("error: cannot write {path}: {e}");
+                    return Err(ExitCode::from(1));
+                }
+                eprintln!("wrote {path} ({} bytes)", artifact.object.len());
+                return Err(ExitCode::SUCCESS);
+            }
+            _ => {}
+        }
+        if cli.dry_run {
+            return Err(ExitCode::SUCCESS);
+        }
+        Ok(artifact)
+    });
+    let artifact = match compiled {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    match emit_what {
-        Some(Emit::LlvmIr) => {
-            print!("{}", artifact.llvm_ir.unwrap_or_default());
-            return ExitCode::SUCCESS;
-        }
-        Some(Emit::Obj(path)) => {
-            if let Err(e) = std::fs::write(&path, &artifact.object) {
-                eprintln!("error: cannot write {path}: {e}");
-                return ExitCode::from(1);
-            }
-            eprintln!("wrote {path} ({} bytes)", artifact.object.len());
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
-    }
-    if cli.dry_run {
-        return ExitCode::SUCCESS;
-    }
     // Split like a shell does (quotes group words), without running one.
     let command = match cli.command.as_deref().map(shlex::split) {
         Some(None) => {
