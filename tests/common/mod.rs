@@ -59,6 +59,20 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// Where rtrace refused a script because this kernel lacks what it needs (E0250, whose
+    /// help names the feature), and `--info` agrees the feature is missing: the refusal's
+    /// headline, the reason to skip the case. A refusal `--info` does not back is no reason:
+    /// the case fails.
+    pub fn refused(&self, stderr: &str) -> Option<String> {
+        let headline = stderr.lines().find(|l| l.starts_with("error[E0250]"))?;
+        let help = stderr.lines().find(|l| l.contains("run it on a kernel that has `"))?;
+        let key = help.split('`').nth(1)?;
+        let feature = Feature::from_key(key)?;
+        (!self.has(feature)).then(|| headline.to_string())
+    }
+}
+
 /// The file `RTRACE_VERIFIER_STATS` points rtrace at (each loaded program's verifier cost),
 /// and the costs read from it so far, each labelled with the case that loaded it.
 pub struct VerifierStats {
