@@ -116,6 +116,7 @@ fn check(feature: Feature) -> Check {
             let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id })?;
             sys::iter_open(prog.as_raw_fd(), loader::BPF_TRACE_ITER).map(drop).map_err(errno)
         }
+        IterTaskVma => function_id(&vmlinux_btf()?, "bpf_iter_task_vma").map(drop),
         SoftwareEvents => links::counter_event(PERF_TYPE_SOFTWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
         HardwareEvents => links::counter_event(PERF_TYPE_HARDWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
         UserBreakpoints => {

@@ -573,7 +573,7 @@ fn constructs_the_kernel_cannot_run_are_named() {
     let mut kernel = fixture();
     kernel.3 = vec![Feature::Loop, Feature::ForEachMapElem, Feature::PercpuLookup, Feature::KtimeTai];
     insta::assert_snapshot!(check_with(
-        r#"BEGIN { @c = count(); @m[1] = 2; if (globmatch(comm, "a*")) { print(@c); } $x = @c; for ($kv : @m) { print($kv); } $n = len(@m); $t = nsecs(tai); }"#,
+        r#"BEGIN { @c = count(); @m[1] = 2; if (globmatch(comm, "a*")) { print(@c); } $x = @c; for ($kv : @m) { print($kv); } $n = len(@m); $t = nsecs(tai); $s = strcontains(comm, "a"); }"#,
         &kernel
     ));
 }

@@ -172,6 +172,7 @@ impl Checker<'_> {
     /// else the difference of the first bytes that differ. Never reads past the shorter one.
     pub(super) fn memcmp(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [a, b, n] = args else { return Err(self.arg_count(span, "memcmp", "two strings and a byte count", args.len())) };
+        self.require(Feature::Loop, span, "`memcmp`")?;
         let (a, b, n) = (self.expr(a), self.expr(b), self.expr(n));
         let (a, b, n) = (a?, b?, n?);
         for s in [&a, &b] {
@@ -282,6 +283,8 @@ impl Checker<'_> {
     /// `strcontains(haystack, needle)`: whether it occurs; `strstr`: where, or -1.
     pub(super) fn str_find(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [h, n] = args else { return Err(self.arg_count(span, func, "two strings", args.len())) };
+        // The search steps through the haystack in a bpf_loop callback (codegen/strings.rs).
+        self.require(Feature::Loop, span, &format!("`{func}`"))?;
         let (h, n) = (self.expr(h), self.expr(n));
         let (h, n) = (h?, n?);
         for s in [&h, &n] {
