@@ -131,6 +131,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         c.end();
     }
 
+    // What the probes wrote before they were detached is still in the ring: printed after a
+    // Ctrl-C, dropped after an exit() (a slow reader could otherwise print it as END's).
+    sink.drain(&mut ring, &loaded)?;
     sink.reopen();
     for p in meta.programs.iter().filter(|p| p.attach == Attach::End) {
         test_run(&loaded, &p.function)?;
