@@ -414,16 +414,16 @@ impl Iterator for Lexer<'_> {
                 let end = self.scan_attach_point(pos);
                 let here = self.inner.span().end;
                 self.inner.bump(end - here);
-                // `config = { ... }` before the probes.
+                // `config = { ... }` (the grammar wants it first).
                 if &self.src[pos..end] == "config" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'=') {
                     return Some(Ok((pos, Tok::Config, end)));
                 }
-                // `macro name(params) { ... }` before the probes: ordinary tokens up to its `{`.
+                // `macro name(params) { ... }` at the top level: ordinary tokens up to its `{`.
                 if &self.src[pos..end] == "macro" && self.src[self.skip_trivia(end)..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
                     self.in_declaration = true;
                     return Some(Ok((pos, Tok::Macro, end)));
                 }
-                // `let @m = hash(N);` before the probes.
+                // `let @m = hash(N);` at the top level.
                 if &self.src[pos..end] == "let" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'@') {
                     // Up to its `;`, a declaration is ordinary tokens.
                     self.in_declaration = true;

@@ -123,6 +123,11 @@ fn macro_definitions_before_probes() {
 }
 
 #[test]
+fn macros_and_map_declarations_between_probes() {
+    insta::assert_snapshot!(ast("BEGIN { f(); } macro f() { exit(); } let @a = hash(2); END { @a[1] = 1; }"));
+}
+
+#[test]
 fn hex_and_octal_escapes_in_strings() {
     insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
 }
