@@ -128,6 +128,11 @@ fn macros_and_map_declarations_between_probes() {
 }
 
 #[test]
+fn for_loops_without_parentheses() {
+    insta::assert_snapshot!(ast("BEGIN { for $i : 0..(uint64)3 { @a[$i] = 1; } for $kv : @a { print($kv); } }"));
+}
+
+#[test]
 fn hex_and_octal_escapes_in_strings() {
     insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
 }

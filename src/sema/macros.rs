@@ -39,9 +39,9 @@ struct Expander<'a> {
 impl Expander<'_> {
     fn stmts(&self, stmts: &mut Vec<Stmt>, depth: usize, errors: &mut Vec<SemaError>) {
         for stmt in stmts.iter_mut() {
-            if let StmtKind::Expr(Expr { kind: ExprKind::Call { func, args }, span }) = &stmt.kind {
-                if let Some(m) = self.macros.get(&func.name) {
-                    match self.instantiate(m, args, *span, depth) {
+            if let StmtKind::Expr(e) = &stmt.kind {
+                if let Some((m, args)) = self.call(e) {
+                    match self.instantiate(m, args, e.span, depth) {
                         Ok(mut body) => {
                             self.stmts(&mut body, depth + 1, errors);
                             stmt.kind = StmtKind::Block(body);
@@ -86,8 +86,7 @@ impl Expander<'_> {
 
     fn expr(&self, e: &mut Expr, depth: usize, errors: &mut Vec<SemaError>) {
         for_each_child(e, &mut |c| self.expr(c, depth, errors));
-        let ExprKind::Call { func, args } = &e.kind else { return };
-        let Some(m) = self.macros.get(&func.name) else { return };
+        let Some((m, args)) = self.call(e) else { return };
         match self.instantiate(m, args, e.span, depth) {
             Ok(mut body) => match body.pop() {
                 Some(Stmt { kind: StmtKind::Expr(mut value), .. }) if body.is_empty() => {
@@ -101,6 +100,16 @@ impl Expander<'_> {
                 }),
             },
             Err(err) => errors.push(err),
+        }
+    }
+
+    /// The macro `e` calls and its arguments: `name(args)`, or a bare `name` for a macro
+    /// without parameters (bpftrace's `if errname { ... }`).
+    fn call<'e>(&self, e: &'e Expr) -> Option<(&Macro, &'e [Expr])> {
+        match &e.kind {
+            ExprKind::Call { func, args } => self.macros.get(&func.name).map(|m| (m, args.as_slice())),
+            ExprKind::Ident(name) => self.macros.get(name).filter(|m| m.params.is_empty()).map(|m| (m, &[][..])),
+            _ => None,
         }
     }
 

@@ -514,6 +514,11 @@ fn macros_expand_with_arguments_checked() {
 }
 
 #[test]
+fn macro_without_parameters_is_called_by_its_bare_name() {
+    insta::assert_snapshot!(check("BEGIN { if depth { @d = depth; } quit; } macro depth() { 3 } macro quit() { exit(); }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }
