@@ -519,6 +519,13 @@ fn macro_without_parameters_is_called_by_its_bare_name() {
 }
 
 #[test]
+fn tuple_key_is_the_same_key_as_its_elements() {
+    insta::assert_snapshot!(check(
+        "BEGIN { $k = (1, \"a\"); @m[$k] = 1; @n = @m[1, \"abc\"]; @m[(2, \"b\")] = 2; delete(@m, $k); @h = has_key(@m, (1, \"a\")); }"
+    ));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

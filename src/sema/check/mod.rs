@@ -371,9 +371,15 @@ impl Checker<'_> {
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
     }
 
-    /// A map's keys, as values.
+    /// A map's keys, as values, one per key part: one tuple key is its elements, so
+    /// `@m[$t]` with `$t = (a, b)` is the same key as `@m[a, b]` (in bpftrace both are
+    /// a tuple).
     fn key_values(&mut self, keys: &[ast::Expr]) -> Checked<Vec<hir::Expr>> {
-        keys.iter().map(|k| self.expr(k).and_then(|k| self.value(k))).collect()
+        let keys: Vec<hir::Expr> = keys.iter().map(|k| self.expr(k).and_then(|k| self.value(k))).collect::<Checked<_>>()?;
+        match <[hir::Expr; 1]>::try_from(keys) {
+            Ok([key]) => Ok(tuple_items(key)),
+            Err(keys) => Ok(keys),
+        }
     }
 
     /// An expression used as a value (stored, printed, a key): a struct in memory is copied.
@@ -396,5 +402,17 @@ impl Checker<'_> {
             Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span: e.span, what: "`args` as a whole".into() })),
             t => Ok(t),
         }
+    }
+}
+
+/// A tuple's elements as expressions of their own (a tuple literal's, or fields of any
+/// other tuple); any other value alone.
+fn tuple_items(e: hir::Expr) -> Vec<hir::Expr> {
+    let Type::Tuple(t) = e.ty else { return vec![e] };
+    match e.kind {
+        hir::ExprKind::Tuple(items) => items,
+        _ => (0..t.items().len())
+            .map(|index| hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(e.clone()), index }, ty: t.items()[index], span: e.span })
+            .collect(),
     }
 }
