@@ -87,12 +87,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     }
                 }
             }
-            ExprKind::Update { place, op, post } => {
+            ExprKind::Update { place, op, post, step: by } => {
                 // A narrow integer wraps at its width, as in C: (uint8)255 + 1 is 0.
                 let step = |old: IntValue<'ctx>, ty: Type| -> R<IntValue<'ctx>> {
                     let new = match op {
-                        BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(1), "dec")?,
-                        _ => bb.b.build_int_add(old, bb.const_i64(1), "inc")?,
+                        BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(*by), "dec")?,
+                        _ => bb.b.build_int_add(old, bb.const_i64(*by), "inc")?,
                     };
                     match ty {
                         Type::Int { bits, signed } => bb.narrow(new, bits, signed),

@@ -480,11 +480,13 @@ pub enum ExprKind {
         addr: Box<Expr>,
         user: bool,
     },
-    /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0).
+    /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0),
+    /// which moves by `step`: 1, or a pointer's by the size of what it points at.
     Update {
         place: Place,
         op: BinOp,
         post: bool,
+        step: u64,
     },
     /// `usym(addr)`: the address with the current pid.
     Usym(Box<Expr>),

@@ -526,6 +526,18 @@ fn tuple_key_is_the_same_key_as_its_elements() {
 }
 
 #[test]
+fn map_values_keep_their_pointer_type() {
+    insta::assert_snapshot!(check("BEGIN { @p[tid] = (struct sk_buff *)0; $s = @p[tid]; @len = $s.len; @data = @p[tid]->data; }"));
+}
+
+#[test]
+fn pointer_arithmetic_keeps_the_pointer_type() {
+    insta::assert_snapshot!(check(
+        "BEGIN { $p = (int32 *)0; $q = $p + 1; $r = 1 + $p; $s = $p - 1; $t = (struct task_struct *)0; $t++; @pid = ($t + 1)->pid; }"
+    ));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

@@ -336,12 +336,11 @@ impl Type {
         }
     }
 
-    /// The type of a value stored in a map or event: integers widen to 64 bits, pointers are
-    /// their address.
+    /// The type of a value stored in a map or event: integers widen to 64 bits; pointers
+    /// keep what they point at (`@skb[tid] = args.skb; ... @skb[tid]->len`), as in bpftrace.
     pub fn stored(self) -> Type {
         match self {
             Type::Int { signed, .. } => Type::Int { bits: 64, signed },
-            Type::Ptr { .. } => Type::U64,
             t => t,
         }
     }

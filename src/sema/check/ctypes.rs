@@ -408,6 +408,31 @@ impl<'k> Checker<'k> {
         self.value_at(ptr.retyped(Type::U64), to.id, user, span)
     }
 
+    /// How far `+ 1` moves a value of type `ty`: a pointer's by the size of what it points
+    /// at (1 for `void *`), as in C and bpftrace; anything else by 1.
+    pub(super) fn step_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
+        match ty {
+            Type::Ptr { to, .. } if to.id != 0 => Ok(self.size_of_ctype(to, span)?.max(1)),
+            _ => Ok(1),
+        }
+    }
+
+    /// `ptr + n`, `n + ptr`, `ptr - n`: the address moved by `n` of what `ptr` points at,
+    /// typed as `ptr`.
+    pub(super) fn pointer_arithmetic(&mut self, op: BinOp, ptr: hir::Expr, n: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let ty = ptr.ty;
+        let step = self.step_of(ty, span)?;
+        let n = match step {
+            1 => n.retyped(Type::U64),
+            _ => hir::Expr {
+                kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(n.retyped(Type::U64)), rhs: Box::new(int_expr(step, span)) },
+                ty: Type::U64,
+                span,
+            },
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op, lhs: Box::new(ptr.retyped(Type::U64)), rhs: Box::new(n) }, ty, span })
+    }
+
     fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
         if t.id >= SYNTHETIC_INT {
             return Ok(u64::from(t.id & 0xff) / 8);

@@ -265,6 +265,11 @@ impl Checker<'_> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 let (l, r) = (l?, r?);
+                match (op, l.ty, r.ty) {
+                    (BinOp::Add | BinOp::Sub, Type::Ptr { .. }, Type::Int { .. }) => return self.pointer_arithmetic(*op, l, r, span),
+                    (BinOp::Add, Type::Int { .. }, Type::Ptr { .. }) => return self.pointer_arithmetic(*op, r, l, span),
+                    _ => {}
+                }
                 let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());
                 let ty = match (lt, rt) {
                     (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
@@ -321,12 +326,12 @@ impl Checker<'_> {
                 });
             }
             ExprKind::Update { target, op, post } => {
-                let place = match &target.kind {
+                let (place, place_ty) = match &target.kind {
                     ExprKind::Var(name) => {
                         let read = self.expr(target)?;
                         self.expect_int(&read, &format!("`{}` needs an integer variable", if *op == BinOp::Add { "++" } else { "--" }))?;
                         match self.lookup_var(name) {
-                            Some(id) => hir::Place::Var(id),
+                            Some(id) => (hir::Place::Var(id), read.ty),
                             None => return Err(Reported),
                         }
                     }
@@ -337,6 +342,7 @@ impl Checker<'_> {
                         }
                         let read = self.expr(target)?;
                         self.expect_int(&read, "`++` and `--` need an integer map")?;
+                        let place_ty = read.ty;
                         let hir::ExprKind::MapRead { map, keys } = read.kind else { return Err(Reported) };
                         if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
                             let what = self.maps[map].value.describe();
@@ -346,7 +352,7 @@ impl Checker<'_> {
                                 label: "an aggregation".into(),
                             }));
                         }
-                        hir::Place::Map { map, keys }
+                        (hir::Place::Map { map, keys }, place_ty)
                     }
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
@@ -356,7 +362,13 @@ impl Checker<'_> {
                         }))
                     }
                 };
-                (hir::ExprKind::Update { place, op: *op, post: *post }, Type::I64)
+                // A pointer moves by what it points at and stays a pointer.
+                let ty = match place_ty {
+                    Type::Ptr { .. } => place_ty,
+                    _ => Type::I64,
+                };
+                let step = self.step_of(place_ty, span)?;
+                (hir::ExprKind::Update { place, op: *op, post: *post, step }, ty)
             }
             ExprKind::Index { base, index } => {
                 let (b, i) = (self.expr(base), self.expr(index));

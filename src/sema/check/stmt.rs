@@ -410,6 +410,8 @@ impl Checker<'_> {
                 let ty = e.ty;
                 let conv = if ty.prints_as_text() {
                     "%s"
+                } else if matches!(ty, Type::Ptr { .. }) {
+                    "%p"
                 } else if ty.is_signed() {
                     "%d"
                 } else {
