@@ -450,6 +450,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));
             }
+            Builtin::FuncAddr => match &self.attach.kind {
+                AttachKind::Kprobe { address, .. } | AttachKind::Fentry { address, .. } => bb.const_i64(address.unwrap_or(0)),
+                _ => return Err(internal("a function address outside kprobe and fentry")),
+            },
             Builtin::ProbeType => {
                 let size = b.ty().size();
                 // The provider of the canonical name; a fused syscall program's probes are all

@@ -186,6 +186,9 @@ pub enum AttachKind {
         function: String,
         offset: u64,
         ret: bool,
+        /// The function's address, what `func` is (a `ksym`); looked up only for probes
+        /// that read `func`.
+        address: Option<u64>,
     },
     /// fentry (`ret`: fexit) on a kernel function, by its BTF FUNC id: `args.NAME` and
     /// `retval` are typed from its prototype.
@@ -193,6 +196,8 @@ pub enum AttachKind {
         function: String,
         btf_id: u32,
         ret: bool,
+        /// As for `Kprobe`.
+        address: Option<u64>,
     },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary (`address` as a virtual
     /// address of the file): `arg0..arg5`, `retval`.
@@ -664,8 +669,11 @@ pub enum Builtin {
     /// Where a position-independent binary is loaded: the uprobe's instruction pointer less
     /// the probed instruction's file address (a uprobe handler sees `ip` at the probe).
     LoadBias,
-    /// The traced function's name, in kprobes and uprobes.
+    /// The traced function's name, in uprobes (and probes mixing kinds).
     Func,
+    /// `func` in kprobes and fentry: the traced function's address, a `ksym` as in
+    /// bpftrace (so `@name[0] = ksym(0); @name[tid] = func` is one map type).
+    FuncAddr,
     /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
     StackPointer,
     Rand,
@@ -717,6 +725,7 @@ impl Builtin {
             | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
+            Builtin::FuncAddr => Type::Ksym,
             Builtin::ProbeType => Type::Str(PROBE_TYPE_LEN),
             Builtin::Arg(_)
             | Builtin::Retval

@@ -538,6 +538,11 @@ fn pointer_arithmetic_keeps_the_pointer_type() {
 }
 
 #[test]
+fn func_in_kernel_probes_is_a_ksym() {
+    insta::assert_snapshot!(check("BEGIN { @name[0] = ksym(0); } kprobe:vfs_read, fentry:vfs_open { @name[tid] = func; }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

@@ -89,6 +89,11 @@ if grep -q '^@kernel_pointer\[0\]' /tmp/out; then echo "VM-RESULT FAIL kprobe_ar
 run_traced kprobe_kretprobe_pair_measures_latency '^@calls: [1-9][0-9]*$' readfile \
     'kprobe:vfs_read { @s[tid] = nsecs; } kretprobe:vfs_read /@s[tid]/ { @ns = hist(nsecs - @s[tid]); @calls = count(); delete(@s[tid]); }'
 
+# func in a kretprobe is the function's address, a ksym as in bpftrace: a map of ksym(0) takes
+# it (xfsdist.bt), and it prints as the function's name.
+run_traced kretprobe_func_is_a_ksym '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
+    'BEGIN { @name[0] = ksym(0); } kretprobe:vfs_read { @name[tid] = func; @[@name[tid]] = count(); }'
+
 # do_execve does not exist on 6.1: the error names what to use instead.
 rtrace -e 'kprobe:do_execve { @ = count(); }' > /tmp/out 2>&1
 check missing_function_names_alternatives 'tracepoint:syscalls:sys_enter_execve' /tmp/out

@@ -196,6 +196,10 @@ impl Checker<'_> {
                 {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
+                if name == "func" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
+                    self.reads_func_addr = true;
+                    return Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::FuncAddr), ty: Type::Ksym, span });
+                }
                 if name == "retval" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Fentry { ret: true, .. })) {
                     return self.typed_retval(span);
                 }
