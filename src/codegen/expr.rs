@@ -137,7 +137,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::ByteAt { buf, offset } => {
                 let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
-                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, false)?)
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, e.ty.is_signed())?)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {

@@ -543,6 +543,11 @@ fn func_in_kernel_probes_is_a_ksym() {
 }
 
 #[test]
+fn strings_are_indexed_by_a_constant() {
+    insta::assert_snapshot!(check("BEGIN { $p = \"/etc\"; @a = $p[0] == \"/\"[0]; @b = $p[4]; $i = 1; @c = $p[$i]; @d = $p[5]; }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

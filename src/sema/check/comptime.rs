@@ -17,6 +17,11 @@ use crate::sema::types::Type;
 pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
     Some(match &e.kind {
         hir::ExprKind::Int(n) => *n,
+        // `"foo"[0]`: a literal's byte (0 for its NUL), an int8.
+        hir::ExprKind::ByteAt { buf, offset } if matches!(buf.kind, hir::ExprKind::Str(_)) => {
+            let hir::ExprKind::Str(text) = &buf.kind else { return None };
+            narrow(u64::from(text.as_bytes().get(*offset).copied().unwrap_or(0)), e.ty)
+        }
         hir::ExprKind::Cast(inner) => narrow(fold(inner)?, e.ty),
         hir::ExprKind::Unary { op, expr } => {
             let v = fold(expr)?;

@@ -332,6 +332,9 @@ impl<'k> Checker<'k> {
         if let Type::Inet(bytes) = base.ty {
             return self.address_byte(base, bytes, index, span);
         }
+        if let (Type::Str(len), false) = (base.ty, matches!(base.kind, hir::ExprKind::Load { .. })) {
+            return self.string_byte(base, len, index, span);
+        }
         // A char array reads as a string, but indexing it reads one char from memory.
         let base = match (base.ty, base.kind) {
             (Type::Str(len), hir::ExprKind::Load { addr, user }) => {
@@ -370,6 +373,19 @@ impl<'k> Checker<'k> {
         let addr =
             hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(base.retyped(Type::U64)), rhs: Box::new(scaled) }, ty: Type::U64, span };
         self.value_at(addr, elem.id, user, span)
+    }
+
+    /// `s[i]` of a string value: its byte `i` as an int8, as in bpftrace (`$path[0] == "/"[0]`);
+    /// `i` a constant up to the terminating NUL.
+    fn string_byte(&mut self, base: hir::Expr, len: usize, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let Some(i) = super::comptime::fold(&index).filter(|i| *i < len as u64) else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: index.span,
+                message: format!("a string of {len} bytes is indexed by a constant from 0 to {}", len.saturating_sub(1)),
+                label: "not a constant in range".into(),
+            }));
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(base), offset: i as usize }, ty: Type::Int { bits: 8, signed: true }, span })
     }
 
     /// `addr[i]` of an address value (`pton`, `ntop`): byte `i` of its `bytes` (4 for an IPv4
