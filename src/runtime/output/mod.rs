@@ -74,6 +74,7 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::SyscallName => Some(crate::codegen::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
         // bpftrace prints an address in hex wherever it prints a pointer's value.
         Type::Ptr { .. } => Some(format!("{raw:#x}")),
+        Type::Bool => Some((if raw != 0 { "true" } else { "false" }).to_string()),
         _ => None,
     }
 }

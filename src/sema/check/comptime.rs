@@ -198,7 +198,7 @@ impl Checker<'_> {
                     ExprKind::Ident(i) => matches!(i.as_str(), "true" | "false"),
                     _ => false,
                 };
-                Ok(constant(u64::from(literal), Type::BOOL))
+                Ok(constant(u64::from(literal), Type::Bool))
             }
             ("is_str" | "is_integer" | "is_unsigned_integer" | "is_ptr" | "is_array" | "strcap" | "assert_str", [a]) => {
                 self.expr(a).and_then(|e| {
@@ -233,13 +233,13 @@ impl Checker<'_> {
                             return Ok(constant(cap, Type::I64));
                         }
                     };
-                    Ok(constant(u64::from(yes), Type::BOOL))
+                    Ok(constant(u64::from(yes), Type::Bool))
                 })
             }
             // rtrace calls no kfuncs, so none is allowed; one exists if the kernel's BTF has it.
             ("kfunc_exist" | "kfunc_allowed", [ast::Expr { kind: ExprKind::Str(f), .. }]) => {
                 let exists = name == "kfunc_exist" && self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Func, f).is_some());
-                Ok(constant(u64::from(exists), Type::BOOL))
+                Ok(constant(u64::from(exists), Type::Bool))
             }
             ("kfunc_exist" | "kfunc_allowed", [a]) => Err(self.error(SemaError::TypeMismatch {
                 span: a.span,
