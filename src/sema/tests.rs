@@ -548,6 +548,12 @@ fn strings_are_indexed_by_a_constant() {
 }
 
 #[test]
+fn comparisons_and_bool_casts_are_bools() {
+    insta::assert_snapshot!(check("BEGIN { $a = 1 < 2; $b = true + true; $c = 1 + true; $d = (bool)5; $e = !0; $f = (bool)\"\"; $g = $a ? false : true; }"));
+    insta::assert_snapshot!(check("BEGIN { $g = (bool)kstack; }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }
