@@ -133,6 +133,11 @@ fn for_loops_without_parentheses() {
 }
 
 #[test]
+fn discards_block_expressions_and_typeof() {
+    insta::assert_snapshot!(ast("BEGIN { _ = f(1); let $a = { let $b = 1; $b }; { $c = 2; } m({ g() }); $d = container_of($p, typeof(struct x *), f); }"));
+}
+
+#[test]
 fn hex_and_octal_escapes_in_strings() {
     insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
 }

@@ -597,6 +597,16 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: Box<Expr>,
     },
+    /// `str_concat(a, b)`: `a` up to its NUL, then `b`, in a string of the expression's type.
+    StrConcat {
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
+    /// `{ stmts; value }`: the statements, then the value.
+    Block {
+        stmts: Vec<Stmt>,
+        value: Box<Expr>,
+    },
     /// `find(@m, k, $v)`: `found` (a `has_key`), and when it is true, `store` (`$v = @m[k]`).
     Find {
         found: Box<Expr>,

@@ -85,17 +85,27 @@ impl Expander<'_> {
     }
 
     fn expr(&self, e: &mut Expr, depth: usize, errors: &mut Vec<SemaError>) {
+        if let ExprKind::Block(body) = &mut e.kind {
+            return self.stmts(body, depth, errors);
+        }
         for_each_child(e, &mut |c| self.expr(c, depth, errors));
         let Some((m, args)) = self.call(e) else { return };
         match self.instantiate(m, args, e.span, depth) {
-            Ok(mut body) => match body.pop() {
-                Some(Stmt { kind: StmtKind::Expr(mut value), .. }) if body.is_empty() => {
+            // One expression is put in place; statements then a value become a block
+            // expression, whose variables stay inside.
+            Ok(mut body) => match body.as_slice() {
+                [Stmt { kind: StmtKind::Expr(value), .. }] => {
+                    let mut value = value.clone();
                     self.expr(&mut value, depth + 1, errors);
                     *e = value;
                 }
+                [.., Stmt { kind: StmtKind::Expr(_), .. }] => {
+                    self.stmts(&mut body, depth + 1, errors);
+                    e.kind = ExprKind::Block(body);
+                }
                 _ => errors.push(SemaError::BadMacro {
                     span: e.span,
-                    message: format!("macro `{}` is used as a value, so its body must be one expression", m.name),
+                    message: format!("macro `{}` is used as a value, so its body must end with an expression", m.name),
                     definition: m.span,
                 }),
             },
@@ -198,6 +208,9 @@ impl Substitution<'_> {
 
     /// Children first, so an argument put in is never substituted again.
     fn expr(&self, e: &mut Expr) {
+        if let ExprKind::Block(body) = &mut e.kind {
+            return body.iter_mut().for_each(|s| self.stmt(s));
+        }
         for_each_child(e, &mut |c| self.expr(c));
         match &mut e.kind {
             ExprKind::Ident(n) => {
@@ -253,6 +266,9 @@ fn for_each_child(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
         | ExprKind::ParamCount
         | ExprKind::Ident(_)
         | ExprKind::Var(_)
-        | ExprKind::SizeofType(_) => {}
+        | ExprKind::SizeofType(_)
+        | ExprKind::TypeOf(_) => {}
+        // Statements: the callers walk them.
+        ExprKind::Block(_) => {}
     }
 }

@@ -554,6 +554,21 @@ fn comparisons_and_bool_casts_are_bools() {
 }
 
 #[test]
+fn block_expressions_and_macros_with_statements_as_values() {
+    insta::assert_snapshot!(check("macro inc(x) { let $x = x; $x + 1 } BEGIN { $a = { let $b = 1; $b + 1 }; @v = inc(2); $c = { $d = 1; }; $e = $b; }"));
+}
+
+#[test]
+fn container_of_takes_a_type_and_a_member() {
+    insta::assert_snapshot!(check("BEGIN { $p = (struct list_head *)0; @t = container_of($p, typeof(struct task_struct), children)->pid; $x = typeof(struct sock); @w = container_of($p, typeof(struct task_struct), kids); }"));
+}
+
+#[test]
+fn str_concat_joins_two_strings() {
+    insta::assert_snapshot!(check("BEGIN { @s = str_concat(\"ab\", comm); @n = str_concat(1, \"a\"); }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

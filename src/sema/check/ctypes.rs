@@ -424,6 +424,23 @@ impl<'k> Checker<'k> {
         self.value_at(ptr.retyped(Type::U64), to.id, user, span)
     }
 
+    /// `container_of(ptr, typeof(struct x), member)`: the `struct x *` whose `member` is at
+    /// `ptr` (in the same address space), as bpftrace's macro computes it.
+    pub(super) fn container_of(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (Some(fields), [ptr, ast::Expr { kind: ast::ExprKind::TypeOf(ty), .. }, _]) = (args.get(2).and_then(field_path), args) else {
+            return Err(self.arg_count(span, "container_of", "a pointer, `typeof(struct x)` and the member's name", args.len()));
+        };
+        let ptr = self.expr(ptr)?;
+        self.expect_int(&ptr, "`container_of` takes a pointer to the member")?;
+        let off = self.offset_of(&ast::OffsetofBase::Type(ty.clone()), &fields)?;
+        let Type::Ptr { to, .. } = self.type_spec(&ast::TypeSpec { pointers: ty.pointers + 1, ..ty.clone() })? else {
+            return Err(super::Reported);
+        };
+        let user = matches!(ptr.ty, Type::Ptr { user: true, .. });
+        let sub = hir::ExprKind::Binary { op: BinOp::Sub, lhs: Box::new(ptr.retyped(Type::U64)), rhs: Box::new(int_expr(off, span)) };
+        Ok(hir::Expr { kind: sub, ty: Type::Ptr { to, user }, span })
+    }
+
     /// How far `+ 1` moves a value of type `ty`: a pointer's by the size of what it points
     /// at (1 for `void *`), as in C and bpftrace; anything else by 1.
     pub(super) fn step_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
@@ -672,5 +689,18 @@ fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
         }
         // 128-bit integers and anything else: its bytes as 64-bit words.
         _ => (Type::U64, (btf.size_of(id).unwrap_or(8) / 8) as u32),
+    }
+}
+
+/// `a.b.c` written as an expression (a member path), outermost first.
+fn field_path(e: &ast::Expr) -> Option<Vec<ast::Ident>> {
+    match &e.kind {
+        ast::ExprKind::Ident(name) => Some(vec![ast::Ident { name: name.clone(), span: e.span }]),
+        ast::ExprKind::Field { base, field, arrow: false } => {
+            let mut path = field_path(base)?;
+            path.push(field.clone());
+            Some(path)
+        }
+        _ => None,
     }
 }

@@ -390,6 +390,8 @@ impl Checker<'_> {
                 return self.deref(p, span);
             }
             ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
+            ExprKind::TypeOf(t) => return Err(self.error(SemaError::NotAValue { span, what: format!("the type `{t}`") })),
+            ExprKind::Block(stmts) => return self.block_value(stmts, span),
             ExprKind::Offsetof { of, fields } => (hir::ExprKind::Int(self.offset_of(of, fields)?), Type::U64),
             ExprKind::Tuple(items) => {
                 let checked: Vec<Checked<hir::Expr>> = items.iter().map(|i| self.expr(i)).collect();
@@ -581,6 +583,8 @@ impl Checker<'_> {
             "pton" => self.pton(args, span),
             "globmatch" => self.globmatch(args, span),
             "socket_cookie" => self.socket_cookie(args, span),
+            "container_of" => self.container_of(args, span),
+            "str_concat" => self.str_concat(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).chain(super::comptime::INTROSPECTION).copied();
                 let candidates = did_you_mean(name, known);

@@ -187,6 +187,20 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(a), b: Box::new(b), n: Box::new(n) }, ty: Type::I64, span })
     }
 
+    /// `str_concat(a, b)`: a string of both, as long as both can be (at most the longest
+    /// string).
+    pub(super) fn str_concat(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a, b] = args else { return Err(self.arg_count(span, "str_concat", "two strings", args.len())) };
+        let (a, b) = (self.expr(a), self.expr(b));
+        let (a, b) = (a?, b?);
+        for s in [&a, &b] {
+            self.expect_str(s, "`str_concat` joins two strings")?;
+        }
+        let (Type::Str(an), Type::Str(bn)) = (a.ty, b.ty) else { return Err(Reported) };
+        let ty = Type::Str((an + bn).saturating_sub(1).min(MAX_STR_LEN));
+        Ok(hir::Expr { kind: hir::ExprKind::StrConcat { a: Box::new(a), b: Box::new(b) }, ty, span })
+    }
+
     /// `find(@m, k, $v)`: whether the key is in the map, and if so its value into `$v`.
     pub(super) fn find(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let (Some(element), [m, _, ast::Expr { kind: ExprKind::Var(var), span: var_span }]) = (self.element_ref(args.get(..2).unwrap_or_default()), args)

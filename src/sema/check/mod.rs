@@ -84,6 +84,8 @@ const VALUE_FUNCS: &[&str] = &[
     "pton",
     "globmatch",
     "socket_cookie",
+    "container_of",
+    "str_concat",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
