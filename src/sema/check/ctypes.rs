@@ -80,6 +80,9 @@ impl<'k> Checker<'k> {
     /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
     pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
         let user = self.user_probe();
+        if t.name == "bool" && t.pointers == 0 {
+            return Ok(Type::Bool);
+        }
         if let Some(int) = builtin_int(&t.name) {
             let Type::Int { bits, signed } = int else {
                 return Ok(int);
