@@ -241,6 +241,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             self.allocas.build_store(key, self.ctx.i32_type().const_zero())?;
             let found = self.helper_with(&self.allocas, Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
             let base = self.allocas.build_int_to_ptr(found, self.ptr(), "scratch_base")?;
+            self.assume_aligned(&self.allocas, base)?;
             *scratch = Some(Scratch { map, base, used: 0 });
         }
         let s = scratch.as_mut().ok_or_else(|| internal("no scratch"))?;
@@ -358,8 +359,28 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     }
 
     pub fn map_lookup(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>) -> R<PointerValue<'ctx>> {
-        let r = self.helper(Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
-        Ok(self.b.build_int_to_ptr(r, self.ptr(), "val")?)
+        // Declared to return an 8-aligned pointer, which map values are (see `assume_aligned`).
+        let fn_type = self.ptr().fn_type(&[self.ptr().into(), self.ptr().into()], false);
+        let callee = self.const_i64(Helper::MapLookupElem as u64).const_to_pointer(self.ptr());
+        let call = self.b.build_indirect_call(fn_type, callee, &[map.as_pointer_value().into(), key.into()], "val")?;
+        let align = inkwell::attributes::Attribute::get_named_enum_kind_id("align");
+        call.add_attribute(inkwell::attributes::AttributeLoc::Return, self.ctx.create_enum_attribute(align, 8));
+        match call.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Ok(v.into_pointer_value()),
+            inkwell::values::ValueKind::Instruction(_) => Err(internal("helper returned void")),
+        }
+    }
+
+    /// Tells LLVM that `p` is 8-aligned, as map values and scratch slots are. Otherwise a
+    /// copy between two of them is done byte by byte, and LLVM loads all the bytes before
+    /// storing any: a 64-byte string costs 64 registers spilled to the stack (512 bytes).
+    fn assume_aligned(&self, builder: &Builder<'ctx>, p: PointerValue<'ctx>) -> R<()> {
+        let assume = inkwell::intrinsics::Intrinsic::find("llvm.assume")
+            .and_then(|i| i.get_declaration(self.module, &[]))
+            .ok_or_else(|| internal("LLVM has no llvm.assume"))?;
+        let bundle = inkwell::values::OperandBundle::create("align", &[p.into(), self.const_i64(8).into()]);
+        builder.build_direct_call_with_operand_bundles(assume, &[self.ctx.bool_type().const_all_ones().into()], &[bundle], "")?;
+        Ok(())
     }
 
     /// Whether a map update or delete failed: its result is an `int`. The verifier turns the

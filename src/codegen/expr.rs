@@ -87,12 +87,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     }
                 }
             }
-            ExprKind::Update { place, op, post } => {
+            ExprKind::Update { place, op, post, step: by } => {
                 // A narrow integer wraps at its width, as in C: (uint8)255 + 1 is 0.
                 let step = |old: IntValue<'ctx>, ty: Type| -> R<IntValue<'ctx>> {
                     let new = match op {
-                        BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(1), "dec")?,
-                        _ => bb.b.build_int_add(old, bb.const_i64(1), "inc")?,
+                        BinOp::Sub => bb.b.build_int_sub(old, bb.const_i64(*by), "dec")?,
+                        _ => bb.b.build_int_add(old, bb.const_i64(*by), "inc")?,
                     };
                     match ty {
                         Type::Int { bits, signed } => bb.narrow(new, bits, signed),
@@ -137,7 +137,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::ByteAt { buf, offset } => {
                 let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
-                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, false)?)
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, e.ty.is_signed())?)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {
@@ -350,6 +350,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let n = self.expr(n)?.int()?;
                 Val::Int(self.mem_compare(x, y, xn.min(yn), n)?)
             }
+            ExprKind::StrConcat { a, b } => {
+                let (Val::Str(a, an), Val::Str(b, _)) = (self.expr(a)?, self.expr(b)?) else { return Err(internal("str_concat of non-strings")) };
+                Val::Str(self.str_concat(a, an, b, e.ty.size())?, e.ty.size())
+            }
+            ExprKind::Block { stmts, value } => {
+                for s in stmts {
+                    self.stmt(s)?;
+                }
+                self.expr(value)?
+            }
             ExprKind::Find { found, store } => {
                 let f = self.expr(found)?.int()?;
                 let (then_bb, done) = (bb.ctx.append_basic_block(bb.function, "find_store"), bb.ctx.append_basic_block(bb.function, "find_done"));
@@ -375,6 +385,29 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
     /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` + 1 bytes
     /// with the NUL, never more than the buffer.
+    /// `a` (of `an` bytes) up to its NUL, then `b`, into a new zeroed string of `n` bytes:
+    /// two string reads, the second at where the first stopped. The verifier checks that
+    /// read's largest offset with its largest size, which never come together (the room
+    /// left is `n` less the offset), so the buffer has `first - 1` bytes more than the
+    /// string, which are never written.
+    fn str_concat(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, n: usize) -> R<PointerValue<'ctx>> {
+        let bb = self.bb;
+        let first = an.min(n).max(1) as u64;
+        let dst = bb.stack_buffer(n + first as usize - 1, "concat")?;
+        let read = bb.helper(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()])?;
+        // Bytes read less the NUL; nothing on an error.
+        let copied = bb.b.build_int_sub(read, bb.const_i64(1), "copied")?;
+        let failed = bb.b.build_int_compare(IntPredicate::SLT, copied, bb.const_i64(0), "failed")?;
+        let copied = bb.b.build_select(failed, bb.const_i64(0), copied, "copied")?.into_int_value();
+        let over = bb.b.build_int_compare(IntPredicate::UGT, copied, bb.const_i64(first - 1), "over")?;
+        let at = bb.opaque(bb.b.build_select(over, bb.const_i64(first - 1), copied, "at")?.into_int_value())?;
+        // SAFETY: `at` is at most `first - 1`, inside the `n` bytes of `dst`.
+        let tail = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), dst, &[at], "tail")? };
+        let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
+        bb.helper(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()])?;
+        Ok(dst)
+    }
+
     fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
         let bb = self.bb;
         let p = self.expr(ptr)?.int()?;
@@ -450,6 +483,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));
             }
+            Builtin::FuncAddr => match &self.attach.kind {
+                AttachKind::Kprobe { address, .. } | AttachKind::Fentry { address, .. } => bb.const_i64(address.unwrap_or(0)),
+                _ => return Err(internal("a function address outside kprobe and fentry")),
+            },
             Builtin::ProbeType => {
                 let size = b.ty().size();
                 // The provider of the canonical name; a fused syscall program's probes are all

@@ -16,8 +16,12 @@ use llvm_sys::LLVMDiagnosticSeverity;
 pub struct Captured(Arc<Mutex<Vec<String>>>);
 
 impl Captured {
+    /// The errors, each once: LLVM repeats the stack-limit error for every access past it.
     pub fn errors(&self) -> Vec<String> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+        let mut errors = self.0.lock().map(|v| v.clone()).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert(e.clone()));
+        errors
     }
 }
 

@@ -172,12 +172,12 @@ pub fn lower_probe<'ctx>(
             }
             AttachKind::Interval { period_ns } => ("interval", "perf_event".to_string(), Attach::Interval { period_ns: *period_ns }),
             AttachKind::RawTracepoint { name } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
-            AttachKind::Fentry { function, btf_id, ret } => (
+            AttachKind::Fentry { function, btf_id, ret, .. } => (
                 if *ret { "fexit" } else { "fentry" },
                 format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),
                 Attach::Fentry { function: function.clone(), btf_id: *btf_id, ret: *ret },
             ),
-            AttachKind::Kprobe { function, offset, ret } => (
+            AttachKind::Kprobe { function, offset, ret, .. } => (
                 if *ret { "kretprobe" } else { "kprobe" },
                 format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" }),
                 Attach::Kprobe { function: function.clone(), offset: *offset, ret: *ret },

@@ -232,6 +232,11 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     /// `sizeof(type)`; `sizeof(expr)` is a `Call`.
     SizeofType(TypeSpec),
+    /// `typeof(type)`: a type passed where a function takes one (`container_of`).
+    TypeOf(TypeSpec),
+    /// `{ statements; value }`: the statements in a scope of their own, then the last one,
+    /// an expression, as the value.
+    Block(Vec<Stmt>),
     /// `offsetof(struct s, a.b.c)` or `offsetof(expr, a.b.c)`: the fields, outermost first.
     Offsetof {
         of: Box<OffsetofBase>,
@@ -274,7 +279,10 @@ impl Expr {
             | ExprKind::ParamCount
             | ExprKind::Ident(_)
             | ExprKind::Var(_)
-            | ExprKind::SizeofType(_) => {}
+            | ExprKind::SizeofType(_)
+            | ExprKind::TypeOf(_) => {}
+            // Statements: the callers walk them.
+            ExprKind::Block(_) => {}
         }
     }
 }
@@ -478,6 +486,8 @@ impl fmt::Display for Expr {
                 write!(f, "(tuple {})", items.join(" "))
             }
             ExprKind::SizeofType(t) => write!(f, "(sizeof {t})"),
+            ExprKind::TypeOf(t) => write!(f, "(typeof {t})"),
+            ExprKind::Block(b) => write!(f, "(block {})", Block(b)),
             ExprKind::Offsetof { of, fields } => {
                 let path: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 match &**of {

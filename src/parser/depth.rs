@@ -6,7 +6,7 @@
 //! a dozen levels). The walk (over `Expr::for_each_child`, the tree's one shape walk) stops
 //! descending at the limit, so it stays shallow.
 
-use super::ast::{Expr, Script, Span, Stmt, StmtKind};
+use super::ast::{Expr, ExprKind, Script, Span, Stmt, StmtKind};
 
 /// The deepest nesting of expressions and statement blocks a script may have.
 pub const MAX_NESTING: usize = 256;
@@ -49,6 +49,10 @@ fn stmt(s: &mut Stmt, depth: usize) -> Option<Span> {
 fn expr(e: &mut Expr, depth: usize) -> Option<Span> {
     if depth > MAX_NESTING {
         return Some(e.span);
+    }
+    // A block expression's statements nest inside it.
+    if let ExprKind::Block(body) = &mut e.kind {
+        return block(body, depth + 1);
     }
     let mut found = None;
     e.for_each_child(&mut |c| {

@@ -40,6 +40,11 @@ pub enum Tok {
     Config,
     /// `macro` starting a macro definition; produced by the wrapper.
     Macro,
+    /// `_` in `_ = expr;`, which discards a value; produced by the wrapper.
+    Discard,
+    /// `typeof` before `(`: a type where a macro takes one (`container_of(p, typeof(struct
+    /// x), field)`); produced by the wrapper.
+    Typeof,
 
     #[token("if")]
     If,
@@ -162,6 +167,8 @@ impl std::fmt::Display for Tok {
             Tok::EndPred => write!(f, "`/`"),
             Tok::Config => write!(f, "`config`"),
             Tok::Macro => write!(f, "`macro`"),
+            Tok::Discard => write!(f, "`_`"),
+            Tok::Typeof => write!(f, "`typeof`"),
             other => write!(f, "`{}`", punct(other)),
         }
     }
@@ -219,8 +226,8 @@ fn punct(t: &Tok) -> &'static str {
         Gt => ">",
         Ge => ">=",
         ParamCount => "$#",
-        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | CTypeKeyword(_) | TypeName(_)
-        | CompoundAssign(_) => "?",
+        Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | Discard | Typeof | CTypeKeyword(_)
+        | TypeName(_) | CompoundAssign(_) => "?",
     }
 }
 
@@ -362,6 +369,11 @@ impl<'s> Lexer<'s> {
         }
     }
 
+    /// Whether the next non-blank, non-comment text after `pos` starts with `text`.
+    fn next_is(&self, pos: usize, text: &str) -> bool {
+        self.src[self.skip_trivia(pos)..].starts_with(text)
+    }
+
     /// Scans an attach point starting at `start`. A `/` belongs to it only inside a path
     /// segment (`uprobe:/bin/bash:f`); elsewhere it starts a predicate.
     fn scan_attach_point(&self, start: usize) -> usize {
@@ -414,16 +426,16 @@ impl Iterator for Lexer<'_> {
                 let end = self.scan_attach_point(pos);
                 let here = self.inner.span().end;
                 self.inner.bump(end - here);
-                // `config = { ... }` before the probes.
+                // `config = { ... }` (the grammar wants it first).
                 if &self.src[pos..end] == "config" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'=') {
                     return Some(Ok((pos, Tok::Config, end)));
                 }
-                // `macro name(params) { ... }` before the probes: ordinary tokens up to its `{`.
+                // `macro name(params) { ... }` at the top level: ordinary tokens up to its `{`.
                 if &self.src[pos..end] == "macro" && self.src[self.skip_trivia(end)..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
                     self.in_declaration = true;
                     return Some(Ok((pos, Tok::Macro, end)));
                 }
-                // `let @m = hash(N);` before the probes.
+                // `let @m = hash(N);` at the top level.
                 if &self.src[pos..end] == "let" && self.src.as_bytes().get(self.skip_trivia(end)) == Some(&b'@') {
                     // Up to its `;`, a declaration is ordinary tokens.
                     self.in_declaration = true;
@@ -475,6 +487,8 @@ impl Iterator for Lexer<'_> {
             Tok::Ident(name) => match self.constants.and_then(|c| c.get(&name)) {
                 Some(super::preprocess::Constant::Int(n)) => Tok::Int(*n),
                 Some(super::preprocess::Constant::Str(text)) => Tok::Str(text.clone()),
+                None if name == "_" && self.next_is(span.end, "=") && !self.next_is(span.end, "==") => Tok::Discard,
+                None if name == "typeof" && self.next_is(span.end, "(") => Tok::Typeof,
                 None => Tok::Ident(name),
             },
             t => t,

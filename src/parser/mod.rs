@@ -65,6 +65,25 @@ pub(crate) fn mk(file: FileId, l: usize, r: usize, kind: ExprKind) -> Expr {
     Expr { kind, span: Span::new(file, l, r) }
 }
 
+/// A top-level item, in the order written; `script` sorts them into a `Script`.
+pub(crate) enum TopItem {
+    Map(ast::MapDeclaration),
+    Macro(ast::Macro),
+    Probe(ast::Probe),
+}
+
+pub(crate) fn script(config: Vec<ast::ConfigItem>, items: Vec<TopItem>) -> Script {
+    let mut s = Script { config, maps: Vec::new(), macros: Vec::new(), probes: Vec::new() };
+    for item in items {
+        match item {
+            TopItem::Map(d) => s.maps.push(d),
+            TopItem::Macro(m) => s.macros.push(m),
+            TopItem::Probe(p) => s.probes.push(p),
+        }
+    }
+    s
+}
+
 pub(crate) fn prepend<T>(first: T, mut rest: Vec<T>) -> Vec<T> {
     rest.insert(0, first);
     rest

@@ -123,6 +123,21 @@ fn macro_definitions_before_probes() {
 }
 
 #[test]
+fn macros_and_map_declarations_between_probes() {
+    insta::assert_snapshot!(ast("BEGIN { f(); } macro f() { exit(); } let @a = hash(2); END { @a[1] = 1; }"));
+}
+
+#[test]
+fn for_loops_without_parentheses() {
+    insta::assert_snapshot!(ast("BEGIN { for $i : 0..(uint64)3 { @a[$i] = 1; } for $kv : @a { print($kv); } }"));
+}
+
+#[test]
+fn discards_block_expressions_and_typeof() {
+    insta::assert_snapshot!(ast("BEGIN { _ = f(1); let $a = { let $b = 1; $b }; { $c = 2; } m({ g() }); $d = container_of($p, typeof(struct x *), f); }"));
+}
+
+#[test]
 fn hex_and_octal_escapes_in_strings() {
     insta::assert_snapshot!(ast(r#"BEGIN { printf("\x41\x4a|\101\60|\0|\xZ|\8"); }"#));
 }

@@ -179,15 +179,16 @@ impl EventSink {
                 };
                 // Arguments userspace renders (all but plain strings and integers) become text
                 // first; most printf calls have none, and skip this.
-                let rendered = |ty: &Type| ty.prints_as_text() && !matches!(ty, Type::Str(_));
-                let texts: Vec<Option<String>> = if p.args.iter().any(|(_, ty)| rendered(ty)) {
+                // A bool is `true`/`false` to `%s`.
+                let rendered = |ty: &Type, conv: Conv| (ty.prints_as_text() && !matches!(ty, Type::Str(_))) || (*ty == Type::Bool && conv.wants_string());
+                let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((_, ty), s)| rendered(ty, s.conv)) {
                     let symbols = self.symbols(maps);
                     p.args
                         .iter()
                         .zip(p.format.specs().map(|s| s.conv))
                         .map(|((off, ty), conv)| {
                             let bytes = record.get(*off..).unwrap_or_default();
-                            rendered(ty).then(|| match (ty, conv) {
+                            rendered(ty, conv).then(|| match (ty, conv) {
                                 (Type::Buf(n), Conv::BufHex | Conv::BufHexSpaced) => buf_hex(*n, bytes, conv == Conv::BufHexSpaced),
                                 _ => value_text(*ty, bytes, &symbols),
                             })

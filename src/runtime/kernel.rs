@@ -113,12 +113,27 @@ impl KernelInfo for LiveKernel {
     }
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        self.kernel_symbols(&[name]).pop().flatten()
+    }
+
+    /// One pass over kallsyms for all of `names`; the first address of each name, as the
+    /// kernel's own lookup by name finds it.
+    fn kernel_symbols(&self, names: &[&str]) -> Vec<Option<u64>> {
+        let mut found: HashMap<&str, Option<u64>> = names.iter().map(|n| (*n, None)).collect();
+        let mut missing = found.len();
         // "ffffffff81000000 T _stext", maybe with " [module]".
-        self.kallsyms().lines().find_map(|l| {
+        for l in self.kallsyms().lines() {
+            if missing == 0 {
+                break;
+            }
             let mut parts = l.split_whitespace();
-            let (addr, _, sym) = (parts.next()?, parts.next()?, parts.next()?);
-            (sym == name).then(|| u64::from_str_radix(addr, 16).ok()).flatten()
-        })
+            let (Some(addr), Some(_), Some(sym)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            if let Some(slot @ None) = found.get_mut(sym) {
+                *slot = u64::from_str_radix(addr, 16).ok();
+                missing -= 1;
+            }
+        }
+        names.iter().map(|n| found.get(n).copied().flatten()).collect()
     }
 
     fn lists_data_symbols(&self) -> bool {

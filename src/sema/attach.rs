@@ -174,7 +174,7 @@ fn kprobes(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kernel
         .into_iter()
         .map(|f| AttachPoint {
             name: if offset > 0 { format!("{kind}:{f}+{offset}") } else { format!("{kind}:{f}") },
-            kind: AttachKind::Kprobe { function: f, offset, ret },
+            kind: AttachKind::Kprobe { function: f, offset, ret, address: None },
             span: ap.span,
         })
         .collect())
@@ -273,7 +273,7 @@ fn fentries(ap: &ast::AttachPoint, ret: bool, function: &str, kernel: &dyn Kerne
         .filter(|id| seen.insert(btf.name(*id).to_string()))
         .map(|id| {
             let f = btf.name(id).to_string();
-            AttachPoint { name: format!("{kind}:{f}"), kind: AttachKind::Fentry { function: f, btf_id: id, ret }, span: ap.span }
+            AttachPoint { name: format!("{kind}:{f}"), kind: AttachKind::Fentry { function: f, btf_id: id, ret, address: None }, span: ap.span }
         })
         .collect())
 }

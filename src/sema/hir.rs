@@ -186,6 +186,9 @@ pub enum AttachKind {
         function: String,
         offset: u64,
         ret: bool,
+        /// The function's address, what `func` is (a `ksym`); looked up only for probes
+        /// that read `func`.
+        address: Option<u64>,
     },
     /// fentry (`ret`: fexit) on a kernel function, by its BTF FUNC id: `args.NAME` and
     /// `retval` are typed from its prototype.
@@ -193,6 +196,8 @@ pub enum AttachKind {
         function: String,
         btf_id: u32,
         ret: bool,
+        /// As for `Kprobe`.
+        address: Option<u64>,
     },
     /// A uprobe (`ret`: uretprobe) at a file offset of a binary (`address` as a virtual
     /// address of the file): `arg0..arg5`, `retval`.
@@ -480,11 +485,13 @@ pub enum ExprKind {
         addr: Box<Expr>,
         user: bool,
     },
-    /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0).
+    /// `x++`, `++x`, `x--`, `--x` on an integer variable or map entry (a missing entry is 0),
+    /// which moves by `step`: 1, or a pointer's by the size of what it points at.
     Update {
         place: Place,
         op: BinOp,
         post: bool,
+        step: u64,
     },
     /// `usym(addr)`: the address with the current pid.
     Usym(Box<Expr>),
@@ -590,6 +597,16 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: Box<Expr>,
     },
+    /// `str_concat(a, b)`: `a` up to its NUL, then `b`, in a string of the expression's type.
+    StrConcat {
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
+    /// `{ stmts; value }`: the statements, then the value.
+    Block {
+        stmts: Vec<Stmt>,
+        value: Box<Expr>,
+    },
     /// `find(@m, k, $v)`: `found` (a `has_key`), and when it is true, `store` (`$v = @m[k]`).
     Find {
         found: Box<Expr>,
@@ -662,8 +679,11 @@ pub enum Builtin {
     /// Where a position-independent binary is loaded: the uprobe's instruction pointer less
     /// the probed instruction's file address (a uprobe handler sees `ip` at the probe).
     LoadBias,
-    /// The traced function's name, in kprobes and uprobes.
+    /// The traced function's name, in uprobes (and probes mixing kinds).
     Func,
+    /// `func` in kprobes and fentry: the traced function's address, a `ksym` as in
+    /// bpftrace (so `@name[0] = ksym(0); @name[tid] = func` is one map type).
+    FuncAddr,
     /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
     StackPointer,
     Rand,
@@ -715,6 +735,7 @@ impl Builtin {
             | Builtin::Ncpus => Type::U64,
             Builtin::Comm => Type::Str(16),
             Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
+            Builtin::FuncAddr => Type::Ksym,
             Builtin::ProbeType => Type::Str(PROBE_TYPE_LEN),
             Builtin::Arg(_)
             | Builtin::Retval

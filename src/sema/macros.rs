@@ -39,9 +39,9 @@ struct Expander<'a> {
 impl Expander<'_> {
     fn stmts(&self, stmts: &mut Vec<Stmt>, depth: usize, errors: &mut Vec<SemaError>) {
         for stmt in stmts.iter_mut() {
-            if let StmtKind::Expr(Expr { kind: ExprKind::Call { func, args }, span }) = &stmt.kind {
-                if let Some(m) = self.macros.get(&func.name) {
-                    match self.instantiate(m, args, *span, depth) {
+            if let StmtKind::Expr(e) = &stmt.kind {
+                if let Some((m, args)) = self.call(e) {
+                    match self.instantiate(m, args, e.span, depth) {
                         Ok(mut body) => {
                             self.stmts(&mut body, depth + 1, errors);
                             stmt.kind = StmtKind::Block(body);
@@ -85,22 +85,41 @@ impl Expander<'_> {
     }
 
     fn expr(&self, e: &mut Expr, depth: usize, errors: &mut Vec<SemaError>) {
+        if let ExprKind::Block(body) = &mut e.kind {
+            return self.stmts(body, depth, errors);
+        }
         e.for_each_child(&mut |c| self.expr(c, depth, errors));
-        let ExprKind::Call { func, args } = &e.kind else { return };
-        let Some(m) = self.macros.get(&func.name) else { return };
+        let Some((m, args)) = self.call(e) else { return };
         match self.instantiate(m, args, e.span, depth) {
-            Ok(mut body) => match body.pop() {
-                Some(Stmt { kind: StmtKind::Expr(mut value), .. }) if body.is_empty() => {
+            // One expression is put in place; statements then a value become a block
+            // expression, whose variables stay inside.
+            Ok(mut body) => match body.as_slice() {
+                [Stmt { kind: StmtKind::Expr(value), .. }] => {
+                    let mut value = value.clone();
                     self.expr(&mut value, depth + 1, errors);
                     *e = value;
                 }
+                [.., Stmt { kind: StmtKind::Expr(_), .. }] => {
+                    self.stmts(&mut body, depth + 1, errors);
+                    e.kind = ExprKind::Block(body);
+                }
                 _ => errors.push(SemaError::BadMacro {
                     span: e.span,
-                    message: format!("macro `{}` is used as a value, so its body must be one expression", m.name),
+                    message: format!("macro `{}` is used as a value, so its body must end with an expression", m.name),
                     definition: m.span,
                 }),
             },
             Err(err) => errors.push(err),
+        }
+    }
+
+    /// The macro `e` calls and its arguments: `name(args)`, or a bare `name` for a macro
+    /// without parameters (bpftrace's `if errname { ... }`).
+    fn call<'e>(&self, e: &'e Expr) -> Option<(&Macro, &'e [Expr])> {
+        match &e.kind {
+            ExprKind::Call { func, args } => self.macros.get(&func.name).map(|m| (m, args.as_slice())),
+            ExprKind::Ident(name) => self.macros.get(name).filter(|m| m.params.is_empty()).map(|m| (m, &[][..])),
+            _ => None,
         }
     }
 
@@ -189,6 +208,9 @@ impl Substitution<'_> {
 
     /// Children first, so an argument put in is never substituted again.
     fn expr(&self, e: &mut Expr) {
+        if let ExprKind::Block(body) = &mut e.kind {
+            return body.iter_mut().for_each(|s| self.stmt(s));
+        }
         e.for_each_child(&mut |c| self.expr(c));
         match &mut e.kind {
             ExprKind::Ident(n) => {

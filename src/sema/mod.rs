@@ -60,6 +60,10 @@ pub trait KernelInfo {
         let _ = name;
         None
     }
+    /// The addresses of many kernel symbols at once (`func` of a wildcard kprobe).
+    fn kernel_symbols(&self, names: &[&str]) -> Vec<Option<u64>> {
+        names.iter().map(|n| self.kernel_symbol(n)).collect()
+    }
     /// Whether kallsyms lists variables, not only functions (CONFIG_KALLSYMS_ALL).
     fn lists_data_symbols(&self) -> bool {
         true

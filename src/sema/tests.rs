@@ -514,6 +514,61 @@ fn macros_expand_with_arguments_checked() {
 }
 
 #[test]
+fn macro_without_parameters_is_called_by_its_bare_name() {
+    insta::assert_snapshot!(check("BEGIN { if depth { @d = depth; } quit; } macro depth() { 3 } macro quit() { exit(); }"));
+}
+
+#[test]
+fn tuple_key_is_the_same_key_as_its_elements() {
+    insta::assert_snapshot!(check(
+        "BEGIN { $k = (1, \"a\"); @m[$k] = 1; @n = @m[1, \"abc\"]; @m[(2, \"b\")] = 2; delete(@m, $k); @h = has_key(@m, (1, \"a\")); }"
+    ));
+}
+
+#[test]
+fn map_values_keep_their_pointer_type() {
+    insta::assert_snapshot!(check("BEGIN { @p[tid] = (struct sk_buff *)0; $s = @p[tid]; @len = $s.len; @data = @p[tid]->data; }"));
+}
+
+#[test]
+fn pointer_arithmetic_keeps_the_pointer_type() {
+    insta::assert_snapshot!(check(
+        "BEGIN { $p = (int32 *)0; $q = $p + 1; $r = 1 + $p; $s = $p - 1; $t = (struct task_struct *)0; $t++; @pid = ($t + 1)->pid; }"
+    ));
+}
+
+#[test]
+fn func_in_kernel_probes_is_a_ksym() {
+    insta::assert_snapshot!(check("BEGIN { @name[0] = ksym(0); } kprobe:vfs_read, fentry:vfs_open { @name[tid] = func; }"));
+}
+
+#[test]
+fn strings_are_indexed_by_a_constant() {
+    insta::assert_snapshot!(check("BEGIN { $p = \"/etc\"; @a = $p[0] == \"/\"[0]; @b = $p[4]; $i = 1; @c = $p[$i]; @d = $p[5]; }"));
+}
+
+#[test]
+fn comparisons_and_bool_casts_are_bools() {
+    insta::assert_snapshot!(check("BEGIN { $a = 1 < 2; $b = true + true; $c = 1 + true; $d = (bool)5; $e = !0; $f = (bool)\"\"; $g = $a ? false : true; }"));
+    insta::assert_snapshot!(check("BEGIN { $g = (bool)kstack; }"));
+}
+
+#[test]
+fn block_expressions_and_macros_with_statements_as_values() {
+    insta::assert_snapshot!(check("macro inc(x) { let $x = x; $x + 1 } BEGIN { $a = { let $b = 1; $b + 1 }; @v = inc(2); $c = { $d = 1; }; $e = $b; }"));
+}
+
+#[test]
+fn container_of_takes_a_type_and_a_member() {
+    insta::assert_snapshot!(check("BEGIN { $p = (struct list_head *)0; @t = container_of($p, typeof(struct task_struct), children)->pid; $x = typeof(struct sock); @w = container_of($p, typeof(struct task_struct), kids); }"));
+}
+
+#[test]
+fn str_concat_joins_two_strings() {
+    insta::assert_snapshot!(check("BEGIN { @s = str_concat(\"ab\", comm); @n = str_concat(1, \"a\"); }"));
+}
+
+#[test]
 fn usdt_arguments_are_checked_at_every_site() {
     insta::assert_snapshot!(check("usdt:/opt/app:req { @a = arg0; @b = arg1; @c = arg2; } usdt:/opt/app:app:nope { } usdt:/opt/ap:req { }"));
 }

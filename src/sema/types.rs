@@ -194,6 +194,9 @@ pub enum Type {
         bits: u8,
         signed: bool,
     },
+    /// `true`, `false`, comparisons, `!`, `&&`, `||` and the functions that answer yes or no:
+    /// an integer (0 or 1 when made so) printed as `true`/`false`, as in current bpftrace.
+    Bool,
     /// A NUL-padded string buffer of this many bytes.
     Str(usize),
     /// Statements and functions that produce nothing.
@@ -252,8 +255,6 @@ impl Type {
     pub const I64: Type = Type::Int { bits: 64, signed: true };
     pub const U64: Type = Type::Int { bits: 64, signed: false };
     pub const U32: Type = Type::Int { bits: 32, signed: false };
-    /// `true`, `false` and flags: bool is an unsigned byte, as in bpftrace 0.17.
-    pub const BOOL: Type = Type::Int { bits: 8, signed: false };
 
     /// A value held in a byte buffer (copied, not loaded): strings and tuples.
     pub fn is_buffer(self) -> bool {
@@ -269,13 +270,15 @@ impl Type {
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+        matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Bool)
     }
 
-    /// The integer a value of this type is in arithmetic: pointers are uint64.
+    /// The integer a value of this type is in arithmetic: pointers are uint64; a bool is a
+    /// small signed integer, so it leaves the other operand's signedness alone.
     pub fn as_int(self) -> Type {
         match self {
             Type::Ptr { .. } => Type::U64,
+            Type::Bool => Type::Int { bits: 8, signed: true },
             t => t,
         }
     }
@@ -294,6 +297,7 @@ impl Type {
     pub fn size(self) -> usize {
         match self {
             Type::Int { .. }
+            | Type::Bool
             | Type::Ptr { .. }
             | Type::Stack(_)
             | Type::Ksym
@@ -336,12 +340,11 @@ impl Type {
         }
     }
 
-    /// The type of a value stored in a map or event: integers widen to 64 bits, pointers are
-    /// their address.
+    /// The type of a value stored in a map or event: integers widen to 64 bits; pointers
+    /// keep what they point at (`@skb[tid] = args.skb; ... @skb[tid]->len`), as in bpftrace.
     pub fn stored(self) -> Type {
         match self {
             Type::Int { signed, .. } => Type::Int { bits: 64, signed },
-            Type::Ptr { .. } => Type::U64,
             t => t,
         }
     }
@@ -352,6 +355,7 @@ impl fmt::Display for Type {
         match self {
             Type::Int { bits, signed: true } => write!(f, "int{bits}"),
             Type::Int { bits, signed: false } => write!(f, "uint{bits}"),
+            Type::Bool => write!(f, "bool"),
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Void => write!(f, "none"),
             Type::TracepointArgs => write!(f, "args"),

@@ -80,14 +80,19 @@ run_traced kprobe_wildcard_matches_the_renamed_function '^@\[kprobe:do_execveat_
 run_traced kretprobe_reads_retval '^@\[0\]: 3$' execs \
     'kretprobe:__x64_sys_execve /comm == "rtrace"/ { @[retval] = count(); }'
 
-# arg0 of vfs_read is a struct file *, a kernel address: every call lands in key 1.
-run_traced kprobe_reads_arg0 '^@kernel_pointer\[1\]: [0-9]+$' readfile \
+# arg0 of vfs_read is a struct file *, a kernel address: every call lands in key true.
+run_traced kprobe_reads_arg0 '^@kernel_pointer\[true\]: [0-9]+$' readfile \
     'kprobe:vfs_read { @kernel_pointer[arg0 > 0xffff000000000000] = count(); }'
-if grep -q '^@kernel_pointer\[0\]' /tmp/out; then echo "VM-RESULT FAIL kprobe_arg0_is_never_a_user_value"; else echo "VM-RESULT PASS kprobe_arg0_is_never_a_user_value"; fi
+if grep -q '^@kernel_pointer\[false\]' /tmp/out; then echo "VM-RESULT FAIL kprobe_arg0_is_never_a_user_value"; else echo "VM-RESULT PASS kprobe_arg0_is_never_a_user_value"; fi
 
 # A latency pair: entry and return of vfs_read.
 run_traced kprobe_kretprobe_pair_measures_latency '^@calls: [1-9][0-9]*$' readfile \
     'kprobe:vfs_read { @s[tid] = nsecs; } kretprobe:vfs_read /@s[tid]/ { @ns = hist(nsecs - @s[tid]); @calls = count(); delete(@s[tid]); }'
+
+# func in a kretprobe is the function's address, a ksym as in bpftrace: a map of ksym(0) takes
+# it (xfsdist.bt), and it prints as the function's name.
+run_traced kretprobe_func_is_a_ksym '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
+    'BEGIN { @name[0] = ksym(0); } kretprobe:vfs_read { @name[tid] = func; @[@name[tid]] = count(); }'
 
 # do_execve does not exist on 6.1: the error names what to use instead.
 rtrace -e 'kprobe:do_execve { @ = count(); }' > /tmp/out 2>&1
@@ -145,7 +150,7 @@ check skboutput_drops_the_offset '0d0000000d00000068656c6c6f2d7274726163650a' /t
 
 # socket_cookie in fentry, bpftrace's example: the receiving socket of an established TCP
 # connection has a cookie (made on first use).
-run_traced socket_cookie_in_fentry '^@nonzero\[1\]: [1-9][0-9]*$' tcp_hello \
+run_traced socket_cookie_in_fentry '^@nonzero\[true\]: [1-9][0-9]*$' tcp_hello \
     'fentry:tcp_rcv_established { @nonzero[socket_cookie(args.sk) > 0] = count(); }'
 
 # Before Linux 6.4 a map's update returned an `int` that reached the program unextended, so a

@@ -61,6 +61,7 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
     let offsets = key_offsets(&meta.keys);
     let value_of = |v: &Folded| -> Value {
         match v {
+            Folded::Int(n) if meta.value.scalar_type() == Type::Bool => Value::Bool(*n != 0),
             Folded::Int(n) => i64::try_from(*n).map(Value::from).unwrap_or_else(|_| Value::from(*n as u64)),
             Folded::Bytes(b) => value_json(meta.value.scalar_type(), b, resolve),
             Folded::Avg(c, t) => Value::from(if *c == 0 { 0 } else { t / c }),
@@ -87,6 +88,7 @@ pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
     match ty {
         Type::Int { signed: true, .. } => Value::from(u64_at(bytes, 0) as i64),
         Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::from(u64_at(bytes, 0)),
+        Type::Bool => Value::Bool(u64_at(bytes, 0) != 0),
         Type::Tuple(t) => {
             Value::Array(t.items().iter().zip(t.offsets()).map(|(item, off)| value_json(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect())
         }

@@ -72,6 +72,9 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::CgroupPath => Some(cgroup_path(raw)),
         Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
         Type::SyscallName => Some(crate::codegen::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
+        // bpftrace prints an address in hex wherever it prints a pointer's value.
+        Type::Ptr { .. } => Some(format!("{raw:#x}")),
+        Type::Bool => Some((if raw != 0 { "true" } else { "false" }).to_string()),
         _ => None,
     }
 }
@@ -291,7 +294,10 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
             Folded::Int(n) => {
                 out.push_str(&name);
                 out.push_str(": ");
-                push_int(&mut out, *n);
+                match resolved(meta.value.scalar_type(), *n as u64, resolve) {
+                    Some(text) => out.push_str(&text),
+                    None => push_int(&mut out, *n),
+                }
                 out.push('\n');
                 Ok(())
             }
@@ -350,7 +356,9 @@ fn fold<'a>(kind: MapValue, cpus: &[&'a [u8]]) -> Option<Folded<'a>> {
     let sum = |off: usize| cpus.iter().map(|c| u64_at(c, off)).fold(0u64, u64::wrapping_add);
     Some(match kind {
         MapValue::Scalar(t) if t.prints_as_text() => Folded::Bytes(cpus.first()?),
-        MapValue::Scalar(Type::Int { signed: false, .. }) | MapValue::Count | MapValue::Sum { signed: false } => Folded::Int(i128::from(sum(0))),
+        MapValue::Scalar(Type::Int { signed: false, .. } | Type::Ptr { .. }) | MapValue::Count | MapValue::Sum { signed: false } => {
+            Folded::Int(i128::from(sum(0)))
+        }
         MapValue::Scalar(_) | MapValue::Sum { signed: true } => Folded::Int(i128::from(sum(0) as i64)),
         MapValue::Avg => Folded::Avg(sum(0) as i64, sum(8) as i64),
         MapValue::Stats => Folded::Stats(sum(0) as i64, sum(8) as i64),
@@ -388,8 +396,12 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
                 push_int(out, i128::from(u64_at(key, *off) as i64));
                 Ok::<(), std::fmt::Error>(())
             }
-            _ => {
-                push_int(out, i128::from(u64_at(key, *off)));
+            t => {
+                let raw = u64_at(key, *off);
+                match resolved(*t, raw, resolve) {
+                    Some(text) => out.push_str(&text),
+                    None => push_int(out, i128::from(raw)),
+                }
                 Ok(())
             }
         };

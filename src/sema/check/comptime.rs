@@ -17,6 +17,11 @@ use crate::sema::types::Type;
 pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
     Some(match &e.kind {
         hir::ExprKind::Int(n) => *n,
+        // `"foo"[0]`: a literal's byte (0 for its NUL), an int8.
+        hir::ExprKind::ByteAt { buf, offset } if matches!(buf.kind, hir::ExprKind::Str(_)) => {
+            let hir::ExprKind::Str(text) = &buf.kind else { return None };
+            narrow(u64::from(text.as_bytes().get(*offset).copied().unwrap_or(0)), e.ty)
+        }
         hir::ExprKind::Cast(inner) => narrow(fold(inner)?, e.ty),
         hir::ExprKind::Unary { op, expr } => {
             let v = fold(expr)?;
@@ -193,7 +198,7 @@ impl Checker<'_> {
                     ExprKind::Ident(i) => matches!(i.as_str(), "true" | "false"),
                     _ => false,
                 };
-                Ok(constant(u64::from(literal), Type::BOOL))
+                Ok(constant(u64::from(literal), Type::Bool))
             }
             ("is_str" | "is_integer" | "is_unsigned_integer" | "is_ptr" | "is_array" | "strcap" | "assert_str", [a]) => {
                 self.expr(a).and_then(|e| {
@@ -228,13 +233,13 @@ impl Checker<'_> {
                             return Ok(constant(cap, Type::I64));
                         }
                     };
-                    Ok(constant(u64::from(yes), Type::BOOL))
+                    Ok(constant(u64::from(yes), Type::Bool))
                 })
             }
             // rtrace calls no kfuncs, so none is allowed; one exists if the kernel's BTF has it.
             ("kfunc_exist" | "kfunc_allowed", [ast::Expr { kind: ExprKind::Str(f), .. }]) => {
                 let exists = name == "kfunc_exist" && self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Func, f).is_some());
-                Ok(constant(u64::from(exists), Type::BOOL))
+                Ok(constant(u64::from(exists), Type::Bool))
             }
             ("kfunc_exist" | "kfunc_allowed", [a]) => Err(self.error(SemaError::TypeMismatch {
                 span: a.span,

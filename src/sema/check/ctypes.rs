@@ -80,6 +80,9 @@ impl<'k> Checker<'k> {
     /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
     pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
         let user = self.user_probe();
+        if t.name == "bool" && t.pointers == 0 {
+            return Ok(Type::Bool);
+        }
         if let Some(int) = builtin_int(&t.name) {
             let Type::Int { bits, signed } = int else {
                 return Ok(int);
@@ -332,6 +335,9 @@ impl<'k> Checker<'k> {
         if let Type::Inet(bytes) = base.ty {
             return self.address_byte(base, bytes, index, span);
         }
+        if let (Type::Str(len), false) = (base.ty, matches!(base.kind, hir::ExprKind::Load { .. })) {
+            return self.string_byte(base, len, index, span);
+        }
         // A char array reads as a string, but indexing it reads one char from memory.
         let base = match (base.ty, base.kind) {
             (Type::Str(len), hir::ExprKind::Load { addr, user }) => {
@@ -372,6 +378,19 @@ impl<'k> Checker<'k> {
         self.value_at(addr, elem.id, user, span)
     }
 
+    /// `s[i]` of a string value: its byte `i` as an int8, as in bpftrace (`$path[0] == "/"[0]`);
+    /// `i` a constant up to the terminating NUL.
+    fn string_byte(&mut self, base: hir::Expr, len: usize, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let Some(i) = super::comptime::fold(&index).filter(|i| *i < len as u64) else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: index.span,
+                message: format!("a string of {len} bytes is indexed by a constant from 0 to {}", len.saturating_sub(1)),
+                label: "not a constant in range".into(),
+            }));
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(base), offset: i as usize }, ty: Type::Int { bits: 8, signed: true }, span })
+    }
+
     /// `addr[i]` of an address value (`pton`, `ntop`): byte `i` of its `bytes` (4 for an IPv4
     /// `pton`, else 16), `i` a constant.
     fn address_byte(&mut self, base: hir::Expr, bytes: u8, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
@@ -408,6 +427,48 @@ impl<'k> Checker<'k> {
         self.value_at(ptr.retyped(Type::U64), to.id, user, span)
     }
 
+    /// `container_of(ptr, typeof(struct x), member)`: the `struct x *` whose `member` is at
+    /// `ptr` (in the same address space), as bpftrace's macro computes it.
+    pub(super) fn container_of(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let (Some(fields), [ptr, ast::Expr { kind: ast::ExprKind::TypeOf(ty), .. }, _]) = (args.get(2).and_then(field_path), args) else {
+            return Err(self.arg_count(span, "container_of", "a pointer, `typeof(struct x)` and the member's name", args.len()));
+        };
+        let ptr = self.expr(ptr)?;
+        self.expect_int(&ptr, "`container_of` takes a pointer to the member")?;
+        let off = self.offset_of(&ast::OffsetofBase::Type(ty.clone()), &fields)?;
+        let Type::Ptr { to, .. } = self.type_spec(&ast::TypeSpec { pointers: ty.pointers + 1, ..ty.clone() })? else {
+            return Err(super::Reported);
+        };
+        let user = matches!(ptr.ty, Type::Ptr { user: true, .. });
+        let sub = hir::ExprKind::Binary { op: BinOp::Sub, lhs: Box::new(ptr.retyped(Type::U64)), rhs: Box::new(int_expr(off, span)) };
+        Ok(hir::Expr { kind: sub, ty: Type::Ptr { to, user }, span })
+    }
+
+    /// How far `+ 1` moves a value of type `ty`: a pointer's by the size of what it points
+    /// at (1 for `void *`), as in C and bpftrace; anything else by 1.
+    pub(super) fn step_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
+        match ty {
+            Type::Ptr { to, .. } if to.id != 0 => Ok(self.size_of_ctype(to, span)?.max(1)),
+            _ => Ok(1),
+        }
+    }
+
+    /// `ptr + n`, `n + ptr`, `ptr - n`: the address moved by `n` of what `ptr` points at,
+    /// typed as `ptr`.
+    pub(super) fn pointer_arithmetic(&mut self, op: BinOp, ptr: hir::Expr, n: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let ty = ptr.ty;
+        let step = self.step_of(ty, span)?;
+        let n = match step {
+            1 => n.retyped(Type::U64),
+            _ => hir::Expr {
+                kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(n.retyped(Type::U64)), rhs: Box::new(int_expr(step, span)) },
+                ty: Type::U64,
+                span,
+            },
+        };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op, lhs: Box::new(ptr.retyped(Type::U64)), rhs: Box::new(n) }, ty, span })
+    }
+
     fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
         if t.id >= SYNTHETIC_INT {
             return Ok(u64::from(t.id & 0xff) / 8);
@@ -423,6 +484,7 @@ impl<'k> Checker<'k> {
     pub(super) fn size_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
         match ty {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
+            Type::Bool => Ok(1),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
@@ -630,5 +692,18 @@ fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
         }
         // 128-bit integers and anything else: its bytes as 64-bit words.
         _ => (Type::U64, (btf.size_of(id).unwrap_or(8) / 8) as u32),
+    }
+}
+
+/// `a.b.c` written as an expression (a member path), outermost first.
+fn field_path(e: &ast::Expr) -> Option<Vec<ast::Ident>> {
+    match &e.kind {
+        ast::ExprKind::Ident(name) => Some(vec![ast::Ident { name: name.clone(), span: e.span }]),
+        ast::ExprKind::Field { base, field, arrow: false } => {
+            let mut path = field_path(base)?;
+            path.push(field.clone());
+            Some(path)
+        }
+        _ => None,
     }
 }

@@ -123,18 +123,18 @@ impl Checker<'_> {
                     }
                     return self.expr(&e);
                 }
-                // bpftrace's boolean literals; a bool is an unsigned byte here.
+                // bpftrace's boolean literals.
                 if let Some(v) = match name.as_str() {
                     "true" => Some(1),
                     "false" => Some(0),
                     _ => None,
                 } {
-                    return Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::BOOL, span });
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Bool, span });
                 }
                 if name == "has_cpid" {
                     let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };
                     let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
-                    return Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(cpid), rhs: Box::new(zero) }, ty: Type::I64, span });
+                    return Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(cpid), rhs: Box::new(zero) }, ty: Type::Bool, span });
                 }
                 if name == "usermode" {
                     return self.registers(Builtin::Usermode, "usermode", span);
@@ -196,6 +196,10 @@ impl Checker<'_> {
                 {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
+                if name == "func" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
+                    self.reads_func_addr = true;
+                    return Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::FuncAddr), ty: Type::Ksym, span });
+                }
                 if name == "retval" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Fentry { ret: true, .. })) {
                     return self.typed_retval(span);
                 }
@@ -256,7 +260,7 @@ impl Checker<'_> {
                 self.expect_int(&inner, &format!("`{}` needs an integer", unary_symbol(*op)))?;
                 // `-` and `~` keep their operand's type, as in bpftrace: `~(uint8)0` is 255.
                 let ty = match (op, inner.ty) {
-                    (UnaryOp::Not, _) => Type::I64,
+                    (UnaryOp::Not, _) => Type::Bool,
                     (_, ty @ Type::Int { .. }) => ty,
                     (_, ty) => ty.stored(),
                 };
@@ -265,10 +269,17 @@ impl Checker<'_> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 let (l, r) = (l?, r?);
+                match (op, l.ty, r.ty) {
+                    (BinOp::Add | BinOp::Sub, Type::Ptr { .. }, Type::Int { .. }) => return self.pointer_arithmetic(*op, l, r, span),
+                    (BinOp::Add, Type::Int { .. }, Type::Ptr { .. }) => return self.pointer_arithmetic(*op, r, l, span),
+                    _ => {}
+                }
                 let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());
                 let ty = match (lt, rt) {
-                    (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::I64,
-                    (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::I64,
+                    (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::Bool,
+                    (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::Bool,
+                    // As in bpftrace, arithmetic on two bools is a bool (nonzero is true).
+                    (Type::Int { .. }, Type::Int { .. }) if l.ty == Type::Bool && r.ty == Type::Bool => Type::Bool,
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     // A string parameter next to a number was meant as one.
                     (Type::Str(_), Type::Int { .. }) | (Type::Int { .. }, Type::Str(_)) if self.is_string_param(&l) || self.is_string_param(&r) => {
@@ -291,6 +302,7 @@ impl Checker<'_> {
                 self.expect_int(&c, "a `?:` condition must be an integer")?;
                 let (tt, ft) = (self.value_type(&t)?.as_int(), self.value_type(&f)?.as_int());
                 let ty = match (tt, ft) {
+                    _ if t.ty == Type::Bool && f.ty == Type::Bool => Type::Bool,
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
@@ -303,6 +315,10 @@ impl Checker<'_> {
                     }
                 };
                 (hir::ExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(f) }, ty)
+            }
+            ExprKind::Cast { ty, expr } if ty.name == "bool" && ty.pointers == 0 => {
+                let inner = self.expr(expr)?;
+                return self.truth(inner, span);
             }
             ExprKind::Cast { ty, expr } => {
                 let target = self.type_spec(ty)?;
@@ -321,12 +337,12 @@ impl Checker<'_> {
                 });
             }
             ExprKind::Update { target, op, post } => {
-                let place = match &target.kind {
+                let (place, place_ty) = match &target.kind {
                     ExprKind::Var(name) => {
                         let read = self.expr(target)?;
                         self.expect_int(&read, &format!("`{}` needs an integer variable", if *op == BinOp::Add { "++" } else { "--" }))?;
                         match self.lookup_var(name) {
-                            Some(id) => hir::Place::Var(id),
+                            Some(id) => (hir::Place::Var(id), read.ty),
                             None => return Err(Reported),
                         }
                     }
@@ -337,6 +353,7 @@ impl Checker<'_> {
                         }
                         let read = self.expr(target)?;
                         self.expect_int(&read, "`++` and `--` need an integer map")?;
+                        let place_ty = read.ty;
                         let hir::ExprKind::MapRead { map, keys } = read.kind else { return Err(Reported) };
                         if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
                             let what = self.maps[map].value.describe();
@@ -346,7 +363,7 @@ impl Checker<'_> {
                                 label: "an aggregation".into(),
                             }));
                         }
-                        hir::Place::Map { map, keys }
+                        (hir::Place::Map { map, keys }, place_ty)
                     }
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
@@ -356,7 +373,13 @@ impl Checker<'_> {
                         }))
                     }
                 };
-                (hir::ExprKind::Update { place, op: *op, post: *post }, Type::I64)
+                // A pointer moves by what it points at and stays a pointer.
+                let ty = match place_ty {
+                    Type::Ptr { .. } => place_ty,
+                    _ => Type::I64,
+                };
+                let step = self.step_of(place_ty, span)?;
+                (hir::ExprKind::Update { place, op: *op, post: *post, step }, ty)
             }
             ExprKind::Index { base, index } => {
                 let (b, i) = (self.expr(base), self.expr(index));
@@ -367,6 +390,8 @@ impl Checker<'_> {
                 return self.deref(p, span);
             }
             ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
+            ExprKind::TypeOf(t) => return Err(self.error(SemaError::NotAValue { span, what: format!("the type `{t}`") })),
+            ExprKind::Block(stmts) => return self.block_value(stmts, span),
             ExprKind::Offsetof { of, fields } => (hir::ExprKind::Int(self.offset_of(of, fields)?), Type::U64),
             ExprKind::Tuple(items) => {
                 let checked: Vec<Checked<hir::Expr>> = items.iter().map(|i| self.expr(i)).collect();
@@ -403,6 +428,24 @@ impl Checker<'_> {
             }
         };
         Ok(hir::Expr { kind, ty, span })
+    }
+
+    /// `(bool)e`: whether an integer or pointer is nonzero, or a string is not empty.
+    fn truth(&mut self, e: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let tested = match e.ty {
+            Type::Bool => return Ok(hir::Expr { span, ..e }),
+            Type::Str(_) => hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(e), offset: 0 }, ty: Type::Int { bits: 8, signed: true }, span },
+            t if t.is_int() => e,
+            t => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: e.span,
+                    message: format!("only integers, pointers and strings can be cast to bool, not {t}"),
+                    label: format!("this is {t}"),
+                }))
+            }
+        };
+        let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(tested), rhs: Box::new(zero) }, ty: Type::Bool, span })
     }
 
     pub(super) fn param(&self, n: u32) -> Option<&str> {
@@ -540,6 +583,8 @@ impl Checker<'_> {
             "pton" => self.pton(args, span),
             "globmatch" => self.globmatch(args, span),
             "socket_cookie" => self.socket_cookie(args, span),
+            "container_of" => self.container_of(args, span),
+            "str_concat" => self.str_concat(args, span),
             _ => {
                 let known = AGGREGATIONS.iter().chain(STATEMENT_FUNCS).chain(VALUE_FUNCS).chain(super::comptime::INTROSPECTION).copied();
                 let candidates = did_you_mean(name, known);

@@ -108,7 +108,7 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "has_key", "a map and a key, `@m, key`", args.len()));
         };
         let (map, keys) = element?;
-        Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::I64, span })
+        Ok(hir::Expr { kind: hir::ExprKind::HasKey { map, keys }, ty: Type::Bool, span })
     }
 
     /// `getopt("name"[, default[, "description"]])`: the named option `--name[=value]` given
@@ -147,7 +147,7 @@ impl Checker<'_> {
                     None => fallback,
                     Some(v) => flag(v.as_deref()).ok_or_else(|| bad(self, "true or false"))?,
                 };
-                Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::BOOL, span })
+                Ok(hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::Bool, span })
             }
             Some((_, Some(d))) => match given {
                 None => Ok(int(d as u64, span)),
@@ -188,6 +188,20 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(a), b: Box::new(b), n: Box::new(n) }, ty: Type::I64, span })
     }
 
+    /// `str_concat(a, b)`: a string of both, as long as both can be (at most the longest
+    /// string).
+    pub(super) fn str_concat(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [a, b] = args else { return Err(self.arg_count(span, "str_concat", "two strings", args.len())) };
+        let (a, b) = (self.expr(a), self.expr(b));
+        let (a, b) = (a?, b?);
+        for s in [&a, &b] {
+            self.expect_str(s, "`str_concat` joins two strings")?;
+        }
+        let (Type::Str(an), Type::Str(bn)) = (a.ty, b.ty) else { return Err(Reported) };
+        let ty = Type::Str((an + bn).saturating_sub(1).min(MAX_STR_LEN));
+        Ok(hir::Expr { kind: hir::ExprKind::StrConcat { a: Box::new(a), b: Box::new(b) }, ty, span })
+    }
+
     /// `find(@m, k, $v)`: whether the key is in the map, and if so its value into `$v`.
     pub(super) fn find(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let (Some(element), [m, _, ast::Expr { kind: ExprKind::Var(var), span: var_span }]) = (self.element_ref(args.get(..2).unwrap_or_default()), args)
@@ -195,11 +209,11 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "find", "a map, a key and a variable, `@m, key, $v`", args.len()));
         };
         let (id, keys) = self.element(&args[..2]).ok_or(Reported)??;
-        let found = hir::Expr { kind: hir::ExprKind::HasKey { map: id, keys }, ty: Type::I64, span };
+        let found = hir::Expr { kind: hir::ExprKind::HasKey { map: id, keys }, ty: Type::Bool, span };
         // `$v = @m[k]`, the element `has_key` looked for.
         let value = self.expr(&ast::Expr { kind: ExprKind::Map(element), span: m.span })?;
         let store = self.assign_var(&ast::Ident { name: var.clone(), span: *var_span }, value)?;
-        Ok(hir::Expr { kind: hir::ExprKind::Find { found: Box::new(found), store: Box::new(store) }, ty: Type::I64, span })
+        Ok(hir::Expr { kind: hir::ExprKind::Find { found: Box::new(found), store: Box::new(store) }, ty: Type::Bool, span })
     }
 
     /// `delete(@m, k)` (or `delete(@m[k])`): removes the key; 1 if it was there.
@@ -214,7 +228,7 @@ impl Checker<'_> {
         if let Some(decl) = self.maps.get_mut(map) {
             decl.deleted_in_probe = true;
         }
-        Ok(hir::Expr { kind: hir::ExprKind::Delete { map, keys }, ty: Type::I64, span })
+        Ok(hir::Expr { kind: hir::ExprKind::Delete { map, keys }, ty: Type::Bool, span })
     }
 
     /// `reg("ip")`: a register of the probe's `struct pt_regs`.
@@ -290,8 +304,9 @@ impl Checker<'_> {
         for s in [&h, &n] {
             self.expect_str(s, &format!("`{func}` looks for a string in a string"))?;
         }
-        let kind = hir::ExprKind::StrFind { haystack: Box::new(h), needle: Box::new(n), index: func == "strstr" };
-        Ok(hir::Expr { kind, ty: Type::I64, span })
+        let index = func == "strstr";
+        let kind = hir::ExprKind::StrFind { haystack: Box::new(h), needle: Box::new(n), index };
+        Ok(hir::Expr { kind, ty: if index { Type::I64 } else { Type::Bool }, span })
     }
 
     /// `uptr(p)`, `kptr(p)`: the same pointer, read from user (kernel) memory.
@@ -368,7 +383,7 @@ impl Checker<'_> {
         let tokens = crate::sema::glob::parse(text)
             .map_err(|m| self.error(SemaError::TypeMismatch { span: pattern.span, message: format!("bad glob pattern: {m}"), label: "this pattern".into() }))?;
         let glob = super::intern(&mut self.globs, tokens);
-        Ok(hir::Expr { kind: hir::ExprKind::GlobMatch { s: Box::new(s), glob: glob as u32 }, ty: Type::BOOL, span })
+        Ok(hir::Expr { kind: hir::ExprKind::GlobMatch { s: Box::new(s), glob: glob as u32 }, ty: Type::Bool, span })
     }
 
     /// `pton("addr")`: an IPv4 (dotted) or IPv6 (with `:`) address as the value `ntop` makes,

@@ -83,7 +83,7 @@ impl Checker<'_> {
             if AGGREGATIONS.contains(&func.name.as_str()) {
                 let (kind, arg) = self.aggregation(&func.name, args, value.span)?;
                 let map = self.declare_map(m, key_types, kind, value.span)?;
-                return Ok(hir::Stmt::MapAggregate { map, keys, arg });
+                return Ok(hir::Stmt::MapAggregate { map, keys: self.fit_keys(map, keys), arg });
             }
         }
         let before = self.errors.len();
@@ -102,7 +102,7 @@ impl Checker<'_> {
             MapValue::Scalar(to) => super::stmt::widen(value, to),
             _ => value,
         };
-        Ok(hir::Stmt::MapStore { map, keys, value })
+        Ok(hir::Stmt::MapStore { map, keys: self.fit_keys(map, keys), value })
     }
 
     /// Whether the only errors since `before` say that map `name` is read before anything
@@ -236,7 +236,7 @@ impl Checker<'_> {
 
     /// The map element a call names, in either spelling: `@m[k]`, or bpftrace's current
     /// `@m, k` (`has_key(@m, k)`, `delete(@m, k)`), whose key is a tuple for a map of several
-    /// keys. None when `args` is neither.
+    /// keys (`key_values` splits it). None when `args` is neither.
     pub(super) fn element(&mut self, args: &[ast::Expr]) -> Option<Checked<(hir::MapId, Vec<hir::Expr>)>> {
         let m = self.element_ref(args)?;
         Some(self.existing_map(&m).and_then(|map| Ok((map, self.keys(map, &m)?))))
@@ -246,14 +246,7 @@ impl Checker<'_> {
     pub(super) fn element_ref(&self, args: &[ast::Expr]) -> Option<ast::MapRef> {
         match args {
             [ast::Expr { kind: ExprKind::Map(m), .. }] => Some(m.clone()),
-            [ast::Expr { kind: ExprKind::Map(m), .. }, key] if m.keys.is_empty() => {
-                let several = self.map_ids.get(&m.name).is_some_and(|&id| self.maps[id].keys.len() > 1);
-                let keys = match &key.kind {
-                    ExprKind::Tuple(items) if several => items.clone(),
-                    _ => vec![key.clone()],
-                };
-                Some(ast::MapRef { keys, ..m.clone() })
-            }
+            [ast::Expr { kind: ExprKind::Map(m), .. }, key] if m.keys.is_empty() => Some(ast::MapRef { keys: vec![key.clone()], ..m.clone() }),
             _ => None,
         }
     }
@@ -271,7 +264,13 @@ impl Checker<'_> {
                 now: describe_keys(&got),
             }));
         }
-        Ok(keys)
+        Ok(self.fit_keys(map, keys))
+    }
+
+    /// Keys rebuilt at the map's key layout where a tuple in them is narrower (strings in
+    /// it shorter than the longest stored).
+    fn fit_keys(&self, map: hir::MapId, keys: Vec<hir::Expr>) -> Vec<hir::Expr> {
+        keys.into_iter().zip(&self.maps[map].keys).map(|(k, ty)| super::stmt::widen(k, *ty)).collect()
     }
 }
 

@@ -84,6 +84,8 @@ const VALUE_FUNCS: &[&str] = &[
     "pton",
     "globmatch",
     "socket_cookie",
+    "container_of",
+    "str_concat",
 ];
 /// `arg0`..`arg11`: a raw tracepoint has at most 12 arguments.
 const MAX_ARGS: u8 = 12;
@@ -290,6 +292,8 @@ pub(super) struct Checker<'k> {
     attach: Vec<hir::AttachPoint>,
     /// `args` fields the current probe reads.
     args_fields: BTreeSet<String>,
+    /// The current probe reads `func` as its function's address (kprobe, fentry).
+    reads_func_addr: bool,
     /// Every attach point of the current probe resolved; if not, its error is reported and
     /// provider-specific checks (`args`, `argN`) stay quiet.
     attach_resolved: bool,
@@ -315,14 +319,19 @@ impl Checker<'_> {
             self.attach = aps.clone();
             self.attach_resolved = *resolved;
             self.args_fields.clear();
+            self.reads_func_addr = false;
             let predicate = probe.predicate.as_ref().and_then(|p| {
                 let e = self.expr(p).ok()?;
                 self.expect_int(&e, "a predicate must be an integer condition").ok()?;
                 Some(e)
             });
             let body = self.block(&probe.body);
+            let mut aps = aps.clone();
+            if self.reads_func_addr {
+                self.resolve_function_addresses(&mut aps);
+            }
             probes.push(hir::Probe {
-                attach: aps.clone(),
+                attach: aps,
                 predicate,
                 body,
                 vars: std::mem::take(&mut self.vars),
@@ -331,6 +340,18 @@ impl Checker<'_> {
             });
         }
         probes
+    }
+
+    /// Each kprobe and fentry attach point's function address, which `func` is.
+    fn resolve_function_addresses(&self, aps: &mut [hir::AttachPoint]) {
+        let Some(kernel) = self.kernel else { return };
+        let names: Vec<String> = aps.iter_mut().filter_map(|ap| function_of(&mut ap.kind).map(|(f, _)| f.clone())).collect();
+        let mut found = kernel.kernel_symbols(&names.iter().map(String::as_str).collect::<Vec<_>>()).into_iter();
+        for ap in aps {
+            if let Some((_, address)) = function_of(&mut ap.kind) {
+                *address = found.next().flatten();
+            }
+        }
     }
 
     /// `construct` at `span` needs `feature` of the kernel: an error where it lacks it.
@@ -371,9 +392,15 @@ impl Checker<'_> {
         Err(self.error(SemaError::TypeMismatch { span: e.span, message: message.into(), label: format!("this is {}", e.ty) }))
     }
 
-    /// A map's keys, as values.
+    /// A map's keys, as values, one per key part: one tuple key is its elements, so
+    /// `@m[$t]` with `$t = (a, b)` is the same key as `@m[a, b]` (in bpftrace both are
+    /// a tuple).
     fn key_values(&mut self, keys: &[ast::Expr]) -> Checked<Vec<hir::Expr>> {
-        keys.iter().map(|k| self.expr(k).and_then(|k| self.value(k))).collect()
+        let keys: Vec<hir::Expr> = keys.iter().map(|k| self.expr(k).and_then(|k| self.value(k))).collect::<Checked<_>>()?;
+        match <[hir::Expr; 1]>::try_from(keys) {
+            Ok([key]) => Ok(tuple_items(key)),
+            Err(keys) => Ok(keys),
+        }
     }
 
     /// An expression used as a value (stored, printed, a key): a struct in memory is copied.
@@ -396,5 +423,25 @@ impl Checker<'_> {
             Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span: e.span, what: "`args` as a whole".into() })),
             t => Ok(t),
         }
+    }
+}
+
+/// A tuple's elements as expressions of their own (a tuple literal's, or fields of any
+/// other tuple); any other value alone.
+fn tuple_items(e: hir::Expr) -> Vec<hir::Expr> {
+    let Type::Tuple(t) = e.ty else { return vec![e] };
+    match e.kind {
+        hir::ExprKind::Tuple(items) => items,
+        _ => (0..t.items().len())
+            .map(|index| hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(e.clone()), index }, ty: t.items()[index], span: e.span })
+            .collect(),
+    }
+}
+
+/// The kernel function a kprobe or fentry attach point traces, and its address slot.
+fn function_of(kind: &mut hir::AttachKind) -> Option<(&String, &mut Option<u64>)> {
+    match kind {
+        hir::AttachKind::Kprobe { function, address, .. } | hir::AttachKind::Fentry { function, address, .. } => Some((&*function, address)),
+        _ => None,
     }
 }

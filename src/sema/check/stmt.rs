@@ -23,6 +23,20 @@ impl Checker<'_> {
         out
     }
 
+    /// `{ stmts; value }` as a value: the statements in a scope of their own, then the last
+    /// one, which must be an expression.
+    pub(super) fn block_value(&mut self, stmts: &[ast::Stmt], span: Span) -> Checked<hir::Expr> {
+        let Some((ast::Stmt { kind: StmtKind::Expr(value), .. }, init)) = stmts.split_last() else {
+            return Err(self.error(SemaError::NotAValue { span, what: "a block that does not end with an expression".into() }));
+        };
+        self.scopes.push(HashMap::new());
+        let stmts: Vec<hir::Stmt> = init.iter().filter_map(|s| self.stmt(s).ok()).collect();
+        let value = self.expr(value);
+        self.end_scope();
+        let value = value?;
+        Ok(hir::Expr { ty: value.ty, kind: hir::ExprKind::Block { stmts, value: Box::new(value) }, span })
+    }
+
     pub(super) fn end_scope(&mut self) {
         for (name, _) in self.scopes.pop().unwrap_or_default() {
             if let Some(span) = self.declared_at.get(&name) {
@@ -192,6 +206,9 @@ impl Checker<'_> {
             StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
                 ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => self.statement_call(&func.name, args, e.span),
+                // A block expression whose value is dropped is a block of statements (a
+                // macro's `x;` given `{ printf("hi") }`).
+                ExprKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
                 _ => Ok(hir::Stmt::Expr(self.expr(e)?)),
             },
         }
@@ -377,7 +394,8 @@ impl Checker<'_> {
         for (arg, spec) in rest.iter().zip(&specs) {
             let Ok(e) = self.expr(arg).and_then(|e| self.value(e)) else { continue };
             let ty = e.ty;
-            let string_like = ty.prints_as_text();
+            // A bool is a number to `%d` and `true`/`false` to `%s`, as in bpftrace.
+            let string_like = ty.prints_as_text() || (ty == Type::Bool && spec.conv.wants_string());
             if spec.conv.wants_string() != string_like {
                 if self.is_string_param(&e) {
                     self.param_not_a_number(&e);
@@ -408,8 +426,10 @@ impl Checker<'_> {
                 let e = self.expr(&args[0])?;
                 let e = self.value(e)?;
                 let ty = e.ty;
-                let conv = if ty.prints_as_text() {
+                let conv = if ty.prints_as_text() || ty == Type::Bool {
                     "%s"
+                } else if matches!(ty, Type::Ptr { .. }) {
+                    "%p"
                 } else if ty.is_signed() {
                     "%d"
                 } else {
