@@ -28,6 +28,8 @@ pub enum ParseError {
     NotUtf8 { span: Span },
     /// E0109: expressions or blocks nested deeper than the later stages can walk.
     TooDeep { span: Span, limit: usize },
+    /// E0110: `"` without its closing `"` on the same line.
+    UnterminatedString { span: Span },
 }
 
 impl ParseError {
@@ -38,11 +40,14 @@ impl ParseError {
                 LexErrorKind::UnterminatedComment => ParseError::UnterminatedComment { span: error.span },
                 LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
                 LexErrorKind::NotUtf8 => ParseError::NotUtf8 { span: error.span },
+                LexErrorKind::UnterminatedString => ParseError::UnterminatedString { span: error.span },
                 LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span },
             },
             LalrpopError::UnrecognizedEof { location, expected } => {
-                let end = src.len();
-                let start = location.min(end.saturating_sub(1));
+                // `location` is where the last token ends: the span is that token's last
+                // character, not the blank lines or comments after it.
+                let end = location.min(src.len());
+                let start = src.get(..end).and_then(|s| s.char_indices().next_back()).map_or(end, |(i, _)| i);
                 ParseError::UnexpectedEof { span: Span::new(file, start, end), expected: clean(expected) }
             }
             LalrpopError::UnrecognizedToken { token: (l, tok, r), expected } => {
@@ -66,20 +71,48 @@ fn clean(expected: Vec<String>) -> Vec<String> {
     expected.into_iter().map(|e| e.trim_matches('"').to_string()).collect()
 }
 
+/// Where an expression or a statement starts, or an operator could continue one, lalrpop
+/// expects dozens of tokens; each such set is named for what it is, and only the tokens
+/// outside it are listed.
+const STATEMENT_STARTS: &[&str] = &["if", "while", "unroll", "for", "break", "continue", "return", "let"];
+const OPERAND_STARTS: &[&str] = &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "++", "--", "(", "-", "*", "!", "~"];
+const OPERATORS: &[&str] =
+    &["++", "--", "(", "[", "?", ".", "->", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "&&", "||", "==", "!=", "<", "<=", ">", ">="];
+
 fn describe(expected: &[String]) -> String {
-    let items: Vec<String> = expected
-        .iter()
-        .map(|e| match e.as_str() {
-            "int" | "string" | "ident" | "attach point" | "end of predicate" => e.clone(),
+    let has = |t: &str| expected.iter().any(|e| e == t);
+    let mut left: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let mut items: Vec<String> = Vec::new();
+    if has("if") {
+        items.push("a statement".into());
+        left.retain(|e| !STATEMENT_STARTS.contains(e) && !OPERAND_STARTS.contains(e));
+    } else if has("int") && has("(") {
+        items.push("an expression".into());
+        left.retain(|e| !OPERAND_STARTS.contains(e));
+    }
+    if has("==") {
+        items.push("an operator".into());
+        left.retain(|e| !OPERATORS.contains(e));
+    }
+    for e in left {
+        let item = match e {
+            "int" => "an integer".into(),
+            "string" => "a string".into(),
+            "ident" => "a name".into(),
+            "attach point" => "an attach point".into(),
+            "end of predicate" => "the predicate's closing `/`".into(),
+            "struct keyword" | "type name" => "a type".into(),
             "map" => "a map".into(),
             "var" => "a variable".into(),
             other => format!("`{other}`"),
-        })
-        .collect();
+        };
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
     match items.len() {
         0 => "nothing more".into(),
         1 => items[0].clone(),
-        n if n > 6 => "an expression or statement".into(),
         n => format!("{} or {}", items[..n - 1].join(", "), items[n - 1]),
     }
 }
@@ -105,6 +138,11 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0106")
                 .with_message("a comment that never ends")
                 .with_labels(vec![primary(Span { end: span.start + 2, ..*span }, "this `/*` has no `*/`")]),
+            ParseError::UnterminatedString { span } => Diagnostic::error()
+                .with_code("E0110")
+                .with_message("a string that never ends")
+                .with_labels(vec![primary(Span { end: span.start + 1, ..*span }, "this `\"` has no closing `\"` on its line")])
+                .with_notes(vec!["help: a string ends on the line it starts on; write a newline in it as `\\n`".into()]),
             ParseError::InvalidToken { span } => Diagnostic::error()
                 .with_code("E0101")
                 .with_message("invalid token")
