@@ -102,6 +102,11 @@ fn map_types_are_inferred() {
 }
 
 #[test]
+fn floating_point_literal_is_named() {
+    insta::assert_snapshot!(check("BEGIN { $x = 2.25 * 4; }"));
+}
+
+#[test]
 fn map_read_before_assignment_in_text_is_fine() {
     insta::assert_snapshot!(check("interval:s:1 { printf(\"%d\\n\", @n); } BEGIN { @n = 1; }"));
 }

@@ -379,6 +379,16 @@ impl Checker<'_> {
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Field { base, field, .. } => {
+                // `1.5` lexes as the field `5` of the integer `1`.
+                if let ExprKind::Int(n) = base.kind {
+                    if field.name.starts_with(|c: char| c.is_ascii_digit()) && base.span.end + 1 == field.span.start {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span,
+                            message: "rtrace has no floating-point numbers".into(),
+                            label: format!("`{n}.{}` is not an integer", field.name),
+                        }));
+                    }
+                }
                 let b = self.expr(base)?;
                 if let Type::Tuple(t) = b.ty {
                     let Some((index, ty)) = field.name.parse::<usize>().ok().and_then(|i| t.items().get(i).map(|ty| (i, *ty))) else {
