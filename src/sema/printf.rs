@@ -59,6 +59,14 @@ impl Format {
             Segment::Lit(_) => None,
         })
     }
+
+    /// Why `args` arguments cannot follow this format, if they cannot.
+    pub fn count_mismatch(&self, args: usize) -> Option<String> {
+        let specs = self.specs().count();
+        let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
+        let follow = if args == 1 { "follows" } else { "follow" };
+        (specs != args).then(|| format!("the format has {} but {} {follow}", plural(specs, "conversion"), plural(args, "argument")))
+    }
 }
 
 /// Parses `fmt`; the error is a message about the first bad conversion.

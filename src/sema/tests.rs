@@ -549,6 +549,17 @@ fn override_is_for_kprobes_and_needs_unsafe() {
 }
 
 #[test]
+fn signal_number_known_when_compiling_must_be_a_signal() {
+    let unsafe_ok = crate::sema::Options { unsafe_ok: true, ..Default::default() };
+    insta::assert_snapshot!(check_options("BEGIN { signal(65); } END { signal(0 - 9); } interval:s:1 { signal(9); }", &fixture(), &unsafe_ok));
+}
+
+#[test]
+fn time_format_must_be_a_string_literal() {
+    insta::assert_snapshot!(check("BEGIN { time(nsecs); }"));
+}
+
+#[test]
 fn strings_widen_inside_tuples() {
     insta::assert_snapshot!(check("BEGIN { $t = (1, \"a\"); $t = (2, \"abcd\"); @m[1] = (\"x\", (1, \"y\")); @m[2] = (\"longer\", (2, \"yyy\")); }"));
     insta::assert_snapshot!(check("BEGIN { $bad = (1, 2); $bad = (1, \"s\"); }"));
