@@ -149,6 +149,14 @@ fn parameter_used_as_a_number_but_given_text() {
 }
 
 #[test]
+fn positional_parameters_are_constants_where_one_is_needed() {
+    insta::assert_snapshot!(check_params(
+        r#"BEGIN { @l = lhist(pid, 0, $1, 10); @h = hist(pid, $2); print(@l, $#); if (strncmp(comm, "sh", $2) == 0) { exit(); } } END { @m = lhist(pid, 0, $3, 1); }"#,
+        &["100", "2", "wide"]
+    ));
+}
+
+#[test]
 fn parameters_span_the_64_bit_range() {
     insta::assert_snapshot!(check_params(r#"BEGIN { $a = $1; $b = $2; $c = $3; }"#, &["18446744073709551615", "-9223372036854775808", "0xff"]));
 }

@@ -570,7 +570,7 @@ fn unary_symbol(op: UnaryOp) -> &'static str {
 /// A positional parameter as an integer constant and its type: decimal or `0x` hex, with an
 /// optional minus; from -2^63 to 2^64 - 1, uint64 above int64's range (as a literal is, and
 /// as bpftrace reads parameters).
-fn parse_param_int(p: &str) -> Option<(u64, Type)> {
+pub(super) fn parse_param_int(p: &str) -> Option<(u64, Type)> {
     let (neg, digits) = match p.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, p),

@@ -442,7 +442,7 @@ impl Checker<'_> {
                     return Err(self.arg_count(span, func, "a map, then optionally top and div", args.len()));
                 }
                 for ((slot, a), what) in limits.iter_mut().zip(rest).zip(["top", "div"]) {
-                    let n = self.constant(a).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                    let n = self.constant(a).ok_or_else(|| self.not_a_constant(a, func))?;
                     *slot = u32::try_from(n).map_err(|_| {
                         self.error(SemaError::TypeMismatch {
                             span: a.span,
