@@ -10,8 +10,9 @@ use crate::diagnostics::{primary, Diag, ToDiagnostic};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParseError {
-    /// E0101
-    InvalidToken { span: Span },
+    /// E0101; `invisible` names a character that shows as nothing (U+FEFF, a control
+    /// character), since the underline under it is empty.
+    InvalidToken { span: Span, invisible: Option<String> },
     /// E0102
     UnexpectedEof { span: Span, expected: Vec<String> },
     /// E0103
@@ -35,13 +36,16 @@ pub enum ParseError {
 impl ParseError {
     pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
         match e {
-            LalrpopError::InvalidToken { location } => ParseError::InvalidToken { span: Span::new(file, location, location + 1) },
+            LalrpopError::InvalidToken { location } => {
+                let end = location + src.get(location..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+                ParseError::InvalidToken { span: Span::new(file, location, end), invisible: invisible(src, location) }
+            }
             LalrpopError::User { error } => match error.kind {
                 LexErrorKind::UnterminatedComment => ParseError::UnterminatedComment { span: error.span },
                 LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
                 LexErrorKind::NotUtf8 => ParseError::NotUtf8 { span: error.span },
                 LexErrorKind::UnterminatedString => ParseError::UnterminatedString { span: error.span },
-                LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span },
+                LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span, invisible: invisible(src, error.span.start as usize) },
             },
             LalrpopError::UnrecognizedEof { location, expected } => {
                 // `location` is where the last token ends: the span is that token's last
@@ -65,6 +69,18 @@ impl ParseError {
             }
         }
     }
+}
+
+/// The character at `at`, named, if it shows as nothing.
+fn invisible(src: &str, at: usize) -> Option<String> {
+    let c = src.get(at..)?.chars().next()?;
+    let name = match c {
+        '\u{feff}' => "a byte-order mark",
+        '\u{200b}'..='\u{200d}' | '\u{2060}' => "a zero-width character",
+        c if c.is_control() => "a control character",
+        _ => return None,
+    };
+    Some(format!("U+{:04X} ({name})", u32::from(c)))
 }
 
 fn clean(expected: Vec<String>) -> Vec<String> {
@@ -143,10 +159,13 @@ impl ToDiagnostic for ParseError {
                 .with_message("a string that never ends")
                 .with_labels(vec![primary(Span { end: span.start + 1, ..*span }, "this `\"` has no closing `\"` on its line")])
                 .with_notes(vec!["help: a string ends on the line it starts on; write a newline in it as `\\n`".into()]),
-            ParseError::InvalidToken { span } => Diagnostic::error()
-                .with_code("E0101")
-                .with_message("invalid token")
-                .with_labels(vec![primary(*span, "this character is not part of the language")]),
+            ParseError::InvalidToken { span, invisible } => Diagnostic::error().with_code("E0101").with_message("invalid token").with_labels(vec![primary(
+                *span,
+                match invisible {
+                    Some(c) => format!("{c} is not part of the language"),
+                    None => "this character is not part of the language".into(),
+                },
+            )]),
             ParseError::UnexpectedEof { span, expected } => Diagnostic::error()
                 .with_code("E0102")
                 .with_message("unexpected end of input")

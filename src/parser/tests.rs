@@ -93,6 +93,11 @@ fn unexpected_end_points_at_the_last_token_not_what_follows() {
 }
 
 #[test]
+fn invisible_character_is_named() {
+    insta::assert_snapshot!(err("BEGIN { exit();\u{1} }"));
+}
+
+#[test]
 fn invalid_character() {
     insta::assert_snapshot!(err("BEGIN { @a = 1 ` 2; }"));
 }
