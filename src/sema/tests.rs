@@ -563,6 +563,11 @@ fn signal_number_known_when_compiling_must_be_a_signal() {
 }
 
 #[test]
+fn printf_conversions_rtrace_lacks_are_named() {
+    insta::assert_snapshot!(check(r#"BEGIN { printf("%2$s %1$s\n", "a", "b"); printf("%-*d\n", 5, pid); printf("%.2f\n", 3); }"#));
+}
+
+#[test]
 fn time_format_must_be_a_string_literal() {
     insta::assert_snapshot!(check("BEGIN { time(nsecs); }"));
 }
