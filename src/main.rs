@@ -156,6 +156,20 @@ fn run() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Split like a shell does (quotes group words), without running one. What -c and -p
+    // name is checked before compiling, so --dry-run refuses them too.
+    let command = match cli.command.as_deref().map(shlex::split) {
+        Some(None) => {
+            eprintln!("error: -c: unbalanced quotes in `{}`", cli.command.as_deref().unwrap_or_default());
+            return ExitCode::from(1);
+        }
+        Some(Some(words)) => Some(words),
+        None => None,
+    };
+    if let Err(e) = runtime::check_target(cli.pid, command.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     let (name, src, params) = match (&cli.program, cli.args.split_first()) {
         (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
         // Bytes that are not UTF-8 become U+FFFD: fine in comments, E0108 elsewhere.
@@ -285,19 +299,6 @@ fn run() -> ExitCode {
     let artifact = match compiled {
         Ok(a) => a,
         Err(code) => return code,
-    };
-    // Split like a shell does (quotes group words), without running one.
-    let command = match cli.command.as_deref().map(shlex::split) {
-        Some(None) => {
-            eprintln!("error: -c: unbalanced quotes in `{}`", cli.command.as_deref().unwrap_or_default());
-            return ExitCode::from(1);
-        }
-        Some(Some(words)) if words.is_empty() => {
-            eprintln!("error: -c needs a command");
-            return ExitCode::from(1);
-        }
-        Some(Some(words)) => Some(words),
-        None => None,
     };
     let buffering = match cli.buffering.as_str() {
         "full" => runtime::Buffering::Full,

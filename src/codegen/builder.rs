@@ -131,6 +131,9 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
             }
             // The lookup of an array's only element cannot fail, but the verifier insists.
             Some(s) => {
+                if s.used > super::error::MAX_SCRATCH_BYTES {
+                    return Err(CodegenError::ScratchTooLarge { span: None, bytes: s.used });
+                }
                 super::maps::set_scratch_size(self.ctx, s.map, s.used as u32);
                 let missing = self.ctx.append_basic_block(self.function, "no_scratch");
                 let found = self.allocas.build_is_not_null(s.base, "scratch_found")?;

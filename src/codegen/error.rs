@@ -10,11 +10,27 @@ use crate::parser::Span;
 pub enum CodegenError {
     #[error("LLVM could not compile the probe: {}", messages.join("; "))]
     Backend { span: Option<Span>, messages: Vec<String> },
+    /// E0303: a function's large values need a bigger scratch element than a per-CPU map
+    /// value can be.
+    #[error("the probe's large values need {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES}")]
+    ScratchTooLarge { span: Option<Span>, bytes: u64 },
     #[error("internal code generation error: {message}")]
     Internal { message: String },
 }
 
+/// The largest value of a per-CPU map (the kernel's `PCPU_MIN_UNIT_SIZE`, the same on every
+/// kernel): the scratch space of one function.
+pub const MAX_SCRATCH_BYTES: u64 = 32 << 10;
+
 impl CodegenError {
+    /// The error, located in the probe at `span` if it is not located yet.
+    pub fn in_probe(self, span: Span) -> Self {
+        match self {
+            CodegenError::ScratchTooLarge { span: None, bytes } => CodegenError::ScratchTooLarge { span: Some(span), bytes },
+            other => other,
+        }
+    }
+
     /// LLVM found a function using more than the BPF stack's 512 bytes.
     pub fn is_stack_overflow(&self) -> bool {
         matches!(self, CodegenError::Backend { messages, .. } if messages.iter().any(|m| m.contains("stack limit")))
@@ -46,6 +62,18 @@ impl ToDiagnostic for CodegenError {
                 }
                 d.with_notes(notes)
             }
+            CodegenError::ScratchTooLarge { span, bytes } => {
+                let d = Diagnostic::error()
+                    .with_code("E0303")
+                    .with_message(format!("the probe's large values need {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES}"))
+                    .with_notes(vec![
+                        "help: what does not fit the 512-byte BPF stack (strings, buffers, tuples) lives in one per-CPU map value per probe: use shorter strings (`config = { max_strlen = N }`), fewer of them in one tuple, map key or printf, or split the probe".into(),
+                    ]);
+                match span {
+                    Some(span) => d.with_labels(vec![primary(*span, "in this probe")]),
+                    None => d,
+                }
+            }
             CodegenError::Internal { message } => Diagnostic::bug()
                 .with_code("E0399")
                 .with_message(format!("internal code generation error: {message}"))
@@ -66,5 +94,23 @@ mod tests {
         assert!(d.message.contains("512 bytes"), "{}", d.message);
         assert!(d.notes.iter().any(|n| n.contains("split it into several probes")), "{:?}", d.notes);
         assert!(!CodegenError::Backend { span: None, messages: vec!["other".into()] }.is_stack_overflow());
+    }
+
+    #[test]
+    fn scratch_space_past_the_per_cpu_limit_is_refused_when_compiling() {
+        // A map key of `strings` strings of 1024 bytes, each in the probe's scratch space.
+        let compile = |strings: usize| {
+            let keys = ", str(args.filename)".repeat(strings);
+            let src = format!("config = {{ max_strlen = 1024 }} tracepoint:syscalls:sys_enter_openat {{ @[comm{keys}] = count(); }}");
+            let script = crate::parser::parse(&src, 0).expect("parses");
+            let tracefs = crate::runtime::LiveKernel::at(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracefs"));
+            let program = crate::sema::analyse(&script, &tracefs).expect("checks");
+            crate::codegen::compile(&program, &Default::default())
+        };
+        assert!(compile(20).is_ok(), "20 KiB of scratch fits");
+        match compile(40) {
+            Err(CodegenError::ScratchTooLarge { span: Some(_), bytes }) => assert!(bytes > MAX_SCRATCH_BYTES, "{bytes}"),
+            other => panic!("40 KiB of scratch: {other:?}"),
+        }
     }
 }

@@ -209,8 +209,8 @@ pub fn lower_probe<'ctx>(
         let bb = program_function(ctx, module, &name, &section, options);
         let ctx_arg = bb.function.get_nth_param(0).map(|p| p.into_pointer_value()).ok_or_else(|| super::builder::internal("no ctx"))?;
         let mut lower = Lower::new(&bb, maps, program, ap, ctx_arg, options);
-        lower.probe_code(probe)?;
-        bb.finish()?;
+        lower.probe_code(probe).map_err(|e| e.in_probe(probe.span))?;
+        bb.finish().map_err(|e| e.in_probe(probe.span))?;
         metas.push(ProgramMeta { function: name, attach, probe_name: ap.name.clone(), span: probe.span });
     }
     Ok(metas)

@@ -203,7 +203,7 @@ pub fn lower<'ctx>(
         lower.args = args;
         lower.probe_name = Some(probe_buf);
         lower.pinned = vec![saved];
-        lower.probe_code(probe)?;
+        lower.probe_code(probe).map_err(|e| e.in_probe(probe.span))?;
         bb.b.position_at_end(next);
     }
     bb.b.build_unconditional_branch(done)?;

@@ -10,8 +10,9 @@ use crate::diagnostics::{primary, Diag, ToDiagnostic};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParseError {
-    /// E0101
-    InvalidToken { span: Span },
+    /// E0101; `invisible` names a character that shows as nothing (U+FEFF, a control
+    /// character), since the underline under it is empty.
+    InvalidToken { span: Span, invisible: Option<String> },
     /// E0102
     UnexpectedEof { span: Span, expected: Vec<String> },
     /// E0103
@@ -28,21 +29,29 @@ pub enum ParseError {
     NotUtf8 { span: Span },
     /// E0109: expressions or blocks nested deeper than the later stages can walk.
     TooDeep { span: Span, limit: usize },
+    /// E0110: `"` without its closing `"` on the same line.
+    UnterminatedString { span: Span },
 }
 
 impl ParseError {
     pub(super) fn from_lalrpop(e: LalrpopError<usize, Tok, LexError>, file: FileId, src: &str) -> Self {
         match e {
-            LalrpopError::InvalidToken { location } => ParseError::InvalidToken { span: Span::new(file, location, location + 1) },
+            LalrpopError::InvalidToken { location } => {
+                let end = location + src.get(location..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+                ParseError::InvalidToken { span: Span::new(file, location, end), invisible: invisible(src, location) }
+            }
             LalrpopError::User { error } => match error.kind {
                 LexErrorKind::UnterminatedComment => ParseError::UnterminatedComment { span: error.span },
                 LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
                 LexErrorKind::NotUtf8 => ParseError::NotUtf8 { span: error.span },
-                LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span },
+                LexErrorKind::UnterminatedString => ParseError::UnterminatedString { span: error.span },
+                LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span, invisible: invisible(src, error.span.start as usize) },
             },
             LalrpopError::UnrecognizedEof { location, expected } => {
-                let end = src.len();
-                let start = location.min(end.saturating_sub(1));
+                // `location` is where the last token ends: the span is that token's last
+                // character, not the blank lines or comments after it.
+                let end = location.min(src.len());
+                let start = src.get(..end).and_then(|s| s.char_indices().next_back()).map_or(end, |(i, _)| i);
                 ParseError::UnexpectedEof { span: Span::new(file, start, end), expected: clean(expected) }
             }
             LalrpopError::UnrecognizedToken { token: (l, tok, r), expected } => {
@@ -62,24 +71,65 @@ impl ParseError {
     }
 }
 
+/// The character at `at`, named, if it shows as nothing.
+fn invisible(src: &str, at: usize) -> Option<String> {
+    let c = src.get(at..)?.chars().next()?;
+    let name = match c {
+        '\u{feff}' => "a byte-order mark",
+        '\u{200b}'..='\u{200d}' | '\u{2060}' => "a zero-width character",
+        c if c.is_control() => "a control character",
+        _ => return None,
+    };
+    Some(format!("U+{:04X} ({name})", u32::from(c)))
+}
+
 fn clean(expected: Vec<String>) -> Vec<String> {
     expected.into_iter().map(|e| e.trim_matches('"').to_string()).collect()
 }
 
+/// Where an expression or a statement starts, or an operator could continue one, lalrpop
+/// expects dozens of tokens; each such set is named for what it is, and only the tokens
+/// outside it are listed.
+const STATEMENT_STARTS: &[&str] = &["if", "while", "unroll", "for", "break", "continue", "return", "let", "_"];
+const OPERAND_STARTS: &[&str] =
+    &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "typeof", "{", "++", "--", "(", "-", "*", "!", "~"];
+const OPERATORS: &[&str] =
+    &["++", "--", "(", "[", "?", ".", "->", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "&&", "||", "==", "!=", "<", "<=", ">", ">="];
+
 fn describe(expected: &[String]) -> String {
-    let items: Vec<String> = expected
-        .iter()
-        .map(|e| match e.as_str() {
-            "int" | "string" | "ident" | "attach point" | "end of predicate" => e.clone(),
+    let has = |t: &str| expected.iter().any(|e| e == t);
+    let mut left: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let mut items: Vec<String> = Vec::new();
+    if has("if") {
+        items.push("a statement".into());
+        left.retain(|e| !STATEMENT_STARTS.contains(e) && !OPERAND_STARTS.contains(e));
+    } else if has("int") && has("(") {
+        items.push("an expression".into());
+        left.retain(|e| !OPERAND_STARTS.contains(e));
+    }
+    if has("==") {
+        items.push("an operator".into());
+        left.retain(|e| !OPERATORS.contains(e));
+    }
+    for e in left {
+        let item = match e {
+            "int" => "an integer".into(),
+            "string" => "a string".into(),
+            "ident" => "a name".into(),
+            "attach point" => "an attach point".into(),
+            "end of predicate" => "the predicate's closing `/`".into(),
+            "struct keyword" | "type name" => "a type".into(),
             "map" => "a map".into(),
             "var" => "a variable".into(),
             other => format!("`{other}`"),
-        })
-        .collect();
+        };
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
     match items.len() {
         0 => "nothing more".into(),
         1 => items[0].clone(),
-        n if n > 6 => "an expression or statement".into(),
         n => format!("{} or {}", items[..n - 1].join(", "), items[n - 1]),
     }
 }
@@ -105,10 +155,18 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0106")
                 .with_message("a comment that never ends")
                 .with_labels(vec![primary(Span { end: span.start + 2, ..*span }, "this `/*` has no `*/`")]),
-            ParseError::InvalidToken { span } => Diagnostic::error()
-                .with_code("E0101")
-                .with_message("invalid token")
-                .with_labels(vec![primary(*span, "this character is not part of the language")]),
+            ParseError::UnterminatedString { span } => Diagnostic::error()
+                .with_code("E0110")
+                .with_message("a string that never ends")
+                .with_labels(vec![primary(Span { end: span.start + 1, ..*span }, "this `\"` has no closing `\"` on its line")])
+                .with_notes(vec!["help: a string ends on the line it starts on; write a newline in it as `\\n`".into()]),
+            ParseError::InvalidToken { span, invisible } => Diagnostic::error().with_code("E0101").with_message("invalid token").with_labels(vec![primary(
+                *span,
+                match invisible {
+                    Some(c) => format!("{c} is not part of the language"),
+                    None => "this character is not part of the language".into(),
+                },
+            )]),
             ParseError::UnexpectedEof { span, expected } => Diagnostic::error()
                 .with_code("E0102")
                 .with_message("unexpected end of input")

@@ -313,6 +313,8 @@ pub enum LexErrorKind {
     IntTooLarge,
     /// A byte that is not UTF-8, outside a comment.
     NotUtf8,
+    /// A `"` without its closing `"` on the same line.
+    UnterminatedString,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -454,8 +456,16 @@ impl Iterator for Lexer<'_> {
             Ok(Tok::Str(_)) if self.not_utf8(span.clone()).is_some() => return self.not_utf8(span).map(Err),
             Ok(t) => t,
             Err(()) => {
-                // Digits the integer pattern matched but could not hold.
-                let kind = if self.src[span.clone()].starts_with(|c: char| c.is_ascii_digit()) { LexErrorKind::IntTooLarge } else { LexErrorKind::Invalid };
+                // Digits the integer pattern matched but could not hold; a `"` the string
+                // pattern found no end for on its line.
+                let text = &self.src[span.clone()];
+                let kind = if text.starts_with(|c: char| c.is_ascii_digit()) {
+                    LexErrorKind::IntTooLarge
+                } else if text.starts_with('"') {
+                    LexErrorKind::UnterminatedString
+                } else {
+                    LexErrorKind::Invalid
+                };
                 return Some(Err(self.not_utf8(span.clone()).unwrap_or(LexError { span: Span::new(self.file, span.start, span.end), kind })));
             }
         };

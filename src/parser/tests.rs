@@ -73,6 +73,31 @@ fn unterminated_body() {
 }
 
 #[test]
+fn unterminated_string_points_at_its_quote() {
+    insta::assert_snapshot!(err("BEGIN { printf(\"%d\\n, 1); }"));
+}
+
+#[test]
+fn missing_operand_expects_an_expression() {
+    insta::assert_snapshot!(err("BEGIN { @a = 2 * ; }"));
+}
+
+#[test]
+fn statement_without_a_block_expects_an_operator_or_the_block() {
+    insta::assert_snapshot!(err("BEGIN { while (pid > 1) @a++; }"));
+}
+
+#[test]
+fn unexpected_end_points_at_the_last_token_not_what_follows() {
+    insta::assert_snapshot!(err("BEGIN { @a = 1;\n\n// the end\n"));
+}
+
+#[test]
+fn invisible_character_is_named() {
+    insta::assert_snapshot!(err("BEGIN { exit();\u{1} }"));
+}
+
+#[test]
 fn invalid_character() {
     insta::assert_snapshot!(err("BEGIN { @a = 1 ` 2; }"));
 }

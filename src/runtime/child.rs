@@ -31,10 +31,7 @@ pub struct HeldChild {
 
 impl HeldChild {
     pub fn spawn(argv: &[String]) -> io::Result<HeldChild> {
-        let (program, args) = argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "-c needs a command"))?;
-        if !runnable(program) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("-c: no program `{program}` (not a file, nor on PATH)")));
-        }
+        let (program, args) = runnable_command(argv)?;
         // SAFETY: prctl with an integer argument; it only sets a flag of this process.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
             return Err(io::Error::last_os_error());
@@ -226,6 +223,27 @@ pub fn traced_executable(pid: Option<u32>, command: Option<&str>) -> Option<Stri
     Some(path.to_string_lossy().into_owned())
 }
 
+/// What `-c` and `-p` name, checked before the script is compiled, so that `--dry-run`
+/// refuses them too: the command's program exists, the process does.
+pub fn check_target(pid: Option<u32>, command: Option<&[String]>) -> io::Result<()> {
+    if let Some(argv) = command {
+        runnable_command(argv)?;
+    }
+    if let Some(pid) = pid {
+        Watched::pid(pid)?;
+    }
+    Ok(())
+}
+
+/// The program of `-c`'s words and its arguments, if exec can find it.
+fn runnable_command(argv: &[String]) -> io::Result<(&String, &[String])> {
+    let (program, args) = argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "-c needs a command"))?;
+    if !runnable(program) {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("-c: no program `{program}` (not a file, nor on PATH)")));
+    }
+    Ok((program, args))
+}
+
 /// Whether `program` names an existing file, directly or through PATH, as exec would find it.
 fn runnable(program: &str) -> bool {
     if program.contains('/') {
@@ -241,6 +259,9 @@ pub struct Watched {
 
 impl Watched {
     pub fn pid(pid: u32) -> io::Result<Watched> {
+        if pid == 0 || libc::pid_t::try_from(pid).is_err() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("-p {pid}: not a process id")));
+        }
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         if fd < 0 {

@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP};
-pub use child::traced_executable;
+pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
 use events::{EventSink, Outcome};

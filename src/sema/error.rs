@@ -273,8 +273,15 @@ impl ToDiagnostic for SemaError {
             ),
             WrongArgCount { span, func, expected, found } => e
                 .with_code("E0207")
-                .with_message(format!("`{func}` takes {expected}, but {found} were given"))
-                .with_labels(vec![primary(*span, "in this call")]),
+                .with_message(format!("`{func}` takes {expected}"))
+                .with_labels(vec![primary(
+                    *span,
+                    match found {
+                        0 => "called with no arguments".to_string(),
+                        1 => "called with 1 argument".to_string(),
+                        n => format!("called with {n} arguments"),
+                    },
+                )]),
             TypeMismatch { span, message, label } => e.with_code("E0208").with_message(message.clone()).with_labels(vec![primary(*span, label)]),
             MapTypeConflict { span, map, first, was, now } => e
                 .with_code("E0209")

@@ -130,7 +130,8 @@ impl Expander<'_> {
             return Err(bad(format!("macro `{}` expands more than {MAX_DEPTH} levels deep: does it call itself?", m.name)));
         }
         if args.len() != m.params.len() {
-            return Err(bad(format!("macro `{}` takes {} arguments, not {}", m.name, m.params.len(), args.len())));
+            let takes = if m.params.len() == 1 { "1 argument".to_string() } else { format!("{} arguments", m.params.len()) };
+            return Err(bad(format!("macro `{}` takes {takes}, not {}", m.name, args.len())));
         }
         let mut exprs: HashMap<&str, &Expr> = HashMap::new();
         let mut vars: HashMap<&str, Expr> = HashMap::new();

@@ -59,6 +59,14 @@ impl Format {
             Segment::Lit(_) => None,
         })
     }
+
+    /// Why `args` arguments cannot follow this format, if they cannot.
+    pub fn count_mismatch(&self, args: usize) -> Option<String> {
+        let specs = self.specs().count();
+        let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
+        let follow = if args == 1 { "follows" } else { "follow" };
+        (specs != args).then(|| format!("the format has {} but {} {follow}", plural(specs, "conversion"), plural(args, "argument")))
+    }
 }
 
 /// Parses `fmt`; the error is a message about the first bad conversion.
@@ -122,6 +130,9 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             }
             Some('s' | 'r') => Conv::Str,
             Some('p') => Conv::Pointer,
+            Some('$') => return Err("positional conversions (`%1$d`) are not supported: give the arguments in the order they print".into()),
+            Some('*') => return Err("`*` widths and precisions are not supported: write the number in the format (`%8d`)".into()),
+            Some(f @ ('f' | 'F' | 'e' | 'E' | 'g' | 'G' | 'a' | 'A')) => return Err(format!("`%{f}` prints a floating-point number, and rtrace has none")),
             Some(other) => return Err(format!("unknown conversion `%{other}`")),
             None => return Err("the format string ends in the middle of a conversion".into()),
         };

@@ -102,6 +102,11 @@ fn map_types_are_inferred() {
 }
 
 #[test]
+fn floating_point_literal_is_named() {
+    insta::assert_snapshot!(check("BEGIN { $x = 2.25 * 4; }"));
+}
+
+#[test]
 fn map_read_before_assignment_in_text_is_fine() {
     insta::assert_snapshot!(check("interval:s:1 { printf(\"%d\\n\", @n); } BEGIN { @n = 1; }"));
 }
@@ -140,6 +145,14 @@ fn parameter_used_as_a_number_but_given_text() {
     insta::assert_snapshot!(check_params(
         r#"BEGIN { printf("%d %s\n", $1, $2); $x = $2 + 1; if ($1 == "abc") { exit(); } $y = $3 * 2; }"#,
         &["abc", "zz", "18446744073709551616"]
+    ));
+}
+
+#[test]
+fn positional_parameters_are_constants_where_one_is_needed() {
+    insta::assert_snapshot!(check_params(
+        r#"BEGIN { @l = lhist(pid, 0, $1, 10); @h = hist(pid, $2); print(@l, $#); if (strncmp(comm, "sh", $2) == 0) { exit(); } } END { @m = lhist(pid, 0, $3, 1); }"#,
+        &["100", "2", "wide"]
     ));
 }
 
@@ -596,6 +609,22 @@ fn override_is_for_kprobes_and_needs_unsafe() {
         &fixture(),
         &unsafe_ok
     ));
+}
+
+#[test]
+fn signal_number_known_when_compiling_must_be_a_signal() {
+    let unsafe_ok = crate::sema::Options { unsafe_ok: true, ..Default::default() };
+    insta::assert_snapshot!(check_options("BEGIN { signal(65); } END { signal(0 - 9); } interval:s:1 { signal(9); }", &fixture(), &unsafe_ok));
+}
+
+#[test]
+fn printf_conversions_rtrace_lacks_are_named() {
+    insta::assert_snapshot!(check(r#"BEGIN { printf("%2$s %1$s\n", "a", "b"); printf("%-*d\n", 5, pid); printf("%.2f\n", 3); }"#));
+}
+
+#[test]
+fn time_format_must_be_a_string_literal() {
+    insta::assert_snapshot!(check("BEGIN { time(nsecs); }"));
 }
 
 #[test]

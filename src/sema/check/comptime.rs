@@ -145,8 +145,7 @@ impl Checker<'_> {
             ("static_assert", _) => return Err(self.arg_count(span, func, "a condition and a message", args.len())),
             (_, [ast::Expr { kind: ExprKind::Str(fmt), span: at }, rest @ ..]) => {
                 let format = printf::parse(fmt).map_err(|message| self.error(SemaError::PrintfFormat { span: *at, message }))?;
-                if format.specs().count() != rest.len() {
-                    let message = format!("the format has {} conversions but {} arguments follow", format.specs().count(), rest.len());
+                if let Some(message) = format.count_mismatch(rest.len()) {
                     return Err(self.error(SemaError::PrintfFormat { span: *at, message }));
                 }
                 let mut values = Vec::new();

@@ -404,6 +404,16 @@ impl Checker<'_> {
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Field { base, field, .. } => {
+                // `1.5` lexes as the field `5` of the integer `1`.
+                if let ExprKind::Int(n) = base.kind {
+                    if field.name.starts_with(|c: char| c.is_ascii_digit()) && base.span.end + 1 == field.span.start {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span,
+                            message: "rtrace has no floating-point numbers".into(),
+                            label: format!("`{n}.{}` is not an integer", field.name),
+                        }));
+                    }
+                }
                 let b = self.expr(base)?;
                 if let Type::Tuple(t) = b.ty {
                     let Some((index, ty)) = field.name.parse::<usize>().ok().and_then(|i| t.items().get(i).map(|ty| (i, *ty))) else {
@@ -605,7 +615,7 @@ fn unary_symbol(op: UnaryOp) -> &'static str {
 /// A positional parameter as an integer constant and its type: decimal or `0x` hex, with an
 /// optional minus; from -2^63 to 2^64 - 1, uint64 above int64's range (as a literal is, and
 /// as bpftrace reads parameters).
-fn parse_param_int(p: &str) -> Option<(u64, Type)> {
+pub(super) fn parse_param_int(p: &str) -> Option<(u64, Type)> {
     let (neg, digits) = match p.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, p),

@@ -97,7 +97,7 @@ impl Checker<'_> {
             self.expect_str(s, "`strncmp` compares strings")?;
         }
         let Some(n) = self.constant(n).filter(|n| *n >= 0) else {
-            return Err(self.error(SemaError::NotAConstant { span: n.span, func: "strncmp".into() }));
+            return Err(self.not_a_constant(n, "strncmp"));
         };
         Ok(hir::Expr { kind: hir::ExprKind::StrNcmp { a: Box::new(a), b: Box::new(b), n: n as usize }, ty: Type::I64, span })
     }

@@ -167,7 +167,7 @@ impl Checker<'_> {
             _ => {
                 let mut bounds = [0i64; 3];
                 for (slot, a) in bounds.iter_mut().zip(&args[1..]) {
-                    *slot = self.constant(a).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                    *slot = self.constant(a).ok_or_else(|| self.not_a_constant(a, func))?;
                 }
                 let [min, max, step] = bounds;
                 if min < 0 || step <= 0 || max <= min {
@@ -190,12 +190,31 @@ impl Checker<'_> {
         Ok((kind, arg))
     }
 
+    /// An integer the source fixes: a literal, its negation, a positional parameter given as
+    /// a number (0 when not given, as where it is a value), `$#`.
     pub(super) fn constant(&self, e: &ast::Expr) -> Option<i64> {
         match &e.kind {
             ExprKind::Int(n) => i64::try_from(*n).ok(),
-            ExprKind::Unary { op: UnaryOp::Neg, expr } => self.constant(expr).map(|n| -n),
+            ExprKind::Unary { op: UnaryOp::Neg, expr } => self.constant(expr).and_then(i64::checked_neg),
+            ExprKind::Positional(n) => match self.param(*n) {
+                Some(p) => super::expr::parse_param_int(p).and_then(|(v, ty)| if ty.is_signed() { Some(v as i64) } else { i64::try_from(v).ok() }),
+                None => Some(0),
+            },
+            ExprKind::ParamCount => i64::try_from(self.options.params.len()).ok(),
             _ => None,
         }
+    }
+
+    /// The error for `e` where `func` needs a constant: a positional parameter given as text
+    /// is named as that.
+    pub(super) fn not_a_constant(&mut self, e: &ast::Expr, func: &str) -> super::Reported {
+        if let ExprKind::Positional(n) = e.kind {
+            if let Some(value) = self.param(n).filter(|p| super::expr::parse_param_int(p).is_none()) {
+                let value = value.to_string();
+                return self.error(SemaError::ParamNotANumber { span: e.span, n, value });
+            }
+        }
+        self.error(SemaError::NotAConstant { span: e.span, func: func.into() })
     }
 
     /// Fixes (or checks against) a map's key and value types.

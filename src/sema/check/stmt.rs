@@ -313,6 +313,13 @@ impl Checker<'_> {
                 let fmt = match args {
                     [] => "%H:%M:%S\n".to_string(),
                     [ast::Expr { kind: ExprKind::Str(s), .. }] => s.clone(),
+                    [other] => {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: other.span,
+                            message: "time's format must be a string literal".into(),
+                            label: "not a string literal".into(),
+                        }))
+                    }
                     _ => return Err(self.arg_count(span, func, "an optional strftime format string", args.len())),
                 };
                 let format = printf::Format { segments: vec![printf::Segment::Lit(fmt)] };
@@ -349,6 +356,15 @@ impl Checker<'_> {
                     _ => {
                         let e = self.expr(sig)?;
                         self.expect_int(&e, "`signal` takes a signal number or name")?;
+                        // The kernel refuses other numbers at run time, silently.
+                        let known = super::comptime::fold(&e).map(|v| if e.ty.is_signed() { v as i64 } else { v.min(i64::MAX as u64) as i64 });
+                        if let Some(v) = known.filter(|v| !(1..=64).contains(v)) {
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: e.span,
+                                message: format!("a signal number is 1 to 64, not {v}"),
+                                label: "out of range".into(),
+                            }));
+                        }
                         e
                     }
                 };
@@ -386,8 +402,7 @@ impl Checker<'_> {
         };
         let format = printf::parse(text).map_err(|message| self.error(SemaError::PrintfFormat { span: fmt.span, message }))?;
         let specs: Vec<printf::Spec> = format.specs().cloned().collect();
-        if specs.len() != rest.len() {
-            let message = format!("the format has {} conversions but {} arguments follow", specs.len(), rest.len());
+        if let Some(message) = format.count_mismatch(rest.len()) {
             return Err(self.error(SemaError::PrintfFormat { span: fmt.span, message }));
         }
         let mut out = Vec::new();
@@ -447,7 +462,7 @@ impl Checker<'_> {
                     return Err(self.arg_count(span, func, "a map, then optionally top and div", args.len()));
                 }
                 for ((slot, a), what) in limits.iter_mut().zip(rest).zip(["top", "div"]) {
-                    let n = self.constant(a).ok_or_else(|| self.error(SemaError::NotAConstant { span: a.span, func: func.into() }))?;
+                    let n = self.constant(a).ok_or_else(|| self.not_a_constant(a, func))?;
                     *slot = u32::try_from(n).map_err(|_| {
                         self.error(SemaError::TypeMismatch {
                             span: a.span,
