@@ -99,6 +99,7 @@ features! {
     KtimeBoot => "ktime_get_boot_ns", Helpers, "5.8", "the bpf_ktime_get_boot_ns helper";
     KtimeTai => "ktime_get_tai_ns", Helpers, "6.1", "the bpf_ktime_get_tai_ns helper";
     FuncIp => "get_func_ip", Helpers, "5.15", "the bpf_get_func_ip helper";
+    DPathIter => "d_path_iter", Helpers, "5.12", "the bpf_d_path helper in iterator programs";
     SocketCookieTracing => "socket_cookie_tracing", Helpers, "5.12", "the bpf_get_socket_cookie helper in fentry and iterator programs";
     SendSignal => "send_signal", Helpers, "5.3", "the bpf_send_signal helper";
     OverrideReturn => "override_return", Helpers, "4.16", "the bpf_override_return helper (CONFIG_BPF_KPROBE_OVERRIDE)";

@@ -150,6 +150,10 @@ fn check(feature: Feature) -> Check {
         KtimeBoot => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 125),
         KtimeTai => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 208),
         FuncIp => helper(BPF_PROG_TYPE_KPROBE, 173),
+        DPathIter => {
+            let id = function_id(&vmlinux_btf()?, "bpf_iter_task_file")?;
+            helper_in(BPF_PROG_TYPE_TRACING, 147, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id })
+        }
         SocketCookieTracing => {
             // Tracing programs share their helpers: an iterator where the kernel refuses
             // trampolines (this kind of machine), else fentry.
@@ -212,7 +216,7 @@ fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
         Err(e) => {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
             let log = String::from_utf8_lossy(&log[..end]);
-            if ["invalid func", "unknown func", "cannot use helper", "cannot call"].iter().any(|m| log.contains(m)) {
+            if ["invalid func", "unknown func", "cannot use helper", "cannot call", "not allowed in probe"].iter().any(|m| log.contains(m)) {
                 return Err("the kernel does not know it".into());
             }
             if e.raw_os_error() == Some(libc::EPERM) {

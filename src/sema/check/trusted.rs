@@ -23,6 +23,9 @@ impl Checker<'_> {
             [a, n] => (a, Some(n)),
             _ => return Err(self.arg_count(span, "path", "a struct path, then optionally a size", args.len())),
         };
+        if self.attach.iter().any(|a| matches!(a.kind, hir::AttachKind::Iter { .. })) {
+            self.require(crate::features::Feature::DPathIter, span, "`path` in an iterator")?;
+        }
         let len = match size {
             None => self.config.max_strlen,
             Some(n) => match self.constant(n) {
