@@ -153,15 +153,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::StrLen(s) => {
                 let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
-                // The first NUL's index, or the buffer's size: one compare per byte, no loop.
-                let i8t = bb.ctx.i8_type();
-                let mut len = bb.const_i64(n as u64);
-                for i in (0..n).rev() {
-                    let c = bb.b.build_load(i8t, bb.gep(p, i)?, "c")?.into_int_value();
-                    let nul = bb.b.build_int_compare(IntPredicate::EQ, c, i8t.const_zero(), "nul")?;
-                    len = bb.b.build_select(nul, bb.const_i64(i as u64), len, "len")?.into_int_value();
-                }
-                Val::Int(len)
+                Val::Int(self.str_len(p, n)?)
             }
             ExprKind::Bswap(x) => {
                 let v = self.expr(x)?.int()?;

@@ -1,5 +1,5 @@
-//! String searches and comparisons that need loops: `strstr`, `strcontains`, `memcmp`. Each
-//! steps through its buffer with `callback_loop` (codegen/loops.rs), so the verifier checks
+//! String lengths, searches and comparisons: `strlen`, `strstr`, `strcontains`, `memcmp`. Each
+//! search steps through its buffer with `callback_loop` (codegen/loops.rs), so the verifier checks
 //! one step whatever the buffers' sizes (`max_strlen` up to 1024).
 
 use inkwell::values::{IntValue, PointerValue};
@@ -17,6 +17,20 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 }
 
 impl<'ctx> Lower<'ctx, '_, '_> {
+    /// `strlen`: the index of the first NUL in a buffer of `n` bytes, or `n`. One compare
+    /// and select per byte, straight-line: the verifier walks it once, with no loop.
+    pub fn str_len(&self, p: PointerValue<'ctx>, n: usize) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let i8t = bb.ctx.i8_type();
+        let mut len = bb.const_i64(n as u64);
+        for i in (0..n).rev() {
+            let c = bb.b.build_load(i8t, bb.gep(p, i)?, "c")?.into_int_value();
+            let nul = bb.b.build_int_compare(IntPredicate::EQ, c, i8t.const_zero(), "nul")?;
+            len = bb.b.build_select(nul, bb.const_i64(i as u64), len, "len")?.into_int_value();
+        }
+        Ok(len)
+    }
+
     /// Where the NUL-terminated `needle` (in a buffer of `nn` bytes) first occurs in
     /// `haystack` (`hn` bytes), or -1: a step per start in the haystack compares the needle
     /// there, byte by byte until its NUL.
