@@ -34,6 +34,13 @@ host_release=$(uname -r)
         set -- $(sed -n 's/^COUNTS //p' "$root/target/e2e-host.txt")
         echo "| $host_release (host) | - | e2e (\`tests/e2e/*.test\`) | $1 | $2 | $3 |"
     fi
+    # The whole e2e suite in a VM (`make vm-e2e KERNEL=...`), where it was run.
+    for k in 5.10 6.1 6.12; do
+        log=$root/target/vm-e2e-$k.log
+        [ -f "$log" ] || continue
+        set -- $(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p' "$log")
+        [ $# -eq 3 ] && echo "| $k | \`$(cat "$root/target/vm/$k/kernel-package" 2>/dev/null)\` | e2e in the VM (\`make vm-e2e KERNEL=$k\`) | $1 | $2 | $3 |"
+    done
     for k in $kernels; do
         f=$root/target/vm/$k/matrix.txt
         pkg=$(sed -n 's/^VM-PACKAGE //p' "$f")
@@ -47,6 +54,9 @@ host_release=$(uname -r)
     fi
     for k in $kernels; do
         sed -n "s/^VM-RESULT SKIP \([^:]*\): \(.*\)/- $k: \1: \2/p" "$root/target/vm/$k/matrix.txt"
+    done
+    for k in 5.10 6.1 6.12; do
+        [ -f "$root/target/vm-e2e-$k.log" ] && sed -n "s/^skipped \(.*\)/- $k (e2e): \1/p" "$root/target/vm-e2e-$k.log"
     done
     echo
     echo "## Features (\`rtrace --info\`)"
