@@ -2,12 +2,15 @@
 //! that calls the helper, creates the map, opens the perf event, makes the link (and closes
 //! it at once). Nothing is inferred from the kernel's version. `LiveKernel` answers sema's
 //! questions from here, `rtrace --info` prints every answer, and the test suites read that.
+//! The kernel's BTF and kallsyms come from the `LiveKernel` asking, read once per run.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use super::LiveKernel;
 use super::{links, loader, sys};
 use crate::btf::{Btf, Namespace};
 use crate::features::{Answer, Feature};
+use crate::sema::KernelInfo;
 
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
@@ -38,12 +41,13 @@ const RETURN_ZERO: [u8; 16] = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0
 
 /// Every feature, in `Feature::ALL`'s order.
 pub fn probe_all() -> Vec<(Feature, Answer)> {
-    Feature::ALL.iter().map(|f| (*f, probe(*f))).collect()
+    let kernel = LiveKernel::open();
+    Feature::ALL.iter().map(|f| (*f, probe(&kernel, *f))).collect()
 }
 
 /// Asks the kernel for one feature.
-pub fn probe(feature: Feature) -> Answer {
-    match check(feature) {
+pub fn probe(kernel: &LiveKernel, feature: Feature) -> Answer {
+    match check(kernel, feature) {
         Ok(()) => Answer { present: true, detail: String::new() },
         Err(detail) => Answer { present: false, detail },
     }
@@ -51,26 +55,22 @@ pub fn probe(feature: Feature) -> Answer {
 
 type Check = Result<(), String>;
 
-fn check(feature: Feature) -> Check {
+fn check(kernel: &LiveKernel, feature: Feature) -> Check {
     use Feature::*;
     match feature {
-        Btf => vmlinux_btf().map(drop),
+        Btf => vmlinux_btf(kernel).map(drop),
         ModuleBtf => {
             let modules = std::fs::read_dir("/sys/kernel/btf").map_err(|e| e.to_string())?.filter_map(Result::ok).any(|e| e.file_name() != "vmlinux");
             modules.then_some(()).ok_or_else(|| "no module has BTF".to_string())
         }
-        KallsymsAll => {
-            let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| e.to_string())?;
-            let data = text.lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")));
-            data.then_some(()).ok_or_else(|| "kallsyms lists functions only".to_string())
-        }
+        KallsymsAll => kernel.lists_data_symbols().then_some(()).ok_or_else(|| "kallsyms lists functions only".to_string()),
         BtfPercpuVars => {
-            let btf = vmlinux_btf()?;
+            let btf = vmlinux_btf(kernel)?;
             let any = btf.names(Namespace::Var).next().is_some();
             any.then_some(()).ok_or_else(|| "the BTF has no variables".to_string())
         }
         Tracefs => {
-            super::LiveKernel::open();
+            // `LiveKernel::open` has mounted it where it could.
             ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
                 .iter()
                 .any(|p| std::path::Path::new(p).is_dir())
@@ -105,18 +105,18 @@ fn check(feature: Feature) -> Check {
             sys::link_create(prog.as_raw_fd(), BPF_TRACE_UPROBE_MULTI, [path.as_ptr() as u64, offsets.as_ptr() as u64, 0, 0, 1, 0]).map(drop).map_err(errno)
         }
         Trampolines => {
-            let btf = vmlinux_btf()?;
-            let id = function_id(&btf, PROBED_FUNCTION)?;
+            let btf = vmlinux_btf(kernel)?;
+            let id = function_id(btf, PROBED_FUNCTION)?;
             let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id })?;
             sys::raw_tracepoint_open(None, prog.as_raw_fd()).map(drop).map_err(errno)
         }
         Iterators => {
-            let btf = vmlinux_btf()?;
-            let id = function_id(&btf, "bpf_iter_task")?;
+            let btf = vmlinux_btf(kernel)?;
+            let id = function_id(btf, "bpf_iter_task")?;
             let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id })?;
             sys::iter_open(prog.as_raw_fd(), loader::BPF_TRACE_ITER).map(drop).map_err(errno)
         }
-        IterTaskVma => function_id(&vmlinux_btf()?, "bpf_iter_task_vma").map(drop),
+        IterTaskVma => function_id(vmlinux_btf(kernel)?, "bpf_iter_task_vma").map(drop),
         SoftwareEvents => links::counter_event(PERF_TYPE_SOFTWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
         HardwareEvents => links::counter_event(PERF_TYPE_HARDWARE, 0, 1_000_000_000, false, 0).map(drop).map_err(errno),
         UserBreakpoints => {
@@ -125,7 +125,7 @@ fn check(feature: Feature) -> Check {
         }
         KernelBreakpoints => {
             // A kernel object's address, 8-aligned, as `watchpoint:0xADDR` scripts watch.
-            let addr = kernel_address()?;
+            let addr = kernel_address(kernel)?;
             links::breakpoint_event(addr & !7, 8, HW_BREAKPOINT_W, -1, 0).map(drop).map_err(errno)
         }
         RingBuf => map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096),
@@ -151,15 +151,15 @@ fn check(feature: Feature) -> Check {
         KtimeTai => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 208),
         FuncIp => helper(BPF_PROG_TYPE_KPROBE, 173),
         DPathIter => {
-            let id = function_id(&vmlinux_btf()?, "bpf_iter_task_file")?;
+            let id = function_id(vmlinux_btf(kernel)?, "bpf_iter_task_file")?;
             helper_in(BPF_PROG_TYPE_TRACING, 147, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id })
         }
         SocketCookieTracing => {
             // Tracing programs share their helpers: an iterator where the kernel refuses
             // trampolines (this kind of machine), else fentry.
-            let btf = vmlinux_btf()?;
-            let iter = function_id(&btf, "bpf_iter_task").map(|id| sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id });
-            let fentry = function_id(&btf, PROBED_FUNCTION).map(|id| sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id });
+            let btf = vmlinux_btf(kernel)?;
+            let iter = function_id(btf, "bpf_iter_task").map(|id| sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_ITER, attach_btf_id: id });
+            let fentry = function_id(btf, PROBED_FUNCTION).map(|id| sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id });
             iter.and_then(|t| helper_in(BPF_PROG_TYPE_TRACING, 46, t)).or_else(|_| helper_in(BPF_PROG_TYPE_TRACING, 46, fentry?))
         }
         SendSignal => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 109),
@@ -227,9 +227,8 @@ fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
     }
 }
 
-fn vmlinux_btf() -> Result<Btf, String> {
-    let data = std::fs::read(super::kernel::VMLINUX_BTF).map_err(|e| format!("{}: {}", super::kernel::VMLINUX_BTF, errno(e)))?;
-    Btf::parse(data).map_err(|e| e.to_string())
+fn vmlinux_btf(kernel: &LiveKernel) -> Result<&Btf, String> {
+    kernel.btf().ok_or_else(|| format!("{} is missing or unreadable", super::kernel::VMLINUX_BTF))
 }
 
 fn function_id(btf: &Btf, name: &str) -> Result<u32, String> {
@@ -238,16 +237,9 @@ fn function_id(btf: &Btf, name: &str) -> Result<u32, String> {
 
 /// An address inside the kernel's data: `init_task`'s (its symbol is listed even where
 /// kallsyms has no other variables, as it is exported), else a kernel function's.
-fn kernel_address() -> Result<u64, String> {
-    let text = std::fs::read_to_string("/proc/kallsyms").map_err(errno)?;
-    let find = |want: &str| {
-        text.lines().find_map(|l| {
-            let mut parts = l.split_whitespace();
-            let (addr, _, name) = (parts.next()?, parts.next()?, parts.next()?);
-            (name == want).then(|| u64::from_str_radix(addr, 16).ok()).flatten().filter(|a| *a != 0)
-        })
-    };
-    find("init_task").or_else(|| find(PROBED_FUNCTION)).ok_or_else(|| "no kernel address in kallsyms (kptr_restrict?)".to_string())
+fn kernel_address(kernel: &LiveKernel) -> Result<u64, String> {
+    let nonzero = |name| kernel.kernel_symbol(name).filter(|a| *a != 0);
+    nonzero("init_task").or_else(|| nonzero(PROBED_FUNCTION)).ok_or_else(|| "no kernel address in kallsyms (kptr_restrict?)".to_string())
 }
 
 /// A small file nothing maps, for uprobes that are registered and removed at once.

@@ -160,7 +160,7 @@ impl KernelInfo for LiveKernel {
     }
 
     fn has(&self, feature: crate::features::Feature) -> bool {
-        *self.features.borrow_mut().entry(feature).or_insert_with(|| super::features::probe(feature).present)
+        *self.features.borrow_mut().entry(feature).or_insert_with(|| super::features::probe(self, feature).present)
     }
 
     fn kprobes_available(&self) -> bool {
