@@ -82,7 +82,7 @@ host_release=$(uname -r)
         if [ -n "$top" ]; then
             echo "- $k: $(echo "$top" | cut -f1) instructions ($(echo "$top" | cut -f3))"
         else
-            echo "- $k: not reported (the kernel is older than 5.16)"
+            echo "- $k: not reported"
         fi
     done
 } > "$out"

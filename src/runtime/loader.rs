@@ -40,8 +40,8 @@ pub struct Loaded {
 /// The verifier's limit on instructions processed for one program.
 pub const VERIFIER_LIMIT: u32 = 1_000_000;
 
-/// What loading one program cost: the instructions the verifier processed (None where the
-/// kernel does not say, before 5.16) and the time the load took.
+/// What loading one program cost: the instructions the verifier processed (from its
+/// statistics line; None if it wrote none) and the time the load took.
 #[derive(Debug, Clone)]
 pub struct VerifierCost {
     pub probe: String,
@@ -54,7 +54,7 @@ impl VerifierCost {
     pub fn describe(&self) -> String {
         let insns = match self.insns {
             Some(n) => format!("{n} instructions ({:.2}% of the limit)", f64::from(n) * 100.0 / f64::from(VERIFIER_LIMIT)),
-            None => "instructions not reported by this kernel".to_string(),
+            None => "instructions not reported by the verifier".to_string(),
         };
         format!("verifier: {}: {insns}, loaded in {:.1} ms", self.probe, self.load.as_secs_f64() * 1e3)
     }
@@ -130,8 +130,7 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
             }
         };
         let started = std::time::Instant::now();
-        let (fd, logged) = load_program(p, &insns, verbose, funcs.as_ref())?;
-        let insns = sys::prog_verified_insns(fd.as_raw_fd()).or(logged);
+        let (fd, insns) = load_program(p, &insns, verbose, funcs.as_ref())?;
         costs.push(VerifierCost { probe: p.probe_name.clone(), insns, load: started.elapsed() });
         programs.insert(p.function.clone(), fd);
     }
@@ -173,7 +172,8 @@ fn load_program(p: &ProgramMeta, insns: &[u8], verbose: bool, funcs: Option<&sys
     let ty = program_type(&p.attach);
     let target = attach_target(&p.attach);
     // The first load asks only for the verifier's closing statistics, which every kernel
-    // since 4.20 writes at no cost: its cost where the kernel's program info lacks it.
+    // since 4.20 writes at no cost: the program's cost, on every kernel of the matrix (the
+    // program info's `verified_insns` holds the same number, from 5.16 on only).
     let mut stats = [0u8; STATS_LOG];
     let first = sys::prog_load(ty, insns, &p.function, &mut stats, sys::LogLevel::Stats, target, funcs);
     let error = match first {

@@ -19,7 +19,6 @@ const BPF_MAP_UPDATE_ELEM: u32 = 2;
 const BPF_MAP_DELETE_ELEM: u32 = 3;
 const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 const BPF_PROG_TEST_RUN: u32 = 10;
-const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 
 #[repr(C)]
 #[derive(Default)]
@@ -386,34 +385,6 @@ fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {
     } else {
         Ok(r)
     }
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct InfoAttr {
-    bpf_fd: u32,
-    info_len: u32,
-    info: u64,
-}
-
-/// `struct bpf_prog_info` through `attach_btf_id` (the kernel's since 5.16), as bytes: only
-/// one field is read.
-const PROG_INFO_LEN: usize = 232;
-/// Where `verified_insns` sits in `struct bpf_prog_info`.
-const PROG_INFO_VERIFIED_INSNS: usize = 216;
-
-/// How many instructions the verifier processed to accept a loaded program (its cost, which
-/// it limits to one million); None on kernels before 5.16, which do not say.
-pub fn prog_verified_insns(prog_fd: RawFd) -> Option<u32> {
-    let mut info = [0u8; PROG_INFO_LEN];
-    let mut attr = InfoAttr { bpf_fd: prog_fd as u32, info_len: PROG_INFO_LEN as u32, info: info.as_mut_ptr() as u64 };
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).ok()?;
-    // The kernel writes back how much of the struct it knows.
-    if (attr.info_len as usize) < PROG_INFO_VERIFIED_INSNS + 4 {
-        return None;
-    }
-    let word = info.get(PROG_INFO_VERIFIED_INSNS..PROG_INFO_VERIFIED_INSNS + 4)?;
-    Some(u32::from_le_bytes(word.try_into().ok()?))
 }
 
 /// Runs a loaded raw_tp program once, in this thread, with an empty context.

@@ -78,7 +78,7 @@ impl Machine {
 pub struct VerifierStats {
     pub path: PathBuf,
     costs: std::cell::RefCell<Vec<(u32, u64, String)>>,
-    /// Programs loaded on a kernel that does not report costs (before 5.16).
+    /// Programs whose cost the verifier did not report.
     unreported: std::cell::Cell<usize>,
 }
 
@@ -109,7 +109,7 @@ impl VerifierStats {
     pub fn check(&self, suite: &str) {
         let mut costs = self.costs.borrow().clone();
         if self.unreported.get() > 0 {
-            eprintln!("{suite}: {} programs loaded on a kernel that does not report verifier costs (before 5.16)", self.unreported.get());
+            eprintln!("{suite}: {} programs loaded without a verifier cost", self.unreported.get());
         }
         if costs.is_empty() {
             return;
