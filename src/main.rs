@@ -115,6 +115,7 @@ fn on_compiler_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 fn main() -> ExitCode {
+    rtrace::oom::ensure_headroom();
     run()
 }
 

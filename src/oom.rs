@@ -83,6 +83,22 @@ pub(crate) fn out_of_memory(size: usize) -> ! {
     }
 }
 
+/// Address space rtrace needs free when it starts: its main thread's stack grows into it,
+/// and a stack that cannot grow is a SIGSEGV, not an allocation that fails (seen just above
+/// the smallest `ulimit -v` rtrace loads under). Any run needs far more later (LLVM).
+const START_HEADROOM: u64 = 16 << 20;
+
+/// Ends rtrace with the out-of-memory message when `ulimit -v` leaves less than
+/// `START_HEADROOM` free: called first thing, before the stack has grown.
+pub fn ensure_headroom() {
+    let Some(limit) = address_space_limit() else { return };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let used_kib = status.lines().find_map(|l| l.strip_prefix("VmSize:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    if used_kib.is_some_and(|kib| limit.saturating_sub(kib * 1024) < START_HEADROOM) {
+        out_of_memory(0);
+    }
+}
+
 /// `RLIMIT_AS` in bytes, when it is set.
 fn address_space_limit() -> Option<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
