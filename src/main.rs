@@ -31,7 +31,7 @@ struct Cli {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 
-    /// Quiet: no "Attaching N probes..." line.
+    /// Quiet: no "Attached N probes" line.
     #[arg(short = 'q')]
     quiet: bool,
 
@@ -215,13 +215,7 @@ fn run() -> ExitCode {
             }
         }
         let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
-        let env = match config_from_env() {
-            Ok(e) => e,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Err(ExitCode::from(1));
-            }
-        };
+        let env = sema::EnvConfig::from_vars(std::env::vars());
         let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
         // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
         let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
@@ -321,41 +315,6 @@ fn run() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }
-}
-
-/// bpftrace's settings from the environment, each under its current name or its 0.17 one:
-/// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
-/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`,
-/// `BPFTRACE_MISSING_PROBES`.
-fn config_from_env() -> Result<sema::EnvConfig, String> {
-    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
-    let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
-        match var(names) {
-            None => Ok(None),
-            Some((name, v)) => v.trim().parse::<u64>().ok().filter(|n| (1..=max).contains(n)).map(Some).ok_or_else(|| format!("{name}={v:?} is not {what}")),
-        }
-    };
-    let max_map_keys = number(&["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"], u64::from(u32::MAX), "a positive number of keys")?;
-    let max_strlen = number(&["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"], sema::hir::MAX_STR_LEN as u64, "a string size from 1 to 1024 bytes")?;
-    let perf_rb_pages = number(&["BPFTRACE_PERF_RB_PAGES"], sema::hir::MAX_PERF_RB_PAGES as u64, "a number of pages per CPU from 1 to 16384")?;
-    let stack_mode = match var(&["BPFTRACE_STACK_MODE"]) {
-        None => None,
-        Some((_, v)) if v == "bpftrace" => Some(sema::types::StackMode::Bpftrace),
-        Some((_, v)) if v == "perf" => Some(sema::types::StackMode::Perf),
-        Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
-        Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
-    };
-    let missing_probes = match var(&["BPFTRACE_MISSING_PROBES"]) {
-        None => None,
-        Some((name, v)) => Some(sema::hir::MissingProbes::parse(&v).ok_or_else(|| format!("{name}={v:?} is not {}", sema::hir::MissingProbes::VALUES))?),
-    };
-    Ok(sema::EnvConfig {
-        max_strlen: max_strlen.map(|n| n as usize),
-        stack_mode,
-        max_map_keys: max_map_keys.map(|n| n as u32),
-        perf_rb_pages: perf_rb_pages.map(|n| n as usize),
-        missing_probes,
-    })
 }
 
 /// `--info`: the system, the build, then every `features::Feature` as the kernel answers it,

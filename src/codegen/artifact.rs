@@ -34,6 +34,10 @@ pub struct RuntimeMeta {
     pub perf_rb_pages: usize,
     /// What an attach point the kernel refuses does (config `missing_probes`).
     pub missing_probes: crate::sema::hir::MissingProbes,
+    /// Whether the maps are printed when the trace ends (config `print_maps_on_exit`).
+    pub print_maps_on_exit: bool,
+    /// The most bytes `cat` prints of a file (config `max_cat_bytes`).
+    pub max_cat_bytes: u64,
 }
 
 /// One BPF program: one attach point of one probe.

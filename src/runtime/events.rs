@@ -234,9 +234,9 @@ impl EventSink {
                         let now = unsafe { libc::time(std::ptr::null_mut()) };
                         self.emit("time", local_time(now, &line).as_bytes())?
                     }
-                    PrintfAction::Cat => match std::fs::read(&line) {
+                    PrintfAction::Cat => match read_head(&line, self.meta.max_cat_bytes) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
-                        Err(e) => eprintln!("cat: {line}: {e}"),
+                        Err(e) => eprintln!("ERROR: failed to open file '{line}' ({})", os_message(&e)),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
                         Ok(o) => self.emit("system", &o.stdout)?,
@@ -364,6 +364,25 @@ impl EventSink {
 /// per batch), or key by key on kernels without it.
 /// The kernel-internal "not supported" errno some map types return.
 const ENOTSUPP: i32 = 524;
+
+/// The first `max` bytes of the file at `path` (`cat`).
+fn read_head(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// An I/O error as strerror() words it, without Rust's " (os error N)".
+fn os_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_string()
+}
+
+/// Whether an event record is an exit() request.
+pub fn is_exit(record: &[u8]) -> bool {
+    record.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).and_then(EventKind::from_u32) == Some(EventKind::Exit)
+}
 
 fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result<RawEntries> {
     const BATCH: usize = 16384;

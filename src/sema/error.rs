@@ -177,6 +177,11 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    BadEnvConfig {
+        var: String,
+        value: String,
+        message: String,
+    },
     BadMapDeclaration {
         span: Span,
         message: String,
@@ -427,6 +432,10 @@ impl ToDiagnostic for SemaError {
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this setting")])
                 .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or the BPFTRACE_* variables of the same names (BPFTRACE_MAX_STRLEN, BPFTRACE_MISSING_PROBES...), which override it".into()]),
+            BadEnvConfig { var: _, value, message } => e
+                .with_code("E0229")
+                .with_message(format!("{message}, not {value:?}"))
+                .with_notes(vec!["help: the BPFTRACE_* variables set the script's config settings, and override its `config = { ... }` block".into()]),
             NeedsUnsafe { span, func } => e
                 .with_code("E0228")
                 .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))

@@ -28,8 +28,9 @@ pub struct Program {
     pub warnings: Vec<super::error::SemaError>,
 }
 
-/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
+/// (`sema::check::config` lists the ones it accepts without a use, and why).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Bytes of `str()` buffers (with the NUL).
     pub max_strlen: usize,
@@ -41,6 +42,12 @@ pub struct Config {
     pub perf_rb_pages: usize,
     /// What an attach point that does not exist or cannot be attached does.
     pub missing_probes: MissingProbes,
+    /// Whether the maps are printed when the trace ends.
+    pub print_maps_on_exit: bool,
+    /// The license string the BPF object declares (GPL-compatible ones only).
+    pub license: String,
+    /// The most bytes `cat` prints of a file.
+    pub max_cat_bytes: u64,
 }
 
 /// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
@@ -77,6 +84,9 @@ impl Default for Config {
             max_map_keys: None,
             perf_rb_pages: PERF_RB_PAGES,
             missing_probes: MissingProbes::Error,
+            print_maps_on_exit: true,
+            license: "GPL".into(),
+            max_cat_bytes: 10_240,
         }
     }
 }

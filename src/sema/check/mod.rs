@@ -4,7 +4,7 @@
 //! errors.
 
 mod comptime;
-mod config;
+pub(crate) mod config;
 mod ctypes;
 mod expr;
 mod funcs;
@@ -161,7 +161,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             None => errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`@{}` needs a size from 1 to {}", d.name, u32::MAX) }),
         }
     }
-    let mut learn = Checker { config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
+    let mut learn =
+        Checker { config: config.clone(), declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     // The first walk also learns each variable's final type (strings and tuples widen as
     // longer values are stored), so the second types every use of it the same.
     let hints: Vec<Vec<Type>> = learn.program(script, &attach, &[]).into_iter().map(|p| p.vars).collect();
