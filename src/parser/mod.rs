@@ -19,9 +19,16 @@ lalrpop_util::lalrpop_mod!(
     "/rtrace.rs"
 );
 
+pub use preprocess::Includes;
+
 /// Parses one script. `file` is the id the spans will carry.
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
-    let pre = preprocess::run(src, file).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
+    parse_with(src, file, &Includes::default())
+}
+
+/// Parses one script with the command line's headers (`--include`, `-I`).
+pub fn parse_with(src: &str, file: FileId, includes: &Includes) -> Result<Script, ParseError> {
+    let pre = preprocess::run(src, file, includes).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
     let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants);
     let mut script = grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))?;
     if let Some(span) = depth::too_deep(&mut script) {

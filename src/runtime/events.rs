@@ -166,7 +166,7 @@ impl EventSink {
                     let status = u64_at(record, 8) as i64;
                     self.status = Some(u8::try_from(status).map_or_else(
                         |_| {
-                            eprintln!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255");
+                            crate::diagnostics::warn(format_args!("exit({status}): an exit status is 0 to 255, so rtrace exits with 255"));
                             255
                         },
                         i32::from,
@@ -212,9 +212,11 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
-                    PrintfAction::Message { .. } => {
-                        let _ = self.out.flush();
-                        eprintln!("{}", line.trim_end_matches('\n'));
+                    PrintfAction::Message { error, .. } => {
+                        if error || crate::diagnostics::warnings_shown() {
+                            let _ = self.out.flush();
+                            eprintln!("{}", line.trim_end_matches('\n'));
+                        }
                     }
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));

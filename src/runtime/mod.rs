@@ -166,10 +166,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     }
     report_counters(&loaded, &mut sink)?;
     if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
-        eprintln!(
-            "WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
+        crate::diagnostics::warn(format_args!(
+            "skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
             meta.perf_rb_pages
-        );
+        ));
     }
     // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
     match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
@@ -351,7 +351,7 @@ fn apply_watches(sink: &mut EventSink, links: &mut Links) {
         match change {
             events::WatchChange::Arm(w) => {
                 if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
-                    eprintln!("warning: {message}");
+                    crate::diagnostics::warn(message);
                 }
             }
             events::WatchChange::Remove(addr) => links.unwatch(addr),
@@ -377,7 +377,7 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
-        eprintln!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)");
+        crate::diagnostics::warn(format_args!("{failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
     }
     Ok(())
 }

@@ -255,6 +255,13 @@ pub enum AttachKind {
     },
 }
 
+impl AttachKind {
+    /// BEGIN and END: run once by rtrace itself, not attached to an event.
+    pub fn is_special(&self) -> bool {
+        matches!(self, AttachKind::Begin | AttachKind::End)
+    }
+}
+
 /// Which perf event: perf_event_attr's `type` and `config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerfEventKind {

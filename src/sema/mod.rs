@@ -179,6 +179,9 @@ pub struct Options {
     /// The executable of the -p PID or -c CMD process: where `watchpoint:FUNC+argN` finds
     /// FUNC.
     pub target: Option<String>,
+    /// `--probe-filter REGEX`: only the attach points whose name matches are compiled (BEGIN
+    /// and END always are).
+    pub probe_filter: Option<regex_lite::Regex>,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them

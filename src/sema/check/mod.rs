@@ -105,14 +105,22 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     };
     // Attach points: they do the kernel lookups, once each.
     let mut attach = Vec::new();
+    // Whether there was an attach point --probe-filter applies to.
+    let mut filtered = false;
     let mut skipped = Vec::new();
     for probe in &script.probes {
         let mut aps = Vec::new();
         let mut resolved = true;
         for ap in &probe.attach_points {
             let ap = &with_params(ap, &options.params);
+            let kept = |name: &str| options.probe_filter.as_ref().is_none_or(|f| f.is_match(name));
             match attach::resolve(ap, kernel, options.target.as_deref()) {
-                Ok(a) => aps.extend(a),
+                Ok(a) => {
+                    filtered |= a.iter().any(|a| !a.kind.is_special());
+                    aps.extend(a.into_iter().filter(|a| a.kind.is_special() || kept(&a.name)));
+                }
+                // An attach point the filter leaves out need not exist.
+                Err(_) if !kept(&ap.raw) => filtered = true,
                 Err(e) if e.is_missing_attach_point() && config.missing_probes != hir::MissingProbes::Error => skipped.push(e),
                 Err(e) => {
                     errors.push(e);
@@ -124,6 +132,11 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         // is still checked, quietly about what only its provider would have.
         resolved &= !aps.is_empty();
         attach.push((aps, resolved));
+    }
+    if let Some(f) = options.probe_filter.as_ref().filter(|_| filtered) {
+        if attach.iter().flat_map(|(aps, _)| aps).all(|a: &hir::AttachPoint| a.kind.is_special()) {
+            errors.push(SemaError::NoProbeMatchesFilter { filter: f.as_str().to_string() });
+        }
     }
     // Skipping everything leaves nothing to run: then what was skipped is the error.
     if attach.iter().all(|(aps, _)| aps.is_empty()) {
