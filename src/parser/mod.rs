@@ -72,6 +72,17 @@ pub(crate) fn mk(file: FileId, l: usize, r: usize, kind: ExprKind) -> Expr {
     Expr { kind, span: Span::new(file, l, r) }
 }
 
+/// `c ?: e` as `{ let $__elvis_N = c; $__elvis_N ? $__elvis_N : e }`, so `c` is evaluated
+/// once (N is `c`'s offset: nested ones do not collide, and `$__` names are not the user's).
+pub(crate) fn elvis(file: FileId, l: usize, r: usize, c: Expr, e: Expr) -> Expr {
+    let span = c.span;
+    let name = format!("__elvis_{}", span.start);
+    let var = || Expr { kind: ExprKind::Var(name.clone()), span };
+    let bind = ast::Stmt { kind: ast::StmtKind::Let { var: ast::Ident { name: name.clone(), span }, ty: None, value: Some(c) }, span };
+    let pick = ast::Stmt { kind: ast::StmtKind::Expr(mk(file, l, r, ExprKind::Ternary { cond: Box::new(var()), then: Box::new(var()), els: Box::new(e) })), span };
+    mk(file, l, r, ExprKind::Block(vec![bind, pick]))
+}
+
 /// A top-level item, in the order written; `script` sorts them into a `Script`.
 pub(crate) enum TopItem {
     Map(ast::MapDeclaration),

@@ -238,6 +238,8 @@ pub enum Type {
     Errno,
     /// `syscall_name(nr)`: a syscall number, printed as the syscall's name.
     SyscallName,
+    /// `signal_name(n)`: a signal number, printed as the signal's name (`SIGINT`).
+    SignalName,
     /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
     CgroupPath,
     /// A struct or union as a value: its bytes.
@@ -265,7 +267,7 @@ impl Type {
     /// resolves (stacks, symbols, times, names).
     pub fn prints_as_text(self) -> bool {
         self.is_buffer()
-            || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath)
+            || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::SignalName | Type::CgroupPath)
     }
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
@@ -305,6 +307,7 @@ impl Type {
             | Type::Username
             | Type::Errno
             | Type::SyscallName
+            | Type::SignalName
             | Type::CgroupPath => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
@@ -369,6 +372,7 @@ impl fmt::Display for Type {
             Type::Username => write!(f, "username"),
             Type::Errno => write!(f, "errno"),
             Type::SyscallName => write!(f, "syscall_name"),
+            Type::SignalName => write!(f, "signal_name"),
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
             Type::Inet(_) => write!(f, "inet"),

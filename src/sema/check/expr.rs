@@ -109,19 +109,13 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
-                // The parent's pid and the process's name (its group leader's), from the
-                // current task through BTF, as bpftrace defines them.
-                if let Some(path) = match name.as_str() {
-                    "ppid" => Some(["real_parent", "tgid"]),
-                    "pcomm" => Some(["group_leader", "comm"]),
-                    _ => None,
-                } {
-                    let mut e = ast::Expr { kind: ExprKind::Ident("curtask".into()), span };
-                    for field in path {
-                        let field = ast::Ident { name: field.into(), span };
-                        e = ast::Expr { kind: ExprKind::Field { base: Box::new(e), field, arrow: true }, span };
-                    }
-                    return self.expr(&e);
+                // Current bpftrace spells every builtin also as `__builtin_NAME`.
+                if let Some(bare) = name.strip_prefix("__builtin_") {
+                    return self.expr(&ast::Expr { kind: ExprKind::Ident(bare.into()), span });
+                }
+                // The parent's and the thread group leader's, from the current task.
+                if matches!(name.as_str(), "ppid" | "pcomm" | "leader_comm" | "leader_tid") {
+                    return self.task_field(name, ast::Expr { kind: ExprKind::Ident("curtask".into()), span }, span);
                 }
                 // bpftrace's boolean literals.
                 if let Some(v) = match name.as_str() {
@@ -135,6 +129,11 @@ impl Checker<'_> {
                     let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };
                     let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
                     return Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(cpid), rhs: Box::new(zero) }, ty: Type::Bool, span });
+                }
+                // BEGIN and END run from rtrace's own call into the kernel: user mode, as in
+                // bpftrace.
+                if name == "usermode" && !self.attach.is_empty() && self.attach.iter().all(|a| a.kind.is_special()) {
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(1), ty: Type::Int { bits: 8, signed: false }, span });
                 }
                 if name == "usermode" {
                     return self.registers(Builtin::Usermode, "usermode", span);
@@ -222,7 +221,7 @@ impl Checker<'_> {
                         (hir::ExprKind::Int(value as u64), Type::Int { bits: 64, signed })
                     }
                     None => {
-                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "has_cpid"]);
+                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "leader_comm", "leader_tid", "has_cpid"]);
                         let candidates = did_you_mean(name, names);
                         return Err(self.error(SemaError::UnknownIdentifier { span, name: name.clone(), candidates }));
                     }
@@ -551,7 +550,11 @@ impl Checker<'_> {
         if matches!(name, "pid" | "tid") && !args.is_empty() {
             return self.pid_namespace(name == "tid", args, span);
         }
-        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "has_cpid" | "curtask")) {
+        if let Some(bare) = name.strip_prefix("__builtin_") {
+            let func = ast::Ident { name: bare.into(), span: func.span };
+            return self.value_call(&func, args, span);
+        }
+        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "leader_comm" | "leader_tid" | "has_cpid" | "curtask" | "usermode" | "username" | "args")) {
             return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
         }
         if let Some(constant) = self.introspection(name, args, span) {
@@ -576,7 +579,11 @@ impl Checker<'_> {
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
-            "strlen" | "bswap" | "strerror" | "cgroup_path" | "syscall_name" => self.small_func(name, args, span),
+            "strlen" | "bswap" | "strerror" | "cgroup_path" | "syscall_name" | "signal_name" | "is_err" => self.small_func(name, args, span),
+            "ppid" | "pcomm" | "leader_comm" | "leader_tid" => match args {
+                [task] => self.task_field(name, task.clone(), span),
+                _ => Err(self.arg_count(span, name, "an optional task (`struct task_struct *`)", args.len())),
+            },
             "reg" => self.reg(args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),
