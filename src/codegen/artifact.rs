@@ -235,4 +235,4 @@ pub const EVENTS_BYTES: u32 = 1 << 22;
 /// Ring buffer size for scripts whose only events are exit(), print(), clear() and zero().
 pub const CONTROL_EVENTS_BYTES: u32 = 1 << 16;
 /// Keys per map, bpftrace's default `max_map_keys`.
-pub const MAX_MAP_KEYS: u32 = 4096;
+pub const MAX_MAP_KEYS: u32 = crate::sema::hir::DEFAULT_MAP_KEYS;

@@ -66,6 +66,14 @@ pub enum MissingProbes {
 impl MissingProbes {
     pub const VALUES: &'static str = "`error`, `warn` or `ignore`";
 
+    pub fn name(self) -> &'static str {
+        match self {
+            MissingProbes::Error => "error",
+            MissingProbes::Warn => "warn",
+            MissingProbes::Ignore => "ignore",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<MissingProbes> {
         match s {
             "error" => Some(MissingProbes::Error),
@@ -75,6 +83,10 @@ impl MissingProbes {
         }
     }
 }
+
+/// Entries of a keyed map when neither the script nor the environment says (bpftrace's
+/// `max_map_keys` default).
+pub const DEFAULT_MAP_KEYS: u32 = 4096;
 
 impl Default for Config {
     fn default() -> Self {

@@ -101,7 +101,14 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         Type::Tuple(t) => {
             let parts: Vec<String> =
                 t.items().iter().zip(t.offsets()).map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect();
-            format!("({})", parts.join(", "))
+            match t.names() {
+                // A record, as current bpftrace prints one: `{ .a = 1, .b = x }`.
+                Some(names) => {
+                    let fields: Vec<String> = names.iter().zip(parts).map(|(n, p)| format!(".{n} = {p}")).collect();
+                    format!("{{ {} }}", fields.join(", "))
+                }
+                None => format!("({})", parts.join(", ")),
+            }
         }
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
         Type::Struct(st) => structs::struct_text(st, bytes, resolve),

@@ -113,6 +113,9 @@ impl Checker<'_> {
                 if let Some(bare) = name.strip_prefix("__builtin_") {
                     return self.expr(&ast::Expr { kind: ExprKind::Ident(bare.into()), span });
                 }
+                if name == "config" {
+                    return self.config_record(span);
+                }
                 // The parent's and the thread group leader's, from the current task.
                 if matches!(name.as_str(), "ppid" | "pcomm" | "leader_comm" | "leader_tid") {
                     return self.task_field(name, ast::Expr { kind: ExprKind::Ident("curtask".into()), span }, span);
@@ -402,6 +405,24 @@ impl Checker<'_> {
                 let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
                 (hir::ExprKind::Tuple(elems), ty)
             }
+            ExprKind::Record(fields) => {
+                let mut names: Vec<String> = Vec::new();
+                let mut elems = Vec::new();
+                for (name, value) in fields {
+                    if names.contains(&name.name) {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: name.span,
+                            message: format!("the record has two fields named `{}`", name.name),
+                            label: "named again here".into(),
+                        }));
+                    }
+                    names.push(name.name.clone());
+                    let e = self.expr(value)?;
+                    elems.push(self.value(e)?);
+                }
+                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>(), &names));
+                (hir::ExprKind::Tuple(elems), ty)
+            }
             ExprKind::Field { base, field, .. } => {
                 // `1.5` lexes as the field `5` of the integer `1`.
                 if let ExprKind::Int(n) = base.kind {
@@ -414,6 +435,17 @@ impl Checker<'_> {
                     }
                 }
                 let b = self.expr(base)?;
+                if let (Type::Tuple(t), Some(names)) = (b.ty, b.ty.tuple_names()) {
+                    let Some(index) = names.iter().position(|n| *n == field.name) else {
+                        let candidates = did_you_mean(&field.name, names.iter().map(String::as_str));
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: field.span,
+                            message: format!("the record has no field `{}`", field.name),
+                            label: if candidates.is_empty() { format!("its fields are .{}", names.join(", .")) } else { format!("did you mean `.{}`?", candidates.join("` or `.")) },
+                        }));
+                    };
+                    return Ok(hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(b), index }, ty: t.items()[index], span });
+                }
                 if let Type::Tuple(t) = b.ty {
                     let Some((index, ty)) = field.name.parse::<usize>().ok().and_then(|i| t.items().get(i).map(|ty| (i, *ty))) else {
                         return Err(self.error(SemaError::TypeMismatch {
@@ -532,6 +564,36 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
     }
 
+    /// `config` (`config()`): the script's settings as a record of constants, as current
+    /// bpftrace has it (`config.max_strlen`). Settings rtrace accepts without effect show
+    /// what rtrace does (`cpp_demangle` true: stacks are always demangled).
+    fn config_record(&mut self, span: Span) -> Checked<hir::Expr> {
+        let c = &self.config;
+        let int = |n: u64| ExprKind::Int(n);
+        let word = |w: &str| ExprKind::Str(w.to_string());
+        let flag = |b: bool| ExprKind::Ident(if b { "true" } else { "false" }.into());
+        let stack_mode = match c.stack_mode {
+            crate::sema::types::StackMode::Bpftrace => "bpftrace",
+            crate::sema::types::StackMode::Perf => "perf",
+            _ => "raw",
+        };
+        let fields = vec![
+            ("cpp_demangle", flag(true)),
+            ("lazy_symbolication", flag(true)),
+            ("license", word(&c.license)),
+            ("max_cat_bytes", int(c.max_cat_bytes)),
+            ("max_map_keys", int(u64::from(c.max_map_keys.unwrap_or(hir::DEFAULT_MAP_KEYS)))),
+            ("max_strlen", int(c.max_strlen as u64)),
+            ("missing_probes", word(c.missing_probes.name())),
+            ("perf_rb_pages", int(c.perf_rb_pages as u64)),
+            ("print_maps_on_exit", flag(c.print_maps_on_exit)),
+            ("show_debug_info", flag(false)),
+            ("stack_mode", word(stack_mode)),
+        ];
+        let fields = fields.into_iter().map(|(n, kind)| (ast::Ident { name: n.into(), span }, ast::Expr { kind, span })).collect();
+        self.expr(&ast::Expr { kind: ExprKind::Record(fields), span })
+    }
+
     pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let name = func.name.as_str();
         if AGGREGATIONS.contains(&name) {
@@ -554,7 +616,7 @@ impl Checker<'_> {
             let func = ast::Ident { name: bare.into(), span: func.span };
             return self.value_call(&func, args, span);
         }
-        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "leader_comm" | "leader_tid" | "has_cpid" | "curtask" | "usermode" | "username" | "args")) {
+        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "leader_comm" | "leader_tid" | "has_cpid" | "curtask" | "usermode" | "username" | "args" | "config")) {
             return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
         }
         if let Some(constant) = self.introspection(name, args, span) {

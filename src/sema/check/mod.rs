@@ -447,9 +447,12 @@ impl Checker<'_> {
 }
 
 /// A tuple's elements as expressions of their own (a tuple literal's, or fields of any
-/// other tuple); any other value alone.
+/// other tuple); any other value alone, a record too (a key of its own, printed whole).
 fn tuple_items(e: hir::Expr) -> Vec<hir::Expr> {
     let Type::Tuple(t) = e.ty else { return vec![e] };
+    if t.names().is_some() {
+        return vec![e];
+    }
     match e.kind {
         hir::ExprKind::Tuple(items) => items,
         _ => (0..t.items().len())
