@@ -71,9 +71,10 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
         .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
         .filter(|name| glob_match(pattern, name));
+    let funcs = if verbose { btf.map(|b| b.index(Namespace::Func)).unwrap_or_default() } else { Default::default() };
     let mut out = Vec::new();
     for name in names {
-        let details = if verbose { arguments(kernel, btf, &name) } else { Vec::new() };
+        let details = if verbose { arguments(kernel, btf.map(|b| (b, &funcs)), &name) } else { Vec::new() };
         out.push(name);
         out.extend(details.into_iter().map(|d| format!("    {d}")));
     }
@@ -94,17 +95,18 @@ fn as_written(pattern: &str, path: &str) -> String {
     }
 }
 
-fn arguments(kernel: &dyn KernelInfo, btf: Option<&Btf>, name: &str) -> Vec<String> {
+fn arguments(kernel: &dyn KernelInfo, btf: Option<(&Btf, &Functions<'_>)>, name: &str) -> Vec<String> {
     let parts: Vec<&str> = name.split(':').collect();
     match parts[..] {
         ["tracepoint", c, e] => kernel
             .tracepoint_format(c, e)
             .map(|t| TracepointFormat::parse(&t).fields.into_iter().filter(|f| !f.name.starts_with("common_")).map(|f| f.decl).collect())
             .unwrap_or_default(),
-        ["rawtracepoint", e] => btf.map(|b| prototype(b, &format!("__bpf_trace_{e}"), 1, false)).unwrap_or_default(),
-        ["fentry", f] => btf.map(|b| prototype(b, f, 0, true)).unwrap_or_default(),
+        ["rawtracepoint", e] => btf.map(|(b, fs)| prototype(b, fs, &format!("__bpf_trace_{e}"), 1, false)).unwrap_or_default(),
+        ["fentry", f] => btf.map(|(b, fs)| prototype(b, fs, f, 0, true)).unwrap_or_default(),
         // What `ctx->` reaches.
         ["iter", t] => btf
+            .map(|(b, _)| b)
             .and_then(|b| Some((b, b.find(Namespace::Struct, &format!("bpf_iter__{t}"))?)))
             .map(|(b, id)| {
                 // Pointers are declared `__bpf_md_ptr(type, name)`: an anonymous union of the
@@ -120,9 +122,12 @@ fn arguments(kernel: &dyn KernelInfo, btf: Option<&Btf>, name: &str) -> Vec<Stri
     }
 }
 
+/// The kernel's functions by name.
+type Functions<'a> = std::collections::HashMap<&'a str, crate::btf::TypeId>;
+
 /// `type name` per parameter of FUNC `func` (after `skip` of them), then `type retval`.
-fn prototype(btf: &Btf, func: &str, skip: usize, retval: bool) -> Vec<String> {
-    let Some(id) = btf.find(Namespace::Func, func) else { return Vec::new() };
+fn prototype(btf: &Btf, funcs: &Functions<'_>, func: &str, skip: usize, retval: bool) -> Vec<String> {
+    let Some(&id) = funcs.get(func) else { return Vec::new() };
     let Kind::Func { proto } = btf.kind(id) else { return Vec::new() };
     let mut out: Vec<String> = btf.params(proto).into_iter().skip(skip).map(|(n, t)| format!("{} {n}", btf.c_name(t))).collect();
     // A void function has no retval.
