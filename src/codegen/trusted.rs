@@ -18,13 +18,16 @@ const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
 /// What `skboutput` returns when the sk_buff pointer is NULL.
 const EINVAL: u64 = 22;
 
+/// The least buffer `path()` has bpf_d_path write into.
+const D_PATH_ROOM: usize = 1024;
+
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `path(p)`: bpf_d_path of the `struct path` at `ptr`, as a string of `len` bytes.
     pub(super) fn d_path(&mut self, ptr: &Expr, len: usize) -> R<Val<'ctx>> {
         let bb = self.bb;
-        // bpf_d_path fails on a path longer than its buffer: it writes into one of the
-        // longest string size, and the value is its first `len` bytes, clamped.
-        let room = crate::sema::hir::MAX_STR_LEN.max(len);
+        // bpf_d_path fails on a path longer than its buffer: it writes into one of 1 KiB
+        // (or `len`, when longer), and the value is its first `len` bytes, clamped.
+        let room = D_PATH_ROOM.max(len);
         let buf = bb.stack_buffer(room, "path")?;
         let slot = bb.stack_i64("path_ptr")?;
         self.trusted_ptr(ptr, slot)?;
