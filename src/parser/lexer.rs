@@ -315,6 +315,8 @@ pub enum LexErrorKind {
     NotUtf8,
     /// A `"` without its closing `"` on the same line.
     UnterminatedString,
+    /// `struct Foo { ... }` after the first probe: C definitions come first.
+    LateCDefinition,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -330,6 +332,8 @@ pub struct Lexer<'s> {
     in_declaration: bool,
     /// `#define`d names and what the lexer reads in their place.
     constants: Option<&'s std::collections::HashMap<String, super::preprocess::Constant>>,
+    /// Names the script's `typedef`s define, read as type names.
+    typedefs: std::collections::HashSet<String>,
 }
 
 impl<'s> Lexer<'s> {
@@ -339,7 +343,7 @@ impl<'s> Lexer<'s> {
         if src.starts_with("#!") {
             inner.bump(src.find('\n').unwrap_or(src.len()));
         }
-        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false, constants: None }
+        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false, constants: None, typedefs: Default::default() }
     }
 
     /// Reads each `#define`d name as its value.
@@ -347,6 +351,12 @@ impl<'s> Lexer<'s> {
         if !constants.is_empty() {
             self.constants = Some(constants);
         }
+        self
+    }
+
+    /// Reads each of `names` as a type name (`Bar` after `typedef struct Foo Bar;`).
+    pub fn with_typedefs(mut self, names: std::collections::HashSet<String>) -> Self {
+        self.typedefs = names;
         self
     }
 
@@ -425,6 +435,10 @@ impl Iterator for Lexer<'_> {
             let pos = self.skip_trivia(self.inner.span().end);
             let c = *self.src.as_bytes().get(pos)?;
             if c.is_ascii_alphabetic() || c == b'_' {
+                if super::cdefs::starts_definition(self.src, pos) {
+                    let end = pos + self.src[pos..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(self.src.len() - pos);
+                    return Some(Err(LexError { span: Span::new(self.file, pos, end), kind: LexErrorKind::LateCDefinition }));
+                }
                 let end = self.scan_attach_point(pos);
                 let here = self.inner.span().end;
                 self.inner.bump(end - here);
@@ -499,6 +513,7 @@ impl Iterator for Lexer<'_> {
                 Some(super::preprocess::Constant::Str(text)) => Tok::Str(text.clone()),
                 None if name == "_" && self.next_is(span.end, "=") && !self.next_is(span.end, "==") => Tok::Discard,
                 None if name == "typeof" && self.next_is(span.end, "(") => Tok::Typeof,
+                None if self.typedefs.contains(&name) => Tok::TypeName(name),
                 None => Tok::Ident(name),
             },
             t => t,
