@@ -13,7 +13,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin};
-use crate::sema::types::{CType, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
+use crate::sema::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
 
 const INT_NAMES: &[(&str, u8, bool)] = &[
     ("int8", 8, true),
@@ -106,6 +106,10 @@ impl<'k> Checker<'k> {
             Some(("struct", n)) => (Namespace::Struct, n),
             Some(("union", n)) => (Namespace::Union, n),
             Some(("enum", n)) => (Namespace::Enum, n),
+            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`).
+            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some_and(|id| b.is_local(id))) => {
+                (Namespace::Typedef, t.name.as_str())
+            }
             _ => {
                 let names = INT_NAMES.iter().map(|(n, ..)| *n);
                 let candidates = did_you_mean(&t.name, names);
@@ -118,20 +122,42 @@ impl<'k> Checker<'k> {
             return Err(self.error(SemaError::UnknownType { span: t.span, name: t.name.clone(), candidates }));
         };
         let ty = Self::c_type(btf, id);
+        let target = btf.strip(id);
+        match (t.pointers, btf.kind(target)) {
+            (0, Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. }) => return Ok(Type::Int { bits: (size * 8) as u8, signed }),
+            (0, Kind::Ptr(to)) => return Ok(Type::Ptr { to: Self::c_type(btf, to), user }),
+            _ => {}
+        }
         match t.pointers {
-            0 if ns == Namespace::Enum => Ok(Type::Int { bits: (btf.size_of(id).unwrap_or(4) * 8) as u8, signed: false }),
+            0 if matches!(btf.kind(target), Kind::Enum { .. }) => Ok(Type::Enum(enum_ty(btf, target))),
             0 => Err(self.error(SemaError::TypeMismatch {
                 span: t.span,
                 message: format!("a value cannot be cast to `{}`", t.name),
                 label: format!("cast to a pointer instead: `({} *)`", t.name),
             })),
             1 => Ok(Type::Ptr { to: ty, user }),
+            // `struct Foo **`: a pointer to BTF's `struct Foo *`, where it has one.
+            2 if btf.pointer_to(id).is_some() => Ok(Type::Ptr { to: Self::c_type(btf, btf.pointer_to(id).unwrap_or(0)), user }),
             _ => Err(self.error(SemaError::TypeMismatch {
                 span: t.span,
                 message: "pointers to pointers are not supported".into(),
                 label: "one `*` only".into(),
             })),
         }
+    }
+
+    /// `(enum E)x`: the integer, printed as `E`'s enumerator. A constant must be one of
+    /// `E`'s values (bpftrace refuses others too).
+    pub(super) fn enum_cast(&mut self, inner: hir::Expr, e: EnumTy, ty_span: Span, span: Span) -> Checked<hir::Expr> {
+        if let Some(v) = super::comptime::fold(&inner) {
+            let layout = e.layout();
+            if !layout.values.iter().any(|(value, _)| *value == v as i64) {
+                let enumerators = layout.values.iter().map(|(v, n)| format!("{} = {v}", n.as_str())).collect();
+                let value = if inner.ty.is_signed() { v as i64 } else { v.min(i64::MAX as u64) as i64 };
+                return Err(self.error(SemaError::NotAnEnumerator { span: inner.span.to(ty_span), value, ty: layout.name.as_str().into(), enumerators }));
+            }
+        }
+        Ok(hir::Expr { span, ..inner.retyped(Type::Enum(e)) })
     }
 
     /// `curtask`: the current `struct task_struct *`.
@@ -485,6 +511,7 @@ impl<'k> Checker<'k> {
         match ty {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Bool => Ok(1),
+            Type::Enum(_) => Ok(8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
@@ -644,6 +671,13 @@ impl<'k> Checker<'k> {
         let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
         Ok(raw.retyped(ty))
     }
+}
+
+/// The enumerators of enum `id`, for printing its values by name.
+pub(super) fn enum_ty(btf: &Btf, id: TypeId) -> EnumTy {
+    let signed = matches!(btf.kind(id), Kind::Enum { signed: true, .. });
+    let values = btf.enumerators(id).into_iter().map(|(n, v)| (v, Sym::new(n))).collect();
+    EnumTy::new(EnumLayout { name: Sym::new(&btf.c_name(id)), signed, values })
 }
 
 /// The value layout of struct or union `id` (stripped of typedefs and qualifiers).
