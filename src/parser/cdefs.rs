@@ -304,7 +304,7 @@ impl<'s> Parser<'s> {
                             self.expect(&Tok::RParen, "`)`")?;
                             match n.kind {
                                 CConstKind::Int(n) if n.is_power_of_two() => n,
-                                _ => return Err(CSyntaxError { span: n.span, found: n.to_string(), expected: "a power of two".into() }),
+                                _ => return Err(CSyntaxError { span: n.span, found: format!("`{n}`"), expected: "a power of two".into() }),
                             }
                         } else {
                             // The largest alignment x86_64 needs.
@@ -424,6 +424,9 @@ impl<'s> Parser<'s> {
         loop {
             if self.eat(&Tok::RBrace)? {
                 return Ok(members);
+            }
+            if self.peek()?.is_none() {
+                return Err(self.error("a member or the closing `}`"));
             }
             if self.eat(&Tok::Semi)? {
                 continue;

@@ -382,7 +382,8 @@ impl<'b> Builder<'b> {
             }
         }
         let name = words.join(" ");
-        let known = FIXED_INTS.iter().map(|(n, ..)| *n).chain(self.typedefs.keys().map(String::as_str));
+        let c_words = ["char", "short", "int", "long", "unsigned", "signed", "bool", "void"];
+        let known = c_words.into_iter().chain(FIXED_INTS.iter().map(|(n, ..)| *n)).chain(self.typedefs.keys().map(String::as_str));
         let candidates = did_you_mean(&name, known);
         Err(self.error(SemaError::UnknownType { span, name, candidates }))
     }
@@ -459,7 +460,12 @@ impl<'b> Builder<'b> {
             }
             Some(NewType::Int { name, .. } | NewType::Typedef { name, .. }) => name.clone(),
             Some(NewType::Enum { name, .. }) => format!("enum {name}"),
-            Some(_) => "this type".into(),
+            Some(NewType::Ptr(to)) => match self.local(*to) {
+                Some(NewType::FuncProto) => "function pointer".into(),
+                _ => format!("{} *", self.name_of(*to)),
+            },
+            Some(NewType::Array { elem, len, .. }) => format!("{}[{len}]", self.name_of(*elem)),
+            Some(NewType::FuncProto) => "function".into(),
             None if id == 0 => "void".into(),
             None => self.base.c_name(id),
         }
@@ -652,5 +658,104 @@ fn kernel_align(btf: &Btf, id: TypeId, depth: u32) -> u64 {
             }
         }
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No kernel at all: the definitions stand alone.
+    struct NoKernel;
+
+    impl KernelInfo for NoKernel {
+        fn tracepoint_format(&self, _: &str, _: &str) -> Option<String> {
+            None
+        }
+        fn tracepoints(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
+    }
+
+    fn btf_of(src: &str) -> Btf {
+        let script = crate::parser::parse(&format!("{src} BEGIN {{ }}"), 0).expect("parses");
+        match with_definitions(&script.c_defs, &NoKernel) {
+            Ok(k) => k.btf,
+            Err(e) => panic!("{src}: {e:?}"),
+        }
+    }
+
+    /// `struct NAME`'s size and its members as (name, byte offset, bit offset, bits).
+    fn layout(btf: &Btf, ns: Namespace, name: &str) -> (u64, Vec<(String, u32, u32)>) {
+        let id = btf.find(ns, name).expect("defined");
+        let members = btf.members(id).iter().map(|m| (m.name.to_string(), m.bit_offset, m.bitfield_size)).collect();
+        (btf.size_of(id).expect("complete"), members)
+    }
+
+    fn m(name: &str, bit: u32, bits: u32) -> (String, u32, u32) {
+        (name.into(), bit, bits)
+    }
+
+    #[test]
+    fn members_are_aligned_and_the_size_rounded_up() {
+        let btf = btf_of("struct Foo { char c; int i; char d; long l; char e; }");
+        assert_eq!(layout(&btf, Namespace::Struct, "Foo"), (32, vec![m("c", 0, 0), m("i", 32, 0), m("d", 64, 0), m("l", 128, 0), m("e", 192, 0)]));
+        let btf = btf_of("struct A { int32_t a; int32_t b; char c[28] }");
+        assert_eq!(layout(&btf, Namespace::Struct, "A").0, 36);
+    }
+
+    #[test]
+    fn packed_and_aligned_attributes() {
+        let btf = btf_of("struct foo { int x; char y; int z; } struct bar { int x; char y; int z; } __attribute__((packed)) struct baz { char c; } __attribute__((aligned(8)))");
+        assert_eq!(layout(&btf, Namespace::Struct, "foo").0, 12);
+        assert_eq!(layout(&btf, Namespace::Struct, "bar"), (9, vec![m("x", 0, 0), m("y", 32, 0), m("z", 40, 0)]));
+        assert_eq!(layout(&btf, Namespace::Struct, "baz").0, 8);
+    }
+
+    #[test]
+    fn bitfields_fill_units_of_their_type() {
+        let btf = btf_of("struct Foo { unsigned int a:4, b:8, c:3, d:1, e:16; }");
+        assert_eq!(layout(&btf, Namespace::Struct, "Foo"), (4, vec![m("a", 0, 4), m("b", 4, 8), m("c", 12, 3), m("d", 15, 1), m("e", 16, 16)]));
+        // A field that would cross a unit of its type starts the next one.
+        let btf = btf_of("struct Bar { short a:4, b:8, c:3, d:1; int e:9, f:15, g:1, h:2, i:5 }");
+        let (size, members) = layout(&btf, Namespace::Struct, "Bar");
+        assert_eq!(size, 8);
+        assert_eq!(members[4..], [m("e", 16, 9), m("f", 32, 15), m("g", 47, 1), m("h", 48, 2), m("i", 50, 5)]);
+        let btf = btf_of("struct Z { char a:3; int :0; char b; }");
+        assert_eq!(layout(&btf, Namespace::Struct, "Z"), (5, vec![m("a", 0, 3), m("b", 32, 0)]));
+    }
+
+    #[test]
+    fn unions_nested_and_anonymous_records() {
+        let btf = btf_of("union N { int i; char c[6]; long l; }; struct Foo { int m; struct Bar { char x; } bar; union { int u; short s; }; union N n; }");
+        assert_eq!(layout(&btf, Namespace::Union, "N"), (8, vec![m("i", 0, 0), m("c", 0, 0), m("l", 0, 0)]));
+        assert_eq!(layout(&btf, Namespace::Struct, "Bar").0, 1);
+        let (size, members) = layout(&btf, Namespace::Struct, "Foo");
+        assert_eq!((size, members.iter().map(|(n, b, _)| (n.as_str(), *b)).collect::<Vec<_>>()), (24, vec![("m", 0), ("bar", 32), ("", 64), ("n", 128)]));
+        assert!(btf.member(btf.find(Namespace::Struct, "Foo").expect("Foo"), "s").is_some(), "anonymous members are reached through");
+    }
+
+    #[test]
+    fn arrays_pointers_and_forward_declarations() {
+        let btf = btf_of("struct L; struct Foo { int y[2][3]; struct L *l; struct Foo *next; void (*cb)(int); char z[]; }");
+        assert_eq!(layout(&btf, Namespace::Struct, "Foo"), (48, vec![m("y", 0, 0), m("l", 192, 0), m("next", 256, 0), m("cb", 320, 0), m("z", 384, 0)]));
+    }
+
+    #[test]
+    fn enums_count_on_and_pick_their_size() {
+        let btf = btf_of("enum E { A = 1, B, C = B << 3, D } enum Big { X = 0x100000000 } enum Neg { M = -1 }");
+        let e = btf.find(Namespace::Enum, "E").expect("E");
+        assert_eq!(btf.enumerators(e), vec![("A", 1), ("B", 2), ("C", 16), ("D", 17)]);
+        assert_eq!(btf.size_of(e), Some(4));
+        assert_eq!(btf.size_of(btf.find(Namespace::Enum, "Big").expect("Big")), Some(8));
+        assert!(matches!(btf.kind(btf.find(Namespace::Enum, "Neg").expect("Neg")), Kind::Enum { signed: true, .. }));
+    }
+
+    #[test]
+    fn typedefs_name_any_type() {
+        let btf = btf_of("struct Foo { int a; } typedef struct Foo Bar, *BarP; typedef unsigned long long u64x; struct S { Bar b; BarP p; u64x n; uint8_t k; }");
+        assert_eq!(layout(&btf, Namespace::Struct, "S").0, 32);
+        let bar = btf.find(Namespace::Typedef, "Bar").expect("Bar");
+        assert_eq!(btf.c_name(btf.strip(bar)), "struct Foo");
     }
 }
