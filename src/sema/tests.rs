@@ -661,3 +661,15 @@ fn constructs_the_kernel_cannot_run_are_named() {
         &kernel
     ));
 }
+
+#[test]
+fn script_c_definitions_type_casts_fields_and_enumerators() {
+    insta::assert_snapshot!(check(
+        "struct Foo { int a; char b[10]; struct Foo *next; struct task_struct *t; } enum E { A = 1, B } typedef struct Foo Bar; tracepoint:sched:sched_switch { $f = (Bar *)args.prev_pid; $a = $f->a; $b = $f->b; $n = $f->next->next; $e = (enum E)$a; $x = B; $pid = $f->t->pid; $s = *$f; }"
+    ));
+}
+
+#[test]
+fn script_c_definitions_errors_are_sema_errors() {
+    insta::assert_snapshot!(check("struct Foo { struct Missing m; int x:40; } enum E { A } BEGIN { $e = (enum E)7; }"));
+}
