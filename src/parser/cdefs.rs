@@ -239,13 +239,29 @@ impl<'s> Parser<'s> {
         })
     }
 
+    /// A C name: rtrace's own type names and keywords are names to C (`char *string;`).
+    fn name_token(tok: &Tok) -> Option<String> {
+        match tok {
+            Tok::Ident(w) if !w.starts_with("__attribute") => Some(w.clone()),
+            Tok::TypeName(w) if !TYPE_WORDS.contains(&w.as_str()) => Some(w.clone()),
+            Tok::Let => Some("let".into()),
+            Tok::Unroll => Some("unroll".into()),
+            Tok::Offsetof => Some("offsetof".into()),
+            _ => None,
+        }
+    }
+
+    fn at_name(&mut self) -> Result<bool, CSyntaxError> {
+        Ok(self.peek()?.and_then(Self::name_token).is_some())
+    }
+
     fn ident(&mut self, expected: &str) -> Result<Ident, CSyntaxError> {
-        match self.peek()? {
-            Some(Tok::Ident(_)) => match self.next()? {
-                Some((Tok::Ident(name), span)) => Ok(Ident { name, span }),
-                _ => Err(self.error(expected)),
-            },
-            _ => Err(self.error(expected)),
+        if !self.at_name()? {
+            return Err(self.error(expected));
+        }
+        match self.next()? {
+            Some((tok, span)) => Ok(Ident { name: Self::name_token(&tok).unwrap_or_default(), span }),
+            None => Err(self.error(expected)),
         }
     }
 
@@ -365,7 +381,7 @@ impl<'s> Parser<'s> {
         let spec = match self.peek()?.cloned() {
             Some(Tok::CTypeKeyword(kw)) if kw == "enum" => {
                 self.next()?;
-                let name = if matches!(self.peek()?, Some(Tok::Ident(_))) { Some(self.ident("the enum's name")?) } else { None };
+                let name = if self.at_name()? { Some(self.ident("the enum's name")?) } else { None };
                 let body = if self.eat(&Tok::LBrace)? { Some(self.enumerators()?) } else { None };
                 if name.is_none() && body.is_none() {
                     return Err(self.error("the enum's name or `{`"));
@@ -376,7 +392,7 @@ impl<'s> Parser<'s> {
                 self.next()?;
                 let mut attrs = Attributes::default();
                 self.attributes(&mut attrs)?;
-                let name = if matches!(self.peek()?, Some(Tok::Ident(w)) if !w.starts_with("__attribute")) {
+                let name = if self.at_name()? {
                     Some(self.ident("the struct's name")?)
                 } else {
                     None
@@ -398,7 +414,8 @@ impl<'s> Parser<'s> {
                     }
                     // A name that is not a type word: the typedef name when it comes
                     // first, else what is declared.
-                    let type_word = TYPE_WORDS.contains(&w.as_str()) || matches!(self.peek()?, Some(Tok::TypeName(_)));
+                    // bpftrace's own names (`uint32`) are types only where a type starts.
+                    let type_word = TYPE_WORDS.contains(&w.as_str()) || (words.is_empty() && matches!(self.peek()?, Some(Tok::TypeName(_))));
                     if !type_word && !words.is_empty() {
                         break;
                     }
@@ -478,7 +495,7 @@ impl<'s> Parser<'s> {
             self.skip_group()?;
             function = true;
             Some(name)
-        } else if matches!(self.peek()?, Some(Tok::Ident(w)) if !w.starts_with("__attribute")) {
+        } else if self.at_name()? {
             Some(self.ident("a name")?)
         } else if member && self.peek()? == Some(&Tok::Colon) {
             None
@@ -631,6 +648,12 @@ mod tests {
     fn nested_anonymous_and_function_pointers() {
         let (d, _) = defs("struct Foo { struct { int x; } y; union { int i; }; void (*cb)(int, char *); const char *s; unsigned long long z[2][3]; } i:s:1 {}");
         assert_eq!(d, "(c struct Foo { (struct { (int x) } y) (union { (int i) }) (void (*cb)()) (char *s) (unsigned long long z[2][3]) })");
+    }
+
+    #[test]
+    fn rtrace_words_are_c_names() {
+        let (d, _) = defs("struct string { char *string; int let; uint32 uint64; } BEGIN {}");
+        assert_eq!(d, "(c struct string { (char *string) (int let) (uint32 uint64) })");
     }
 
     #[test]

@@ -529,6 +529,13 @@ impl<'k> Checker<'k> {
         if let Some(int) = builtin_int(&t.name) {
             return self.size_of(int, t.span);
         }
+        // An enum's own size (4 unless its values need 8), not its values' word.
+        if let Some(name) = t.name.strip_prefix("enum ") {
+            let btf = self.btf(t.span, &format!("`{}`", t.name))?;
+            if let Some(size) = btf.find(Namespace::Enum, name).and_then(|id| btf.size_of(id)) {
+                return Ok(size);
+            }
+        }
         let record = self.record_spec(t)?;
         self.size_of(record, t.span)
     }

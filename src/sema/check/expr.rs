@@ -309,6 +309,7 @@ impl Checker<'_> {
                 let (tt, ft) = (self.value_type(&t)?.as_int(), self.value_type(&f)?.as_int());
                 let ty = match (tt, ft) {
                     _ if t.ty == Type::Bool && f.ty == Type::Bool => Type::Bool,
+                    _ if matches!(t.ty, Type::Enum(_)) && t.ty == f.ty => t.ty,
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
