@@ -386,6 +386,21 @@ impl<'s> Lexer<'s> {
         self.src[self.skip_trivia(pos)..].starts_with(text)
     }
 
+    /// Whether the `/` at `pos` continues a relative path as a uprobe's or USDT probe's
+    /// binary (`uprobe:testprogs/prog:f`): its segment is the second, and a `:` follows the
+    /// path before any blank or `{`, which a predicate's `/` never has.
+    fn relative_path_at(&self, start: usize, pos: usize) -> bool {
+        let text = &self.src[start..pos];
+        let mut segments = text.split(':');
+        let provider = segments.next().unwrap_or_default();
+        if !matches!(provider, "uprobe" | "uretprobe" | "u" | "ur" | "usdt" | "U") || text.matches(':').count() != 1 {
+            return false;
+        }
+        let rest = &self.src[pos..];
+        let end = rest.find(|c: char| c.is_whitespace() || c == '{').unwrap_or(rest.len());
+        rest[..end].contains(':')
+    }
+
     /// Scans an attach point starting at `start`. A `/` belongs to it only inside a path
     /// segment (`uprobe:/bin/bash:f`); elsewhere it starts a predicate.
     fn scan_attach_point(&self, start: usize) -> usize {
@@ -402,7 +417,7 @@ impl<'s> Lexer<'s> {
                 continue;
             }
             let ok = match c {
-                b'/' => segment_is_path || segment_start,
+                b'/' => segment_is_path || segment_start || self.relative_path_at(start, pos),
                 b'.' if segment_start => true,
                 c if c.is_ascii_alphanumeric() => true,
                 b'_' | b'*' | b'?' | b'-' | b'+' | b'.' | b'$' | b'#' | b'[' | b']' | b'@' => true,

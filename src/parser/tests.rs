@@ -199,3 +199,8 @@ fn c_definitions_come_first() {
 fn c_definition_after_a_probe_is_refused() {
     insta::assert_snapshot!(err("BEGIN { } struct Foo { int a; }"));
 }
+
+#[test]
+fn uprobe_relative_binary_path() {
+    insta::assert_snapshot!(ast("uprobe:testprogs/uprobe_test:f /pid/ { } u:bin/x:g/arg0 == 1/ { }"));
+}
