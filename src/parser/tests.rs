@@ -204,3 +204,8 @@ fn c_definition_after_a_probe_is_refused() {
 fn uprobe_relative_binary_path() {
     insta::assert_snapshot!(ast("uprobe:testprogs/uprobe_test:f /pid/ { } u:bin/x:g/arg0 == 1/ { }"));
 }
+
+#[test]
+fn map_value_indexed_after_its_keys() {
+    insta::assert_snapshot!(ast("BEGIN { $x = @a[0][1]; $y = @b[1, 2][0][3]; }"));
+}

@@ -673,3 +673,11 @@ fn script_c_definitions_type_casts_fields_and_enumerators() {
 fn script_c_definitions_errors_are_sema_errors() {
     insta::assert_snapshot!(check("struct Foo { struct Missing m; int x:40; } enum E { A } BEGIN { $e = (enum E)7; }"));
 }
+
+#[test]
+fn arrays_as_values_are_copies_indexed_by_constants() {
+    insta::assert_snapshot!(check(
+        "struct A { int x[4]; int y[2][3]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; @m[$a->y] = $a->x; $e = $x[3]; $f = @m[$a->y][1]; $g = $a->x == $x; }"
+    ));
+    insta::assert_snapshot!(check("struct A { int x[4]; long l[4]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; $e = $x[4]; $c = $a->x == $a->l; }"));
+}

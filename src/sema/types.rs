@@ -101,6 +101,10 @@ pub struct StructLayout {
     /// In order, with the members of anonymous structs and unions in their place, as C
     /// reaches them. A union's fields all start at 0.
     pub fields: Vec<Field>,
+    /// A C array held as a value (`$a = p->arr`): its elements are the fields `0`, `1`...,
+    /// printed `[1,2]` (an element may be an array of its own).
+    #[serde(default)]
+    pub array: bool,
 }
 
 /// One field of a struct value.
@@ -328,6 +332,11 @@ impl Type {
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
         matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Bool | Type::Enum(_))
+    }
+
+    /// A C array, in memory or as a value.
+    pub fn is_array(self) -> bool {
+        matches!(self, Type::Array { .. }) || matches!(self, Type::Struct(s) if s.layout().array)
     }
 
     /// A word printed as text by `%s` and as a number by `%d`: bools and enums.

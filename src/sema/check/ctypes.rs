@@ -278,6 +278,49 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.retyped(Type::U64)), user }, ty: value, span })
     }
 
+    /// An array in memory used as a value: a copy of its elements, typed as an array-shaped
+    /// struct layout (printed `[1,2,3]`, indexed by constants).
+    pub(super) fn array_value(&mut self, addr: hir::Expr, elem: CType, len: u32, user: bool) -> Checked<hir::Expr> {
+        let span = addr.span;
+        let btf = self.btf(span, "array values")?;
+        let st = array_ty(btf, elem.id, len);
+        if st.layout().size == 0 {
+            return Err(self.error(SemaError::NotAValue { span, what: format!("an array of no elements (`{}`)", addr.ty) }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.retyped(Type::U64)), user }, ty: Type::Struct(st), span })
+    }
+
+    /// `a == b`, `a != b` of two arrays of one type: their bytes compared.
+    pub(super) fn array_compare(&mut self, op: BinOp, l: hir::Expr, r: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let (l, r) = (self.value(l), self.value(r));
+        let (l, r) = (l?, r?);
+        if l.ty != r.ty {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!("`{}` compares arrays of one type, not {} and {}", op.symbol(), l.ty, r.ty),
+                label: format!("{} {} {}", l.ty, op.symbol(), r.ty),
+            }));
+        }
+        self.require(crate::features::Feature::Loop, span, "comparing arrays")?;
+        let n = int_expr(l.ty.size() as u64, span);
+        let cmp = hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(l), b: Box::new(r), n: Box::new(n) }, ty: Type::I64, span };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op, lhs: Box::new(cmp), rhs: Box::new(hir::Expr { ty: Type::I64, ..int_expr(0, span) }) }, ty: Type::Bool, span })
+    }
+
+    /// `value[i]` of an array value: element `i`, a constant within its length.
+    fn array_element(&mut self, base: hir::Expr, st: StructTy, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let len = st.layout().fields.len();
+        let Some(i) = super::comptime::fold(&index).filter(|i| *i < len as u64) else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: index.span,
+                message: format!("an array value of {len} elements is indexed by a constant from 0 to {}", len.saturating_sub(1)),
+                label: "not a constant in range".into(),
+            }));
+        };
+        let ty = st.layout().fields[i as usize].ty;
+        Ok(hir::Expr { kind: hir::ExprKind::StructField { base: Box::new(base), field: i as usize }, ty, span })
+    }
+
     /// `value.field` on a struct value (a variable or map value holding a copy).
     fn struct_field(&mut self, base: hir::Expr, st: StructTy, field: &ast::Ident) -> Checked<hir::Expr> {
         let span = base.span.to(field.span);
@@ -358,6 +401,11 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        if let Type::Struct(st) = base.ty {
+            if st.layout().array {
+                return self.array_element(base, st, index, span);
+            }
+        }
         if let Type::Inet(bytes) = base.ty {
             return self.address_byte(base, bytes, index, span);
         }
@@ -384,7 +432,8 @@ impl<'k> Checker<'k> {
             }
         };
         self.expect_int(&index, "an index must be an integer")?;
-        if let (Some(len), hir::ExprKind::Int(i)) = (len, &index.kind) {
+        // A flexible array (`int y[0]`, `int y[]`) has as many elements as were allocated.
+        if let (Some(len @ 1..), hir::ExprKind::Int(i)) = (len, &index.kind) {
             if *i >= u64::from(len) {
                 return Err(self.error(SemaError::TypeMismatch {
                     span: index.span,
@@ -692,7 +741,31 @@ fn struct_ty(btf: &Btf, id: TypeId) -> StructTy {
     let mut fields = Vec::new();
     collect_fields(btf, id, 0, &mut fields);
     let size = btf.size_of(id).unwrap_or(0) as usize;
-    StructTy::new(StructLayout { name: Sym::new(&btf.c_name(id)), size, fields })
+    StructTy::new(StructLayout { name: Sym::new(&btf.c_name(id)), size, fields, array: false })
+}
+
+/// The value layout of an array of `len` elements of `elem` (not chars, which are strings):
+/// fields `0`, `1`..., each an element value; an array of arrays nests.
+fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
+    let (ty, size) = if elem >= SYNTHETIC_INT {
+        let bits = (elem & 0xff) as u8;
+        (Type::Int { bits, signed: elem & 0x100 != 0 }, u64::from(bits / 8))
+    } else {
+        let elem = btf.strip(elem);
+        let size = btf.size_of(elem).unwrap_or(0);
+        match btf.kind(elem) {
+            Kind::Array { elem: inner, len: n } if !matches!(btf.kind(btf.strip(inner)), Kind::Int { size: 1, .. }) => (Type::Struct(array_ty(btf, inner, n)), size),
+            _ => (field_type(btf, elem).0, size),
+        }
+    };
+    let fields = (0..len).map(|i| Field { name: Sym::new(&i.to_string()), bit_offset: (u64::from(i) * size * 8) as u32, bitfield_size: 0, ty, count: 0 }).collect();
+    // C's spelling: the outer length first (`int[2][3]` is two arrays of three).
+    let elem_name = if elem >= SYNTHETIC_INT { ty.to_string() } else { btf.c_name(elem) };
+    let name = match elem_name.find('[') {
+        Some(i) => format!("{}[{len}]{}", &elem_name[..i], &elem_name[i..]),
+        None => format!("{elem_name}[{len}]"),
+    };
+    StructTy::new(StructLayout { name: Sym::new(&name), size: (size * u64::from(len)) as usize, fields, array: true })
 }
 
 /// The fields of `id` at `base` bits, the members of anonymous structs and unions inlined.

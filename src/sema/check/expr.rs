@@ -278,6 +278,7 @@ impl Checker<'_> {
                 match (op, l.ty, r.ty) {
                     (BinOp::Add | BinOp::Sub, Type::Ptr { .. }, Type::Int { .. }) => return self.pointer_arithmetic(*op, l, r, span),
                     (BinOp::Add, Type::Int { .. }, Type::Ptr { .. }) => return self.pointer_arithmetic(*op, r, l, span),
+                    (BinOp::Eq | BinOp::Ne, a, b) if a.is_array() && b.is_array() => return self.array_compare(*op, l, r, span),
                     _ => {}
                 }
                 let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());

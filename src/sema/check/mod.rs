@@ -416,6 +416,7 @@ impl Checker<'_> {
     fn value(&mut self, e: hir::Expr) -> Checked<hir::Expr> {
         match e.ty {
             Type::Record { ty, user } if ty.id < types::SYNTHETIC_INT => self.struct_value(e, ty, user),
+            Type::Array { elem, len, user } => self.array_value(e, elem, len, user),
             _ => {
                 self.value_type(&e)?;
                 Ok(e)
