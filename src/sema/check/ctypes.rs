@@ -784,8 +784,8 @@ fn collect_fields(btf: &Btf, id: TypeId, base: u32, out: &mut Vec<Field>) {
     }
 }
 
-/// A field's value type and array length (0: not an array). Char arrays are strings; arrays
-/// of arrays are flattened; floats print as their bits.
+/// A field's value type and array length (0: not an array). Char arrays are strings, other
+/// arrays array values; floats print as their bits.
 fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
     match btf.kind(id) {
         Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
@@ -798,10 +798,9 @@ fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
             let elem = btf.strip(elem);
             match btf.kind(elem) {
                 Kind::Int { size: 1, .. } => (Type::Str(len as usize), 0),
-                _ => {
-                    let (ty, inner) = field_type(btf, elem);
-                    (ty, len * inner.max(1))
-                }
+                // An array value of its own, so `$s.arr[1]` reads it and `[[1,2],[3,4]]`
+                // prints nested, as bpftrace does.
+                _ => (Type::Struct(array_ty(btf, elem, len)), 0),
             }
         }
         // 128-bit integers and anything else: its bytes as 64-bit words.
