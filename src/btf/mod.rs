@@ -450,7 +450,7 @@ impl Btf {
                 NewType::Int { name: n, size, signed, char, bool } => {
                     let enc = u32::from(*signed) | u32::from(*char) << 1 | u32::from(*bool) << 2;
                     let n = name(n);
-                    put(&mut out, &[n, info(KIND_INT, 0, false), *size, enc << 24 | size * 8]);
+                    put(&mut out, &[n, info(KIND_INT, 0, false), *size, (enc << 24) | (size * 8)]);
                 }
                 NewType::Ptr(to) => put(&mut out, &[0, info(KIND_PTR, 0, false), *to]),
                 NewType::Array { elem, index, len } => put(&mut out, &[0, info(KIND_ARRAY, 0, false), 0, *elem, *index, *len]),

@@ -402,7 +402,7 @@ fn unary_expr(t: &[String], pos: &mut usize, raw: &HashMap<String, String>) -> O
             }
             is_defined(&name, raw)
         }
-        n if n.chars().all(|c| c.is_ascii_digit()) => Some(n.trim_start_matches('0') != ""),
+        n if n.chars().all(|c| c.is_ascii_digit()) => Some(!n.trim_start_matches('0').is_empty()),
         _ => None,
     }
 }

@@ -128,6 +128,8 @@ impl<'k> Checker<'k> {
             (0, Kind::Ptr(to)) => return Ok(Type::Ptr { to: Self::c_type(btf, to), user }),
             _ => {}
         }
+        // `struct Foo **`: a pointer to BTF's `struct Foo *`, where it has one.
+        let pointer = if t.pointers == 2 { btf.pointer_to(id) } else { None };
         match t.pointers {
             0 if matches!(btf.kind(target), Kind::Enum { .. }) => Ok(Type::Enum(enum_ty(btf, target))),
             0 => Err(self.error(SemaError::TypeMismatch {
@@ -136,8 +138,7 @@ impl<'k> Checker<'k> {
                 label: format!("cast to a pointer instead: `({} *)`", t.name),
             })),
             1 => Ok(Type::Ptr { to: ty, user }),
-            // `struct Foo **`: a pointer to BTF's `struct Foo *`, where it has one.
-            2 if btf.pointer_to(id).is_some() => Ok(Type::Ptr { to: Self::c_type(btf, btf.pointer_to(id).unwrap_or(0)), user }),
+            2 if pointer.is_some() => Ok(Type::Ptr { to: Self::c_type(btf, pointer.unwrap_or(0)), user }),
             _ => Err(self.error(SemaError::TypeMismatch {
                 span: t.span,
                 message: "pointers to pointers are not supported".into(),
