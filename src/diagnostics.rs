@@ -23,12 +23,33 @@ pub fn secondary(span: Span, message: impl std::fmt::Display) -> Label<usize> {
     Label::secondary(span.file, span.range()).with_message(message)
 }
 
-/// Renders diagnostics to stderr, coloured when stderr is a terminal.
+static WARNINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// `--no-warnings`: from here on no warning is printed, at compile time or while tracing
+/// (`warnf` included); errors still are.
+pub fn silence_warnings() {
+    WARNINGS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn warnings_shown() -> bool {
+    WARNINGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints a warning that has no place in the script on stderr, as bpftrace does
+/// (`WARNING: ...`), unless warnings are silenced.
+pub fn warn(message: impl std::fmt::Display) {
+    if warnings_shown() {
+        eprintln!("WARNING: {message}");
+    }
+}
+
+/// Renders diagnostics to stderr, coloured when stderr is a terminal (warnings only while
+/// they are shown).
 pub fn emit(files: &Files, diags: &[Diag]) {
     let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { termcolor::ColorChoice::Auto } else { termcolor::ColorChoice::Never };
     let writer = termcolor::StandardStream::stderr(choice);
     let config = term::Config::default();
-    for d in diags {
+    for d in diags.iter().filter(|d| d.severity != codespan_reporting::diagnostic::Severity::Warning || warnings_shown()) {
         let (shown, d) = Shown::new(files, d);
         // A failure to write to stderr leaves nothing better to do.
         let _ = term::emit_to_write_style(&mut writer.lock(), &config, &shown, &d);

@@ -13,3 +13,4 @@ pub mod oom;
 pub mod parser;
 pub mod runtime;
 pub mod sema;
+pub mod signals;

@@ -12,8 +12,8 @@ use rtrace::{codegen, parser, runtime, sema};
 #[derive(Parser, Debug)]
 #[command(name = "rtrace", version, about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)")]
 struct Cli {
-    /// Program text to run.
-    #[arg(short = 'e', value_name = "PROGRAM")]
+    /// Program text to run (given twice, the last one runs, as in bpftrace).
+    #[arg(short = 'e', value_name = "PROGRAM", overrides_with = "program")]
     program: Option<String>,
 
     /// The script FILE to run (when -e is not given; `-` reads it from stdin), then the
@@ -31,9 +31,27 @@ struct Cli {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 
-    /// Quiet: no "Attaching N probes..." line.
-    #[arg(short = 'q')]
+    /// Quiet: no "Attached N probes" line.
+    #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+
+    /// No warnings, at compile time or while tracing (`warnf` included).
+    #[arg(long = "no-warnings")]
+    no_warnings: bool,
+
+    /// Only compile and attach the probes whose full name (`interval:ms:200`) matches the
+    /// regular expression REGEX; BEGIN and END always run.
+    #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
+    probe_filter: Option<regex_lite::Regex>,
+
+    /// Read the integer constants of header FILE, as `#include <FILE>` at the top of the
+    /// script would (may be given more than once).
+    #[arg(long = "include", value_name = "FILE")]
+    include: Vec<String>,
+
+    /// Look for `#include` headers in DIR first (may be given more than once).
+    #[arg(short = 'I', value_name = "DIR")]
+    include_dirs: Vec<std::path::PathBuf>,
 
     /// Output buffering: `line` (the default), `full` or `none`.
     #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = ["line", "full", "none"])]
@@ -54,17 +72,17 @@ struct Cli {
 
     /// Verbose: print the full verifier log when the kernel rejects a program, and
     /// "Attached N probes in T ms" once every probe is live.
-    #[arg(short = 'v')]
-    verbose: bool,
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
 
     /// Run CMD (split on spaces; use `sh -c '...'` for shell syntax) once every probe is
     /// attached, with `cpid` its pid; the trace ends when it exits.
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
     command: Option<String>,
 
     /// Trace only process PID (BEGIN, END and interval still run; uprobes attach to it alone); the trace
     /// ends when it exits.
-    #[arg(short = 'p', value_name = "PID", conflicts_with = "command")]
+    #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "command")]
     pid: Option<u32>,
 
     /// List the attach points matching the GLOB given as the argument (all of them without
@@ -80,6 +98,11 @@ struct Cli {
     /// asked of the kernel: a tiny program loaded, a map created, a perf event opened).
     #[arg(long)]
     info: bool,
+}
+
+/// `--probe-filter`'s regular expression, or what is wrong with it.
+fn probe_filter(text: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(text).map_err(|e| format!("Invalid --probe-filter regex: {e}"))
 }
 
 enum Emit {
@@ -132,6 +155,10 @@ fn run() -> ExitCode {
             };
         }
     };
+    let verbose = cli.verbose > 0;
+    if cli.no_warnings {
+        rtrace::diagnostics::silence_warnings();
+    }
     if cli.info {
         print!("{}", info());
         return ExitCode::SUCCESS;
@@ -140,7 +167,7 @@ fn run() -> ExitCode {
         use std::io::Write;
         let pattern = cli.args.first().map_or("*", String::as_str);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern, cli.verbose) {
+        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern, verbose) {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -194,7 +221,8 @@ fn run() -> ExitCode {
     };
 
     let compiled = on_compiler_stack(|| -> Result<codegen::artifact::BpfArtifact, ExitCode> {
-        let script = match parser::parse(&src, file) {
+        let includes = parser::Includes { headers: cli.include.clone(), dirs: cli.include_dirs.clone() };
+        let script = match parser::parse_with(&src, file, &includes) {
             Ok(s) => s,
             Err(e) => return Err(fail(vec![e.to_diagnostic()])),
         };
@@ -215,13 +243,7 @@ fn run() -> ExitCode {
             }
         }
         let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
-        let env = match config_from_env() {
-            Ok(e) => e,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Err(ExitCode::from(1));
-            }
-        };
+        let env = sema::EnvConfig::from_vars(std::env::vars());
         let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
         // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
         let (named, params): (Vec<String>, Vec<String>) = params.into_iter().partition(|p| p.starts_with("--") && p.len() > 2);
@@ -233,7 +255,7 @@ fn run() -> ExitCode {
                 None => (o[2..].to_string(), None),
             })
             .collect();
-        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target };
+        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone() };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
@@ -269,7 +291,7 @@ fn run() -> ExitCode {
                         (Some(rtrace::cache::Lookup::Untrusted(why)), _, _) => Some(why),
                         _ => None,
                     };
-                    if let (true, Some(why)) = (cli.verbose, unused) {
+                    if let (true, Some(why)) = (verbose, unused) {
                         eprintln!("cache: not used: {why}");
                     }
                     a
@@ -310,7 +332,7 @@ fn run() -> ExitCode {
     match runtime::run(
         &artifact,
         &runtime::RunOptions {
-            verbose: cli.verbose,
+            verbose,
             command,
             pid: cli.pid,
             output,
@@ -321,41 +343,6 @@ fn run() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }
-}
-
-/// bpftrace's settings from the environment, each under its current name or its 0.17 one:
-/// `BPFTRACE_MAX_MAP_KEYS` (`BPFTRACE_MAP_KEYS_MAX`), `BPFTRACE_MAX_STRLEN`
-/// (`BPFTRACE_STRLEN`), `BPFTRACE_STACK_MODE`, `BPFTRACE_PERF_RB_PAGES`,
-/// `BPFTRACE_MISSING_PROBES`.
-fn config_from_env() -> Result<sema::EnvConfig, String> {
-    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)));
-    let number = |names: &[&str], max: u64, what: &str| -> Result<Option<u64>, String> {
-        match var(names) {
-            None => Ok(None),
-            Some((name, v)) => v.trim().parse::<u64>().ok().filter(|n| (1..=max).contains(n)).map(Some).ok_or_else(|| format!("{name}={v:?} is not {what}")),
-        }
-    };
-    let max_map_keys = number(&["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"], u64::from(u32::MAX), "a positive number of keys")?;
-    let max_strlen = number(&["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"], sema::hir::MAX_STR_LEN as u64, "a string size from 1 to 1024 bytes")?;
-    let perf_rb_pages = number(&["BPFTRACE_PERF_RB_PAGES"], sema::hir::MAX_PERF_RB_PAGES as u64, "a number of pages per CPU from 1 to 16384")?;
-    let stack_mode = match var(&["BPFTRACE_STACK_MODE"]) {
-        None => None,
-        Some((_, v)) if v == "bpftrace" => Some(sema::types::StackMode::Bpftrace),
-        Some((_, v)) if v == "perf" => Some(sema::types::StackMode::Perf),
-        Some((_, v)) if v == "raw" => Some(sema::types::StackMode::Raw),
-        Some((name, v)) => return Err(format!("{name}={v:?} is not `bpftrace`, `perf` or `raw`")),
-    };
-    let missing_probes = match var(&["BPFTRACE_MISSING_PROBES"]) {
-        None => None,
-        Some((name, v)) => Some(sema::hir::MissingProbes::parse(&v).ok_or_else(|| format!("{name}={v:?} is not {}", sema::hir::MissingProbes::VALUES))?),
-    };
-    Ok(sema::EnvConfig {
-        max_strlen: max_strlen.map(|n| n as usize),
-        stack_mode,
-        max_map_keys: max_map_keys.map(|n| n as u32),
-        perf_rb_pages: perf_rb_pages.map(|n| n as usize),
-        missing_probes,
-    })
 }
 
 /// `--info`: the system, the build, then every `features::Feature` as the kernel answers it,
@@ -409,6 +396,6 @@ fn warn_unread_params(src: &str, params: &[String]) {
         return;
     }
     for (i, p) in params.iter().enumerate().skip(read.highest as usize) {
-        eprintln!("warning: positional parameter ${} (`{p}`) is never read by the script", i + 1);
+        rtrace::diagnostics::warn(format_args!("positional parameter ${} (`{p}`) is never read by the script", i + 1));
     }
 }

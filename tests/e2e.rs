@@ -12,6 +12,7 @@
 //! ~~~
 //! EXPECT_REGEX regex                 some stdout line must match
 //! STDERR text                        stderr must contain this text
+//! NOT_STDERR text                    stderr must not contain this text
 //! EXIT 1                             expected exit status (default 0)
 //! SETUP shell command                run before rtrace starts ($RTRACE is the binary)
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
@@ -57,6 +58,7 @@ struct Case {
     expect: Option<String>,
     expect_regex: Vec<String>,
     stderr: Vec<String>,
+    not_stderr: Vec<String>,
     exit: i32,
     workload: Option<String>,
     setup: Option<String>,
@@ -111,6 +113,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
             }
             "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
             "STDERR" => c.stderr.push(rest.to_string()),
+            "NOT_STDERR" => c.not_stderr.push(rest.to_string()),
             "EXIT" => c.exit = rest.trim().parse().expect("EXIT takes a number"),
             "WORKLOAD" => c.workload = Some(rest.to_string()),
             "SETUP" => c.setup = Some(rest.to_string()),
@@ -264,6 +267,9 @@ fn check(c: &Case, o: &Outcome) -> Result<(), String> {
         if !o.stderr.contains(s.as_str()) {
             return Err(format!("stderr lacks {s:?}\n{}", ctx()));
         }
+    }
+    if let Some(s) = c.not_stderr.iter().find(|s| o.stderr.contains(s.as_str())) {
+        return Err(format!("stderr has {s:?}\n{}", ctx()));
     }
     if o.stderr.contains("panicked") {
         return Err(format!("rtrace panicked\n{}", ctx()));

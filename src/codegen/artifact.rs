@@ -34,6 +34,10 @@ pub struct RuntimeMeta {
     pub perf_rb_pages: usize,
     /// What an attach point the kernel refuses does (config `missing_probes`).
     pub missing_probes: crate::sema::hir::MissingProbes,
+    /// Whether the maps are printed when the trace ends (config `print_maps_on_exit`).
+    pub print_maps_on_exit: bool,
+    /// The most bytes `cat` prints of a file (config `max_cat_bytes`).
+    pub max_cat_bytes: u64,
 }
 
 /// One BPF program: one attach point of one probe.
@@ -231,4 +235,4 @@ pub const EVENTS_BYTES: u32 = 1 << 22;
 /// Ring buffer size for scripts whose only events are exit(), print(), clear() and zero().
 pub const CONTROL_EVENTS_BYTES: u32 = 1 << 16;
 /// Keys per map, bpftrace's default `max_map_keys`.
-pub const MAX_MAP_KEYS: u32 = 4096;
+pub const MAX_MAP_KEYS: u32 = crate::sema::hir::DEFAULT_MAP_KEYS;

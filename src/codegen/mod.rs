@@ -77,7 +77,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
     module.set_triple(&triple);
     module.set_data_layout(&machine.get_target_data().get_data_layout());
 
-    let license = ctx.const_string(b"GPL", true);
+    let license = ctx.const_string(program.config.license.as_bytes(), true);
     let g = module.add_global(license.get_type(), None, "_license");
     g.set_initializer(&license);
     g.set_section(Some("license"));
@@ -138,6 +138,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         skb_outputs: program.skb_outputs.clone(),
         perf_rb_pages: program.config.perf_rb_pages.next_power_of_two(),
         missing_probes: program.config.missing_probes,
+        print_maps_on_exit: program.config.print_maps_on_exit,
+        max_cat_bytes: program.config.max_cat_bytes,
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

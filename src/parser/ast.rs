@@ -205,6 +205,8 @@ pub enum ExprKind {
         then: Box<Expr>,
         els: Box<Expr>,
     },
+    /// `(a = 1, b = "x")`: a record, a tuple whose elements have names.
+    Record(Vec<(Ident, Expr)>),
     /// `base.field` or `base->field`; for a tuple, `base.0`.
     Field {
         base: Box<Expr>,
@@ -270,6 +272,7 @@ impl Expr {
                 f(index);
             }
             ExprKind::Tuple(items) => items.iter_mut().for_each(f),
+            ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, e)| f(e)),
             ExprKind::Offsetof { of, .. } => {
                 if let OffsetofBase::Expr(e) = &mut **of {
                     f(e)
@@ -489,6 +492,10 @@ impl fmt::Display for Expr {
             ExprKind::Tuple(items) => {
                 let items: Vec<String> = items.iter().map(|a| a.to_string()).collect();
                 write!(f, "(tuple {})", items.join(" "))
+            }
+            ExprKind::Record(fields) => {
+                let fields: Vec<String> = fields.iter().map(|(n, e)| format!("{}={e}", n.name)).collect();
+                write!(f, "(record {})", fields.join(" "))
             }
             ExprKind::SizeofType(t) => write!(f, "(sizeof {t})"),
             ExprKind::TypeOf(t) => write!(f, "(typeof {t})"),

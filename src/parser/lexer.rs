@@ -17,6 +17,8 @@ pub enum Tok {
     #[token("/*")]
     UnterminatedComment,
     #[regex(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+|[0-9]+[eE][0-9]+", priority = 3, callback = |lex| parse_int(lex.slice()))]
+    // `100ms`, `1s`: a duration, in nanoseconds.
+    #[regex(r"[0-9][0-9_]*(ns|us|ms|s|m|h|d)", priority = 3, callback = |lex| parse_duration(lex.slice()))]
     Int(u64),
     /// `$1`: a positional parameter.
     #[regex(r"\$[0-9]+", |lex| lex.slice()[1..].parse::<u32>().ok())]
@@ -229,6 +231,22 @@ fn punct(t: &Tok) -> &'static str {
         Int(_) | Positional(_) | Str(_) | Ident(_) | Map(_) | Var(_) | AttachPoint(_) | EndPred | Config | Macro | Discard | Typeof | CTypeKeyword(_)
         | TypeName(_) | CompoundAssign(_) => "?",
     }
+}
+
+/// A duration literal (`ns`, `us`, `ms`, `s`, `m`, `h` or `d` after an integer) in
+/// nanoseconds, as bpftrace reads it.
+fn parse_duration(s: &str) -> Option<u64> {
+    let unit_at = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let scale: u64 = match &s[unit_at..] {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => 86_400_000_000_000,
+    };
+    parse_int(&s[..unit_at])?.checked_mul(scale)
 }
 
 fn parse_int(s: &str) -> Option<u64> {

@@ -20,9 +20,16 @@ lalrpop_util::lalrpop_mod!(
     "/rtrace.rs"
 );
 
+pub use preprocess::Includes;
+
 /// Parses one script. `file` is the id the spans will carry.
 pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
-    let mut pre = preprocess::run(src, file).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
+    parse_with(src, file, &Includes::default())
+}
+
+/// Parses one script with the command line's headers (`--include`, `-I`).
+pub fn parse_with(src: &str, file: FileId, includes: &Includes) -> Result<Script, ParseError> {
+    let mut pre = preprocess::run(src, file, includes).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
     // C definitions come first; what is left is the language's own.
     let c_defs = cdefs::take(&mut pre.text, file, &pre.constants)
         .map_err(|e| ParseError::CSyntax { span: e.span, found: e.found, expected: e.expected })?;
@@ -81,6 +88,17 @@ pub fn params_read(src: &str) -> ParamsRead {
 // Helpers for the grammar's actions.
 pub(crate) fn mk(file: FileId, l: usize, r: usize, kind: ExprKind) -> Expr {
     Expr { kind, span: Span::new(file, l, r) }
+}
+
+/// `c ?: e` as `{ let $__elvis_N = c; $__elvis_N ? $__elvis_N : e }`, so `c` is evaluated
+/// once (N is `c`'s offset: nested ones do not collide, and `$__` names are not the user's).
+pub(crate) fn elvis(file: FileId, l: usize, r: usize, c: Expr, e: Expr) -> Expr {
+    let span = c.span;
+    let name = format!("__elvis_{}", span.start);
+    let var = || Expr { kind: ExprKind::Var(name.clone()), span };
+    let bind = ast::Stmt { kind: ast::StmtKind::Let { var: ast::Ident { name: name.clone(), span }, ty: None, value: Some(c) }, span };
+    let pick = ast::Stmt { kind: ast::StmtKind::Expr(mk(file, l, r, ExprKind::Ternary { cond: Box::new(var()), then: Box::new(var()), els: Box::new(e) })), span };
+    mk(file, l, r, ExprKind::Block(vec![bind, pick]))
 }
 
 /// A top-level item, in the order written; `script` sorts them into a `Script`.

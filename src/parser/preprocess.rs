@@ -7,8 +7,10 @@
 //! - `#define NAME VALUE` for integer and string constants.
 //! - `#include <header>`: C types come from BTF (and the script's own definitions), so a
 //!   header only contributes its integer constants (`AF_INET` from `<sys/socket.h>`), read
-//!   from the system's headers, and from the running kernel's when they are installed; a
-//!   header found nowhere adds nothing. A header's conditionals about the target are
+//!   from the `-I` directories, the system's headers, and the running kernel's when they are
+//!   installed. A kernel header found nowhere adds nothing (BTF has its types); any other
+//!   header found nowhere is an error, as it is for bpftrace's C compiler. `--include FILE`
+//!   reads FILE before the script's own. A header's conditionals about the target are
 //!   decided (x86_64, LP64, Linux: `<asm/unistd.h>` gives the 64-bit syscall numbers); the
 //!   others are read through, the first definition winning.
 //!
@@ -41,6 +43,19 @@ pub struct DirectiveError {
     pub message: String,
 }
 
+/// The command line's part in `#include`: `--include FILE` headers read before the script,
+/// and `-I DIR` directories searched first.
+#[derive(Debug, Clone, Default)]
+pub struct Includes {
+    pub headers: Vec<String>,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The kernel's own header trees: a header under one of them that is not installed is
+/// skipped, since the kernel's BTF describes its types.
+const KERNEL_HEADER_ROOTS: &[&str] =
+    &["linux", "asm", "asm-generic", "uapi", "net", "trace", "generated", "crypto", "kvm", "acpi", "xen", "scsi", "sound", "keys", "media", "rdma", "drm", "vdso", "clocksource", "dt-bindings", "soc", "video", "misc", "ras", "target"];
+
 /// Names every script sees defined.
 const PREDEFINED: &[&str] = &["BPFTRACE_HAVE_BTF"];
 /// Where `#include <...>` looks, as a C compiler on x86_64 Debian does.
@@ -48,14 +63,18 @@ const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/include/x86_64-linux-gnu",
 /// Most nested includes followed.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-pub fn run(src: &str, file: FileId) -> Result<Preprocessed, DirectiveError> {
+pub fn run(src: &str, file: FileId, includes: &Includes) -> Result<Preprocessed, DirectiveError> {
     // Scripts without directives (nearly all) are passed through untouched.
-    if !src.lines().any(|l| l.trim_start().starts_with('#') && !l.starts_with("#!")) {
+    if includes.headers.is_empty() && !src.lines().any(|l| l.trim_start().starts_with('#') && !l.starts_with("#!")) {
         return Ok(Preprocessed { text: src.to_string(), constants: HashMap::new() });
     }
     let mut defined: HashSet<String> = PREDEFINED.iter().map(|s| s.to_string()).collect();
     let mut raw: HashMap<String, String> = HashMap::new();
-    let mut headers = Headers::default();
+    let mut headers = Headers { extra_dirs: includes.dirs.clone(), ..Headers::default() };
+    for header in &includes.headers {
+        headers.include_top(header_name(header), &mut raw).map_err(|message| DirectiveError { span: Span::new(file, 0, 0), message: format!("--include: {message}") })?;
+    }
+    defined.extend(raw.keys().cloned());
     // One entry per open conditional: whether its current branch is kept.
     let mut stack: Vec<(bool, Span)> = Vec::new();
     let mut text = String::with_capacity(src.len());
@@ -110,7 +129,7 @@ pub fn run(src: &str, file: FileId) -> Result<Preprocessed, DirectiveError> {
                 raw.remove(first_word(rest));
             }
             "include" => {
-                headers.include(header_name(rest), &mut raw, 0);
+                headers.include_top(header_name(rest), &mut raw).map_err(bad)?;
                 defined.extend(raw.keys().cloned());
             }
             "pragma" => {}
@@ -219,22 +238,39 @@ fn include_dirs() -> Vec<PathBuf> {
 #[derive(Default)]
 struct Headers {
     seen: HashSet<PathBuf>,
+    /// `-I` directories, searched first.
+    extra_dirs: Vec<PathBuf>,
     /// Where to look, found on the first `#include`.
     dirs: Option<Vec<PathBuf>>,
 }
 
 impl Headers {
-    fn include(&mut self, header: &str, raw: &mut HashMap<String, String>, depth: usize) {
-        if depth > MAX_INCLUDE_DEPTH {
-            return;
+    /// An `#include` of the script or of `--include`: a header found nowhere is an error,
+    /// unless the kernel's BTF stands for it.
+    fn include_top(&mut self, header: &str, raw: &mut HashMap<String, String>) -> Result<(), String> {
+        if self.include(header, raw, 0) || KERNEL_HEADER_ROOTS.contains(&header.split('/').next().unwrap_or_default()) {
+            return Ok(());
         }
-        let Some(path) = self.dirs.get_or_insert_with(include_dirs).iter().map(|d| d.join(header)).find(|p| p.is_file()) else {
-            return;
+        Err(format!("header `{header}` not found in the -I directories, the system's include directories or the kernel's headers; add its directory with -I DIR"))
+    }
+
+    fn search_path(&mut self) -> Vec<PathBuf> {
+        self.extra_dirs.iter().cloned().chain(self.dirs.get_or_insert_with(include_dirs).iter().cloned()).collect()
+    }
+
+    /// Reads the constants of `header`; whether it was found.
+    fn include(&mut self, header: &str, raw: &mut HashMap<String, String>, depth: usize) -> bool {
+        if depth > MAX_INCLUDE_DEPTH {
+            return false;
+        }
+        let found = if Path::new(header).is_absolute() { Some(PathBuf::from(header)).filter(|p| p.is_file()) } else { self.search_path().into_iter().map(|d| d.join(header)).find(|p| p.is_file()) };
+        let Some(path) = found else {
+            return false;
         };
         if !self.seen.insert(path.clone()) {
-            return;
+            return true;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let Ok(text) = std::fs::read_to_string(&path) else { return true };
         // The header's conditionals, as far as they are about the target: a branch for
         // another architecture (`# ifdef __i386__ / # include <asm/unistd_32.h>`) is
         // skipped; one rtrace cannot decide is read, and the first definition wins.
@@ -282,6 +318,7 @@ impl Headers {
                 self.include(header_name(rest), raw, depth + 1);
             }
         }
+        true
     }
 }
 
@@ -414,7 +451,7 @@ mod tests {
     #[test]
     fn btf_conditionals_defines_and_spans() {
         let src = "#ifndef BPFTRACE_HAVE_BTF\nstruct x { int a; };\n#else\n#define N 0x10\n#endif\n#define S \"hi\"\nBEGIN { }\n";
-        let p = run(src, 0).expect("preprocesses");
+        let p = run(src, 0, &Includes::default()).expect("preprocesses");
         assert_eq!(p.text.len(), src.len());
         assert_eq!(p.text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>(), ["BEGIN { }"]);
         assert_eq!(p.text.find("BEGIN"), src.find("BEGIN"));
@@ -424,23 +461,23 @@ mod tests {
 
     #[test]
     fn macro_chains_octal_and_suffixes() {
-        let p = run("#define A B\n#define B (0100)\n#define C 7UL\n", 0).expect("preprocesses");
+        let p = run("#define A B\n#define B (0100)\n#define C 7UL\n", 0, &Includes::default()).expect("preprocesses");
         assert_eq!(p.constants.get("A"), Some(&Constant::Int(64)));
         assert_eq!(p.constants.get("C"), Some(&Constant::Int(7)));
     }
 
     #[test]
     fn unknown_directives_and_unbalanced_conditionals_are_errors() {
-        assert!(run("#if X > 1\n", 0).expect_err("refused").message.contains("#if"));
-        assert!(run("#endif\n", 0).is_err());
-        assert!(run("#ifdef X\nBEGIN {}\n", 0).expect_err("refused").message.contains("no `#endif`"));
-        assert!(run("#define F(x) x\n", 0).is_err());
+        assert!(run("#if X > 1\n", 0, &Includes::default()).expect_err("refused").message.contains("#if"));
+        assert!(run("#endif\n", 0, &Includes::default()).is_err());
+        assert!(run("#ifdef X\nBEGIN {}\n", 0, &Includes::default()).expect_err("refused").message.contains("no `#endif`"));
+        assert!(run("#define F(x) x\n", 0, &Includes::default()).is_err());
     }
 
     #[test]
     fn hashes_in_block_comments_are_prose() {
         let src = "/*\n # need changes\n */\nBEGIN { } /* a\n#x */\n";
-        assert_eq!(run(src, 0).expect("preprocesses").text, src);
+        assert_eq!(run(src, 0, &Includes::default()).expect("preprocesses").text, src);
     }
 
     #[test]
@@ -453,14 +490,14 @@ mod tests {
         assert_eq!(condition("__BITS_PER_LONG == 64", &raw), None);
         // <syscall.h> reaches <asm/unistd.h>, which picks the 64-bit numbers on x86_64.
         if Path::new("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").is_file() {
-            let p = run("#include <syscall.h>\n", 0).expect("preprocesses");
+            let p = run("#include <syscall.h>\n", 0, &Includes::default()).expect("preprocesses");
             assert_eq!(p.constants.get("__NR_nanosleep"), Some(&Constant::Int(35)));
         }
     }
 
     #[test]
     fn shebang_is_not_a_directive() {
-        let p = run("#!/usr/bin/rtrace\nBEGIN { }\n", 0).expect("preprocesses");
+        let p = run("#!/usr/bin/rtrace\nBEGIN { }\n", 0, &Includes::default()).expect("preprocesses");
         assert!(p.text.starts_with("#!"));
     }
 }

@@ -166,7 +166,7 @@ impl EventSink {
                     let status = u64_at(record, 8) as i64;
                     self.status = Some(u8::try_from(status).map_or_else(
                         |_| {
-                            eprintln!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255");
+                            crate::diagnostics::warn(format_args!("exit({status}): an exit status is 0 to 255, so rtrace exits with 255"));
                             255
                         },
                         i32::from,
@@ -212,9 +212,11 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
-                    PrintfAction::Message { .. } => {
-                        let _ = self.out.flush();
-                        eprintln!("{}", line.trim_end_matches('\n'));
+                    PrintfAction::Message { error, .. } => {
+                        if error || crate::diagnostics::warnings_shown() {
+                            let _ = self.out.flush();
+                            eprintln!("{}", line.trim_end_matches('\n'));
+                        }
                     }
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
@@ -234,9 +236,9 @@ impl EventSink {
                         let now = unsafe { libc::time(std::ptr::null_mut()) };
                         self.emit("time", local_time(now, &line).as_bytes())?
                     }
-                    PrintfAction::Cat => match std::fs::read(&line) {
+                    PrintfAction::Cat => match read_head(&line, self.meta.max_cat_bytes) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
-                        Err(e) => eprintln!("cat: {line}: {e}"),
+                        Err(e) => eprintln!("ERROR: failed to open file '{line}' ({})", os_message(&e)),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
                         Ok(o) => self.emit("system", &o.stdout)?,
@@ -364,6 +366,25 @@ impl EventSink {
 /// per batch), or key by key on kernels without it.
 /// The kernel-internal "not supported" errno some map types return.
 const ENOTSUPP: i32 = 524;
+
+/// The first `max` bytes of the file at `path` (`cat`).
+fn read_head(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// An I/O error as strerror() words it, without Rust's " (os error N)".
+fn os_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_string()
+}
+
+/// Whether an event record is an exit() request.
+pub fn is_exit(record: &[u8]) -> bool {
+    record.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).and_then(EventKind::from_u32) == Some(EventKind::Exit)
+}
 
 fn read_entries(fd: RawFd, key_size: usize, value_len: usize) -> std::io::Result<RawEntries> {
     const BATCH: usize = 16384;

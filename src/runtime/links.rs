@@ -115,7 +115,7 @@ impl Links {
                         });
                     }
                     if missing == MissingProbes::Warn {
-                        eprintln!("WARNING: could not attach {}: {message}; skipping it (missing_probes = warn)", p.probe_name);
+                        crate::diagnostics::warn(format_args!("could not attach {}: {message}; skipping it (missing_probes = warn)", p.probe_name));
                     }
                 }
             }

@@ -52,7 +52,7 @@ pub struct RunOptions {
     pub pid: Option<u32>,
     /// `-f json`, `-o FILE`, `-B MODE`.
     pub output: OutputOptions,
-    /// `-q`: no "Attaching N probes..." line.
+    /// `-q`: no "Attached N probes" line.
     pub quiet: bool,
     /// `RTRACE_VERIFIER_STATS`: a file to append each loaded program's verifier cost to
     /// (`VerifierCost::record`), which the test suite reads to keep headroom.
@@ -91,40 +91,48 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let mut capture = if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
 
     let n = meta.probe_count;
-    if !options.quiet {
-        sink.notice("attached_probes", serde_json::json!({ "probes": n }), &format!("Attaching {n} probe{}...", if n == 1 { "" } else { "s" }))?;
-    }
-
     for p in meta.programs.iter().filter(|p| p.attach == Attach::Begin) {
         test_run(&loaded, &p.function)?;
     }
-    // BEGIN may have called exit(); a signal that came while loading ends the trace before
-    // anything is attached. A script of BEGIN and END alone has nothing to wait for: it
-    // ends after BEGIN, as in current bpftrace (unless it waits for a -c command or a -p
-    // process).
+    // As in current bpftrace: BEGIN runs, the other probes attach, "Attached N probes" is
+    // printed, and only then BEGIN's output. Nothing attaches when BEGIN called exit(), when
+    // a signal came while loading, or when a script of BEGIN and END alone has nothing to
+    // wait for (it ends after BEGIN unless it waits for a -c command or a -p process).
+    let begin_exited = ring.any(|record| events::is_exit(record));
     let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
-    let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || nothing_to_trace {
-        Ended::Script
-    } else if readable(&sig_rx) {
-        Ended::Signal
+    let started = std::time::Instant::now();
+    let mut links = if begin_exited || nothing_to_trace || readable(&sig_rx) {
+        None
     } else {
-        let started = std::time::Instant::now();
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
-        let mut links = Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?;
-        if options.verbose {
-            // Also a readiness marker: "Attaching" is printed before BEGIN runs, this after
-            // every probe is live.
-            let skipped = if links.skipped > 0 { format!(" ({} skipped)", links.skipped) } else { String::new() };
-            eprintln!("Attached {n} probe{}{skipped} in {:.1} ms", if n == 1 { "" } else { "s" }, started.elapsed().as_secs_f64() * 1e3);
-        }
+        Some(Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?)
+    };
+    let skipped = links.as_ref().map_or(0, |l| l.skipped);
+    let attached = n - skipped;
+    let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
+    // -v adds what was skipped and how long attaching took; it is also the readiness marker
+    // the tests wait for, so it is printed even with -q.
+    let verbose = options.verbose.then(|| {
+        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
+        format!("{line}{skipped} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3)
+    });
+    if !options.quiet {
+        sink.notice("attached_probes", serde_json::json!({ "probes": attached }), verbose.as_deref().unwrap_or(&line))?;
+    } else if let Some(v) = &verbose {
+        eprintln!("{v}");
+    }
+    let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
+        Ended::Script
+    } else if let Some(mut links) = links.take() {
         if let Some(c) = child.as_mut() {
             c.release();
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        let ended = event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
-        drop(links);
-        ended
+        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
+        // `links` is dropped here: every probe is detached before END runs.
+    } else {
+        Ended::Signal
     };
     // The trace is over: the command and what it started end before END prints.
     if let Some(c) = child.as_mut() {
@@ -153,13 +161,15 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         c.finish()?;
     }
 
-    sink.print_all_maps(&loaded)?;
+    if meta.print_maps_on_exit {
+        sink.print_all_maps(&loaded)?;
+    }
     report_counters(&loaded, &mut sink)?;
     if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
-        eprintln!(
-            "WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
+        crate::diagnostics::warn(format_args!(
+            "skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
             meta.perf_rb_pages
-        );
+        ));
     }
     // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
     match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
@@ -341,7 +351,7 @@ fn apply_watches(sink: &mut EventSink, links: &mut Links) {
         match change {
             events::WatchChange::Arm(w) => {
                 if let Err(message) = links.arm(w.id, w.addr, w.pid, w.stopped) {
-                    eprintln!("warning: {message}");
+                    crate::diagnostics::warn(message);
                 }
             }
             events::WatchChange::Remove(addr) => links.unwatch(addr),
@@ -367,7 +377,7 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
-        eprintln!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)");
+        crate::diagnostics::warn(format_args!("{failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
     }
     Ok(())
 }

@@ -62,43 +62,67 @@ impl RingBuf {
     /// Calls `f` on every committed record, in order, and releases each one after `f`
     /// returns. Stops early (and keeps the rest) when `f` returns false.
     pub fn consume(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
-        let mask = self.size as u64 - 1;
-        let mut cons = self.consumer_pos().load(Ordering::Acquire);
         let mut n = 0;
         loop {
-            let prod = self.producer_pos().load(Ordering::Acquire);
-            if cons >= prod {
+            let cons = self.consumer_pos().load(Ordering::Acquire);
+            let scan = self.scan(cons, |record| {
+                n += 1;
+                f(record)
+            });
+            self.consumer_pos().store(scan.until, Ordering::Release);
+            if scan.end != ScanEnd::Producer || scan.until == cons {
                 return n;
             }
-            while cons < prod {
-                let at = (cons & mask) as usize;
-                // SAFETY: `at` < size and the data area is mapped twice, so the header and
-                // a payload of at most `size` bytes are inside the mapping.
-                let data = unsafe { self.producer.add(self.page) };
-                // SAFETY: record headers are 8-byte aligned u32 pairs the kernel writes.
-                let header = unsafe { &*(data.add(at) as *const AtomicU32) }.load(Ordering::Acquire);
-                if header & BUSY != 0 {
-                    // Reserved but not committed yet: everything after it waits too.
-                    self.consumer_pos().store(cons, Ordering::Release);
-                    return n;
-                }
-                let len = (header & !(BUSY | DISCARD)) as usize;
-                let keep_going = if header & DISCARD == 0 {
-                    n += 1;
-                    // SAFETY: the committed payload lies in the double mapping (see above).
-                    f(unsafe { std::slice::from_raw_parts(data.add(at + HEADER), len) })
-                } else {
-                    true
-                };
-                cons += (len + HEADER).div_ceil(8) as u64 * 8;
-                if !keep_going {
-                    self.consumer_pos().store(cons, Ordering::Release);
-                    return n;
-                }
-            }
-            self.consumer_pos().store(cons, Ordering::Release);
         }
     }
+
+    /// Whether a committed record not consumed yet satisfies `f`; nothing is consumed.
+    pub fn any(&self, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        self.scan(self.consumer_pos().load(Ordering::Acquire), |record| !f(record)).end == ScanEnd::Refused
+    }
+
+    /// Hands the committed records from position `cons` to `f` until `f` returns false, a
+    /// record is still being written, or the producer's position is reached.
+    fn scan(&self, mut cons: u64, mut f: impl FnMut(&[u8]) -> bool) -> Scan {
+        let mask = self.size as u64 - 1;
+        let prod = self.producer_pos().load(Ordering::Acquire);
+        while cons < prod {
+            let at = (cons & mask) as usize;
+            // SAFETY: `at` < size and the data area is mapped twice, so the header and
+            // a payload of at most `size` bytes are inside the mapping.
+            let data = unsafe { self.producer.add(self.page) };
+            // SAFETY: record headers are 8-byte aligned u32 pairs the kernel writes.
+            let header = unsafe { &*(data.add(at) as *const AtomicU32) }.load(Ordering::Acquire);
+            if header & BUSY != 0 {
+                // Reserved but not committed yet: everything after it waits too.
+                return Scan { until: cons, end: ScanEnd::Busy };
+            }
+            let len = (header & !(BUSY | DISCARD)) as usize;
+            // SAFETY: the committed payload lies in the double mapping (see above).
+            let keep_going = header & DISCARD != 0 || f(unsafe { std::slice::from_raw_parts(data.add(at + HEADER), len) });
+            cons += (len + HEADER).div_ceil(8) as u64 * 8;
+            if !keep_going {
+                return Scan { until: cons, end: ScanEnd::Refused };
+            }
+        }
+        Scan { until: cons, end: ScanEnd::Producer }
+    }
+}
+
+/// Where a scan of the ring ended, and why.
+struct Scan {
+    until: u64,
+    end: ScanEnd,
+}
+
+#[derive(PartialEq, Eq)]
+enum ScanEnd {
+    /// Every committed record was handed out.
+    Producer,
+    /// A record is still being written.
+    Busy,
+    /// The callback asked to stop.
+    Refused,
 }
 
 impl Drop for RingBuf {

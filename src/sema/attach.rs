@@ -571,8 +571,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         }
     };
     let name = match &kind {
-        AttachKind::Begin => "BEGIN".to_string(),
-        AttachKind::End => "END".to_string(),
+        AttachKind::Begin => "begin".to_string(),
+        AttachKind::End => "end".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
         AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),

@@ -177,6 +177,14 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    NoProbeMatchesFilter {
+        filter: String,
+    },
+    BadEnvConfig {
+        var: String,
+        value: String,
+        message: String,
+    },
     BadMapDeclaration {
         span: Span,
         message: String,
@@ -458,6 +466,14 @@ impl ToDiagnostic for SemaError {
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this setting")])
                 .with_notes(vec!["help: settings come from the script's `config = { ... }` block, or the BPFTRACE_* variables of the same names (BPFTRACE_MAX_STRLEN, BPFTRACE_MISSING_PROBES...), which override it".into()]),
+            NoProbeMatchesFilter { filter } => e
+                .with_code("E0252")
+                .with_message(format!("No probes to attach: no attach point matches --probe-filter `{filter}`"))
+                .with_notes(vec!["help: the filter is a regular expression searched in each probe's full name, e.g. `tracepoint:syscalls:sys_enter_openat`; BEGIN and END are always kept".into()]),
+            BadEnvConfig { var: _, value, message } => e
+                .with_code("E0229")
+                .with_message(format!("{message}, not {value:?}"))
+                .with_notes(vec!["help: the BPFTRACE_* variables set the script's config settings, and override its `config = { ... }` block".into()]),
             NeedsUnsafe { span, func } => e
                 .with_code("E0228")
                 .with_message(format!("`{func}` changes the system, so it needs `--unsafe`"))

@@ -28,8 +28,9 @@ pub struct Program {
     pub warnings: Vec<super::error::SemaError>,
 }
 
-/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
+/// (`sema::check::config` lists the ones it accepts without a use, and why).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Bytes of `str()` buffers (with the NUL).
     pub max_strlen: usize,
@@ -41,6 +42,12 @@ pub struct Config {
     pub perf_rb_pages: usize,
     /// What an attach point that does not exist or cannot be attached does.
     pub missing_probes: MissingProbes,
+    /// Whether the maps are printed when the trace ends.
+    pub print_maps_on_exit: bool,
+    /// The license string the BPF object declares (GPL-compatible ones only).
+    pub license: String,
+    /// The most bytes `cat` prints of a file.
+    pub max_cat_bytes: u64,
 }
 
 /// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
@@ -59,6 +66,14 @@ pub enum MissingProbes {
 impl MissingProbes {
     pub const VALUES: &'static str = "`error`, `warn` or `ignore`";
 
+    pub fn name(self) -> &'static str {
+        match self {
+            MissingProbes::Error => "error",
+            MissingProbes::Warn => "warn",
+            MissingProbes::Ignore => "ignore",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<MissingProbes> {
         match s {
             "error" => Some(MissingProbes::Error),
@@ -69,6 +84,10 @@ impl MissingProbes {
     }
 }
 
+/// Entries of a keyed map when neither the script nor the environment says (bpftrace's
+/// `max_map_keys` default).
+pub const DEFAULT_MAP_KEYS: u32 = 4096;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -77,6 +96,9 @@ impl Default for Config {
             max_map_keys: None,
             perf_rb_pages: PERF_RB_PAGES,
             missing_probes: MissingProbes::Error,
+            print_maps_on_exit: true,
+            license: "GPL".into(),
+            max_cat_bytes: 10_240,
         }
     }
 }
@@ -243,6 +265,13 @@ pub enum AttachKind {
         event: PerfEventKind,
         sample: PerfSample,
     },
+}
+
+impl AttachKind {
+    /// BEGIN and END: run once by rtrace itself, not attached to an event.
+    pub fn is_special(&self) -> bool {
+        matches!(self, AttachKind::Begin | AttachKind::End)
+    }
 }
 
 /// Which perf event: perf_event_attr's `type` and `config`.

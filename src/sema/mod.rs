@@ -180,16 +180,46 @@ pub struct Options {
     /// The executable of the -p PID or -c CMD process: where `watchpoint:FUNC+argN` finds
     /// FUNC.
     pub target: Option<String>,
+    /// `--probe-filter REGEX`: only the attach points whose name matches are compiled (BEGIN
+    /// and END always are).
+    pub probe_filter: Option<regex_lite::Regex>,
 }
 
-/// Config settings given in the environment, already checked; None: not given.
+/// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them
+/// as it checks the config block, and they override it.
 #[derive(Debug, Clone, Default)]
 pub struct EnvConfig {
-    pub max_strlen: Option<usize>,
-    pub stack_mode: Option<types::StackMode>,
-    pub max_map_keys: Option<u32>,
-    pub perf_rb_pages: Option<usize>,
-    pub missing_probes: Option<hir::MissingProbes>,
+    pub items: Vec<EnvSetting>,
+}
+
+/// One `BPFTRACE_*` variable that names a config setting.
+#[derive(Debug, Clone)]
+pub struct EnvSetting {
+    /// The variable, e.g. `BPFTRACE_MAX_STRLEN`.
+    pub var: String,
+    /// Its value as it was set.
+    pub text: String,
+    /// Its value as a config block would hold it: a number when it is all digits.
+    pub value: crate::parser::ast::ConfigValue,
+}
+
+impl EnvConfig {
+    /// The `BPFTRACE_*` variables among `vars` that name config settings.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> EnvConfig {
+        let items = vars
+            .into_iter()
+            .filter(|(var, _)| var.starts_with("BPFTRACE_") && check::config::canonical_key(var).is_some())
+            .map(|(var, text)| {
+                let trimmed = text.trim();
+                let value = match trimmed.parse::<u64>() {
+                    Ok(n) => crate::parser::ast::ConfigValue::Int(n),
+                    Err(_) => crate::parser::ast::ConfigValue::Word(trimmed.to_string()),
+                };
+                EnvSetting { var, text, value }
+            })
+            .collect();
+        EnvConfig { items }
+    }
 }
 
 /// Resolves names and types; all errors of the stage are returned together.

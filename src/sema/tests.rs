@@ -182,7 +182,7 @@ fn missing_probes_ignore_skips_quietly_unless_nothing_is_left() {
 #[test]
 fn missing_probes_takes_error_warn_or_ignore_and_the_environment_wins() {
     insta::assert_snapshot!(check("config = { missing_probes = maybe } BEGIN { }"));
-    let env = crate::sema::EnvConfig { missing_probes: Some(crate::sema::hir::MissingProbes::Warn), ..Default::default() };
+    let env = crate::sema::EnvConfig::from_vars([("BPFTRACE_MISSING_PROBES".to_string(), "warn".to_string())]);
     let options = crate::sema::Options { env, ..Default::default() };
     insta::assert_snapshot!(check_options("config = { missing_probes = error } t:sched:nope { } BEGIN { }", &fixture(), &options));
 }

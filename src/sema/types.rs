@@ -40,30 +40,60 @@ impl<'de> serde::Deserialize<'de> for Sym {
     }
 }
 
-/// The element types of a tuple, interned like `Sym` so that `Type` stays `Copy`.
+/// The element types of a tuple, and for a record (`(a = 1, b = "x")`) the name of each,
+/// interned like `Sym` so that `Type` stays `Copy`. A record is a tuple whose elements also
+/// have names: it is laid out, stored and compared as one, and printed with its names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TupleTy(&'static [Type]);
+pub struct TupleTy(&'static TupleShape);
+
+#[derive(Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct TupleShape {
+    items: Vec<Type>,
+    names: Option<Vec<String>>,
+}
 
 impl TupleTy {
     pub fn new(items: &[Type]) -> TupleTy {
-        static TABLE: OnceLock<Mutex<HashSet<&'static [Type]>>> = OnceLock::new();
+        Self::intern(TupleShape { items: items.to_vec(), names: None })
+    }
+
+    /// A record: `names[i]` names `items[i]`.
+    pub fn record(items: &[Type], names: &[String]) -> TupleTy {
+        Self::intern(TupleShape { items: items.to_vec(), names: Some(names.to_vec()) })
+    }
+
+    fn intern(shape: TupleShape) -> TupleTy {
+        static TABLE: OnceLock<Mutex<HashSet<&'static TupleShape>>> = OnceLock::new();
         let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(&known) = table.get(items) {
+        if let Some(&known) = table.get(&shape) {
             return TupleTy(known);
         }
-        let leaked: &'static [Type] = Box::leak(items.to_vec().into_boxed_slice());
+        let leaked: &'static TupleShape = Box::leak(Box::new(shape));
         table.insert(leaked);
         TupleTy(leaked)
     }
 
     pub fn items(self) -> &'static [Type] {
-        self.0
+        &self.0.items
+    }
+
+    /// The elements' names, for a record.
+    pub fn names(self) -> Option<&'static [String]> {
+        self.0.names.as_deref()
+    }
+
+    /// The same kind of tuple (record names kept) with other element types.
+    pub fn with_items(self, items: &[Type]) -> TupleTy {
+        match self.names() {
+            Some(names) => Self::record(items, names),
+            None => Self::new(items),
+        }
     }
 
     /// Byte offset of each element: every element 8-byte aligned, as map keys are.
     pub fn offsets(self) -> Vec<usize> {
         let mut at = 0;
-        self.0
+        self.items()
             .iter()
             .map(|t| {
                 let here = at;
@@ -82,8 +112,7 @@ impl serde::Serialize for TupleTy {
 
 impl<'de> serde::Deserialize<'de> for TupleTy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TupleTy, D::Error> {
-        let items = Vec::<Type>::deserialize(d)?;
-        Ok(TupleTy::new(&items))
+        Ok(TupleTy::intern(TupleShape::deserialize(d)?))
     }
 }
 
@@ -296,6 +325,8 @@ pub enum Type {
     Errno,
     /// `syscall_name(nr)`: a syscall number, printed as the syscall's name.
     SyscallName,
+    /// `signal_name(n)`: a signal number, printed as the signal's name (`SIGINT`).
+    SignalName,
     /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
     CgroupPath,
     /// A struct or union as a value: its bytes.
@@ -326,7 +357,7 @@ impl Type {
     /// resolves (stacks, symbols, times, names).
     pub fn prints_as_text(self) -> bool {
         self.is_buffer()
-            || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath)
+            || matches!(self, Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::SignalName | Type::CgroupPath)
     }
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
@@ -378,6 +409,7 @@ impl Type {
             | Type::Username
             | Type::Errno
             | Type::SyscallName
+            | Type::SignalName
             | Type::CgroupPath => 8,
             Type::Str(n) => n,
             Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
@@ -387,6 +419,14 @@ impl Type {
             Type::Buf(n) => 8 + n,
             Type::Struct(t) => t.layout().size,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
+        }
+    }
+
+    /// A record's field names.
+    pub fn tuple_names(self) -> Option<&'static [String]> {
+        match self {
+            Type::Tuple(t) => t.names(),
+            _ => None,
         }
     }
 
@@ -401,9 +441,9 @@ impl Type {
         match (self, other) {
             (Type::Str(a), Type::Str(b)) => Some(Type::Str(a.max(b))),
             (Type::Inet(a), Type::Inet(b)) => Some(Type::Inet(a.max(b))),
-            (Type::Tuple(a), Type::Tuple(b)) if a.items().len() == b.items().len() => {
+            (Type::Tuple(a), Type::Tuple(b)) if a.items().len() == b.items().len() && a.names() == b.names() => {
                 let items: Option<Vec<Type>> = a.items().iter().zip(b.items()).map(|(x, y)| x.join(*y)).collect();
-                items.map(|i| Type::Tuple(TupleTy::new(&i)))
+                items.map(|i| Type::Tuple(a.with_items(&i)))
             }
             // Integers meet at the wider width, signed if either is (`@[(uint8)5]` and
             // `@[-1]` print -1, as in bpftrace).
@@ -443,15 +483,22 @@ impl fmt::Display for Type {
             Type::Username => write!(f, "username"),
             Type::Errno => write!(f, "errno"),
             Type::SyscallName => write!(f, "syscall_name"),
+            Type::SignalName => write!(f, "signal_name"),
             Type::CgroupPath => write!(f, "cgroup_path"),
             Type::Usym => write!(f, "usym"),
             Type::Inet(_) => write!(f, "inet"),
             Type::Mac => write!(f, "macaddr"),
             Type::Buf(n) => write!(f, "buffer[{n}]"),
-            Type::Tuple(t) => {
-                let items: Vec<String> = t.items().iter().map(|i| i.to_string()).collect();
-                write!(f, "({})", items.join(", "))
-            }
+            Type::Tuple(t) => match t.names() {
+                Some(names) => {
+                    let items: Vec<String> = names.iter().zip(t.items()).map(|(n, i)| format!("{n}={i}")).collect();
+                    write!(f, "({})", items.join(", "))
+                }
+                None => {
+                    let items: Vec<String> = t.items().iter().map(|i| i.to_string()).collect();
+                    write!(f, "({})", items.join(", "))
+                }
+            },
         }
     }
 }

@@ -93,7 +93,12 @@ pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
         Type::Enum(_) => Value::from(u64_at(bytes, 0)),
         Type::Bool => Value::Bool(u64_at(bytes, 0) != 0),
         Type::Tuple(t) => {
-            Value::Array(t.items().iter().zip(t.offsets()).map(|(item, off)| value_json(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect())
+            let items = t.items().iter().zip(t.offsets()).map(|(item, off)| value_json(*item, bytes.get(off..).unwrap_or_default(), resolve));
+            match t.names() {
+                // A record is an object, its fields in their order.
+                Some(names) => Value::Object(names.iter().cloned().zip(items).collect()),
+                None => Value::Array(items.collect()),
+            }
         }
         Type::Struct(st) => super::structs::struct_json(st, bytes, resolve),
         t => Value::from(value_text(t, bytes, resolve)),

@@ -71,6 +71,7 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::Username => Some(username(raw as u32)),
         Type::CgroupPath => Some(cgroup_path(raw)),
         Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
+        Type::SignalName => Some(crate::signals::name(raw).unwrap_or_else(|| (raw as i64).to_string())),
         Type::SyscallName => Some(crate::codegen::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
         // bpftrace prints an address in hex wherever it prints a pointer's value.
         Type::Ptr { .. } => Some(format!("{raw:#x}")),
@@ -101,7 +102,14 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
         Type::Tuple(t) => {
             let parts: Vec<String> =
                 t.items().iter().zip(t.offsets()).map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect();
-            format!("({})", parts.join(", "))
+            match t.names() {
+                // A record, as current bpftrace prints one: `{ .a = 1, .b = x }`.
+                Some(names) => {
+                    let fields: Vec<String> = names.iter().zip(parts).map(|(n, p)| format!(".{n} = {p}")).collect();
+                    format!("{{ {} }}", fields.join(", "))
+                }
+                None => format!("({})", parts.join(", ")),
+            }
         }
         Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
         Type::Struct(st) => structs::struct_text(st, bytes, resolve),

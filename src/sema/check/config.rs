@@ -1,30 +1,82 @@
 //! The config block (`config = { max_strlen = 128; stack_mode = perf }`) and the
 //! `BPFTRACE_*` environment variables for the same settings. The environment wins: it is how
-//! a user overrides a script's defaults without editing it.
+//! a user overrides a script's defaults without editing it. A key may be written as bpftrace
+//! allows: `stack_mode`, `STACK_MODE` or `BPFTRACE_STACK_MODE`; the names bpftrace renamed
+//! (`strlen`, `map_keys_max`...) still work.
 
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{ConfigItem, ConfigValue};
-use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{Config, MissingProbes, MAX_PERF_RB_PAGES, MAX_STR_LEN};
 use crate::sema::types::StackMode;
 use crate::sema::EnvConfig;
 
-const KEYS: &[&str] = &["max_strlen", "stack_mode", "max_map_keys", "perf_rb_pages", "missing_probes"];
+/// Every setting of current bpftrace. Those after `ACCEPTED` are checked and have no effect
+/// in rtrace, each for its reason:
+/// - `on_stack_limit`, `log_size`: rtrace places large values in scratch maps and sizes the
+///   verifier's log by its own rules (see ARCHITECTURE.md);
+/// - `cache_user_symbols`, `lazy_symbolication`, `use_blazesym`: rtrace always symbolizes
+///   with blazesym, lazily, per process;
+/// - `max_bpf_progs`, `max_probes`: rtrace attaches wildcards with multi-attach links and
+///   reports what cannot attach, so it needs no cap;
+/// - `show_debug_info`, `cpp_demangle`, `str_trunc_trailer`: stacks print symbol+offset,
+///   demangled; truncated strings print without a trailer;
+/// - the `unstable_*` feature flags: what they guard is either supported or refused by sema.
+pub const KEYS: &[&str] = &[
+    "max_strlen",
+    "stack_mode",
+    "max_map_keys",
+    "perf_rb_pages",
+    "missing_probes",
+    "print_maps_on_exit",
+    "license",
+    "max_cat_bytes",
+    // ACCEPTED
+    "on_stack_limit",
+    "log_size",
+    "cache_user_symbols",
+    "lazy_symbolication",
+    "use_blazesym",
+    "max_bpf_progs",
+    "max_probes",
+    "show_debug_info",
+    "cpp_demangle",
+    "str_trunc_trailer",
+    "unstable_import_statement",
+    "unstable_tseries",
+    "unstable_typeinfo",
+    "unstable_dw_ustack",
+];
+
+/// Names bpftrace renamed, and their current ones.
+const RENAMED: &[(&str, &str)] =
+    &[("strlen", "max_strlen"), ("no_cpp_demangle", "cpp_demangle"), ("cat_bytes_max", "max_cat_bytes"), ("map_keys_max", "max_map_keys")];
+
+/// The licenses the kernel counts as GPL-compatible, which bpftrace accepts.
+const LICENSES: &[&str] = &["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"];
+
+/// The setting a key names (`BPFTRACE_MAX_STRLEN`, `MAX_STRLEN`, `strlen`: `max_strlen`), if
+/// it is one.
+pub fn canonical_key(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    let bare = lower.strip_prefix("bpftrace_").unwrap_or(&lower);
+    let bare = RENAMED.iter().find(|(old, _)| *old == bare).map_or(bare, |(_, new)| new);
+    KEYS.iter().copied().find(|k| *k == bare)
+}
 
 pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Vec<SemaError>> {
     let mut config = Config::default();
     let mut errors = Vec::new();
     for item in items {
-        if let Err(e) = apply(&mut config, &item.key, &item.value, item.span) {
-            errors.push(e);
+        if let Err(message) = apply(&mut config, &item.key, &item.value) {
+            errors.push(SemaError::BadConfig { span: item.span, message });
         }
     }
-    config.max_strlen = env.max_strlen.unwrap_or(config.max_strlen);
-    config.stack_mode = env.stack_mode.unwrap_or(config.stack_mode);
-    config.max_map_keys = env.max_map_keys.or(config.max_map_keys);
-    config.perf_rb_pages = env.perf_rb_pages.unwrap_or(config.perf_rb_pages);
-    config.missing_probes = env.missing_probes.unwrap_or(config.missing_probes);
+    for item in &env.items {
+        if let Err(message) = apply(&mut config, &item.var, &item.value) {
+            errors.push(SemaError::BadEnvConfig { var: item.var.clone(), value: item.text.clone(), message });
+        }
+    }
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -32,32 +84,60 @@ pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Ve
     }
 }
 
-fn apply(config: &mut Config, key: &str, value: &ConfigValue, span: Span) -> Result<(), SemaError> {
-    let bad = |want: &str| SemaError::BadConfig { span, message: format!("`{key}` takes {want}") };
-    match (key, value) {
-        ("max_strlen", ConfigValue::Int(n)) if (1..=MAX_STR_LEN as u64).contains(n) => config.max_strlen = *n as usize,
-        ("max_strlen", _) => return Err(bad(&format!("a number of bytes from 1 to {MAX_STR_LEN}"))),
-        ("stack_mode", ConfigValue::Word(w)) => {
-            config.stack_mode = match w.as_str() {
-                "bpftrace" => StackMode::Bpftrace,
-                "perf" => StackMode::Perf,
-                "raw" => StackMode::Raw,
+fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), String> {
+    let Some(name) = canonical_key(key) else {
+        let candidates = did_you_mean(&key.to_ascii_lowercase(), KEYS.iter().copied());
+        let hint = if candidates.is_empty() { format!("rtrace knows {}", KEYS.join(", ")) } else { format!("did you mean `{}`?", candidates.join("` or `")) };
+        return Err(format!("unknown config setting `{key}`: {hint}"));
+    };
+    let bad = |want: &str| format!("`{key}` takes {want}");
+    let int = |min: u64, max: u64, want: &str| match value {
+        ConfigValue::Int(n) if (min..=max).contains(n) => Ok(*n),
+        _ => Err(bad(want)),
+    };
+    let word = || match value {
+        ConfigValue::Word(w) => Some(w.as_str()),
+        ConfigValue::Int(_) => None,
+    };
+    let flag = || match value {
+        ConfigValue::Int(n @ (0 | 1)) => Ok(*n == 1),
+        ConfigValue::Word(w) if w.eq_ignore_ascii_case("true") => Ok(true),
+        ConfigValue::Word(w) if w.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(bad("`true` or `false` (or 1 or 0)")),
+    };
+    let one_of = |values: &[&str], want: &str| word().filter(|w| values.iter().any(|v| v.eq_ignore_ascii_case(w))).map(|_| ()).ok_or_else(|| bad(want));
+    match name {
+        "max_strlen" => config.max_strlen = int(1, MAX_STR_LEN as u64, &format!("a number of bytes from 1 to {MAX_STR_LEN}"))? as usize,
+        "stack_mode" => {
+            config.stack_mode = match word() {
+                Some("bpftrace") => StackMode::Bpftrace,
+                Some("perf") => StackMode::Perf,
+                Some("raw") => StackMode::Raw,
                 _ => return Err(bad("`bpftrace`, `perf` or `raw`")),
             }
         }
-        ("stack_mode", _) => return Err(bad("`bpftrace`, `perf` or `raw`")),
-        ("max_map_keys", ConfigValue::Int(n)) if (1..=u64::from(u32::MAX)).contains(n) => config.max_map_keys = Some(*n as u32),
-        ("max_map_keys", _) => return Err(bad("a positive number of keys")),
-        ("perf_rb_pages", ConfigValue::Int(n)) if (1..=MAX_PERF_RB_PAGES as u64).contains(n) => config.perf_rb_pages = *n as usize,
-        ("perf_rb_pages", _) => return Err(bad(&format!("a number of pages per CPU from 1 to {MAX_PERF_RB_PAGES}"))),
-        ("missing_probes", ConfigValue::Word(w)) if MissingProbes::parse(w).is_some() => config.missing_probes = MissingProbes::parse(w).unwrap_or_default(),
-        ("missing_probes", _) => return Err(bad(MissingProbes::VALUES)),
-        _ => {
-            let candidates = did_you_mean(key, KEYS.iter().copied());
-            let hint =
-                if candidates.is_empty() { format!("rtrace knows {}", KEYS.join(", ")) } else { format!("did you mean `{}`?", candidates.join("` or `")) };
-            return Err(SemaError::BadConfig { span, message: format!("unknown config setting `{key}`: {hint}") });
+        "max_map_keys" => config.max_map_keys = Some(int(1, u64::from(u32::MAX), "a positive number of keys")? as u32),
+        "perf_rb_pages" => {
+            config.perf_rb_pages = int(1, MAX_PERF_RB_PAGES as u64, &format!("a number of pages per CPU from 1 to {MAX_PERF_RB_PAGES}"))? as usize
         }
+        "missing_probes" => config.missing_probes = word().and_then(MissingProbes::parse).ok_or_else(|| bad(MissingProbes::VALUES))?,
+        "print_maps_on_exit" => config.print_maps_on_exit = flag()?,
+        "license" => match word().and_then(|w| LICENSES.iter().find(|l| **l == w)) {
+            Some(l) => config.license = (*l).to_string(),
+            None => return Err(bad(&format!("a GPL-compatible license: {}", LICENSES.join(", ")))),
+        },
+        "max_cat_bytes" => config.max_cat_bytes = int(1, u64::MAX, "a positive number of bytes")?,
+        "on_stack_limit" | "log_size" | "max_bpf_progs" | "max_probes" => {
+            int(0, u64::MAX, "a number")?;
+        }
+        "lazy_symbolication" | "use_blazesym" | "show_debug_info" | "cpp_demangle" => {
+            flag()?;
+        }
+        "cache_user_symbols" => one_of(&["PER_PROGRAM", "PER_PID", "NONE"], "`PER_PROGRAM`, `PER_PID` or `NONE`")?,
+        "str_trunc_trailer" => {
+            word().ok_or_else(|| bad("a string"))?;
+        }
+        _ => one_of(&["error", "warn", "enable"], "`error`, `warn` or `enable`")?,
     }
     Ok(())
 }

@@ -562,7 +562,7 @@ impl<'k> Checker<'k> {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Bool => Ok(1),
             Type::Enum(_) => Ok(8),
-            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::CgroupPath => Ok(8),
+            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::SignalName | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
             Type::Record { ty, .. } => self.size_of_ctype(ty, span),

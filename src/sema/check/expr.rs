@@ -109,19 +109,16 @@ impl Checker<'_> {
                 if name == "curtask" {
                     return self.curtask(span);
                 }
-                // The parent's pid and the process's name (its group leader's), from the
-                // current task through BTF, as bpftrace defines them.
-                if let Some(path) = match name.as_str() {
-                    "ppid" => Some(["real_parent", "tgid"]),
-                    "pcomm" => Some(["group_leader", "comm"]),
-                    _ => None,
-                } {
-                    let mut e = ast::Expr { kind: ExprKind::Ident("curtask".into()), span };
-                    for field in path {
-                        let field = ast::Ident { name: field.into(), span };
-                        e = ast::Expr { kind: ExprKind::Field { base: Box::new(e), field, arrow: true }, span };
-                    }
-                    return self.expr(&e);
+                // Current bpftrace spells every builtin also as `__builtin_NAME`.
+                if let Some(bare) = name.strip_prefix("__builtin_") {
+                    return self.expr(&ast::Expr { kind: ExprKind::Ident(bare.into()), span });
+                }
+                if name == "config" {
+                    return self.config_record(span);
+                }
+                // The parent's and the thread group leader's, from the current task.
+                if matches!(name.as_str(), "ppid" | "pcomm" | "leader_comm" | "leader_tid") {
+                    return self.task_field(name, ast::Expr { kind: ExprKind::Ident("curtask".into()), span }, span);
                 }
                 // bpftrace's boolean literals.
                 if let Some(v) = match name.as_str() {
@@ -135,6 +132,11 @@ impl Checker<'_> {
                     let cpid = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Cpid), ty: Type::U32, span };
                     let zero = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::U64, span };
                     return Ok(hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Ne, lhs: Box::new(cpid), rhs: Box::new(zero) }, ty: Type::Bool, span });
+                }
+                // BEGIN and END run from rtrace's own call into the kernel: user mode, as in
+                // bpftrace.
+                if name == "usermode" && !self.attach.is_empty() && self.attach.iter().all(|a| a.kind.is_special()) {
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(1), ty: Type::Int { bits: 8, signed: false }, span });
                 }
                 if name == "usermode" {
                     return self.registers(Builtin::Usermode, "usermode", span);
@@ -228,7 +230,7 @@ impl Checker<'_> {
                         None => return Err(Reported),
                     },
                     None => {
-                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "has_cpid"]);
+                        let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "leader_comm", "leader_tid", "has_cpid"]);
                         let candidates = did_you_mean(name, names);
                         return Err(self.error(SemaError::UnknownIdentifier { span, name: name.clone(), candidates }));
                     }
@@ -412,6 +414,24 @@ impl Checker<'_> {
                 let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
                 (hir::ExprKind::Tuple(elems), ty)
             }
+            ExprKind::Record(fields) => {
+                let mut names: Vec<String> = Vec::new();
+                let mut elems = Vec::new();
+                for (name, value) in fields {
+                    if names.contains(&name.name) {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: name.span,
+                            message: format!("the record has two fields named `{}`", name.name),
+                            label: "named again here".into(),
+                        }));
+                    }
+                    names.push(name.name.clone());
+                    let e = self.expr(value)?;
+                    elems.push(self.value(e)?);
+                }
+                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>(), &names));
+                (hir::ExprKind::Tuple(elems), ty)
+            }
             ExprKind::Field { base, field, .. } => {
                 // `1.5` lexes as the field `5` of the integer `1`.
                 if let ExprKind::Int(n) = base.kind {
@@ -424,6 +444,17 @@ impl Checker<'_> {
                     }
                 }
                 let b = self.expr(base)?;
+                if let (Type::Tuple(t), Some(names)) = (b.ty, b.ty.tuple_names()) {
+                    let Some(index) = names.iter().position(|n| *n == field.name) else {
+                        let candidates = did_you_mean(&field.name, names.iter().map(String::as_str));
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span: field.span,
+                            message: format!("the record has no field `{}`", field.name),
+                            label: if candidates.is_empty() { format!("its fields are .{}", names.join(", .")) } else { format!("did you mean `.{}`?", candidates.join("` or `.")) },
+                        }));
+                    };
+                    return Ok(hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(b), index }, ty: t.items()[index], span });
+                }
                 if let Type::Tuple(t) = b.ty {
                     let Some((index, ty)) = field.name.parse::<usize>().ok().and_then(|i| t.items().get(i).map(|ty| (i, *ty))) else {
                         return Err(self.error(SemaError::TypeMismatch {
@@ -542,6 +573,36 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span })
     }
 
+    /// `config` (`config()`): the script's settings as a record of constants, as current
+    /// bpftrace has it (`config.max_strlen`). Settings rtrace accepts without effect show
+    /// what rtrace does (`cpp_demangle` true: stacks are always demangled).
+    fn config_record(&mut self, span: Span) -> Checked<hir::Expr> {
+        let c = &self.config;
+        let int = |n: u64| ExprKind::Int(n);
+        let word = |w: &str| ExprKind::Str(w.to_string());
+        let flag = |b: bool| ExprKind::Ident(if b { "true" } else { "false" }.into());
+        let stack_mode = match c.stack_mode {
+            crate::sema::types::StackMode::Bpftrace => "bpftrace",
+            crate::sema::types::StackMode::Perf => "perf",
+            _ => "raw",
+        };
+        let fields = vec![
+            ("cpp_demangle", flag(true)),
+            ("lazy_symbolication", flag(true)),
+            ("license", word(&c.license)),
+            ("max_cat_bytes", int(c.max_cat_bytes)),
+            ("max_map_keys", int(u64::from(c.max_map_keys.unwrap_or(hir::DEFAULT_MAP_KEYS)))),
+            ("max_strlen", int(c.max_strlen as u64)),
+            ("missing_probes", word(c.missing_probes.name())),
+            ("perf_rb_pages", int(c.perf_rb_pages as u64)),
+            ("print_maps_on_exit", flag(c.print_maps_on_exit)),
+            ("show_debug_info", flag(false)),
+            ("stack_mode", word(stack_mode)),
+        ];
+        let fields = fields.into_iter().map(|(n, kind)| (ast::Ident { name: n.into(), span }, ast::Expr { kind, span })).collect();
+        self.expr(&ast::Expr { kind: ExprKind::Record(fields), span })
+    }
+
     pub(super) fn value_call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let name = func.name.as_str();
         if AGGREGATIONS.contains(&name) {
@@ -560,7 +621,11 @@ impl Checker<'_> {
         if matches!(name, "pid" | "tid") && !args.is_empty() {
             return self.pid_namespace(name == "tid", args, span);
         }
-        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "has_cpid" | "curtask")) {
+        if let Some(bare) = name.strip_prefix("__builtin_") {
+            let func = ast::Ident { name: bare.into(), span: func.span };
+            return self.value_call(&func, args, span);
+        }
+        if args.is_empty() && (Builtin::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "ppid" | "pcomm" | "leader_comm" | "leader_tid" | "has_cpid" | "curtask" | "usermode" | "username" | "args" | "config")) {
             return self.expr(&ast::Expr { kind: ExprKind::Ident(name.to_string()), span });
         }
         if let Some(constant) = self.introspection(name, args, span) {
@@ -585,7 +650,11 @@ impl Checker<'_> {
             "uptr" | "kptr" => self.mark_pointer(name == "uptr", args, span),
             "kaddr" => self.kaddr(args, span),
             "strftime" => self.strftime(args, span),
-            "strlen" | "bswap" | "strerror" | "cgroup_path" | "syscall_name" => self.small_func(name, args, span),
+            "strlen" | "bswap" | "strerror" | "cgroup_path" | "syscall_name" | "signal_name" | "is_err" => self.small_func(name, args, span),
+            "ppid" | "pcomm" | "leader_comm" | "leader_tid" => match args {
+                [task] => self.task_field(name, task.clone(), span),
+                _ => Err(self.arg_count(span, name, "an optional task (`struct task_struct *`)", args.len())),
+            },
             "reg" => self.reg(args, span),
             "usym" => self.usym(args, span),
             "ntop" => self.ntop(args, span),

@@ -597,6 +597,26 @@ impl Checker<'_> {
     }
 
     /// `strlen(s)`, `bswap(x)`, `strerror(errno)`, `cgroup_path(id)`: one argument each.
+    /// `ppid`, `pcomm`, `leader_comm`, `leader_tid` of `task` (a `struct task_struct *`), as
+    /// current bpftrace defines them: the parent's pid and name (`real_parent`), the thread
+    /// group leader's name and thread id (`group_leader`). `ppid` reads the parent's `tgid`,
+    /// what getppid() returns; bpftrace reads its `pid`, which differs when the parent is a
+    /// thread other than its process's first.
+    pub(super) fn task_field(&mut self, name: &str, task: ast::Expr, span: Span) -> Checked<hir::Expr> {
+        let path = match name {
+            "ppid" => ["real_parent", "tgid"],
+            "pcomm" => ["real_parent", "comm"],
+            "leader_comm" => ["group_leader", "comm"],
+            _ => ["group_leader", "pid"],
+        };
+        let mut e = task;
+        for field in path {
+            let field = ast::Ident { name: field.into(), span };
+            e = ast::Expr { kind: ExprKind::Field { base: Box::new(e), field, arrow: true }, span };
+        }
+        self.expr(&e)
+    }
+
     pub(super) fn small_func(&mut self, name: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [a] = args else { return Err(self.arg_count(span, name, "one argument", args.len())) };
         let a = self.expr(a)?;
@@ -627,6 +647,19 @@ impl Checker<'_> {
             "syscall_name" => {
                 self.expect_int(&a, "`syscall_name` takes a syscall number")?;
                 Ok(hir::Expr { span, ..a.retyped(Type::SyscallName) })
+            }
+            "signal_name" => {
+                self.expect_int(&a, "`signal_name` takes a signal number")?;
+                Ok(hir::Expr { span, ..a.retyped(Type::SignalName) })
+            }
+            "is_err" => {
+                // The kernel's IS_ERR(): the last 4095 addresses encode -errno.
+                if !matches!(a.ty, Type::Ptr { .. } | Type::Int { .. }) {
+                    return Err(self.error(SemaError::TypeMismatch { span: a.span, message: "`is_err` takes a pointer".into(), label: format!("this is {}", a.ty) }));
+                }
+                let bound = hir::Expr { kind: hir::ExprKind::Int(-4095i64 as u64), ty: Type::U64, span };
+                let a = hir::Expr { span: a.span, ..a.retyped(Type::U64) };
+                Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Ge, lhs: Box::new(a), rhs: Box::new(bound) }, ty: Type::Bool, span })
             }
             _ => {
                 self.expect_int(&a, "`strerror` takes an errno, an integer")?;

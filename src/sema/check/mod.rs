@@ -4,7 +4,7 @@
 //! errors.
 
 mod comptime;
-mod config;
+pub(crate) mod config;
 mod ctypes;
 mod expr;
 mod funcs;
@@ -79,6 +79,12 @@ const VALUE_FUNCS: &[&str] = &[
     "find",
     "memcmp",
     "syscall_name",
+    "signal_name",
+    "is_err",
+    "ppid",
+    "pcomm",
+    "leader_comm",
+    "leader_tid",
     "percpu_kaddr",
     "uaddr",
     "pton",
@@ -114,14 +120,22 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     };
     // Attach points: they do the kernel lookups, once each.
     let mut attach = Vec::new();
+    // Whether there was an attach point --probe-filter applies to.
+    let mut filtered = false;
     let mut skipped = Vec::new();
     for probe in &script.probes {
         let mut aps = Vec::new();
         let mut resolved = true;
         for ap in &probe.attach_points {
             let ap = &with_params(ap, &options.params);
+            let kept = |name: &str| options.probe_filter.as_ref().is_none_or(|f| f.is_match(name));
             match attach::resolve(ap, kernel, options.target.as_deref()) {
-                Ok(a) => aps.extend(a),
+                Ok(a) => {
+                    filtered |= a.iter().any(|a| !a.kind.is_special());
+                    aps.extend(a.into_iter().filter(|a| a.kind.is_special() || kept(&a.name)));
+                }
+                // An attach point the filter leaves out need not exist.
+                Err(_) if !kept(&ap.raw) => filtered = true,
                 Err(e) if e.is_missing_attach_point() && config.missing_probes != hir::MissingProbes::Error => skipped.push(e),
                 Err(e) => {
                     errors.push(e);
@@ -133,6 +147,11 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         // is still checked, quietly about what only its provider would have.
         resolved &= !aps.is_empty();
         attach.push((aps, resolved));
+    }
+    if let Some(f) = options.probe_filter.as_ref().filter(|_| filtered) {
+        if attach.iter().flat_map(|(aps, _)| aps).all(|a: &hir::AttachPoint| a.kind.is_special()) {
+            errors.push(SemaError::NoProbeMatchesFilter { filter: f.as_str().to_string() });
+        }
     }
     // Skipping everything leaves nothing to run: then what was skipped is the error.
     if attach.iter().all(|(aps, _)| aps.is_empty()) {
@@ -170,7 +189,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             None => errors.push(SemaError::BadMapDeclaration { span: d.span, message: format!("`@{}` needs a size from 1 to {}", d.name, u32::MAX) }),
         }
     }
-    let mut learn = Checker { config, declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
+    let mut learn =
+        Checker { config: config.clone(), declared_maps: declared_maps.clone(), kernel: Some(kernel), options: options.clone(), ..Checker::default() };
     // The first walk also learns each variable's final type (strings and tuples widen as
     // longer values are stored), so the second types every use of it the same.
     let hints: Vec<Vec<Type>> = learn.program(script, &attach, &[]).into_iter().map(|p| p.vars).collect();
@@ -437,9 +457,12 @@ impl Checker<'_> {
 }
 
 /// A tuple's elements as expressions of their own (a tuple literal's, or fields of any
-/// other tuple); any other value alone.
+/// other tuple); any other value alone, a record too (a key of its own, printed whole).
 fn tuple_items(e: hir::Expr) -> Vec<hir::Expr> {
     let Type::Tuple(t) = e.ty else { return vec![e] };
+    if t.names().is_some() {
+        return vec![e];
+    }
     match e.kind {
         hir::ExprKind::Tuple(items) => items,
         _ => (0..t.items().len())

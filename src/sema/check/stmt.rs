@@ -343,7 +343,7 @@ impl Checker<'_> {
                     return Err(self.arg_count(span, func, "a signal (a number or a name such as \"SIGKILL\")", args.len()));
                 };
                 let value = match &sig.kind {
-                    ExprKind::Str(name) => match signal_number(name) {
+                    ExprKind::Str(name) => match crate::signals::number(name) {
                         Some(n) => hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::I64, span: sig.span },
                         None => {
                             return Err(self.error(SemaError::TypeMismatch {
@@ -514,45 +514,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// A signal by name (`SIGKILL`, `KILL`) or number text.
-fn signal_number(name: &str) -> Option<u64> {
-    const NAMES: &[(&str, u64)] = &[
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("ILL", 4),
-        ("TRAP", 5),
-        ("ABRT", 6),
-        ("BUS", 7),
-        ("FPE", 8),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("SEGV", 11),
-        ("USR2", 12),
-        ("PIPE", 13),
-        ("ALRM", 14),
-        ("TERM", 15),
-        ("STKFLT", 16),
-        ("CHLD", 17),
-        ("CONT", 18),
-        ("STOP", 19),
-        ("TSTP", 20),
-        ("TTIN", 21),
-        ("TTOU", 22),
-        ("URG", 23),
-        ("XCPU", 24),
-        ("XFSZ", 25),
-        ("VTALRM", 26),
-        ("PROF", 27),
-        ("WINCH", 28),
-        ("IO", 29),
-        ("PWR", 30),
-        ("SYS", 31),
-    ];
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v).or_else(|| name.parse().ok().filter(|n| (1..=64).contains(n)))
 }
 
 /// `value` laid out as the wider tuple type `to` (strings are padded where they are stored;
