@@ -392,13 +392,39 @@ impl Btf {
 /// A type to append to a BTF (`Btf::extended`): a script's own C definitions.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NewType {
-    Int { name: String, size: u32, signed: bool, char: bool, bool: bool },
+    Int {
+        name: String,
+        size: u32,
+        signed: bool,
+        char: bool,
+        bool: bool,
+    },
     Ptr(TypeId),
-    Array { elem: TypeId, index: TypeId, len: u32 },
-    Record { union: bool, name: String, size: u32, members: Vec<NewMember> },
-    Enum { name: String, size: u32, signed: bool, values: Vec<(String, i64)> },
-    Fwd { name: String, union: bool },
-    Typedef { name: String, ty: TypeId },
+    Array {
+        elem: TypeId,
+        index: TypeId,
+        len: u32,
+    },
+    Record {
+        union: bool,
+        name: String,
+        size: u32,
+        members: Vec<NewMember>,
+    },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+    },
+    Fwd {
+        name: String,
+        union: bool,
+    },
+    Typedef {
+        name: String,
+        ty: TypeId,
+    },
     /// A function's prototype (what a function pointer points at), without parameters.
     FuncProto,
 }

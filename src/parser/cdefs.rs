@@ -127,7 +127,24 @@ fn skip_trivia(text: &str, mut pos: usize) -> usize {
 /// Words that make up a C base type's name (`unsigned long long`, `const char`).
 const TYPE_WORDS: &[&str] = &["unsigned", "signed", "char", "short", "int", "long", "void", "bool", "_Bool", "float", "double"];
 /// Qualifiers and storage words that change nothing rtrace reads.
-const IGNORED_WORDS: &[&str] = &["const", "volatile", "restrict", "__restrict", "__restrict__", "__volatile__", "__const", "static", "extern", "__user", "__rcu", "__iomem", "__percpu", "__force", "__packed", "inline"];
+const IGNORED_WORDS: &[&str] = &[
+    "const",
+    "volatile",
+    "restrict",
+    "__restrict",
+    "__restrict__",
+    "__volatile__",
+    "__const",
+    "static",
+    "extern",
+    "__user",
+    "__rcu",
+    "__iomem",
+    "__percpu",
+    "__force",
+    "__packed",
+    "inline",
+];
 
 type Token = (Tok, Span);
 
@@ -165,9 +182,7 @@ impl<'s> Parser<'s> {
                 Some(Constant::Int(n)) => (Tok::Int(*n), span),
                 _ => (Tok::Ident(name), span),
             })),
-            Ok(Tok::UnterminatedComment) | Err(()) => {
-                Err(CSyntaxError { span, found: format!("`{}`", &self.text[span.range()]), expected: "C".into() })
-            }
+            Ok(Tok::UnterminatedComment) | Err(()) => Err(CSyntaxError { span, found: format!("`{}`", &self.text[span.range()]), expected: "C".into() }),
             Ok(t) => Ok(Some((t, span))),
         }
     }
@@ -392,11 +407,7 @@ impl<'s> Parser<'s> {
                 self.next()?;
                 let mut attrs = Attributes::default();
                 self.attributes(&mut attrs)?;
-                let name = if self.at_name()? {
-                    Some(self.ident("the struct's name")?)
-                } else {
-                    None
-                };
+                let name = if self.at_name()? { Some(self.ident("the struct's name")?) } else { None };
                 self.attributes(&mut attrs)?;
                 let members = if self.eat(&Tok::LBrace)? { Some(self.members()?) } else { None };
                 if name.is_none() && members.is_none() {

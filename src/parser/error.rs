@@ -193,7 +193,10 @@ impl ToDiagnostic for ParseError {
                 .with_code("E0103")
                 .with_message("a C definition after the script's probes")
                 .with_labels(vec![primary(*span, "C definitions must come first")])
-                .with_notes(vec!["help: move `struct`, `union`, `enum` and `typedef` definitions to the top of the script, before the config block, macros, maps and probes".into()]),
+                .with_notes(vec![
+                    "help: move `struct`, `union`, `enum` and `typedef` definitions to the top of the script, before the config block, macros, maps and probes"
+                        .into(),
+                ]),
             ParseError::Directive { span, message } => {
                 Diagnostic::error().with_code("E0105").with_message(message.clone()).with_labels(vec![primary(*span, "in this directive")])
             }

@@ -391,7 +391,10 @@ impl<'b> Builder<'b> {
     /// C's integer (and floating) types by their words; None if the words are not one.
     fn c_int(&mut self, words: &[String]) -> Option<Built<TypeId>> {
         let count = |w: &str| words.iter().filter(|x| *x == w).count();
-        if words.iter().any(|w| !matches!(w.as_str(), "unsigned" | "signed" | "char" | "short" | "int" | "long" | "void" | "bool" | "_Bool" | "float" | "double")) {
+        if words
+            .iter()
+            .any(|w| !matches!(w.as_str(), "unsigned" | "signed" | "char" | "short" | "int" | "long" | "void" | "bool" | "_Bool" | "float" | "double"))
+        {
             return None;
         }
         let unsigned = count("unsigned") > 0;
@@ -612,7 +615,11 @@ impl<'b> Builder<'b> {
                     BinOp::Sub => a.wrapping_sub(b),
                     BinOp::Mul => a.wrapping_mul(b),
                     BinOp::Div | BinOp::Mod if b == 0 => {
-                        return Err(self.error(SemaError::BadConstant { span: c.span, message: "division by zero in a constant".into(), label: "divides by 0".into() }))
+                        return Err(self.error(SemaError::BadConstant {
+                            span: c.span,
+                            message: "division by zero in a constant".into(),
+                            label: "divides by 0".into(),
+                        }))
                     }
                     BinOp::Div => a.wrapping_div(b),
                     BinOp::Mod => a.wrapping_rem(b),
@@ -753,7 +760,8 @@ mod tests {
 
     #[test]
     fn typedefs_name_any_type() {
-        let btf = btf_of("struct Foo { int a; } typedef struct Foo Bar, *BarP; typedef unsigned long long u64x; struct S { Bar b; BarP p; u64x n; uint8_t k; }");
+        let btf =
+            btf_of("struct Foo { int a; } typedef struct Foo Bar, *BarP; typedef unsigned long long u64x; struct S { Bar b; BarP p; u64x n; uint8_t k; }");
         assert_eq!(layout(&btf, Namespace::Struct, "S").0, 32);
         let bar = btf.find(Namespace::Typedef, "Bar").expect("Bar");
         assert_eq!(btf.c_name(btf.strip(bar)), "struct Foo");

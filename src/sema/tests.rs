@@ -679,5 +679,7 @@ fn arrays_as_values_are_copies_indexed_by_constants() {
     insta::assert_snapshot!(check(
         "struct A { int x[4]; int y[2][3]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; @m[$a->y] = $a->x; $e = $x[3]; $f = @m[$a->y][1]; $g = $a->x == $x; }"
     ));
-    insta::assert_snapshot!(check("struct A { int x[4]; long l[4]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; $e = $x[4]; $c = $a->x == $a->l; }"));
+    insta::assert_snapshot!(check(
+        "struct A { int x[4]; long l[4]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; $e = $x[4]; $c = $a->x == $a->l; }"
+    ));
 }

@@ -128,7 +128,12 @@ mod tests {
 
     #[test]
     fn fields_print_at_their_width_offset_and_kind() {
-        let inner = StructTy::new(StructLayout { name: Sym::new("struct inner"), size: 4, fields: vec![field("x", 0, Type::Int { bits: 16, signed: false })], array: false });
+        let inner = StructTy::new(StructLayout {
+            name: Sym::new("struct inner"),
+            size: 4,
+            fields: vec![field("x", 0, Type::Int { bits: 16, signed: false })],
+            array: false,
+        });
         let void = CType { id: 0, name: Sym::new("void") };
         let outer = StructTy::new(StructLayout {
             name: Sym::new("struct outer"),
