@@ -105,6 +105,26 @@ features! {
     OverrideReturn => "override_return", Helpers, "4.16", "the bpf_override_return helper (CONFIG_BPF_KPROBE_OVERRIDE)";
 }
 
+/// The names bpftrace's `--info` gives what rtrace also probes, for tools that read
+/// bpftrace's lines (its runtime test suite among them): each is `yes` when every feature
+/// listed is present.
+pub const BPFTRACE_NAMES_TITLE: &str = "bpftrace's names for the above";
+
+pub const BPFTRACE_NAMES: &[(&str, &[Feature])] = &[
+    ("btf", &[Feature::Btf]),
+    ("Loop support", &[Feature::Loop]),
+    ("probe_read_kernel", &[Feature::ProbeReadKernel]),
+    ("fentry", &[Feature::Trampolines]),
+    ("dpath", &[Feature::DPathIter]),
+    ("send_signal", &[Feature::SendSignal]),
+    ("iter", &[Feature::Iterators]),
+    ("kprobe_multi", &[Feature::KprobeMulti]),
+    ("uprobe_multi", &[Feature::UprobeMulti]),
+    ("skboutput", &[Feature::Trampolines, Feature::PerfEventArray]),
+    ("get_func_ip", &[Feature::FuncIp]),
+    ("lookup_percpu_elem", &[Feature::PercpuLookup]),
+];
+
 impl Feature {
     pub fn from_key(key: &str) -> Option<Feature> {
         Feature::ALL.iter().copied().find(|f| f.key() == key)
@@ -134,6 +154,7 @@ impl Answer {
 /// suites do instead of probing the kernel themselves.
 pub fn parse_info(text: &str) -> Vec<(Feature, Answer)> {
     text.lines()
+        .take_while(|l| !l.starts_with(BPFTRACE_NAMES_TITLE))
         .filter_map(|l| {
             let (key, value) = l.trim().split_once(": ")?;
             let feature = Feature::from_key(key)?;

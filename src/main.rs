@@ -372,6 +372,11 @@ fn info() -> String {
         }
         out.push('\n');
     }
+    let _ = writeln!(out, "{}", rtrace::features::BPFTRACE_NAMES_TITLE);
+    for (name, needs) in rtrace::features::BPFTRACE_NAMES {
+        let present = needs.iter().all(|n| answers.iter().any(|(f, a)| f == n && a.present));
+        let _ = writeln!(out, "  {name}: {}", if present { "yes" } else { "no" });
+    }
     out
 }
 

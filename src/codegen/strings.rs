@@ -18,9 +18,33 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `strlen`: the index of the first NUL in a buffer of `n` bytes, or `n`. One compare
-    /// and select per byte, straight-line: the verifier walks it once, with no loop.
+    /// and select per byte, straight-line: the verifier walks it once, with no loop. Past
+    /// `STRAIGHT_STRLEN_MAX` bytes (what LLVM and the verifier take in their stride) a
+    /// bpf_loop callback walks it instead.
     pub fn str_len(&self, p: PointerValue<'ctx>, n: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
+        if n > crate::sema::hir::STRAIGHT_STRLEN_MAX {
+            let len = bb.untracked_i64()?;
+            bb.store_i64(len, bb.const_i64(n as u64))?;
+            bb.callback_loop(&format!("rtrace_strlen_{n}"), bb.const_i64(n as u64), &[len, p], |cb, i, captured| {
+                let [len, p] = *captured else { return Err(internal("strlen context")) };
+                let block = |name| cb.ctx.append_basic_block(cb.function, name);
+                let (body, found, go_on, stop) = (block("sl_body"), block("sl_found"), block("sl_go_on"), block("sl_stop"));
+                let within = cb.b.build_int_compare(IntPredicate::ULT, i, cb.const_i64(n as u64), "within")?;
+                cb.b.build_conditional_branch(within, body, stop)?;
+                cb.b.position_at_end(body);
+                let nul = cb.b.build_int_compare(IntPredicate::EQ, byte(cb, p, i)?, cb.ctx.i8_type().const_zero(), "nul")?;
+                cb.b.build_conditional_branch(nul, found, go_on)?;
+                cb.b.position_at_end(found);
+                cb.store_i64(len, i)?;
+                cb.b.build_unconditional_branch(stop)?;
+                cb.b.position_at_end(go_on);
+                cb.b.build_return(Some(&cb.const_i64(0)))?;
+                cb.b.position_at_end(stop);
+                Ok(cb.const_i64(1))
+            })?;
+            return bb.load_i64(len);
+        }
         let i8t = bb.ctx.i8_type();
         let mut len = bb.const_i64(n as u64);
         for i in (0..n).rev() {

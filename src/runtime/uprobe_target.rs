@@ -12,6 +12,9 @@ use crate::sema::{glob_match, UprobeTarget};
 const LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
 
 pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
+    if binary.contains(['*', '?', '[']) {
+        return resolve_each(binary, symbol);
+    }
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
     let data = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
@@ -92,6 +95,30 @@ fn parse_offset(s: &str) -> Option<u64> {
 }
 
 /// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
+/// `uprobe:./testprogs/uprobe*:f`: a wildcard in the binary's file name (not in its
+/// directories) stands for every ELF file there it matches, in name order; those without the
+/// function are left out.
+fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
+    let (dir, pattern) = binary.rsplit_once('/').unwrap_or((".", binary));
+    if dir.contains(['*', '?', '[']) {
+        return Err(format!("`{binary}`: a wildcard may stand in a binary's file name, not in its directories"));
+    }
+    let entries = std::fs::read_dir(if dir.is_empty() { "/" } else { dir }).map_err(|e| format!("cannot list {dir}: {e}"))?;
+    let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| glob_match(pattern, n)).collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let path = format!("{dir}/{name}");
+        if Path::new(&path).is_file() {
+            out.extend(resolve(&path, symbol).unwrap_or_default());
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
+    }
+    Ok(out)
+}
+
 pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     if binary.contains('/') {
         let p = Path::new(binary);

@@ -5,7 +5,7 @@ use codespan_reporting::diagnostic::Diagnostic;
 
 use crate::diagnostics::{one_of, primary, secondary, Diag, ToDiagnostic};
 use crate::parser::Span;
-use crate::sema::hir::MAX_STR_LEN;
+use crate::sema::hir::MAX_LITERAL_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SemaError {
@@ -504,10 +504,10 @@ impl ToDiagnostic for SemaError {
             }
             StringTooLong { span, len } => e
                 .with_code("E0236")
-                .with_message(format!("this string is too long: {len} bytes, where a string holds at most {}", MAX_STR_LEN - 1))
+                .with_message(format!("this string is too long: {len} bytes, where a string constant holds at most {}", MAX_LITERAL_LEN - 1))
                 .with_labels(vec![primary(*span, format!("{len} bytes"))])
                 .with_notes(vec![format!(
-                    "help: strings are fixed-size buffers in BPF, of at most {MAX_STR_LEN} bytes with the final NUL (`max_strlen`'s limit); split the text, or print it with printf's format"
+                    "help: a string constant is a fixed-size buffer in BPF, of at most {MAX_LITERAL_LEN} bytes with the final NUL (LLVM's BPF backend sets up no larger one); split the text, or print it with printf's format"
                 )]),
             CompileTimeFailure { span, message } => {
                 e.with_code("E0235").with_message(message.clone()).with_labels(vec![primary(*span, "reached when the script compiles")])

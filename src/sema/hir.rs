@@ -786,5 +786,11 @@ pub const PROBE_NAME_LEN: usize = 64;
 pub const STR_LEN: usize = 64;
 /// `join` reads at most this many strings, each of at most `STR_LEN` bytes.
 pub const JOIN_ARGS: usize = 16;
-/// The largest buffer `str(p, n)` reads into.
-pub const MAX_STR_LEN: usize = 1024;
+/// The largest string buffer (`max_strlen`, `str(p, n)`): what one per-CPU scratch value holds (E0303 names a probe whose strings do not fit together).
+pub const MAX_STR_LEN: usize = 32_768;
+/// The longest string `strlen` measures straight-line (a compare per byte); a longer one is
+/// walked by a bpf_loop callback (`codegen::strings`), which sema requires of the kernel.
+pub const STRAIGHT_STRLEN_MAX: usize = 1024;
+/// The longest string constant with its NUL: LLVM's BPF backend expands the stores that set
+/// one up only to about 1 KiB.
+pub const MAX_LITERAL_LEN: usize = 1024;

@@ -15,7 +15,10 @@ use crate::btf::{Btf, Kind, Namespace};
 pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec<String> {
     // `uprobe:BINARY:GLOB` lists that binary's functions.
     if let [kind @ ("uprobe" | "uretprobe"), binary, symbols] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
-        return kernel.uprobe_targets(binary, symbols).map(|ts| ts.into_iter().map(|t| format!("{kind}:{}:{}", t.path, t.name)).collect()).unwrap_or_default();
+        return kernel
+            .uprobe_targets(binary, symbols)
+            .map(|ts| ts.into_iter().map(|t| format!("{kind}:{}:{}", as_written(binary, &t.path), t.name)).collect())
+            .unwrap_or_default();
     }
     // `usdt:BINARY:GLOB` lists that binary's USDT probes (each once, however many sites).
     if let ["usdt" | "U", binary, wanted] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
@@ -23,7 +26,7 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         let mut probes = kernel.usdt_probes(binary).unwrap_or_default();
         probes.sort_by(|a, b| (&a.provider, &a.name).cmp(&(&b.provider, &b.name)));
         for p in probes {
-            let name = p.probe_name();
+            let name = p.probe_name().replacen(&p.path, &as_written(binary, &p.path), 1);
             let matches = glob_match(wanted, &format!("{}:{}", p.provider, p.name)) || glob_match(wanted, &p.name);
             if !matches || out.contains(&name) {
                 continue;
@@ -78,6 +81,19 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
 }
 
 /// The arguments of one attach point, as C declarations.
+/// A binary's path as the pattern wrote it: relative (`./testprogs/x`, `testprogs/x`) when
+/// the pattern was, as bpftrace lists it; absolute otherwise (a name found on PATH, an
+/// absolute pattern).
+fn as_written(pattern: &str, path: &str) -> String {
+    let relative = pattern.contains('/') && !pattern.starts_with('/');
+    let cwd = std::env::current_dir().ok();
+    match cwd.as_deref().and_then(|d| std::path::Path::new(path).strip_prefix(d).ok()).filter(|_| relative) {
+        Some(rest) if pattern.starts_with("./") => format!("./{}", rest.display()),
+        Some(rest) => rest.display().to_string(),
+        None => path.to_string(),
+    }
+}
+
 fn arguments(kernel: &dyn KernelInfo, btf: Option<&Btf>, name: &str) -> Vec<String> {
     let parts: Vec<&str> = name.split(':').collect();
     match parts[..] {
@@ -114,4 +130,17 @@ fn prototype(btf: &Btf, func: &str, skip: usize, retval: bool) -> Vec<String> {
         out.push(format!("{} retval", btf.c_name(ret)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listed_paths_keep_the_patterns_form() {
+        let cwd = std::env::current_dir().expect("a working directory");
+        let abs = cwd.join("testprogs/prog").display().to_string();
+        assert_eq!(super::as_written("./testprogs/pro*", &abs), "./testprogs/prog");
+        assert_eq!(super::as_written("testprogs/prog", &abs), "testprogs/prog");
+        assert_eq!(super::as_written("prog", "/usr/bin/prog"), "/usr/bin/prog");
+        assert_eq!(super::as_written("/usr/bin/prog", "/usr/bin/prog"), "/usr/bin/prog");
+    }
 }

@@ -127,7 +127,7 @@ fn string_literal_longer_than_a_string_is_refused_readably() {
     let src = format!("BEGIN {{ printf(\"%s\\n\", \"{}\"); }}", "a".repeat(2000));
     let out = check(&src);
     let diagnostic = out.split_once("\n---\n").map_or("", |(_, d)| d);
-    assert!(diagnostic.starts_with("error[E0236]: this string is too long: 2000 bytes, where a string holds at most 1023"), "{diagnostic}");
+    assert!(diagnostic.starts_with("error[E0236]: this string is too long: 2000 bytes, where a string constant holds at most 1023"), "{diagnostic}");
     assert!(diagnostic.contains("┌─ -e:1:24"), "the location is the literal's: {diagnostic}");
     assert!(diagnostic.lines().all(|l| l.chars().count() < 200), "every line is readable: {diagnostic}");
     // The longest a string can be, and a long printf format, which is no string value.

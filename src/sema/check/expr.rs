@@ -7,7 +7,7 @@ use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
-use crate::sema::hir::{AttachKind, Builtin, MAX_STR_LEN};
+use crate::sema::hir::{AttachKind, Builtin};
 use crate::sema::types::{TupleTy, Type};
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
@@ -68,9 +68,9 @@ impl Checker<'_> {
     }
 
     /// The type of a string constant: a buffer of its bytes and a NUL, which must fit a
-    /// string value (LLVM has no way to set up a larger one on the BPF stack).
+    /// string constant's buffer (LLVM's BPF backend cannot set up a larger one).
     fn string_type(&mut self, s: &str, span: Span) -> Checked<Type> {
-        if s.len() >= MAX_STR_LEN {
+        if s.len() >= hir::MAX_LITERAL_LEN {
             return Err(self.error(SemaError::StringTooLong { span, len: s.len() }));
         }
         Ok(Type::Str(s.len() + 1))

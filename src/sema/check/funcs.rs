@@ -630,6 +630,9 @@ impl Checker<'_> {
                     a
                 };
                 self.expect_str(&a, "`strlen` measures a string")?;
+                if a.ty.size() > hir::STRAIGHT_STRLEN_MAX {
+                    self.require(Feature::Loop, span, "`strlen` of a string over 1 KiB")?;
+                }
                 Ok(hir::Expr { kind: hir::ExprKind::StrLen(Box::new(a)), ty: Type::U64, span })
             }
             "bswap" => {
