@@ -74,6 +74,9 @@ pub struct Btf {
     strings_len: usize,
     /// Byte offset (into `data`) of each type; index 0 (void) is unused.
     offsets: Vec<u32>,
+    /// The first id `extended` appended (a script's C definitions), which `find` prefers;
+    /// `offsets.len()` when none were.
+    local_from: u32,
 }
 
 const KIND_INT: u32 = 1;
@@ -126,7 +129,8 @@ impl Btf {
             };
             pos += 12 + extra;
         }
-        Ok(Btf { data, strings, strings_len: str_len, offsets })
+        let local_from = offsets.len() as u32;
+        Ok(Btf { data, strings, strings_len: str_len, offsets, local_from })
     }
 
     /// Number of type ids, counting void (id 0).
@@ -197,7 +201,13 @@ impl Btf {
     /// and whether that enum is signed. A scan of every type: for the rare identifier that is
     /// nothing else.
     pub fn enum_value(&self, name: &str) -> Option<(i64, bool)> {
-        for id in 1..self.offsets.len() as u32 {
+        self.enumerator(name).map(|(_, value, signed)| (value, signed))
+    }
+
+    /// The enum declaring enumerator `name`, its value and whether the enum is signed; the
+    /// script's own enums first.
+    pub fn enumerator(&self, name: &str) -> Option<(TypeId, i64, bool)> {
+        for id in self.search_order() {
             let Some((o, _, info, _)) = self.header(id) else { continue };
             let kind = (info >> 24) & 0x1f;
             let (stride, wide) = match kind {
@@ -217,10 +227,48 @@ impl Btf {
                     (false, true) => i64::from(lo as i32),
                     (false, false) => i64::from(lo),
                 };
-                return Some((value, signed));
+                return Some((id, value, signed));
             }
         }
         None
+    }
+
+    /// The enumerators of enum `id` as (name, value).
+    pub fn enumerators(&self, id: TypeId) -> Vec<(&str, i64)> {
+        let Some((o, _, info, _)) = self.header(id) else { return Vec::new() };
+        let signed = info >> 31 != 0;
+        let (stride, wide) = match (info >> 24) & 0x1f {
+            KIND_ENUM => (8, false),
+            KIND_ENUM64 => (12, true),
+            _ => return Vec::new(),
+        };
+        (0..(info & 0xffff) as usize)
+            .map(|i| {
+                let m = o + 12 + stride * i;
+                let lo = self.u32_at(m + 4);
+                let value = match (wide, signed) {
+                    (true, _) => (u64::from(self.u32_at(m + 8)) << 32 | u64::from(lo)) as i64,
+                    (false, true) => i64::from(lo as i32),
+                    (false, false) => i64::from(lo),
+                };
+                (self.string(self.u32_at(m)), value)
+            })
+            .collect()
+    }
+
+    /// Every type id, the appended (script) types first.
+    fn search_order(&self) -> impl Iterator<Item = TypeId> {
+        (self.local_from..self.offsets.len() as TypeId).chain(1..self.local_from.min(self.offsets.len() as TypeId))
+    }
+
+    /// A pointer type to `id` (`struct foo *`), the appended types' first.
+    pub fn pointer_to(&self, id: TypeId) -> Option<TypeId> {
+        self.search_order().find(|&p| self.kind(p) == Kind::Ptr(id))
+    }
+
+    /// Whether `id` is one of the types `extended` appended.
+    pub fn is_local(&self, id: TypeId) -> bool {
+        id >= self.local_from && (id as usize) < self.offsets.len()
     }
 
     /// Skips typedefs and qualifiers (const, volatile, restrict, type tags).
@@ -327,7 +375,7 @@ impl Btf {
 
     /// The first type named `name` in `ns`. A linear scan: a script looks up few names.
     pub fn find(&self, ns: Namespace, name: &str) -> Option<TypeId> {
-        (1..self.offsets.len() as TypeId).find(|&id| self.in_namespace(id, ns) && self.name(id) == name)
+        self.search_order().find(|&id| self.in_namespace(id, ns) && self.name(id) == name)
     }
 
     /// Every name in `ns`: for suggestions and listings.
@@ -348,6 +396,150 @@ impl Btf {
     /// The C spelling of a type: `struct task_struct *`, `unsigned int`, `char[16]`.
     pub fn c_name(&self, id: TypeId) -> String {
         CName(self, id).to_string()
+    }
+}
+
+/// A type to append to a BTF (`Btf::extended`): a script's own C definitions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewType {
+    Int {
+        name: String,
+        size: u32,
+        signed: bool,
+        char: bool,
+        bool: bool,
+    },
+    Ptr(TypeId),
+    Array {
+        elem: TypeId,
+        index: TypeId,
+        len: u32,
+    },
+    Record {
+        union: bool,
+        name: String,
+        size: u32,
+        members: Vec<NewMember>,
+    },
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+    },
+    Fwd {
+        name: String,
+        union: bool,
+    },
+    Typedef {
+        name: String,
+        ty: TypeId,
+    },
+    /// A function's prototype (what a function pointer points at), without parameters.
+    FuncProto,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMember {
+    pub name: String,
+    pub ty: TypeId,
+    pub bit_offset: u32,
+    pub bitfield_size: u32,
+}
+
+impl Btf {
+    /// A BTF with no types (for a script's definitions where the kernel has none).
+    pub fn empty() -> Btf {
+        let mut data = Vec::with_capacity(25);
+        data.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for word in [24u32, 0, 0, 0, 1] {
+            data.extend_from_slice(&word.to_le_bytes());
+        }
+        data.push(0);
+        Btf { data, strings: 24, strings_len: 1, offsets: vec![0], local_from: 1 }
+    }
+
+    /// This BTF with `types` appended, the first at id `self.len()` (references between them
+    /// use those ids). `find` and `enumerator` look at the appended types first, so a
+    /// script's `struct task_struct` is the one its casts and `curtask` read.
+    pub fn extended(&self, types: &[NewType]) -> Btf {
+        let word = |o: usize| read_u32(&self.data, o).unwrap_or(0) as usize;
+        let hdr_len = word(4);
+        let (type_off, type_len) = (hdr_len + word(8), word(12));
+        let base_strings = &self.data[self.strings..self.strings + self.strings_len];
+        let mut strings: Vec<u8> = base_strings.to_vec();
+        let mut name = |s: &str| -> u32 {
+            if s.is_empty() {
+                return 0;
+            }
+            let at = strings.len() as u32;
+            strings.extend_from_slice(s.as_bytes());
+            strings.push(0);
+            at
+        };
+        let mut out: Vec<u8> = Vec::new();
+        let put = |out: &mut Vec<u8>, words: &[u32]| words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+        let info = |kind: u32, vlen: usize, flag: bool| (u32::from(flag) << 31) | (kind << 24) | (vlen as u32 & 0xffff);
+        for t in types {
+            match t {
+                NewType::Int { name: n, size, signed, char, bool } => {
+                    let enc = u32::from(*signed) | u32::from(*char) << 1 | u32::from(*bool) << 2;
+                    let n = name(n);
+                    put(&mut out, &[n, info(KIND_INT, 0, false), *size, (enc << 24) | (size * 8)]);
+                }
+                NewType::Ptr(to) => put(&mut out, &[0, info(KIND_PTR, 0, false), *to]),
+                NewType::Array { elem, index, len } => put(&mut out, &[0, info(KIND_ARRAY, 0, false), 0, *elem, *index, *len]),
+                NewType::Record { union, name: n, size, members } => {
+                    let bitfields = members.iter().any(|m| m.bitfield_size > 0);
+                    let n = name(n);
+                    put(&mut out, &[n, info(if *union { KIND_UNION } else { KIND_STRUCT }, members.len(), bitfields), *size]);
+                    for m in members {
+                        let offset = if bitfields { m.bitfield_size << 24 | m.bit_offset } else { m.bit_offset };
+                        let mn = name(&m.name);
+                        put(&mut out, &[mn, m.ty, offset]);
+                    }
+                }
+                NewType::Enum { name: n, size, signed, values } => {
+                    let wide = *size > 4;
+                    let n = name(n);
+                    put(&mut out, &[n, info(if wide { KIND_ENUM64 } else { KIND_ENUM }, values.len(), *signed), *size]);
+                    for (vn, v) in values {
+                        let vn = name(vn);
+                        if wide {
+                            put(&mut out, &[vn, *v as u64 as u32, (*v as u64 >> 32) as u32]);
+                        } else {
+                            put(&mut out, &[vn, *v as u32]);
+                        }
+                    }
+                }
+                NewType::Fwd { name: n, union } => {
+                    let n = name(n);
+                    put(&mut out, &[n, info(KIND_FWD, 0, *union), 0]);
+                }
+                NewType::Typedef { name: n, ty } => {
+                    let n = name(n);
+                    put(&mut out, &[n, info(KIND_TYPEDEF, 0, false), *ty]);
+                }
+                NewType::FuncProto => put(&mut out, &[0, info(KIND_FUNC_PROTO, 0, false), 0]),
+            }
+        }
+        let all_types = type_len + out.len();
+        let mut data = Vec::with_capacity(24 + all_types + strings.len());
+        data.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for w in [24u32, 0, all_types as u32, all_types as u32, strings.len() as u32] {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        data.extend_from_slice(&self.data[type_off..type_off + type_len]);
+        data.extend_from_slice(&out);
+        data.extend_from_slice(&strings);
+        // Both halves were well-formed, so the whole is; an error here is rtrace's bug.
+        let local_from = self.len() as u32;
+        match Btf::parse(data) {
+            Ok(btf) => Btf { local_from, ..btf },
+            Err(_) => Btf::empty(),
+        }
     }
 }
 

@@ -8,6 +8,8 @@ pub use super::span::Span;
 
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// C definitions before everything else (`struct Foo { int a; }`), in order.
+    pub c_defs: Vec<CDef>,
     /// The `config = { ... }` block, in order.
     pub config: Vec<ConfigItem>,
     /// `let @m = hash(N);` declarations.
@@ -358,6 +360,9 @@ impl BinOp {
 
 impl fmt::Display for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.c_defs {
+            writeln!(f, "{d}")?;
+        }
         for c in &self.config {
             match &c.value {
                 ConfigValue::Int(n) => writeln!(f, "(config {} {n})", c.key)?,
@@ -502,6 +507,202 @@ impl fmt::Display for Expr {
                     OffsetofBase::Expr(e) => write!(f, "(offsetof {e} {})", path.join(".")),
                 }
             }
+        }
+    }
+}
+
+/// A C definition at the top of a script, as bpftrace takes them: `struct`, `union` and
+/// `enum` definitions (or a forward declaration, `struct Foo;`) and `typedef`s. Sema lays
+/// them out with C's rules and adds them to the kernel's BTF.
+#[derive(Debug, Clone)]
+pub struct CDef {
+    pub kind: CDefKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum CDefKind {
+    /// `struct Foo { ... };`, `enum E { ... }`, `struct Foo;`
+    Type(CTypeSpec),
+    /// `typedef BASE DECLARATOR, ...;`
+    Typedef { ty: CTypeSpec, names: Vec<CDeclarator> },
+}
+
+/// The type a C declaration starts with.
+#[derive(Debug, Clone)]
+pub enum CTypeSpec {
+    /// `unsigned long`, `int32_t`, `pid_t`: the words, which sema resolves.
+    Named { words: Vec<String>, span: Span },
+    /// `struct Foo { ... }`, `union { ... }`, `struct Foo` (a reference, without a body).
+    Record(CRecord),
+    /// `enum E { A, B = 2 }` or `enum E`.
+    Enum { name: Option<Ident>, body: Option<Vec<CEnumerator>>, span: Span },
+}
+
+impl CTypeSpec {
+    pub fn span(&self) -> Span {
+        match self {
+            CTypeSpec::Named { span, .. } | CTypeSpec::Enum { span, .. } => *span,
+            CTypeSpec::Record(r) => r.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CRecord {
+    pub union: bool,
+    pub name: Option<Ident>,
+    /// None for a reference or forward declaration.
+    pub members: Option<Vec<CMember>>,
+    /// `__attribute__((packed))`
+    pub packed: bool,
+    /// `__attribute__((aligned(N)))`
+    pub aligned: Option<u64>,
+    pub span: Span,
+}
+
+/// `TYPE a, *b, c[4], d : 3;` (no declarator: an anonymous struct or union member).
+#[derive(Debug, Clone)]
+pub struct CMember {
+    pub ty: CTypeSpec,
+    pub declarators: Vec<CDeclarator>,
+    pub span: Span,
+}
+
+/// What a declaration makes of its base type: `*name[4][2]`, `(*fn)(int)`, `bits : 3`.
+#[derive(Debug, Clone)]
+pub struct CDeclarator {
+    /// None for an unnamed bit field (`int : 3;`).
+    pub name: Option<Ident>,
+    pub pointers: u8,
+    /// Array lengths, outermost first; None for `[]`.
+    pub arrays: Vec<Option<CConst>>,
+    /// `(*name)(...)`: a pointer to a function.
+    pub function: bool,
+    /// `: width`
+    pub bits: Option<CConst>,
+    /// `__attribute__((aligned(N)))` on the member.
+    pub aligned: Option<u64>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct CEnumerator {
+    pub name: Ident,
+    pub value: Option<CConst>,
+}
+
+/// A C integer constant expression: array lengths, bit widths, enumerator values.
+#[derive(Debug, Clone)]
+pub struct CConst {
+    pub kind: CConstKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum CConstKind {
+    Int(u64),
+    /// An enumerator defined before it.
+    Name(String),
+    Unary(UnaryOp, Box<CConst>),
+    Binary(BinOp, Box<CConst>, Box<CConst>),
+}
+
+impl fmt::Display for CDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            CDefKind::Type(t) => write!(f, "(c {t})"),
+            CDefKind::Typedef { ty, names } => {
+                write!(f, "(typedef {ty}")?;
+                for d in names {
+                    write!(f, " {d}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for CTypeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CTypeSpec::Named { words, .. } => write!(f, "{}", words.join(" ")),
+            CTypeSpec::Record(r) => {
+                write!(f, "{}", if r.union { "union" } else { "struct" })?;
+                if let Some(n) = &r.name {
+                    write!(f, " {}", n.name)?;
+                }
+                if r.packed {
+                    write!(f, " packed")?;
+                }
+                if let Some(a) = r.aligned {
+                    write!(f, " aligned({a})")?;
+                }
+                if let Some(members) = &r.members {
+                    write!(f, " {{")?;
+                    for m in members {
+                        write!(f, " ({}", m.ty)?;
+                        for d in &m.declarators {
+                            write!(f, " {d}")?;
+                        }
+                        write!(f, ")")?;
+                    }
+                    write!(f, " }}")?;
+                }
+                Ok(())
+            }
+            CTypeSpec::Enum { name, body, .. } => {
+                write!(f, "enum")?;
+                if let Some(n) = name {
+                    write!(f, " {}", n.name)?;
+                }
+                if let Some(body) = body {
+                    write!(f, " {{")?;
+                    for e in body {
+                        match &e.value {
+                            Some(v) => write!(f, " {}={v}", e.name.name)?,
+                            None => write!(f, " {}", e.name.name)?,
+                        }
+                    }
+                    write!(f, " }}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for CDeclarator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", "*".repeat(self.pointers as usize))?;
+        match (&self.name, self.function) {
+            (Some(n), true) => write!(f, "(*{})()", n.name)?,
+            (Some(n), false) => write!(f, "{}", n.name)?,
+            (None, _) => write!(f, "_")?,
+        }
+        for a in &self.arrays {
+            match a {
+                Some(n) => write!(f, "[{n}]")?,
+                None => write!(f, "[]")?,
+            }
+        }
+        if let Some(b) = &self.bits {
+            write!(f, ":{b}")?;
+        }
+        if let Some(a) = self.aligned {
+            write!(f, " aligned({a})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CConst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            CConstKind::Int(n) => write!(f, "{n}"),
+            CConstKind::Name(n) => write!(f, "{n}"),
+            CConstKind::Unary(op, e) => write!(f, "({op:?} {e})"),
+            CConstKind::Binary(op, a, b) => write!(f, "({op:?} {a} {b})"),
         }
     }
 }

@@ -31,6 +31,10 @@ pub enum ParseError {
     TooDeep { span: Span, limit: usize },
     /// E0110: `"` without its closing `"` on the same line.
     UnterminatedString { span: Span },
+    /// E0103: a C definition (`struct Foo { ... }`) that does not parse.
+    CSyntax { span: Span, found: String, expected: String },
+    /// E0103: a C definition after the first probe, macro, map declaration or config block.
+    LateCDefinition { span: Span },
 }
 
 impl ParseError {
@@ -45,6 +49,7 @@ impl ParseError {
                 LexErrorKind::IntTooLarge => ParseError::IntTooLarge { span: error.span },
                 LexErrorKind::NotUtf8 => ParseError::NotUtf8 { span: error.span },
                 LexErrorKind::UnterminatedString => ParseError::UnterminatedString { span: error.span },
+                LexErrorKind::LateCDefinition => ParseError::LateCDefinition { span: error.span },
                 LexErrorKind::Invalid => ParseError::InvalidToken { span: error.span, invisible: invisible(src, error.span.start as usize) },
             },
             LalrpopError::UnrecognizedEof { location, expected } => {
@@ -180,6 +185,18 @@ impl ToDiagnostic for ParseError {
                 .with_message(format!("unexpected {found} where the probe body should start"))
                 .with_labels(vec![primary(*span, "expected `{` here")])
                 .with_notes(vec!["help: probe bodies are written in braces: `tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }`".into()]),
+            ParseError::CSyntax { span, found, expected } => Diagnostic::error()
+                .with_code("E0103")
+                .with_message(format!("unexpected {found} in a C definition"))
+                .with_labels(vec![primary(*span, format!("expected {expected} here"))]),
+            ParseError::LateCDefinition { span } => Diagnostic::error()
+                .with_code("E0103")
+                .with_message("a C definition after the script's probes")
+                .with_labels(vec![primary(*span, "C definitions must come first")])
+                .with_notes(vec![
+                    "help: move `struct`, `union`, `enum` and `typedef` definitions to the top of the script, before the config block, macros, maps and probes"
+                        .into(),
+                ]),
             ParseError::Directive { span, message } => {
                 Diagnostic::error().with_code("E0105").with_message(message.clone()).with_labels(vec![primary(*span, "in this directive")])
             }

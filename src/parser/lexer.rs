@@ -333,6 +333,8 @@ pub enum LexErrorKind {
     NotUtf8,
     /// A `"` without its closing `"` on the same line.
     UnterminatedString,
+    /// `struct Foo { ... }` after the first probe: C definitions come first.
+    LateCDefinition,
 }
 
 pub type Spanned = Result<(usize, Tok, usize), LexError>;
@@ -348,6 +350,8 @@ pub struct Lexer<'s> {
     in_declaration: bool,
     /// `#define`d names and what the lexer reads in their place.
     constants: Option<&'s std::collections::HashMap<String, super::preprocess::Constant>>,
+    /// Names the script's `typedef`s define, read as type names.
+    typedefs: std::collections::HashSet<String>,
 }
 
 impl<'s> Lexer<'s> {
@@ -357,7 +361,7 @@ impl<'s> Lexer<'s> {
         if src.starts_with("#!") {
             inner.bump(src.find('\n').unwrap_or(src.len()));
         }
-        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false, constants: None }
+        Lexer { src, file, inner, depth: 0, in_predicate: false, in_declaration: false, constants: None, typedefs: Default::default() }
     }
 
     /// Reads each `#define`d name as its value.
@@ -365,6 +369,12 @@ impl<'s> Lexer<'s> {
         if !constants.is_empty() {
             self.constants = Some(constants);
         }
+        self
+    }
+
+    /// Reads each of `names` as a type name (`Bar` after `typedef struct Foo Bar;`).
+    pub fn with_typedefs(mut self, names: std::collections::HashSet<String>) -> Self {
+        self.typedefs = names;
         self
     }
 
@@ -394,6 +404,21 @@ impl<'s> Lexer<'s> {
         self.src[self.skip_trivia(pos)..].starts_with(text)
     }
 
+    /// Whether the `/` at `pos` continues a relative path as a uprobe's or USDT probe's
+    /// binary (`uprobe:testprogs/prog:f`): its segment is the second, and a `:` follows the
+    /// path before any blank or `{`, which a predicate's `/` never has.
+    fn relative_path_at(&self, start: usize, pos: usize) -> bool {
+        let text = &self.src[start..pos];
+        let mut segments = text.split(':');
+        let provider = segments.next().unwrap_or_default();
+        if !matches!(provider, "uprobe" | "uretprobe" | "u" | "ur" | "usdt" | "U") || text.matches(':').count() != 1 {
+            return false;
+        }
+        let rest = &self.src[pos..];
+        let end = rest.find(|c: char| c.is_whitespace() || c == '{').unwrap_or(rest.len());
+        rest[..end].contains(':')
+    }
+
     /// Scans an attach point starting at `start`. A `/` belongs to it only inside a path
     /// segment (`uprobe:/bin/bash:f`); elsewhere it starts a predicate.
     fn scan_attach_point(&self, start: usize) -> usize {
@@ -410,7 +435,7 @@ impl<'s> Lexer<'s> {
                 continue;
             }
             let ok = match c {
-                b'/' => segment_is_path || segment_start,
+                b'/' => segment_is_path || segment_start || self.relative_path_at(start, pos),
                 b'.' if segment_start => true,
                 c if c.is_ascii_alphanumeric() => true,
                 b'_' | b'*' | b'?' | b'-' | b'+' | b'.' | b'$' | b'#' | b'[' | b']' | b'@' => true,
@@ -443,6 +468,10 @@ impl Iterator for Lexer<'_> {
             let pos = self.skip_trivia(self.inner.span().end);
             let c = *self.src.as_bytes().get(pos)?;
             if c.is_ascii_alphabetic() || c == b'_' {
+                if super::cdefs::starts_definition(self.src, pos) {
+                    let end = pos + self.src[pos..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(self.src.len() - pos);
+                    return Some(Err(LexError { span: Span::new(self.file, pos, end), kind: LexErrorKind::LateCDefinition }));
+                }
                 let end = self.scan_attach_point(pos);
                 let here = self.inner.span().end;
                 self.inner.bump(end - here);
@@ -517,6 +546,7 @@ impl Iterator for Lexer<'_> {
                 Some(super::preprocess::Constant::Str(text)) => Tok::Str(text.clone()),
                 None if name == "_" && self.next_is(span.end, "=") && !self.next_is(span.end, "==") => Tok::Discard,
                 None if name == "typeof" && self.next_is(span.end, "(") => Tok::Typeof,
+                None if self.typedefs.contains(&name) => Tok::TypeName(name),
                 None => Tok::Ident(name),
             },
             t => t,

@@ -2,6 +2,7 @@
 //! this facade: callers see `parse` and `ParseError`, nothing generated.
 
 pub mod ast;
+mod cdefs;
 mod depth;
 mod error;
 mod lexer;
@@ -28,15 +29,29 @@ pub fn parse(src: &str, file: FileId) -> Result<Script, ParseError> {
 
 /// Parses one script with the command line's headers (`--include`, `-I`).
 pub fn parse_with(src: &str, file: FileId, includes: &Includes) -> Result<Script, ParseError> {
-    let pre = preprocess::run(src, file, includes).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
-    let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants);
+    let mut pre = preprocess::run(src, file, includes).map_err(|e| ParseError::Directive { span: e.span, message: e.message })?;
+    // C definitions come first; what is left is the language's own.
+    let c_defs = cdefs::take(&mut pre.text, file, &pre.constants)
+        .map_err(|e| ParseError::CSyntax { span: e.span, found: e.found, expected: e.expected })?;
+    let typedefs = c_defs.iter().flat_map(typedef_names).collect();
+    let lexer = lexer::Lexer::new(&pre.text, file).with_constants(&pre.constants).with_typedefs(typedefs);
     let mut script = grammar::ScriptParser::new().parse(file, lexer).map_err(|e| ParseError::from_lalrpop(e, file, src))?;
+    script.c_defs = c_defs;
     if let Some(span) = depth::too_deep(&mut script) {
         // Dropping the tree would recurse as deep as it nests: let the process reclaim it.
         std::mem::forget(script);
         return Err(ParseError::TooDeep { span, limit: depth::MAX_NESTING });
     }
     Ok(script)
+}
+
+/// The names a `typedef` defines: the lexer reads them as type names, so `(Bar *)p` is a
+/// cast.
+fn typedef_names(d: &ast::CDef) -> Vec<String> {
+    match &d.kind {
+        ast::CDefKind::Typedef { names, .. } => names.iter().filter_map(|n| n.name.as_ref().map(|i| i.name.clone())).collect(),
+        ast::CDefKind::Type(_) => Vec::new(),
+    }
 }
 
 /// Which positional parameters a script reads: the highest `$N` (in code or in attach
@@ -51,7 +66,10 @@ pub struct ParamsRead {
 /// what it read up to the error; the parse reports the error).
 pub fn params_read(src: &str) -> ParamsRead {
     let mut read = ParamsRead::default();
-    for (_, tok, _) in lexer::Lexer::new(src, 0).map_while(Result::ok) {
+    let mut text = src.to_string();
+    // C definitions read no parameters (and would stop the lexer at the first).
+    let _ = cdefs::take(&mut text, 0, &Default::default());
+    for (_, tok, _) in lexer::Lexer::new(&text, 0).map_while(Result::ok) {
         match tok {
             lexer::Tok::Positional(n) => read.highest = read.highest.max(n),
             lexer::Tok::ParamCount => read.count = true,
@@ -91,7 +109,7 @@ pub(crate) enum TopItem {
 }
 
 pub(crate) fn script(config: Vec<ast::ConfigItem>, items: Vec<TopItem>) -> Script {
-    let mut s = Script { config, maps: Vec::new(), macros: Vec::new(), probes: Vec::new() };
+    let mut s = Script { c_defs: Vec::new(), config, maps: Vec::new(), macros: Vec::new(), probes: Vec::new() };
     for item in items {
         match item {
             TopItem::Map(d) => s.maps.push(d),

@@ -5,11 +5,14 @@
 //!   rtrace always types from the kernel's BTF, so the C definitions bpftrace scripts keep
 //!   for kernels without BTF are skipped, as bpftrace skips them there.
 //! - `#define NAME VALUE` for integer and string constants.
-//! - `#include <header>`: C types come from BTF, so a header only contributes its integer
-//!   constants (`AF_INET` from `<sys/socket.h>`), read from the `-I` directories, the system's
-//!   headers, and the running kernel's when they are installed. A kernel header found nowhere
-//!   adds nothing (BTF has its types); any other header found nowhere is an error, as it is
-//!   for bpftrace's C compiler. `--include FILE` reads FILE before the script's own.
+//! - `#include <header>`: C types come from BTF (and the script's own definitions), so a
+//!   header only contributes its integer constants (`AF_INET` from `<sys/socket.h>`), read
+//!   from the `-I` directories, the system's headers, and the running kernel's when they are
+//!   installed. A kernel header found nowhere adds nothing (BTF has its types); any other
+//!   header found nowhere is an error, as it is for bpftrace's C compiler. `--include FILE`
+//!   reads FILE before the script's own. A header's conditionals about the target are
+//!   decided (x86_64, LP64, Linux: `<asm/unistd.h>` gives the 64-bit syscall numbers); the
+//!   others are read through, the first definition winning.
 //!
 //! Directive lines and skipped regions are blanked (newlines kept), so every span of the
 //! text the lexer sees is the script's own. The lexer replaces a defined name by its value.
@@ -268,9 +271,44 @@ impl Headers {
             return true;
         }
         let Ok(text) = std::fs::read_to_string(&path) else { return true };
+        // The header's conditionals, as far as they are about the target: a branch for
+        // another architecture (`# ifdef __i386__ / # include <asm/unistd_32.h>`) is
+        // skipped; one rtrace cannot decide is read, and the first definition wins.
+        let mut frames: Vec<Frame> = Vec::new();
         for line in text.lines() {
             let Some(directive) = line.trim_start().strip_prefix('#') else { continue };
             let directive = directive.trim_start();
+            let word = directive.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or_default();
+            let rest = directive[word.len()..].trim();
+            let reading = frames.iter().all(|f| f.reading);
+            let decided = match word {
+                "ifdef" => Some(is_defined(first_word(rest), raw)),
+                "ifndef" => Some(is_defined(first_word(rest), raw).map(|d| !d)),
+                "if" | "elif" => Some(condition(rest, raw)),
+                _ => None,
+            };
+            match (word, decided) {
+                ("if" | "ifdef" | "ifndef", Some(c)) => frames.push(Frame { reading: c != Some(false), done: c == Some(true) }),
+                ("elif", Some(c)) => {
+                    if let Some(f) = frames.last_mut() {
+                        f.reading = !f.done && c != Some(false);
+                        f.done |= c == Some(true);
+                    }
+                }
+                ("else", _) => {
+                    if let Some(f) = frames.last_mut() {
+                        f.reading = !f.done;
+                        f.done = true;
+                    }
+                }
+                ("endif", _) => {
+                    frames.pop();
+                }
+                _ => {}
+            }
+            if !reading {
+                continue;
+            }
             if let Some(rest) = directive.strip_prefix("define") {
                 // The first definition wins, as the header's conditionals usually pick it.
                 if let Some((name, value)) = object_like_define(rest).filter(|(n, _)| !raw.contains_key(*n)) {
@@ -281,6 +319,128 @@ impl Headers {
             }
         }
         true
+    }
+}
+
+/// One open conditional of a header: whether its current branch is read, and whether a
+/// branch of it was certainly taken (so `#else` and `#elif` are not).
+struct Frame {
+    reading: bool,
+    done: bool,
+}
+
+/// Defined for an x86_64 Linux C compiler, as `cc -dM -E` says.
+const TARGET_DEFINED: &[&str] = &["__x86_64__", "__x86_64", "__amd64__", "__amd64", "__LP64__", "_LP64", "__linux__", "__linux", "__unix__", "__unix", "__ELF__", "__GNUC__", "__STDC__"];
+/// Not defined there: other architectures and data models.
+const TARGET_UNDEFINED: &[&str] =
+    &["__i386__", "__i386", "i386", "__ILP32__", "__x32__", "__arm__", "__aarch64__", "__powerpc__", "__powerpc64__", "__s390__", "__s390x__", "__mips__", "__riscv", "__sparc__", "__loongarch__"];
+
+/// Whether `name` is defined in a header read for the target; None when rtrace cannot tell.
+fn is_defined(name: &str, raw: &HashMap<String, String>) -> Option<bool> {
+    if raw.contains_key(name) || TARGET_DEFINED.contains(&name) {
+        Some(true)
+    } else if TARGET_UNDEFINED.contains(&name) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A `#if` condition: `defined(X)`, `defined X`, integers, `!`, `&&`, `||` and parentheses;
+/// None (read it) for anything else.
+fn condition(text: &str, raw: &HashMap<String, String>) -> Option<bool> {
+    let text = strip_comment(text);
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '(' | ')' | '!' => tokens.push(c.to_string()),
+            '&' | '|' if chars.peek().map(|(_, n)| *n) == Some(c) => {
+                chars.next();
+                tokens.push(format!("{c}{c}"));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' => {
+                let mut end = i + c.len_utf8();
+                while let Some(&(j, n)) = chars.peek() {
+                    if !(n.is_ascii_alphanumeric() || n == '_') {
+                        break;
+                    }
+                    end = j + n.len_utf8();
+                    chars.next();
+                }
+                tokens.push(text[i..end].to_string());
+            }
+            _ => return None,
+        }
+    }
+    let mut pos = 0;
+    let value = or_expr(&tokens, &mut pos, raw);
+    if pos == tokens.len() {
+        value
+    } else {
+        None
+    }
+}
+
+fn or_expr(t: &[String], pos: &mut usize, raw: &HashMap<String, String>) -> Option<bool> {
+    let mut v = and_expr(t, pos, raw);
+    while t.get(*pos).map(String::as_str) == Some("||") {
+        *pos += 1;
+        let r = and_expr(t, pos, raw);
+        v = match (v, r) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        };
+    }
+    v
+}
+
+fn and_expr(t: &[String], pos: &mut usize, raw: &HashMap<String, String>) -> Option<bool> {
+    let mut v = unary_expr(t, pos, raw);
+    while t.get(*pos).map(String::as_str) == Some("&&") {
+        *pos += 1;
+        let r = unary_expr(t, pos, raw);
+        v = match (v, r) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        };
+    }
+    v
+}
+
+fn unary_expr(t: &[String], pos: &mut usize, raw: &HashMap<String, String>) -> Option<bool> {
+    let tok = t.get(*pos)?.clone();
+    *pos += 1;
+    match tok.as_str() {
+        "!" => unary_expr(t, pos, raw).map(|v| !v),
+        "(" => {
+            let v = or_expr(t, pos, raw);
+            if t.get(*pos).map(String::as_str) != Some(")") {
+                *pos = t.len() + 1;
+                return None;
+            }
+            *pos += 1;
+            v
+        }
+        "defined" => {
+            let paren = t.get(*pos).map(String::as_str) == Some("(");
+            *pos += usize::from(paren);
+            let name = t.get(*pos)?.clone();
+            *pos += 1;
+            if paren {
+                if t.get(*pos).map(String::as_str) != Some(")") {
+                    *pos = t.len() + 1;
+                    return None;
+                }
+                *pos += 1;
+            }
+            is_defined(&name, raw)
+        }
+        n if n.chars().all(|c| c.is_ascii_digit()) => Some(!n.trim_start_matches('0').is_empty()),
+        _ => None,
     }
 }
 
@@ -318,6 +478,21 @@ mod tests {
     fn hashes_in_block_comments_are_prose() {
         let src = "/*\n # need changes\n */\nBEGIN { } /* a\n#x */\n";
         assert_eq!(run(src, 0, &Includes::default()).expect("preprocesses").text, src);
+    }
+
+    #[test]
+    fn header_conditionals_about_the_target_are_decided() {
+        let raw = HashMap::from([("X".to_string(), "1".to_string())]);
+        assert_eq!(condition("defined(__i386__)", &raw), Some(false));
+        assert_eq!(condition("defined __x86_64__ && !defined(__ILP32__)", &raw), Some(true));
+        assert_eq!(condition("defined(X) || defined(__KERNEL__)", &raw), Some(true));
+        assert_eq!(condition("defined(__KERNEL__)", &raw), None);
+        assert_eq!(condition("__BITS_PER_LONG == 64", &raw), None);
+        // <syscall.h> reaches <asm/unistd.h>, which picks the 64-bit numbers on x86_64.
+        if Path::new("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").is_file() {
+            let p = run("#include <syscall.h>\n", 0, &Includes::default()).expect("preprocesses");
+            assert_eq!(p.constants.get("__NR_nanosleep"), Some(&Constant::Int(35)));
+        }
     }
 
     #[test]

@@ -187,3 +187,25 @@ fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
         assert!(matches!(e, crate::parser::ParseError::TooDeep { limit: 256, .. }), "{e:?}");
     }
 }
+
+#[test]
+fn c_definitions_come_first() {
+    insta::assert_snapshot!(ast(
+        "#include <linux/sched.h>\nstruct Foo { int a; char b[10]; struct Foo *next; }\nunion U { int i; char c; };\nenum E { A = 1, B, C = 10 };\ntypedef struct Foo Bar;\nuprobe:/bin/x:f { $f = (Bar *)arg0; print((enum E)2); }"
+    ));
+}
+
+#[test]
+fn c_definition_after_a_probe_is_refused() {
+    insta::assert_snapshot!(err("BEGIN { } struct Foo { int a; }"));
+}
+
+#[test]
+fn uprobe_relative_binary_path() {
+    insta::assert_snapshot!(ast("uprobe:testprogs/uprobe_test:f /pid/ { } u:bin/x:g/arg0 == 1/ { }"));
+}
+
+#[test]
+fn map_value_indexed_after_its_keys() {
+    insta::assert_snapshot!(ast("BEGIN { $x = @a[0][1]; $y = @b[1, 2][0][3]; }"));
+}

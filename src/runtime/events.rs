@@ -180,7 +180,7 @@ impl EventSink {
                 // Arguments userspace renders (all but plain strings and integers) become text
                 // first; most printf calls have none, and skip this.
                 // A bool is `true`/`false` to `%s`.
-                let rendered = |ty: &Type, conv: Conv| (ty.prints_as_text() && !matches!(ty, Type::Str(_))) || (*ty == Type::Bool && conv.wants_string());
+                let rendered = |ty: &Type, conv: Conv| (ty.prints_as_text() && !matches!(ty, Type::Str(_))) || (ty.symbolic() && conv.wants_string());
                 let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((_, ty), s)| rendered(ty, s.conv)) {
                     let symbols = self.symbols(maps);
                     p.args

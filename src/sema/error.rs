@@ -215,6 +215,37 @@ pub enum SemaError {
         span: Span,
         len: usize,
     },
+    /// A C definition's member (or `sizeof`) of a struct, union or enum only declared, or
+    /// of the struct being defined.
+    IncompleteType {
+        span: Span,
+        name: String,
+    },
+    /// `struct Foo`, a typedef or an enumerator defined twice in the script.
+    DefinedTwice {
+        span: Span,
+        first: Span,
+        what: String,
+    },
+    /// A bit field wider than its type, or of a type that is not an integer.
+    BadBitfield {
+        span: Span,
+        message: String,
+    },
+    /// An array length, bit width, alignment or enumerator value that is not a constant
+    /// rtrace can compute.
+    BadConstant {
+        span: Span,
+        message: String,
+        label: String,
+    },
+    /// `(enum E)5` where no enumerator of `E` is 5.
+    NotAnEnumerator {
+        span: Span,
+        value: i64,
+        ty: String,
+        enumerators: Vec<String>,
+    },
 }
 
 impl SemaError {
@@ -487,6 +518,26 @@ impl ToDiagnostic for SemaError {
                     .with_labels(vec![primary(*span, "not a per-CPU variable")]),
                 candidates,
             ),
+            IncompleteType { span, name } => e
+                .with_code("E0260")
+                .with_message(format!("`{name}` is incomplete here: its size is not known"))
+                .with_labels(vec![primary(*span, "needs the whole type")])
+                .with_notes(vec![format!("help: define `{name}` before it is used by value, or use a pointer to it")]),
+            DefinedTwice { span, first, what } => e
+                .with_code("E0261")
+                .with_message(format!("{what} is defined twice"))
+                .with_labels(vec![primary(*span, "defined again here"), secondary(*first, "first defined here")]),
+            BadBitfield { span, message } => e
+                .with_code("E0262")
+                .with_message(message.clone())
+                .with_labels(vec![primary(*span, "in this bit field")])
+                .with_notes(vec!["help: a bit field is an integer type at most as wide as its type, e.g. `unsigned int flags : 4;`".into()]),
+            BadConstant { span, message, label } => e.with_code("E0263").with_message(message.clone()).with_labels(vec![primary(*span, label.clone())]),
+            NotAnEnumerator { span, value, ty, enumerators } => e
+                .with_code("E0264")
+                .with_message(format!("`{ty}` has no enumerator of value {value}"))
+                .with_labels(vec![primary(*span, "not one of its values")])
+                .with_notes(vec![format!("help: its enumerators are {}", enumerators.join(", "))]),
             UnknownType { span, name, candidates } => with_candidates(
                 e.with_code("E0224").with_message(format!("unknown type `{name}`")).with_labels(vec![primary(*span, "no such type")]),
                 candidates,

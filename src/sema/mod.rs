@@ -3,6 +3,7 @@
 //! over tracefs and tests implement over checked-in fixtures.
 
 mod attach;
+mod cdefs;
 mod check;
 mod error;
 pub mod glob;

@@ -661,3 +661,25 @@ fn constructs_the_kernel_cannot_run_are_named() {
         &kernel
     ));
 }
+
+#[test]
+fn script_c_definitions_type_casts_fields_and_enumerators() {
+    insta::assert_snapshot!(check(
+        "struct Foo { int a; char b[10]; struct Foo *next; struct task_struct *t; } enum E { A = 1, B } typedef struct Foo Bar; tracepoint:sched:sched_switch { $f = (Bar *)args.prev_pid; $a = $f->a; $b = $f->b; $n = $f->next->next; $e = (enum E)$a; $x = B; $pid = $f->t->pid; $s = *$f; }"
+    ));
+}
+
+#[test]
+fn script_c_definitions_errors_are_sema_errors() {
+    insta::assert_snapshot!(check("struct Foo { struct Missing m; int x:40; } enum E { A } BEGIN { $e = (enum E)7; }"));
+}
+
+#[test]
+fn arrays_as_values_are_copies_indexed_by_constants() {
+    insta::assert_snapshot!(check(
+        "struct A { int x[4]; int y[2][3]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; @m[$a->y] = $a->x; $e = $x[3]; $f = @m[$a->y][1]; $g = $a->x == $x; }"
+    ));
+    insta::assert_snapshot!(check(
+        "struct A { int x[4]; long l[4]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; $e = $x[4]; $c = $a->x == $a->l; }"
+    ));
+}

@@ -130,6 +130,10 @@ pub struct StructLayout {
     /// In order, with the members of anonymous structs and unions in their place, as C
     /// reaches them. A union's fields all start at 0.
     pub fields: Vec<Field>,
+    /// A C array held as a value (`$a = p->arr`): its elements are the fields `0`, `1`...,
+    /// printed `[1,2]` (an element may be an array of its own).
+    #[serde(default)]
+    pub array: bool,
 }
 
 /// One field of a struct value.
@@ -181,6 +185,60 @@ impl serde::Serialize for StructTy {
 impl<'de> serde::Deserialize<'de> for StructTy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StructTy, D::Error> {
         Ok(StructTy::new(StructLayout::deserialize(d)?))
+    }
+}
+
+/// A C enum's enumerators, for printing its values by name (`print((enum E)1)` is `ONE`).
+/// Interned like `StructTy`, so `Type` stays `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EnumTy(&'static EnumLayout);
+
+#[derive(Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct EnumLayout {
+    /// The C spelling, `enum E`.
+    pub name: Sym,
+    pub signed: bool,
+    /// (value, enumerator), in the order defined.
+    pub values: Vec<(i64, Sym)>,
+}
+
+impl EnumTy {
+    pub fn new(layout: EnumLayout) -> EnumTy {
+        static TABLE: OnceLock<Mutex<HashSet<&'static EnumLayout>>> = OnceLock::new();
+        let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = table.get(&layout) {
+            return EnumTy(known);
+        }
+        let leaked: &'static EnumLayout = Box::leak(Box::new(layout));
+        table.insert(leaked);
+        EnumTy(leaked)
+    }
+
+    pub fn layout(self) -> &'static EnumLayout {
+        self.0
+    }
+
+    /// The enumerator of value `raw` (a 64-bit word), or the number when none is, as
+    /// bpftrace prints it.
+    pub fn text(self, raw: u64) -> String {
+        let v = raw as i64;
+        match self.0.values.iter().find(|(value, _)| *value == v) {
+            Some((_, name)) => name.as_str().to_string(),
+            None if self.0.signed => v.to_string(),
+            None => raw.to_string(),
+        }
+    }
+}
+
+impl serde::Serialize for EnumTy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EnumTy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EnumTy, D::Error> {
+        Ok(EnumTy::new(EnumLayout::deserialize(d)?))
     }
 }
 
@@ -273,6 +331,9 @@ pub enum Type {
     CgroupPath,
     /// A struct or union as a value: its bytes.
     Struct(StructTy),
+    /// A value of a C enum (an enumerator, `(enum E)x`): a 64-bit integer, printed as its
+    /// enumerator's name by `print`, maps and printf's `%s`, as a number by `%d`.
+    Enum(EnumTy),
     /// An array in memory (not of char, which reads as a string): the expression is its
     /// address.
     Array {
@@ -301,7 +362,17 @@ impl Type {
 
     /// An integer, or a pointer (an address is an integer in arithmetic and tests).
     pub fn is_int(self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Bool)
+        matches!(self, Type::Int { .. } | Type::Ptr { .. } | Type::Bool | Type::Enum(_))
+    }
+
+    /// A C array, in memory or as a value.
+    pub fn is_array(self) -> bool {
+        matches!(self, Type::Array { .. }) || matches!(self, Type::Struct(s) if s.layout().array)
+    }
+
+    /// A word printed as text by `%s` and as a number by `%d`: bools and enums.
+    pub fn symbolic(self) -> bool {
+        matches!(self, Type::Bool | Type::Enum(_))
     }
 
     /// The integer a value of this type is in arithmetic: pointers are uint64; a bool is a
@@ -310,6 +381,7 @@ impl Type {
         match self {
             Type::Ptr { .. } => Type::U64,
             Type::Bool => Type::Int { bits: 8, signed: true },
+            Type::Enum(e) => Type::Int { bits: 64, signed: e.layout().signed },
             t => t,
         }
     }
@@ -321,7 +393,7 @@ impl Type {
     }
 
     pub fn is_signed(self) -> bool {
-        matches!(self, Type::Int { signed: true, .. })
+        matches!(self, Type::Int { signed: true, .. }) || matches!(self, Type::Enum(e) if e.layout().signed)
     }
 
     /// Bytes this type occupies as a map key, map value or event field.
@@ -329,6 +401,7 @@ impl Type {
         match self {
             Type::Int { .. }
             | Type::Bool
+            | Type::Enum(_)
             | Type::Ptr { .. }
             | Type::Stack(_)
             | Type::Ksym
@@ -396,6 +469,7 @@ impl fmt::Display for Type {
             Type::Int { bits, signed: true } => write!(f, "int{bits}"),
             Type::Int { bits, signed: false } => write!(f, "uint{bits}"),
             Type::Bool => write!(f, "bool"),
+            Type::Enum(e) => write!(f, "{}", e.layout().name.as_str()),
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Void => write!(f, "none"),
             Type::TracepointArgs => write!(f, "args"),

@@ -88,6 +88,9 @@ pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
     match ty {
         Type::Int { signed: true, .. } => Value::from(u64_at(bytes, 0) as i64),
         Type::Int { signed: false, .. } | Type::Ptr { .. } => Value::from(u64_at(bytes, 0)),
+        // Numbers, as bpftrace keeps its JSON (printf's `%s` still names them).
+        Type::Enum(e) if e.layout().signed => Value::from(u64_at(bytes, 0) as i64),
+        Type::Enum(_) => Value::from(u64_at(bytes, 0)),
         Type::Bool => Value::Bool(u64_at(bytes, 0) != 0),
         Type::Tuple(t) => {
             let items = t.items().iter().zip(t.offsets()).map(|(item, off)| value_json(*item, bytes.get(off..).unwrap_or_default(), resolve));

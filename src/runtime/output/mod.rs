@@ -76,6 +76,7 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         // bpftrace prints an address in hex wherever it prints a pointer's value.
         Type::Ptr { .. } => Some(format!("{raw:#x}")),
         Type::Bool => Some((if raw != 0 { "true" } else { "false" }).to_string()),
+        Type::Enum(e) => Some(e.text(raw)),
         _ => None,
     }
 }

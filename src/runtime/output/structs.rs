@@ -60,6 +60,7 @@ fn decode_one(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Decoded {
             Decoded::Int(if signed { i128::from(((raw << shift) as i64) >> shift) } else { i128::from(raw) })
         }
         Type::Ptr { .. } => Decoded::Ptr(u64_at(bytes, 0)),
+        Type::Struct(inner) if inner.layout().array => Decoded::Array(decode(inner, bytes, resolve).into_iter().map(|(_, v)| v).collect()),
         Type::Struct(inner) => Decoded::Struct(decode(inner, bytes, resolve)),
         t => Decoded::Text(value_text(t, bytes, resolve)),
     }
@@ -67,7 +68,7 @@ fn decode_one(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Decoded {
 
 /// `{ .a = 1, .b = { .c = str }, .arr = [1,2] }`, pointers as addresses.
 pub(super) fn struct_text(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> String {
-    text(&Decoded::Struct(decode(st, bytes, resolve)))
+    text(&decode_one(Type::Struct(st), bytes, resolve))
 }
 
 fn text(d: &Decoded) -> String {
@@ -87,7 +88,7 @@ fn text(d: &Decoded) -> String {
 /// The struct as a JSON object, as bpftrace's `-f json` writes one: fields by name, arrays
 /// as arrays, pointers as numbers.
 pub(super) fn struct_json(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> Value {
-    json(&Decoded::Struct(decode(st, bytes, resolve)))
+    json(&decode_one(Type::Struct(st), bytes, resolve))
 }
 
 fn json(d: &Decoded) -> Value {
@@ -127,7 +128,12 @@ mod tests {
 
     #[test]
     fn fields_print_at_their_width_offset_and_kind() {
-        let inner = StructTy::new(StructLayout { name: Sym::new("struct inner"), size: 4, fields: vec![field("x", 0, Type::Int { bits: 16, signed: false })] });
+        let inner = StructTy::new(StructLayout {
+            name: Sym::new("struct inner"),
+            size: 4,
+            fields: vec![field("x", 0, Type::Int { bits: 16, signed: false })],
+            array: false,
+        });
         let void = CType { id: 0, name: Sym::new("void") };
         let outer = StructTy::new(StructLayout {
             name: Sym::new("struct outer"),
@@ -140,6 +146,7 @@ mod tests {
                 Field { name: Sym::new("arr"), bit_offset: 160, bitfield_size: 0, ty: Type::Int { bits: 16, signed: false }, count: 3 },
                 field("in", 224, Type::Struct(inner)),
             ],
+            array: false,
         });
         let mut bytes = vec![0u8; 40];
         bytes[..4].copy_from_slice(&(-5i32).to_le_bytes());

@@ -206,7 +206,7 @@ impl Checker<'_> {
                         "is_integer" => matches!(e.ty, Type::Int { .. }),
                         "is_unsigned_integer" => matches!(e.ty, Type::Int { signed: false, .. }),
                         "is_ptr" => matches!(e.ty, Type::Ptr { .. }),
-                        "is_array" => matches!(e.ty, Type::Array { .. }),
+                        "is_array" => e.ty.is_array(),
                         "assert_str" if !matches!(e.ty, Type::Str(_)) => {
                             return Err(self.error(SemaError::TypeMismatch {
                                 span: a.span,

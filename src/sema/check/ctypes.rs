@@ -13,7 +13,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin};
-use crate::sema::types::{CType, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
+use crate::sema::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
 
 const INT_NAMES: &[(&str, u8, bool)] = &[
     ("int8", 8, true),
@@ -106,6 +106,10 @@ impl<'k> Checker<'k> {
             Some(("struct", n)) => (Namespace::Struct, n),
             Some(("union", n)) => (Namespace::Union, n),
             Some(("enum", n)) => (Namespace::Enum, n),
+            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`).
+            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some_and(|id| b.is_local(id))) => {
+                (Namespace::Typedef, t.name.as_str())
+            }
             _ => {
                 let names = INT_NAMES.iter().map(|(n, ..)| *n);
                 let candidates = did_you_mean(&t.name, names);
@@ -118,20 +122,43 @@ impl<'k> Checker<'k> {
             return Err(self.error(SemaError::UnknownType { span: t.span, name: t.name.clone(), candidates }));
         };
         let ty = Self::c_type(btf, id);
+        let target = btf.strip(id);
+        match (t.pointers, btf.kind(target)) {
+            (0, Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. }) => return Ok(Type::Int { bits: (size * 8) as u8, signed }),
+            (0, Kind::Ptr(to)) => return Ok(Type::Ptr { to: Self::c_type(btf, to), user }),
+            _ => {}
+        }
+        // `struct Foo **`: a pointer to BTF's `struct Foo *`, where it has one.
+        let pointer = if t.pointers == 2 { btf.pointer_to(id) } else { None };
         match t.pointers {
-            0 if ns == Namespace::Enum => Ok(Type::Int { bits: (btf.size_of(id).unwrap_or(4) * 8) as u8, signed: false }),
+            0 if matches!(btf.kind(target), Kind::Enum { .. }) => Ok(Type::Enum(enum_ty(btf, target))),
             0 => Err(self.error(SemaError::TypeMismatch {
                 span: t.span,
                 message: format!("a value cannot be cast to `{}`", t.name),
                 label: format!("cast to a pointer instead: `({} *)`", t.name),
             })),
             1 => Ok(Type::Ptr { to: ty, user }),
+            2 if pointer.is_some() => Ok(Type::Ptr { to: Self::c_type(btf, pointer.unwrap_or(0)), user }),
             _ => Err(self.error(SemaError::TypeMismatch {
                 span: t.span,
                 message: "pointers to pointers are not supported".into(),
                 label: "one `*` only".into(),
             })),
         }
+    }
+
+    /// `(enum E)x`: the integer, printed as `E`'s enumerator. A constant must be one of
+    /// `E`'s values (bpftrace refuses others too).
+    pub(super) fn enum_cast(&mut self, inner: hir::Expr, e: EnumTy, ty_span: Span, span: Span) -> Checked<hir::Expr> {
+        if let Some(v) = super::comptime::fold(&inner) {
+            let layout = e.layout();
+            if !layout.values.iter().any(|(value, _)| *value == v as i64) {
+                let enumerators = layout.values.iter().map(|(v, n)| format!("{} = {v}", n.as_str())).collect();
+                let value = if inner.ty.is_signed() { v as i64 } else { v.min(i64::MAX as u64) as i64 };
+                return Err(self.error(SemaError::NotAnEnumerator { span: inner.span.to(ty_span), value, ty: layout.name.as_str().into(), enumerators }));
+            }
+        }
+        Ok(hir::Expr { span, ..inner.retyped(Type::Enum(e)) })
     }
 
     /// `curtask`: the current `struct task_struct *`.
@@ -252,6 +279,49 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.retyped(Type::U64)), user }, ty: value, span })
     }
 
+    /// An array in memory used as a value: a copy of its elements, typed as an array-shaped
+    /// struct layout (printed `[1,2,3]`, indexed by constants).
+    pub(super) fn array_value(&mut self, addr: hir::Expr, elem: CType, len: u32, user: bool) -> Checked<hir::Expr> {
+        let span = addr.span;
+        let btf = self.btf(span, "array values")?;
+        let st = array_ty(btf, elem.id, len);
+        if st.layout().size == 0 {
+            return Err(self.error(SemaError::NotAValue { span, what: format!("an array of no elements (`{}`)", addr.ty) }));
+        }
+        Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr.retyped(Type::U64)), user }, ty: Type::Struct(st), span })
+    }
+
+    /// `a == b`, `a != b` of two arrays of one type: their bytes compared.
+    pub(super) fn array_compare(&mut self, op: BinOp, l: hir::Expr, r: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let (l, r) = (self.value(l), self.value(r));
+        let (l, r) = (l?, r?);
+        if l.ty != r.ty {
+            return Err(self.error(SemaError::TypeMismatch {
+                span,
+                message: format!("`{}` compares arrays of one type, not {} and {}", op.symbol(), l.ty, r.ty),
+                label: format!("{} {} {}", l.ty, op.symbol(), r.ty),
+            }));
+        }
+        self.require(crate::features::Feature::Loop, span, "comparing arrays")?;
+        let n = int_expr(l.ty.size() as u64, span);
+        let cmp = hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(l), b: Box::new(r), n: Box::new(n) }, ty: Type::I64, span };
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op, lhs: Box::new(cmp), rhs: Box::new(hir::Expr { ty: Type::I64, ..int_expr(0, span) }) }, ty: Type::Bool, span })
+    }
+
+    /// `value[i]` of an array value: element `i`, a constant within its length.
+    fn array_element(&mut self, base: hir::Expr, st: StructTy, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        let len = st.layout().fields.len();
+        let Some(i) = super::comptime::fold(&index).filter(|i| *i < len as u64) else {
+            return Err(self.error(SemaError::TypeMismatch {
+                span: index.span,
+                message: format!("an array value of {len} elements is indexed by a constant from 0 to {}", len.saturating_sub(1)),
+                label: "not a constant in range".into(),
+            }));
+        };
+        let ty = st.layout().fields[i as usize].ty;
+        Ok(hir::Expr { kind: hir::ExprKind::StructField { base: Box::new(base), field: i as usize }, ty, span })
+    }
+
     /// `value.field` on a struct value (a variable or map value holding a copy).
     fn struct_field(&mut self, base: hir::Expr, st: StructTy, field: &ast::Ident) -> Checked<hir::Expr> {
         let span = base.span.to(field.span);
@@ -332,6 +402,11 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        if let Type::Struct(st) = base.ty {
+            if st.layout().array {
+                return self.array_element(base, st, index, span);
+            }
+        }
         if let Type::Inet(bytes) = base.ty {
             return self.address_byte(base, bytes, index, span);
         }
@@ -358,7 +433,8 @@ impl<'k> Checker<'k> {
             }
         };
         self.expect_int(&index, "an index must be an integer")?;
-        if let (Some(len), hir::ExprKind::Int(i)) = (len, &index.kind) {
+        // A flexible array (`int y[0]`, `int y[]`) has as many elements as were allocated.
+        if let (Some(len @ 1..), hir::ExprKind::Int(i)) = (len, &index.kind) {
             if *i >= u64::from(len) {
                 return Err(self.error(SemaError::TypeMismatch {
                     span: index.span,
@@ -485,6 +561,7 @@ impl<'k> Checker<'k> {
         match ty {
             Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
             Type::Bool => Ok(1),
+            Type::Enum(_) => Ok(8),
             Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::SignalName | Type::CgroupPath => Ok(8),
             Type::Str(n) => Ok(n as u64),
             Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
@@ -501,6 +578,13 @@ impl<'k> Checker<'k> {
         }
         if let Some(int) = builtin_int(&t.name) {
             return self.size_of(int, t.span);
+        }
+        // An enum's own size (4 unless its values need 8), not its values' word.
+        if let Some(name) = t.name.strip_prefix("enum ") {
+            let btf = self.btf(t.span, &format!("`{}`", t.name))?;
+            if let Some(size) = btf.find(Namespace::Enum, name).and_then(|id| btf.size_of(id)) {
+                return Ok(size);
+            }
         }
         let record = self.record_spec(t)?;
         self.size_of(record, t.span)
@@ -646,12 +730,43 @@ impl<'k> Checker<'k> {
     }
 }
 
+/// The enumerators of enum `id`, for printing its values by name.
+pub(super) fn enum_ty(btf: &Btf, id: TypeId) -> EnumTy {
+    let signed = matches!(btf.kind(id), Kind::Enum { signed: true, .. });
+    let values = btf.enumerators(id).into_iter().map(|(n, v)| (v, Sym::new(n))).collect();
+    EnumTy::new(EnumLayout { name: Sym::new(&btf.c_name(id)), signed, values })
+}
+
 /// The value layout of struct or union `id` (stripped of typedefs and qualifiers).
 fn struct_ty(btf: &Btf, id: TypeId) -> StructTy {
     let mut fields = Vec::new();
     collect_fields(btf, id, 0, &mut fields);
     let size = btf.size_of(id).unwrap_or(0) as usize;
-    StructTy::new(StructLayout { name: Sym::new(&btf.c_name(id)), size, fields })
+    StructTy::new(StructLayout { name: Sym::new(&btf.c_name(id)), size, fields, array: false })
+}
+
+/// The value layout of an array of `len` elements of `elem` (not chars, which are strings):
+/// fields `0`, `1`..., each an element value; an array of arrays nests.
+fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
+    let (ty, size) = if elem >= SYNTHETIC_INT {
+        let bits = (elem & 0xff) as u8;
+        (Type::Int { bits, signed: elem & 0x100 != 0 }, u64::from(bits / 8))
+    } else {
+        let elem = btf.strip(elem);
+        let size = btf.size_of(elem).unwrap_or(0);
+        match btf.kind(elem) {
+            Kind::Array { elem: inner, len: n } if !matches!(btf.kind(btf.strip(inner)), Kind::Int { size: 1, .. }) => (Type::Struct(array_ty(btf, inner, n)), size),
+            _ => (field_type(btf, elem).0, size),
+        }
+    };
+    let fields = (0..len).map(|i| Field { name: Sym::new(&i.to_string()), bit_offset: (u64::from(i) * size * 8) as u32, bitfield_size: 0, ty, count: 0 }).collect();
+    // C's spelling: the outer length first (`int[2][3]` is two arrays of three).
+    let elem_name = if elem >= SYNTHETIC_INT { ty.to_string() } else { btf.c_name(elem) };
+    let name = match elem_name.find('[') {
+        Some(i) => format!("{}[{len}]{}", &elem_name[..i], &elem_name[i..]),
+        None => format!("{elem_name}[{len}]"),
+    };
+    StructTy::new(StructLayout { name: Sym::new(&name), size: (size * u64::from(len)) as usize, fields, array: true })
 }
 
 /// The fields of `id` at `base` bits, the members of anonymous structs and unions inlined.
@@ -670,8 +785,8 @@ fn collect_fields(btf: &Btf, id: TypeId, base: u32, out: &mut Vec<Field>) {
     }
 }
 
-/// A field's value type and array length (0: not an array). Char arrays are strings; arrays
-/// of arrays are flattened; floats print as their bits.
+/// A field's value type and array length (0: not an array). Char arrays are strings, other
+/// arrays array values; floats print as their bits.
 fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
     match btf.kind(id) {
         Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
@@ -684,10 +799,9 @@ fn field_type(btf: &Btf, id: TypeId) -> (Type, u32) {
             let elem = btf.strip(elem);
             match btf.kind(elem) {
                 Kind::Int { size: 1, .. } => (Type::Str(len as usize), 0),
-                _ => {
-                    let (ty, inner) = field_type(btf, elem);
-                    (ty, len * inner.max(1))
-                }
+                // An array value of its own, so `$s.arr[1]` reads it and `[[1,2],[3,4]]`
+                // prints nested, as bpftrace does.
+                _ => (Type::Struct(array_ty(btf, elem, len)), 0),
             }
         }
         // 128-bit integers and anything else: its bytes as 64-bit words.

@@ -210,8 +210,14 @@ impl Checker<'_> {
                 {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
-                // Else an enumerator of the kernel's BTF (`TCP_ESTABLISHED`), as in bpftrace.
-                let enumerator = || self.kernel.and_then(|k| k.btf()).and_then(|b| b.enum_value(name));
+                // Else an enumerator of the script's enums or of the kernel's BTF
+                // (`TCP_ESTABLISHED`: capitalised, since vmlinux has thousands), as in
+                // bpftrace.
+                let enumerator = || {
+                    let btf = self.kernel.and_then(|k| k.btf())?;
+                    let (id, value, _) = btf.enumerator(name)?;
+                    (btf.is_local(id) || name.chars().next().is_some_and(|c| c.is_ascii_uppercase())).then(|| (value, super::ctypes::enum_ty(btf, id)))
+                };
                 match Builtin::ALL.iter().find(|(n, _)| n == name) {
                     // bpftrace's `pid` is `pid(curr_ns)`: rtrace's pid namespace.
                     Some((_, b @ (Builtin::Pid | Builtin::Tid))) => {
@@ -219,10 +225,10 @@ impl Checker<'_> {
                         (hir::ExprKind::Builtin(b), b.ty())
                     }
                     Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),
-                    None if name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && enumerator().is_some() => {
-                        let (value, signed) = enumerator().unwrap_or_default();
-                        (hir::ExprKind::Int(value as u64), Type::Int { bits: 64, signed })
-                    }
+                    None if enumerator().is_some() => match enumerator() {
+                        Some((value, ty)) => (hir::ExprKind::Int(value as u64), Type::Enum(ty)),
+                        None => return Err(Reported),
+                    },
                     None => {
                         let names = Builtin::ALL.iter().map(|(n, _)| *n).chain(["args", "curtask", "ppid", "pcomm", "leader_comm", "leader_tid", "has_cpid"]);
                         let candidates = did_you_mean(name, names);
@@ -274,6 +280,7 @@ impl Checker<'_> {
                 match (op, l.ty, r.ty) {
                     (BinOp::Add | BinOp::Sub, Type::Ptr { .. }, Type::Int { .. }) => return self.pointer_arithmetic(*op, l, r, span),
                     (BinOp::Add, Type::Int { .. }, Type::Ptr { .. }) => return self.pointer_arithmetic(*op, r, l, span),
+                    (BinOp::Eq | BinOp::Ne, a, b) if a.is_array() && b.is_array() => return self.array_compare(*op, l, r, span),
                     _ => {}
                 }
                 let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());
@@ -305,6 +312,7 @@ impl Checker<'_> {
                 let (tt, ft) = (self.value_type(&t)?.as_int(), self.value_type(&f)?.as_int());
                 let ty = match (tt, ft) {
                     _ if t.ty == Type::Bool && f.ty == Type::Bool => Type::Bool,
+                    _ if matches!(t.ty, Type::Enum(_)) && t.ty == f.ty => t.ty,
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
@@ -334,6 +342,7 @@ impl Checker<'_> {
                 };
                 return Ok(match target {
                     Type::Int { .. } => hir::Expr { kind: hir::ExprKind::Cast(Box::new(inner)), ty: target, span },
+                    Type::Enum(e) => self.enum_cast(inner, e, ty.span, span)?,
                     // A pointer cast only retypes the address.
                     _ => inner.retyped(target),
                 });

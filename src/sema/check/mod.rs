@@ -99,6 +99,15 @@ const MAX_ARGS: u8 = 12;
 const MAX_REGISTER_ARGS: u8 = 6;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
+    // The script's C definitions first: every C type below is looked up in the kernel's
+    // BTF with them appended.
+    let with_definitions;
+    let kernel: &dyn KernelInfo = if script.c_defs.is_empty() {
+        kernel
+    } else {
+        with_definitions = super::cdefs::with_definitions(&script.c_defs, kernel)?;
+        &with_definitions
+    };
     // The config first: its `missing_probes` decides what an attach point that is not on
     // this system does.
     let mut errors = Vec::new();
@@ -427,6 +436,7 @@ impl Checker<'_> {
     fn value(&mut self, e: hir::Expr) -> Checked<hir::Expr> {
         match e.ty {
             Type::Record { ty, user } if ty.id < types::SYNTHETIC_INT => self.struct_value(e, ty, user),
+            Type::Array { elem, len, user } => self.array_value(e, elem, len, user),
             _ => {
                 self.value_type(&e)?;
                 Ok(e)

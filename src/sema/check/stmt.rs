@@ -409,8 +409,9 @@ impl Checker<'_> {
         for (arg, spec) in rest.iter().zip(&specs) {
             let Ok(e) = self.expr(arg).and_then(|e| self.value(e)) else { continue };
             let ty = e.ty;
-            // A bool is a number to `%d` and `true`/`false` to `%s`, as in bpftrace.
-            let string_like = ty.prints_as_text() || (ty == Type::Bool && spec.conv.wants_string());
+            // A bool or enum is a number to `%d` and its name (`true`, `ONE`) to `%s`, as in
+            // bpftrace.
+            let string_like = ty.prints_as_text() || (ty.symbolic() && spec.conv.wants_string());
             if spec.conv.wants_string() != string_like {
                 if self.is_string_param(&e) {
                     self.param_not_a_number(&e);
@@ -441,7 +442,7 @@ impl Checker<'_> {
                 let e = self.expr(&args[0])?;
                 let e = self.value(e)?;
                 let ty = e.ty;
-                let conv = if ty.prints_as_text() || ty == Type::Bool {
+                let conv = if ty.prints_as_text() || ty.symbolic() {
                     "%s"
                 } else if matches!(ty, Type::Ptr { .. }) {
                     "%p"
