@@ -161,6 +161,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         c.finish()?;
     }
 
+    sink.end()?;
     if meta.print_maps_on_exit {
         sink.print_all_maps(&loaded)?;
     }
