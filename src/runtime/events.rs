@@ -14,7 +14,7 @@ use super::symbols::{local_time, SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
 use crate::sema::hir::{MapValue, PrintfAction, JOIN_ARGS, STR_LEN};
-use crate::sema::printf::Conv;
+use crate::sema::printf::{Conv, Segment};
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +221,16 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
+                    PrintfAction::Message { error, .. } if self.options.json => {
+                        if error || crate::diagnostics::warnings_shown() {
+                            let label = match p.format.segments.first() {
+                                Some(Segment::Lit(l)) => l.as_str(),
+                                _ => "",
+                            };
+                            let line = message_json(error, label, &line);
+                            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
+                        }
+                    }
                     PrintfAction::Message { error, .. } => {
                         if error || crate::diagnostics::warnings_shown() {
                             let _ = self.out.flush();
@@ -393,6 +403,25 @@ impl EventSink {
 /// per batch), or key by key on kernels without it.
 /// The kernel-internal "not supported" errno some map types return.
 const ENOTSUPP: i32 = 524;
+
+/// An `errorf`/`warnf` message as bpftrace's JSON line: `{"type": "errorf", "msg": ...,
+/// "filename": "stdin", "line": 1, "col": 9}`, from the location `label` the format starts
+/// with (`stdin:1:9-62: ERROR: `) and the formatted `text` after it.
+fn message_json(error: bool, label: &str, text: &str) -> String {
+    let msg = text.strip_prefix(label).unwrap_or(text);
+    let place = label.trim_end().trim_end_matches(if error { "ERROR:" } else { "WARNING:" }).trim_end().trim_end_matches(':');
+    let mut parts = place.rsplitn(3, ':');
+    let col = parts.next().and_then(|c| c.split('-').next()).and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+    let line = parts.next().and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+    let file = parts.next().unwrap_or("");
+    json_line(&serde_json::json!({
+        "type": if error { "errorf" } else { "warnf" },
+        "msg": msg,
+        "filename": file,
+        "line": line,
+        "col": col,
+    }))
+}
 
 /// The first `max` bytes of the file at `path` (`cat`).
 fn read_head(path: &str, max: u64) -> std::io::Result<Vec<u8>> {

@@ -149,22 +149,47 @@ pub fn buf_hex(n: usize, bytes: &[u8], spaced: bool) -> String {
     }
 }
 
-/// The cgroup (v2) whose id, its directory's inode number, is `id`: its path below
-/// /sys/fs/cgroup (`/` for the root), or the id when no such directory exists.
+/// The cgroup whose id (its directory's inode number) is `id`, as current bpftrace writes
+/// it: `hierarchy:path` for each mounted hierarchy that has it, cgroup2 first (named
+/// `unified`), then the v1 ones by name, joined by commas (`unified:/user.slice`); the id
+/// when no hierarchy has it.
 fn cgroup_path(id: u64) -> String {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut v2 = Vec::new();
+    let mut v1 = Vec::new();
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let (Some(fs), Some(dir)) = (fields.next(), fields.next()) else { continue };
+        let dir = std::path::PathBuf::from(dir.replace("\\040", " "));
+        match fs {
+            "cgroup2" => v2.push(("unified".to_string(), dir)),
+            "cgroup" => v1.push((dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), dir)),
+            _ => {}
+        }
+    }
+    v1.sort();
+    let found: Vec<String> = v2.into_iter().chain(v1).filter_map(|(name, root)| cgroup_in(&root, id).map(|p| format!("{name}:{p}"))).collect();
+    if found.is_empty() {
+        id.to_string()
+    } else {
+        found.join(",")
+    }
+}
+
+/// The path below `root` (`/` for the root) of the directory whose inode number is `id`.
+fn cgroup_in(root: &std::path::Path, id: u64) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let root = std::path::Path::new("/sys/fs/cgroup");
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == id) {
             let rel = dir.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_default();
-            return format!("/{rel}");
+            return Some(format!("/{rel}"));
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
             stack.extend(entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
         }
     }
-    id.to_string()
+    None
 }
 
 /// A uid's user name from the password database, or the number.
