@@ -196,3 +196,29 @@ fn hist_json(kind: MapValue, buckets: &BTreeMap<u64, u64>, sorted: &Sorted) -> V
         .collect();
     Value::Array(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_spaced_and_arrays_not() {
+        let v = json!({ "type": "map", "data": { "@": [1, "a", [4, 5], { "x": true }] } });
+        assert_eq!(json_line(&v), "{\"type\": \"map\", \"data\": {\"@\": [1,\"a\",[4,5],{\"x\": true}]}}\n");
+    }
+
+    #[test]
+    fn strings_escape_what_bpftrace_escapes() {
+        assert_eq!(json_line(&Value::from("a\"b\\c\n\r\t\u{8}\u{1}é")), "\"a\\\"b\\\\c\\n\\r\\t\\u0008\\u0001é\"\n");
+    }
+
+    #[test]
+    fn integers_a_double_cannot_hold_are_strings() {
+        assert_eq!(json_int(5), Value::from(5));
+        assert_eq!(json_int(-(1 << 53)), Value::from(-(1i64 << 53)));
+        assert_eq!(json_int((1 << 53) + 1), Value::from("9007199254740993"));
+        assert_eq!(json_int(i128::from(u64::MAX)), Value::from("18446744073709551615"));
+        assert_eq!(json_int(i128::from(i64::MAX)), Value::from("9223372036854775807"));
+        assert_eq!(json_int(i128::from(i64::MIN)), Value::from(i64::MIN));
+    }
+}

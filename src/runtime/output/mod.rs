@@ -581,6 +581,81 @@ fn scaled(n: i64, step: i64) -> String {
 mod tests {
     use super::*;
 
+    struct NoSymbols;
+    impl Resolve for NoSymbols {
+        fn stack(&self, _: StackSpec, _: u64) -> String {
+            String::new()
+        }
+        fn ksym(&self, _: u64) -> String {
+            String::new()
+        }
+        fn usym(&self, _: u64, _: u32) -> String {
+            String::new()
+        }
+        fn timestamp(&self, _: u32, _: u64) -> String {
+            String::new()
+        }
+    }
+
+    /// A map `@name` of hash entries (not per-CPU): `(key, value)` byte strings.
+    fn map(name: &str, keys: Vec<Type>, value: MapValue, value_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> (MapMeta, RawEntries) {
+        let key_size: usize = keys.iter().map(|k| slot_size(*k)).sum::<usize>() + if matches!(value, MapValue::Hist { .. } | MapValue::Lhist { .. }) { 8 } else { 0 };
+        let layout = crate::codegen::artifact::MapLayout { key_size: key_size.max(8), value_size, percpu: false, max_entries: 16, array: false };
+        let meta = MapMeta { symbol: String::new(), name: name.into(), keys, value, layout };
+        let mut raw = RawEntries::new(key_size.max(8), value_size);
+        for (k, v) in entries {
+            let mut k = k.clone();
+            k.resize(key_size.max(8), 0);
+            raw.push(&k, v);
+        }
+        (meta, raw)
+    }
+
+    fn words(ws: &[u64]) -> Vec<u8> {
+        ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn stats_print_as_records_and_div_divides_only_the_average() {
+        let (meta, raw) = map("s", vec![], MapValue::Stats, 16, &[(words(&[0]), words(&[3, 61]))]);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@s: { .count = 3, .average = 20, .total = 61 }\n");
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }), "@s: { .count = 3, .average = 2, .total = 61 }\n");
+        assert_eq!(
+            render_json(&meta, &raw, &NoSymbols, Limits::default()),
+            "{\"type\": \"stats\", \"data\": {\"@s\": {\"count\": 3, \"average\": 20, \"total\": 61}}}\n"
+        );
+        let (meta, raw) = map("a", vec![Type::I64], MapValue::Avg, 16, &[(words(&[1]), words(&[2, -7i64 as u64]))]);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@a[1]: -3\n");
+    }
+
+    #[test]
+    fn lhist_buckets_are_not_divided_and_hist_buckets_are() {
+        let lhist = MapValue::Lhist { min: 0, max: 10, step: 1 };
+        let (meta, raw) = map("l", vec![], lhist, 8, &[(words(&[0, 3]), words(&[20]))]);
+        assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).contains("[2]                   20 |"));
+        let (meta, raw) = map("h", vec![], MapValue::Hist { k: 0 }, 8, &[(words(&[0, 3]), words(&[20]))]);
+        assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).starts_with("@h:\n[2, 4)                 2 |"));
+    }
+
+    #[test]
+    fn non_numeric_values_sort_by_key() {
+        let mut s = |k: i64, v: &str| {
+            let mut b = v.as_bytes().to_vec();
+            b.resize(8, 0);
+            (words(&[k as u64]), b)
+        };
+        let entries = [s(256, "b"), s(-1, "c"), s(1, "a")];
+        let (meta, raw) = map("m", vec![Type::I64], MapValue::Scalar(Type::Str(8)), 8, &entries);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@m[-1]: c\n@m[1]: a\n@m[256]: b\n");
+    }
+
+    #[test]
+    fn a_string_that_fills_its_buffer_gets_the_trailer() {
+        assert_eq!(str_text(4, b"abc\0", &NoSymbols), "abc");
+        assert_eq!(str_text(4, b"abcd", &NoSymbols), "abcd..");
+        assert_eq!(value_text(Type::Str(3), b"xyz", &NoSymbols), "xyz..");
+    }
+
     #[test]
     fn subdivided_hist_labels_follow_bpftrace() {
         let labels = |k, is: &[u64]| is.iter().map(|&i| hist_label(i, k)).collect::<Vec<_>>();
