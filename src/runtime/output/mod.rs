@@ -631,9 +631,9 @@ mod tests {
     #[test]
     fn lhist_buckets_are_not_divided_and_hist_buckets_are() {
         let lhist = MapValue::Lhist { min: 0, max: 10, step: 1 };
-        let (meta, raw) = map("l", vec![], lhist, 8, &[(words(&[0, 3]), words(&[20]))]);
+        let (meta, raw) = map("l", vec![], lhist, 8, &[(words(&[3]), words(&[20]))]);
         assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).contains("[2]                   20 |"));
-        let (meta, raw) = map("h", vec![], MapValue::Hist { k: 0 }, 8, &[(words(&[0, 3]), words(&[20]))]);
+        let (meta, raw) = map("h", vec![], MapValue::Hist { k: 0 }, 8, &[(words(&[3]), words(&[20]))]);
         assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).starts_with("@h:\n[2, 4)                 2 |"));
     }
 
