@@ -110,17 +110,17 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let skipped = links.as_ref().map_or(0, |l| l.skipped);
     let attached = n - skipped;
     let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
-    // The line is bpftrace's, also under -v, which adds a line of its own: how long attaching
-    // took and what was skipped. With -q, -v still prints the line: it is the readiness
-    // marker the tests wait for.
+    // The line is bpftrace's, also under -v, which says first how long attaching took and
+    // what was skipped, so the line stays the last one before the probes' output. With -q,
+    // -v still prints the line: it is the readiness marker the tests wait for.
+    if options.verbose {
+        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
+        eprintln!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3);
+    }
     if !options.quiet {
         sink.notice("attached_probes", serde_json::json!({ "probes": attached }), &line)?;
     } else if options.verbose {
         eprintln!("{line}");
-    }
-    if options.verbose {
-        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
-        eprintln!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3);
     }
     let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
         Ended::Script
