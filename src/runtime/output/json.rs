@@ -93,12 +93,16 @@ pub fn json_int(n: i128) -> Value {
     Value::from(n.to_string())
 }
 
-/// A map as one `map`, `hist` or `stats` line; empty maps render as nothing.
+/// A map as one `map`, `hist` or `stats` line; empty maps render as nothing, except avg and
+/// stats maps, which bpftrace writes as an empty object (`{"@s": {}}`).
 pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
     let sorted = sorted(meta, raw, limits);
     let Sorted { entries, order, .. } = &sorted;
     if entries.is_empty() {
-        return String::new();
+        return match meta.value {
+            MapValue::Avg | MapValue::Stats => json_event("stats", json!({ format!("@{}", meta.name): {} })),
+            _ => String::new(),
+        };
     }
     let kind = match meta.value {
         MapValue::Hist { .. } | MapValue::Lhist { .. } => "hist",
@@ -210,6 +214,28 @@ mod tests {
     #[test]
     fn strings_escape_what_bpftrace_escapes() {
         assert_eq!(json_line(&Value::from("a\"b\\c\n\r\t\u{8}\u{1}é")), "\"a\\\"b\\\\c\\n\\r\\t\\u0008\\u0001é\"\n");
+    }
+
+    #[test]
+    fn an_empty_stats_map_is_an_empty_object() {
+        let layout = crate::codegen::artifact::MapLayout { key_size: 8, value_size: 16, percpu: false, max_entries: 1, array: false };
+        let meta = MapMeta { symbol: String::new(), name: "s".into(), keys: vec![], value: MapValue::Stats, layout };
+        struct NoSymbols;
+        impl Resolve for NoSymbols {
+            fn stack(&self, _: crate::sema::types::StackSpec, _: u64) -> String {
+                String::new()
+            }
+            fn ksym(&self, _: u64) -> String {
+                String::new()
+            }
+            fn usym(&self, _: u64, _: u32) -> String {
+                String::new()
+            }
+            fn timestamp(&self, _: u32, _: u64) -> String {
+                String::new()
+            }
+        }
+        assert_eq!(render_json(&meta, &RawEntries::new(8, 16), &NoSymbols, Limits::default()), "{\"type\": \"stats\", \"data\": {\"@s\": {}}}\n");
     }
 
     #[test]
