@@ -38,6 +38,8 @@ pub struct RuntimeMeta {
     pub print_maps_on_exit: bool,
     /// The most bytes `cat` prints of a file (config `max_cat_bytes`).
     pub max_cat_bytes: u64,
+    /// What follows a string that filled its buffer (config `str_trunc_trailer`).
+    pub str_trunc_trailer: String,
 }
 
 /// One BPF program: one attach point of one probe.

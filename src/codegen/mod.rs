@@ -140,6 +140,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         missing_probes: program.config.missing_probes,
         print_maps_on_exit: program.config.print_maps_on_exit,
         max_cat_bytes: program.config.max_cat_bytes,
+        str_trunc_trailer: program.config.str_trunc_trailer.clone(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }

@@ -7,14 +7,14 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{buf_hex, json_event, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
+use super::output::{buf_hex, json_event, json_line, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
 use super::{sys, RuntimeError};
 use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
-use crate::sema::hir::{PrintfAction, JOIN_ARGS, STR_LEN};
-use crate::sema::printf::Conv;
+use crate::sema::hir::{MapValue, PrintfAction, JOIN_ARGS, STR_LEN};
+use crate::sema::printf::{Conv, Segment};
 use crate::sema::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,10 +139,14 @@ impl EventSink {
         Ok(())
     }
 
-    /// A message bpftrace prints on stderr in text mode and as a JSON line with `-f json`.
+    /// A message bpftrace prints on stderr in text mode and as a JSON line with `-f json`,
+    /// where its number is there twice, as `count` and in `data`:
+    /// `{"type": "attached_probes", "count": 1, "data": {"probes": 1}}`.
     pub fn notice(&mut self, kind: &str, data: serde_json::Value, text: &str) -> Result<(), RuntimeError> {
         if self.options.json {
-            self.out.write_all(json_event(kind, data).as_bytes()).map_err(|e| self.write_failed(e))?;
+            let count = data.as_object().and_then(|o| o.values().next()).cloned().unwrap_or(serde_json::Value::Null);
+            let line = json_line(&serde_json::json!({ "type": kind, "count": count, "data": data }));
+            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
             self.out.flush().map_err(|e| self.write_failed(e))
         } else {
             self.out.flush().map_err(|e| self.write_failed(e))?;
@@ -180,15 +184,20 @@ impl EventSink {
                 // Arguments userspace renders (all but plain strings and integers) become text
                 // first; most printf calls have none, and skip this.
                 // A bool is `true`/`false` to `%s`.
-                let rendered = |ty: &Type, conv: Conv| (ty.prints_as_text() && !matches!(ty, Type::Str(_))) || (ty.symbolic() && conv.wants_string());
-                let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((_, ty), s)| rendered(ty, s.conv)) {
+                // A string that fills its buffer gets the trailer (config `str_trunc_trailer`).
+                let rendered = |off: usize, ty: &Type, conv: Conv| {
+                    (ty.prints_as_text() && !matches!(ty, Type::Str(_)))
+                        || (ty.symbolic() && conv.wants_string())
+                        || matches!(ty, Type::Str(n) if record.get(off..off + n).is_some_and(|b| !b.contains(&0)))
+                };
+                let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((off, ty), s)| rendered(*off, ty, s.conv)) {
                     let symbols = self.symbols(maps);
                     p.args
                         .iter()
                         .zip(p.format.specs().map(|s| s.conv))
                         .map(|((off, ty), conv)| {
                             let bytes = record.get(*off..).unwrap_or_default();
-                            rendered(ty, conv).then(|| match (ty, conv) {
+                            rendered(*off, ty, conv).then(|| match (ty, conv) {
                                 (Type::Buf(n), Conv::BufHex | Conv::BufHexSpaced) => buf_hex(*n, bytes, conv == Conv::BufHexSpaced),
                                 _ => value_text(*ty, bytes, &symbols),
                             })
@@ -212,6 +221,16 @@ impl EventSink {
                 let line = std::mem::take(&mut self.line);
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
+                    PrintfAction::Message { error, .. } if self.options.json => {
+                        if error || crate::diagnostics::warnings_shown() {
+                            let label = match p.format.segments.first() {
+                                Some(Segment::Lit(l)) => l.as_str(),
+                                _ => "",
+                            };
+                            let line = message_json(error, label, &line);
+                            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
+                        }
+                    }
                     PrintfAction::Message { error, .. } => {
                         if error || crate::diagnostics::warnings_shown() {
                             let _ = self.out.flush();
@@ -228,7 +247,11 @@ impl EventSink {
                         let count = (u64_at(record, 8) as usize).min(JOIN_ARGS);
                         let parts: Vec<String> =
                             (0..count).map(|i| printf::c_str(record.get(16 + i * STR_LEN..16 + (i + 1) * STR_LEN).unwrap_or_default())).collect();
-                        let joined = parts.join(&line) + "\n";
+                        // The text has a newline after it, the JSON line's data none.
+                        let mut joined = parts.join(&line);
+                        if !self.options.json {
+                            joined.push('\n');
+                        }
                         self.emit("join", joined.as_bytes())?;
                     }
                     PrintfAction::Time => {
@@ -241,7 +264,8 @@ impl EventSink {
                         Err(e) => eprintln!("ERROR: failed to open file '{line}' ({})", os_message(&e)),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
-                        Ok(o) => self.emit("system", &o.stdout)?,
+                        // bpftrace's JSON type for system()'s output is `syscall`.
+                        Ok(o) => self.emit("syscall", &o.stdout)?,
                         Err(e) => eprintln!("system: {line}: {e}"),
                     },
                 }
@@ -249,7 +273,7 @@ impl EventSink {
             }
             Some(EventKind::Print) => {
                 let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
-                let text = self.render_map_limited(id, maps, limits)?;
+                let text = self.render_print(id, maps, limits)?;
                 self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
                 if self.options.buffering == Buffering::None {
                     self.out.flush().map_err(|e| self.write_failed(e))?;
@@ -313,8 +337,20 @@ impl EventSink {
         Ok(render(&m, &entries, &self.symbols(maps), limits))
     }
 
+    /// `print(@m)`: the map as the exit dump prints it, except that a map without keys that
+    /// holds nothing yet prints its zero value (`@: 0`), as current bpftrace; histograms and
+    /// keyed maps print nothing when empty.
+    fn render_print(&self, id: usize, maps: &Loaded, limits: Limits) -> Result<String, RuntimeError> {
+        let (m, mut entries) = self.read_map(id, maps)?;
+        if entries.is_empty() && m.keys.is_empty() && !matches!(m.value, MapValue::Hist { .. } | MapValue::Lhist { .. }) {
+            entries.push(&vec![0u8; entries.key_size], &vec![0u8; entries.value_len]);
+        }
+        let symbols = self.symbols(maps);
+        Ok(if self.options.json { render_json(&m, &entries, &symbols, limits) } else { render(&m, &entries, &symbols, limits) })
+    }
+
     fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
-        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes }
+        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes, trailer: &self.meta.str_trunc_trailer }
     }
 
     fn clear_map(&self, id: usize, maps: &Loaded, zero: bool) -> Result<(), RuntimeError> {
@@ -342,20 +378,21 @@ impl EventSink {
         Ok(())
     }
 
-    /// The exit dump: every non-empty map, in name order, after one blank line.
+    /// The end of the trace's output, after END's: two newlines in text mode (whether or not
+    /// maps follow), nothing in JSON, as bpftrace's `Output::end()`.
+    pub fn end(&mut self) -> Result<(), RuntimeError> {
+        if !self.options.json {
+            self.out.write_all(b"\n\n").map_err(|e| self.write_failed(e))?;
+        }
+        self.out.flush().map_err(|e| self.write_failed(e))
+    }
+
+    /// The exit dump: every non-empty map, in name order.
     pub fn print_all_maps(&mut self, maps: &Loaded) -> Result<(), RuntimeError> {
         let mut order: Vec<usize> = (0..self.meta.maps.len()).collect();
         order.sort_by(|a, b| self.meta.maps[*a].name.cmp(&self.meta.maps[*b].name));
-        let mut first = true;
         for id in order {
             let text = self.render_map(id, maps)?;
-            if text.is_empty() {
-                continue;
-            }
-            if first && !self.options.json {
-                self.out.write_all(b"\n").map_err(|e| self.write_failed(e))?;
-                first = false;
-            }
             self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
         }
         self.out.flush().map_err(|e| self.write_failed(e))
@@ -366,6 +403,25 @@ impl EventSink {
 /// per batch), or key by key on kernels without it.
 /// The kernel-internal "not supported" errno some map types return.
 const ENOTSUPP: i32 = 524;
+
+/// An `errorf`/`warnf` message as bpftrace's JSON line: `{"type": "errorf", "msg": ...,
+/// "filename": "stdin", "line": 1, "col": 9}`, from the location `label` the format starts
+/// with (`stdin:1:9-62: ERROR: `) and the formatted `text` after it.
+fn message_json(error: bool, label: &str, text: &str) -> String {
+    let msg = text.strip_prefix(label).unwrap_or(text);
+    let place = label.trim_end().trim_end_matches(if error { "ERROR:" } else { "WARNING:" }).trim_end().trim_end_matches(':');
+    let mut parts = place.rsplitn(3, ':');
+    let col = parts.next().and_then(|c| c.split('-').next()).and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+    let line = parts.next().and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+    let file = parts.next().unwrap_or("");
+    json_line(&serde_json::json!({
+        "type": if error { "errorf" } else { "warnf" },
+        "msg": msg,
+        "filename": file,
+        "line": line,
+        "col": col,
+    }))
+}
 
 /// The first `max` bytes of the file at `path` (`cat`).
 fn read_head(path: &str, max: u64) -> std::io::Result<Vec<u8>> {

@@ -110,16 +110,17 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let skipped = links.as_ref().map_or(0, |l| l.skipped);
     let attached = n - skipped;
     let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
-    // -v adds what was skipped and how long attaching took; it is also the readiness marker
-    // the tests wait for, so it is printed even with -q.
-    let verbose = options.verbose.then(|| {
+    // The line is bpftrace's, also under -v, which says first how long attaching took and
+    // what was skipped, so the line stays the last one before the probes' output. With -q,
+    // -v still prints the line: it is the readiness marker the tests wait for.
+    if options.verbose {
         let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
-        format!("{line}{skipped} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3)
-    });
+        eprintln!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3);
+    }
     if !options.quiet {
-        sink.notice("attached_probes", serde_json::json!({ "probes": attached }), verbose.as_deref().unwrap_or(&line))?;
-    } else if let Some(v) = &verbose {
-        eprintln!("{v}");
+        sink.notice("attached_probes", serde_json::json!({ "probes": attached }), &line)?;
+    } else if options.verbose {
+        eprintln!("{line}");
     }
     let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
         Ended::Script
@@ -161,6 +162,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         c.finish()?;
     }
 
+    sink.end()?;
     if meta.print_maps_on_exit {
         sink.print_all_maps(&loaded)?;
     }

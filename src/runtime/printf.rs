@@ -116,7 +116,7 @@ mod tests {
         );
         assert_eq!(
             f(
-                "%x %X %#x %o %c %u%%",
+                "%x %X %#x %o %c %lu%%",
                 &[
                     Arg::Int { bits: 255, signed: false },
                     Arg::Int { bits: 255, signed: false },
@@ -133,6 +133,15 @@ mod tests {
             f("%lu %lld %llx", &[Arg::Int { bits: 1, signed: false }, Arg::Int { bits: 2, signed: true }, Arg::Int { bits: 16, signed: false }]),
             "1 2 10"
         );
+    }
+
+    #[test]
+    fn no_length_is_a_32_bit_int_as_in_c() {
+        let x = |signed| Arg::Int { bits: 0x1234_5678_abcd_ef, signed };
+        assert_eq!(f("%hhx %hx %x %jx %lx", &[x(false), x(false), x(false), x(false), x(false)]), "ef cdef 78abcdef 12345678abcdef 12345678abcdef");
+        let big = Arg::Int { bits: (1u64 << 32) + 5, signed: true };
+        let neg = Arg::Int { bits: 0xffff_ffff, signed: true };
+        assert_eq!(f("%d %d %u %ld", &[big, neg, Arg::Int { bits: u64::MAX, signed: false }, Arg::Int { bits: (1u64 << 32) + 5, signed: true }]), "5 -1 4294967295 4294967301");
     }
 
     #[test]

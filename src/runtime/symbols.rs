@@ -26,6 +26,8 @@ pub struct Symbols<'a> {
     pub cache: &'a SymbolCache,
     /// The program's `strftime` formats.
     pub strftimes: &'a [String],
+    /// What follows a string that filled its buffer (config `str_trunc_trailer`).
+    pub trailer: &'a str,
 }
 
 /// One frame as text: `function+offset`, or the address when no symbol covers it.
@@ -100,6 +102,10 @@ impl Symbols<'_> {
 }
 
 impl Resolve for Symbols<'_> {
+    fn str_trailer(&self) -> &str {
+        self.trailer
+    }
+
     /// bpftrace's text: empty for no stack, else a newline and one line per frame.
     fn stack(&self, spec: StackSpec, raw: u64) -> String {
         let pid = spec.user.then_some((raw >> 32) as u32);
@@ -187,7 +193,7 @@ mod tests {
     #[test]
     fn user_addresses_of_this_process_resolve() {
         let cache = SymbolCache::default();
-        let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[] };
+        let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[], trailer: ".." };
         let addr = libc::getpid as *const () as usize as u64;
         let src = Symbols::source(Some(std::process::id()), true);
         let r = symbols.symbolizer().symbolize(&src, Input::AbsAddr(&[addr + 4]));

@@ -48,6 +48,9 @@ pub struct Config {
     pub license: String,
     /// The most bytes `cat` prints of a file.
     pub max_cat_bytes: u64,
+    /// What follows a string printed whole from a buffer it filled (so it may have been
+    /// cut short): `..` by default.
+    pub str_trunc_trailer: String,
 }
 
 /// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
@@ -99,6 +102,7 @@ impl Default for Config {
             print_maps_on_exit: true,
             license: "GPL".into(),
             max_cat_bytes: 10_240,
+            str_trunc_trailer: "..".into(),
         }
     }
 }

@@ -21,8 +21,9 @@ pub struct Spec {
     pub alt: bool,
     pub width: Option<usize>,
     pub precision: Option<usize>,
-    /// `hh` (8) or `h` (16): the integer is converted to that width first, as C does with
-    /// `char` and `short`; None for the other lengths (`l`, `ll`, `z`...), which are 64 bits.
+    /// `hh` (8), `h` (16) or none (32): the integer is converted to that width first, as C
+    /// does with `char`, `short` and `int`; None for the other lengths (`l`, `ll`, `z`...),
+    /// which are 64 bits.
     #[serde(default)]
     pub narrow: Option<u8>,
     pub conv: Conv,
@@ -106,11 +107,6 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             length.push(m);
             chars.next();
         }
-        spec.narrow = match length.as_str() {
-            "hh" => Some(8),
-            "h" => Some(16),
-            _ => None,
-        };
         spec.conv = match chars.next() {
             Some('d' | 'i') => Conv::Signed,
             Some('u') => Conv::Unsigned,
@@ -136,6 +132,16 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             Some(other) => return Err(format!("unknown conversion `%{other}`")),
             None => return Err("the format string ends in the middle of a conversion".into()),
         };
+        // C's lengths, as bpftrace applies them: no length is an `int` (32 bits), `hh` a char,
+        // `h` a short; `l`, `ll`, `j`, `z`, `t` are 64 bits.
+        if matches!(spec.conv, Conv::Signed | Conv::Unsigned | Conv::Hex | Conv::HexUpper | Conv::Octal) {
+            spec.narrow = match length.as_str() {
+                "hh" => Some(8),
+                "h" => Some(16),
+                "" => Some(32),
+                _ => None,
+            };
+        }
         if !lit.is_empty() {
             segments.push(Segment::Lit(std::mem::take(&mut lit)));
         }

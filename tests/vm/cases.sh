@@ -49,7 +49,7 @@ run_traced() {
     pid=$!
     i=0
     while [ $i -lt 600 ]; do
-        # `-v` prints "Attached N probes in T ms" once every probe is live.
+        # `-v` prints "Attached N probes" once every probe is live.
         case "$(while read -r l; do echo "$l"; done < /tmp/out)" in *Attached*) break ;; esac
         # rtrace ended before attaching (refused the script): nothing to wait for.
         kill -0 $pid 2>/dev/null || break

@@ -5,7 +5,7 @@
 mod json;
 mod structs;
 
-pub use json::{json_event, render_json, value_json};
+pub use json::{json_event, json_line, render_json, value_json};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -60,6 +60,22 @@ pub trait Resolve {
     fn usym(&self, addr: u64, pid: u32) -> String;
     /// `strftime` format number `format` of boot-clock nanoseconds `ns`.
     fn timestamp(&self, format: u32, ns: u64) -> String;
+    /// What follows a string that filled its whole buffer, so may have been cut short
+    /// (config `str_trunc_trailer`).
+    fn str_trailer(&self) -> &str {
+        ".."
+    }
+}
+
+/// A string value of `n` bytes as text: up to its NUL, or, when it has none (it filled its
+/// buffer, so may have been cut short), all `n` bytes and the trailer, as current bpftrace.
+pub fn str_text(n: usize, bytes: &[u8], resolve: &dyn Resolve) -> String {
+    let bytes = bytes.get(..n.min(bytes.len())).unwrap_or_default();
+    let mut text = c_str(bytes);
+    if n > 0 && bytes.len() == n && !bytes.contains(&0) {
+        text.push_str(resolve.str_trailer());
+    }
+    text
 }
 
 /// The text of a value of a type that needs resolving; None for other types.
@@ -98,7 +114,7 @@ impl Default for Limits {
 /// (tuples as `(a, b)`).
 pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
     match ty {
-        Type::Str(n) => c_str(bytes.get(..n.min(bytes.len())).unwrap_or_default()),
+        Type::Str(n) => str_text(n, bytes, resolve),
         Type::Tuple(t) => {
             let parts: Vec<String> =
                 t.items().iter().zip(t.offsets()).map(|(item, off)| value_text(*item, bytes.get(off..).unwrap_or_default(), resolve)).collect();
@@ -142,22 +158,47 @@ pub fn buf_hex(n: usize, bytes: &[u8], spaced: bool) -> String {
     }
 }
 
-/// The cgroup (v2) whose id, its directory's inode number, is `id`: its path below
-/// /sys/fs/cgroup (`/` for the root), or the id when no such directory exists.
+/// The cgroup whose id (its directory's inode number) is `id`, as current bpftrace writes
+/// it: `hierarchy:path` for each mounted hierarchy that has it, cgroup2 first (named
+/// `unified`), then the v1 ones by name, joined by commas (`unified:/user.slice`); the id
+/// when no hierarchy has it.
 fn cgroup_path(id: u64) -> String {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut v2 = Vec::new();
+    let mut v1 = Vec::new();
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let (Some(fs), Some(dir)) = (fields.next(), fields.next()) else { continue };
+        let dir = std::path::PathBuf::from(dir.replace("\\040", " "));
+        match fs {
+            "cgroup2" => v2.push(("unified".to_string(), dir)),
+            "cgroup" => v1.push((dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), dir)),
+            _ => {}
+        }
+    }
+    v1.sort();
+    let found: Vec<String> = v2.into_iter().chain(v1).filter_map(|(name, root)| cgroup_in(&root, id).map(|p| format!("{name}:{p}"))).collect();
+    if found.is_empty() {
+        id.to_string()
+    } else {
+        found.join(",")
+    }
+}
+
+/// The path below `root` (`/` for the root) of the directory whose inode number is `id`.
+fn cgroup_in(root: &std::path::Path, id: u64) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let root = std::path::Path::new("/sys/fs/cgroup");
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == id) {
             let rel = dir.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_default();
-            return format!("/{rel}");
+            return Some(format!("/{rel}"));
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
             stack.extend(entries.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
         }
     }
-    id.to_string()
+    None
 }
 
 /// A uid's user name from the password database, or the number.
@@ -210,10 +251,35 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// A map's entries folded across CPUs, in print order (`order` indexes `entries`), with
-/// `print`'s top and div applied.
+/// `print`'s top applied; its `div` is applied as each kind is written.
 struct Sorted<'a> {
     entries: Vec<(&'a [u8], Folded<'a>)>,
     order: Vec<u32>,
+    div: u64,
+}
+
+impl Sorted<'_> {
+    /// A counter, sum, min, max or plain integer, divided by `print`'s `div`.
+    fn int(&self, n: i128) -> i128 {
+        n / i128::from(self.div)
+    }
+
+    /// An average (`total / count` in int64, 0 without values), divided by `div`: in a
+    /// `stats` value only the average is divided, as in bpftrace.
+    fn average(&self, count: i64, total: i64) -> i64 {
+        let avg = if count == 0 { 0 } else { total.wrapping_div(count) };
+        avg / i64::try_from(self.div).unwrap_or(i64::MAX)
+    }
+
+    /// A hist's bucket counts are divided by `div`; an lhist's are not (bpftrace: "div has
+    /// no effect on linear histograms").
+    fn bucket(&self, kind: MapValue, n: u64) -> u64 {
+        if matches!(kind, MapValue::Lhist { .. }) {
+            n
+        } else {
+            n / self.div
+        }
+    }
 }
 
 /// Folds, sorts and limits a map's entries. Works on borrowed bytes: a million-key map is
@@ -256,7 +322,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
     let order = |v: &Folded| match v {
         Folded::Int(n) => *n,
         Folded::Bytes(_) => 0,
-        Folded::Avg(c, t) | Folded::Stats(c, t) => i128::from(if *c == 0 { 0 } else { t / c }),
+        Folded::Avg(c, t) | Folded::Stats(c, t) => i128::from(if *c == 0 { 0 } else { t.wrapping_div(*c) }),
         Folded::Hist(h) => h.values().map(|n| i128::from(*n)).sum(),
     };
     // Sorted as small (value, key prefix, index) triples; equal prefixes of longer keys are
@@ -269,28 +335,42 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
             run.sort_by(|a, b| key_order(entries[a.2 as usize].0, entries[b.2 as usize].0));
         }
     }
+    // Values that are not numbers (strings, tuples, structs...) sort by key, as bpftrace's
+    // `sort_by_key`: integers by value, strings by bytes, the first key first.
+    if entries.first().is_some_and(|(_, v)| matches!(v, Folded::Bytes(_))) {
+        let offsets = key_offsets(&meta.keys);
+        order_keys.sort_by(|a, b| key_cmp(&meta.keys, &offsets, entries[a.2 as usize].0, entries[b.2 as usize].0));
+    }
 
     // The sort is ascending, so the largest entries are the last ones.
     if limits.top > 0 && order_keys.len() > limits.top {
         order_keys.drain(..order_keys.len() - limits.top);
     }
-    let div = i128::from(limits.div.max(1));
-    if div > 1 {
-        for (_, value) in entries.iter_mut() {
-            match value {
-                Folded::Int(n) => *n /= div,
-                Folded::Avg(_, t) | Folded::Stats(_, t) => *t /= div as i64,
-                Folded::Hist(h) => h.values_mut().for_each(|n| *n /= div as u64),
-                Folded::Bytes(_) => {}
-            }
+    Sorted { entries, order: order_keys.into_iter().map(|(_, _, i)| i).collect(), div: limits.div.max(1) }
+}
+
+/// Two keys in bpftrace's key order: by each part in turn, integers by value, strings by
+/// their bytes; other parts (stacks, structs...) leave the order as it was.
+fn key_cmp(types: &[Type], offsets: &[usize], a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (t, off) in types.iter().zip(offsets) {
+        let ord = match t {
+            Type::Int { signed: true, .. } => (u64_at(a, *off) as i64).cmp(&(u64_at(b, *off) as i64)),
+            Type::Int { signed: false, .. } => u64_at(a, *off).cmp(&u64_at(b, *off)),
+            Type::Str(n) => a.get(*off..off + n).cmp(&b.get(*off..off + n)),
+            _ => Ordering::Equal,
+        };
+        if ord != Ordering::Equal {
+            return ord;
         }
     }
-    Sorted { entries, order: order_keys.into_iter().map(|(_, _, i)| i).collect() }
+    Ordering::Equal
 }
 
 /// Renders a map as bpftrace's text; empty maps render as nothing.
 pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
-    let Sorted { entries, order } = sorted(meta, raw, limits);
+    let sorted = sorted(meta, raw, limits);
+    let Sorted { entries, order, .. } = &sorted;
     let mut out = String::with_capacity(entries.len() * 32);
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
@@ -305,20 +385,18 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
                 out.push_str(": ");
                 match resolved(meta.value.scalar_type(), *n as u64, resolve) {
                     Some(text) => out.push_str(&text),
-                    None => push_int(&mut out, *n),
+                    None => push_int(&mut out, sorted.int(*n)),
                 }
                 out.push('\n');
                 Ok(())
             }
             Folded::Bytes(b) => writeln!(out, "{name}: {}", value_text(meta.value.scalar_type(), b, resolve)),
-            Folded::Avg(c, t) => writeln!(out, "{name}: {}", if *c == 0 { 0 } else { t / c }),
-            Folded::Stats(c, t) => {
-                let avg = if *c == 0 { 0 } else { t / c };
-                writeln!(out, "{name}: count {c}, average {avg}, total {t}")
-            }
+            Folded::Avg(c, t) => writeln!(out, "{name}: {}", sorted.average(*c, *t)),
+            // A record, as current bpftrace prints its stats values.
+            Folded::Stats(c, t) => writeln!(out, "{name}: {{ .count = {c}, .average = {}, .total = {t} }}", sorted.average(*c, *t)),
             Folded::Hist(h) => {
                 let _ = writeln!(out, "{name}:");
-                out.push_str(&render_hist(meta.value, h));
+                out.push_str(&render_hist(meta.value, h, &sorted));
                 out.push('\n');
                 Ok(())
             }
@@ -394,7 +472,7 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
         }
         let _ = match t {
             Type::Str(n) => {
-                out.push_str(&c_str(key.get(*off..off + n).unwrap_or_default()));
+                out.push_str(&str_text(*n, key.get(*off..).unwrap_or_default(), resolve));
                 Ok(())
             }
             t if t.prints_as_text() => {
@@ -420,22 +498,24 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
 
 const BAR_WIDTH: u64 = 52;
 
-fn render_hist(kind: MapValue, buckets: &BTreeMap<u64, u64>) -> String {
+fn render_hist(kind: MapValue, buckets: &BTreeMap<u64, u64>, sorted: &Sorted) -> String {
     let mut out = String::new();
     let nonzero: Vec<u64> = buckets.iter().filter(|(_, n)| **n > 0).map(|(b, _)| *b).collect();
     let (Some(&first), Some(&last)) = (nonzero.first(), nonzero.last()) else {
         return out;
     };
-    let max = buckets.values().copied().max().unwrap_or(1).max(1);
+    let count = |i: u64| sorted.bucket(kind, buckets.get(&i).copied().unwrap_or(0));
+    let max = (first..=last).map(count).max().unwrap_or(0);
     for i in first..=last {
-        let n = buckets.get(&i).copied().unwrap_or(0);
+        let n = count(i);
         let label = match kind {
             MapValue::Lhist { min, max: hi, step } => lhist_label(i, min, hi, step),
             MapValue::Hist { k } => hist_label(i, k),
             _ => hist_label(i, 0),
         };
-        let bar = "@".repeat((n as u128 * BAR_WIDTH as u128 / max as u128) as usize);
-        let _ = writeln!(out, "{label:<16}{n:>8} |{bar:<52}|");
+        // bpftrace: (int)(count / (float)max * 52); all-zero rows (after div) have no bar.
+        let bar = if max == 0 { 0 } else { (n as f32 / max as f32 * BAR_WIDTH as f32) as usize };
+        let _ = writeln!(out, "{label:<16}{n:>8} |{:<52}|", "@".repeat(bar));
     }
     out
 }
@@ -466,22 +546,37 @@ pub(super) fn hist_bound(i: u64, k: u8) -> (u128, String) {
     (value, format!("{}{suffix}", (1u128 << (power - 10 * decade)) * u128::from(n + interval)))
 }
 
-fn lhist_label(i: u64, min: i64, max: i64, step: i64) -> String {
-    let buckets = ((max - min) / step) as u64;
+/// The bounds of bucket `i` of `lhist(x, min, max, step)`: below `min` (bucket 0) there is
+/// no lower bound, and the last bucket (values past the last step) has no upper one.
+pub(super) fn lhist_bounds(i: u64, min: i64, max: i64, step: i64) -> (Option<i64>, Option<i64>) {
+    let steps = ((max - min) / step) as u64;
     if i == 0 {
-        format!("(..., {})", scaled(min))
-    } else if i > buckets {
-        format!("[{}, ...)", scaled(max))
+        (None, Some(min))
+    } else if i > steps {
+        (Some(min + steps as i64 * step), None)
     } else {
         let lo = min + (i as i64 - 1) * step;
-        format!("[{}, {})", scaled(lo), scaled(lo + step))
+        (Some(lo), Some(lo + step))
     }
 }
 
-/// lhist bucket bounds: `M` when divisible by 2^20, `K` by 2^10, else plain.
-fn scaled(n: i64) -> String {
-    if n == 0 {
-        "0".into()
+/// Bucket `i` of an lhist as bpftrace prints it: `(..., min)`, `[lo, hi)` (`[lo]` when the
+/// step is 1), `[lo, ...)` for the values past the last step.
+fn lhist_label(i: u64, min: i64, max: i64, step: i64) -> String {
+    match lhist_bounds(i, min, max, step) {
+        (None, Some(hi)) => format!("(..., {})", scaled(hi, step)),
+        (Some(lo), None) => format!("[{}, ...)", scaled(lo, step)),
+        (Some(lo), Some(_)) if step == 1 => format!("[{lo}]"),
+        (Some(lo), Some(hi)) => format!("[{}, {})", scaled(lo, step), scaled(hi, step)),
+        (None, None) => String::new(),
+    }
+}
+
+/// lhist bucket bounds: with a step that is a multiple of 1024, `M` when divisible by 2^20
+/// and `K` by 2^10; otherwise (and 0) the plain number.
+fn scaled(n: i64, step: i64) -> String {
+    if n == 0 || step % 1024 != 0 {
+        n.to_string()
     } else if n % (1 << 20) == 0 {
         format!("{}M", n / (1 << 20))
     } else if n % (1 << 10) == 0 {
@@ -494,6 +589,81 @@ fn scaled(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NoSymbols;
+    impl Resolve for NoSymbols {
+        fn stack(&self, _: StackSpec, _: u64) -> String {
+            String::new()
+        }
+        fn ksym(&self, _: u64) -> String {
+            String::new()
+        }
+        fn usym(&self, _: u64, _: u32) -> String {
+            String::new()
+        }
+        fn timestamp(&self, _: u32, _: u64) -> String {
+            String::new()
+        }
+    }
+
+    /// A map `@name` of hash entries (not per-CPU): `(key, value)` byte strings.
+    fn map(name: &str, keys: Vec<Type>, value: MapValue, value_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> (MapMeta, RawEntries) {
+        let key_size: usize = keys.iter().map(|k| slot_size(*k)).sum::<usize>() + if matches!(value, MapValue::Hist { .. } | MapValue::Lhist { .. }) { 8 } else { 0 };
+        let layout = crate::codegen::artifact::MapLayout { key_size: key_size.max(8), value_size, percpu: false, max_entries: 16, array: false };
+        let meta = MapMeta { symbol: String::new(), name: name.into(), keys, value, layout };
+        let mut raw = RawEntries::new(key_size.max(8), value_size);
+        for (k, v) in entries {
+            let mut k = k.clone();
+            k.resize(key_size.max(8), 0);
+            raw.push(&k, v);
+        }
+        (meta, raw)
+    }
+
+    fn words(ws: &[u64]) -> Vec<u8> {
+        ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn stats_print_as_records_and_div_divides_only_the_average() {
+        let (meta, raw) = map("s", vec![], MapValue::Stats, 16, &[(words(&[0]), words(&[3, 61]))]);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@s: { .count = 3, .average = 20, .total = 61 }\n");
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }), "@s: { .count = 3, .average = 2, .total = 61 }\n");
+        assert_eq!(
+            render_json(&meta, &raw, &NoSymbols, Limits::default()),
+            "{\"type\": \"stats\", \"data\": {\"@s\": {\"count\": 3, \"average\": 20, \"total\": 61}}}\n"
+        );
+        let (meta, raw) = map("a", vec![Type::I64], MapValue::Avg, 16, &[(words(&[1]), words(&[2, -7i64 as u64]))]);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@a[1]: -3\n");
+    }
+
+    #[test]
+    fn lhist_buckets_are_not_divided_and_hist_buckets_are() {
+        let lhist = MapValue::Lhist { min: 0, max: 10, step: 1 };
+        let (meta, raw) = map("l", vec![], lhist, 8, &[(words(&[3]), words(&[20]))]);
+        assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).contains("[2]                   20 |"));
+        let (meta, raw) = map("h", vec![], MapValue::Hist { k: 0 }, 8, &[(words(&[3]), words(&[20]))]);
+        assert!(render(&meta, &raw, &NoSymbols, Limits { top: 0, div: 10 }).starts_with("@h:\n[2, 4)                 2 |"));
+    }
+
+    #[test]
+    fn non_numeric_values_sort_by_key() {
+        let mut s = |k: i64, v: &str| {
+            let mut b = v.as_bytes().to_vec();
+            b.resize(8, 0);
+            (words(&[k as u64]), b)
+        };
+        let entries = [s(256, "b"), s(-1, "c"), s(1, "a")];
+        let (meta, raw) = map("m", vec![Type::I64], MapValue::Scalar(Type::Str(8)), 8, &entries);
+        assert_eq!(render(&meta, &raw, &NoSymbols, Limits::default()), "@m[-1]: c\n@m[1]: a\n@m[256]: b\n");
+    }
+
+    #[test]
+    fn a_string_that_fills_its_buffer_gets_the_trailer() {
+        assert_eq!(str_text(4, b"abc\0", &NoSymbols), "abc");
+        assert_eq!(str_text(4, b"abcd", &NoSymbols), "abcd..");
+        assert_eq!(value_text(Type::Str(3), b"xyz", &NoSymbols), "xyz..");
+    }
 
     #[test]
     fn subdivided_hist_labels_follow_bpftrace() {
@@ -521,11 +691,17 @@ mod tests {
     }
 
     #[test]
-    fn lhist_labels_scale_only_exact_multiples() {
+    fn lhist_labels_scale_only_with_a_step_of_whole_kibibytes() {
         assert_eq!(lhist_label(0, 0, 3000, 1000), "(..., 0)");
         assert_eq!(lhist_label(2, 0, 3000, 1000), "[1000, 2000)");
         assert_eq!(lhist_label(4, 0, 3000, 1000), "[3000, ...)");
         assert_eq!(lhist_label(1, 1024, 4096, 1024), "[1K, 2K)");
         assert_eq!(lhist_label(1, 0, 2 << 20, 1 << 20), "[0, 1M)");
+        // A step of 512 keeps 1024 as it is.
+        assert_eq!(lhist_label(3, 0, 2048, 512), "[1024, 1536)");
+        // Step 1: one value per bucket.
+        assert_eq!(lhist_label(3, 0, 10, 1), "[2]");
+        // Past the last whole step (0, 3, 6, 9 below 10): from 9.
+        assert_eq!(lhist_label(4, 0, 10, 3), "[9, ...)");
     }
 }

@@ -93,8 +93,8 @@ pub(super) fn struct_json(st: StructTy, bytes: &[u8], resolve: &dyn Resolve) -> 
 
 fn json(d: &Decoded) -> Value {
     match d {
-        Decoded::Int(n) => i64::try_from(*n).map(Value::from).unwrap_or_else(|_| Value::from(*n as u64)),
-        Decoded::Ptr(p) => Value::from(*p),
+        Decoded::Int(n) => super::json::json_int(*n),
+        Decoded::Ptr(p) => super::json::json_int(i128::from(*p)),
         Decoded::Text(t) => Value::from(t.as_str()),
         Decoded::Array(items) => Value::Array(items.iter().map(json).collect()),
         Decoded::Struct(fields) => Value::Object(fields.iter().map(|(name, v)| (name.to_string(), json(v))).collect()),

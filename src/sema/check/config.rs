@@ -19,8 +19,7 @@ use crate::sema::EnvConfig;
 ///   with blazesym, lazily, per process;
 /// - `max_bpf_progs`, `max_probes`: rtrace attaches wildcards with multi-attach links and
 ///   reports what cannot attach, so it needs no cap;
-/// - `show_debug_info`, `cpp_demangle`, `str_trunc_trailer`: stacks print symbol+offset,
-///   demangled; truncated strings print without a trailer;
+/// - `show_debug_info`, `cpp_demangle`: stacks print symbol+offset, demangled;
 /// - the `unstable_*` feature flags: what they guard is either supported or refused by sema.
 pub const KEYS: &[&str] = &[
     "max_strlen",
@@ -31,6 +30,7 @@ pub const KEYS: &[&str] = &[
     "print_maps_on_exit",
     "license",
     "max_cat_bytes",
+    "str_trunc_trailer",
     // ACCEPTED
     "on_stack_limit",
     "log_size",
@@ -41,7 +41,6 @@ pub const KEYS: &[&str] = &[
     "max_probes",
     "show_debug_info",
     "cpp_demangle",
-    "str_trunc_trailer",
     "unstable_import_statement",
     "unstable_tseries",
     "unstable_typeinfo",
@@ -134,9 +133,7 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), Stri
             flag()?;
         }
         "cache_user_symbols" => one_of(&["PER_PROGRAM", "PER_PID", "NONE"], "`PER_PROGRAM`, `PER_PID` or `NONE`")?,
-        "str_trunc_trailer" => {
-            word().ok_or_else(|| bad("a string"))?;
-        }
+        "str_trunc_trailer" => config.str_trunc_trailer = word().ok_or_else(|| bad("a string"))?.to_string(),
         _ => one_of(&["error", "warn", "enable"], "`error`, `warn` or `enable`")?,
     }
     Ok(())
