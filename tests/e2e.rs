@@ -26,7 +26,8 @@
 //!                                    and so is one rtrace refuses with E0250 for a feature
 //!                                    `--info` says the kernel lacks (older kernels)
 //! PID_FILE path                      passed as `-p <the pid in that file>` (written by SETUP)
-//! OPTS --unsafe                      options before the program (split on spaces); a case
+//! OPTS --unsafe                      options before the program (split on spaces, but a
+//!                                    'quoted part' is one word); a case
 //!                                    with `OPTS -l PATTERN` needs no program
 //! ARGS a b                           positional parameters after it (split on spaces)
 //! ENV NAME=value                     an environment variable for rtrace (repeatable)
@@ -97,7 +98,7 @@ fn parse_cases(path: &Path) -> Vec<Case> {
         };
         match key {
             "PROG" => c.prog = Some(rest.to_string()),
-            "OPTS" => c.opts = rest.split_whitespace().map(str::to_string).collect(),
+            "OPTS" => c.opts = words(rest),
             "ARGS" => c.args = rest.split_whitespace().map(str::to_string).collect(),
             "ENV" => c.env.extend(rest.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))),
             "FILE" => c.script = Some(rest.to_string()),
@@ -141,6 +142,21 @@ struct Outcome {
     status: i32,
     stdout: String,
     stderr: String,
+}
+
+/// `rest` split on blanks, where a part in single quotes is one word (without them).
+fn words(rest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = rest.trim_start();
+    while !rest.is_empty() {
+        let (word, after) = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.split_once('\'').unwrap_or((quoted, "")),
+            None => rest.split_once(char::is_whitespace).unwrap_or((rest, "")),
+        };
+        out.push(word.to_string());
+        rest = after.trim_start();
+    }
+    out
 }
 
 fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<Outcome, String> {

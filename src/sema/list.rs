@@ -13,6 +13,14 @@ use crate::btf::{Btf, Kind, Namespace};
 /// `usdt:BINARY:GLOB` its USDT probes. With `verbose`, each is followed by its arguments,
 /// indented.
 pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec<String> {
+    // `-lv 'kprobe:vfs_read,struct file'`: several patterns, listed in turn.
+    if pattern.contains(',') {
+        return pattern.split(',').flat_map(|p| list_probes(kernel, p.trim(), verbose)).collect();
+    }
+    // `-l 'struct task_struct'`: the type's definition, from the kernel's BTF.
+    if let Some((keyword, name)) = pattern.split_once(' ').filter(|(k, _)| matches!(*k, "struct" | "union" | "enum")) {
+        return kernel.btf().map(|b| definition(b, keyword, name.trim())).unwrap_or_default();
+    }
     // `uprobe:BINARY:GLOB` lists that binary's functions.
     if let [kind @ ("uprobe" | "uretprobe"), binary, symbols] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
         return kernel
@@ -78,6 +86,28 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         out.push(name);
         out.extend(details.into_iter().map(|d| format!("    {d}")));
     }
+    out
+}
+
+/// `vmlinux: struct NAME {`, a line per member (`type name;`, an enum's `NAME = value,`),
+/// then `};`, as bpftrace lists a type; nothing for a type BTF does not have.
+fn definition(btf: &Btf, keyword: &str, name: &str) -> Vec<String> {
+    let ns = match keyword {
+        "struct" => Namespace::Struct,
+        "union" => Namespace::Union,
+        _ => Namespace::Enum,
+    };
+    let Some(id) = btf.find(ns, name) else { return Vec::new() };
+    let mut out = vec![format!("vmlinux: {keyword} {name} {{")];
+    if keyword == "enum" {
+        out.extend(btf.enumerators(id).into_iter().map(|(n, v)| format!("    {n} = {v},")));
+    } else {
+        out.extend(btf.members(id).iter().map(|m| {
+            let bits = if m.bitfield_size > 0 { format!(":{}", m.bitfield_size) } else { String::new() };
+            format!("    {} {}{bits};", btf.c_name(m.ty), m.name)
+        }));
+    }
+    out.push("};".into());
     out
 }
 
