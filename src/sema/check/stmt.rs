@@ -447,9 +447,10 @@ impl Checker<'_> {
                 } else if matches!(ty, Type::Ptr { .. }) {
                     "%p"
                 } else if ty.is_signed() {
-                    "%d"
+                    // The whole value: printf's `%d` is an `int`, as in C.
+                    "%ld"
                 } else {
-                    "%u"
+                    "%lu"
                 };
                 let format = printf::parse(&format!("{conv}\n")).map_err(|message| self.error(SemaError::PrintfFormat { span, message }))?;
                 self.printfs.push(hir::PrintfDecl { format, args: vec![ty], action: hir::PrintfAction::Value });
