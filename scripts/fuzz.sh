@@ -111,11 +111,14 @@ run() {
     "$bin/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
         -dict=fuzz/rtrace.dict -artifact_prefix="fuzz/artifacts/$target/" -print_final_stats=1 \
         "$@" "fuzz/corpus/$target" "$seeds" > "$log" 2>&1 || status=$?
-    # The final statistics; with -fork, the last status line's count.
+    # Inputs run: libFuzzer's final count; with -fork=N (where that counts the parent's
+    # own, none) the last status line's (`#N`), the jobs' total.
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9]*\): cov.*/\1/p' "$log" | tail -n 1)
-    echo "fuzz $target: ${runs:-?} runs in ${seconds} s, corpus $(ls "fuzz/corpus/$target" | wc -l) inputs"
-    if [ "$status" -ne 0 ]; then
+    [ "${runs:-0}" -gt 0 ] || runs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+    echo "fuzz $target: ${runs:-0} inputs run in ${seconds} s, corpus $(ls "fuzz/corpus/$target" | wc -l) inputs"
+    if [ "$status" -eq 72 ]; then
+        echo "fuzz $target: interrupted" >&2
+    elif [ "$status" -ne 0 ]; then
         grep -E '^(==[0-9]+== ERROR|SUMMARY|thread .* panicked|Test unit written to)|panicked at' "$log" >&2 || tail -n 30 "$log" >&2
         echo "fuzz $target: FOUND A CRASH (status $status); log: $log" >&2
         return 1
