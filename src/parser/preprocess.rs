@@ -44,6 +44,9 @@ const PREDEFINED: &[&str] = &["BPFTRACE_HAVE_BTF"];
 const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
 /// Most nested includes followed.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// The largest header read: the kernel's largest are a few hundred kB. Without a limit,
+/// `#include </proc/self/pagemap>` (a "regular file" of 256 GiB) read until memory ran out.
+const MAX_HEADER_BYTES: u64 = 4 << 20;
 
 pub fn run(src: &str, file: FileId) -> Result<Preprocessed, DirectiveError> {
     // Scripts without directives (nearly all) are passed through untouched.
@@ -231,7 +234,7 @@ impl Headers {
         if !self.seen.insert(path.clone()) {
             return;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let Some(text) = read_header(&path) else { return };
         for line in text.lines() {
             let Some(directive) = line.trim_start().strip_prefix('#') else { continue };
             let directive = directive.trim_start();
@@ -245,6 +248,17 @@ impl Headers {
             }
         }
     }
+}
+
+/// The text of a header, if it is UTF-8 and at most `MAX_HEADER_BYTES` long.
+fn read_header(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).ok()?.take(MAX_HEADER_BYTES + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_HEADER_BYTES {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -281,6 +295,13 @@ mod tests {
     fn hashes_in_block_comments_are_prose() {
         let src = "/*\n # need changes\n */\nBEGIN { } /* a\n#x */\n";
         assert_eq!(run(src, 0).expect("preprocesses").text, src);
+    }
+
+    #[test]
+    fn endless_file_is_not_read_as_a_header() {
+        // 8 bytes for every page of the address space: 256 GiB, read until memory ran out.
+        let p = run("#include </proc/self/pagemap>\nBEGIN { }\n", 0).expect("preprocesses");
+        assert!(p.constants.is_empty());
     }
 
     #[test]
