@@ -80,7 +80,8 @@ impl Worker {
 }
 
 /// The CLI's pipeline for `rtrace --dry-run -e PROGRAM` (or `--emit ast`), with `$1`, `$2`
-/// and one `getopt` option given, and `--unsafe`.
+/// and one `getopt` option given, and `--unsafe`; from sema on, also `rtrace -lv WORD`
+/// for the script's first word.
 pub fn compile(data: &[u8], last: Stage, kernel: &Fixture) {
     // As the CLI reads a script file: bytes that are not UTF-8 become U+FFFD.
     let src = String::from_utf8_lossy(data).into_owned();
@@ -95,7 +96,14 @@ pub fn compile(data: &[u8], last: Stage, kernel: &Fixture) {
         Err(e) => return render(&[e.to_diagnostic()]),
     };
     std::hint::black_box(script.to_string());
-    if last == Stage::Parse || script.probes.is_empty() {
+    if last == Stage::Parse {
+        return;
+    }
+    // `rtrace -lv PATTERN` with the first line as the pattern: the same attach point
+    // lookups, over wildcards.
+    let first = src.lines().next().unwrap_or_default();
+    std::hint::black_box(sema::list_probes(kernel, first.split_whitespace().next().unwrap_or_default(), true));
+    if script.probes.is_empty() {
         return;
     }
     let options = sema::Options {
