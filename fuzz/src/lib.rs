@@ -255,7 +255,8 @@ impl KernelInfo for Fixture {
             return Err(format!("no binary `{binary}`"));
         }
         let arg = |spec: &str, size, signed, location| UsdtArg { spec: spec.into(), size, signed, location };
-        let site = |offset, semaphore, args| UsdtProbe { path: binary.into(), provider: "app".into(), name: "req".into(), offset, address: offset, semaphore, args };
+        let site =
+            |offset, semaphore, args| UsdtProbe { path: binary.into(), provider: "app".into(), name: "req".into(), offset, address: offset, semaphore, args };
         let mut sites = vec![site(
             0x10,
             Some(0x2000),
