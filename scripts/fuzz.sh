@@ -119,7 +119,7 @@ run() {
     if [ "$status" -eq 72 ]; then
         echo "fuzz $target: interrupted" >&2
     elif [ "$status" -ne 0 ]; then
-        grep -E '^(==[0-9]+== ERROR|SUMMARY|thread .* panicked|Test unit written to)|panicked at' "$log" >&2 || tail -n 30 "$log" >&2
+        grep -aE '^(==[0-9]+== ERROR|SUMMARY|thread .* panicked|Test unit written to)|panicked at' "$log" >&2 || tail -n 30 "$log" >&2
         echo "fuzz $target: FOUND A CRASH (status $status); log: $log" >&2
         return 1
     fi
