@@ -2,7 +2,7 @@
 
 DEMO := tracepoint:syscalls:sys_enter_openat { @[comm] = count(); } interval:s:5 { exit(); }
 
-.PHONY: run test deps build vm-e2e
+.PHONY: run test deps build vm-e2e fuzz
 
 # Build rtrace and trace file opens by process for five seconds, with a little background
 # work (a few `cat`s) so there is something to count on an idle machine.
@@ -11,9 +11,12 @@ run: deps
 	(sleep 2; for i in 1 2 3; do cat /etc/os-release > /dev/null; done) &
 	./target/release/rtrace -e '$(DEMO)'
 
-# The whole test suite: unit and snapshot tests, examples, end-to-end on the real kernel.
+# The whole test suite: unit and snapshot tests, examples, end-to-end on the real kernel;
+# then each fuzz target for 15 s from the seeds (about two and a half minutes with the
+# fuzz build; fails on any crash).
 test: deps
 	cargo test
+	sh scripts/fuzz.sh smoke 15
 
 deps:
 	sh scripts/deps.sh
@@ -31,3 +34,12 @@ vm-e2e: deps
 	sh tests/vm/run.sh -k $(KERNEL) target/release/rtrace target/vm \
 	    $$(cargo test --release --test e2e --no-run 2>&1 | sed -n 's/.*Executable tests\/e2e.rs (\(.*\))/\1/p') | tee target/vm-e2e-$(KERNEL).log
 	grep -q 'VM-E2E-EXIT 0' target/vm-e2e-$(KERNEL).log
+
+# Coverage-guided fuzzing for as long as you like: TARGET is parse, sema or codegen, SECONDS
+# how long. Inputs that reached new code are kept in fuzz/corpus/TARGET for the next run;
+# a crash is written to fuzz/artifacts/TARGET and fails the run. BPFTRACE_GIT_DIR=<bpftrace
+# git dir> adds bpftrace's tools and runtime test programs to the seeds (scripts/fuzz.sh).
+TARGET ?= sema
+SECONDS ?= 3600
+fuzz: deps
+	sh scripts/fuzz.sh run $(TARGET) $(SECONDS)

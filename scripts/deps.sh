@@ -2,10 +2,11 @@
 # Installs, on Debian 12 as root, the system packages rtrace builds against, when missing:
 # LLVM 19 (linked statically: needs its Polly and the compression/XML libraries LLVM uses),
 # GNU ld (binutils; build.rs links with it), gcc and <sys/sdt.h> for the uprobe and usdt
-# test programs, and python3 and openssl, which test workloads run.
+# test programs, g++ for libFuzzer (the fuzz targets, scripts/fuzz.sh), and python3 and
+# openssl, which test workloads run.
 set -eu
 need=""
-for pkg in llvm-19-dev libpolly-19-dev libzstd-dev zlib1g-dev libxml2-dev libffi-dev libz3-dev pkg-config binutils gcc systemtap-sdt-dev python3 openssl; do
+for pkg in llvm-19-dev libpolly-19-dev libzstd-dev zlib1g-dev libxml2-dev libffi-dev libz3-dev pkg-config binutils gcc g++ systemtap-sdt-dev python3 openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need="$need $pkg"
 done
 if [ -n "$need" ]; then

@@ -62,6 +62,9 @@ const PREDEFINED: &[&str] = &["BPFTRACE_HAVE_BTF"];
 const INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/local/include"];
 /// Most nested includes followed.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// The largest header read: the kernel's largest are a few hundred kB. Without a limit,
+/// `#include </proc/self/pagemap>` (a "regular file" of 256 GiB) read until memory ran out.
+const MAX_HEADER_BYTES: u64 = 4 << 20;
 
 pub fn run(src: &str, file: FileId, includes: &Includes) -> Result<Preprocessed, DirectiveError> {
     // Scripts without directives (nearly all) are passed through untouched.
@@ -270,7 +273,7 @@ impl Headers {
         if !self.seen.insert(path.clone()) {
             return true;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { return true };
+        let Some(text) = read_header(&path) else { return true };
         // The header's conditionals, as far as they are about the target: a branch for
         // another architecture (`# ifdef __i386__ / # include <asm/unistd_32.h>`) is
         // skipped; one rtrace cannot decide is read, and the first definition wins.
@@ -444,6 +447,17 @@ fn unary_expr(t: &[String], pos: &mut usize, raw: &HashMap<String, String>) -> O
     }
 }
 
+/// The text of a header, if it is UTF-8 and at most `MAX_HEADER_BYTES` long.
+fn read_header(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).ok()?.take(MAX_HEADER_BYTES + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_HEADER_BYTES {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,6 +507,13 @@ mod tests {
             let p = run("#include <syscall.h>\n", 0, &Includes::default()).expect("preprocesses");
             assert_eq!(p.constants.get("__NR_nanosleep"), Some(&Constant::Int(35)));
         }
+    }
+
+    #[test]
+    fn endless_file_is_not_read_as_a_header() {
+        // 8 bytes for every page of the address space: 256 GiB, read until memory ran out.
+        let p = run("#include </proc/self/pagemap>\nBEGIN { }\n", 0, &Includes::default()).expect("preprocesses");
+        assert!(p.constants.is_empty());
     }
 
     #[test]

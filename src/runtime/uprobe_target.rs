@@ -17,7 +17,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     }
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
-    let data = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let data = read_binary(&path)?;
     let file = object::File::parse(&*data).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
     // Every function with an address, by symbol-table name and demangled name.
     let functions = || {
@@ -60,7 +60,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
 /// `uaddr`: the virtual address of `name` (any defined symbol, by its table name or demangled
 /// one) in the file at `path`, and whether the file is relocatable (ET_DYN: PIE or library).
 pub fn symbol(path: &str, name: &str) -> Result<(u64, bool), String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let data = read_binary(Path::new(path))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{path} is not an ELF file: {e}"))?;
     let found = file
         .symbols()
@@ -94,7 +94,6 @@ fn parse_offset(s: &str) -> Option<u64> {
     }
 }
 
-/// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
 /// `uprobe:./testprogs/uprobe*:f`: a wildcard in the binary's file name (not in its
 /// directories) stands for every ELF file there it matches, in name order; those without the
 /// function are left out.
@@ -119,6 +118,27 @@ fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String>
     Ok(out)
 }
 
+/// The bytes of the binary at `path`, which must be a regular file, read up to the size
+/// it has. A device or a FIFO is refused (`/dev/zero` read until memory ran out, a FIFO
+/// until a writer came), and a `/proc` file, whose size is 0 however much it yields (256
+/// GiB from `/proc/self/pagemap`), reads as empty, which is not ELF.
+pub(super) fn read_binary(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    // Non-blocking: opening a FIFO would otherwise wait for a writer.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("cannot read {shown}: not a regular file"));
+    }
+    let mut data = Vec::new();
+    file.take(meta.len()).read_to_end(&mut data).map_err(cannot)?;
+    Ok(data)
+}
+
+/// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
 pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     if binary.contains('/') {
         let p = Path::new(binary);
@@ -151,7 +171,22 @@ pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve;
+    use super::{read_binary, resolve};
+
+    #[test]
+    fn files_that_never_end_are_not_binaries() {
+        // /proc says 0 bytes and yields 256 GiB; a FIFO's open and read wait for a writer.
+        assert_eq!(read_binary(std::path::Path::new("/proc/self/pagemap")), Ok(Vec::new()));
+        let dir = std::env::temp_dir().join(format!("rtrace-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: mkfifo of a NUL-terminated path in our own directory.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let read = read_binary(&fifo);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(read.is_err_and(|e| e.ends_with("not a regular file")));
+    }
 
     #[test]
     fn libc_functions_resolve_by_library_name() {

@@ -5,7 +5,7 @@
 
 use object::{Object, ObjectSection};
 
-use super::uprobe_target::{file_offset, find_binary};
+use super::uprobe_target::{file_offset, find_binary, read_binary};
 use crate::codegen::pt_regs;
 use crate::sema::{UsdtArg, UsdtLocation, UsdtProbe};
 
@@ -16,7 +16,7 @@ const NT_STAPSDT: u32 = 3;
 pub fn probes(binary: &str) -> Result<Vec<UsdtProbe>, String> {
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
-    let data = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let data = read_binary(&path)?;
     let file = object::File::parse(&*data).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
     if !file.is_64() || file.architecture() != object::Architecture::X86_64 {
         return Err(format!("{shown} is not an x86_64 binary: rtrace reads USDT arguments of x86_64 programs only"));

@@ -204,6 +204,14 @@ pub enum SemaError {
         message: String,
         definition: Span,
     },
+    /// `unroll` or macros would make more statements than `MAX_EXPANDED_STATEMENTS`.
+    TooMuchCode {
+        span: Span,
+        /// What makes them: "`unroll` in this probe", "macros in this script".
+        what: String,
+        count: usize,
+        limit: usize,
+    },
     /// `$N` used as a number, given text that is not one.
     ParamNotANumber {
         span: Span,
@@ -456,6 +464,11 @@ impl ToDiagnostic for SemaError {
                 .with_code("E0231")
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "this use"), secondary(*definition, "the macro")]),
+            TooMuchCode { span, what, count, limit } => e
+                .with_code("E0238")
+                .with_message(format!("{what} would make {count} statements, more than the limit of {limit}"))
+                .with_labels(vec![primary(*span, "expanded here")])
+                .with_notes(vec!["help: BPF programs are small (a jump reaches 32767 instructions): use a loop (`for`, `while`) instead of repeating code".into()]),
             BadMapDeclaration { span, message } => e
                 .with_code("E0230")
                 .with_message(message.clone())

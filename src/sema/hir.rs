@@ -452,6 +452,22 @@ pub enum Stmt {
     Expr(Expr),
 }
 
+/// How many statements `stmts` holds, counting those inside blocks, branches and loops.
+pub fn count_statements(stmts: &[Stmt]) -> usize {
+    stmts
+        .iter()
+        .map(|s| {
+            1 + match s {
+                Stmt::Block(b) => count_statements(b),
+                Stmt::If { then, els, .. } => count_statements(then) + count_statements(els),
+                Stmt::Loop { body, step, .. } => count_statements(body) + count_statements(step),
+                Stmt::ForMap { body, .. } => count_statements(body),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MapCommand {
     /// `print(@m[, top[, div]])`: only the `top` largest entries (0: all), values divided by `div`.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::error::SemaError;
+use super::MAX_EXPANDED_STATEMENTS;
 use crate::parser::ast::{Expr, ExprKind, Macro, MacroParam, Script, Stmt, StmtKind};
 use crate::parser::Span;
 
@@ -18,7 +19,7 @@ pub fn expand_macros(script: &mut Script) -> Result<(), Vec<SemaError>> {
     }
     let macros: HashMap<String, Macro> = script.macros.iter().map(|m| (m.name.clone(), m.clone())).collect();
     let mut errors = Vec::new();
-    let x = Expander { macros: &macros };
+    let x = Expander { macros: &macros, made: std::cell::Cell::new(0) };
     for probe in &mut script.probes {
         if let Some(p) = &mut probe.predicate {
             x.expr(p, 0, &mut errors);
@@ -34,6 +35,27 @@ pub fn expand_macros(script: &mut Script) -> Result<(), Vec<SemaError>> {
 
 struct Expander<'a> {
     macros: &'a HashMap<String, Macro>,
+    /// Statements made so far, every expansion's body counted (`MAX_EXPANDED_STATEMENTS`):
+    /// macros that call others several times grow the script exponentially.
+    made: std::cell::Cell<usize>,
+}
+
+/// How many statements `stmts` holds, counting those inside blocks, branches and loops.
+fn count_statements(stmts: &[Stmt]) -> usize {
+    stmts
+        .iter()
+        .map(|s| {
+            1 + match &s.kind {
+                StmtKind::If { then, els, .. } => count_statements(then) + els.as_deref().map_or(0, count_statements),
+                StmtKind::While { body, .. }
+                | StmtKind::Unroll { body, .. }
+                | StmtKind::ForRange { body, .. }
+                | StmtKind::ForMap { body, .. }
+                | StmtKind::Block(body) => count_statements(body),
+                _ => 0,
+            }
+        })
+        .sum()
 }
 
 impl Expander<'_> {
@@ -46,7 +68,7 @@ impl Expander<'_> {
                             self.stmts(&mut body, depth + 1, errors);
                             stmt.kind = StmtKind::Block(body);
                         }
-                        Err(e) => errors.push(e),
+                        Err(e) => errors.extend(e),
                     }
                     continue;
                 }
@@ -109,7 +131,7 @@ impl Expander<'_> {
                     definition: m.span,
                 }),
             },
-            Err(err) => errors.push(err),
+            Err(err) => errors.extend(err),
         }
     }
 
@@ -123,11 +145,20 @@ impl Expander<'_> {
         }
     }
 
-    /// The body of `m` with `args` put in for its parameters.
-    fn instantiate(&self, m: &Macro, args: &[Expr], span: Span, depth: usize) -> Result<Vec<Stmt>, SemaError> {
-        let bad = |message: String| SemaError::BadMacro { span, message, definition: m.span };
+    /// The body of `m` with `args` put in for its parameters. Err(None): not expanded, and
+    /// the error that says why is already reported.
+    fn instantiate(&self, m: &Macro, args: &[Expr], span: Span, depth: usize) -> Result<Vec<Stmt>, Option<SemaError>> {
+        let bad = |message: String| Some(SemaError::BadMacro { span, message, definition: m.span });
         if depth >= MAX_DEPTH {
             return Err(bad(format!("macro `{}` expands more than {MAX_DEPTH} levels deep: does it call itself?", m.name)));
+        }
+        let before = self.made.get();
+        self.made.set(before.saturating_add(count_statements(&m.body)));
+        if before > MAX_EXPANDED_STATEMENTS {
+            return Err(None);
+        }
+        if self.made.get() > MAX_EXPANDED_STATEMENTS {
+            return Err(Some(SemaError::TooMuchCode { span, what: "macros in this script".into(), count: self.made.get(), limit: MAX_EXPANDED_STATEMENTS }));
         }
         if args.len() != m.params.len() {
             let takes = if m.params.len() == 1 { "1 argument".to_string() } else { format!("{} arguments", m.params.len()) };

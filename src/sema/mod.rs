@@ -223,6 +223,12 @@ impl EnvConfig {
 }
 
 /// Resolves names and types; all errors of the stage are returned together.
+/// The most statements `unroll` may make of one probe, and macros of one script. Both copy
+/// code, and copies of copies grow exponentially: without a limit, four nested
+/// `unroll(100)` or six macros that each call the next eight times take all memory. A BPF
+/// program this long is already past what one of its jumps can reach.
+pub(crate) const MAX_EXPANDED_STATEMENTS: usize = 4096;
+
 pub fn analyse(script: &ast::Script, kernel: &dyn KernelInfo) -> Result<hir::Program, Vec<SemaError>> {
     analyse_with(script, kernel, &Options::default())
 }

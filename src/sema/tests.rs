@@ -330,6 +330,12 @@ fn let_declares_once_per_scope() {
 }
 
 #[test]
+fn unrolled_statements_are_bounded_per_probe() {
+    // 90 x 41 + 40 = 3730 statements pass; 100 x 41 + 40 = 4140 are over 4096.
+    insta::assert_snapshot!(check("BEGIN { unroll(90) { unroll(40) { @x++ } } } END { unroll(100) { unroll(40) { @y++ } } }"));
+}
+
+#[test]
 fn unroll_needs_a_small_constant() {
     insta::assert_snapshot!(check("BEGIN { unroll(pid) { @x++ } unroll(101) { @y++ } }"));
 }

@@ -648,7 +648,7 @@ mod tests {
 
     #[test]
     fn non_numeric_values_sort_by_key() {
-        let mut s = |k: i64, v: &str| {
+        let s = |k: i64, v: &str| {
             let mut b = v.as_bytes().to_vec();
             b.resize(8, 0);
             (words(&[k as u64]), b)

@@ -313,6 +313,8 @@ pub(super) struct Checker<'k> {
     map_loops: Vec<(hir::VarId, BTreeSet<hir::VarId>)>,
     /// Variables whose block has ended, with where they were declared: for a better error.
     ended: HashMap<String, Span>,
+    /// Statements `unroll` has made in this probe so far (`MAX_EXPANDED_STATEMENTS`).
+    unrolled: usize,
     declared_at: HashMap<String, Span>,
     /// Variables declared with a type (`let $x: uint8`): later values convert to it.
     typed_vars: BTreeSet<hir::VarId>,
@@ -342,6 +344,7 @@ impl Checker<'_> {
             self.loop_depth = 0;
             self.map_loops.clear();
             self.ended.clear();
+            self.unrolled = 0;
             self.declared_at.clear();
             self.typed_vars.clear();
             self.poisoned.clear();

@@ -187,6 +187,20 @@ impl Checker<'_> {
                         label: "not a constant in range".into(),
                     }));
                 };
+                // Checked before copying: nested unrolls multiply. Reported once per probe.
+                let before = self.unrolled;
+                self.unrolled = before.saturating_add(hir::count_statements(&body).saturating_mul(n as usize));
+                if before > crate::sema::MAX_EXPANDED_STATEMENTS {
+                    return Err(Reported);
+                }
+                if self.unrolled > crate::sema::MAX_EXPANDED_STATEMENTS {
+                    return Err(self.error(SemaError::TooMuchCode {
+                        span: stmt.span,
+                        what: "`unroll` in this probe".into(),
+                        count: self.unrolled,
+                        limit: crate::sema::MAX_EXPANDED_STATEMENTS,
+                    }));
+                }
                 Ok(hir::Stmt::Block(std::iter::repeat_n(body, n as usize).flatten().collect()))
             }
             StmtKind::ForRange { var, start, end, body } => self.for_range(var, start, end, body),
