@@ -56,7 +56,7 @@ fn a_corrupt_entry_is_recompiled() {
     let entry = entries(&dir).pop().expect("an entry");
     std::fs::write(&entry, b"{ not json").expect("writable");
     assert!(rtrace(&dir, &["--dry-run", "-e", prog]).status.success());
-    assert!(std::fs::read(&entry).expect("entry").starts_with(b"{\""), "the entry was rewritten");
+    assert!(std::fs::read(&entry).expect("entry").starts_with(b"rtrace-cache "), "the entry was rewritten");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -76,12 +76,24 @@ fn a_cached_artifact_runs_like_a_fresh_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Replaces text in the one entry of `dir`, as someone who could write there might.
+/// The key an entry is stored under: its file name.
+fn key_of(entry: &Path) -> String {
+    entry.file_stem().expect("a file name").to_string_lossy().into_owned()
+}
+
+/// The artifact's JSON in an entry (after its header line).
+fn json_of(entry: &Path) -> String {
+    let bytes = std::fs::read(entry).expect("entry");
+    String::from_utf8(rtrace::cache::unseal(&key_of(entry), &bytes).expect("a whole entry").to_vec()).expect("UTF-8")
+}
+
+/// Replaces text in the one entry of `dir`, as someone who could write there might (and
+/// seals it again, as they could).
 fn tamper(dir: &Path, from: &str, to: &str) -> PathBuf {
     let entry = entries(dir).pop().expect("an entry");
-    let text = std::fs::read_to_string(&entry).expect("entry");
+    let text = json_of(&entry);
     assert!(text.contains(from), "the entry holds {from:?}");
-    std::fs::write(&entry, text.replace(from, to)).expect("writable");
+    std::fs::write(&entry, rtrace::cache::seal(&key_of(&entry), text.replace(from, to).as_bytes())).expect("writable");
     entry
 }
 
@@ -108,7 +120,7 @@ fn an_entry_others_could_have_written_is_not_loaded() {
     let o = run(&dir);
     assert!(stdout(&o).contains("v=42"), "compiled afresh: {}", stdout(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is writable by group or others (mode 777)"), "-v says why");
-    assert!(std::fs::read_to_string(&entry).expect("entry").contains("planted="), "nothing is written there either");
+    assert!(json_of(&entry).contains("planted="), "nothing is written there either");
 
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).expect("chmod");

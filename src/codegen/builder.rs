@@ -409,6 +409,16 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.bool_to_i64(self.b.build_not(failed, "deleted")?)
     }
 
+    /// A `bpf_probe_read_*` helper (any of the four) of memory the script names; a failure
+    /// (a bad or paged-out address: the helper zeroes the destination) is counted. Returns
+    /// the helper's result.
+    pub fn read_counted(&self, helper: Helper, args: &[BasicMetadataValueEnum<'ctx>], counters: GlobalValue<'ctx>) -> R<IntValue<'ctx>> {
+        let r = self.helper(helper, args)?;
+        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "read_failed")?;
+        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedReads as u64))?;
+        Ok(r)
+    }
+
     /// Adds one to slot `slot` of the per-CPU counters map.
     pub fn bump_counter(&self, counters: GlobalValue<'ctx>, slot: u64) -> R<()> {
         let key = self.stack_i64("ctr_key")?;

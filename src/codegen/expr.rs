@@ -72,7 +72,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     ty if ty.is_buffer() => {
                         let n = ty.size();
                         let buf = bb.stack_uninit(n, "field")?;
-                        bb.helper(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()])?;
+                        bb.read_counted(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()], self.maps.counters)?;
                         Val::Str(buf, n)
                     }
                     ty => {
@@ -82,7 +82,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         };
                         let slot = bb.stack_i64("load")?;
                         bb.store_i64(slot, bb.const_i64(0))?;
-                        bb.helper(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()])?;
+                        bb.read_counted(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()], self.maps.counters)?;
                         Val::Int(bb.load_int(slot, bytes, signed)?)
                     }
                 }
@@ -200,7 +200,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     bb.store_i64(dst, a)?;
                 } else {
                     let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                    bb.helper(read, &[dst.into(), bb.const_i64(16).into(), a.into()])?;
+                    bb.read_counted(read, &[dst.into(), bb.const_i64(16).into(), a.into()], self.maps.counters)?;
                 }
                 Val::Str(buf, 24)
             }
@@ -210,7 +210,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Str(p, n) => bb.memcpy(buf, p, n.min(6) as u64)?,
                     Val::Int(a) => {
                         let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                        bb.helper(read, &[buf.into(), bb.const_i64(6).into(), a.into()])?;
+                        bb.read_counted(read, &[buf.into(), bb.const_i64(6).into(), a.into()], self.maps.counters)?;
                     }
                 }
                 Val::Str(buf, 8)
@@ -229,7 +229,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let buf = bb.stack_buffer(8 + size, "buf")?;
                 bb.store_i64(buf, n)?;
                 let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                bb.helper(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()])?;
+                bb.read_counted(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()], self.maps.counters)?;
                 Val::Str(buf, 8 + size)
             }
             ExprKind::Tuple(items) => {
@@ -386,7 +386,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         let first = an.min(n).max(1) as u64;
         let dst = bb.stack_buffer(n + first as usize - 1, "concat")?;
-        let read = bb.helper(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()])?;
+        let read = bb.read_counted(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()], self.maps.counters)?;
         // Bytes read less the NUL; nothing on an error.
         let copied = bb.b.build_int_sub(read, bb.const_i64(1), "copied")?;
         let failed = bb.b.build_int_compare(IntPredicate::SLT, copied, bb.const_i64(0), "failed")?;
@@ -396,7 +396,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         // SAFETY: `at` is at most `first - 1`, inside the `n` bytes of `dst`.
         let tail = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), dst, &[at], "tail")? };
         let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
-        bb.helper(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()])?;
+        bb.read_counted(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()], self.maps.counters)?;
         Ok(dst)
     }
 
@@ -412,7 +412,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.build_select(fits, with_nul, bb.const_i64(size as u64), "n")?.into_int_value()
             }
         };
-        bb.helper(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()])?;
+        bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
         Ok(())
     }
 

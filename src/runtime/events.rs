@@ -48,6 +48,13 @@ pub enum Buffering {
 pub struct EventSink {
     meta: RuntimeMeta,
     out: BufWriter<Box<dyn Write>>,
+    /// The first write of the output that failed (a full disk, a closed pipe): from then on
+    /// nothing is written, the trace ends, and every line is counted in `unwritten`.
+    pub broken: Option<std::io::Error>,
+    /// Lines of output not written because of `broken`.
+    pub unwritten: u64,
+    /// Lines in `out`'s buffer since it was last written out, lost with it if that fails.
+    pending_lines: u64,
     options: OutputOptions,
     /// Possible CPUs: the slots of a per-CPU map value.
     pub ncpus: usize,
@@ -88,6 +95,9 @@ impl EventSink {
         Ok(EventSink {
             meta: meta.clone(),
             out: BufWriter::with_capacity(1 << 16, target),
+            broken: None,
+            unwritten: 0,
+            pending_lines: 0,
             options: options.clone(),
             ncpus,
             exited: false,
@@ -98,9 +108,50 @@ impl EventSink {
         })
     }
 
-    /// A write of the output that failed, naming where the output goes (`-o FILE`).
-    fn write_failed(&self, error: std::io::Error) -> RuntimeError {
-        RuntimeError::Output { path: self.options.file.clone().unwrap_or_else(|| "stdout".into()), error }
+    /// Where the output goes: the `-o` file, or stdout.
+    pub fn target(&self) -> std::path::PathBuf {
+        self.options.file.clone().unwrap_or_else(|| "stdout".into())
+    }
+
+    /// Writes output (buffered); once a write has failed, only counts its lines.
+    fn write(&mut self, bytes: &[u8]) {
+        let lines = bytecount_lines(bytes);
+        if self.broken.is_some() {
+            self.unwritten += lines;
+            return;
+        }
+        self.pending_lines += lines;
+        if let Err(e) = self.out.write_all(bytes) {
+            self.fail(e);
+        }
+    }
+
+    /// Writes out what is buffered.
+    fn flush(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        match self.out.flush() {
+            Ok(()) => self.pending_lines = 0,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The output failed: the buffered lines are lost (and counted), nothing more is tried.
+    /// An interrupted or would-block write never gets here (write_all retries the first;
+    /// the output is blocking).
+    fn fail(&mut self, error: std::io::Error) {
+        self.unwritten += std::mem::take(&mut self.pending_lines);
+        self.broken = Some(error);
+        // Dropped without writing out its buffer again.
+        let old = std::mem::replace(&mut self.out, BufWriter::new(Box::new(std::io::sink())));
+        drop(old.into_parts());
+    }
+
+    /// Whether the output failed because its reader went away (`rtrace ... | head -1`):
+    /// the trace ends quietly then, as a tool killed by SIGPIPE would.
+    pub fn reader_gone(&self) -> bool {
+        self.broken.as_ref().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     /// Accepts events again after an exit(): END's output must still be printed.
@@ -109,7 +160,9 @@ impl EventSink {
     }
 
     /// Handles every record in the ring; after an exit event the rest are discarded, except
-    /// `Watch` events: a process their uprobe stopped must still be resumed.
+    /// `Watch` events: a process their uprobe stopped must still be resumed. A failed write
+    /// of the output ends the trace like exit() (the events after it are formatted only to
+    /// count their lines).
     pub fn drain(&mut self, ring: &mut RingBuf, maps: &Loaded) -> Result<Outcome, RuntimeError> {
         let mut result = Ok(());
         ring.consume(|record| {
@@ -120,21 +173,21 @@ impl EventSink {
         });
         result?;
         if self.options.buffering != Buffering::Full {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
+            self.flush();
         }
-        Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
+        Ok(if self.exited || self.broken.is_some() { Outcome::Exit } else { Outcome::Continue })
     }
 
     /// Writes one piece of output: as it is, or as a JSON line of type `kind`.
     fn emit(&mut self, kind: &str, text: &[u8]) -> Result<(), RuntimeError> {
         if self.options.json {
             let line = json_event(kind, serde_json::Value::from(String::from_utf8_lossy(text)));
-            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
+            self.write(line.as_bytes());
         } else {
-            self.out.write_all(text).map_err(|e| self.write_failed(e))?;
+            self.write(text);
         }
         if self.options.buffering == Buffering::None {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
+            self.flush();
         }
         Ok(())
     }
@@ -142,13 +195,13 @@ impl EventSink {
     /// A message bpftrace prints on stderr in text mode and as a JSON line with `-f json`.
     pub fn notice(&mut self, kind: &str, data: serde_json::Value, text: &str) -> Result<(), RuntimeError> {
         if self.options.json {
-            self.out.write_all(json_event(kind, data).as_bytes()).map_err(|e| self.write_failed(e))?;
-            self.out.flush().map_err(|e| self.write_failed(e))
+            self.write(json_event(kind, data).as_bytes());
         } else {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
-            eprintln!("{text}");
-            Ok(())
+            self.flush();
+            super::stderr_line(text);
         }
+        self.flush();
+        Ok(())
     }
 
     fn handle(&mut self, record: &[u8], maps: &Loaded) -> Result<(), RuntimeError> {
@@ -166,7 +219,7 @@ impl EventSink {
                     let status = u64_at(record, 8) as i64;
                     self.status = Some(u8::try_from(status).map_or_else(
                         |_| {
-                            eprintln!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255");
+                            super::stderr_line(&format!("WARNING: exit({status}): an exit status is 0 to 255, so rtrace exits with 255"));
                             255
                         },
                         i32::from,
@@ -213,13 +266,13 @@ impl EventSink {
                 match p.action {
                     PrintfAction::Print => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Message { .. } => {
-                        let _ = self.out.flush();
-                        eprintln!("{}", line.trim_end_matches('\n'));
+                        self.flush();
+                        super::stderr_line(line.trim_end_matches('\n'));
                     }
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
                         let value = value_json(ty, record.get(off..).unwrap_or_default(), &self.symbols(maps));
-                        self.out.write_all(json_event("value", value).as_bytes()).map_err(|e| self.write_failed(e))?;
+                        self.write(json_event("value", value).as_bytes());
                     }
                     PrintfAction::Value => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
@@ -236,11 +289,11 @@ impl EventSink {
                     }
                     PrintfAction::Cat => match std::fs::read(&line) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
-                        Err(e) => eprintln!("cat: {line}: {e}"),
+                        Err(e) => super::stderr_line(&format!("cat: {line}: {e}")),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
                         Ok(o) => self.emit("system", &o.stdout)?,
-                        Err(e) => eprintln!("system: {line}: {e}"),
+                        Err(e) => super::stderr_line(&format!("system: {line}: {e}")),
                     },
                 }
                 self.line = line;
@@ -248,9 +301,9 @@ impl EventSink {
             Some(EventKind::Print) => {
                 let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
                 let text = self.render_map_limited(id, maps, limits)?;
-                self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
+                self.write(text.as_bytes());
                 if self.options.buffering == Buffering::None {
-                    self.out.flush().map_err(|e| self.write_failed(e))?;
+                    self.flush();
                 }
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
@@ -351,13 +404,20 @@ impl EventSink {
                 continue;
             }
             if first && !self.options.json {
-                self.out.write_all(b"\n").map_err(|e| self.write_failed(e))?;
+                self.write(b"\n");
                 first = false;
             }
-            self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
+            self.write(text.as_bytes());
         }
-        self.out.flush().map_err(|e| self.write_failed(e))
+        self.flush();
+        Ok(())
     }
+}
+
+/// The lines `bytes` holds: its newlines, and a last line without one.
+fn bytecount_lines(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    newlines + u64::from(bytes.last().is_some_and(|b| *b != b'\n'))
 }
 
 /// Every entry of a hash map: in batches of `BATCH` with BPF_MAP_LOOKUP_BATCH (one system call

@@ -28,6 +28,8 @@ mod usdt;
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP};
 pub use child::{check_target, traced_executable};
@@ -64,7 +66,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     preflight()?;
     // Before anything exists that would need undoing (the -c child, loaded programs): from
     // here on SIGINT and SIGTERM end the trace, where before they ended rtrace.
-    let sig_rx = catch_signals().map_err(RuntimeError::Io)?;
+    let signals = catch_signals().map_err(RuntimeError::Io)?;
+    let sig_rx = &signals.rx;
     let meta = &artifact.meta;
     let mut loaded = loader::load(artifact, options.verbose)?;
     report_costs(&loaded.costs, options)?;
@@ -105,7 +108,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
     let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || nothing_to_trace {
         Ended::Script
-    } else if readable(&sig_rx) {
+    } else if readable(sig_rx) {
         Ended::Signal
     } else {
         let started = std::time::Instant::now();
@@ -122,7 +125,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        let ended = event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
+        let ended = event_loop(&mut ring, sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?;
         drop(links);
         ended
     };
@@ -130,6 +133,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     if let Some(c) = child.as_mut() {
         c.end();
     }
+    // Nothing is attached and nothing runs that would outlive rtrace: a signal may end it.
+    signals.trace_over();
 
     // What the probes wrote before they were detached is still in the ring: printed after a
     // Ctrl-C, dropped after an exit() (a slow reader could otherwise print it as END's).
@@ -156,10 +161,17 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     sink.print_all_maps(&loaded)?;
     report_counters(&loaded, &mut sink)?;
     if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
-        eprintln!(
+        stderr_line(&format!(
             "WARNING: skboutput lost {lost} packets: a perf buffer was full (raise BPFTRACE_PERF_RB_PAGES or config perf_rb_pages, {} pages per CPU now)",
             meta.perf_rb_pages
-        );
+        ));
+    }
+    // The output failed: the trace ended there. A reader that went away (`| head -1`)
+    // wanted no more, which is no error; anything else lost output, which is.
+    if let Some(error) = sink.broken.take() {
+        if !sink.reader_gone() && error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(RuntimeError::OutputLost { path: sink.target(), error, lines: sink.unwritten });
+        }
     }
     // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
     match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
@@ -181,14 +193,41 @@ enum Ended {
     Watched,
 }
 
-/// Makes SIGINT and SIGTERM only wake poll(): the returned socket becomes readable.
-fn catch_signals() -> std::io::Result<UnixStream> {
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) while the trace runs.
+struct Signals {
+    /// Becomes readable when one came: it only wakes poll().
+    rx: UnixStream,
+    /// Set once the trace is over: a signal then has its default action, so a second Ctrl-C
+    /// while END runs or the maps print ends rtrace at once (bpftrace resets SIGINT then).
+    over: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// From here on the signals end rtrace again.
+    fn trace_over(&self) {
+        self.over.store(true, Ordering::SeqCst);
+    }
+}
+
+const ENDING_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
+
+/// Makes SIGINT, SIGTERM and SIGHUP end the trace instead of rtrace, until `trace_over`.
+fn catch_signals() -> std::io::Result<Signals> {
     let (rx, tx) = UnixStream::pair()?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    let over = Arc::new(AtomicBool::new(false));
+    for sig in ENDING_SIGNALS {
         signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        signal_hook::flag::register_conditional_default(sig, Arc::clone(&over))?;
     }
     rx.set_nonblocking(true)?;
-    Ok(rx)
+    Ok(Signals { rx, over })
+}
+
+/// Writes a line to stderr; a stderr that cannot be written (its reader gone) is ignored,
+/// where eprintln! would panic.
+pub(crate) fn stderr_line(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
 }
 
 /// Whether `fd` has something to read now.
@@ -367,7 +406,13 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     }
     let failed = read(Counter::FailedMapUpdates);
     if failed > 0 {
-        eprintln!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)");
+        stderr_line(&format!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
+    }
+    let reads = read(Counter::FailedReads);
+    if reads > 0 {
+        stderr_line(&format!(
+            "WARNING: {reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"
+        ));
     }
     Ok(())
 }
