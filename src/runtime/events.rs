@@ -55,6 +55,8 @@ pub struct EventSink {
     pub unwritten: u64,
     /// Lines in `out`'s buffer since it was last written out, lost with it if that fails.
     pending_lines: u64,
+    /// Lost events already reported ("Lost N events" is told as they happen).
+    pub lost_reported: u64,
     options: OutputOptions,
     /// Possible CPUs: the slots of a per-CPU map value.
     pub ncpus: usize,
@@ -98,6 +100,7 @@ impl EventSink {
             broken: None,
             unwritten: 0,
             pending_lines: 0,
+            lost_reported: 0,
             options: options.clone(),
             ncpus,
             exited: false,

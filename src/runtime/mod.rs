@@ -308,6 +308,9 @@ fn run_iterators(iterators: Vec<std::os::fd::OwnedFd>) -> std::io::Result<Option
     Ok(Some(done_rx))
 }
 
+/// How often the event loop reads the lost-events counter.
+const LOSS_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
@@ -332,6 +335,7 @@ fn event_loop(
     // Polled only to wake the loop: after the fds that end it.
     let ending = 2..fds.len();
     fds.extend(capture.as_deref().map(SkbCapture::fds).unwrap_or_default().into_iter().map(pollin));
+    let mut losses_checked = std::time::Instant::now();
     loop {
         // SAFETY: `fds` is a valid array of pollfds of the length given.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, DRAIN_INTERVAL_MS) };
@@ -350,6 +354,12 @@ fn event_loop(
         apply_watches(sink, links);
         if outcome == Outcome::Exit {
             return Ok(Ended::Script);
+        }
+        // Events lost while tracing are told as they happen (at most once a second), as
+        // bpftrace does, not only at exit.
+        if losses_checked.elapsed() >= LOSS_REPORT_INTERVAL {
+            losses_checked = std::time::Instant::now();
+            report_lost_events(loaded, sink)?;
         }
         // Whatever the command left behind and has exited is reaped as it goes.
         if let Some(c) = child.as_deref_mut() {
@@ -388,27 +398,36 @@ fn apply_watches(sink: &mut EventSink, links: &mut Links) {
     }
 }
 
-fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+/// Reads slot `slot` of the per-CPU counters, summed over the CPUs.
+fn read_counter(loaded: &Loaded, ncpus: usize, slot: Counter) -> Result<u64, RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
-    let ncpus = sink.ncpus;
-    let read = |slot: Counter| -> u64 {
-        let mut buf = vec![0u8; 8 * ncpus];
-        if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {
-            buf.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum()
-        } else {
-            0
-        }
-    };
-    let _ = std::io::stdout().flush();
-    let lost = read(Counter::LostEvents);
-    if lost > 0 {
+    let mut buf = vec![0u8; 8 * ncpus];
+    Ok(if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {
+        buf.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum()
+    } else {
+        0
+    })
+}
+
+/// "Lost N events" for the events lost since the last report (the ring buffer was full).
+fn report_lost_events(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+    let total = read_counter(loaded, sink.ncpus, Counter::LostEvents)?;
+    if total > sink.lost_reported {
+        let lost = total - sink.lost_reported;
+        sink.lost_reported = total;
         sink.notice("lost_events", serde_json::json!({ "events": lost }), &format!("Lost {lost} events"))?;
     }
-    let failed = read(Counter::FailedMapUpdates);
+    Ok(())
+}
+
+fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+    let _ = std::io::stdout().flush();
+    report_lost_events(loaded, sink)?;
+    let failed = read_counter(loaded, sink.ncpus, Counter::FailedMapUpdates)?;
     if failed > 0 {
         stderr_line(&format!("WARNING: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
     }
-    let reads = read(Counter::FailedReads);
+    let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
     if reads > 0 {
         stderr_line(&format!(
             "WARNING: {reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"
