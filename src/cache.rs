@@ -33,6 +33,8 @@ use crate::sema::hir;
 
 /// Entries kept; older ones are removed when a new one is stored.
 const MAX_ENTRIES: usize = 256;
+/// Age after which a temporary file is a dead writer's, not one still writing.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct Cache {
     /// Where the entries are.
@@ -200,15 +202,25 @@ fn checksum(bytes: &[u8]) -> String {
 }
 
 /// Removes the oldest entries beyond `MAX_ENTRIES`.
+/// Also removes temporary files older than `STALE_TMP`: a writer killed mid-write (or a
+/// full disk) leaves one, which no reader ever opens.
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let now = std::time::SystemTime::now();
+    let mut kept = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let (path, Some(modified)) = (e.path(), e.metadata().ok().and_then(|m| m.modified().ok())) else { continue };
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("json") => kept.push((modified, path)),
+            Some("tmp") if now.duration_since(modified).is_ok_and(|age| age > STALE_TMP) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    let mut entries = kept;
     if entries.len() <= MAX_ENTRIES {
         return;
     }

@@ -309,3 +309,21 @@ fn a_full_disk_leaves_no_partial_entry() {
     let stored = entries(&dir).pop().expect("an entry");
     json_of(&stored);
 }
+
+#[test]
+fn a_dead_writers_temporary_file_is_removed() {
+    let dir = fresh_dir("stale");
+    assert!(rtrace(&dir, &["--dry-run", "-e", "interval:s:1 { @a = count(); }"]).status.success());
+    // A writer killed mid-write an hour ago, and one writing now.
+    let stale = dir.join(".0123.99999.tmp");
+    let fresh = dir.join(".4567.99998.tmp");
+    for p in [&stale, &fresh] {
+        std::fs::write(p, b"{ partial").expect("write");
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).and_then(|f| f.set_modified(hour_ago)).expect("set mtime");
+    assert!(rtrace(&dir, &["--dry-run", "-e", "interval:s:1 { @b = count(); }"]).status.success());
+    assert!(!stale.exists(), "the dead writer's file is removed when an entry is stored");
+    assert!(fresh.exists(), "a file being written now is left alone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
