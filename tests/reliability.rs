@@ -10,11 +10,12 @@
 //!   reports it with a count, which accounts for every event exactly.
 //!
 //! Other people's BPF work runs on the same machine meanwhile (other test suites, other
-//! tracers), so "nothing left" is decided per object: the objects rtrace's own descriptors
-//! held while it ran (/proc/PID/fdinfo) must be gone once it has exited, and of the objects
-//! created while it ran, none may remain that no live process holds (what only rtrace
-//! could have left: a pinned or leaked object) or that a process of this test holds (an
-//! inherited descriptor). Objects another process holds are that process's.
+//! tracers), so "nothing left" is decided per object (ids from bpf(2) GET_NEXT_ID, holders
+//! from /proc/*/fdinfo; no bpftool needed): the objects rtrace's own descriptors held while
+//! it ran must be gone once it has exited; of the objects created while it ran, none may
+//! remain that a process of this test holds (an inherited descriptor), and no link or
+//! rtrace-named map that no process holds (pinned or leaked). Objects another process holds
+//! are that process's. See `leftovers`.
 //!
 //! Events come from this test process's own `getpgid(MAGIC)` calls (ESRCH, harmless), with
 //! a MAGIC argument no other process passes, so the counts are exact. These need root
@@ -131,9 +132,44 @@ fn cmdline(pid: u32) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
 }
 
+/// A map's name (BPF_MAP_GET_FD_BY_ID, then BPF_OBJ_GET_INFO_BY_FD); None once it is gone.
+fn map_name(id: u32) -> Option<String> {
+    #[repr(C)]
+    struct ById {
+        id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    #[repr(C)]
+    struct InfoByFd {
+        fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let by_id = ById { id, next_id: 0, open_flags: 0 };
+    // SAFETY: bpf(2) with a valid attribute of the size given.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 14i64, &by_id as *const ById, std::mem::size_of::<ById>() as u32) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just returned and owned by nothing else.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16].
+    let mut info = [0u8; 64];
+    let attr = InfoByFd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd) as u32, info_len: info.len() as u32, info: info.as_mut_ptr() as u64 };
+    // SAFETY: bpf(2) with a valid attribute; the kernel writes at most `info_len` bytes.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, 15i64, &attr as *const InfoByFd, std::mem::size_of::<InfoByFd>() as u32) };
+    (r == 0).then(|| String::from_utf8_lossy(&info[24..40]).trim_end_matches('\0').to_string())
+}
+
 /// What rtrace may have left, in a window that began with `before`: what its descriptors
-/// held while it ran (`seen`) and still exists, and what was created since `before` and is
-/// held by nobody, or by a process whose command line holds `tag` (this test's command).
+/// held while it ran (`seen`) and still exists; what was created since `before` and is held
+/// by a process whose command line holds `tag` (this test's command, holding an inherited
+/// descriptor); and what was created since `before` that no descriptor holds, where only a
+/// pin or a leak could hold it: links, and maps named as rtrace names them (`rt_*`,
+/// `map_N`). (Programs and BTF are left out of the last: another tool's program attached
+/// to its perf event, or another tracer's BTF, is held by no descriptor of its own, and
+/// rtrace's own programs are all in `seen` or hold a map of its.)
 fn leftovers(before: &BTreeSet<Object>, seen: &BTreeSet<Object>, tag: Option<&str>) -> Vec<String> {
     let now = existing();
     let holders = holders();
@@ -141,12 +177,17 @@ fn leftovers(before: &BTreeSet<Object>, seen: &BTreeSet<Object>, tag: Option<&st
     for object in now.difference(before) {
         let by = holders.get(object).cloned().unwrap_or_default();
         let ours: Vec<&u32> = by.iter().filter(|p| tag.is_some_and(|t| cmdline(**p).contains(t))).collect();
+        let rtrace_named = || match object.0 {
+            Kind::Link => true,
+            Kind::Map => map_name(object.1).is_some_and(|n| n.starts_with("rt_") || n.starts_with("map_")),
+            Kind::Prog | Kind::Btf => false,
+        };
         if seen.contains(object) {
             left.push(format!("{object:?} (rtrace held it; now held by {by:?})"));
-        } else if by.is_empty() {
-            left.push(format!("{object:?} (created during the run, held by no process)"));
         } else if !ours.is_empty() {
             left.push(format!("{object:?} (held by this test's processes {ours:?})"));
+        } else if by.is_empty() && rtrace_named() {
+            left.push(format!("{object:?} (created during the run, held by no process)"));
         }
     }
     left
@@ -156,10 +197,19 @@ fn leftovers(before: &BTreeSet<Object>, seen: &BTreeSet<Object>, tag: Option<&st
 /// its last reference goes (after an RCU grace period), so the check is repeated for a while
 /// before it fails.
 fn assert_nothing_left(before: &BTreeSet<Object>, seen: &BTreeSet<Object>, tag: Option<&str>, how: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
     loop {
         let left = leftovers(before, seen, tag);
         if left.is_empty() {
+            let count = |k: Kind| seen.iter().filter(|o| o.0 == k).count();
+            let held = if seen.is_empty() {
+                "rtrace ended before it could be sampled".to_string()
+            } else {
+                format!("rtrace held {} programs, {} maps, {} links", count(Kind::Prog), count(Kind::Map), count(Kind::Link))
+            };
+            // The measured line RELIABILITY.md quotes (`cargo test --test reliability -- --nocapture`).
+            eprintln!("RELIABILITY {how}: {held}; nothing left ({} ms after exit)", start.elapsed().as_millis());
             return;
         }
         if Instant::now() > deadline {
@@ -314,20 +364,23 @@ fn assert_whole_lines(out: &str, expected: impl Fn(&str) -> bool, how: &str) {
 // ---------------------------------------------------------------------------------------
 // Teardown
 
-/// A script that streams printf lines (every millisecond), keeps maps, and prints at END.
-const STREAM: &str = r#"interval:ms:1 { @n = count(); printf("tick %d\n", 123456789); } tracepoint:sched:sched_switch { @s[cpu] = count(); } END { printf("end\n"); }"#;
+/// A script that streams printf lines (every millisecond), keeps maps, and prints at END:
+/// its probes are a perf event (interval), a tracepoint (also a perf event) and a raw
+/// tracepoint (a BPF link).
+const STREAM: &str = r#"interval:ms:1 { @n = count(); printf("tick %d\n", 123456789); } tracepoint:sched:sched_switch { @s[cpu] = count(); } rawtracepoint:sched_wakeup { @w = count(); } END { printf("end\n"); }"#;
 
 fn stream_line(l: &str) -> bool {
-    l == "tick 123456789" || l == "end" || l.is_empty() || l.starts_with("@n: ") || l.starts_with("@s[")
+    l == "tick 123456789" || l == "end" || l.is_empty() || l.starts_with("@n: ") || l.starts_with("@s[") || l.starts_with("@w: ")
 }
 
 #[test]
 fn a_signal_ends_the_trace_with_nothing_left_and_whole_lines() {
-    let Some(_) = machine(&["tracepoints", "software_events"]) else { return };
+    let Some(_) = machine(&["tracepoints", "raw_tracepoints", "software_events"]) else { return };
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
         let before = existing();
         let run = Run::start(traced(&["-e", STREAM]), Stdout::Collect);
-        assert!(!run.seen.is_empty() && run.perf_events > 0, "{name}: rtrace held no BPF objects or perf events once attached");
+        assert!(run.seen.iter().any(|o| o.0 == Kind::Link) && run.perf_events > 0, "{name}: rtrace held no BPF link or no perf events once attached: {:?}", run.seen);
+        eprintln!("RELIABILITY {name}: rtrace held {} perf events (attached programs) while tracing", run.perf_events);
         std::thread::sleep(Duration::from_millis(300));
         run.signal(signal);
         let seen = run.seen.clone();
@@ -335,28 +388,30 @@ fn a_signal_ends_the_trace_with_nothing_left_and_whole_lines() {
         assert_eq!(status.code(), Some(0), "{name} ends the trace, not rtrace: {err}");
         assert!(out.contains("tick 123456789\n") && out.contains("end\n") && out.contains("@n: "), "{name}: the output: {out}");
         assert_whole_lines(&out, stream_line, name);
+        eprintln!("RELIABILITY {name}: status 0, {} output lines, all whole, END's output and the maps printed", out.lines().count());
         assert_nothing_left(&before, &seen, None, name);
     }
 }
 
 #[test]
 fn exit_ends_the_trace_with_nothing_left() {
-    let Some(_) = machine(&["tracepoints", "software_events"]) else { return };
+    let Some(_) = machine(&["tracepoints", "raw_tracepoints", "software_events"]) else { return };
     let before = existing();
-    let prog = format!("{} interval:ms:300 {{ exit(); }}", STREAM);
+    // A map loop's body is a callback, which needs BTF loaded with its program.
+    let prog = format!("{} interval:ms:300 {{ for ($kv : @s) {{ @t = count(); }} exit(); }}", STREAM);
     let run = Run::start(traced(&["-e", &prog]), Stdout::Collect);
     assert!(!run.seen.is_empty(), "rtrace held no BPF objects once attached");
     let seen = run.seen.clone();
     let (status, out, err) = run.finish(30);
     assert_eq!(status.code(), Some(0), "{err}");
-    assert_whole_lines(&out, stream_line, "exit()");
+    assert_whole_lines(&out, |l| stream_line(l) || l.starts_with("@t: "), "exit()");
     assert_nothing_left(&before, &seen, None, "exit()");
 }
 
 #[test]
 fn a_reader_that_goes_away_ends_the_trace_quietly() {
     // `rtrace ... | head -1`: the pipe's reader takes one line and exits.
-    let Some(_) = machine(&["tracepoints", "software_events"]) else { return };
+    let Some(_) = machine(&["tracepoints", "raw_tracepoints", "software_events"]) else { return };
     let before = existing();
     let mut child = rtrace(&["-v", "-e", STREAM]).spawn().expect("rtrace starts");
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
@@ -375,7 +430,7 @@ fn a_reader_that_goes_away_ends_the_trace_quietly() {
 
 #[test]
 fn the_command_or_process_exiting_ends_the_trace_with_nothing_left() {
-    let Some(_) = machine(&["tracepoints", "software_events"]) else { return };
+    let Some(_) = machine(&["tracepoints", "raw_tracepoints", "software_events"]) else { return };
     let tag = format!("{}", 7_100_000 + std::process::id() % 1_000_000);
     // -c: the command reads its stdin (rtrace's) and exits at its end.
     let before = existing();
@@ -488,6 +543,7 @@ fn a_second_ctrl_c_while_the_maps_print_ends_rtrace_at_once() {
     let (status, _, err) = run.finish(30);
     drop(out);
     assert_eq!(status.signal(), Some(libc::SIGINT), "the second SIGINT ends rtrace (by the signal): {status:?} {err}");
+    eprintln!("RELIABILITY second SIGINT: sent while the {keys}-key map printed (blocked on the pipe); rtrace ended by SIGINT");
     assert_nothing_left(&before, &seen, None, "second SIGINT");
 }
 
@@ -503,7 +559,7 @@ fn printf_per_call(m: i32) -> String {
 fn assert_accounted(out: &str, err: &str, m: i32, calls: u64, how: &str) {
     let delivered = out.lines().filter(|l| *l == format!("event {m}")).count() as u64;
     let lost = lost_events(err);
-    eprintln!("{how}: {calls} events, {delivered} printed, {lost} reported lost");
+    eprintln!("RELIABILITY {how}: {calls} events, {delivered} printed, {lost} reported lost (\"Lost N events\"), {} unaccounted", calls as i64 - (delivered + lost) as i64);
     assert!(lost > 0, "{how}: nothing was lost ({delivered} of {calls} printed): the case provoked nothing");
     assert_eq!(delivered + lost, calls, "{how}: printed {delivered} + lost {lost} is not the {calls} events");
     assert_whole_lines(out, |l| l == format!("event {m}"), how);
@@ -559,6 +615,7 @@ fn a_full_map_counts_every_update_it_refused() {
     assert_eq!(printed, room as usize, "the map holds its {room} keys");
     let warning = format!("WARNING: {} map updates failed", keys - room);
     assert!(err.contains(&warning), "expected {warning:?}: {err}");
+    eprintln!("RELIABILITY full map: {keys} keys into a map of {room}: {printed} printed, \"{warning}\"");
 }
 
 #[test]
@@ -576,6 +633,7 @@ fn failed_reads_of_bad_addresses_are_counted() {
     assert_eq!(out.lines().filter(|l| *l == "[]").count(), calls, "each failed read is an empty string: {out}");
     let warning = format!("WARNING: {calls} memory reads failed");
     assert!(err.contains(&warning), "expected {warning:?}: {err}");
+    eprintln!("RELIABILITY failed reads: {calls} str() of an unmapped address: {calls} empty strings printed, \"{warning}\"");
 }
 
 #[test]
@@ -592,6 +650,7 @@ fn a_full_output_file_system_ends_the_trace_and_counts_the_lines_lost() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot write the output to /dev/full: No space left on device"), "{err}");
     assert!(err.contains("5 lines of output were not written"), "{err}");
+    eprintln!("RELIABILITY -o /dev/full: status 1, {}", err.lines().find(|l| l.contains("/dev/full")).unwrap_or_default());
     assert_nothing_left(&before, &BTreeSet::new(), None, "-o /dev/full");
 }
 
