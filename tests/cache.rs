@@ -193,6 +193,7 @@ fn racing_compiles_of_one_program_store_one_whole_entry() {
     let all: Vec<PathBuf> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).map(|e| e.path()).collect();
     assert_eq!(all.len(), 1, "one entry, no temporary files left: {all:?}");
     json_of(&all[0]);
+    eprintln!("RELIABILITY cache race: 6 compiles of one program at once: all succeeded, 1 whole entry, 0 temporary files");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -211,6 +212,7 @@ fn a_damaged_entry_is_never_served() {
         std::fs::write(&entry, &bytes).expect("writable");
         run_checked(&dir, HELLO, "hello 42\n");
         assert_eq!(std::fs::read(&entry).expect("entry"), whole, "{what}: compiled again and stored whole");
+        eprintln!("RELIABILITY cache {what} entry: not served; compiled again, stored whole");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -227,6 +229,7 @@ fn an_entry_under_another_programs_name_is_not_served() {
     std::fs::copy(&hello, &other_entry).expect("copy");
     run_checked(&dir, other, "other 7\n");
     assert!(json_of(&other_entry).contains("other "), "compiled again and stored under its own name");
+    eprintln!("RELIABILITY cache entry under another key: not served; compiled again");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -281,6 +284,8 @@ fn a_read_only_home_costs_only_the_cache() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o), "hello 42\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("Read-only file system"), "-v says why: {}", String::from_utf8_lossy(&o.stderr));
+    let why = String::from_utf8_lossy(&o.stderr).lines().find(|l| l.starts_with("cache:")).unwrap_or_default().to_string();
+    eprintln!("RELIABILITY cache read-only home: ran; -v: {why}");
 }
 
 #[test]
@@ -303,6 +308,8 @@ fn a_full_disk_leaves_no_partial_entry() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("No space left on device"), "-v says why: {}", String::from_utf8_lossy(&o.stderr));
     let left: Vec<PathBuf> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing partial is left: {left:?}");
+    let why = String::from_utf8_lossy(&o.stderr).lines().find(|l| l.starts_with("cache:")).unwrap_or_default().to_string();
+    eprintln!("RELIABILITY cache full disk: ran, nothing partial left; -v: {why}");
     // With room again, the next run stores a whole entry.
     std::fs::remove_file(&filler).expect("rm filler");
     run_checked(&dir, HELLO, "hello 42\n");
