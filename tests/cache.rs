@@ -162,6 +162,7 @@ const HELLO: &str = r#"BEGIN { printf("hello %d\n", 42); exit(); }"#;
 /// Runs `prog` (for real with root, else --dry-run) with the cache in `dir`; asserts it
 /// worked and, when it ran, printed `expect`.
 fn run_checked(dir: &Path, prog: &str, expect: &str) -> Output {
+    // SAFETY: geteuid has no preconditions.
     let real = unsafe { libc::geteuid() } == 0;
     let o = if real { rtrace(dir, &["-v", "-e", prog]) } else { rtrace(dir, &["-v", "--dry-run", "-e", prog]) };
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -379,7 +379,11 @@ fn a_signal_ends_the_trace_with_nothing_left_and_whole_lines() {
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
         let before = existing();
         let run = Run::start(traced(&["-e", STREAM]), Stdout::Collect);
-        assert!(run.seen.iter().any(|o| o.0 == Kind::Link) && run.perf_events > 0, "{name}: rtrace held no BPF link or no perf events once attached: {:?}", run.seen);
+        assert!(
+            run.seen.iter().any(|o| o.0 == Kind::Link) && run.perf_events > 0,
+            "{name}: rtrace held no BPF link or no perf events once attached: {:?}",
+            run.seen
+        );
         eprintln!("RELIABILITY {name}: rtrace held {} perf events (attached programs) while tracing", run.perf_events);
         std::thread::sleep(Duration::from_millis(300));
         run.signal(signal);
@@ -511,7 +515,8 @@ fn a_load_failing_leaves_nothing() {
     // The second user map is too large to create; the first exists by then.
     let Some(_) = machine(&["tracepoints"]) else { return };
     let before = existing();
-    let o = rtrace(&["-e", "let @a = hash(16); let @m = hash(4000000000); tracepoint:sched:sched_switch { @a[1] = 1; @m[1] = 1; }"]).output().expect("rtrace runs");
+    let o =
+        rtrace(&["-e", "let @a = hash(16); let @m = hash(4000000000); tracepoint:sched:sched_switch { @a[1] = 1; @m[1] = 1; }"]).output().expect("rtrace runs");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("could not load"), "{}", String::from_utf8_lossy(&o.stderr));
     assert_nothing_left(&before, &BTreeSet::new(), None, "load failed");
@@ -559,7 +564,10 @@ fn printf_per_call(m: i32) -> String {
 fn assert_accounted(out: &str, err: &str, m: i32, calls: u64, how: &str) {
     let delivered = out.lines().filter(|l| *l == format!("event {m}")).count() as u64;
     let lost = lost_events(err);
-    eprintln!("RELIABILITY {how}: {calls} events, {delivered} printed, {lost} reported lost (\"Lost N events\"), {} unaccounted", calls as i64 - (delivered + lost) as i64);
+    eprintln!(
+        "RELIABILITY {how}: {calls} events, {delivered} printed, {lost} reported lost (\"Lost N events\"), {} unaccounted",
+        calls as i64 - (delivered + lost) as i64
+    );
     assert!(lost > 0, "{how}: nothing was lost ({delivered} of {calls} printed): the case provoked nothing");
     assert_eq!(delivered + lost, calls, "{how}: printed {delivered} + lost {lost} is not the {calls} events");
     assert_whole_lines(out, |l| l == format!("event {m}"), how);

@@ -151,12 +151,6 @@ impl EventSink {
         drop(old.into_parts());
     }
 
-    /// Whether the output failed because its reader went away (`rtrace ... | head -1`):
-    /// the trace ends quietly then, as a tool killed by SIGPIPE would.
-    pub fn reader_gone(&self) -> bool {
-        self.broken.as_ref().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    }
-
     /// Accepts events again after an exit(): END's output must still be printed.
     pub fn reopen(&mut self) {
         self.exited = false;

@@ -65,7 +65,7 @@ pub struct RunOptions {
 pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeError> {
     preflight()?;
     // Before anything exists that would need undoing (the -c child, loaded programs): from
-    // here on SIGINT and SIGTERM end the trace, where before they ended rtrace.
+    // here on SIGINT, SIGTERM and SIGHUP end the trace, where before they ended rtrace.
     let signals = catch_signals().map_err(RuntimeError::Io)?;
     let sig_rx = &signals.rx;
     let meta = &artifact.meta;
@@ -168,10 +168,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     }
     // The output failed: the trace ended there. A reader that went away (`| head -1`)
     // wanted no more, which is no error; anything else lost output, which is.
-    if let Some(error) = sink.broken.take() {
-        if !sink.reader_gone() && error.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(RuntimeError::OutputLost { path: sink.target(), error, lines: sink.unwritten });
-        }
+    if let Some(error) = sink.broken.take().filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        return Err(RuntimeError::OutputLost { path: sink.target(), error, lines: sink.unwritten });
     }
     // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
     match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
@@ -429,9 +427,7 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     }
     let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
     if reads > 0 {
-        stderr_line(&format!(
-            "WARNING: {reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"
-        ));
+        stderr_line(&format!("WARNING: {reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"));
     }
     Ok(())
 }
