@@ -501,7 +501,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::Arg(n) => match &self.attach.kind {
                 AttachKind::Usdt { probe } => {
                     let arg = probe.args.get(usize::from(n)).ok_or_else(|| internal("USDT argument past the note's"))?;
-                    super::usdt::argument(bb, self.ctx_arg, arg)?
+                    super::usdt::argument(bb, self.ctx_arg, arg, self.maps.counters)?
                 }
                 AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } => {
                     let offset = pt_regs::FUNCTION_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;
