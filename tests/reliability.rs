@@ -696,3 +696,62 @@ fn the_leftover_check_finds_an_object_left_behind() {
     drop(fd);
     assert_nothing_left(&before, &created, None, "closed");
 }
+
+/// A program that calls getpgid(argv[1]) from 2,048 different user stacks (every path of
+/// 11 levels through two functions), built with frame pointers so the kernel can walk them.
+const STACKS_C: &str = r#"
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static long magic;
+__attribute__((noinline)) static void leaf(void) { syscall(SYS_getpgid, magic); asm volatile("" ::: "memory"); }
+__attribute__((noinline)) static void b(int d, unsigned bits);
+__attribute__((noinline)) static void a(int d, unsigned bits) {
+    if (d == 0) leaf(); else if (bits & 1) a(d - 1, bits >> 1); else b(d - 1, bits >> 1);
+    asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) static void b(int d, unsigned bits) {
+    if (d == 0) leaf(); else if (bits & 1) a(d - 1, bits >> 1); else b(d - 1, bits >> 1);
+    asm volatile("" ::: "memory");
+}
+int main(int argc, char **argv) {
+    magic = atol(argv[1]);
+    for (unsigned i = 0; i < 2048; i++) a(11, i);
+    return 0;
+}
+"#;
+
+#[test]
+fn stacks_the_stack_map_cannot_hold_are_counted() {
+    // 2,048 distinct stacks hashed into the map's 4,096 slots: about 440 find their slot
+    // taken (the expected number of collisions is over 400; none at all has a probability
+    // below e^-400). Each prints as the empty stack, which the count must match.
+    let Some(_) = machine(&["tracepoints", "stack_trace"]) else { return };
+    let dir = std::env::temp_dir().join(format!("rtrace-reliability-stacks-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let (src, exe) = (dir.join("stacks.c"), dir.join("stacks"));
+    std::fs::write(&src, STACKS_C).expect("write the program");
+    match Command::new("gcc").args(["-O0", "-fno-omit-frame-pointer", "-o"]).arg(&exe).arg(&src).status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("skipped: cannot build the stack program with gcc: {other:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    }
+    let m = magic(6);
+    let prog = format!("tracepoint:syscalls:sys_enter_getpgid /args.pid == {m}/ {{ @s[ustack] = count(); }}");
+    let o = rtrace(&["-e", &prog, "-c", &format!("{} {m}", exe.display())]).output().expect("rtrace runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let lost: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("WARNING: ")?.split_once(" stacks were not recorded")?.0.parse().ok())
+        .unwrap_or_else(|| panic!("no count of stacks not recorded: {err}"));
+    let empty: u64 = out.lines().find_map(|l| l.strip_prefix("@s[]: ")?.parse().ok()).unwrap_or(0);
+    assert_eq!(empty, lost, "the events whose stack was not recorded are the empty stack's count");
+    let recorded: u64 = out.lines().filter_map(|l| l.strip_prefix("]: ")?.parse::<u64>().ok()).sum();
+    assert_eq!(recorded + empty, 2048, "every event is in the map");
+    eprintln!("RELIABILITY stack map: 2048 distinct user stacks into 4096 slots: {recorded} recorded, {lost} not (\"WARNING: {lost} stacks were not recorded\"), printed as the empty stack");
+}

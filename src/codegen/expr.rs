@@ -13,6 +13,10 @@ use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
 
+/// Linux errno values `bpf_get_stackid` returns negated (the same on every architecture).
+const EEXIST: i64 = 17;
+const ENOMEM: i64 = 12;
+
 /// bpf_get_stackid / bpf_get_stack flag: the user stack, not the kernel's.
 const BPF_F_USER_STACK: u64 = 1 << 8;
 
@@ -298,6 +302,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let map = self.maps.stacks.ok_or_else(|| internal("a stack without the stack map"))?;
                 let flags = if spec.user { BPF_F_USER_STACK } else { 0 };
                 let id = bb.helper(Helper::GetStackid, &[self.ctx_arg.into(), map.as_pointer_value().into(), bb.const_i64(flags).into()])?;
+                // A stack the map could not take (EEXIST: another stack holds its slot;
+                // ENOMEM: the map is full) is counted. No user stack (EFAULT, a kernel
+                // thread) is no loss.
+                let collided = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-EEXIST as u64), "stack_collided")?;
+                let full = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-ENOMEM as u64), "stack_full")?;
+                let lost = bb.b.build_or(collided, full, "stack_lost")?;
+                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::codegen::artifact::Counter::LostStacks as u64))?;
                 // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
                 let id = bb.b.build_and(id, bb.const_i64(0xffff_ffff), "stackid")?;
                 if spec.user {

@@ -31,7 +31,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
 pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -428,6 +428,10 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
     if reads > 0 {
         stderr_line(&format!("WARNING: {reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"));
+    }
+    let stacks = read_counter(loaded, sink.ncpus, Counter::LostStacks)?;
+    if stacks > 0 {
+        stderr_line(&format!("WARNING: {stacks} stacks were not recorded: the stack map ({STACKS_MAX} stacks) was full, or another stack held the slot a stack hashed to; each prints as an empty stack"));
     }
     Ok(())
 }
