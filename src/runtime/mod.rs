@@ -133,7 +133,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     if let Some(c) = child.as_mut() {
         c.end();
     }
-    // Nothing is attached and nothing runs that would outlive rtrace: a signal may end it.
+    // Nothing is attached and nothing runs that would outlive rtrace: a second signal may end
+    // it.
     signals.trace_over();
 
     // What the probes wrote before they were detached is still in the ring: printed after a
@@ -195,13 +196,15 @@ enum Ended {
 struct Signals {
     /// Becomes readable when one came: it only wakes poll().
     rx: UnixStream,
-    /// Set once the trace is over: a signal then has its default action, so a second Ctrl-C
-    /// while END runs or the maps print ends rtrace at once (bpftrace resets SIGINT then).
+    /// Set once the trace is over. A signal then has its default action if one came before
+    /// (the one that ended the trace, or one since), so a second Ctrl-C while END runs or
+    /// the maps print ends rtrace at once; a first one after exit() ended the trace is
+    /// ignored (printing goes on), as it is not the second.
     over: Arc<AtomicBool>,
 }
 
 impl Signals {
-    /// From here on the signals end rtrace again.
+    /// From here on a second signal ends rtrace.
     fn trace_over(&self) {
         self.over.store(true, Ordering::SeqCst);
     }
@@ -209,13 +212,23 @@ impl Signals {
 
 const ENDING_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
 
-/// Makes SIGINT, SIGTERM and SIGHUP end the trace instead of rtrace, until `trace_over`.
+/// Makes SIGINT, SIGTERM and SIGHUP end the trace instead of rtrace; once `trace_over`, a
+/// second one ends rtrace.
 fn catch_signals() -> std::io::Result<Signals> {
     let (rx, tx) = UnixStream::pair()?;
     let over = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicBool::new(false));
     for sig in ENDING_SIGNALS {
         signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
-        signal_hook::flag::register_conditional_default(sig, Arc::clone(&over))?;
+        let (over, received) = (Arc::clone(&over), Arc::clone(&received));
+        let action = move || {
+            if received.swap(true, Ordering::SeqCst) && over.load(Ordering::SeqCst) {
+                let _ = signal_hook::low_level::emulate_default_handler(sig);
+            }
+        };
+        // SAFETY: the action only touches atomics and calls emulate_default_handler, both
+        // async-signal-safe.
+        unsafe { signal_hook::low_level::register(sig, action) }?;
     }
     rx.set_nonblocking(true)?;
     Ok(Signals { rx, over })
