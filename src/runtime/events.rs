@@ -123,9 +123,16 @@ impl EventSink {
             self.unwritten += lines;
             return;
         }
-        self.pending_lines += lines;
-        if let Err(e) = self.out.write_all(bytes) {
-            self.fail(e);
+        let buffered = self.out.buffer().len();
+        match self.out.write_all(bytes) {
+            // The buffer was written out to make room (or `bytes` went past it): what it
+            // holds now is all that is pending.
+            Ok(()) if self.out.buffer().len() < buffered + bytes.len() => self.pending_lines = bytecount_lines(self.out.buffer()),
+            Ok(()) => self.pending_lines += lines,
+            Err(e) => {
+                self.pending_lines += lines;
+                self.fail(e);
+            }
         }
     }
 
