@@ -6,8 +6,9 @@
 //!   program, map, link or BTF object of rtrace's is left, and the output it produced is
 //!   whole lines;
 //! - losses: a stalled reader (the ring buffer overflows), a slow consumer on a pipe, a full
-//!   map, reads of bad addresses, a full `-o` file system: each is provoked and rtrace
-//!   reports it with a count, which accounts for every event exactly.
+//!   map, reads of bad addresses, a full stack map, a full `-o` file system: each is
+//!   provoked and rtrace reports it with a count, which accounts for every event exactly;
+//!   and a stopped reader is not woken once per event (which slowed the traced task).
 //!
 //! Other people's BPF work runs on the same machine meanwhile (other test suites, other
 //! tracers), so "nothing left" is decided per object (ids from bpf(2) GET_NEXT_ID, holders
