@@ -14,6 +14,13 @@
 //! user and must not be writable by group or others. The one exception is a root-owned
 //! sticky directory such as `/tmp`, where others cannot remove or rename what is not theirs.
 //! Anything else is ignored (and named under `-v`), for reading and for writing.
+//!
+//! An entry is a header line, `rtrace-cache 1 KEY LENGTH CHECKSUM`, then the artifact as JSON
+//! of exactly LENGTH bytes whose 128-bit hash is CHECKSUM. An entry is only served when its
+//! header names the key asked for and its bytes are whole and unchanged: a truncated write
+//! (a full disk, a crash before the data reached the disk), a flipped bit that still parses
+//! as JSON, or an entry copied under another key's name is a miss and is compiled again,
+//! never loaded as the wrong program.
 
 use std::hash::{Hash, Hasher};
 use std::io::Read;
@@ -26,6 +33,8 @@ use crate::sema::hir;
 
 /// Entries kept; older ones are removed when a new one is stored.
 const MAX_ENTRIES: usize = 256;
+/// Age after which a temporary file is a dead writer's, not one still writing.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct Cache {
     /// Where the entries are.
@@ -107,7 +116,10 @@ impl Cache {
         if file.read_to_end(&mut bytes).is_err() {
             return Lookup::Miss;
         }
-        serde_json::from_slice(&bytes).map_or(Lookup::Miss, Lookup::Hit)
+        match unseal(key, &bytes) {
+            Some(json) => serde_json::from_slice(json).map_or(Lookup::Miss, Lookup::Hit),
+            None => Lookup::Miss,
+        }
     }
 
     /// Stores an artifact (without its LLVM IR). Failing costs only the next compile; the
@@ -115,6 +127,7 @@ impl Cache {
     pub fn store(&self, key: &str, artifact: &BpfArtifact) -> Result<(), String> {
         let artifact = BpfArtifact { llvm_ir: None, ..artifact.clone() };
         let json = serde_json::to_vec(&artifact).map_err(|e| e.to_string())?;
+        let entry = seal(key, &json);
         let dir = self.create_dir()?;
         // Written whole under a new name, then renamed: a concurrent reader sees all of it or
         // nothing.
@@ -124,7 +137,7 @@ impl Cache {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &entry))
             .and_then(|()| std::fs::rename(&tmp, dir.join(format!("{key}.json"))));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
@@ -155,16 +168,59 @@ impl Cache {
     }
 }
 
+/// The first word of an entry, and the format's version.
+const MAGIC: &str = "rtrace-cache 1";
+
+/// An entry's bytes: the header line (key, length and checksum of `json`), then `json`.
+pub fn seal(key: &str, json: &[u8]) -> Vec<u8> {
+    let mut entry = format!("{MAGIC} {key} {} {}\n", json.len(), checksum(json)).into_bytes();
+    entry.extend_from_slice(json);
+    entry
+}
+
+/// The JSON of an entry read for `key`, if its header names `key` and its bytes are whole
+/// and unchanged.
+pub fn unseal<'a>(key: &str, entry: &'a [u8]) -> Option<&'a [u8]> {
+    let newline = entry.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&entry[..newline]).ok()?;
+    let json = &entry[newline + 1..];
+    let rest = header.strip_prefix(MAGIC)?.strip_prefix(' ')?;
+    let mut fields = rest.split(' ');
+    let (k, len, sum) = (fields.next()?, fields.next()?, fields.next()?);
+    (fields.next().is_none() && k == key && len.parse::<usize>().ok()? == json.len() && sum == checksum(json)).then_some(json)
+}
+
+/// A 128-bit hash of `bytes` (two SipHash passes with different salts), as hex.
+fn checksum(bytes: &[u8]) -> String {
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        bytes.hash(&mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(1), half(2))
+}
+
 /// Removes the oldest entries beyond `MAX_ENTRIES`.
+/// Also removes temporary files older than `STALE_TMP`: a writer killed mid-write (or a
+/// full disk) leaves one, which no reader ever opens.
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let now = std::time::SystemTime::now();
+    let mut kept = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let (path, Some(modified)) = (e.path(), e.metadata().ok().and_then(|m| m.modified().ok())) else { continue };
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("json") => kept.push((modified, path)),
+            Some("tmp") if now.duration_since(modified).is_ok_and(|age| age > STALE_TMP) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    let mut entries = kept;
     if entries.len() <= MAX_ENTRIES {
         return;
     }
@@ -222,5 +278,25 @@ fn binary_identity() -> String {
         Ok(m) => format!("{}:{}:{}:{}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
         // Unknowable: make the key unique, so nothing is ever reused.
         Err(_) => format!("{:?}", std::time::SystemTime::now()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{seal, unseal};
+
+    #[test]
+    fn a_sealed_entry_is_served_for_its_key_only_and_only_whole() {
+        let json = br#"{"object":[127,69,76,70]}"#;
+        let entry = seal("k1", json);
+        assert_eq!(unseal("k1", &entry), Some(&json[..]));
+        assert_eq!(unseal("k2", &entry), None, "another key's entry");
+        assert_eq!(unseal("k1", &entry[..entry.len() - 1]), None, "truncated");
+        let mut flipped = entry.clone();
+        let at = flipped.len() - 3;
+        flipped[at] = b'8';
+        assert_eq!(unseal("k1", &flipped), None, "a changed byte that still parses");
+        assert_eq!(unseal("k1", json), None, "no header (an entry of an older rtrace)");
+        assert_eq!(unseal("k1", b""), None);
     }
 }

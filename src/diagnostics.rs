@@ -39,7 +39,9 @@ pub fn warnings_shown() -> bool {
 /// (`WARNING: ...`), unless warnings are silenced.
 pub fn warn(message: impl std::fmt::Display) {
     if warnings_shown() {
-        eprintln!("WARNING: {message}");
+        use std::io::Write;
+        // A closed stderr is no reason to stop (eprintln! would panic).
+        let _ = writeln!(std::io::stderr().lock(), "WARNING: {message}");
     }
 }
 

@@ -228,8 +228,14 @@ pub enum Counter {
     LostEvents = 0,
     /// Map updates the kernel refused (map full).
     FailedMapUpdates = 1,
+    /// Reads of memory the script asked for that failed (`bpf_probe_read_*` of a bad or
+    /// paged-out address): the value reads as zeros or an empty string.
+    FailedReads = 2,
+    /// Stacks `bpf_get_stackid` could not store: the stack map was full, or another stack
+    /// held the slot the stack hashed to. The stack prints empty.
+    LostStacks = 3,
 }
-pub const COUNTER_SLOTS: u32 = 2;
+pub const COUNTER_SLOTS: u32 = 4;
 
 /// Ring buffer size in bytes for scripts that stream printf events. The kernel maps the whole
 /// ring into the reader up front (twice, for wrap-around), so it counts fully in rtrace's RSS.

@@ -409,6 +409,16 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         self.bool_to_i64(self.b.build_not(failed, "deleted")?)
     }
 
+    /// A `bpf_probe_read_*` helper (any of the four) of memory the script names; a failure
+    /// (a bad or paged-out address: the helper zeroes the destination) is counted. Returns
+    /// the helper's result.
+    pub fn read_counted(&self, helper: Helper, args: &[BasicMetadataValueEnum<'ctx>], counters: GlobalValue<'ctx>) -> R<IntValue<'ctx>> {
+        let r = self.helper(helper, args)?;
+        let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "read_failed")?;
+        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedReads as u64))?;
+        Ok(r)
+    }
+
     /// Adds one to slot `slot` of the per-CPU counters map.
     pub fn bump_counter(&self, counters: GlobalValue<'ctx>, slot: u64) -> R<()> {
         let key = self.stack_i64("ctr_key")?;
@@ -481,9 +491,17 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         let flags = match wakeup {
             Wakeup::Now => self.const_i64(BPF_RB_FORCE_WAKEUP),
             Wakeup::Batched => {
+                // Only the record that takes the unread bytes past `WAKEUP_BYTES` wakes the
+                // reader, not every record after it: a wakeup is an irq_work (a self-IPI,
+                // which in a VM exits to the hypervisor), and while the reader is slow or
+                // stopped, one per record slowed the traced task several times over. A
+                // wakeup lost to a race between CPUs costs at most the reader's timer.
                 let avail = self.helper(Helper::RingbufQuery, &[ring.into(), self.const_i64(BPF_RB_AVAIL_DATA).into()])?;
-                let full = self.b.build_int_compare(IntPredicate::UGE, avail, self.const_i64(WAKEUP_BYTES), "wake")?;
-                self.b.build_select(full, self.const_i64(BPF_RB_FORCE_WAKEUP), self.const_i64(BPF_RB_NO_WAKEUP), "flags")?.into_int_value()
+                let below = self.b.build_int_compare(IntPredicate::ULT, avail, self.const_i64(WAKEUP_BYTES), "below")?;
+                let after = self.b.build_int_add(avail, self.const_i64(len as u64), "after")?;
+                let reaches = self.b.build_int_compare(IntPredicate::UGE, after, self.const_i64(WAKEUP_BYTES), "reaches")?;
+                let crosses = self.b.build_and(below, reaches, "wake")?;
+                self.b.build_select(crosses, self.const_i64(BPF_RB_FORCE_WAKEUP), self.const_i64(BPF_RB_NO_WAKEUP), "flags")?.into_int_value()
             }
         };
         let r = self.helper(Helper::RingbufOutput, &[ring.into(), data.into(), self.const_i64(len as u64).into(), flags.into()])?;

@@ -13,6 +13,10 @@ use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
 
+/// Linux errno values `bpf_get_stackid` returns negated (the same on every architecture).
+const EEXIST: i64 = 17;
+const ENOMEM: i64 = 12;
+
 /// bpf_get_stackid / bpf_get_stack flag: the user stack, not the kernel's.
 const BPF_F_USER_STACK: u64 = 1 << 8;
 
@@ -72,7 +76,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     ty if ty.is_buffer() => {
                         let n = ty.size();
                         let buf = bb.stack_uninit(n, "field")?;
-                        bb.helper(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()])?;
+                        bb.read_counted(read, &[buf.into(), bb.const_i64(n as u64).into(), a.into()], self.maps.counters)?;
                         Val::Str(buf, n)
                     }
                     ty => {
@@ -82,7 +86,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         };
                         let slot = bb.stack_i64("load")?;
                         bb.store_i64(slot, bb.const_i64(0))?;
-                        bb.helper(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()])?;
+                        bb.read_counted(read, &[slot.into(), bb.const_i64(bytes as u64).into(), a.into()], self.maps.counters)?;
                         Val::Int(bb.load_int(slot, bytes, signed)?)
                     }
                 }
@@ -200,7 +204,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     bb.store_i64(dst, a)?;
                 } else {
                     let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                    bb.helper(read, &[dst.into(), bb.const_i64(16).into(), a.into()])?;
+                    bb.read_counted(read, &[dst.into(), bb.const_i64(16).into(), a.into()], self.maps.counters)?;
                 }
                 Val::Str(buf, 24)
             }
@@ -210,7 +214,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Str(p, n) => bb.memcpy(buf, p, n.min(6) as u64)?,
                     Val::Int(a) => {
                         let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                        bb.helper(read, &[buf.into(), bb.const_i64(6).into(), a.into()])?;
+                        bb.read_counted(read, &[buf.into(), bb.const_i64(6).into(), a.into()], self.maps.counters)?;
                     }
                 }
                 Val::Str(buf, 8)
@@ -229,7 +233,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let buf = bb.stack_buffer(8 + size, "buf")?;
                 bb.store_i64(buf, n)?;
                 let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
-                bb.helper(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()])?;
+                bb.read_counted(read, &[bb.gep(buf, 8)?.into(), n.into(), p.into()], self.maps.counters)?;
                 Val::Str(buf, 8 + size)
             }
             ExprKind::Tuple(items) => {
@@ -298,6 +302,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let map = self.maps.stacks.ok_or_else(|| internal("a stack without the stack map"))?;
                 let flags = if spec.user { BPF_F_USER_STACK } else { 0 };
                 let id = bb.helper(Helper::GetStackid, &[self.ctx_arg.into(), map.as_pointer_value().into(), bb.const_i64(flags).into()])?;
+                // A stack the map could not take (EEXIST: another stack holds its slot;
+                // ENOMEM: the map is full) is counted. No user stack (EFAULT, a kernel
+                // thread) is no loss.
+                let collided = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-EEXIST as u64), "stack_collided")?;
+                let full = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-ENOMEM as u64), "stack_full")?;
+                let lost = bb.b.build_or(collided, full, "stack_lost")?;
+                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::codegen::artifact::Counter::LostStacks as u64))?;
                 // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
                 let id = bb.b.build_and(id, bb.const_i64(0xffff_ffff), "stackid")?;
                 if spec.user {
@@ -386,7 +397,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         let first = an.min(n).max(1) as u64;
         let dst = bb.stack_buffer(n + first as usize - 1, "concat")?;
-        let read = bb.helper(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()])?;
+        let read = bb.read_counted(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()], self.maps.counters)?;
         // Bytes read less the NUL; nothing on an error.
         let copied = bb.b.build_int_sub(read, bb.const_i64(1), "copied")?;
         let failed = bb.b.build_int_compare(IntPredicate::SLT, copied, bb.const_i64(0), "failed")?;
@@ -396,7 +407,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         // SAFETY: `at` is at most `first - 1`, inside the `n` bytes of `dst`.
         let tail = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), dst, &[at], "tail")? };
         let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
-        bb.helper(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()])?;
+        bb.read_counted(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()], self.maps.counters)?;
         Ok(dst)
     }
 
@@ -412,7 +423,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.b.build_select(fits, with_nul, bb.const_i64(size as u64), "n")?.into_int_value()
             }
         };
-        bb.helper(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()])?;
+        bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
         Ok(())
     }
 
@@ -501,7 +512,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Builtin::Arg(n) => match &self.attach.kind {
                 AttachKind::Usdt { probe } => {
                     let arg = probe.args.get(usize::from(n)).ok_or_else(|| internal("USDT argument past the note's"))?;
-                    super::usdt::argument(bb, self.ctx_arg, arg)?
+                    super::usdt::argument(bb, self.ctx_arg, arg, self.maps.counters)?
                 }
                 AttachKind::Uprobe { .. } | AttachKind::Kprobe { .. } => {
                     let offset = pt_regs::FUNCTION_ARGS.get(usize::from(n)).copied().ok_or_else(|| internal("uprobe argument past arg5"))?;

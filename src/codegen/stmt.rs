@@ -96,7 +96,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         // argv[i]; a NULL ends the array.
                         let at = bb.b.build_int_add(argv, bb.const_i64(8 * i as u64), "argv_i")?;
                         bb.store_i64(slot, bb.const_i64(0))?;
-                        bb.helper(Helper::ProbeReadUser, &[slot.into(), bb.const_i64(8).into(), at.into()])?;
+                        bb.read_counted(Helper::ProbeReadUser, &[slot.into(), bb.const_i64(8).into(), at.into()], self.maps.counters)?;
                         let arg = bb.load_i64(slot)?;
                         let null = bb.b.build_int_compare(IntPredicate::EQ, arg, bb.const_i64(0), "null")?;
                         let read = bb.ctx.append_basic_block(bb.function, "join_read");
@@ -107,7 +107,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         bb.b.build_unconditional_branch(done)?;
                         bb.b.position_at_end(read);
                         let dst = bb.gep(ev, 16 + i * STR_LEN)?;
-                        bb.helper(Helper::ProbeReadUserStr, &[dst.into(), bb.const_i64(STR_LEN as u64).into(), arg.into()])?;
+                        bb.read_counted(Helper::ProbeReadUserStr, &[dst.into(), bb.const_i64(STR_LEN as u64).into(), arg.into()], self.maps.counters)?;
                     }
                     bb.b.build_unconditional_branch(done)?;
                     bb.b.position_at_end(done);

@@ -2,13 +2,14 @@
 //! a constant, a register of the task's `struct pt_regs` (the uprobe's context), or user
 //! memory addressed by registers.
 
-use inkwell::values::{IntValue, PointerValue};
+use inkwell::values::{GlobalValue, IntValue, PointerValue};
 
 use super::builder::{BpfBuilder, Helper, R};
 use crate::sema::{UsdtArg, UsdtLocation};
 
-/// The argument's value as an i64, sign- or zero-extended from its size.
-pub fn argument<'ctx>(bb: &BpfBuilder<'ctx, '_>, regs: PointerValue<'ctx>, arg: &UsdtArg) -> R<IntValue<'ctx>> {
+/// The argument's value as an i64, sign- or zero-extended from its size. A read of memory
+/// that fails is counted in `counters`.
+pub fn argument<'ctx>(bb: &BpfBuilder<'ctx, '_>, regs: PointerValue<'ctx>, arg: &UsdtArg, counters: GlobalValue<'ctx>) -> R<IntValue<'ctx>> {
     let bytes = usize::from(arg.size);
     let Some(location) = arg.location else {
         // Sema refuses scripts that read such an argument.
@@ -25,7 +26,7 @@ pub fn argument<'ctx>(bb: &BpfBuilder<'ctx, '_>, regs: PointerValue<'ctx>, arg: 
             }
             let slot = bb.stack_i64("usdt_arg")?;
             bb.store_i64(slot, bb.const_i64(0))?;
-            bb.helper(Helper::ProbeReadUser, &[slot.into(), bb.const_i64(bytes as u64).into(), address.into()])?;
+            bb.read_counted(Helper::ProbeReadUser, &[slot.into(), bb.const_i64(bytes as u64).into(), address.into()], counters)?;
             bb.load_int(slot, bytes, arg.signed)
         }
     }

@@ -28,6 +28,9 @@ pub enum RuntimeError {
     MissingObject { what: String },
     #[error("cannot write the output to {}: {error}", path.display())]
     Output { path: std::path::PathBuf, error: std::io::Error },
+    /// The output failed while tracing (a full disk): the trace ended there.
+    #[error("cannot write the output to {}: {error}; the trace ended there, and {lines} lines of output were not written", path.display())]
+    OutputLost { path: std::path::PathBuf, error: std::io::Error, lines: u64 },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

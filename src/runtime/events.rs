@@ -48,6 +48,15 @@ pub enum Buffering {
 pub struct EventSink {
     meta: RuntimeMeta,
     out: BufWriter<Box<dyn Write>>,
+    /// The first write of the output that failed (a full disk, a closed pipe): from then on
+    /// nothing is written, the trace ends, and every line is counted in `unwritten`.
+    pub broken: Option<std::io::Error>,
+    /// Lines of output not written because of `broken`.
+    pub unwritten: u64,
+    /// Lines in `out`'s buffer since it was last written out, lost with it if that fails.
+    pending_lines: u64,
+    /// Lost events already reported ("Lost N events" is told as they happen).
+    pub lost_reported: u64,
     options: OutputOptions,
     /// Possible CPUs: the slots of a per-CPU map value.
     pub ncpus: usize,
@@ -88,6 +97,10 @@ impl EventSink {
         Ok(EventSink {
             meta: meta.clone(),
             out: BufWriter::with_capacity(1 << 16, target),
+            broken: None,
+            unwritten: 0,
+            pending_lines: 0,
+            lost_reported: 0,
             options: options.clone(),
             ncpus,
             exited: false,
@@ -98,9 +111,51 @@ impl EventSink {
         })
     }
 
-    /// A write of the output that failed, naming where the output goes (`-o FILE`).
-    fn write_failed(&self, error: std::io::Error) -> RuntimeError {
-        RuntimeError::Output { path: self.options.file.clone().unwrap_or_else(|| "stdout".into()), error }
+    /// Where the output goes: the `-o` file, or stdout.
+    pub fn target(&self) -> std::path::PathBuf {
+        self.options.file.clone().unwrap_or_else(|| "stdout".into())
+    }
+
+    /// Writes output (buffered); once a write has failed, only counts its lines.
+    fn write(&mut self, bytes: &[u8]) {
+        let lines = bytecount_lines(bytes);
+        if self.broken.is_some() {
+            self.unwritten += lines;
+            return;
+        }
+        let buffered = self.out.buffer().len();
+        match self.out.write_all(bytes) {
+            // The buffer was written out to make room (or `bytes` went past it): what it
+            // holds now is all that is pending.
+            Ok(()) if self.out.buffer().len() < buffered + bytes.len() => self.pending_lines = bytecount_lines(self.out.buffer()),
+            Ok(()) => self.pending_lines += lines,
+            Err(e) => {
+                self.pending_lines += lines;
+                self.fail(e);
+            }
+        }
+    }
+
+    /// Writes out what is buffered.
+    fn flush(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        match self.out.flush() {
+            Ok(()) => self.pending_lines = 0,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The output failed: the buffered lines are lost (and counted), nothing more is tried.
+    /// An interrupted or would-block write never gets here (write_all retries the first;
+    /// the output is blocking).
+    fn fail(&mut self, error: std::io::Error) {
+        self.unwritten += std::mem::take(&mut self.pending_lines);
+        self.broken = Some(error);
+        // Dropped without writing out its buffer again.
+        let old = std::mem::replace(&mut self.out, BufWriter::new(Box::new(std::io::sink())));
+        drop(old.into_parts());
     }
 
     /// Accepts events again after an exit(): END's output must still be printed.
@@ -109,7 +164,9 @@ impl EventSink {
     }
 
     /// Handles every record in the ring; after an exit event the rest are discarded, except
-    /// `Watch` events: a process their uprobe stopped must still be resumed.
+    /// `Watch` events: a process their uprobe stopped must still be resumed. A failed write
+    /// of the output ends the trace like exit() (the events after it are formatted only to
+    /// count their lines).
     pub fn drain(&mut self, ring: &mut RingBuf, maps: &Loaded) -> Result<Outcome, RuntimeError> {
         let mut result = Ok(());
         ring.consume(|record| {
@@ -120,21 +177,21 @@ impl EventSink {
         });
         result?;
         if self.options.buffering != Buffering::Full {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
+            self.flush();
         }
-        Ok(if self.exited { Outcome::Exit } else { Outcome::Continue })
+        Ok(if self.exited || self.broken.is_some() { Outcome::Exit } else { Outcome::Continue })
     }
 
     /// Writes one piece of output: as it is, or as a JSON line of type `kind`.
     fn emit(&mut self, kind: &str, text: &[u8]) -> Result<(), RuntimeError> {
         if self.options.json {
             let line = json_event(kind, serde_json::Value::from(String::from_utf8_lossy(text)));
-            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
+            self.write(line.as_bytes());
         } else {
-            self.out.write_all(text).map_err(|e| self.write_failed(e))?;
+            self.write(text);
         }
         if self.options.buffering == Buffering::None {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
+            self.flush();
         }
         Ok(())
     }
@@ -146,13 +203,14 @@ impl EventSink {
         if self.options.json {
             let count = data.as_object().and_then(|o| o.values().next()).cloned().unwrap_or(serde_json::Value::Null);
             let line = json_line(&serde_json::json!({ "type": kind, "count": count, "data": data }));
-            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
-            self.out.flush().map_err(|e| self.write_failed(e))
+            self.write(line.as_bytes());
+            self.flush();
         } else {
-            self.out.flush().map_err(|e| self.write_failed(e))?;
-            eprintln!("{text}");
-            Ok(())
+            self.flush();
+            super::stderr_line(text);
         }
+        self.flush();
+        Ok(())
     }
 
     fn handle(&mut self, record: &[u8], maps: &Loaded) -> Result<(), RuntimeError> {
@@ -228,19 +286,19 @@ impl EventSink {
                                 _ => "",
                             };
                             let line = message_json(error, label, &line);
-                            self.out.write_all(line.as_bytes()).map_err(|e| self.write_failed(e))?;
+                            self.write(line.as_bytes());
                         }
                     }
                     PrintfAction::Message { error, .. } => {
                         if error || crate::diagnostics::warnings_shown() {
-                            let _ = self.out.flush();
-                            eprintln!("{}", line.trim_end_matches('\n'));
+                            self.flush();
+                            super::stderr_line(line.trim_end_matches('\n'));
                         }
                     }
                     PrintfAction::Value if self.options.json => {
                         let (off, ty) = p.args.first().copied().unwrap_or((0, Type::I64));
                         let value = value_json(ty, record.get(off..).unwrap_or_default(), &self.symbols(maps));
-                        self.out.write_all(json_event("value", value).as_bytes()).map_err(|e| self.write_failed(e))?;
+                        self.write(json_event("value", value).as_bytes());
                     }
                     PrintfAction::Value => self.emit("printf", line.as_bytes())?,
                     PrintfAction::Join => {
@@ -261,12 +319,12 @@ impl EventSink {
                     }
                     PrintfAction::Cat => match read_head(&line, self.meta.max_cat_bytes) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
-                        Err(e) => eprintln!("ERROR: failed to open file '{line}' ({})", os_message(&e)),
+                        Err(e) => super::stderr_line(&format!("ERROR: failed to open file '{line}' ({})", os_message(&e))),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
                         // bpftrace's JSON type for system()'s output is `syscall`.
                         Ok(o) => self.emit("syscall", &o.stdout)?,
-                        Err(e) => eprintln!("system: {line}: {e}"),
+                        Err(e) => super::stderr_line(&format!("system: {line}: {e}")),
                     },
                 }
                 self.line = line;
@@ -274,9 +332,9 @@ impl EventSink {
             Some(EventKind::Print) => {
                 let limits = Limits { top: u64_at(record, 8) as usize, div: u64_at(record, 16).max(1) };
                 let text = self.render_print(id, maps, limits)?;
-                self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
+                self.write(text.as_bytes());
                 if self.options.buffering == Buffering::None {
-                    self.out.flush().map_err(|e| self.write_failed(e))?;
+                    self.flush();
                 }
             }
             Some(EventKind::Clear) => self.clear_map(id, maps, false)?,
@@ -382,9 +440,10 @@ impl EventSink {
     /// maps follow), nothing in JSON, as bpftrace's `Output::end()`.
     pub fn end(&mut self) -> Result<(), RuntimeError> {
         if !self.options.json {
-            self.out.write_all(b"\n\n").map_err(|e| self.write_failed(e))?;
+            self.write(b"\n\n");
         }
-        self.out.flush().map_err(|e| self.write_failed(e))
+        self.flush();
+        Ok(())
     }
 
     /// The exit dump: every non-empty map, in name order.
@@ -393,10 +452,17 @@ impl EventSink {
         order.sort_by(|a, b| self.meta.maps[*a].name.cmp(&self.meta.maps[*b].name));
         for id in order {
             let text = self.render_map(id, maps)?;
-            self.out.write_all(text.as_bytes()).map_err(|e| self.write_failed(e))?;
+            self.write(text.as_bytes());
         }
-        self.out.flush().map_err(|e| self.write_failed(e))
+        self.flush();
+        Ok(())
     }
+}
+
+/// The lines `bytes` holds: its newlines, and a last line without one.
+fn bytecount_lines(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    newlines + u64::from(bytes.last().is_some_and(|b| *b != b'\n'))
 }
 
 /// Every entry of a hash map: in batches of `BATCH` with BPF_MAP_LOOKUP_BATCH (one system call

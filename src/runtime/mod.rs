@@ -28,8 +28,10 @@ mod usdt;
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP};
+use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
 pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -63,8 +65,9 @@ pub struct RunOptions {
 pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeError> {
     preflight()?;
     // Before anything exists that would need undoing (the -c child, loaded programs): from
-    // here on SIGINT and SIGTERM end the trace, where before they ended rtrace.
-    let sig_rx = catch_signals().map_err(RuntimeError::Io)?;
+    // here on SIGINT, SIGTERM and SIGHUP end the trace, where before they ended rtrace.
+    let signals = catch_signals().map_err(RuntimeError::Io)?;
+    let sig_rx = &signals.rx;
     let meta = &artifact.meta;
     let mut loaded = loader::load(artifact, options.verbose)?;
     report_costs(&loaded.costs, options)?;
@@ -101,7 +104,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let begin_exited = ring.any(|record| events::is_exit(record));
     let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
     let started = std::time::Instant::now();
-    let mut links = if begin_exited || nothing_to_trace || readable(&sig_rx) {
+    let mut links = if begin_exited || nothing_to_trace || readable(sig_rx) {
         None
     } else {
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
@@ -115,12 +118,12 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // -v still prints the line: it is the readiness marker the tests wait for.
     if options.verbose {
         let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
-        eprintln!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3);
+        stderr_line(&format!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3));
     }
     if !options.quiet {
         sink.notice("attached_probes", serde_json::json!({ "probes": attached }), &line)?;
     } else if options.verbose {
-        eprintln!("{line}");
+        stderr_line(&line);
     }
     let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
         Ended::Script
@@ -130,7 +133,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, &sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
+        event_loop(&mut ring, sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
         // `links` is dropped here: every probe is detached before END runs.
     } else {
         Ended::Signal
@@ -139,6 +142,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     if let Some(c) = child.as_mut() {
         c.end();
     }
+    // Nothing is attached and nothing runs that would outlive rtrace: a second signal may end
+    // it.
+    signals.trace_over();
 
     // What the probes wrote before they were detached is still in the ring: printed after a
     // Ctrl-C, dropped after an exit() (a slow reader could otherwise print it as END's).
@@ -173,6 +179,11 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
             meta.perf_rb_pages
         ));
     }
+    // The output failed: the trace ended there. A reader that went away (`| head -1`)
+    // wanted no more, which is no error; anything else lost output, which is.
+    if let Some(error) = sink.broken.take().filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        return Err(RuntimeError::OutputLost { path: sink.target(), error, lines: sink.unwritten });
+    }
     // Which ended first: the command (its status), or the trace (exit()'s status, else 0).
     match (ended, child.as_ref().and_then(child::HeldChild::exit_status)) {
         (Ended::Command, Some(status)) => Ok(status),
@@ -193,14 +204,53 @@ enum Ended {
     Watched,
 }
 
-/// Makes SIGINT and SIGTERM only wake poll(): the returned socket becomes readable.
-fn catch_signals() -> std::io::Result<UnixStream> {
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) while the trace runs.
+struct Signals {
+    /// Becomes readable when one came: it only wakes poll().
+    rx: UnixStream,
+    /// Set once the trace is over. A signal then has its default action if one came before
+    /// (the one that ended the trace, or one since), so a second Ctrl-C while END runs or
+    /// the maps print ends rtrace at once; a first one after exit() ended the trace is
+    /// ignored (printing goes on), as it is not the second.
+    over: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// From here on a second signal ends rtrace.
+    fn trace_over(&self) {
+        self.over.store(true, Ordering::SeqCst);
+    }
+}
+
+const ENDING_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
+
+/// Makes SIGINT, SIGTERM and SIGHUP end the trace instead of rtrace; once `trace_over`, a
+/// second one ends rtrace.
+fn catch_signals() -> std::io::Result<Signals> {
     let (rx, tx) = UnixStream::pair()?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    let over = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicBool::new(false));
+    for sig in ENDING_SIGNALS {
         signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        let (over, received) = (Arc::clone(&over), Arc::clone(&received));
+        let action = move || {
+            if received.swap(true, Ordering::SeqCst) && over.load(Ordering::SeqCst) {
+                let _ = signal_hook::low_level::emulate_default_handler(sig);
+            }
+        };
+        // SAFETY: the action only touches atomics and calls emulate_default_handler, both
+        // async-signal-safe.
+        unsafe { signal_hook::low_level::register(sig, action) }?;
     }
     rx.set_nonblocking(true)?;
-    Ok(rx)
+    Ok(Signals { rx, over })
+}
+
+/// Writes a line to stderr; a stderr that cannot be written (its reader gone) is ignored,
+/// where eprintln! would panic.
+pub(crate) fn stderr_line(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
 }
 
 /// Whether `fd` has something to read now.
@@ -281,6 +331,9 @@ fn run_iterators(iterators: Vec<std::os::fd::OwnedFd>) -> std::io::Result<Option
     Ok(Some(done_rx))
 }
 
+/// How often the event loop reads the lost-events counter.
+const LOSS_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Longest a printf line waits in the ring buffer before it is printed.
 const DRAIN_INTERVAL_MS: i32 = 50;
 
@@ -305,6 +358,7 @@ fn event_loop(
     // Polled only to wake the loop: after the fds that end it.
     let ending = 2..fds.len();
     fds.extend(capture.as_deref().map(SkbCapture::fds).unwrap_or_default().into_iter().map(pollin));
+    let mut losses_checked = std::time::Instant::now();
     loop {
         // SAFETY: `fds` is a valid array of pollfds of the length given.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, DRAIN_INTERVAL_MS) };
@@ -323,6 +377,12 @@ fn event_loop(
         apply_watches(sink, links);
         if outcome == Outcome::Exit {
             return Ok(Ended::Script);
+        }
+        // Events lost while tracing are told as they happen (at most once a second), as
+        // bpftrace does, not only at exit.
+        if losses_checked.elapsed() >= LOSS_REPORT_INTERVAL {
+            losses_checked = std::time::Instant::now();
+            report_lost_events(loaded, sink)?;
         }
         // Whatever the command left behind and has exited is reaped as it goes.
         if let Some(c) = child.as_deref_mut() {
@@ -361,25 +421,42 @@ fn apply_watches(sink: &mut EventSink, links: &mut Links) {
     }
 }
 
-fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+/// Reads slot `slot` of the per-CPU counters, summed over the CPUs.
+fn read_counter(loaded: &Loaded, ncpus: usize, slot: Counter) -> Result<u64, RuntimeError> {
     let fd = loaded.map(COUNTERS_MAP)?;
-    let ncpus = sink.ncpus;
-    let read = |slot: Counter| -> u64 {
-        let mut buf = vec![0u8; 8 * ncpus];
-        if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {
-            buf.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum()
-        } else {
-            0
-        }
-    };
-    let _ = std::io::stdout().flush();
-    let lost = read(Counter::LostEvents);
-    if lost > 0 {
+    let mut buf = vec![0u8; 8 * ncpus];
+    Ok(if sys::map_lookup(fd, &(slot as u32).to_le_bytes(), &mut buf).unwrap_or(false) {
+        buf.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum()
+    } else {
+        0
+    })
+}
+
+/// "Lost N events" for the events lost since the last report (the ring buffer was full).
+fn report_lost_events(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+    let total = read_counter(loaded, sink.ncpus, Counter::LostEvents)?;
+    if total > sink.lost_reported {
+        let lost = total - sink.lost_reported;
+        sink.lost_reported = total;
         sink.notice("lost_events", serde_json::json!({ "events": lost }), &format!("Lost {lost} events"))?;
     }
-    let failed = read(Counter::FailedMapUpdates);
+    Ok(())
+}
+
+fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeError> {
+    let _ = std::io::stdout().flush();
+    report_lost_events(loaded, sink)?;
+    let failed = read_counter(loaded, sink.ncpus, Counter::FailedMapUpdates)?;
     if failed > 0 {
         crate::diagnostics::warn(format_args!("{failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
+    }
+    let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
+    if reads > 0 {
+        crate::diagnostics::warn(format_args!("{reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"));
+    }
+    let stacks = read_counter(loaded, sink.ncpus, Counter::LostStacks)?;
+    if stacks > 0 {
+        crate::diagnostics::warn(format_args!("{stacks} stacks were not recorded: the stack map ({STACKS_MAX} stacks) was full, or another stack held the slot a stack hashed to; each prints as an empty stack"));
     }
     Ok(())
 }
