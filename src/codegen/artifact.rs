@@ -59,6 +59,8 @@ pub enum Attach {
     Begin,
     /// Run once with BPF_PROG_TEST_RUN after everything is detached.
     End,
+    /// Run with BPF_PROG_TEST_RUN each time rtrace receives `signal` while tracing.
+    Signal { signal: u32 },
     Tracepoint {
         category: String,
         event: String,

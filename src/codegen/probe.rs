@@ -118,7 +118,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             self.continue_if(visit)?;
         }
         // The pid filter concerns the traced process; iterators run in rtrace's own.
-        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
+        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(super::artifact::Global::FilterPid)?;
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
@@ -167,6 +167,7 @@ pub fn lower_probe<'ctx>(
         let (prefix, section, attach) = match &ap.kind {
             AttachKind::Begin => ("begin", "raw_tp/rtrace_begin".to_string(), Attach::Begin),
             AttachKind::End => ("end", "raw_tp/rtrace_end".to_string(), Attach::End),
+            AttachKind::SelfSignal { signal } => ("signal", "raw_tp/rtrace_signal".to_string(), Attach::Signal { signal: *signal }),
             AttachKind::Tracepoint { category, event, .. } => {
                 ("tp", format!("tracepoint/{category}/{event}"), Attach::Tracepoint { category: category.clone(), event: event.clone() })
             }

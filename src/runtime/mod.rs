@@ -69,6 +69,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let signals = catch_signals().map_err(RuntimeError::Io)?;
     let sig_rx = &signals.rx;
     let meta = &artifact.meta;
+    // Caught before anything is announced, so a SIGUSR1 right after "Attached" runs them.
+    let on_usr1: Vec<&str> = meta.programs.iter().filter(|p| matches!(p.attach, Attach::Signal { .. })).map(|p| p.function.as_str()).collect();
+    let usr1 = if on_usr1.is_empty() { None } else { Some(SelfSignal { rx: catch_usr1().map_err(RuntimeError::Io)?, programs: on_usr1 }) };
     let mut loaded = loader::load(artifact, options.verbose)?;
     report_costs(&loaded.costs, options)?;
     let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
@@ -133,7 +136,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, sig_rx, child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
+        event_loop(&mut ring, sig_rx, usr1.as_ref(), child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
         // `links` is dropped here: every probe is detached before END runs.
     } else {
         Ended::Signal
@@ -226,6 +229,22 @@ const ENDING_SIGNALS: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::cons
 
 /// Makes SIGINT, SIGTERM and SIGHUP end the trace instead of rtrace; once `trace_over`, a
 /// second one ends rtrace.
+/// `self:signal:SIGUSR1` probes: the socket SIGUSR1 makes readable, and their programs, run
+/// in order each time it comes.
+struct SelfSignal<'a> {
+    rx: UnixStream,
+    programs: Vec<&'a str>,
+}
+
+/// Makes SIGUSR1 only wake poll(), for `self:signal:SIGUSR1` probes (without them it keeps
+/// its default action).
+fn catch_usr1() -> std::io::Result<UnixStream> {
+    let (rx, tx) = UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGUSR1, tx)?;
+    rx.set_nonblocking(true)?;
+    Ok(rx)
+}
+
 fn catch_signals() -> std::io::Result<Signals> {
     let (rx, tx) = UnixStream::pair()?;
     let over = Arc::new(AtomicBool::new(false));
@@ -344,6 +363,7 @@ const DRAIN_INTERVAL_MS: i32 = 50;
 fn event_loop(
     ring: &mut RingBuf,
     sig_rx: &UnixStream,
+    usr1: Option<&SelfSignal<'_>>,
     mut child: Option<&mut child::HeldChild>,
     exit_fds: &[RawFd],
     mut capture: Option<&mut SkbCapture>,
@@ -358,6 +378,8 @@ fn event_loop(
     // Polled only to wake the loop: after the fds that end it.
     let ending = 2..fds.len();
     fds.extend(capture.as_deref().map(SkbCapture::fds).unwrap_or_default().into_iter().map(pollin));
+    let usr1_at = fds.len();
+    fds.extend(usr1.map(|u| pollin(u.rx.as_raw_fd())));
     let mut losses_checked = std::time::Instant::now();
     loop {
         // SAFETY: `fds` is a valid array of pollfds of the length given.
@@ -368,6 +390,14 @@ fn event_loop(
                 continue;
             }
             return Err(RuntimeError::Io(e));
+        }
+        // SIGUSR1 runs the `self:signal:SIGUSR1` probes, once per wakeup however many came.
+        if let Some(u) = usr1.filter(|_| fds.get(usr1_at).is_some_and(|f| f.revents != 0)) {
+            let mut drained = [0u8; 64];
+            while std::io::Read::read(&mut &u.rx, &mut drained).is_ok_and(|n| n > 0) {}
+            for name in &u.programs {
+                test_run(loaded, name)?;
+            }
         }
         // Woken by a batch of events, or the timer: printf events wake us only in batches.
         if let Some(c) = capture.as_deref_mut() {

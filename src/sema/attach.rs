@@ -13,6 +13,7 @@ use crate::parser::ast;
 const PROVIDERS: &[&[&str]] = &[
     &["BEGIN", "begin"],
     &["END", "end"],
+    &["self"],
     &["tracepoint", "t"],
     &["rawtracepoint", "rt"],
     &["kprobe", "k"],
@@ -418,6 +419,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
                 AttachKind::End
             }
         }
+        Some("self") => match parts[..] {
+            [_, "signal", name] if crate::signals::number(name) == crate::signals::number("SIGUSR1") => AttachKind::SelfSignal { signal: 10 },
+            _ => return Err(bad(format!("`{}` is not a self probe rtrace has", ap.raw), "the one self probe is `self:signal:SIGUSR1`, run each time rtrace receives SIGUSR1")),
+        },
         Some("tracepoint") => {
             let [_, category, event] = parts[..] else {
                 return Err(bad(
@@ -572,6 +577,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
     };
     let name = match &kind {
         AttachKind::Begin => "begin".to_string(),
+        AttachKind::SelfSignal { .. } => "self:signal:SIGUSR1".to_string(),
         AttachKind::End => "end".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),

@@ -195,6 +195,8 @@ pub struct AttachPoint {
 pub enum AttachKind {
     Begin,
     End,
+    /// `self:signal:SIGUSR1`: run by rtrace each time it receives the signal.
+    SelfSignal { signal: u32 },
     Tracepoint {
         category: String,
         event: String,
