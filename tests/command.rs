@@ -140,7 +140,7 @@ fn the_status_is_the_commands_when_it_ends_first() {
     for (command, status) in [("sh -c 'exit 3'", 3), ("sh -c 'kill -TERM $$'", 128 + libc::SIGTERM), ("true", 0)] {
         let o = rtrace(&["-e", prog, "-c", command]).output().expect("rtrace runs");
         assert_eq!(o.status.code(), Some(status), "-c {command}: {}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "end\n", "END still runs");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "end\n\n\n", "END still runs, then the trace's two closing newlines");
     }
     // The trace first: exit()'s status, though the command would have failed.
     let o = rtrace(&["-e", "BEGIN { exit(5); }", "-c", "sh -c 'exit 3'"]).output().expect("rtrace runs");
@@ -220,6 +220,6 @@ fn a_signal_while_starting_ends_the_trace_cleanly() {
     let (code, stderr) = finish(child, 10);
     let _ = std::fs::remove_file(&fifo);
     assert_eq!(code, Some(0), "SIGINT while starting ends rtrace cleanly, not by the signal: {stderr}");
-    assert_eq!(text, "begin\nend\n", "BEGIN and END ran, nothing was attached");
+    assert_eq!(text, "begin\nend\n\n\n", "BEGIN and END ran, nothing was attached");
     assert!(!touched.exists(), "the command ran, untraced");
 }
