@@ -228,21 +228,7 @@ mod tests {
     fn an_empty_stats_map_is_an_empty_object() {
         let layout = crate::codegen::artifact::MapLayout { key_size: 8, value_size: 16, percpu: false, max_entries: 1, array: false };
         let meta = MapMeta { symbol: String::new(), name: "s".into(), keys: vec![], value: MapValue::Stats, layout };
-        struct NoSymbols;
-        impl Resolve for NoSymbols {
-            fn stack(&self, _: crate::sema::types::StackSpec, _: u64) -> String {
-                String::new()
-            }
-            fn ksym(&self, _: u64) -> String {
-                String::new()
-            }
-            fn usym(&self, _: u64, _: u32) -> String {
-                String::new()
-            }
-            fn timestamp(&self, _: u32, _: u64) -> String {
-                String::new()
-            }
-        }
+        use super::super::NoSymbols;
         assert_eq!(render_json(&meta, &RawEntries::new(8, 16), &NoSymbols, Limits::default()), "{\"type\": \"stats\", \"data\": {\"@s\": {}}}\n");
     }
 

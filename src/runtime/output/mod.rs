@@ -586,25 +586,30 @@ fn scaled(n: i64, step: i64) -> String {
     }
 }
 
+/// A `Resolve` that knows no symbol, for the tests of the output modules.
+#[cfg(test)]
+pub(super) struct NoSymbols;
+
+#[cfg(test)]
+impl Resolve for NoSymbols {
+    fn stack(&self, _: StackSpec, _: u64) -> String {
+        String::new()
+    }
+    fn ksym(&self, _: u64) -> String {
+        String::new()
+    }
+    fn usym(&self, _: u64, _: u32) -> String {
+        String::new()
+    }
+    fn timestamp(&self, _: u32, _: u64) -> String {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct NoSymbols;
-    impl Resolve for NoSymbols {
-        fn stack(&self, _: StackSpec, _: u64) -> String {
-            String::new()
-        }
-        fn ksym(&self, _: u64) -> String {
-            String::new()
-        }
-        fn usym(&self, _: u64, _: u32) -> String {
-            String::new()
-        }
-        fn timestamp(&self, _: u32, _: u64) -> String {
-            String::new()
-        }
-    }
 
     /// A map `@name` of hash entries (not per-CPU): `(key, value)` byte strings.
     fn map(name: &str, keys: Vec<Type>, value: MapValue, value_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> (MapMeta, RawEntries) {

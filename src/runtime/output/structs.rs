@@ -104,23 +104,9 @@ fn json(d: &Decoded) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sema::types::{CType, Field, StackSpec, StructLayout, Sym};
+    use super::super::NoSymbols;
+    use crate::sema::types::{CType, Field, StructLayout, Sym};
 
-    struct NoSymbols;
-    impl Resolve for NoSymbols {
-        fn stack(&self, _: StackSpec, _: u64) -> String {
-            String::new()
-        }
-        fn ksym(&self, _: u64) -> String {
-            String::new()
-        }
-        fn usym(&self, _: u64, _: u32) -> String {
-            String::new()
-        }
-        fn timestamp(&self, _: u32, _: u64) -> String {
-            String::new()
-        }
-    }
 
     fn field(name: &str, bit_offset: u32, ty: Type) -> Field {
         Field { name: Sym::new(name), bit_offset, bitfield_size: 0, ty, count: 0 }
