@@ -269,6 +269,19 @@ pub enum StackMode {
     Raw,
 }
 
+impl StackMode {
+    const NAMES: [(&'static str, StackMode); 3] = [("bpftrace", StackMode::Bpftrace), ("perf", StackMode::Perf), ("raw", StackMode::Raw)];
+
+    /// The mode a script or setting names: `bpftrace`, `perf` or `raw`.
+    pub fn parse(name: &str) -> Option<StackMode> {
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, m)| *m == self).map_or("raw", |(n, _)| n)
+    }
+}
+
 /// The most frames a stack keeps (the kernel's default `perf_event_max_stack`).
 pub const MAX_STACK_FRAMES: u8 = 127;
 

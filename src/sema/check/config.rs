@@ -108,12 +108,7 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), Stri
     match name {
         "max_strlen" => config.max_strlen = int(1, MAX_STR_LEN as u64, &format!("a number of bytes from 1 to {MAX_STR_LEN}"))? as usize,
         "stack_mode" => {
-            config.stack_mode = match word() {
-                Some("bpftrace") => StackMode::Bpftrace,
-                Some("perf") => StackMode::Perf,
-                Some("raw") => StackMode::Raw,
-                _ => return Err(bad("`bpftrace`, `perf` or `raw`")),
-            }
+            config.stack_mode = word().and_then(StackMode::parse).ok_or_else(|| bad("`bpftrace`, `perf` or `raw`"))?
         }
         "max_map_keys" => config.max_map_keys = Some(int(1, u64::from(u32::MAX), "a positive number of keys")? as u32),
         "perf_rb_pages" => {

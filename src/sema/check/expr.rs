@@ -581,11 +581,6 @@ impl Checker<'_> {
         let int = |n: u64| ExprKind::Int(n);
         let word = |w: &str| ExprKind::Str(w.to_string());
         let flag = |b: bool| ExprKind::Ident(if b { "true" } else { "false" }.into());
-        let stack_mode = match c.stack_mode {
-            crate::sema::types::StackMode::Bpftrace => "bpftrace",
-            crate::sema::types::StackMode::Perf => "perf",
-            _ => "raw",
-        };
         let fields = vec![
             ("cpp_demangle", flag(true)),
             ("lazy_symbolication", flag(true)),
@@ -597,7 +592,7 @@ impl Checker<'_> {
             ("perf_rb_pages", int(c.perf_rb_pages as u64)),
             ("print_maps_on_exit", flag(c.print_maps_on_exit)),
             ("show_debug_info", flag(false)),
-            ("stack_mode", word(stack_mode)),
+            ("stack_mode", word(c.stack_mode.name())),
         ];
         let fields = fields.into_iter().map(|(n, kind)| (ast::Ident { name: n.into(), span }, ast::Expr { kind, span })).collect();
         self.expr(&ast::Expr { kind: ExprKind::Record(fields), span })

@@ -22,11 +22,9 @@ impl Checker<'_> {
         for (i, a) in args.iter().enumerate() {
             match &a.kind {
                 ExprKind::Ident(m) if i == 0 => {
-                    spec.mode = match m.as_str() {
-                        "bpftrace" => StackMode::Bpftrace,
-                        "perf" => StackMode::Perf,
-                        "raw" => StackMode::Raw,
-                        _ => {
+                    spec.mode = match StackMode::parse(m) {
+                        Some(mode) => mode,
+                        None => {
                             return Err(self.error(SemaError::TypeMismatch {
                                 span: a.span,
                                 message: format!("unknown stack mode `{m}`"),
