@@ -23,9 +23,29 @@ struct Cli {
     #[arg(value_name = "FILE [ARGS]", allow_negative_numbers = true)]
     args: Vec<String>,
 
-    /// Output format: `text` (the default) or `json` (one JSON object per line, as bpftrace).
-    #[arg(short = 'f', value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    /// Output format: `text` (the default), `json` (one JSON object per line, as bpftrace),
+    /// or `folded` (text, with maps keyed by a stack as folded stacks: `a;b;c 42`).
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text", value_parser = ["text", "json", "folded"])]
     format: String,
+
+    /// Serve the maps in Prometheus' text format on http://ADDR/metrics while tracing
+    /// (e.g. `127.0.0.1:9101`; port 0 picks one), read from the kernel at each scrape.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+
+    /// With --metrics: at most N series per map, the largest first (the rest are counted in
+    /// rtrace_metrics_dropped_series_total).
+    #[arg(long, value_name = "N", default_value_t = runtime::metrics::DEFAULT_MAX_SERIES)]
+    metrics_max_series: usize,
+
+    /// At exit, draw the maps keyed by a stack as an interactive flame graph SVG in FILE.
+    #[arg(long, value_name = "FILE")]
+    flamegraph: Option<std::path::PathBuf>,
+
+    /// Redraw the maps in place every INTERVAL (default 1s) with their rates; without a
+    /// terminal, print them every INTERVAL.
+    #[arg(long, value_name = "INTERVAL", num_args = 0..=1, require_equals = true, default_missing_value = "1s", value_parser = runtime::live::parse_interval)]
+    live: Option<std::time::Duration>,
 
     /// Write the trace's output to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -167,7 +187,11 @@ fn run() -> ExitCode {
         use std::io::Write;
         let pattern = cli.args.first().map_or("*", String::as_str);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern, verbose) {
+        let listed = {
+            let _progress = runtime::progress::Progress::start("listing", 0);
+            sema::list_probes(&runtime::LiveKernel::open(), pattern, verbose)
+        };
+        for line in listed {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -283,7 +307,10 @@ fn run() -> ExitCode {
         let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
         let artifact = match lookup {
             Some(rtrace::cache::Lookup::Hit(a)) => a,
-            lookup => match codegen::compile(&program, &options) {
+            lookup => match {
+                let _progress = runtime::progress::Progress::start("compiling", 0);
+                codegen::compile(&program, &options)
+            } {
                 Ok(a) => {
                     // A directory the cache cannot trust is neither read nor written.
                     let unused = match (lookup, &cache, &key) {
@@ -328,7 +355,7 @@ fn run() -> ExitCode {
         "none" => runtime::Buffering::None,
         _ => runtime::Buffering::Line,
     };
-    let output = runtime::OutputOptions { json: cli.format == "json", file: cli.output.clone(), buffering };
+    let output = runtime::OutputOptions { json: cli.format == "json", folded: cli.format == "folded", file: cli.output.clone(), buffering };
     match runtime::run(
         &artifact,
         &runtime::RunOptions {
@@ -338,6 +365,9 @@ fn run() -> ExitCode {
             output,
             quiet: cli.quiet,
             verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
+            metrics: cli.metrics.clone().map(|addr| runtime::metrics::MetricsOptions { addr, max_series: cli.metrics_max_series }),
+            live: cli.live,
+            flamegraph: cli.flamegraph.clone(),
         },
     ) {
         Ok(code) => ExitCode::from(code as u8),

@@ -128,6 +128,10 @@ pub struct MapMeta {
     /// As the user wrote it, without `@`.
     pub name: String,
     pub keys: Vec<Type>,
+    /// What the script calls each key part (`hir::MapDecl::key_names`), empty where it
+    /// names none; `--metrics` labels.
+    #[serde(default)]
+    pub key_names: Vec<String>,
     pub value: MapValue,
     pub layout: MapLayout,
 }

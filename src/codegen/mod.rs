@@ -118,6 +118,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
                 symbol: maps::symbol(i),
                 name: d.name.clone(),
                 keys: d.keys.clone(),
+                key_names: d.key_names.clone(),
                 value: d.value,
                 layout: match maps::layout(d) {
                     l if l.array => l,

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 
 use super::loader::Loaded;
-use super::output::{buf_hex, json_event, json_line, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
+use super::output::{buf_hex, folded, json_event, json_line, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
 use super::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
@@ -27,6 +27,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default)]
 pub struct OutputOptions {
     pub json: bool,
+    /// `-f folded`: maps keyed by a stack print as folded stacks (`output::folded`).
+    pub folded: bool,
     /// `-o FILE`: instead of stdout.
     pub file: Option<std::path::PathBuf>,
     pub buffering: Buffering,
@@ -134,6 +136,12 @@ impl EventSink {
                 self.fail(e);
             }
         }
+    }
+
+    /// Writes `bytes` out now (`--live`'s frames).
+    pub(super) fn write_out(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+        self.flush();
     }
 
     /// Writes out what is buffered.
@@ -363,24 +371,11 @@ impl EventSink {
         }
     }
 
-    fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, RawEntries), RuntimeError> {
+    /// Map `id`'s entries, read from the kernel now.
+    pub(super) fn read_map(&self, id: usize, maps: &Loaded) -> Result<(MapMeta, RawEntries), RuntimeError> {
         let (fd, m) = self.fd(id, maps)?;
-        let entries = read_entries(fd, m.layout.key_size, self.value_len(&m)).map_err(RuntimeError::Io)?;
-        if !m.layout.array {
-            return Ok((m, entries));
-        }
-        // Only elements some CPU marked present, keyed like the hash would be: the bucket (or
-        // 0) as a u64.
-        let stride = m.layout.value_size.div_ceil(8) * 8;
-        let present = m.layout.value_size - 8;
-        let mut kept = RawEntries::new(8, entries.value_len);
-        for (key, value) in entries.iter() {
-            if value.chunks(stride).any(|cpu| u64_at(cpu, present) != 0) {
-                let index = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
-                kept.push(&u64::from(index).to_le_bytes(), value);
-            }
-        }
-        Ok((m, kept))
+        let entries = read_user_map(fd, &m, self.ncpus).map_err(RuntimeError::Io)?;
+        Ok((m, entries))
     }
 
     fn render_map(&self, id: usize, maps: &Loaded) -> Result<String, RuntimeError> {
@@ -391,6 +386,9 @@ impl EventSink {
         let (m, entries) = self.read_map(id, maps)?;
         if self.options.json {
             return Ok(render_json(&m, &entries, &self.symbols(maps), limits));
+        }
+        if self.options.folded && folded::applies(&m) {
+            return Ok(folded::render(&m, &entries, &self.symbols(maps)));
         }
         Ok(render(&m, &entries, &self.symbols(maps), limits))
     }
@@ -404,10 +402,13 @@ impl EventSink {
             entries.push(&vec![0u8; entries.key_size], &vec![0u8; entries.value_len]);
         }
         let symbols = self.symbols(maps);
+        if self.options.folded && !self.options.json && folded::applies(&m) {
+            return Ok(folded::render(&m, &entries, &symbols));
+        }
         Ok(if self.options.json { render_json(&m, &entries, &symbols, limits) } else { render(&m, &entries, &symbols, limits) })
     }
 
-    fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
+    pub(super) fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
         Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes, trailer: &self.meta.str_trunc_trailer }
     }
 
@@ -457,6 +458,27 @@ impl EventSink {
         self.flush();
         Ok(())
     }
+}
+
+/// A user map's entries (`value_len` bytes each: every CPU's for a per-CPU map). An array
+/// map (hist buckets, or a map without keys) keeps only the elements some CPU marked
+/// present, keyed as the hash would be: the bucket (or 0) as a u64.
+pub(super) fn read_user_map(fd: RawFd, m: &MapMeta, ncpus: usize) -> std::io::Result<RawEntries> {
+    let stride = m.layout.value_size.div_ceil(8) * 8;
+    let value_len = if m.layout.percpu { stride * ncpus } else { m.layout.value_size };
+    let entries = read_entries(fd, m.layout.key_size, value_len)?;
+    if !m.layout.array {
+        return Ok(entries);
+    }
+    let present = m.layout.value_size - 8;
+    let mut kept = RawEntries::new(8, entries.value_len);
+    for (key, value) in entries.iter() {
+        if value.chunks(stride).any(|cpu| u64_at(cpu, present) != 0) {
+            let index = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+            kept.push(&u64::from(index).to_le_bytes(), value);
+        }
+    }
+    Ok(kept)
 }
 
 /// The lines `bytes` holds: its newlines, and a last line without one.

@@ -50,7 +50,11 @@ impl Links {
     ) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
         let attachable = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. })).count();
+        let _progress = super::progress::Progress::start("attaching probes", attachable);
         for p in programs {
+            if !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. }) {
+                super::progress::advance();
+            }
             let prog = loaded.program(&p.function)?;
             let one = |fd: std::io::Result<OwnedFd>| fd.map(|fd| vec![fd]).map_err(|e| e.to_string());
             let fds: Result<Vec<OwnedFd>, String> = match &p.attach {

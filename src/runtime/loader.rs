@@ -98,7 +98,9 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
     let mut costs = Vec::new();
     // Loaded on first use: only programs with callbacks need it.
     let mut callback_btf: Option<OwnedFd> = None;
+    let _progress = super::progress::Progress::start("loading programs", artifact.meta.programs.len());
     for p in &artifact.meta.programs {
+        super::progress::advance();
         let linked = super::subprog::link(&object, &p.function).map_err(|message| RuntimeError::Load { message })?;
         let mut insns = linked.insns.clone();
         for (index, map) in &linked.map_refs {

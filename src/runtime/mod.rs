@@ -9,15 +9,19 @@ mod child;
 mod error;
 mod events;
 pub mod features;
+mod flamegraph;
 pub mod kernel;
 mod links;
+pub mod live;
 mod loader;
+pub mod metrics;
 mod object;
 pub mod output;
 mod pcap;
 mod perfbuf;
 pub mod printf;
 pub mod privileges;
+pub mod progress;
 mod ringbuf;
 mod subprog;
 mod symbols;
@@ -59,6 +63,12 @@ pub struct RunOptions {
     /// `RTRACE_VERIFIER_STATS`: a file to append each loaded program's verifier cost to
     /// (`VerifierCost::record`), which the test suite reads to keep headroom.
     pub verifier_stats: Option<std::path::PathBuf>,
+    /// `--metrics ADDR`: serve the maps to Prometheus while tracing.
+    pub metrics: Option<metrics::MetricsOptions>,
+    /// `--live[=INTERVAL]`: redraw the maps every interval.
+    pub live: Option<std::time::Duration>,
+    /// `--flamegraph FILE`: the stack-keyed maps as a flame graph SVG at exit.
+    pub flamegraph: Option<std::path::PathBuf>,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -93,6 +103,15 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         RuntimeError::Setup { message: format!("cannot map the event ring buffer ({} KiB, mapped twice): {e}{note}", ring_size / 1024) }
     })?;
     let mut sink = EventSink::new(meta, &options.output)?;
+    // Served until run() returns, so the final values can be scraped until the exit dump.
+    let _metrics = options.metrics.as_ref().map(|m| metrics::MetricsServer::start(m, meta, &loaded, sink.ncpus)).transpose()?;
+    if let Some(m) = &_metrics {
+        stderr_line(&format!("Serving metrics on http://{}/metrics", m.addr));
+    }
+    let mut live = options.live.map(|interval| {
+        let terminal = options.output.file.is_none() && !options.output.json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        live::Live::new(interval, terminal)
+    });
     // skboutput's pcap files are created before anything runs.
     let mut capture = if meta.skb_outputs.is_empty() { None } else { Some(SkbCapture::open(loaded.map(SKB_MAP)?, &meta.skb_outputs, meta.perf_rb_pages)?) };
 
@@ -136,7 +155,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         }
         let iterated = run_iterators(std::mem::take(&mut links.iterators)).map_err(RuntimeError::Io)?;
         let exit_fds: Vec<RawFd> = watched.as_ref().map(child::Watched::fd).into_iter().chain(iterated.as_ref().map(AsRawFd::as_raw_fd)).collect();
-        event_loop(&mut ring, sig_rx, usr1.as_ref(), child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links)?
+        let live = live.as_mut().map(|l| (l, meta.maps.as_slice()));
+        event_loop(&mut ring, sig_rx, usr1.as_ref(), child.as_mut(), &exit_fds, capture.as_mut(), &mut sink, &loaded, &mut links, live)?
         // `links` is dropped here: every probe is detached before END runs.
     } else {
         Ended::Signal
@@ -171,9 +191,15 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         c.finish()?;
     }
 
+    if let Some(l) = &live {
+        l.finish(&mut sink);
+    }
     sink.end()?;
     if meta.print_maps_on_exit {
         sink.print_all_maps(&loaded)?;
+    }
+    if let Some(path) = &options.flamegraph {
+        flamegraph::write(&sink, &loaded, &meta.maps, path)?;
     }
     report_counters(&loaded, &mut sink)?;
     if let Some(lost) = capture.map(|c| c.lost).filter(|n| *n > 0) {
@@ -370,6 +396,7 @@ fn event_loop(
     sink: &mut EventSink,
     loaded: &Loaded,
     links: &mut Links,
+    mut live: Option<(&mut live::Live, &[crate::codegen::artifact::MapMeta])>,
 ) -> Result<Ended, RuntimeError> {
     let pollin = |fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let mut fds = vec![pollin(ring.fd()), pollin(sig_rx.as_raw_fd())];
@@ -407,6 +434,9 @@ fn event_loop(
         apply_watches(sink, links);
         if outcome == Outcome::Exit {
             return Ok(Ended::Script);
+        }
+        if let Some((l, maps)) = live.as_mut() {
+            l.tick(sink, loaded, maps)?;
         }
         // Events lost while tracing are told as they happen (at most once a second), as
         // bpftrace does, not only at exit.

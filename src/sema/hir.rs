@@ -300,6 +300,10 @@ pub struct MapDecl {
     /// Without the `@`; empty for the anonymous map `@`.
     pub name: String,
     pub keys: Vec<Type>,
+    /// What the script calls each key part, where it names it (`@x[comm, $fd]`: `comm`,
+    /// `fd`); empty where it does not (`@x[1 + 2]`). As long as `keys`. Read by `--metrics`
+    /// for its label names.
+    pub key_names: Vec<String>,
     pub value: MapValue,
     /// Where the map's type was fixed, for diagnostics.
     pub span: Span,

@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn an_empty_stats_map_is_an_empty_object() {
         let layout = crate::codegen::artifact::MapLayout { key_size: 8, value_size: 16, percpu: false, max_entries: 1, array: false };
-        let meta = MapMeta { symbol: String::new(), name: "s".into(), keys: vec![], value: MapValue::Stats, layout };
+        let meta = MapMeta { symbol: String::new(), name: "s".into(), keys: vec![], key_names: vec![], value: MapValue::Stats, layout };
         use super::super::NoSymbols;
         assert_eq!(render_json(&meta, &RawEntries::new(8, 16), &NoSymbols, Limits::default()), "{\"type\": \"stats\", \"data\": {\"@s\": {}}}\n");
     }

@@ -2,9 +2,12 @@
 //! kernel (all CPUs' values for per-CPU maps) and the map's metadata, returns text. The
 //! format rules are written down in tests/e2e/NOTES-bpftrace-output.md.
 
+mod entries;
+pub mod folded;
 mod json;
 mod structs;
 
+pub use entries::{entries, Bucket, Entry, EntryValue};
 pub use json::{json_event, json_line, render_json, value_json};
 
 use std::collections::BTreeMap;
@@ -470,30 +473,25 @@ fn write_key(out: &mut String, types: &[Type], offsets: &[usize], key: &[u8], re
         if i > 0 {
             out.push_str(", ");
         }
-        let _ = match t {
-            Type::Str(n) => {
-                out.push_str(&str_text(*n, key.get(*off..).unwrap_or_default(), resolve));
-                Ok(())
-            }
-            t if t.prints_as_text() => {
-                out.push_str(&value_text(*t, key.get(*off..).unwrap_or_default(), resolve));
-                Ok(())
-            }
-            Type::Int { signed: true, .. } => {
-                push_int(out, i128::from(u64_at(key, *off) as i64));
-                Ok::<(), std::fmt::Error>(())
-            }
-            t => {
-                let raw = u64_at(key, *off);
-                match resolved(*t, raw, resolve) {
-                    Some(text) => out.push_str(&text),
-                    None => push_int(out, i128::from(raw)),
-                }
-                Ok(())
-            }
-        };
+        push_key_part(out, *t, *off, key, resolve);
     }
     out.push(']');
+}
+
+/// Appends the text of the key part of type `t` at `off` in `key`.
+fn push_key_part(out: &mut String, t: Type, off: usize, key: &[u8], resolve: &dyn Resolve) {
+    match t {
+        Type::Str(n) => out.push_str(&str_text(n, key.get(off..).unwrap_or_default(), resolve)),
+        t if t.prints_as_text() => out.push_str(&value_text(t, key.get(off..).unwrap_or_default(), resolve)),
+        Type::Int { signed: true, .. } => push_int(out, i128::from(u64_at(key, off) as i64)),
+        t => {
+            let raw = u64_at(key, off);
+            match resolved(t, raw, resolve) {
+                Some(text) => out.push_str(&text),
+                None => push_int(out, i128::from(raw)),
+            }
+        }
+    }
 }
 
 const BAR_WIDTH: u64 = 52;
@@ -615,7 +613,7 @@ mod tests {
     fn map(name: &str, keys: Vec<Type>, value: MapValue, value_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> (MapMeta, RawEntries) {
         let key_size: usize = keys.iter().map(|k| slot_size(*k)).sum::<usize>() + if matches!(value, MapValue::Hist { .. } | MapValue::Lhist { .. }) { 8 } else { 0 };
         let layout = crate::codegen::artifact::MapLayout { key_size: key_size.max(8), value_size, percpu: false, max_entries: 16, array: false };
-        let meta = MapMeta { symbol: String::new(), name: name.into(), keys, value, layout };
+        let meta = MapMeta { symbol: String::new(), name: name.into(), keys, key_names: Vec::new(), value, layout };
         let mut raw = RawEntries::new(key_size.max(8), value_size);
         for (k, v) in entries {
             let mut k = k.clone();

@@ -222,7 +222,8 @@ impl Checker<'_> {
         self.assigned.insert(m.name.clone());
         let Some(&id) = self.map_ids.get(&m.name) else {
             let declared = self.declared_maps.get(&m.name).copied();
-            self.maps.push(MapDecl { name: m.name.clone(), keys, value, span, deleted_in_probe: false, declared });
+            let key_names = key_names(&m.keys, keys.len());
+            self.maps.push(MapDecl { name: m.name.clone(), keys, key_names, value, span, deleted_in_probe: false, declared });
             self.map_ids.insert(m.name.clone(), self.maps.len() - 1);
             return Ok(self.maps.len() - 1);
         };
@@ -240,6 +241,12 @@ impl Checker<'_> {
         // Strings (also inside tuples) widen to the largest size stored; integer keys, values
         // and sums are signed if any input is.
         let decl = &mut self.maps[id];
+        // A key part the first use left unnamed takes its name from a later one.
+        for (name, later) in decl.key_names.iter_mut().zip(key_names(&m.keys, keys.len())) {
+            if name.is_empty() {
+                *name = later;
+            }
+        }
         for (a, b) in decl.keys.iter_mut().zip(&keys) {
             *a = a.join(*b).unwrap_or(*a);
         }
@@ -290,6 +297,35 @@ impl Checker<'_> {
     /// it shorter than the longest stored).
     fn fit_keys(&self, map: hir::MapId, keys: Vec<hir::Expr>) -> Vec<hir::Expr> {
         keys.into_iter().zip(&self.maps[map].keys).map(|(k, ty)| super::stmt::widen(k, *ty)).collect()
+    }
+}
+
+/// The names a map's key expressions give its `parts` key parts: a builtin's (`comm`), a
+/// variable's (`$fd`: `fd`), a field's (`args.filename`: `filename`), a stack's (`kstack`), a
+/// conversion's argument's (`str(args.filename)`: `filename`); empty for an expression that
+/// names nothing. A single tuple key names its items.
+fn key_names(keys: &[ast::Expr], parts: usize) -> Vec<String> {
+    let exprs: Vec<&ast::Expr> = match keys {
+        [ast::Expr { kind: ExprKind::Tuple(items), .. }] => items.iter().collect(),
+        keys => keys.iter().collect(),
+    };
+    if exprs.len() != parts {
+        return vec![String::new(); parts];
+    }
+    exprs.into_iter().map(|e| key_name(e).unwrap_or_default()).collect()
+}
+
+fn key_name(e: &ast::Expr) -> Option<String> {
+    /// Functions that only convert their argument: the argument names the key.
+    const CONVERSIONS: [&str; 6] = ["str", "buf", "ntop", "macaddr", "uptr", "kptr"];
+    match &e.kind {
+        ExprKind::Ident(name) => Some(name.clone()),
+        ExprKind::Var(name) => Some(name.trim_start_matches('$').to_string()),
+        ExprKind::Field { field, .. } => Some(field.name.clone()),
+        ExprKind::Cast { expr, .. } | ExprKind::Deref(expr) => key_name(expr),
+        ExprKind::Call { func, args } if CONVERSIONS.contains(&func.name.as_str()) => args.first().and_then(key_name).or_else(|| Some(func.name.clone())),
+        ExprKind::Call { func, .. } => Some(func.name.clone()),
+        _ => None,
     }
 }
 
