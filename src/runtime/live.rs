@@ -129,7 +129,7 @@ pub fn frame(
     cols: usize,
 ) -> Vec<String> {
     let secs = elapsed.as_secs_f64().max(1e-3);
-    let mut lines = vec![header.to_string()];
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
     for (meta, entries) in maps {
         let name = format!("@{}", meta.name);
         let key_text = |e: &Entry| if e.key.is_empty() { name.clone() } else { format!("{name}[{}]", e.key.join(", ")) };
@@ -175,23 +175,112 @@ pub fn frame(
         if scalars.is_empty() && hists.is_empty() {
             continue;
         }
-        lines.push(String::new());
         // Highest rate first; entries in print order among equal rates, largest value first.
         scalars.reverse();
         scalars.sort_by(|a, b| b.0.total_cmp(&a.0));
-        lines.extend(scalars.into_iter().map(|(_, l)| l));
-        lines.extend(hists);
+        let mut block: Vec<String> = scalars.into_iter().map(|(_, l)| l).collect();
+        block.extend(hists);
+        blocks.push((name, block));
     }
-    let room = rows.saturating_sub(1).max(1);
-    if lines.len() > room {
-        let cut = lines.len() - (room - 1);
-        lines.truncate(room - 1);
-        lines.push(format!("... {cut} more lines (a taller window shows them)"));
+    // The window is shared: each map gets rows in turn until all fit or the window is full
+    // (a blank line before each map, the header and the cursor's row taken first), so a map
+    // of many keys cannot push the others out of view.
+    let mut room = rows.saturating_sub(2 + blocks.len());
+    let mut shown = vec![0usize; blocks.len()];
+    while room > 0 {
+        let before = room;
+        for (n, (_, b)) in shown.iter_mut().zip(&blocks) {
+            if room > 0 && *n < b.len() {
+                *n += 1;
+                room -= 1;
+            }
+        }
+        if room == before {
+            break;
+        }
     }
+    let mut lines = vec![header.to_string()];
+    for ((name, block), n) in blocks.iter().zip(shown) {
+        lines.push(String::new());
+        if n >= block.len() {
+            lines.extend(block.iter().cloned());
+        } else if n > 0 {
+            // The last row it was given says what did not fit.
+            lines.extend(block[..n - 1].iter().cloned());
+            lines.push(format!("... {} more lines of {name} (a taller window shows them)", block.len() - (n - 1)));
+        }
+    }
+    lines.truncate(rows.saturating_sub(1).max(1));
     for l in &mut lines {
         if l.chars().count() > cols {
             *l = l.chars().take(cols).collect();
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::artifact::MapLayout;
+    use crate::runtime::output::Bucket;
+    use crate::sema::hir::MapValue;
+    use crate::sema::Type;
+
+    fn meta(name: &str, keys: Vec<Type>, value: MapValue) -> MapMeta {
+        let layout = MapLayout { key_size: 8, value_size: 8, percpu: false, max_entries: 16, array: false };
+        MapMeta { symbol: String::new(), name: name.into(), keys, key_names: vec![], value, layout }
+    }
+
+    fn ints(n: usize, value: impl Fn(usize) -> i128) -> Vec<Entry> {
+        (0..n).map(|i| Entry { key: vec![i.to_string()], value: EntryValue::Int(value(i)) }).collect()
+    }
+
+    #[test]
+    fn rates_are_over_the_interval_and_sorted() {
+        let m = meta("c", vec![Type::I64], MapValue::Count);
+        let mut prev = HashMap::new();
+        frame("h", &[(m.clone(), ints(3, |i| 10 * i as i128))], &mut prev, Duration::from_secs(1), 30, 120);
+        // Key 0 grows by 30 over 2 s, key 2 by 2.
+        let entries = vec![
+            Entry { key: vec!["0".into()], value: EntryValue::Int(30) },
+            Entry { key: vec!["1".into()], value: EntryValue::Int(10) },
+            Entry { key: vec!["2".into()], value: EntryValue::Int(22) },
+        ];
+        let lines = frame("h", &[(m, entries)], &mut prev, Duration::from_secs(2), 30, 120);
+        let rows: Vec<Vec<&str>> = lines[2..].iter().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows, [vec!["@c[0]", "30", "15.0/s"], vec!["@c[2]", "22", "1.0/s"], vec!["@c[1]", "10", "0.0/s"]]);
+    }
+
+    #[test]
+    fn the_window_is_shared_between_maps() {
+        let big = meta("big", vec![Type::I64], MapValue::Count);
+        let small = meta("small", vec![], MapValue::Count);
+        let one = vec![Entry { key: vec![], value: EntryValue::Int(1) }];
+        let lines = frame("h", &[(big, ints(100, |i| i as i128)), (small, one)], &mut HashMap::new(), Duration::from_secs(1), 12, 40);
+        assert_eq!(lines.len(), 11, "{lines:#?}");
+        assert!(lines[8].starts_with("... 94 more lines of @big"), "{lines:#?}");
+        assert!(lines[10].starts_with("@small"), "{lines:#?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
+    }
+
+    #[test]
+    fn histograms_show_the_interval_s_values() {
+        let m = meta("h", vec![], MapValue::Hist { k: 0 });
+        let b = |index, count| Bucket { index, label: format!("[{index}]"), le: Some(index as i128), count };
+        let mut prev = HashMap::new();
+        frame("h", &[(m.clone(), vec![Entry { key: vec![], value: EntryValue::Hist(vec![b(1, 4)]) }])], &mut prev, Duration::from_secs(1), 30, 120);
+        let lines = frame("h", &[(m, vec![Entry { key: vec![], value: EntryValue::Hist(vec![b(1, 5), b(2, 3)]) }])], &mut prev, Duration::from_secs(1), 30, 120);
+        assert_eq!(lines[2], "@h: 8 values, 4.0/s");
+        assert!(lines[3].contains("[1]") && lines[3].contains(" 1 |"), "{lines:#?}");
+        assert!(lines[4].contains(" 3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|"), "{lines:#?}");
+    }
+
+    #[test]
+    fn intervals_parse_with_units() {
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_interval("1h").is_err() && parse_interval("0s").is_err() && parse_interval("x").is_err());
+    }
 }
