@@ -120,6 +120,12 @@ struct Cli {
     info: bool,
 }
 
+/// Codegen, with the progress line on a terminal when it takes more than a second.
+fn compile(program: &sema::hir::Program, options: &codegen::Options) -> Result<codegen::artifact::BpfArtifact, codegen::CodegenError> {
+    let _progress = runtime::progress::Progress::start("compiling", 0);
+    codegen::compile(program, options)
+}
+
 /// `--probe-filter`'s regular expression, or what is wrong with it.
 fn probe_filter(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("Invalid --probe-filter regex: {e}"))
@@ -307,10 +313,7 @@ fn run() -> ExitCode {
         let lookup = cache.as_ref().zip(key.as_deref()).map(|(c, k)| c.load(k));
         let artifact = match lookup {
             Some(rtrace::cache::Lookup::Hit(a)) => a,
-            lookup => match {
-                let _progress = runtime::progress::Progress::start("compiling", 0);
-                codegen::compile(&program, &options)
-            } {
+            lookup => match compile(&program, &options) {
                 Ok(a) => {
                     // A directory the cache cannot trust is neither read nor written.
                     let unused = match (lookup, &cache, &key) {

@@ -63,10 +63,9 @@ pub fn advance() {
 /// The line: `attaching probes: 1200/4000 (30%), 2.4 s`.
 pub fn line(what: &str, done: usize, total: usize, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
-    if total == 0 {
-        format!("{what}... {secs:.1} s")
-    } else {
-        format!("{what}: {done}/{total} ({}%), {secs:.1} s", done * 100 / total)
+    match (done * 100).checked_div(total) {
+        Some(percent) => format!("{what}: {done}/{total} ({percent}%), {secs:.1} s"),
+        None => format!("{what}... {secs:.1} s"),
     }
 }
 

@@ -689,3 +689,21 @@ fn arrays_as_values_are_copies_indexed_by_constants() {
         "struct A { int x[4]; long l[4]; } tracepoint:sched:sched_switch { $a = (struct A *)args.prev_pid; $x = $a->x; $e = $x[4]; $c = $a->x == $a->l; }"
     ));
 }
+
+#[test]
+fn map_keys_are_named_as_the_script_names_them() {
+    let src = r#"t:sched:sched_switch { $fd = 1; @a[comm, $fd, args.prev_pid, (uint32)args.next_pid, kstack, 1 + 2] = count(); @b[(pid, "x")] = count(); @c[5] = 1; @c[tid] = 2; }"#;
+    let script = parse(src, 0).expect("test source parses");
+    let p = crate::sema::analyse_with(&script, &fixture(), &crate::sema::Options::default()).expect("the script checks");
+    let names: Vec<(String, Vec<String>)> = p.maps.iter().map(|m| (m.name.clone(), m.key_names.clone())).collect();
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names,
+        [
+            ("a".to_string(), s(&["comm", "fd", "prev_pid", "next_pid", "kstack", ""])),
+            ("b".to_string(), s(&["pid", ""])),
+            // A later use names what the first left unnamed.
+            ("c".to_string(), s(&["tid"])),
+        ]
+    );
+}

@@ -82,9 +82,12 @@ pub fn entries(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> Vec<E
                 Folded::Avg(count, total) => EntryValue::Avg { count: *count, total: *total },
                 Folded::Stats(count, total) => EntryValue::Stats { count: *count, total: *total },
                 Folded::Hist(h) => {
-                    let nonzero = || h.iter().filter(|(_, n)| **n > 0).map(|(b, _)| *b);
-                    let (first, last) = (nonzero().next().unwrap_or(0), nonzero().last().unwrap_or(0));
-                    let buckets = if nonzero().next().is_none() { 0..0 } else { first..last + 1 };
+                    let mut nonzero = h.iter().filter(|(_, n)| **n > 0).map(|(b, _)| *b);
+                    let buckets = match (nonzero.next(), nonzero.next_back()) {
+                        (Some(first), Some(last)) => first..last + 1,
+                        (Some(only), None) => only..only + 1,
+                        _ => 0..0,
+                    };
                     EntryValue::Hist(buckets.map(|i| bucket(meta.value, i, h.get(&i).copied().unwrap_or(0))).collect())
                 }
             };
