@@ -464,3 +464,64 @@ fn progress_line_on_a_terminal_only() {
     assert!(!screen.contains("loading programs") && !screen.contains("attaching probes"), "{screen}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The DaemonSet of deploy/: its script, and the capabilities its container adds.
+fn daemonset() -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rtrace-daemonset.yaml")).expect("the manifest");
+    let mut script = String::new();
+    let mut lines = text.lines().skip_while(|l| l.trim() != "script.bt: |").skip(1);
+    for l in lines.by_ref().take_while(|l| l.starts_with("    ")) {
+        script.push_str(l.trim_start());
+        script.push('\n');
+    }
+    let add = text.lines().find_map(|l| l.trim().strip_prefix("add: [")).expect("capabilities added");
+    let caps = add.trim_end_matches(']').split(',').map(|c| c.trim().trim_matches('"').to_lowercase()).collect();
+    (script, caps)
+}
+
+#[test]
+fn daemonset_capabilities_are_enough() {
+    if !can_run_bpf() {
+        return;
+    }
+    let Some(setpriv) = which("setpriv") else {
+        eprintln!("SKIP: setpriv (util-linux) is not installed");
+        return;
+    };
+    let (script, caps) = daemonset();
+    assert!(script.contains("@opens[comm] = count();"), "{script}");
+    assert_eq!(caps, ["bpf", "perfmon", "syslog"]);
+    let dir = scratch("daemonset");
+    let file = dir.join("script.bt");
+    std::fs::write(&file, &script).expect("script");
+    // As the pod runs it: no capability but the manifest's (uid 0, as runAsUser).
+    let bounding = format!("--bounding-set=-all,{}", caps.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(","));
+    let mut child = Command::new(setpriv)
+        .args([bounding.as_str(), "--", BIN, "-q", "--metrics", "127.0.0.1:0", "--metrics-max-series", "2000"])
+        .arg(&file)
+        .env("RTRACE_CACHE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv");
+    let err = stderr_lines(&mut child);
+    let addr = wait_for(Duration::from_secs(60), || err.try_recv().ok()?.strip_prefix("Serving metrics on http://")?.strip_suffix("/metrics").map(str::to_string));
+    let Some(addr) = addr else {
+        interrupt(&child);
+        let out = child.wait_with_output().expect("rtrace");
+        panic!("rtrace with {caps:?} did not serve: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Opens by this process land in the counter once every probe is attached.
+    let served = wait_for(Duration::from_secs(60), || {
+        let _ = std::fs::read(&file);
+        let (_, body) = http_get(&addr, "/metrics")?;
+        body.lines().any(|l| l.starts_with("rtrace_opens_total{comm=")).then_some(body)
+    });
+    interrupt(&child);
+    let dump = finish(child);
+    let body = served.unwrap_or_else(|| panic!("no opens were counted:\n{dump}"));
+    assert!(body.contains("# TYPE rtrace_io_size histogram\n") && body.contains("# TYPE rtrace_execs_total counter\n"), "{body}");
+    assert!(dump.contains("@opens["), "{dump}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
