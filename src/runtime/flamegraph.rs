@@ -8,6 +8,13 @@ use super::output::folded;
 use super::RuntimeError;
 use crate::codegen::artifact::MapMeta;
 
+/// Whether the SVG can be written where asked, checked before tracing: a wrong directory is
+/// said at once, not after the trace.
+pub fn check_writable(path: &std::path::Path) -> Result<(), RuntimeError> {
+    let tmp = path.with_extension("svg.tmp");
+    std::fs::File::create(&tmp).and_then(|_| std::fs::remove_file(&tmp)).map_err(|error| RuntimeError::Output { path: path.to_path_buf(), error })
+}
+
 /// Writes the flame graph of the stack-keyed maps to `path`; warns, and writes nothing, when
 /// no map is keyed by a stack or none holds a sample.
 pub fn write(sink: &EventSink, loaded: &Loaded, metas: &[MapMeta], path: &std::path::Path) -> Result<(), RuntimeError> {

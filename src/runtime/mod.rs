@@ -82,6 +82,9 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // Caught before anything is announced, so a SIGUSR1 right after "Attached" runs them.
     let on_usr1: Vec<&str> = meta.programs.iter().filter(|p| matches!(p.attach, Attach::Signal { .. })).map(|p| p.function.as_str()).collect();
     let usr1 = if on_usr1.is_empty() { None } else { Some(SelfSignal { rx: catch_usr1().map_err(RuntimeError::Io)?, programs: on_usr1 }) };
+    if let Some(path) = &options.flamegraph {
+        flamegraph::check_writable(path)?;
+    }
     let mut loaded = loader::load(artifact, options.verbose)?;
     report_costs(&loaded.costs, options)?;
     let mut child = options.command.as_deref().map(child::HeldChild::spawn).transpose().map_err(RuntimeError::Io)?;
