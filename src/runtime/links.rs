@@ -142,6 +142,8 @@ impl Drop for Links {
             return;
         }
         let per_thread = fds.len().div_ceil(CLOSERS);
+        // Thousands of uprobes take minutes to detach: the terminal says how far it got.
+        let _progress = super::progress::Progress::start("detaching probes", fds.len());
         let mut fds = fds.into_iter();
         std::thread::scope(|s| {
             loop {
@@ -150,7 +152,12 @@ impl Drop for Links {
                     break;
                 }
                 // A thread that cannot start drops its share here, closing it in turn.
-                let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(chunk));
+                let _ = std::thread::Builder::new().spawn_scoped(s, move || {
+                    for fd in chunk {
+                        drop(fd);
+                        super::progress::advance();
+                    }
+                });
             }
         });
     }

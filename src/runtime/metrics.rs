@@ -19,7 +19,9 @@
 //!   a bucket holds; no `_sum`, as the kernel keeps bucket counts only (as bpftrace);
 //! - maps of strings, tuples and other text: not exported (a comment says so);
 //! - at most `max_series` series per map, the largest entries first; the others are counted
-//!   in the counter `rtrace_metrics_dropped_series_total{map="m"}`.
+//!   in the counter `rtrace_metrics_dropped_series_total{map="m"}`;
+//! - rtrace's own counters: `rtrace_lost_events_total`, `rtrace_failed_map_updates_total`,
+//!   `rtrace_failed_reads_total`, `rtrace_lost_stacks_total`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -31,7 +33,7 @@ use super::loader::Loaded;
 use super::output::{entries, Entry, EntryValue};
 use super::symbols::{SymbolCache, Symbols};
 use super::RuntimeError;
-use crate::codegen::artifact::{MapMeta, RuntimeMeta, STACKS_MAP};
+use crate::codegen::artifact::{Counter, MapMeta, RuntimeMeta, COUNTERS_MAP, STACKS_MAP};
 use crate::sema::hir::MapValue;
 
 /// `--metrics`: where to serve, and the cardinality limit.
@@ -58,6 +60,8 @@ pub struct MetricsServer {
 struct Source {
     maps: Vec<(MapMeta, OwnedFd)>,
     stacks: Option<OwnedFd>,
+    /// rtrace's own per-CPU counters (`Counter`): lost events, failed map updates...
+    counters: Option<OwnedFd>,
     ncpus: usize,
     strftimes: Vec<String>,
     trailer: String,
@@ -78,6 +82,7 @@ impl MetricsServer {
             maps.push((m.clone(), dup(loaded.map(&m.symbol)?)?));
         }
         let stacks = loaded.map(STACKS_MAP).ok().map(dup).transpose()?;
+        let counters = loaded.map(COUNTERS_MAP).ok().map(dup).transpose()?;
         let server = tiny_http::Server::http(&options.addr)
             .map_err(|e| RuntimeError::Setup { message: format!("--metrics: cannot serve on {}: {e}", options.addr) })?;
         let addr = server.server_addr().to_ip().map_or_else(|| options.addr.clone(), |a| a.to_string());
@@ -85,6 +90,7 @@ impl MetricsServer {
         let mut source = Source {
             maps,
             stacks,
+            counters,
             ncpus,
             strftimes: meta.strftimes.clone(),
             trailer: meta.str_trunc_trailer.clone(),
@@ -151,6 +157,17 @@ impl Source {
             let dropped = family(meta, entries, self.max_series, &mut out);
             *self.dropped.entry(meta.name.clone()).or_default() += dropped as u64;
         }
+        if let Some(fd) = &self.counters {
+            for (slot, name, help) in COUNTERS {
+                let mut buf = vec![0u8; 8 * self.ncpus];
+                let n: u64 = if super::sys::map_lookup(fd.as_raw_fd(), &(slot as u32).to_le_bytes(), &mut buf)? {
+                    buf.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).fold(0, u64::wrapping_add)
+                } else {
+                    0
+                };
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
+            }
+        }
         let _ = writeln!(out, "# HELP rtrace_metrics_dropped_series_total Series left out by the limit of {} series per map (--metrics-max-series), over all scrapes.", self.max_series);
         let _ = writeln!(out, "# TYPE rtrace_metrics_dropped_series_total counter");
         for (name, n) in &self.dropped {
@@ -159,6 +176,14 @@ impl Source {
         Ok(out)
     }
 }
+
+/// rtrace's own counters, served with the maps: what the trace lost.
+const COUNTERS: [(Counter, &str, &str); 4] = [
+    (Counter::LostEvents, "rtrace_lost_events_total", "Events the ring buffer had no room for."),
+    (Counter::FailedMapUpdates, "rtrace_failed_map_updates_total", "Map updates the kernel refused (a map was full)."),
+    (Counter::FailedReads, "rtrace_failed_reads_total", "Memory reads of the script that failed (read as zeros)."),
+    (Counter::LostStacks, "rtrace_lost_stacks_total", "Stacks the stack map had no room for (printed empty)."),
+];
 
 /// The family name of map `@name`.
 pub fn family_name(name: &str) -> String {
@@ -199,7 +224,7 @@ fn labels(names: &[String], values: &[String], extra: Option<(&str, &str)>) -> S
 /// Appends map `meta`'s family (its HELP and TYPE lines and at most `max_series` series, the
 /// largest entries first); returns how many series the limit left out.
 pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut String) -> usize {
-    let name = family_name(&meta.name);
+    let mut name = family_name(&meta.name);
     let names = label_names(meta);
     let what = format!("@{}", meta.name);
     let (kind, suffix) = match meta.value {
@@ -212,6 +237,12 @@ pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut St
         }
         _ => ("gauge", ""),
     };
+    // A map whose series would be one of rtrace's own (`@lost_events = count()`) is
+    // `rtrace_map_lost_events_total` instead.
+    let own = |n: &str| n == "rtrace_metrics_dropped_series_total" || COUNTERS.iter().any(|c| c.1 == n);
+    if own(&format!("{name}{suffix}")) {
+        name = format!("rtrace_map_{}", &name["rtrace_".len()..]);
+    }
     let series_of = |e: &Entry| match &e.value {
         EntryValue::Hist(b) => b.len() + 2,
         EntryValue::Stats { .. } => 3,
@@ -332,6 +363,14 @@ mod tests {
         let mut out = String::new();
         family(&m, &[], 100, &mut out);
         assert_eq!(out, "# rtrace: @t is not exported: its values are not numbers\n");
+    }
+
+    #[test]
+    fn a_map_named_like_rtrace_s_own_counters_moves_aside() {
+        let m = meta("lost_events", vec![], &[], MapValue::Count);
+        let mut out = String::new();
+        family(&m, &[int(&[], 3)], 100, &mut out);
+        assert!(out.ends_with("# TYPE rtrace_map_lost_events_total counter\nrtrace_map_lost_events_total 3\n"), "{out}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The progress line: what rtrace is doing before tracing starts (compiling, loading N
-//! programs, attaching N probes, listing), on stderr when it is a terminal, once a step has
+//! programs, attaching N probes, listing) and after it (detaching N probes), on stderr when it is a terminal, once a step has
 //! taken more than a second; erased when the step ends, so what follows (the "Attached N
 //! probes" line, the trace) starts on a clean line. Nothing at all without a terminal, or
 //! for steps that end in under a second.
