@@ -220,7 +220,7 @@ fn run() -> ExitCode {
         ExitCode::from(1)
     };
 
-    let compiled = on_compiler_stack(|| -> Result<codegen::artifact::BpfArtifact, ExitCode> {
+    let compiled = on_compiler_stack(|| -> Result<rtrace::artifact::BpfArtifact, ExitCode> {
         let includes = parser::Includes { headers: cli.include.clone(), dirs: cli.include_dirs.clone() };
         let script = match parser::parse_with(&src, file, &includes) {
             Ok(s) => s,

@@ -4,11 +4,11 @@
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::artifact::Global;
+use crate::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
 use super::probe::{ArgsSource, Lower};
-use super::pt_regs;
+use crate::abi::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
@@ -257,7 +257,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::PercpuAddr { btf_id, cpu } => {
                 // An undefined global: the loader turns its ld_imm64 into the kernel's address
                 // of the variable (BPF_PSEUDO_BTF_ID).
-                let symbol = format!("{}{btf_id}", crate::codegen::artifact::KSYM_PREFIX);
+                let symbol = format!("{}{btf_id}", crate::artifact::KSYM_PREFIX);
                 let global = bb.module.get_global(&symbol).unwrap_or_else(|| bb.module.add_global(bb.ctx.i8_type(), None, &symbol));
                 let var = global.as_pointer_value();
                 Val::Int(match cpu {
@@ -308,7 +308,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let collided = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-EEXIST as u64), "stack_collided")?;
                 let full = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-ENOMEM as u64), "stack_full")?;
                 let lost = bb.b.build_or(collided, full, "stack_lost")?;
-                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::codegen::artifact::Counter::LostStacks as u64))?;
+                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::artifact::Counter::LostStacks as u64))?;
                 // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
                 let id = bb.b.build_and(id, bb.const_i64(0xffff_ffff), "stackid")?;
                 if spec.user {

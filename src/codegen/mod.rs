@@ -2,7 +2,6 @@
 //! ELF object, plus the `RuntimeMeta` that tells the runtime how to attach each program and
 //! decode each map and event. Pure: no kernel, no files. inkwell types stay inside this module.
 
-pub mod artifact;
 mod builder;
 mod error;
 mod expr;
@@ -14,17 +13,14 @@ mod map_loop;
 mod map_read;
 pub mod maps;
 mod probe;
-pub mod pt_regs;
 mod stmt;
 mod strings;
 mod syscalls;
-mod syscalls_x86_64;
-pub use syscalls::syscall_name;
 mod trusted;
 mod usdt;
 mod watchpoint;
 
-pub use artifact::BpfArtifact;
+pub use crate::artifact::BpfArtifact;
 pub use error::CodegenError;
 
 use inkwell::context::Context;
@@ -33,7 +29,7 @@ use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Tar
 use inkwell::OptimizationLevel;
 
 use crate::sema::hir;
-use artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
+use crate::artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
 use builder::internal;
 
 #[derive(Debug, Clone, Default)]

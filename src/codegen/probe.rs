@@ -9,7 +9,7 @@ use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::values::{IntValue, PointerValue};
 
-use super::artifact::{Attach, ProgramMeta};
+use crate::artifact::{Attach, ProgramMeta};
 use super::builder::{BpfBuilder, R};
 use super::maps::{slot_size, Maps};
 use crate::sema::hir::{self, AttachKind, PerfSample};
@@ -120,7 +120,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         // The pid filter concerns the traced process; iterators run in rtrace's own.
         if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
-            let wanted = self.global(super::artifact::Global::FilterPid)?;
+            let wanted = self.global(crate::artifact::Global::FilterPid)?;
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
             self.continue_if(ours)?;
         }

@@ -5,7 +5,7 @@
 use inkwell::values::PointerValue;
 use inkwell::IntPredicate;
 
-use super::artifact::SKB_HEADER;
+use crate::artifact::SKB_HEADER;
 use super::builder::{internal, Helper, R};
 use super::expr::Val;
 use super::probe::Lower;

@@ -16,7 +16,6 @@ mod object;
 pub mod output;
 mod pcap;
 mod perfbuf;
-pub mod printf;
 pub mod privileges;
 mod ringbuf;
 mod subprog;
@@ -31,7 +30,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
+use crate::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
 pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSegment, ObjectSymbol};
 
-use crate::sema::{glob_match, UprobeTarget};
+use crate::system::{glob_match, UprobeTarget};
 
 /// Library directories searched for a bare library name, as the dynamic loader's defaults.
 const LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];

@@ -1,7 +1,7 @@
 //! Parses a tracefs `format` file (`events/<category>/<event>/format`) into the fields a
 //! tracepoint program can read from its context. Pure: the caller supplies the text.
 
-use super::types::Type;
+use crate::artifact::types::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TracepointFormat {

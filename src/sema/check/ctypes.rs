@@ -13,7 +13,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin};
-use crate::sema::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
+use crate::artifact::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
 
 const INT_NAMES: &[(&str, u8, bool)] = &[
     ("int8", 8, true),

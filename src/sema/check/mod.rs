@@ -19,7 +19,7 @@ pub(super) use comptime::fold;
 
 use super::error::SemaError;
 use super::hir::{self, MapDecl};
-use super::types::{self, Type};
+use crate::artifact::types::{self, Type};
 use super::{attach, KernelInfo};
 use crate::parser::ast;
 use crate::parser::Span;

@@ -9,7 +9,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin, MAX_PACKET};
-use crate::sema::types::Type;
+use crate::artifact::types::Type;
 
 impl Checker<'_> {
     /// `path(p [, size])`: the path of a `struct path` (or a pointer to one), with the
