@@ -5,8 +5,12 @@
 //! build without the compiler (`rtrace-run`) has this module and not `parser`, `sema` or
 //! `codegen`. `file` is its on-disk form (`rtrace build`, the compile cache).
 
+mod facts;
+pub mod file;
 pub mod types;
 mod values;
+
+pub use facts::{fact_symbol, Fact, FactKind, FACT_PREFIX};
 
 pub use types::Type;
 pub use values::{MapValue, MissingProbes, PrintfAction, SkbOutput, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
@@ -48,6 +52,14 @@ pub struct RuntimeMeta {
     pub max_cat_bytes: u64,
     /// What follows a string that filled its buffer (config `str_trunc_trailer`).
     pub str_trunc_trailer: String,
+    /// What the program assumed about the kernel, checked (and relocated) at load: see
+    /// `facts`. Fact N is the value of undefined symbol `rt_core_N`.
+    #[serde(default)]
+    pub facts: Vec<Fact>,
+    /// Kernel features the script needs (`features::Feature` keys), asked of the running
+    /// kernel at load, so a kernel without one is told which, not shown a verifier log.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// One BPF program: one attach point of one probe.

@@ -40,6 +40,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         Ok(match &e.kind {
             ExprKind::Int(n) => Val::Int(bb.const_i64(*n)),
+            ExprKind::Fact(i) => {
+                // An undefined global: the loader sets its ld_imm64 to the fact's value on the
+                // running kernel (`artifact::facts`). LLVM cannot fold what it does not know.
+                let symbol = crate::artifact::fact_symbol(*i as usize);
+                let global = bb.module.get_global(&symbol).unwrap_or_else(|| bb.module.add_global(bb.ctx.i8_type(), None, &symbol));
+                Val::Int(bb.b.build_ptr_to_int(global.as_pointer_value(), bb.i64(), "fact")?)
+            }
             ExprKind::Str(s) => Val::Str(bb.global_string(s, e.ty.size(), "lit")?, e.ty.size()),
             ExprKind::Builtin(b) => self.builtin(*b)?,
             ExprKind::TracepointField(name) => self.tracepoint_field(name, e.ty)?,
@@ -560,6 +567,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             return Err(internal("args outside a tracepoint"));
         };
         let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
+        if crate::system::tracepoint_format::is_data_loc(f) && !matches!(self.args, ArgsSource::Syscall { .. }) {
+            // The string's address: the record's plus the low 16 bits of the field.
+            let bb = self.bb;
+            let word = bb.load_int(bb.gep(self.ctx_arg, f.offset)?, 4, false)?;
+            let loc = bb.b.build_and(word, bb.const_i64(0xffff), "data_loc")?;
+            let base = bb.b.build_ptr_to_int(self.ctx_arg, bb.i64(), "record")?;
+            return Ok(Val::Int(bb.b.build_int_add(base, loc, "string_at")?));
+        }
         // A pointer typed from BTF is the field's integer in the context.
         let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
         let bb = self.bb;

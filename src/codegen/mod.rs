@@ -137,6 +137,29 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         print_maps_on_exit: program.config.print_maps_on_exit,
         max_cat_bytes: program.config.max_cat_bytes,
         str_trunc_trailer: program.config.str_trunc_trailer.clone(),
+        facts: program.facts.iter().cloned().chain(tracepoint_facts(program)).collect(),
+        features: program.features.iter().map(|f| f.key().to_string()).collect(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
+}
+
+/// The fields each tracepoint program reads from its record, as facts the runtime checks
+/// against the running kernel's format: the offsets are in the context loads, which the
+/// verifier requires to be constant, so they are checked, not relocated.
+fn tracepoint_facts(program: &hir::Program) -> Vec<crate::artifact::Fact> {
+    use crate::artifact::{Fact, FactKind};
+    let mut out: Vec<Fact> = Vec::new();
+    for probe in &program.probes {
+        for ap in &probe.attach {
+            let hir::AttachKind::Tracepoint { category, event, format } = &ap.kind else { continue };
+            for f in format.fields.iter().filter(|f| probe.args_fields.contains(&f.name)) {
+                let what = FactKind::TracepointField { category: category.clone(), event: event.clone(), field: f.name.clone(), size: f.size as u64 };
+                let fact = Fact { what, compiled: f.offset as u64, fixed: true };
+                if !out.contains(&fact) {
+                    out.push(fact);
+                }
+            }
+        }
+    }
+    out
 }

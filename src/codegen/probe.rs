@@ -121,7 +121,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(crate::artifact::Global::FilterPid)?;
+            // No -p (a compiled script run without one): every process.
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
+            let unfiltered = bb.b.build_int_compare(inkwell::IntPredicate::EQ, wanted, bb.const_i64(0), "unfiltered")?;
+            let ours = bb.b.build_or(ours, unfiltered, "ours")?;
             self.continue_if(ours)?;
         }
         if let Some(pred) = &probe.predicate {

@@ -27,6 +27,10 @@ pub struct LiveKernel {
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
     /// another machine); their functions are still checked against this kernel's list.
     assume_kprobes: bool,
+    /// Another machine's kernel, described by files (`--btf`, `--tracefs`): nothing is asked
+    /// of the running one (features are taken as present, the running kernel checks them
+    /// when the compiled script is run there; there are no kernel symbols).
+    offline: bool,
 }
 
 impl LiveKernel {
@@ -55,6 +59,34 @@ impl LiveKernel {
             features: RefCell::new(HashMap::new()),
             btf_path: None,
             assume_kprobes: false,
+            offline: false,
+        }
+    }
+
+    /// Another machine's kernel: its tracefs (a copy of its `events/` directory, or a
+    /// tracefs root holding one) and its vmlinux BTF, either of which may be missing.
+    pub fn described(tracefs: Option<PathBuf>, btf: Option<PathBuf>) -> LiveKernel {
+        let root = match tracefs {
+            Some(dir) if dir.join("events").is_dir() => dir,
+            // The events directory itself: its parent is the root LiveKernel expects, unless
+            // it is named otherwise, which a symbolic link would fix; take the parent.
+            Some(dir) if dir.file_name().is_some_and(|n| n == "events") => dir.parent().map_or(dir.clone(), PathBuf::from),
+            Some(dir) => dir,
+            None => PathBuf::from("/nonexistent-tracefs"),
+        };
+        let kernel = LiveKernel { btf_path: btf, offline: true, assume_kprobes: true, ..LiveKernel::at(root) };
+        let _ = kernel.kallsyms.set(String::new());
+        let _ = kernel.pid_namespace.set(None);
+        kernel
+    }
+
+    /// What the compiled program says it was compiled against: this kernel's release, or
+    /// the BTF file given for another's.
+    pub fn description(&self) -> String {
+        match (&self.btf_path, self.offline) {
+            (Some(p), true) => format!("--btf {}", p.display()),
+            (None, true) => "--tracefs only (no BTF)".into(),
+            _ => std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
         }
     }
 
@@ -161,6 +193,9 @@ impl LiveKernel {
     }
 
     pub fn has(&self, feature: crate::features::Feature) -> bool {
+        if self.offline {
+            return true;
+        }
         *self.features.borrow_mut().entry(feature).or_insert_with(|| super::features::probe(self, feature).present)
     }
 
@@ -185,7 +220,17 @@ impl LiveKernel {
     }
 
     pub fn tracepoints(&self) -> Vec<(String, String)> {
-        let list = std::fs::read_to_string(self.root.join("available_events")).unwrap_or_default();
-        list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect()
+        if let Ok(list) = std::fs::read_to_string(self.root.join("available_events")) {
+            return list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect();
+        }
+        // A copy of `events/` has no list: its directories are the list.
+        let dirs = |p: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(p).map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+        };
+        let events = self.root.join("events");
+        let mut out: Vec<(String, String)> =
+            dirs(&events).into_iter().flat_map(|c| dirs(&events.join(&c)).into_iter().map(move |e| (c.clone(), e))).collect();
+        out.sort();
+        out
     }
 }

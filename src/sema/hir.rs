@@ -27,6 +27,10 @@ pub struct Program {
     pub config: Config,
     /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
     pub warnings: Vec<super::error::SemaError>,
+    /// What the program assumes of the kernel (`artifact::facts`), indexed by `ExprKind::Fact`.
+    pub facts: Vec<crate::artifact::Fact>,
+    /// The kernel features the script's constructs need, each once.
+    pub features: Vec<crate::features::Feature>,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
@@ -372,6 +376,9 @@ impl Expr {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Int(u64),
+    /// The value of kernel fact N (`Program::facts`): a number the running kernel may change,
+    /// such as a struct member's offset, relocated when the program is loaded.
+    Fact(u32),
     Str(String),
     Builtin(Builtin),
     /// `args.NAME` of the tracepoint being compiled; codegen finds its offset per attach point.

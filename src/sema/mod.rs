@@ -11,7 +11,7 @@ pub mod hir;
 mod list;
 mod macros;
 
-pub mod tracepoint_format;
+pub use crate::system::tracepoint_format;
 
 
 pub use attach::{HARDWARE_EVENTS, SOFTWARE_EVENTS};

@@ -232,6 +232,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             options: checker.options_read,
             config: checker.config,
             warnings,
+            facts: checker.facts,
+            features: checker.required.into_iter().collect(),
         })
     } else {
         Err(errors)
@@ -290,6 +292,10 @@ pub(super) struct Checker<'k> {
     skb_outputs: Vec<hir::SkbOutput>,
     /// Named options `getopt` reads.
     options_read: Vec<String>,
+    /// Kernel facts the program's code uses (`hir::ExprKind::Fact`), each once.
+    facts: Vec<crate::artifact::Fact>,
+    /// Kernel features the constructs need (`require`).
+    required: std::collections::BTreeSet<crate::features::Feature>,
     errors: Vec<SemaError>,
     /// This is the walk that builds the HIR: every map an assignment can type is known.
     second_walk: bool,
@@ -389,7 +395,10 @@ impl Checker<'_> {
     /// `construct` at `span` needs `feature` of the kernel: an error where it lacks it.
     fn require(&mut self, feature: crate::features::Feature, span: Span, construct: &str) -> Checked<()> {
         match self.kernel.is_none_or(|k| k.has(feature)) {
-            true => Ok(()),
+            true => {
+                self.required.insert(feature);
+                Ok(())
+            }
             false => Err(self.error(SemaError::KernelLacks { span, construct: construct.into(), feature })),
         }
     }

@@ -2,7 +2,10 @@
 //! places uprobes and USDT probes go in user binaries, the pid namespace, the wildcards attach
 //! points are matched with. Pure types and functions; reading them from a live system is the
 //! runtime's (`runtime/kernel.rs`, `uprobe_target.rs`, `usdt.rs`), asking for them is sema's
-//! (`sema::KernelInfo`).
+//! (`sema::KernelInfo`). `tracepoint_format` reads tracefs format files, for sema and for the
+//! runtime, which checks them again when it runs a compiled script.
+
+pub mod tracepoint_format;
 
 /// A pid namespace as `bpf_get_ns_current_pid_tgid` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
