@@ -49,6 +49,9 @@ impl KernelInfo for LiveKernel {
     fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
         LiveKernel::user_symbol(self, path, name)
     }
+    fn binary_identity(&self, path: &str) -> Option<u64> {
+        LiveKernel::binary_identity(self, path)
+    }
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
         LiveKernel::usdt_probes(self, binary)
     }

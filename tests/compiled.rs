@@ -180,3 +180,23 @@ fn building_against_files_needs_no_root() {
     let compiled = std::fs::read(&out).expect("written");
     assert!(compiled.starts_with(b"#!/usr/bin/env rtrace-run\nrtrace-compiled 1 "));
 }
+
+#[test]
+fn uprobes_refuse_another_build_of_their_binary() {
+    if !common::can_run_bpf() {
+        return;
+    }
+    // A uprobe is at a file offset of one build: in another it could split an instruction.
+    let binary = scratch("traced-shell");
+    std::fs::copy("/bin/bash", &binary).expect("copy bash");
+    let file = scratch("uprobe.rtc");
+    let program = format!("uprobe:{}:shell_version_string {{ @ = count(); }}", binary.display());
+    let o = rtrace(&["build", "-e", &program, "-o", file.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::copy("/bin/dash", &binary).expect("copy dash");
+    let o = run(runner(), &[file.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("is another build than the one the script was compiled against"), "{err}");
+    assert!(!err.contains("Attached"), "{err}");
+}

@@ -34,6 +34,13 @@ pub enum FactKind {
     /// The offset of field `field` (of `size` bytes) in the record of tracepoint
     /// `category:event`.
     TracepointField { category: String, event: String, field: String, size: u64 },
+    /// The address of kernel symbol `name` (`kaddr`): KASLR moves it at every boot.
+    KernelSymbol { name: String },
+    /// The id of the cgroup at `path` (`cgroupid`): its inode number in cgroupfs.
+    CgroupId { path: String },
+    /// Which build the binary at `path` is (uprobes and USDT probes in it are at file offsets
+    /// of that build): a hash of its ELF build id (`runtime::uprobe_target::identity`).
+    Binary { path: String },
 }
 
 /// The undefined symbol whose `ld_imm64` is relocated to fact `index`'s value.
@@ -48,6 +55,9 @@ impl std::fmt::Display for FactKind {
         match self {
             FactKind::MemberOffset { record, union, member, .. } => write!(f, "{} {record}'s member `{member}`", if *union { "union" } else { "struct" }),
             FactKind::TracepointField { category, event, field, .. } => write!(f, "tracepoint {category}:{event}'s field `{field}`"),
+            FactKind::KernelSymbol { name } => write!(f, "kernel symbol `{name}`"),
+            FactKind::CgroupId { path } => write!(f, "cgroup `{path}`"),
+            FactKind::Binary { path } => write!(f, "the build of {path}"),
         }
     }
 }

@@ -51,6 +51,13 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
                     Some(f) => Ok(f.offset as u64),
                 },
             },
+            FactKind::KernelSymbol { name } => kernel.kernel_symbol(name).ok_or_else(|| format!("{} is not in this kernel's /proc/kallsyms", fact.what)),
+            FactKind::CgroupId { path } => kernel.cgroup_id(path).ok_or_else(|| format!("{} does not exist on this machine", fact.what)),
+            FactKind::Binary { path } => match super::uprobe_target::identity(path) {
+                Ok(id) if id != fact.compiled => Err(format!("{path} is another build than the one the script was compiled against, and its uprobes are at that build's offsets")),
+                Ok(id) => Ok(id),
+                Err(e) => Err(e),
+            },
         };
         match found {
             Ok(v) if v == fact.compiled => {}
@@ -60,6 +67,15 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
                 fact.what, fact.compiled
             )),
             Err(e) => problems.push(e),
+        }
+    }
+    // Every tracepoint is still there (the ones whose fields the script reads were checked
+    // with their fields).
+    for p in &meta.programs {
+        if let Attach::Tracepoint { category, event } = &p.attach {
+            if kernel.tracepoint_format(category, event).is_none() {
+                problems.push(format!("tracepoint {category}:{event} does not exist on this kernel"));
+            }
         }
     }
     if let Some(btf) = btf {
@@ -77,10 +93,15 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             }
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
     match problems.is_empty() {
         true => Ok(()),
         false => Err(RuntimeError::Setup {
-            message: format!("the compiled script does not fit this kernel: {}; compile it for this kernel (`rtrace build` here, or with --btf)", problems.join("; ")),
+            message: format!(
+                "the compiled script does not fit this machine: {}; compile it for this one (`rtrace build` here, or with this kernel's --btf and --tracefs)",
+                problems.join("; ")
+            ),
         }),
     }
 }

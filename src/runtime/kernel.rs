@@ -215,6 +215,11 @@ impl LiveKernel {
         super::uprobe_target::symbol(path, name)
     }
 
+    /// Which build of a binary the file at `path` is (`uprobe_target::identity`).
+    pub fn binary_identity(&self, path: &str) -> Option<u64> {
+        super::uprobe_target::identity(path).ok()
+    }
+
     pub fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::system::UsdtProbe>, String> {
         super::usdt::probes(binary)
     }

@@ -118,6 +118,18 @@ fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String>
     Ok(out)
 }
 
+/// Which build of a binary the file at `path` is: a 64-bit hash (FNV-1a) of its ELF build id,
+/// or of its whole contents when it has none. A uprobe's file offset is only right in the
+/// build it was found in: anywhere else it may land inside an instruction and corrupt the
+/// traced process, so a compiled script checks this before attaching (`runtime/facts.rs`).
+pub fn identity(path: &str) -> Result<u64, String> {
+    use object::Object;
+    let data = read_binary(Path::new(path))?;
+    let id = object::File::parse(&*data).ok().and_then(|f| f.build_id().ok().flatten().map(<[u8]>::to_vec));
+    let hashed: &[u8] = id.as_deref().unwrap_or(&data);
+    Ok(hashed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)))
+}
+
 /// The bytes of the binary at `path`, which must be a regular file, read up to the size
 /// it has. A device or a FIFO is refused (`/dev/zero` read until memory ran out, a FIFO
 /// until a writer came), and a `/proc` file, whose size is 0 however much it yields (256

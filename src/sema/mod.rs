@@ -85,6 +85,12 @@ pub trait KernelInfo {
         let _ = (path, name);
         Err("user binaries are not available here".into())
     }
+    /// Which build of the binary at `path` this is (a hash of its ELF build id): uprobe file
+    /// offsets are only right in that build. None when it cannot be read.
+    fn binary_identity(&self, path: &str) -> Option<u64> {
+        let _ = path;
+        None
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {

@@ -75,10 +75,16 @@ impl<'k> Checker<'k> {
         let union = matches!(btf.kind(rid), Kind::Union { .. });
         let size = if bitfield_size > 0 { 0 } else { btf.size_of(mty).unwrap_or(0) };
         let what = crate::artifact::FactKind::MemberOffset { record: record.to_string(), union, member: name.to_string(), size, bit: (bit_offset % 8) as u8 };
+        self.fact(what, byte, span)
+    }
+
+    /// The value of a kernel fact (`artifact::facts`), `compiled` on this kernel: each fact
+    /// once, however often the script uses it.
+    pub(super) fn fact(&mut self, what: crate::artifact::FactKind, compiled: u64, span: Span) -> hir::Expr {
         let index = match self.facts.iter().position(|f| f.what == what) {
             Some(i) => i,
             None => {
-                self.facts.push(crate::artifact::Fact { what, compiled: byte, fixed: false });
+                self.facts.push(crate::artifact::Fact { what, compiled, fixed: false });
                 self.facts.len() - 1
             }
         };

@@ -332,7 +332,8 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "kaddr", "a kernel symbol name (a string literal)", args.len()));
         };
         match self.kernel.and_then(|k| k.kernel_symbol(name)) {
-            Some(addr) => Ok(hir::Expr { kind: hir::ExprKind::Int(addr), ty: Type::U64, span }),
+            // KASLR moves it at every boot: a fact, looked up again when a compiled script runs.
+            Some(addr) => Ok(self.fact(crate::artifact::FactKind::KernelSymbol { name: name.clone() }, addr, span)),
             None => {
                 let label = if self.kernel.is_some_and(|k| !k.lists_data_symbols()) {
                     "not in /proc/kallsyms, which lists only functions on this kernel (built without CONFIG_KALLSYMS_ALL): variables have no address here"
@@ -350,7 +351,7 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "cgroupid", "a cgroup path (a string literal)", args.len()));
         };
         match self.kernel.and_then(|k| k.cgroup_id(path)) {
-            Some(id) => Ok(hir::Expr { kind: hir::ExprKind::Int(id), ty: Type::U64, span }),
+            Some(id) => Ok(self.fact(crate::artifact::FactKind::CgroupId { path: path.clone() }, id, span)),
             None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no cgroup at `{path}`"), label: "not a cgroup directory".into() })),
         }
     }

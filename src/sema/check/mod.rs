@@ -205,6 +205,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         ..Checker::default()
     };
     let probes = checker.program(script, &attach, &hints);
+    // Uprobes and USDT probes go at file offsets of one build of their binary.
+    for ap in attach.iter().flat_map(|(aps, _)| aps) {
+        let path = match &ap.kind {
+            hir::AttachKind::Uprobe { path, .. } => path.as_str(),
+            hir::AttachKind::Usdt { probe, .. } => probe.path.as_str(),
+            _ => continue,
+        };
+        let what = crate::artifact::FactKind::Binary { path: path.to_string() };
+        if let (Some(id), false) = (kernel.binary_identity(path), checker.facts.iter().any(|f| f.what == what)) {
+            checker.facts.push(crate::artifact::Fact { what, compiled: id, fixed: true });
+        }
+    }
     checker.unassigned_reads();
     errors.append(&mut checker.errors);
     for d in percpu {
