@@ -311,7 +311,8 @@ fn run() -> ExitCode {
         let max_map_keys = program.config.max_map_keys.unwrap_or(0);
         // A compiled script may be run with -p: it has the filter, open when no pid is set.
         let filter_pid = cli.pid.is_some() || build;
-        let options = codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid, ..Default::default() };
+        let options =
+            codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid, portable: build, ..Default::default() };
         // The cache serves runs only: --emit always shows a fresh compile.
         let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
         let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));

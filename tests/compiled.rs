@@ -200,3 +200,45 @@ fn uprobes_refuse_another_build_of_their_binary() {
     assert!(err.contains("is another build than the one the script was compiled against"), "{err}");
     assert!(!err.contains("Attached"), "{err}");
 }
+
+#[test]
+fn tracepoint_fields_from_another_kernels_format_are_relocated() {
+    if !common::can_run_bpf() {
+        return;
+    }
+    let live = std::path::Path::new("/sys/kernel/tracing/events/sched/sched_process_fork/format");
+    let Ok(format) = std::fs::read_to_string(live) else { return eprintln!("skipped: no readable tracefs") };
+    // Another kernel's record: parent_pid and child_pid trade places.
+    let offset = |field: &str| -> Option<String> {
+        let line = format.lines().find(|l| l.contains(&format!(" {field};")))?;
+        Some(line.split("offset:").nth(1)?.split(';').next()?.to_string())
+    };
+    let (Some(parent), Some(child)) = (offset("parent_pid"), offset("child_pid")) else { return eprintln!("skipped: unexpected format") };
+    let swapped: String = format
+        .lines()
+        .map(|l| match l {
+            l if l.contains(" parent_pid;") => l.replace(&format!("offset:{parent};"), &format!("offset:{child};")),
+            l if l.contains(" child_pid;") => l.replace(&format!("offset:{child};"), &format!("offset:{parent};")),
+            l => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    let dir = scratch("other-tracefs");
+    let event = dir.join("events/sched/sched_process_fork");
+    std::fs::create_dir_all(&event).expect("mkdir");
+    std::fs::write(event.join("format"), swapped).expect("format");
+    let file = scratch("fork.rtc");
+    let program = "tracepoint:sched:sched_process_fork { printf(\"%d %d\\n\", args.parent_pid == tid, args.child_pid != tid); exit(); }";
+    let o = rtrace(&["build", "--btf", "/sys/kernel/btf/vmlinux", "--tracefs", dir.to_str().expect("path"), "-e", program, "-o", file.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let forks = std::thread::spawn(|| {
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = Command::new("true").status();
+        }
+    });
+    let o = run(runner(), &[file.to_str().expect("path")]);
+    let _ = forks.join();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().next(), Some("1 1"), "the fields were read at this kernel's offsets; stderr: {}", text(&o.stderr));
+}

@@ -7,7 +7,7 @@ use inkwell::IntPredicate;
 use crate::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
-use super::probe::{ArgsSource, Lower};
+use super::probe::Lower;
 use crate::abi::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
@@ -560,43 +560,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let found = bb.b.build_is_not_null(p, "found")?;
         bb.if_then(found, |s| s.store_i64(value, s.load_i64(p)?))?;
         bb.load_i64(value)
-    }
-
-    fn tracepoint_field(&mut self, name: &str, ty: Type) -> R<Val<'ctx>> {
-        let AttachKind::Tracepoint { format, .. } = &self.attach.kind else {
-            return Err(internal("args outside a tracepoint"));
-        };
-        let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
-        if crate::system::tracepoint_format::is_data_loc(f) && !matches!(self.args, ArgsSource::Syscall { .. }) {
-            // The string's address: the record's plus the low 16 bits of the field.
-            let bb = self.bb;
-            let word = bb.load_int(bb.gep(self.ctx_arg, f.offset)?, 4, false)?;
-            let loc = bb.b.build_and(word, bb.const_i64(0xffff), "data_loc")?;
-            let base = bb.b.build_ptr_to_int(self.ctx_arg, bb.i64(), "record")?;
-            return Ok(Val::Int(bb.b.build_int_add(base, loc, "string_at")?));
-        }
-        // A pointer typed from BTF is the field's integer in the context.
-        let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
-        let bb = self.bb;
-        if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
-            let Type::Int { bits, signed } = ty else {
-                return Err(internal("fused syscall field is not an integer"));
-            };
-            let slot = slots.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
-            return Ok(Val::Int(super::syscalls::field(bb, f.offset, usize::from(bits / 8), signed, *nr, *ret, slot)?));
-        }
-        let at = bb.gep(self.ctx_arg, f.offset)?;
-        Ok(match ty {
-            Type::Str(n) => {
-                // Copied with a helper: a memcpy from the context gets folded into loads
-                // through a moved context pointer, which the verifier refuses.
-                let buf = bb.stack_buffer(n, "field")?;
-                bb.helper(Helper::ProbeReadKernel, &[buf.into(), bb.const_i64(n as u64).into(), at.into()])?;
-                Val::Str(buf, n)
-            }
-            Type::Int { bits, signed } => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
-            _ => return Err(internal("untyped tracepoint field")),
-        })
     }
 
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {

@@ -16,6 +16,7 @@ mod probe;
 mod stmt;
 mod strings;
 mod syscalls;
+mod tracepoint;
 mod trusted;
 mod usdt;
 mod watchpoint;
@@ -44,6 +45,10 @@ pub struct Options {
     /// Buffers in per-CPU scratch maps instead of the stack: set by `compile` itself when a
     /// script does not fit in the 512-byte BPF stack.
     pub scratch: bool,
+    /// A compiled script for other kernels (`rtrace build`): tracepoint fields are read with
+    /// `bpf_probe_read_kernel` at offsets relocated at load, instead of loaded directly at
+    /// offsets the verifier requires to be constant (a helper call more per field read).
+    pub portable: bool,
 }
 
 /// Compiles with buffers on the stack (fastest); a script whose probes need more than the
@@ -137,16 +142,18 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         print_maps_on_exit: program.config.print_maps_on_exit,
         max_cat_bytes: program.config.max_cat_bytes,
         str_trunc_trailer: program.config.str_trunc_trailer.clone(),
-        facts: program.facts.iter().cloned().chain(tracepoint_facts(program)).collect(),
+        facts: program.facts.iter().cloned().chain(tracepoint_facts(program, options.portable)).collect(),
         features: program.features.iter().map(|f| f.key().to_string()).collect(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
 }
 
 /// The fields each tracepoint program reads from its record, as facts the runtime checks
-/// against the running kernel's format: the offsets are in the context loads, which the
-/// verifier requires to be constant, so they are checked, not relocated.
-fn tracepoint_facts(program: &hir::Program) -> Vec<crate::artifact::Fact> {
+/// against the running kernel's format: fact `program.facts.len() + i` is the i-th. Direct
+/// context loads hold their offsets as constants the verifier requires, so those facts are
+/// checked, not relocated; `portable` programs read fields at relocated offsets
+/// (`Lower::tracepoint_field`).
+pub(crate) fn tracepoint_facts(program: &hir::Program, portable: bool) -> Vec<crate::artifact::Fact> {
     use crate::artifact::{Fact, FactKind};
     let mut out: Vec<Fact> = Vec::new();
     for probe in &program.probes {
@@ -154,7 +161,7 @@ fn tracepoint_facts(program: &hir::Program) -> Vec<crate::artifact::Fact> {
             let hir::AttachKind::Tracepoint { category, event, format } = &ap.kind else { continue };
             for f in format.fields.iter().filter(|f| probe.args_fields.contains(&f.name)) {
                 let what = FactKind::TracepointField { category: category.clone(), event: event.clone(), field: f.name.clone(), size: f.size as u64 };
-                let fact = Fact { what, compiled: f.offset as u64, fixed: true };
+                let fact = Fact { what, compiled: f.offset as u64, fixed: !portable };
                 if !out.contains(&fact) {
                     out.push(fact);
                 }

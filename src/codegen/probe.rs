@@ -34,6 +34,8 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// `-p`: leave unless the current process is the global `FilterPid` (not in BEGIN, END or
     /// interval, which belong to no process).
     pub filter_pid: bool,
+    /// `Options::portable`: tracepoint fields at relocated offsets.
+    pub portable: bool,
     /// Enclosing loops, innermost last: where `continue` and `break` go.
     pub loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     /// Stack slots besides the variables that outlive every statement (a fused program's
@@ -75,6 +77,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             probe_name: None,
             pinned: Vec::new(),
             filter_pid: options.filter_pid,
+            portable: options.portable,
             loops: Vec::new(),
         }
     }

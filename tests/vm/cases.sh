@@ -165,11 +165,16 @@ check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out
 
 # Scripts compiled on the host for its kernel, run here by the runner without LLVM
 # (rtrace-run); the same script compiled here must print the same lines.
+# The workload repeats every second (reads and a fork) until the tracer is done, at most a
+# minute: the compile inside the guest is slow under TCG.
+workload() { i=0; while [ $i -lt 60 ]; do pause 1; readfile; echo x | cat > /dev/null; i=$((i + 1)); done; }
 portable() { # name
-    (pause 2; readfile) &
+    workload & w=$!
     rtrace-run /portable/$1.rtc > /tmp/run 2>&1
-    (pause 2; readfile) &
+    kill $w 2>/dev/null
+    workload & w=$!
     rtrace /portable/$1.bt > /tmp/here 2>&1
+    kill $w 2>/dev/null
     grep -v '^Attached' /tmp/run | grep . > /tmp/a
     grep -v '^Attached' /tmp/here | grep . > /tmp/b
     if [ -s /tmp/a ] && cmp -s /tmp/a /tmp/b; then echo "VM-RESULT PASS portable_$1"; while read -r l; do echo "  | $l"; done < /tmp/a
@@ -179,6 +184,7 @@ portable() { # name
 if [ -d /portable ]; then
 portable tasks
 portable fentry
+portable fork
 fi
 
 # What every program cost the verifier (RTRACE_VERIFIER_STATS, set by /init): the host keeps
