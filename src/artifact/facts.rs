@@ -38,6 +38,8 @@ pub enum FactKind {
     KernelSymbol { name: String },
     /// The id of the cgroup at `path` (`cgroupid`): its inode number in cgroupfs.
     CgroupId { path: String },
+    /// The vmlinux BTF id of kernel variable `name` (`percpu_kaddr`).
+    KernelVariable { name: String },
     /// Which build the binary at `path` is (uprobes and USDT probes in it are at file offsets
     /// of that build): a hash of its ELF build id (`runtime::uprobe_target::identity`).
     Binary { path: String },
@@ -58,6 +60,7 @@ impl std::fmt::Display for FactKind {
             FactKind::KernelSymbol { name } => write!(f, "kernel symbol `{name}`"),
             FactKind::CgroupId { path } => write!(f, "cgroup `{path}`"),
             FactKind::Binary { path } => write!(f, "the build of {path}"),
+            FactKind::KernelVariable { name } => write!(f, "kernel variable `{name}`"),
         }
     }
 }

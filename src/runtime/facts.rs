@@ -31,7 +31,7 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             None => problems.push(format!("it needs kernel feature `{key}`, which this rtrace does not know")),
         }
     }
-    let needs_btf = meta.facts.iter().any(|f| matches!(f.what, FactKind::MemberOffset { .. }))
+    let needs_btf = meta.facts.iter().any(|f| matches!(f.what, FactKind::MemberOffset { .. } | FactKind::KernelVariable { .. }))
         || meta.programs.iter().any(|p| matches!(p.attach, Attach::Fentry { .. } | Attach::Iter { .. }));
     let btf = if needs_btf { kernel.btf() } else { None };
     if needs_btf && btf.is_none() {
@@ -41,6 +41,10 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
         let found = match &fact.what {
             FactKind::MemberOffset { .. } => match btf {
                 Some(btf) => member_offset(btf, &fact.what),
+                None => continue,
+            },
+            FactKind::KernelVariable { name } => match btf {
+                Some(btf) => btf.find(Namespace::Var, name).map(u64::from).ok_or_else(|| format!("{} does not exist in this kernel's BTF", fact.what)),
                 None => continue,
             },
             FactKind::TracepointField { category, event, field, size } => match kernel.tracepoint_format(category, event) {
@@ -62,10 +66,10 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
         match found {
             Ok(v) if v == fact.compiled => {}
             Ok(v) if !fact.fixed => fact.compiled = v,
-            Ok(v) => problems.push(format!(
-                "{} is at offset {v} on this kernel, {} where the script was compiled, and this use of it cannot be relocated",
-                fact.what, fact.compiled
-            )),
+            Ok(v) => problems.push(match fact.what {
+                FactKind::KernelVariable { .. } => format!("{} has BTF id {v} on this kernel, {} where the script was compiled", fact.what, fact.compiled),
+                _ => format!("{} is at offset {v} on this kernel, {} where the script was compiled, and this use of it cannot be relocated", fact.what, fact.compiled),
+            }),
             Err(e) => problems.push(e),
         }
     }

@@ -305,6 +305,12 @@ impl<'k> Checker<'k> {
             }
             None => None,
         };
+        // The BTF id is the loader's handle on the variable: checked again when a compiled
+        // script runs on another kernel (where it is another id, the script is refused).
+        let what = crate::artifact::FactKind::KernelVariable { name: var.clone() };
+        if !self.facts.iter().any(|f| f.what == what) {
+            self.facts.push(crate::artifact::Fact { what, compiled: u64::from(btf_id), fixed: true });
+        }
         Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
     }
 
