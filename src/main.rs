@@ -158,7 +158,8 @@ fn run() -> ExitCode {
     // (-o FILE) instead of run.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let build = argv.get(1).is_some_and(|a| a == "build");
-    if build {
+    // `rtrace run FILE`: the same as `rtrace FILE` (a compiled script or a script's text).
+    if build || argv.get(1).is_some_and(|a| a == "run") {
         argv.remove(1);
     }
     // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
