@@ -1,6 +1,8 @@
-//! `sema::KernelInfo` over the live system: tracefs (mounted when missing, root only), the
-//! kernel's BTF (read on first use: most scripts need no C types) and the binaries uprobes
-//! name.
+//! The one reader of the system rtrace runs on: tracefs (mounted when missing, root only),
+//! the kernel's BTF (read on first use: most scripts need no C types), kallsyms, and the
+//! binaries uprobes name; or, for `--btf`/`--tracefs`, another machine's kernel described by
+//! files. The runtime reads it directly (attach, `facts::settle`); the compiler asks it through
+//! `sema::KernelInfo` (`src/kernel_info.rs`).
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
