@@ -7,7 +7,7 @@ mod depth;
 mod error;
 mod lexer;
 mod preprocess;
-pub mod span;
+pub use crate::span;
 
 pub use error::ParseError;
 pub use span::{FileId, Span};

@@ -6,7 +6,7 @@ use super::events::EventSink;
 use super::loader::Loaded;
 use super::output::folded;
 use super::RuntimeError;
-use crate::codegen::artifact::MapMeta;
+use crate::artifact::MapMeta;
 
 /// Whether the SVG can be written where asked, checked before tracing: a wrong directory is
 /// said at once, not after the trace.

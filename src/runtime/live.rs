@@ -18,7 +18,7 @@ use super::events::EventSink;
 use super::loader::Loaded;
 use super::output::{entries, Entry, EntryValue};
 use super::RuntimeError;
-use crate::codegen::artifact::MapMeta;
+use crate::artifact::MapMeta;
 
 /// The interval `--live` alone redraws at.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -222,10 +222,10 @@ pub fn frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::artifact::MapLayout;
+    use crate::artifact::MapLayout;
     use crate::runtime::output::Bucket;
-    use crate::sema::hir::MapValue;
-    use crate::sema::Type;
+    use crate::artifact::MapValue;
+    use crate::artifact::Type;
 
     fn meta(name: &str, keys: Vec<Type>, value: MapValue) -> MapMeta {
         let layout = MapLayout { key_size: 8, value_size: 8, percpu: false, max_entries: 16, array: false };

@@ -33,8 +33,8 @@ use super::loader::Loaded;
 use super::output::{entries, Entry, EntryValue};
 use super::symbols::{SymbolCache, Symbols};
 use super::RuntimeError;
-use crate::codegen::artifact::{Counter, MapMeta, RuntimeMeta, COUNTERS_MAP, STACKS_MAP};
-use crate::sema::hir::MapValue;
+use crate::artifact::{Counter, MapMeta, RuntimeMeta, COUNTERS_MAP, STACKS_MAP};
+use crate::artifact::MapValue;
 
 /// `--metrics`: where to serve, and the cardinality limit.
 #[derive(Debug, Clone)]
@@ -307,9 +307,9 @@ pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::artifact::MapLayout;
+    use crate::artifact::MapLayout;
     use crate::runtime::output::Bucket;
-    use crate::sema::Type;
+    use crate::artifact::Type;
 
     fn meta(name: &str, keys: Vec<Type>, key_names: &[&str], value: MapValue) -> MapMeta {
         let layout = MapLayout { key_size: 8, value_size: 8, percpu: false, max_entries: 16, array: false };

@@ -6,8 +6,10 @@
 //! other probe is attached. When BEGIN calls exit(), nothing else is attached at all.
 
 mod child;
+pub mod compiled;
 mod error;
 mod events;
+mod facts;
 pub mod features;
 mod flamegraph;
 pub mod kernel;
@@ -19,7 +21,6 @@ mod object;
 pub mod output;
 mod pcap;
 mod perfbuf;
-pub mod printf;
 pub mod privileges;
 pub mod progress;
 mod ringbuf;
@@ -35,7 +36,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
+use crate::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
 pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -69,6 +70,9 @@ pub struct RunOptions {
     pub live: Option<std::time::Duration>,
     /// `--flamegraph FILE`: the stack-keyed maps as a flame graph SVG at exit.
     pub flamegraph: Option<std::path::PathBuf>,
+    /// The artifact was compiled elsewhere (a compiled script): check what it assumed of the
+    /// kernel, and relocate it, before loading (`facts::settle`).
+    pub settle: bool,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -78,6 +82,16 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // here on SIGINT, SIGTERM and SIGHUP end the trace, where before they ended rtrace.
     let signals = catch_signals().map_err(RuntimeError::Io)?;
     let sig_rx = &signals.rx;
+    let settled;
+    let artifact = match options.settle {
+        true => {
+            let mut a = artifact.clone();
+            facts::settle(&mut a, &LiveKernel::open())?;
+            settled = a;
+            &settled
+        }
+        false => artifact,
+    };
     let meta = &artifact.meta;
     // Caught before anything is announced, so a SIGUSR1 right after "Attached" runs them.
     let on_usr1: Vec<&str> = meta.programs.iter().filter(|p| matches!(p.attach, Attach::Signal { .. })).map(|p| p.function.as_str()).collect();
@@ -399,7 +413,7 @@ fn event_loop(
     sink: &mut EventSink,
     loaded: &Loaded,
     links: &mut Links,
-    mut live: Option<(&mut live::Live, &[crate::codegen::artifact::MapMeta])>,
+    mut live: Option<(&mut live::Live, &[crate::artifact::MapMeta])>,
 ) -> Result<Ended, RuntimeError> {
     let pollin = |fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let mut fds = vec![pollin(ring.fd()), pollin(sig_rx.as_raw_fd())];

@@ -4,9 +4,9 @@
 //! them out its own way. Pure.
 
 use super::{hist_bound, lhist_bounds, lhist_label, hist_label, push_key_part, resolved, sorted, value_text, Folded, Limits, RawEntries, Resolve};
-use crate::codegen::artifact::MapMeta;
-use crate::codegen::maps::key_offsets;
-use crate::sema::hir::MapValue;
+use crate::artifact::MapMeta;
+use crate::artifact::key_offsets;
+use crate::artifact::MapValue;
 
 /// One entry of a map: each key part as the text format prints it, and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,8 +109,8 @@ fn bucket(kind: MapValue, index: u64, count: u64) -> Bucket {
 mod tests {
     use super::super::NoSymbols;
     use super::*;
-    use crate::codegen::artifact::MapLayout;
-    use crate::sema::Type;
+    use crate::artifact::MapLayout;
+    use crate::artifact::Type;
 
     fn meta(keys: Vec<Type>, value: MapValue) -> MapMeta {
         let layout = MapLayout { key_size: 16, value_size: 8, percpu: false, max_entries: 16, array: false };

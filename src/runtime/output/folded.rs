@@ -8,9 +8,9 @@
 //! average of an `avg`/`stats`, or the number of values of a histogram.
 
 use super::{entries, EntryValue, RawEntries, Resolve};
-use crate::codegen::artifact::MapMeta;
-use crate::sema::hir::MapValue;
-use crate::sema::Type;
+use crate::artifact::MapMeta;
+use crate::artifact::MapValue;
+use crate::artifact::Type;
 
 /// Whether `-f folded` prints the map as folded stacks: it has a stack in its key and
 /// numbers as values.
@@ -109,8 +109,8 @@ pub fn flamegraph_svg(lines: &[String], title: &str) -> Result<Vec<u8>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::artifact::MapLayout;
-    use crate::sema::types::{StackMode, StackSpec};
+    use crate::artifact::MapLayout;
+    use crate::artifact::types::{StackMode, StackSpec};
 
     /// Stack id N is frames `f{N}_leaf+4`, `f{N}_mid+8`, `main+1` (innermost first).
     struct Stacks;
