@@ -121,8 +121,8 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     })?;
     let mut sink = EventSink::new(meta, &options.output)?;
     // Served until run() returns, so the final values can be scraped until the exit dump.
-    let _metrics = options.metrics.as_ref().map(|m| metrics::MetricsServer::start(m, meta, &loaded, sink.ncpus)).transpose()?;
-    if let Some(m) = &_metrics {
+    let metrics_server = options.metrics.as_ref().map(|m| metrics::MetricsServer::start(m, meta, &loaded, sink.ncpus)).transpose()?;
+    if let Some(m) = &metrics_server {
         stderr_line(&format!("Serving metrics on http://{}/metrics", m.addr));
     }
     let mut live = options.live.map(|interval| {
