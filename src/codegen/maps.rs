@@ -54,8 +54,10 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
     let key_size = (user_key + if bucket { 8 } else { 0 }).max(8);
     let (value_size, percpu) = match decl.value {
         MapValue::Scalar(t) => (slot_size(t), false),
-        MapValue::Count | MapValue::Sum { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => (8, true),
-        MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } => (16, true),
+        MapValue::Count | MapValue::Sum { .. } => (8, true),
+        // A histogram's bucket holds its count and the sum of its values (`--metrics`'s
+        // `_sum`), as avg's and stats' (count, total).
+        MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => (16, true),
     };
     let array_entries = match decl.value {
         _ if !decl.keys.is_empty() || decl.deleted_in_probe || decl.declared.is_some() => None,

@@ -224,9 +224,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             bb.store_i64(at, bb.b.build_int_add(old, by, "add")?)
         };
         match value {
-            MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => add(p, bb.const_i64(1))?,
+            MapValue::Count => add(p, bb.const_i64(1))?,
             MapValue::Sum { .. } => add(p, x)?,
-            MapValue::Avg | MapValue::Stats => {
+            MapValue::Avg | MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => {
                 add(p, bb.const_i64(1))?;
                 add(bb.gep(p, 8)?, x)?;
             }
@@ -258,9 +258,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         let fresh = bb.stack_buffer(l.value_size, "agg")?;
         let (first, second) = match value {
-            MapValue::Count | MapValue::Hist { .. } | MapValue::Lhist { .. } => (bb.const_i64(1), None),
+            MapValue::Count => (bb.const_i64(1), None),
             MapValue::Sum { .. } => (x, None),
-            MapValue::Avg | MapValue::Stats => (bb.const_i64(1), Some(x)),
+            MapValue::Avg | MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => (bb.const_i64(1), Some(x)),
             MapValue::Min { .. } | MapValue::Max { .. } => (x, Some(bb.const_i64(1))),
             MapValue::Scalar(_) => (x, None),
         };

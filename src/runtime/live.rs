@@ -138,7 +138,7 @@ pub fn frame(
         for e in entries {
             let id = (meta.name.clone(), e.key.clone());
             match &e.value {
-                EntryValue::Hist(buckets) => {
+                EntryValue::Hist { buckets, .. } => {
                     // Stored as (bucket index, count) pairs: the range of buckets shown moves.
                     let before = previous.get(&id);
                     let prev_count = |index: u64| before.and_then(|p| p.chunks(2).find(|c| c[0] == i128::from(index)).map(|c| c[1])).unwrap_or(0);
@@ -269,8 +269,8 @@ mod tests {
         let m = meta("h", vec![], MapValue::Hist { k: 0 });
         let b = |index, count| Bucket { index, label: format!("[{index}]"), le: Some(index as i128), count };
         let mut prev = HashMap::new();
-        frame("h", &[(m.clone(), vec![Entry { key: vec![], value: EntryValue::Hist(vec![b(1, 4)]) }])], &mut prev, Duration::from_secs(1), 30, 120);
-        let lines = frame("h", &[(m, vec![Entry { key: vec![], value: EntryValue::Hist(vec![b(1, 5), b(2, 3)]) }])], &mut prev, Duration::from_secs(1), 30, 120);
+        frame("h", &[(m.clone(), vec![Entry { key: vec![], value: EntryValue::Hist { buckets: vec![b(1, 4)], sum: None } }])], &mut prev, Duration::from_secs(1), 30, 120);
+        let lines = frame("h", &[(m, vec![Entry { key: vec![], value: EntryValue::Hist { buckets: vec![b(1, 5), b(2, 3)], sum: None } }])], &mut prev, Duration::from_secs(1), 30, 120);
         assert_eq!(lines[2], "@h: 8 values, 4.0/s");
         assert!(lines[3].contains("[1]") && lines[3].contains(" 1 |"), "{lines:#?}");
         assert!(lines[4].contains(" 3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|"), "{lines:#?}");

@@ -15,8 +15,8 @@
 //! - `count()` and a `sum()` of unsigned values: counter `rtrace_m_total`; other integers,
 //!   `sum()` of signed values, `min`, `max`, `avg`: gauge `rtrace_m`;
 //!   `stats`: gauges `rtrace_m_count`, `rtrace_m_average`, `rtrace_m_sum`;
-//! - `hist`/`lhist`: histogram `rtrace_m` (`_bucket{le}`, `_count`), `le` the largest integer
-//!   a bucket holds; no `_sum`, as the kernel keeps bucket counts only (as bpftrace);
+//! - `hist`/`lhist`: histogram `rtrace_m` (`_bucket{le}`, `_sum`, `_count`), `le` the largest
+//!   integer a bucket holds, `_sum` from the sums the buckets keep beside their counts;
 //! - maps of strings, tuples and other text: not exported (a comment says so);
 //! - at most `max_series` series per map, the largest entries first; the others are counted
 //!   in the counter `rtrace_metrics_dropped_series_total{map="m"}`;
@@ -244,7 +244,7 @@ pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut St
         name = format!("rtrace_map_{}", &name["rtrace_".len()..]);
     }
     let series_of = |e: &Entry| match &e.value {
-        EntryValue::Hist(b) => b.len() + 2,
+        EntryValue::Hist { buckets, .. } => buckets.len() + 3,
         EntryValue::Stats { .. } => 3,
         _ => 1,
     };
@@ -281,7 +281,7 @@ pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut St
     let _ = writeln!(out, "# HELP {name}{suffix} {what}: {}\n# TYPE {name}{suffix} {kind}", meta.value.describe());
     for e in &kept {
         match &e.value {
-            EntryValue::Hist(buckets) => {
+            EntryValue::Hist { buckets, sum } => {
                 let mut total = 0u64;
                 let mut inf = false;
                 for b in buckets {
@@ -292,6 +292,9 @@ pub fn family(meta: &MapMeta, entries: &[Entry], max_series: usize, out: &mut St
                 }
                 if !inf {
                     let _ = writeln!(out, "{name}_bucket{} {total}", labels(&names, &e.key, Some(("le", "+Inf"))));
+                }
+                if let Some(sum) = sum {
+                    let _ = writeln!(out, "{name}_sum{} {sum}", labels(&names, &e.key, None));
                 }
                 let _ = writeln!(out, "{name}_count{} {total}", labels(&names, &e.key, None));
             }
@@ -337,10 +340,10 @@ mod tests {
     fn histograms_are_cumulative_and_end_at_infinity() {
         let m = meta("lat", vec![], &[], MapValue::Hist { k: 0 });
         let b = |le, count| Bucket { index: 0, label: String::new(), le: Some(le), count };
-        let e = Entry { key: vec![], value: EntryValue::Hist(vec![b(0, 2), b(1, 0), b(3, 5)]) };
+        let e = Entry { key: vec![], value: EntryValue::Hist { buckets: vec![b(0, 2), b(1, 0), b(3, 5)], sum: Some(17) } };
         let mut out = String::new();
         family(&m, &[e], 100, &mut out);
-        assert!(out.contains("rtrace_lat_bucket{le=\"0\"} 2\nrtrace_lat_bucket{le=\"1\"} 2\nrtrace_lat_bucket{le=\"3\"} 7\nrtrace_lat_bucket{le=\"+Inf\"} 7\nrtrace_lat_count 7\n"), "{out}");
+        assert!(out.contains("rtrace_lat_bucket{le=\"0\"} 2\nrtrace_lat_bucket{le=\"1\"} 2\nrtrace_lat_bucket{le=\"3\"} 7\nrtrace_lat_bucket{le=\"+Inf\"} 7\nrtrace_lat_sum 17\nrtrace_lat_count 7\n"), "{out}");
         assert!(out.contains("# TYPE rtrace_lat histogram\n"));
     }
 

@@ -25,8 +25,9 @@ pub enum EntryValue {
     Avg { count: i64, total: i64 },
     /// stats: how many values, and their total.
     Stats { count: i64, total: i64 },
-    /// hist/lhist: the buckets from the first to the last one holding a value.
-    Hist(Vec<Bucket>),
+    /// hist/lhist: the buckets from the first to the last one holding a value, and the sum of
+    /// the values (None from an artifact whose map kept counts only).
+    Hist { buckets: Vec<Bucket>, sum: Option<i64> },
 }
 
 impl EntryValue {
@@ -36,7 +37,7 @@ impl EntryValue {
             EntryValue::Int(n) => *n,
             EntryValue::Text(_) => 0,
             EntryValue::Avg { count, total } | EntryValue::Stats { count, total } => i128::from(if *count == 0 { 0 } else { total.wrapping_div(*count) }),
-            EntryValue::Hist(b) => b.iter().map(|b| i128::from(b.count)).sum(),
+            EntryValue::Hist { buckets, .. } => buckets.iter().map(|b| i128::from(b.count)).sum(),
         }
     }
 }
@@ -81,14 +82,14 @@ pub fn entries(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> Vec<E
                 Folded::Bytes(b) => EntryValue::Text(value_text(meta.value.scalar_type(), b, resolve)),
                 Folded::Avg(count, total) => EntryValue::Avg { count: *count, total: *total },
                 Folded::Stats(count, total) => EntryValue::Stats { count: *count, total: *total },
-                Folded::Hist(h) => {
+                Folded::Hist(h, sum) => {
                     let mut nonzero = h.iter().filter(|(_, n)| **n > 0).map(|(b, _)| *b);
                     let buckets = match (nonzero.next(), nonzero.next_back()) {
                         (Some(first), Some(last)) => first..last + 1,
                         (Some(only), None) => only..only + 1,
                         _ => 0..0,
                     };
-                    EntryValue::Hist(buckets.map(|i| bucket(meta.value, i, h.get(&i).copied().unwrap_or(0))).collect())
+                    EntryValue::Hist { buckets: buckets.map(|i| bucket(meta.value, i, h.get(&i).copied().unwrap_or(0))).collect(), sum: *sum }
                 }
             };
             Entry { key, value }
@@ -130,12 +131,28 @@ mod tests {
             raw.push(&words(&[b]), &words(&[n]));
         }
         let got = entries(&m, &raw, &NoSymbols);
-        let EntryValue::Hist(buckets) = &got[0].value else { panic!("{got:?}") };
+        let EntryValue::Hist { buckets, .. } = &got[0].value else { panic!("{got:?}") };
         assert_eq!(buckets.len(), 11);
         assert_eq!((buckets[0].le, buckets[0].count, buckets[0].label.as_str()), (Some(0), 2, "[0]"));
         assert_eq!((buckets[2].le, buckets[2].count, buckets[2].label.as_str()), (Some(3), 5, "[2, 4)"));
         assert_eq!((buckets[10].le, buckets[10].count, buckets[10].label.as_str()), (Some(1023), 1, "[512, 1K)"));
         assert_eq!(got[0].value.magnitude(), 8);
+    }
+
+    #[test]
+    fn a_hist_whose_buckets_keep_sums_has_its_total() {
+        let mut m = meta(vec![], MapValue::Hist { k: 0 });
+        m.layout.value_size = 16;
+        let mut raw = RawEntries::new(8, 16);
+        raw.push(&words(&[1]), &words(&[2, 0]));
+        raw.push(&words(&[4]), &words(&[3, 15]));
+        let got = entries(&m, &raw, &NoSymbols);
+        assert!(matches!(&got[0].value, EntryValue::Hist { sum: Some(15), buckets } if buckets.len() == 4), "{got:?}");
+        // Counts only (an artifact from before): no sum.
+        m.layout.value_size = 8;
+        let mut raw = RawEntries::new(8, 8);
+        raw.push(&words(&[1]), &words(&[2]));
+        assert!(matches!(&entries(&m, &raw, &NoSymbols)[0].value, EntryValue::Hist { sum: None, .. }));
     }
 
     #[test]
@@ -145,7 +162,7 @@ mod tests {
         raw.push(&words(&[0]), &words(&[1]));
         raw.push(&words(&[3]), &words(&[4]));
         let got = entries(&m, &raw, &NoSymbols);
-        let EntryValue::Hist(buckets) = &got[0].value else { panic!("{got:?}") };
+        let EntryValue::Hist { buckets, .. } = &got[0].value else { panic!("{got:?}") };
         let les: Vec<Option<i128>> = buckets.iter().map(|b| b.le).collect();
         assert_eq!(les, [Some(-1), Some(4), Some(9), None]);
     }

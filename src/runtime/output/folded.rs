@@ -28,7 +28,7 @@ pub fn lines(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> Vec<Str
     let mut out = Vec::new();
     for e in entries(meta, raw, resolve).into_iter().rev() {
         let n = match &e.value {
-            EntryValue::Hist(b) => b.iter().map(|b| i128::from(b.count)).sum(),
+            EntryValue::Hist { buckets: b, .. } => b.iter().map(|b| i128::from(b.count)).sum(),
             v => v.magnitude(),
         };
         if n <= 0 {

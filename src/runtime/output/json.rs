@@ -117,7 +117,7 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
             Folded::Bytes(b) => value_json(meta.value.scalar_type(), b, resolve),
             Folded::Avg(c, t) => json_int(i128::from(sorted.average(*c, *t))),
             Folded::Stats(c, t) => json!({ "count": json_int(i128::from(*c)), "average": json_int(i128::from(sorted.average(*c, *t))), "total": json_int(i128::from(*t)) }),
-            Folded::Hist(h) => hist_json(meta.value, h, &sorted),
+            Folded::Hist(h, _) => hist_json(meta.value, h, &sorted),
         }
     };
     let name = format!("@{}", meta.name);

@@ -241,7 +241,9 @@ enum Folded<'a> {
     /// count, total
     Avg(i64, i64),
     Stats(i64, i64),
-    Hist(BTreeMap<u64, u64>),
+    /// Bucket counts, and the sum of the values when the map keeps it (its bucket values are
+    /// (count, sum); artifacts before `--metrics` kept counts only).
+    Hist(BTreeMap<u64, u64>, Option<i64>),
 }
 
 /// The little-endian u64 at `at`, 0 past the end.
@@ -304,15 +306,19 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
     // Fold CPUs; hist buckets are grouped under their user key.
     let mut entries: Vec<(&[u8], Folded<'a>)> = Vec::with_capacity(raw.len());
     if let MapValue::Hist { .. } | MapValue::Lhist { .. } = meta.value {
-        let mut hists: BTreeMap<&[u8], BTreeMap<u64, u64>> = BTreeMap::new();
+        let summed = meta.layout.value_size - if meta.layout.array { 8 } else { 0 } >= 16;
+        let mut hists: BTreeMap<&[u8], (BTreeMap<u64, u64>, i64)> = BTreeMap::new();
         for (key, value) in raw.iter() {
             split(value, percpu, stride, &mut per_cpu);
             let user = &key[..user_key_len.min(key.len())];
             let bucket = u64_at(key, user_key_len);
             let n: u64 = per_cpu.iter().map(|c| u64_at(c, 0)).fold(0, u64::wrapping_add);
-            *hists.entry(user).or_default().entry(bucket).or_default() += n;
+            let sum: u64 = if summed { per_cpu.iter().map(|c| u64_at(c, 8)).fold(0, u64::wrapping_add) } else { 0 };
+            let (counts, total) = hists.entry(user).or_default();
+            *counts.entry(bucket).or_default() += n;
+            *total = total.wrapping_add(sum as i64);
         }
-        entries.extend(hists.into_iter().map(|(k, h)| (k, Folded::Hist(h))));
+        entries.extend(hists.into_iter().map(|(k, (h, sum))| (k, Folded::Hist(h, summed.then_some(sum)))));
     } else {
         for (key, value) in raw.iter() {
             split(value, percpu, stride, &mut per_cpu);
@@ -326,7 +332,7 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
         Folded::Int(n) => *n,
         Folded::Bytes(_) => 0,
         Folded::Avg(c, t) | Folded::Stats(c, t) => i128::from(if *c == 0 { 0 } else { t.wrapping_div(*c) }),
-        Folded::Hist(h) => h.values().map(|n| i128::from(*n)).sum(),
+        Folded::Hist(h, _) => h.values().map(|n| i128::from(*n)).sum(),
     };
     // Sorted as small (value, key prefix, index) triples; equal prefixes of longer keys are
     // then ordered by their full bytes.
@@ -397,7 +403,7 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
             Folded::Avg(c, t) => writeln!(out, "{name}: {}", sorted.average(*c, *t)),
             // A record, as current bpftrace prints its stats values.
             Folded::Stats(c, t) => writeln!(out, "{name}: {{ .count = {c}, .average = {}, .total = {t} }}", sorted.average(*c, *t)),
-            Folded::Hist(h) => {
+            Folded::Hist(h, _) => {
                 let _ = writeln!(out, "{name}:");
                 out.push_str(&render_hist(meta.value, h, &sorted));
                 out.push('\n');
