@@ -129,6 +129,9 @@ pub fn frame(
     cols: usize,
 ) -> Vec<String> {
     let secs = elapsed.as_secs_f64().max(1e-3);
+    // Only the keys of this frame are kept: a map whose keys come and go (pids) does not
+    // grow the memory of the view.
+    let mut next: HashMap<(String, Vec<String>), Vec<i128>> = HashMap::new();
     let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
     for (meta, entries) in maps {
         let name = format!("@{}", meta.name);
@@ -151,7 +154,7 @@ pub fn frame(
                         let bar = (*d as f64 / max as f64 * BAR as f64).round().max(0.0) as usize;
                         hists.push(format!("  {:<16}{:>10} |{:<BAR$}|", b.label, d, "@".repeat(bar)));
                     }
-                    previous.insert(id, buckets.iter().flat_map(|b| [i128::from(b.index), i128::from(b.count)]).collect());
+                    next.insert(id, buckets.iter().flat_map(|b| [i128::from(b.index), i128::from(b.count)]).collect());
                 }
                 EntryValue::Text(t) => scalars.push((f64::NEG_INFINITY, format!("{}: {t}", key_text(e)))),
                 EntryValue::Stats { count, .. } | EntryValue::Avg { count, .. } => {
@@ -162,13 +165,13 @@ pub fn frame(
                         v => v.magnitude().to_string(),
                     };
                     scalars.push((rate, format!("{:<40} {value:>14}   {rate:>10.1} values/s", key_text(e))));
-                    previous.insert(id, vec![i128::from(*count)]);
+                    next.insert(id, vec![i128::from(*count)]);
                 }
                 EntryValue::Int(n) => {
                     let before = previous.get(&id).and_then(|p| p.first()).copied().unwrap_or(0);
                     let rate = (n - before) as f64 / secs;
                     scalars.push((rate, format!("{:<40} {n:>14}   {rate:>10.1}/s", key_text(e))));
-                    previous.insert(id, vec![*n]);
+                    next.insert(id, vec![*n]);
                 }
             }
         }
@@ -182,6 +185,7 @@ pub fn frame(
         block.extend(hists);
         blocks.push((name, block));
     }
+    *previous = next;
     // The window is shared: each map gets rows in turn until all fit or the window is full
     // (a blank line before each map, the header and the cursor's row taken first), so a map
     // of many keys cannot push the others out of view.
@@ -250,6 +254,9 @@ mod tests {
         let lines = frame("h", &[(m, entries)], &mut prev, Duration::from_secs(2), 30, 120);
         let rows: Vec<Vec<&str>> = lines[2..].iter().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(rows, [vec!["@c[0]", "30", "15.0/s"], vec!["@c[2]", "22", "1.0/s"], vec!["@c[1]", "10", "0.0/s"]]);
+        // Keys gone from the map are forgotten.
+        frame("h", &[(meta("c", vec![Type::I64], MapValue::Count), ints(1, |_| 1))], &mut prev, Duration::from_secs(1), 30, 120);
+        assert_eq!(prev.len(), 1);
     }
 
     #[test]
