@@ -453,12 +453,17 @@ fn progress_line_on_a_terminal_only() {
 
     let dir = scratch("progress");
     let log = dir.join("pane.log");
-    let command = format!("sleep 1; RTRACE_CACHE=0 RTRACE_PROGRESS_AFTER_MS=0 {BIN} -e '{script}'; echo rtrace-exited; sleep 60");
+    // rtrace starts once the pane's output is being logged (the test creates `go`).
+    let go = dir.join("go");
+    let command = format!("while [ ! -e {} ]; do sleep 0.05; done; RTRACE_CACHE=0 RTRACE_PROGRESS_AFTER_MS=0 {BIN} -e '{script}'; echo rtrace-exited; sleep 60", go.display());
     let Some(tmux) = Tmux::start(&dir, &command) else {
         eprintln!("SKIP: tmux is not installed (scripts/deps.sh installs it)");
         return;
     };
     tmux.cmd(&["pipe-pane", "-t", "t", "-o", &format!("cat >> {}", log.display())]);
+    // pipe-pane's `cat` is running once the log exists.
+    assert!(wait_for(Duration::from_secs(10), || log.exists().then_some(())).is_some(), "pipe-pane did not start");
+    std::fs::write(&go, "").expect("go");
     let done = wait_for(Duration::from_secs(60), || tmux.history().contains("rtrace-exited").then_some(()));
     assert!(done.is_some(), "{}", tmux.history());
     let raw = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
@@ -468,7 +473,7 @@ fn progress_line_on_a_terminal_only() {
     assert!(raw[..attached].ends_with("\r\x1b[K") || raw[..attached].rfind("\r\x1b[K").is_some(), "{raw:?}");
     // On the screen, nothing of it is left.
     let screen = tmux.history();
-    assert!(!screen.contains("loading programs") && !screen.contains("attaching probes"), "{screen}");
+    assert!(!screen.contains("loading programs") && !screen.contains("attaching probes") && !screen.contains("detaching probes"), "{screen}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
