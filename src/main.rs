@@ -217,6 +217,21 @@ fn run() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
+    if (cli.btf.is_some() || cli.tracefs.is_some()) && !(build || cli.dry_run || emit_what.is_some()) {
+        eprintln!("error: --btf and --tracefs describe another machine's kernel: use them with `rtrace build`, --dry-run or --emit, not to trace here");
+        return ExitCode::from(1);
+    }
+    if let Some(file) = &cli.btf {
+        let read = std::fs::read(file).map_err(|e| e.to_string()).and_then(|data| rtrace::btf::Btf::parse(data).map(|_| ()).map_err(|e| e.to_string()));
+        if let Err(e) = read {
+            eprintln!("error: cannot use --btf {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(dir) = cli.tracefs.as_ref().filter(|d| !d.is_dir()) {
+        eprintln!("error: cannot use --tracefs {}: not a directory (give a copy of another machine's /sys/kernel/tracing/events)", dir.display());
+        return ExitCode::from(1);
+    }
     if build && (cli.pid.is_some() || cli.command.is_some() || cli.dry_run || emit_what.is_some()) {
         eprintln!("error: `rtrace build` writes a compiled script: give -p, -c, --dry-run and --emit when you run it or compile, not to build");
         return ExitCode::from(1);
