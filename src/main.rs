@@ -377,6 +377,7 @@ fn run() -> ExitCode {
                 sources: vec![rtrace::artifact::file::Source { name: shown_name.clone(), text: src.clone() }],
                 params,
                 named,
+                unsafe_ok: cli.unsafe_ok,
                 meta: artifact.meta.clone(),
             };
             let path = cli.output.clone().unwrap_or_else(|| default_build_path(cli.args.first().filter(|_| cli.program.is_none())));
@@ -481,9 +482,9 @@ fn read_script(path: &str) -> std::io::Result<Script> {
 /// `rtrace FILE` where FILE is a compiled script: run as `rtrace-run FILE` would. Options
 /// that change the compiled program are refused: they were given when it was built.
 fn run_compiled(cli: &Cli, path: &str, bytes: &[u8], args: Vec<String>, command: Option<Vec<String>>) -> ExitCode {
-    let compiles = cli.unsafe_ok || cli.probe_filter.is_some() || !cli.include.is_empty() || cli.emit.is_some() || cli.dry_run || cli.btf.is_some() || cli.tracefs.is_some();
+    let compiles = cli.probe_filter.is_some() || !cli.include.is_empty() || cli.emit.is_some() || cli.dry_run || cli.btf.is_some() || cli.tracefs.is_some();
     if compiles {
-        eprintln!("error: {path} is a compiled script: --unsafe, --probe-filter, --include, --emit, --dry-run, --btf and --tracefs apply when it is built (`rtrace build`)");
+        eprintln!("error: {path} is a compiled script: --probe-filter, --include, --emit, --dry-run, --btf and --tracefs apply when it is built (`rtrace build`)");
         return ExitCode::from(1);
     }
     let compiled = match rtrace::artifact::file::read(bytes) {
@@ -507,7 +508,7 @@ fn run_compiled(cli: &Cli, path: &str, bytes: &[u8], args: Vec<String>, command:
         verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
         settle: true,
     };
-    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, options })
+    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, unsafe_ok: cli.unsafe_ok, options })
 }
 
 /// `rtrace build FILE` without -o: FILE's name with `.rtc` for its extension, in the
