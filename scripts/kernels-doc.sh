@@ -67,10 +67,12 @@ host_release=$(uname -r)
     printf "| --- | --- |"
     for k in $kernels; do printf " --- |"; done
     echo
-    for key in $(sed -n 's/^  \([a-z_0-9]*\): \(yes\|no\).*/\1/p' "$root/target/info-host.txt"); do
-        printf "| %s | %s |" "$key" "$(sed -n "s/^  $key: //p" "$root/target/info-host.txt")"
+    # rtrace's own features: the lines before `--info`'s last section, bpftrace's names for
+    # them (the same keys again, some of them).
+    for key in $(sed -n '/^bpftrace/q; s/^  \([a-z_0-9]*\): \(yes\|no\).*/\1/p' "$root/target/info-host.txt"); do
+        printf "| %s | %s |" "$key" "$(sed -n "/^bpftrace/q; s/^  $key: //p" "$root/target/info-host.txt")"
         for k in $kernels; do
-            printf " %s |" "$(sed -n "s/^VM-INFO $key: //p" "$root/target/vm/$k/matrix.txt")"
+            printf " %s |" "$(sed -n "/^VM-INFO bpftrace/q; s/^VM-INFO $key: //p" "$root/target/vm/$k/matrix.txt")"
         done
         echo
     done

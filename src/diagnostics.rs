@@ -39,10 +39,16 @@ pub fn warnings_shown() -> bool {
 /// (`WARNING: ...`), unless warnings are silenced.
 pub fn warn(message: impl std::fmt::Display) {
     if warnings_shown() {
-        use std::io::Write;
-        // A closed stderr is no reason to stop (eprintln! would panic).
-        let _ = writeln!(std::io::stderr().lock(), "WARNING: {message}");
+        stderr_line(&format!("WARNING: {message}"));
     }
+}
+
+/// Writes a line to stderr; a stderr that cannot be written (its reader gone) is ignored,
+/// where eprintln! would panic.
+pub fn stderr_line(text: &str) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
 }
 
 /// Renders diagnostics to stderr, coloured when stderr is a terminal (warnings only while

@@ -215,7 +215,7 @@ impl EventSink {
             self.flush();
         } else {
             self.flush();
-            super::stderr_line(text);
+            crate::diagnostics::stderr_line(text);
         }
         self.flush();
         Ok(())
@@ -300,7 +300,7 @@ impl EventSink {
                     PrintfAction::Message { error, .. } => {
                         if error || crate::diagnostics::warnings_shown() {
                             self.flush();
-                            super::stderr_line(line.trim_end_matches('\n'));
+                            crate::diagnostics::stderr_line(line.trim_end_matches('\n'));
                         }
                     }
                     PrintfAction::Value if self.options.json => {
@@ -327,12 +327,12 @@ impl EventSink {
                     }
                     PrintfAction::Cat => match read_head(&line, self.meta.max_cat_bytes) {
                         Ok(bytes) => self.emit("cat", &bytes)?,
-                        Err(e) => super::stderr_line(&format!("ERROR: failed to open file '{line}' ({})", os_message(&e))),
+                        Err(e) => crate::diagnostics::stderr_line(&format!("ERROR: failed to open file '{line}' ({})", os_message(&e))),
                     },
                     PrintfAction::System => match std::process::Command::new("sh").arg("-c").arg(&line).stderr(std::process::Stdio::inherit()).output() {
                         // bpftrace's JSON type for system()'s output is `syscall`.
                         Ok(o) => self.emit("syscall", &o.stdout)?,
-                        Err(e) => super::stderr_line(&format!("system: {line}: {e}")),
+                        Err(e) => crate::diagnostics::stderr_line(&format!("system: {line}: {e}")),
                     },
                 }
                 self.line = line;

@@ -75,11 +75,21 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
     }
     // Every tracepoint is still there (the ones whose fields the script reads were checked
     // with their fields).
+    let kprobes = meta.programs.iter().any(|p| matches!(p.attach, Attach::Kprobe { .. }));
+    let functions: Option<std::collections::HashSet<&str>> =
+        if kprobes { kernel.kernel_functions().map(|all| all.iter().map(String::as_str).collect()) } else { None };
+    if kprobes && !kernel.kprobes_available() {
+        problems.push("it has kprobes, and this kernel cannot run them (built without CONFIG_KPROBES)".into());
+    }
     for p in &meta.programs {
-        if let Attach::Tracepoint { category, event } = &p.attach {
-            if kernel.tracepoint_format(category, event).is_none() {
-                problems.push(format!("tracepoint {category}:{event} does not exist on this kernel"));
+        match &p.attach {
+            Attach::Tracepoint { category, event } if kernel.tracepoint_format(category, event).is_none() => {
+                problems.push(format!("tracepoint {category}:{event} does not exist on this kernel"))
             }
+            Attach::Kprobe { function, .. } if functions.as_ref().is_some_and(|f| !f.contains(function.as_str())) => {
+                problems.push(format!("kernel function `{function}` does not exist on this kernel ({})", p.probe_name))
+            }
+            _ => {}
         }
     }
     if let Some(btf) = btf {

@@ -157,12 +157,12 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // -v still prints the line: it is the readiness marker the tests wait for.
     if options.verbose {
         let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
-        stderr_line(&format!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3));
+        crate::diagnostics::stderr_line(&format!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3));
     }
     if !options.quiet {
         sink.notice("attached_probes", serde_json::json!({ "probes": attached }), &line)?;
     } else if options.verbose {
-        stderr_line(&line);
+        crate::diagnostics::stderr_line(&line);
     }
     let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
         Ended::Script
@@ -306,13 +306,6 @@ fn catch_signals() -> std::io::Result<Signals> {
     }
     rx.set_nonblocking(true)?;
     Ok(Signals { rx, over })
-}
-
-/// Writes a line to stderr; a stderr that cannot be written (its reader gone) is ignored,
-/// where eprintln! would panic.
-pub(crate) fn stderr_line(text: &str) {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
 }
 
 /// Whether `fd` has something to read now.
