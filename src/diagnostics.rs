@@ -44,12 +44,20 @@ pub fn warn(message: impl std::fmt::Display) {
 }
 
 /// Writes a line to stderr; a stderr that cannot be written (its reader gone) is ignored,
-/// where eprintln! would panic.
+/// where eprintln! would panic. A progress line on the terminal (`runtime::progress`) is
+/// erased first, and redrawn below by its next tick.
 pub fn stderr_line(text: &str) {
     use std::io::Write;
     let mut e = std::io::stderr().lock();
+    if PROGRESS_SHOWN.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let _ = e.write_all(b"\r\x1b[K");
+    }
     let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
 }
+
+/// Whether a progress line is on the terminal, unfinished (`runtime::progress` sets it after
+/// each draw): `stderr_line` erases it first.
+pub static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Renders diagnostics to stderr, coloured when stderr is a terminal (warnings only while
 /// they are shown).

@@ -123,7 +123,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // Served until run() returns, so the final values can be scraped until the exit dump.
     let metrics_server = options.metrics.as_ref().map(|m| metrics::MetricsServer::start(m, meta, &loaded, sink.ncpus)).transpose()?;
     if let Some(m) = &metrics_server {
-        stderr_line(&format!("Serving metrics on http://{}/metrics", m.addr));
+        crate::diagnostics::stderr_line(&format!("Serving metrics on http://{}/metrics", m.addr));
     }
     let mut live = options.live.map(|interval| {
         let terminal = options.output.file.is_none() && !options.output.json && std::io::IsTerminal::is_terminal(&std::io::stdout());

@@ -4,6 +4,9 @@
 //! probes" line, the trace) starts on a clean line. Nothing at all without a terminal, or
 //! for steps that end in under a second.
 //!
+//! A warning while a line is shown (`diagnostics::stderr_line`) erases it first, so the
+//! warning has a line of its own and the progress line is redrawn below it.
+//!
 //! One step at a time, process-wide: `Progress::start` begins one, the loops of the loader
 //! and the attacher call `advance()` (a relaxed atomic add, whether or not a line is shown),
 //! and dropping the `Progress` ends it. A thread draws the line ten times a second.
@@ -86,6 +89,7 @@ fn draw(step: &Step, what: &str, total: usize, delay: Duration) {
         let _ = write!(err, "\r{text}\x1b[K");
         let _ = err.flush();
         step.shown.store(true, Ordering::Relaxed);
+        crate::diagnostics::PROGRESS_SHOWN.store(true, Ordering::Relaxed);
         wait = REDRAW;
     }
 }
@@ -106,8 +110,10 @@ impl Drop for Progress {
         }
         if self.step.shown.load(Ordering::Relaxed) {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
+            if crate::diagnostics::PROGRESS_SHOWN.swap(false, Ordering::Relaxed) {
+                let _ = write!(err, "\r\x1b[K");
+                let _ = err.flush();
+            }
         }
     }
 }
