@@ -5,6 +5,7 @@ pub mod ast;
 mod cdefs;
 mod depth;
 mod error;
+pub mod fmt;
 mod lexer;
 mod preprocess;
 pub mod span;
