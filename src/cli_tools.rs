@@ -97,21 +97,40 @@ pub fn run(man: &Option<PathBuf>, completions: Option<clap_complete::Shell>, com
     })
 }
 
-/// `rtrace.1`, and `rtrace-NAME.1` for each subcommand.
+/// `rtrace.1`, and `rtrace-NAME.1` for each subcommand: clap_mangen's sections, then the
+/// examples as preformatted text (as paragraphs they would be refilled).
 fn write_man_pages(dir: &Path, cmd: clap::Command) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let cmd = cmd.after_help(None::<&str>).after_long_help(EXAMPLES);
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
-    std::fs::write(dir.join("rtrace.1"), page)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+    let page = |cmd: clap::Command, examples: Option<&str>| -> std::io::Result<Vec<u8>> {
+        let examples = examples.or(cmd.get_after_long_help().or(cmd.get_after_help()).map(|s| s.to_string()).as_deref()).map(roff_examples);
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.after_help(None::<&str>).after_long_help(None::<&str>)).render(&mut page)?;
+        page.extend(examples.unwrap_or_default().as_bytes());
+        Ok(page)
+    };
+    std::fs::write(dir.join("rtrace.1"), page(cmd.clone(), Some(EXAMPLES))?)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("rtrace-{}", sub.get_name());
         let sub = sub.clone().name(name.clone()).bin_name(format!("rtrace {}", sub.get_name()));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub).render(&mut page)?;
-        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page(sub, None)?)?;
     }
     Ok(())
+}
+
+/// `text` (a first line `Examples:`, then the examples) as an EXAMPLES section, lines kept.
+fn roff_examples(text: &str) -> String {
+    let mut out = String::from(".SH EXAMPLES\n.nf\n");
+    for line in text.lines().skip_while(|l| l.ends_with(':') && !l.starts_with(' ')) {
+        // A backslash prints as `\e`, a hyphen as `\-` (a minus a shell takes, not U+2010).
+        let line = line.replace('\\', "\\e").replace('-', "\\-");
+        if line.starts_with(['.', '\'']) {
+            out.push_str("\\&");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str(".fi\n");
+    out
 }
 
 /// `rtrace fmt`: each file formatted to stdout, in place (`-w`), or checked (`--check`).

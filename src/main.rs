@@ -18,7 +18,8 @@ mod cli_tools;
     about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)",
     after_help = cli_tools::EXAMPLES_SHORT,
     after_long_help = cli_tools::EXAMPLES,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
 )]
 struct Cli {
     #[command(subcommand)]
