@@ -11,6 +11,7 @@ mod preprocess;
 pub mod span;
 
 pub use error::ParseError;
+pub use lexer::{TokenClass, TOKEN_TABLE};
 pub use span::{FileId, Span};
 
 use ast::{Expr, ExprKind, Script};

@@ -11,6 +11,7 @@ pub mod hir;
 mod list;
 mod macros;
 pub mod printf;
+pub mod reference;
 pub mod tracepoint_format;
 pub mod types;
 
