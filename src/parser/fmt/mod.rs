@@ -186,7 +186,7 @@ impl Item<'_> {
 
 impl Printer<'_> {
     fn line(&mut self, text: &str) {
-        for _ in 0..self.indent {
+        for _ in 0..self.indent * usize::from(!text.is_empty()) {
             self.out.push_str(INDENT);
         }
         self.out.push_str(text);
@@ -217,6 +217,11 @@ impl Printer<'_> {
         }
     }
 
+    /// The column of byte `at` in the source.
+    fn column(&self, at: usize) -> usize {
+        at - self.src[..at].rfind('\n').map_or(0, |n| n + 1)
+    }
+
     fn emit_next(&mut self) {
         let t = &self.trivia[self.next];
         self.next += 1;
@@ -228,7 +233,7 @@ impl Printer<'_> {
             self.last_code = false;
             return;
         }
-        let (text, verbatim, blank) = (t.text.clone(), t.verbatim, t.blank_before);
+        let (text, verbatim, blank, t_start) = (t.text.clone(), t.verbatim, t.blank_before, t.start);
         if blank {
             self.separate();
         }
@@ -236,7 +241,14 @@ impl Printer<'_> {
             self.out.push_str(&text);
             self.out.push('\n');
         } else {
-            self.line(&text);
+            // A block comment's later lines move with its first.
+            let column = self.column(t_start);
+            let mut lines = text.lines();
+            self.line(lines.next().unwrap_or_default());
+            for rest in lines {
+                let skip = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+                self.line(&rest[skip.min(column)..]);
+            }
         }
         self.last_code = false;
     }
