@@ -97,9 +97,20 @@ fn every_example_tool_and_one_liner_formats_to_the_same_program() {
         let text = std::fs::read_to_string(root().join(doc)).expect("doc");
         cases.extend(one_liners(&text).into_iter().filter(|p| p.contains('{')).map(|p| (format!("{doc}: {p}"), p)));
     }
+    // The end-to-end cases' programs (those that parse: some are there to be refused).
+    let mut e2e: Vec<PathBuf> = std::fs::read_dir(root().join("tests/e2e")).expect("tests/e2e").filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "test")).collect();
+    e2e.sort();
+    for path in e2e {
+        let text = std::fs::read_to_string(&path).expect("e2e case file");
+        for prog in text.lines().filter_map(|l| l.strip_prefix("PROG ")) {
+            if parser::parse(prog, 0).is_ok() {
+                cases.push((format!("{}: {prog}", path.display()), prog.to_string()));
+            }
+        }
+    }
     let help = Command::new(env!("CARGO_BIN_EXE_rtrace")).arg("--help").output().expect("rtrace --help");
     cases.extend(one_liners(&String::from_utf8_lossy(&help.stdout)).into_iter().map(|p| (format!("--help: {p}"), p)));
-    assert!(cases.len() > 80, "only {} scripts found", cases.len());
+    assert!(cases.len() > 300, "only {} scripts found", cases.len());
     let failures: Vec<String> = cases.iter().filter_map(|(name, src)| check(name, src).err()).collect();
     assert!(failures.is_empty(), "{} of {} scripts:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }

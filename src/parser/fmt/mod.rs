@@ -57,7 +57,7 @@ pub fn format(src: &str, file: FileId) -> Result<String, FmtError> {
     let mut text = pre.text;
     super::cdefs::take(&mut text, file, &pre.constants).map_err(|e| FmtError::Parse(ParseError::CSyntax { span: e.span, found: e.found, expected: e.expected }))?;
     let tokens: Vec<(usize, Tok, usize)> = Lexer::new(&text, file).map_while(Result::ok).collect();
-    let trivia = trivia(src, &text, &tokens, file)?;
+    let trivia = trivia(src, &text, &tokens);
     let config_at = tokens.iter().find(|(_, t, _)| *t == Tok::Config).map(|(s, _, _)| *s);
     let mut p = Printer { src, constants: &pre.constants, trivia, next: 0, out: String::new(), indent: 0, last_code: false };
     p.script(&script, config_at);
@@ -97,20 +97,34 @@ struct Trivia {
     blank_before: bool,
 }
 
-fn trivia(src: &str, text: &str, tokens: &[(usize, Tok, usize)], file: FileId) -> Result<Vec<Trivia>, FmtError> {
+fn trivia(src: &str, text: &str, tokens: &[(usize, Tok, usize)]) -> Vec<Trivia> {
     let mut found = Vec::new();
-    // Lines the preprocessor or the C-definition reader blanked.
+    // What the preprocessor or the C-definition reader blanked: each run of it on a line
+    // (a directive line, a definition, or definitions before code on one line).
     let mut at = 0;
+    let mut verbatim_ends = Vec::new();
     for (line, kept) in src.split_inclusive('\n').zip(text.split_inclusive('\n')) {
-        if !line.trim().is_empty() && line != kept {
-            // What is left may be a comment after a definition: the line is kept whole.
-            let rest = kept.trim();
-            let only_comment = rest.starts_with("//") || rest.starts_with("/*") && rest.ends_with("*/") && !rest[2..].contains("*/") || rest.is_empty();
-            if !only_comment {
-                let span = Span::new(file, at, at + line.trim_end().len());
-                return Err(FmtError::Unsupported { span, message: "a line mixes a directive or C definition with code".into() });
+        let (l, k) = (line.as_bytes(), kept.as_bytes());
+        let mut run: Option<(usize, usize)> = None;
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for i in 0..l.len().min(k.len()) {
+            if l[i].is_ascii_whitespace() {
+                continue;
             }
-            found.push(Trivia { start: at, text: line.trim_end().to_string(), verbatim: true, trailing: false, blank_before: blank_line_before(src, at) });
+            if l[i] != k[i] {
+                run = Some((run.map_or(i, |r| r.0), i + 1));
+            } else if let Some(r) = run.take() {
+                runs.push(r);
+            }
+        }
+        runs.extend(run);
+        for (a, b) in runs {
+            // A run from the start of its line keeps its indentation (a struct's members).
+            let a = if line[..a].trim().is_empty() { 0 } else { a };
+            let piece = line[a..b].trim_end();
+            let piece = if a == 0 { piece } else { piece.trim_start() };
+            found.push(Trivia { start: at + a, text: piece.to_string(), verbatim: true, trailing: false, blank_before: blank_line_before(src, at + a) });
+            verbatim_ends.push(at + b);
         }
         at += line.len();
     }
@@ -131,17 +145,17 @@ fn trivia(src: &str, text: &str, tokens: &[(usize, Tok, usize)], file: FileId) -
                 continue;
             };
             let at = prev_end + i;
-            let trailing = prev_end > 0 && !text[prev_end..at].contains('\n') && tokens.iter().any(|(_, _, e)| *e == prev_end);
+            let after_token = prev_end > 0 && !text[prev_end..at].contains('\n') && tokens.iter().any(|(_, _, e)| *e == prev_end);
+            // Or after a definition on its line (`struct s { int a; };  // why`).
+            let after_verbatim = verbatim_ends.iter().any(|e| *e <= at && src[*e..at].trim().is_empty() && !src[*e..at].contains('\n'));
+            let trailing = after_token || after_verbatim;
             found.push(Trivia { start: at, text: rest[..len].trim_end().to_string(), verbatim: false, trailing, blank_before: blank_line_before(src, at) });
             i += len;
         }
         prev_end = end;
     }
-    // A comment on a verbatim line is part of it.
-    let lines: Vec<(usize, usize)> = found.iter().filter(|t| t.verbatim).map(|t| (t.start, t.start + t.text.len())).collect();
-    found.retain(|t| t.verbatim || !lines.iter().any(|(s, e)| (*s..*e).contains(&t.start)));
     found.sort_by_key(|t| t.start);
-    Ok(found)
+    found
 }
 
 /// Whether the line before the one `at` is on is blank.
@@ -240,6 +254,9 @@ impl Printer<'_> {
         if verbatim {
             self.out.push_str(&text);
             self.out.push('\n');
+            // A comment that followed it on its line follows it here.
+            self.last_code = true;
+            return;
         } else {
             // A block comment's later lines move with its first.
             let column = self.column(t_start);
