@@ -288,7 +288,7 @@ impl Printer<'_> {
             }
             prev_map = is_map;
             self.flush(item.start());
-            if !self.last_code && blank_line_before(self.src, item.start()) {
+            if blank_line_before(self.src, item.start()) {
                 self.separate();
             }
             match item {
@@ -357,7 +357,7 @@ impl Printer<'_> {
                 self.separate();
             }
             self.flush(start);
-            if !self.last_code && blank_line_before(self.src, start) {
+            if blank_line_before(self.src, start) {
                 self.separate();
             }
             self.stmt(s);
