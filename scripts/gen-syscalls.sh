@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates src/codegen/syscalls_x86_64.rs, the x86_64 syscall numbers rtrace uses to fuse
+# Regenerates src/abi/syscalls_x86_64.rs, the x86_64 syscall numbers rtrace uses to fuse
 # `tracepoint:syscalls:*` probes into one raw_syscalls program (see ARCHITECTURE.md).
 #
 # The table maps each syscall's *entry point* name (`newstat` for number 4, as the tracepoint
@@ -12,7 +12,7 @@
 set -eu
 suite=${1:-sid}
 mirror=http://deb.debian.org/debian
-out=$(cd "$(dirname "$0")/.." && pwd)/src/codegen/syscalls_x86_64.rs
+out=$(cd "$(dirname "$0")/.." && pwd)/src/abi/syscalls_x86_64.rs
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

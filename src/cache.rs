@@ -27,7 +27,7 @@ use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::codegen::artifact::BpfArtifact;
+use crate::artifact::BpfArtifact;
 use crate::codegen::Options;
 use crate::sema::hir;
 

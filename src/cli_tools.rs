@@ -48,6 +48,11 @@ Examples:
     rtrace --dry-run script.bt
     rtrace --emit llvm-ir -e 'BEGIN { @x = count(); }'
 
+  Compile once, run elsewhere (rtrace-run needs no LLVM; --btf/--tracefs compile for
+  another kernel without root):
+    rtrace build examples/opensnoop.bt -o opensnoop.rtc
+    rtrace-run opensnoop.rtc
+
   What this kernel can do for rtrace:
     rtrace --info
 

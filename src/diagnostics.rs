@@ -5,7 +5,7 @@ use codespan_reporting::diagnostic::{Diagnostic, Label};
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, termcolor};
 
-use crate::parser::Span;
+use crate::span::Span;
 
 pub type Diag = Diagnostic<usize>;
 pub type Files = SimpleFiles<String, String>;

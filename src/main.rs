@@ -112,6 +112,17 @@ struct Cli {
     #[arg(long)]
     info: bool,
 
+    /// Compile against this vmlinux BTF file (another machine's
+    /// `/sys/kernel/btf/vmlinux`) instead of the running kernel's: with --tracefs, `build`,
+    /// --dry-run and --emit work without root and without the target kernel.
+    #[arg(long, value_name = "FILE")]
+    btf: Option<std::path::PathBuf>,
+
+    /// Compile against this copy of another machine's tracefs (its `events/` directory, or
+    /// a directory holding one) instead of the running kernel's.
+    #[arg(long, value_name = "DIR")]
+    tracefs: Option<std::path::PathBuf>,
+
     /// Write the man pages (rtrace.1 and one per subcommand) into DIR: `make install` runs it.
     #[arg(long, value_name = "DIR", hide = true)]
     generate_man: Option<std::path::PathBuf>,
@@ -171,9 +182,17 @@ fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
+    // `rtrace build ...`: the same options, but the program is written to a compiled script
+    // (-o FILE) instead of run.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let build = argv.get(1).is_some_and(|a| a == "build");
+    // `rtrace run FILE`: the same as `rtrace FILE` (a compiled script or a script's text).
+    if build || argv.get(1).is_some_and(|a| a == "run") {
+        argv.remove(1);
+    }
     // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
     // message and its "a similar argument exists" tip.
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -233,11 +252,21 @@ fn run() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
+    if build && (cli.pid.is_some() || cli.command.is_some() || cli.dry_run || emit_what.is_some()) {
+        eprintln!("error: `rtrace build` writes a compiled script: give -p, -c, --dry-run and --emit when you run it or compile, not to build");
+        return ExitCode::from(1);
+    }
     let (name, src, params) = match (&cli.program, cli.args.split_first()) {
         (Some(p), _) => ("-e".to_string(), p.clone(), cli.args.clone()),
         // Bytes that are not UTF-8 become U+FFFD: fine in comments, E0108 elsewhere.
         (None, Some((f, params))) => match read_script(f) {
-            Ok(s) => (if f == "-" { "stdin".to_string() } else { f.clone() }, s, params.to_vec()),
+            // A compiled script (`rtrace build`): run it as rtrace-run does.
+            Ok(Script::Compiled(bytes)) if !build => return run_compiled(&cli, f, &bytes, params.to_vec(), command),
+            Ok(Script::Compiled(_)) => {
+                eprintln!("error: {f} is already compiled");
+                return ExitCode::from(1);
+            }
+            Ok(Script::Text(s)) => (if f == "-" { "stdin".to_string() } else { f.clone() }, s, params.to_vec()),
             Err(e) => {
                 eprintln!("error: cannot read {}: {e}", if f == "-" { "the script from stdin" } else { f });
                 return ExitCode::from(1);
@@ -255,7 +284,7 @@ fn run() -> ExitCode {
         ExitCode::from(1)
     };
 
-    let compiled = on_compiler_stack(|| -> Result<codegen::artifact::BpfArtifact, ExitCode> {
+    let compiled = on_compiler_stack(|| -> Result<rtrace::artifact::BpfArtifact, ExitCode> {
         let includes = parser::Includes { headers: cli.include.clone(), dirs: cli.include_dirs.clone() };
         let script = match parser::parse_with(&src, file, &includes) {
             Ok(s) => s,
@@ -271,13 +300,18 @@ fn run() -> ExitCode {
         }
         // Before anything is asked of the kernel: a user who cannot trace is told why, not
         // that a tracepoint does not exist in a tracefs they cannot read.
-        if !cli.dry_run && emit_what.is_none() {
+        let offline = cli.btf.is_some() || cli.tracefs.is_some();
+        if !cli.dry_run && emit_what.is_none() && !(build && offline) {
             if let Some(message) = runtime::privileges::missing() {
                 eprintln!("error: {message}");
                 return Err(ExitCode::from(1));
             }
         }
-        let kernel = if cli.dry_run { runtime::LiveKernel::open().assuming_kprobes() } else { runtime::LiveKernel::open() };
+        let kernel = match (offline, cli.dry_run) {
+            (true, _) => runtime::LiveKernel::described(cli.tracefs.clone(), cli.btf.clone()),
+            (false, true) => runtime::LiveKernel::open().assuming_kprobes(),
+            (false, false) => runtime::LiveKernel::open(),
+        };
         let env = sema::EnvConfig::from_vars(std::env::vars());
         let target = runtime::traced_executable(cli.pid, cli.command.as_deref());
         // After the script, `--name[=value]` are named options (`getopt`), the rest `$1`, `$2`...
@@ -290,7 +324,8 @@ fn run() -> ExitCode {
                 None => (o[2..].to_string(), None),
             })
             .collect();
-        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone() };
+        let sema_options =
+            sema::Options { unsafe_ok: cli.unsafe_ok, params: params.clone(), named: named.clone(), env, target, probe_filter: cli.probe_filter.clone() };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
@@ -310,8 +345,10 @@ fn run() -> ExitCode {
             return Err(ExitCode::from(1));
         }
         let max_map_keys = program.config.max_map_keys.unwrap_or(0);
+        // A compiled script may be run with -p: it has the filter, open when no pid is set.
+        let filter_pid = cli.pid.is_some() || build;
         let options =
-            codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid: cli.pid.is_some(), ..Default::default() };
+            codegen::Options { keep_llvm_ir: matches!(emit_what, Some(Emit::LlvmIr)), max_map_keys, filter_pid, portable: build, ..Default::default() };
         // The cache serves runs only: --emit always shows a fresh compile.
         let cache = if cli.no_cache || emit_what.is_some() { None } else { rtrace::cache::Cache::from_env() };
         let key = cache.as_ref().map(|_| rtrace::cache::Cache::key(&program, &options));
@@ -352,6 +389,29 @@ fn run() -> ExitCode {
         if cli.dry_run {
             return Err(ExitCode::SUCCESS);
         }
+        if build {
+            let header = rtrace::artifact::file::Header {
+                compiler: format!("rtrace {}", env!("CARGO_PKG_VERSION")),
+                arch: std::env::consts::ARCH.to_string(),
+                kernel: kernel.description(),
+                sources: vec![rtrace::artifact::file::Source { name: shown_name.clone(), text: src.clone() }],
+                params,
+                named,
+                meta: artifact.meta.clone(),
+            };
+            let path = cli.output.clone().unwrap_or_else(|| default_build_path(cli.args.first().filter(|_| cli.program.is_none())));
+            let bytes = rtrace::artifact::file::write(&header, &artifact.object);
+            return Err(match write_executable(&path, &bytes) {
+                Ok(()) => {
+                    eprintln!("wrote {} ({} bytes; run it with `rtrace {0}` or `rtrace-run {0}`)", path.display(), bytes.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    ExitCode::from(1)
+                }
+            });
+        }
         Ok(artifact)
     });
     let artifact = match compiled {
@@ -373,6 +433,7 @@ fn run() -> ExitCode {
             output,
             quiet: cli.quiet,
             verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
+            settle: false,
         },
     ) {
         Ok(code) => ExitCode::from(code as u8),
@@ -415,9 +476,15 @@ fn info() -> String {
     out
 }
 
+enum Script {
+    Text(String),
+    /// A compiled script's bytes (`rtrace build`).
+    Compiled(Vec<u8>),
+}
+
 /// The script's text: the file, or stdin for `-`. Bytes that are not UTF-8 become U+FFFD,
 /// which the lexer accepts in comments only.
-fn read_script(path: &str) -> std::io::Result<String> {
+fn read_script(path: &str) -> std::io::Result<Script> {
     let bytes = if path == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
@@ -425,7 +492,56 @@ fn read_script(path: &str) -> std::io::Result<String> {
     } else {
         std::fs::read(path)?
     };
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    if rtrace::artifact::file::is_compiled(&bytes) {
+        return Ok(Script::Compiled(bytes));
+    }
+    Ok(Script::Text(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// `rtrace FILE` where FILE is a compiled script: run as `rtrace-run FILE` would. Options
+/// that change the compiled program are refused: they were given when it was built.
+fn run_compiled(cli: &Cli, path: &str, bytes: &[u8], args: Vec<String>, command: Option<Vec<String>>) -> ExitCode {
+    let compiles = cli.unsafe_ok || cli.probe_filter.is_some() || !cli.include.is_empty() || cli.emit.is_some() || cli.dry_run || cli.btf.is_some() || cli.tracefs.is_some();
+    if compiles {
+        eprintln!("error: {path} is a compiled script: --unsafe, --probe-filter, --include, --emit, --dry-run, --btf and --tracefs apply when it is built (`rtrace build`)");
+        return ExitCode::from(1);
+    }
+    let compiled = match rtrace::artifact::file::read(bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {path} {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let buffering = match cli.buffering.as_str() {
+        "full" => runtime::Buffering::Full,
+        "none" => runtime::Buffering::None,
+        _ => runtime::Buffering::Line,
+    };
+    let options = runtime::RunOptions {
+        verbose: cli.verbose > 0,
+        command,
+        pid: cli.pid,
+        output: runtime::OutputOptions { json: cli.format == "json", file: cli.output.clone(), buffering },
+        quiet: cli.quiet,
+        verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
+        settle: true,
+    };
+    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, options })
+}
+
+/// `rtrace build FILE` without -o: FILE's name with `.rtc` for its extension, in the
+/// current directory; `rtrace.rtc` for -e.
+fn default_build_path(script: Option<&String>) -> std::path::PathBuf {
+    let stem = script.and_then(|s| std::path::Path::new(s).file_stem()).map_or_else(|| "rtrace".into(), |s| s.to_string_lossy().into_owned());
+    std::path::PathBuf::from(format!("{stem}.rtc"))
+}
+
+/// Writes a compiled script, executable (its first line runs it with rtrace-run).
+fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o755).open(path)?;
+    std::io::Write::write_all(&mut f, bytes)
 }
 
 /// Positional parameters given but never read are most often options meant for rtrace

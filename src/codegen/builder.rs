@@ -399,7 +399,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     pub fn map_update(&self, map: GlobalValue<'ctx>, key: PointerValue<'ctx>, value: PointerValue<'ctx>, counters: GlobalValue<'ctx>) -> R<()> {
         let r = self.helper(Helper::MapUpdateElem, &[map.as_pointer_value().into(), key.into(), value.into(), self.const_i64(0).into()])?;
         let failed = self.map_op_failed(r)?;
-        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedMapUpdates as u64))
+        self.if_then(failed, |s| s.bump_counter(counters, crate::artifact::Counter::FailedMapUpdates as u64))
     }
 
     /// `bpf_map_delete_elem(map, key)`: 1 if the key was there.
@@ -415,7 +415,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     pub fn read_counted(&self, helper: Helper, args: &[BasicMetadataValueEnum<'ctx>], counters: GlobalValue<'ctx>) -> R<IntValue<'ctx>> {
         let r = self.helper(helper, args)?;
         let failed = self.b.build_int_compare(IntPredicate::SLT, r, self.const_i64(0), "read_failed")?;
-        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::FailedReads as u64))?;
+        self.if_then(failed, |s| s.bump_counter(counters, crate::artifact::Counter::FailedReads as u64))?;
         Ok(r)
     }
 
@@ -506,7 +506,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         };
         let r = self.helper(Helper::RingbufOutput, &[ring.into(), data.into(), self.const_i64(len as u64).into(), flags.into()])?;
         let failed = self.b.build_int_compare(IntPredicate::NE, r, self.const_i64(0), "lost")?;
-        self.if_then(failed, |s| s.bump_counter(counters, super::artifact::Counter::LostEvents as u64))
+        self.if_then(failed, |s| s.bump_counter(counters, crate::artifact::Counter::LostEvents as u64))
     }
 }
 
@@ -527,7 +527,7 @@ impl<'ctx> BpfBuilder<'ctx, '_> {
         self.helper(Helper::RingbufSubmit, &[p.into(), self.const_i64(BPF_RB_FORCE_WAKEUP).into()])?;
         self.b.build_unconditional_branch(done)?;
         self.b.position_at_end(lost_bb);
-        self.bump_counter(counters, super::artifact::Counter::LostEvents as u64)?;
+        self.bump_counter(counters, crate::artifact::Counter::LostEvents as u64)?;
         self.b.build_unconditional_branch(done)?;
         self.b.position_at_end(done);
         Ok(())

@@ -4,11 +4,11 @@
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::artifact::Global;
+use crate::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
-use super::probe::{ArgsSource, Lower};
-use super::pt_regs;
+use super::probe::Lower;
+use crate::abi::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
 use crate::sema::Type;
@@ -40,6 +40,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         Ok(match &e.kind {
             ExprKind::Int(n) => Val::Int(bb.const_i64(*n)),
+            ExprKind::Fact(i) => {
+                // An undefined global: the loader sets its ld_imm64 to the fact's value on the
+                // running kernel (`artifact::facts`). LLVM cannot fold what it does not know.
+                let symbol = crate::artifact::fact_symbol(*i as usize);
+                let global = bb.module.get_global(&symbol).unwrap_or_else(|| bb.module.add_global(bb.ctx.i8_type(), None, &symbol));
+                Val::Int(bb.b.build_ptr_to_int(global.as_pointer_value(), bb.i64(), "fact")?)
+            }
             ExprKind::Str(s) => Val::Str(bb.global_string(s, e.ty.size(), "lit")?, e.ty.size()),
             ExprKind::Builtin(b) => self.builtin(*b)?,
             ExprKind::TracepointField(name) => self.tracepoint_field(name, e.ty)?,
@@ -257,7 +264,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::PercpuAddr { btf_id, cpu } => {
                 // An undefined global: the loader turns its ld_imm64 into the kernel's address
                 // of the variable (BPF_PSEUDO_BTF_ID).
-                let symbol = format!("{}{btf_id}", crate::codegen::artifact::KSYM_PREFIX);
+                let symbol = format!("{}{btf_id}", crate::artifact::KSYM_PREFIX);
                 let global = bb.module.get_global(&symbol).unwrap_or_else(|| bb.module.add_global(bb.ctx.i8_type(), None, &symbol));
                 let var = global.as_pointer_value();
                 Val::Int(match cpu {
@@ -308,7 +315,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let collided = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-EEXIST as u64), "stack_collided")?;
                 let full = bb.b.build_int_compare(IntPredicate::EQ, id, bb.const_i64(-ENOMEM as u64), "stack_full")?;
                 let lost = bb.b.build_or(collided, full, "stack_lost")?;
-                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::codegen::artifact::Counter::LostStacks as u64))?;
+                bb.if_then(lost, |s| s.bump_counter(self.maps.counters, crate::artifact::Counter::LostStacks as u64))?;
                 // A failed lookup (no user stack in a kernel thread) keeps id -1: an empty stack.
                 let id = bb.b.build_and(id, bb.const_i64(0xffff_ffff), "stackid")?;
                 if spec.user {
@@ -553,35 +560,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let found = bb.b.build_is_not_null(p, "found")?;
         bb.if_then(found, |s| s.store_i64(value, s.load_i64(p)?))?;
         bb.load_i64(value)
-    }
-
-    fn tracepoint_field(&mut self, name: &str, ty: Type) -> R<Val<'ctx>> {
-        let AttachKind::Tracepoint { format, .. } = &self.attach.kind else {
-            return Err(internal("args outside a tracepoint"));
-        };
-        let f = format.field(name).ok_or_else(|| internal(format!("no field {name}")))?;
-        // A pointer typed from BTF is the field's integer in the context.
-        let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
-        let bb = self.bb;
-        if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
-            let Type::Int { bits, signed } = ty else {
-                return Err(internal("fused syscall field is not an integer"));
-            };
-            let slot = slots.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
-            return Ok(Val::Int(super::syscalls::field(bb, f.offset, usize::from(bits / 8), signed, *nr, *ret, slot)?));
-        }
-        let at = bb.gep(self.ctx_arg, f.offset)?;
-        Ok(match ty {
-            Type::Str(n) => {
-                // Copied with a helper: a memcpy from the context gets folded into loads
-                // through a moved context pointer, which the verifier refuses.
-                let buf = bb.stack_buffer(n, "field")?;
-                bb.helper(Helper::ProbeReadKernel, &[buf.into(), bb.const_i64(n as u64).into(), at.into()])?;
-                Val::Str(buf, n)
-            }
-            Type::Int { bits, signed } => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
-            _ => return Err(internal("untyped tracepoint field")),
-        })
     }
 
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {

@@ -6,7 +6,7 @@
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::artifact::Global;
+use crate::artifact::Global;
 use super::builder::{internal, Helper, R};
 use super::expr::Val;
 use super::maps::MAX_CPUS;

@@ -2,13 +2,13 @@
 //! own maps (events ring buffer, counters, start time), and the byte layout of keys and
 //! values that codegen writes and the runtime reads back.
 
+pub use crate::artifact::{key_offsets, slot_size};
 use inkwell::module::{Linkage, Module};
 use inkwell::values::GlobalValue;
 
-use super::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, GLOB_MAP, MAX_MAP_KEYS, SKB_MAP, STACKS_MAP, STACKS_MAX};
+use crate::artifact::{MapLayout, COUNTERS_MAP, COUNTER_SLOTS, EVENTS_MAP, GLOBALS_MAP, GLOBAL_SLOTS, GLOB_MAP, MAX_MAP_KEYS, SKB_MAP, STACKS_MAP, STACKS_MAX};
 use crate::sema::hir::{MapDecl, MapValue};
-use crate::sema::types::MAX_STACK_FRAMES;
-use crate::sema::Type;
+use crate::artifact::types::MAX_STACK_FRAMES;
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
@@ -32,24 +32,6 @@ pub fn better_than(value: MapValue) -> inkwell::IntPredicate {
         MapValue::Max { signed: false } => UGT,
         _ => SGT,
     }
-}
-
-/// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
-pub fn slot_size(ty: Type) -> usize {
-    ty.size().div_ceil(8) * 8
-}
-
-/// Offsets of each key part; hist maps append the bucket index as a last 8-byte part.
-pub fn key_offsets(decl_keys: &[Type]) -> Vec<usize> {
-    let mut at = 0;
-    decl_keys
-        .iter()
-        .map(|k| {
-            let here = at;
-            at += slot_size(*k);
-            here
-        })
-        .collect()
 }
 
 /// Hist buckets of `hist(x, k)` (see `Lower::log2_bucket`): negatives, then x + 1 below

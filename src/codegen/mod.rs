@@ -2,7 +2,6 @@
 //! ELF object, plus the `RuntimeMeta` that tells the runtime how to attach each program and
 //! decode each map and event. Pure: no kernel, no files. inkwell types stay inside this module.
 
-pub mod artifact;
 mod builder;
 mod error;
 mod expr;
@@ -14,17 +13,15 @@ mod map_loop;
 mod map_read;
 pub mod maps;
 mod probe;
-pub mod pt_regs;
 mod stmt;
 mod strings;
 mod syscalls;
-mod syscalls_x86_64;
-pub use syscalls::syscall_name;
+mod tracepoint;
 mod trusted;
 mod usdt;
 mod watchpoint;
 
-pub use artifact::BpfArtifact;
+pub use crate::artifact::BpfArtifact;
 pub use error::CodegenError;
 
 use inkwell::context::Context;
@@ -33,7 +30,7 @@ use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Tar
 use inkwell::OptimizationLevel;
 
 use crate::sema::hir;
-use artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
+use crate::artifact::{MapLayout, MapMeta, PrintfMeta, RuntimeMeta, CONTROL_EVENTS_BYTES, EVENTS_BYTES, MAX_MAP_KEYS};
 use builder::internal;
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +45,10 @@ pub struct Options {
     /// Buffers in per-CPU scratch maps instead of the stack: set by `compile` itself when a
     /// script does not fit in the 512-byte BPF stack.
     pub scratch: bool,
+    /// A compiled script for other kernels (`rtrace build`): tracepoint fields are read with
+    /// `bpf_probe_read_kernel` at offsets relocated at load, instead of loaded directly at
+    /// offsets the verifier requires to be constant (a helper call more per field read).
+    pub portable: bool,
 }
 
 /// Compiles with buffers on the stack (fastest); a script whose probes need more than the
@@ -141,6 +142,31 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         print_maps_on_exit: program.config.print_maps_on_exit,
         max_cat_bytes: program.config.max_cat_bytes,
         str_trunc_trailer: program.config.str_trunc_trailer.clone(),
+        facts: program.facts.iter().cloned().chain(tracepoint_facts(program, options.portable)).collect(),
+        features: program.features.iter().map(|f| f.key().to_string()).collect(),
     };
     Ok(BpfArtifact { object, meta, llvm_ir })
+}
+
+/// The fields each tracepoint program reads from its record, as facts the runtime checks
+/// against the running kernel's format: fact `program.facts.len() + i` is the i-th. Direct
+/// context loads hold their offsets as constants the verifier requires, so those facts are
+/// checked, not relocated; `portable` programs read fields at relocated offsets
+/// (`Lower::tracepoint_field`).
+pub(crate) fn tracepoint_facts(program: &hir::Program, portable: bool) -> Vec<crate::artifact::Fact> {
+    use crate::artifact::{Fact, FactKind};
+    let mut out: Vec<Fact> = Vec::new();
+    for probe in &program.probes {
+        for ap in &probe.attach {
+            let hir::AttachKind::Tracepoint { category, event, format } = &ap.kind else { continue };
+            for f in format.fields.iter().filter(|f| probe.args_fields.contains(&f.name)) {
+                let what = FactKind::TracepointField { category: category.clone(), event: event.clone(), field: f.name.clone(), size: f.size as u64 };
+                let fact = Fact { what, compiled: f.offset as u64, fixed: !portable };
+                if !out.contains(&fact) {
+                    out.push(fact);
+                }
+            }
+        }
+    }
+    out
 }

@@ -9,7 +9,7 @@ use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::values::{IntValue, PointerValue};
 
-use super::artifact::{Attach, ProgramMeta};
+use crate::artifact::{Attach, ProgramMeta};
 use super::builder::{BpfBuilder, R};
 use super::maps::{slot_size, Maps};
 use crate::sema::hir::{self, AttachKind, PerfSample};
@@ -34,6 +34,8 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// `-p`: leave unless the current process is the global `FilterPid` (not in BEGIN, END or
     /// interval, which belong to no process).
     pub filter_pid: bool,
+    /// `Options::portable`: tracepoint fields at relocated offsets.
+    pub portable: bool,
     /// Enclosing loops, innermost last: where `continue` and `break` go.
     pub loops: Vec<(BasicBlock<'ctx>, BasicBlock<'ctx>)>,
     /// Stack slots besides the variables that outlive every statement (a fused program's
@@ -75,6 +77,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             probe_name: None,
             pinned: Vec::new(),
             filter_pid: options.filter_pid,
+            portable: options.portable,
             loops: Vec::new(),
         }
     }
@@ -120,8 +123,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         // The pid filter concerns the traced process; iterators run in rtrace's own.
         if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
-            let wanted = self.global(super::artifact::Global::FilterPid)?;
+            let wanted = self.global(crate::artifact::Global::FilterPid)?;
+            // No -p (a compiled script run without one): every process.
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
+            let unfiltered = bb.b.build_int_compare(inkwell::IntPredicate::EQ, wanted, bb.const_i64(0), "unfiltered")?;
+            let ours = bb.b.build_or(ours, unfiltered, "ours")?;
             self.continue_if(ours)?;
         }
         if let Some(pred) = &probe.predicate {

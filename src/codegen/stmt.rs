@@ -4,7 +4,7 @@
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::artifact::EventKind;
+use crate::artifact::EventKind;
 use super::builder::{internal, Helper, Wakeup, R};
 use super::maps::{key_offsets, layout, slot_size};
 use super::probe::Lower;

@@ -20,7 +20,7 @@
 //! skips syscall tracepoints for 32-bit (ia32) tasks, so the program does too, by their code
 //! segment. Below `FUSE_MIN` each tracepoint keeps its own program: a fused program runs
 //! (briefly) on every syscall of the system, which is not worth it to save a few detaches.
-//! The syscall numbers are x86_64's (`syscalls_x86_64.rs`); other architectures never fuse.
+//! The syscall numbers are x86_64's (`abi::SYSCALLS`); other architectures never fuse.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -29,18 +29,13 @@ use inkwell::module::Module;
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::artifact::{Attach, ProgramMeta};
+use crate::artifact::{Attach, ProgramMeta};
 use super::builder::{internal, BpfBuilder, Helper, R};
 use super::maps::Maps;
 use super::probe::{program_function, ArgsSource, Lower};
-use super::pt_regs;
-use super::syscalls_x86_64::SYSCALLS;
+use crate::abi::pt_regs;
+use crate::abi::SYSCALLS;
 use crate::sema::hir::{self, AttachKind};
-
-/// The x86_64 syscall with number `nr` (`syscall_name(nr)`), if there is one.
-pub fn syscall_name(nr: u64) -> Option<&'static str> {
-    SYSCALLS.iter().find(|(_, n)| u64::from(*n) == nr).map(|(name, _)| *name)
-}
 
 /// Fewest syscall tracepoints of one direction that are fused.
 pub const FUSE_MIN: usize = 8;
@@ -284,7 +279,7 @@ fn read_u64<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: IntValue<'ctx>, offset: usize
 
 #[cfg(test)]
 mod tests {
-    use crate::codegen::artifact::Attach;
+    use crate::artifact::Attach;
     use crate::runtime::LiveKernel;
 
     fn programs(src: &str) -> Vec<(String, Attach)> {

@@ -5,7 +5,7 @@
 use inkwell::values::PointerValue;
 use inkwell::IntPredicate;
 
-use super::artifact::SKB_HEADER;
+use crate::artifact::SKB_HEADER;
 use super::builder::{internal, Helper, R};
 use super::expr::Val;
 use super::probe::Lower;
@@ -95,8 +95,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         match &unwrap_casts(e).kind {
             // A field of the context: one load at a constant offset from it.
-            ExprKind::Load { addr, .. } if context_offset(addr).is_some() => {
-                let off = context_offset(addr).unwrap_or(0);
+            ExprKind::Load { addr, .. } if context_offset(addr, &self.program.facts).is_some() => {
+                let off = context_offset(addr, &self.program.facts).unwrap_or(0);
                 bb.store_i64(slot, bb.load_int(bb.gep(self.ctx_arg, off as usize)?, 8, false)?)
             }
             ExprKind::Load { addr, .. } => {
@@ -109,7 +109,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 })
             }
             ExprKind::Binary { op: BinOp::Add, lhs, rhs } => {
-                let ExprKind::Int(off) = rhs.kind else { return Err(internal("a trusted pointer plus a variable")) };
+                let off = match rhs.kind {
+                    ExprKind::Int(off) => off,
+                    // Checked at load, never relocated (sema marked it fixed).
+                    ExprKind::Fact(i) => self.program.facts.get(i as usize).ok_or_else(|| internal("an unknown kernel fact"))?.compiled,
+                    _ => return Err(internal("a trusted pointer plus a variable")),
+                };
                 self.trusted_ptr(lhs, slot)?;
                 let p = bb.load_i64(slot)?;
                 let nonnull = bb.b.build_int_compare(IntPredicate::NE, p, bb.const_i64(0), "nonnull")?;
@@ -123,12 +128,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 }
 
-/// `ctx` or `ctx + N` (through retypings): the offset of a context field.
-fn context_offset(addr: &Expr) -> Option<u64> {
+/// `ctx` or `ctx + N` (through retypings): the offset of a context field. A kernel fact
+/// there is its compiled value (sema marked it fixed: checked at load, not relocated).
+fn context_offset(addr: &Expr, facts: &[crate::artifact::Fact]) -> Option<u64> {
     match &unwrap_casts(addr).kind {
         ExprKind::Builtin(Builtin::Ctx) => Some(0),
         ExprKind::Binary { op: BinOp::Add, lhs, rhs } => match (&unwrap_casts(lhs).kind, &rhs.kind) {
             (ExprKind::Builtin(Builtin::Ctx), ExprKind::Int(n)) => Some(*n),
+            (ExprKind::Builtin(Builtin::Ctx), ExprKind::Fact(i)) => facts.get(*i as usize).map(|f| f.compiled),
             _ => None,
         },
         _ => None,

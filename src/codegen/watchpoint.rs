@@ -8,11 +8,11 @@ use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::IntPredicate;
 
-use super::artifact::{Attach, EventKind, Global, ProgramMeta};
+use crate::artifact::{Attach, EventKind, Global, ProgramMeta};
 use super::builder::{internal, Helper, Wakeup, R};
 use super::maps::Maps;
 use super::probe::{program_function, Lower};
-use super::pt_regs;
+use crate::abi::pt_regs;
 use crate::parser::Span;
 use crate::sema::hir::{self, Builtin};
 

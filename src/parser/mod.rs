@@ -8,7 +8,7 @@ mod error;
 pub mod fmt;
 mod lexer;
 mod preprocess;
-pub mod span;
+pub use crate::span;
 
 pub use error::ParseError;
 pub use lexer::{TokenClass, TOKEN_TABLE};

@@ -3,9 +3,9 @@
 
 use codespan_reporting::diagnostic::Diagnostic;
 
-use crate::codegen::artifact::ProgramMeta;
+use crate::artifact::ProgramMeta;
 use crate::diagnostics::{primary, Diag, ToDiagnostic};
-use crate::parser::Span;
+use crate::span::Span;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

@@ -8,14 +8,14 @@ use std::os::fd::RawFd;
 
 use super::loader::Loaded;
 use super::output::{buf_hex, json_event, json_line, render, render_json, u64_at, value_json, value_text, Limits, RawEntries};
-use super::printf::{self, Arg};
+use crate::printf::{self, Arg};
 use super::ringbuf::RingBuf;
 use super::symbols::{local_time, SymbolCache, Symbols};
 use super::{sys, RuntimeError};
-use crate::codegen::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
-use crate::sema::hir::{MapValue, PrintfAction, JOIN_ARGS, STR_LEN};
-use crate::sema::printf::{Conv, Segment};
-use crate::sema::Type;
+use crate::artifact::{EventKind, MapMeta, RuntimeMeta, STACKS_MAP};
+use crate::artifact::{MapValue, PrintfAction, JOIN_ARGS, STR_LEN};
+use crate::printf::{Conv, Segment};
+use crate::artifact::Type;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

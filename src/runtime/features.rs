@@ -10,7 +10,7 @@ use super::LiveKernel;
 use super::{links, loader, sys};
 use crate::btf::{Btf, Namespace};
 use crate::features::{Answer, Feature};
-use crate::sema::KernelInfo;
+
 
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;

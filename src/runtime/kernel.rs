@@ -1,13 +1,14 @@
-//! `sema::KernelInfo` over the live system: tracefs (mounted when missing, root only), the
-//! kernel's BTF (read on first use: most scripts need no C types) and the binaries uprobes
-//! name.
+//! The one reader of the system rtrace runs on: tracefs (mounted when missing, root only),
+//! the kernel's BTF (read on first use: most scripts need no C types), kallsyms, and the
+//! binaries uprobes name; or, for `--btf`/`--tracefs`, another machine's kernel described by
+//! files. The runtime reads it directly (attach, `facts::settle`); the compiler asks it through
+//! `sema::KernelInfo` (`src/kernel_info.rs`).
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::btf::Btf;
-use crate::sema::KernelInfo;
 
 /// Where the running kernel describes its types.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -20,7 +21,7 @@ pub struct LiveKernel {
     kallsyms: OnceCell<String>,
     functions: OnceCell<Option<Vec<String>>>,
     /// rtrace's pid namespace, looked up once for every `pid` of the script.
-    pid_namespace: OnceCell<Option<crate::sema::PidNamespace>>,
+    pid_namespace: OnceCell<Option<crate::system::PidNamespace>>,
     /// What the kernel answered for each feature asked so far (`runtime/features.rs`).
     features: RefCell<HashMap<crate::features::Feature, bool>>,
     /// Where the BTF is read from: the running kernel's, or none for a tracefs fixture.
@@ -28,6 +29,10 @@ pub struct LiveKernel {
     /// `--dry-run`: check kprobe scripts as if the kernel had kprobes (they may be meant for
     /// another machine); their functions are still checked against this kernel's list.
     assume_kprobes: bool,
+    /// Another machine's kernel, described by files (`--btf`, `--tracefs`): nothing is asked
+    /// of the running one (features are taken as present, the running kernel checks them
+    /// when the compiled script is run there; there are no kernel symbols).
+    offline: bool,
 }
 
 impl LiveKernel {
@@ -56,6 +61,34 @@ impl LiveKernel {
             features: RefCell::new(HashMap::new()),
             btf_path: None,
             assume_kprobes: false,
+            offline: false,
+        }
+    }
+
+    /// Another machine's kernel: its tracefs (a copy of its `events/` directory, or a
+    /// tracefs root holding one) and its vmlinux BTF, either of which may be missing.
+    pub fn described(tracefs: Option<PathBuf>, btf: Option<PathBuf>) -> LiveKernel {
+        let root = match tracefs {
+            Some(dir) if dir.join("events").is_dir() => dir,
+            // The events directory itself: its parent is the root LiveKernel expects, unless
+            // it is named otherwise, which a symbolic link would fix; take the parent.
+            Some(dir) if dir.file_name().is_some_and(|n| n == "events") => dir.parent().map_or(dir.clone(), PathBuf::from),
+            Some(dir) => dir,
+            None => PathBuf::from("/nonexistent-tracefs"),
+        };
+        let kernel = LiveKernel { btf_path: btf, offline: true, assume_kprobes: true, ..LiveKernel::at(root) };
+        let _ = kernel.kallsyms.set(String::new());
+        let _ = kernel.pid_namespace.set(None);
+        kernel
+    }
+
+    /// What the compiled program says it was compiled against: this kernel's release, or
+    /// the BTF file given for another's.
+    pub fn description(&self) -> String {
+        match (&self.btf_path, self.offline) {
+            (Some(p), true) => format!("--btf {}", p.display()),
+            (None, true) => "--tracefs only (no BTF)".into(),
+            _ => std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
         }
     }
 
@@ -100,25 +133,27 @@ impl LiveKernel {
     }
 }
 
-impl KernelInfo for LiveKernel {
-    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
+/// What sema asks of a kernel (`sema::KernelInfo`, implemented over these in
+/// `src/kernel_info.rs`), and what the runtime itself reads: the same facts, one reader.
+impl LiveKernel {
+    pub fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
         if [category, event].iter().any(|s| s.contains(['/', '.'])) {
             return None;
         }
         std::fs::read_to_string(self.root.join("events").join(category).join(event).join("format")).ok()
     }
 
-    fn btf(&self) -> Option<&Btf> {
+    pub fn btf(&self) -> Option<&Btf> {
         self.btf.get_or_init(|| std::fs::read(self.btf_path.as_ref()?).ok().and_then(|data| Btf::parse(data).ok())).as_ref()
     }
 
-    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+    pub fn kernel_symbol(&self, name: &str) -> Option<u64> {
         self.kernel_symbols(&[name]).pop().flatten()
     }
 
     /// One pass over kallsyms for all of `names`; the first address of each name, as the
     /// kernel's own lookup by name finds it.
-    fn kernel_symbols(&self, names: &[&str]) -> Vec<Option<u64>> {
+    pub fn kernel_symbols(&self, names: &[&str]) -> Vec<Option<u64>> {
         let mut found: HashMap<&str, Option<u64>> = names.iter().map(|n| (*n, None)).collect();
         let mut missing = found.len();
         // "ffffffff81000000 T _stext", maybe with " [module]".
@@ -136,13 +171,13 @@ impl KernelInfo for LiveKernel {
         names.iter().map(|n| found.get(n).copied().flatten()).collect()
     }
 
-    fn lists_data_symbols(&self) -> bool {
+    pub fn lists_data_symbols(&self) -> bool {
         // Without CONFIG_KALLSYMS_ALL only functions and a few section markers are listed:
         // no local data (`d`) or bss (`b`) symbol at all.
         self.kallsyms().lines().any(|l| matches!(l.split_whitespace().nth(1), Some("d" | "b")))
     }
 
-    fn pid_namespace(&self) -> Option<crate::sema::PidNamespace> {
+    pub fn pid_namespace(&self) -> Option<crate::system::PidNamespace> {
         use std::os::unix::fs::MetadataExt;
         // PROC_PID_INIT_INO: the initial pid namespace's fixed inode number.
         const INIT_INO: u64 = 0xEFFF_FFFC;
@@ -150,41 +185,59 @@ impl KernelInfo for LiveKernel {
             let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
             // stat's st_dev is the userspace encoding; the helper compares the kernel's dev_t.
             let dev = (u64::from(libc::major(m.dev())) << 20) | u64::from(libc::minor(m.dev()));
-            Some(crate::sema::PidNamespace { dev, ino: m.ino(), init: m.ino() == INIT_INO })
+            Some(crate::system::PidNamespace { dev, ino: m.ino(), init: m.ino() == INIT_INO })
         })
     }
 
-    fn cgroup_id(&self, path: &str) -> Option<u64> {
+    pub fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| m.ino())
     }
 
-    fn has(&self, feature: crate::features::Feature) -> bool {
+    pub fn has(&self, feature: crate::features::Feature) -> bool {
+        if self.offline {
+            return true;
+        }
         *self.features.borrow_mut().entry(feature).or_insert_with(|| super::features::probe(self, feature).present)
     }
 
-    fn kprobes_available(&self) -> bool {
+    pub fn kprobes_available(&self) -> bool {
         self.assume_kprobes || std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
     }
 
-    fn kernel_functions(&self) -> Option<&[String]> {
+    pub fn kernel_functions(&self) -> Option<&[String]> {
         self.functions.get_or_init(|| self.read_kernel_functions()).as_deref()
     }
 
-    fn uprobe_targets(&self, binary: &str, symbol: &str) -> Result<Vec<crate::sema::UprobeTarget>, String> {
+    pub fn uprobe_targets(&self, binary: &str, symbol: &str) -> Result<Vec<crate::system::UprobeTarget>, String> {
         super::uprobe_target::resolve(binary, symbol)
     }
 
-    fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
+    pub fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
         super::uprobe_target::symbol(path, name)
     }
 
-    fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::sema::UsdtProbe>, String> {
+    /// Which build of a binary the file at `path` is (`uprobe_target::identity`).
+    pub fn binary_identity(&self, path: &str) -> Option<u64> {
+        super::uprobe_target::identity(path).ok()
+    }
+
+    pub fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::system::UsdtProbe>, String> {
         super::usdt::probes(binary)
     }
 
-    fn tracepoints(&self) -> Vec<(String, String)> {
-        let list = std::fs::read_to_string(self.root.join("available_events")).unwrap_or_default();
-        list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect()
+    pub fn tracepoints(&self) -> Vec<(String, String)> {
+        if let Ok(list) = std::fs::read_to_string(self.root.join("available_events")) {
+            return list.lines().filter_map(|l| l.split_once(':')).map(|(c, e)| (c.to_string(), e.to_string())).collect();
+        }
+        // A copy of `events/` has no list: its directories are the list.
+        let dirs = |p: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(p).map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+        };
+        let events = self.root.join("events");
+        let mut out: Vec<(String, String)> =
+            dirs(&events).into_iter().flat_map(|c| dirs(&events.join(&c)).into_iter().map(move |e| (c.clone(), e))).collect();
+        out.sort();
+        out
     }
 }

@@ -8,8 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use super::loader::Loaded;
 use super::sys::{self, PerfEventAttr};
 use super::{LiveKernel, RuntimeError};
-use crate::codegen::artifact::{Attach, ProgramMeta};
-use crate::sema::hir::MissingProbes;
+use crate::artifact::{Attach, ProgramMeta};
+use crate::artifact::MissingProbes;
 
 const PERF_TYPE_HARDWARE: u32 = 0;
 const PERF_TYPE_SOFTWARE: u32 = 1;

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::object::{MapDef, Object, INSN_SIZE};
 use super::{sys, RuntimeError};
-use crate::codegen::artifact::{Attach, BpfArtifact, ProgramMeta};
+use crate::artifact::{Attach, BpfArtifact, ProgramMeta};
 
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
@@ -102,7 +102,19 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
         let linked = super::subprog::link(&object, &p.function).map_err(|message| RuntimeError::Load { message })?;
         let mut insns = linked.insns.clone();
         for (index, map) in &linked.map_refs {
-            if let Some(btf_id) = map.strip_prefix(crate::codegen::artifact::KSYM_PREFIX).and_then(|id| id.parse::<u32>().ok()) {
+            if let Some(fact) = map.strip_prefix(crate::artifact::FACT_PREFIX).and_then(|i| i.parse::<usize>().ok()) {
+                // The fact's value on this kernel, plus the addend LLVM left in the immediate.
+                let value = artifact.meta.facts.get(fact).map(|f| f.compiled).ok_or_else(|| RuntimeError::MissingObject { what: format!("kernel fact {fact}") })?;
+                let at = index * INSN_SIZE;
+                let insn = insns.get_mut(at..at + 2 * INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
+                let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                let addend = u64::from(word(&insn[4..8])) | u64::from(word(&insn[12..16])) << 32;
+                let v = value.wrapping_add(addend);
+                insn[4..8].copy_from_slice(&(v as u32).to_le_bytes());
+                insn[12..16].copy_from_slice(&((v >> 32) as u32).to_le_bytes());
+                continue;
+            }
+            if let Some(btf_id) = map.strip_prefix(crate::artifact::KSYM_PREFIX).and_then(|id| id.parse::<u32>().ok()) {
                 // The kernel variable with that vmlinux BTF id (object fd 0: vmlinux).
                 let at = index * INSN_SIZE;
                 let insn = insns.get_mut(at..at + 2 * INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;

@@ -6,8 +6,10 @@
 //! other probe is attached. When BEGIN calls exit(), nothing else is attached at all.
 
 mod child;
+pub mod compiled;
 mod error;
 mod events;
+mod facts;
 pub mod features;
 pub mod kernel;
 mod links;
@@ -16,7 +18,6 @@ mod object;
 pub mod output;
 mod pcap;
 mod perfbuf;
-pub mod printf;
 pub mod privileges;
 mod ringbuf;
 mod subprog;
@@ -31,7 +32,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::codegen::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
+use crate::artifact::{Attach, BpfArtifact, Counter, Global, COUNTERS_MAP, EVENTS_MAP, GLOBALS_MAP, GLOB_MAP, SKB_MAP, STACKS_MAX};
 pub use child::{check_target, traced_executable};
 pub use error::RuntimeError;
 pub use events::{Buffering, OutputOptions};
@@ -59,6 +60,9 @@ pub struct RunOptions {
     /// `RTRACE_VERIFIER_STATS`: a file to append each loaded program's verifier cost to
     /// (`VerifierCost::record`), which the test suite reads to keep headroom.
     pub verifier_stats: Option<std::path::PathBuf>,
+    /// The artifact was compiled elsewhere (a compiled script): check what it assumed of the
+    /// kernel, and relocate it, before loading (`facts::settle`).
+    pub settle: bool,
 }
 
 /// Runs the artifact to completion; returns the process exit code.
@@ -68,6 +72,16 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // here on SIGINT, SIGTERM and SIGHUP end the trace, where before they ended rtrace.
     let signals = catch_signals().map_err(RuntimeError::Io)?;
     let sig_rx = &signals.rx;
+    let settled;
+    let artifact = match options.settle {
+        true => {
+            let mut a = artifact.clone();
+            facts::settle(&mut a, &LiveKernel::open())?;
+            settled = a;
+            &settled
+        }
+        false => artifact,
+    };
     let meta = &artifact.meta;
     // Caught before anything is announced, so a SIGUSR1 right after "Attached" runs them.
     let on_usr1: Vec<&str> = meta.programs.iter().filter(|p| matches!(p.attach, Attach::Signal { .. })).map(|p| p.function.as_str()).collect();

@@ -91,7 +91,9 @@ impl Object {
                 let symbol = file.symbol_by_index(target).map_err(|e| e.to_string())?;
                 let is_ld_imm64 = insns.get(at * INSN_SIZE) == Some(&0x18);
                 // A kernel variable (`percpu_kaddr`): patched by the loader like a map.
-                if symbol.is_undefined() && symbol.name().is_ok_and(|n| n.starts_with(crate::codegen::artifact::KSYM_PREFIX)) && is_ld_imm64 {
+                // A kernel fact (`artifact::facts`): its value, written by the loader.
+                let patched = |n: &str| n.starts_with(crate::artifact::KSYM_PREFIX) || n.starts_with(crate::artifact::FACT_PREFIX);
+                if symbol.is_undefined() && symbol.name().is_ok_and(patched) && is_ld_imm64 {
                     map_refs.push((at, symbol.name().unwrap_or_default().to_string()));
                     continue;
                 }
@@ -121,7 +123,7 @@ impl Object {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "compiler"))]
 mod tests {
     use super::Object;
     use crate::runtime::LiveKernel;

@@ -18,8 +18,8 @@ use pcap_file::{DataLink, Endianness};
 
 use super::perfbuf::{PerfBuffers, Record};
 use super::RuntimeError;
-use crate::codegen::artifact::SKB_HEADER;
-use crate::sema::hir::SkbOutput;
+use crate::artifact::SKB_HEADER;
+use crate::artifact::SkbOutput;
 
 pub struct SkbCapture {
     buffers: PerfBuffers,

@@ -12,7 +12,7 @@ use blazesym::{MaybeDefault, Pid};
 
 use super::output::Resolve;
 use super::sys;
-use crate::sema::types::{StackMode, StackSpec, MAX_STACK_FRAMES};
+use crate::artifact::types::{StackMode, StackSpec, MAX_STACK_FRAMES};
 
 /// The symbolizer, kept across prints (it caches what it has parsed).
 #[derive(Default)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSegment, ObjectSymbol};
 
-use crate::sema::{glob_match, UprobeTarget};
+use crate::system::{glob_match, UprobeTarget};
 
 /// Library directories searched for a bare library name, as the dynamic loader's defaults.
 const LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"];
@@ -116,6 +116,18 @@ fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String>
         return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
     }
     Ok(out)
+}
+
+/// Which build of a binary the file at `path` is: a 64-bit hash (FNV-1a) of its ELF build id,
+/// or of its whole contents when it has none. A uprobe's file offset is only right in the
+/// build it was found in: anywhere else it may land inside an instruction and corrupt the
+/// traced process, so a compiled script checks this before attaching (`runtime/facts.rs`).
+pub fn identity(path: &str) -> Result<u64, String> {
+    use object::Object;
+    let data = read_binary(Path::new(path))?;
+    let id = object::File::parse(&*data).ok().and_then(|f| f.build_id().ok().flatten().map(<[u8]>::to_vec));
+    let hashed: &[u8] = id.as_deref().unwrap_or(&data);
+    Ok(hashed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)))
 }
 
 /// The bytes of the binary at `path`, which must be a regular file, read up to the size

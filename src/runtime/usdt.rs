@@ -6,8 +6,8 @@
 use object::{Object, ObjectSection};
 
 use super::uprobe_target::{file_offset, find_binary, read_binary};
-use crate::codegen::pt_regs;
-use crate::sema::{UsdtArg, UsdtLocation, UsdtProbe};
+use crate::abi::pt_regs;
+use crate::system::{UsdtArg, UsdtLocation, UsdtProbe};
 
 /// The note type of a systemtap probe descriptor.
 const NT_STAPSDT: u32 = 3;

@@ -5,6 +5,7 @@ use super::error::SemaError;
 use super::hir::{AttachKind, AttachPoint, PerfEventKind, PerfSample};
 use super::tracepoint_format::TracepointFormat;
 use super::KernelInfo;
+use crate::system::glob_match;
 use crate::btf::{Kind, Namespace};
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast;
@@ -320,63 +321,6 @@ fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel
     Ok(out)
 }
 
-/// Shell-style matching of `*` (any run), `?` (one character) and `[...]` classes, as
-/// bpftrace matches attach points.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, text index it matched up to).
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        let step = match p.get(pi) {
-            Some('*') => {
-                star = Some((pi + 1, ti));
-                pi += 1;
-                continue;
-            }
-            Some('?') => Some(pi + 1),
-            Some('[') => class_match(&p[pi..], t[ti]).map(|len| pi + len),
-            Some(c) if *c == t[ti] => Some(pi + 1),
-            _ => None,
-        };
-        match (step, star) {
-            (Some(next), _) => {
-                pi = next;
-                ti += 1;
-            }
-            (None, Some((sp, st))) => {
-                pi = sp;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// Matches `c` against the class at the start of `p` (`[abc]`, `[a-z]`, `[!x]`); returns the
-/// class's length in the pattern when it matches.
-fn class_match(p: &[char], c: char) -> Option<usize> {
-    let end = p.iter().skip(1).position(|x| *x == ']')? + 1;
-    let body = &p[1..end];
-    let (negate, body) = match body.first() {
-        Some('!' | '^') => (true, &body[1..]),
-        _ => (false, body),
-    };
-    let mut hit = false;
-    let mut i = 0;
-    while i < body.len() {
-        if i + 2 < body.len() && body[i + 1] == '-' {
-            hit |= (body[i]..=body[i + 2]).contains(&c);
-            i += 3;
-        } else {
-            hit |= body[i] == c;
-            i += 1;
-        }
-    }
-    (hit != negate).then_some(end + 1)
-}
 
 fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<AttachPoint, SemaError> {
     let span = ap.span;

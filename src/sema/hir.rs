@@ -2,9 +2,10 @@
 //! printf formats), every expression carries its type, attach points are parsed and checked
 //! against the kernel. Nothing here refers back to the AST.
 
-use super::printf::Format;
+use crate::printf::Format;
 use super::tracepoint_format::TracepointFormat;
-use super::types::Type;
+use crate::artifact::types::Type;
+pub use crate::artifact::{MapValue, MissingProbes, PrintfAction, SkbOutput, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::parser::Span;
 
@@ -26,6 +27,10 @@ pub struct Program {
     pub config: Config,
     /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
     pub warnings: Vec<super::error::SemaError>,
+    /// What the program assumes of the kernel (`artifact::facts`), indexed by `ExprKind::Fact`.
+    pub facts: Vec<crate::artifact::Fact>,
+    /// The kernel features the script's constructs need, each once.
+    pub features: Vec<crate::features::Feature>,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
@@ -35,7 +40,7 @@ pub struct Config {
     /// Bytes of `str()` buffers (with the NUL).
     pub max_strlen: usize,
     /// How `kstack`/`ustack` print without a mode.
-    pub stack_mode: crate::sema::types::StackMode,
+    pub stack_mode: crate::artifact::types::StackMode,
     /// Entries of keyed maps; None: codegen's default.
     pub max_map_keys: Option<u32>,
     /// Data pages of each CPU's perf buffer (`skboutput` packets).
@@ -53,49 +58,11 @@ pub struct Config {
     pub str_trunc_trailer: String,
 }
 
-/// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
-/// script compiles) or that the kernel refuses (when it is attached) does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MissingProbes {
-    /// Stop with an error, as bpftrace does by default.
-    #[default]
-    Error,
-    /// Name it in a warning, and run the rest.
-    Warn,
-    /// Run the rest without a word.
-    Ignore,
-}
-
-impl MissingProbes {
-    pub const VALUES: &'static str = "`error`, `warn` or `ignore`";
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MissingProbes::Error => "error",
-            MissingProbes::Warn => "warn",
-            MissingProbes::Ignore => "ignore",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MissingProbes> {
-        match s {
-            "error" => Some(MissingProbes::Error),
-            "warn" => Some(MissingProbes::Warn),
-            "ignore" => Some(MissingProbes::Ignore),
-            _ => None,
-        }
-    }
-}
-
-/// Entries of a keyed map when neither the script nor the environment says (bpftrace's
-/// `max_map_keys` default).
-pub const DEFAULT_MAP_KEYS: u32 = 4096;
-
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_strlen: STR_LEN,
-            stack_mode: crate::sema::types::StackMode::Bpftrace,
+            stack_mode: crate::artifact::types::StackMode::Bpftrace,
             max_map_keys: None,
             perf_rb_pages: PERF_RB_PAGES,
             missing_probes: MissingProbes::Error,
@@ -116,42 +83,12 @@ pub const PERF_RB_PAGES: usize = 64;
 /// The largest `perf_rb_pages`: 64 MiB per CPU.
 pub const MAX_PERF_RB_PAGES: usize = 16384;
 
-/// One `skboutput(file, skb, len, offset)` call site: the pcap file its packets go to, and
-/// how many leading bytes of each to drop.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SkbOutput {
-    pub file: String,
-    pub offset: u32,
-}
-
 /// One printf call site: its format and the types of its arguments.
 #[derive(Debug, Clone)]
 pub struct PrintfDecl {
     pub format: Format,
     pub args: Vec<Type>,
     pub action: PrintfAction,
-}
-
-/// What userspace does with a formatted event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PrintfAction {
-    /// `printf`: write the text.
-    Print,
-    /// `print(value)`: the value and a newline; with `-f json` a `value` event holding it.
-    Value,
-    /// `system`: run the text as a shell command (needs `--unsafe`).
-    System,
-    /// `cat`: write the contents of the file the text names.
-    Cat,
-    /// `time`: the format (one literal) is a strftime format for the current time.
-    Time,
-    /// `join`: the event holds a count and `JOIN_ARGS` strings; the format (one literal) is
-    /// the separator.
-    Join,
-    /// `errorf` (`error`) and `warnf`: the text to stderr, after the call's source location
-    /// (which `Program::locate_messages` puts at the front of the format) and `ERROR:` or
-    /// `WARNING:`.
-    Message { error: bool, at: Span },
 }
 
 impl Program {
@@ -161,7 +98,7 @@ impl Program {
         for p in &mut self.printfs {
             if let PrintfAction::Message { error, at } = p.action {
                 let label = format!("{}: {}: ", locate(at), if error { "ERROR" } else { "WARNING" });
-                p.format.segments.insert(0, crate::sema::printf::Segment::Lit(label));
+                p.format.segments.insert(0, crate::printf::Segment::Lit(label));
             }
         }
     }
@@ -315,70 +252,6 @@ pub struct Declared {
     pub lru: bool,
 }
 
-/// What a map holds, which decides both its BPF layout and how it is printed.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum MapValue {
-    Scalar(Type),
-    Count,
-    Sum {
-        signed: bool,
-    },
-    Avg,
-    /// `min(x)`, `max(x)`: compared and printed signed unless `x` is unsigned.
-    Min {
-        signed: bool,
-    },
-    Max {
-        signed: bool,
-    },
-    Stats,
-    /// `hist(x[, k])`: log2 buckets, each power of two split into 2^k (k <= 5).
-    Hist {
-        k: u8,
-    },
-    Lhist {
-        min: i64,
-        max: i64,
-        step: i64,
-    },
-}
-
-impl MapValue {
-    /// The type of a plain value map (int64 for the aggregations).
-    pub fn scalar_type(&self) -> Type {
-        match self {
-            MapValue::Scalar(t) => *t,
-            _ => Type::I64,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            MapValue::Scalar(t) => format!("a value of type {t}"),
-            MapValue::Count => "count()".into(),
-            MapValue::Sum { .. } => "sum()".into(),
-            MapValue::Avg => "avg()".into(),
-            MapValue::Min { .. } => "min()".into(),
-            MapValue::Max { .. } => "max()".into(),
-            MapValue::Stats => "stats()".into(),
-            MapValue::Hist { .. } => "hist()".into(),
-            MapValue::Lhist { .. } => "lhist()".into(),
-        }
-    }
-
-    /// The type a read of the map (`@x` in an expression) yields.
-    pub fn read_type(&self) -> Option<Type> {
-        match self {
-            MapValue::Scalar(t) => Some(*t),
-            MapValue::Count => Some(Type::U64),
-            MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
-            MapValue::Min { signed } | MapValue::Max { signed } => Some(Type::Int { bits: 64, signed: *signed }),
-            MapValue::Avg => Some(Type::I64),
-            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub enum Stmt {
     /// `@m[keys] = value`
@@ -503,6 +376,9 @@ impl Expr {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Int(u64),
+    /// The value of kernel fact N (`Program::facts`): a number the running kernel may change,
+    /// such as a struct member's offset, relocated when the program is loaded.
+    Fact(u32),
     Str(String),
     Builtin(Builtin),
     /// `args.NAME` of the tracepoint being compiled; codegen finds its offset per attach point.
@@ -571,7 +447,7 @@ pub enum ExprKind {
         field: usize,
     },
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
-    Stack(crate::sema::types::StackSpec),
+    Stack(crate::artifact::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
     /// at most `len` bytes of it when given (clamped to the buffer).
     ReadStr {
@@ -804,10 +680,6 @@ impl Builtin {
 pub const PROBE_TYPE_LEN: usize = 16;
 /// Buffer size of the `probe` builtin's value.
 pub const PROBE_NAME_LEN: usize = 64;
-/// Buffer size of `str()` results (bpftrace's default `max_strlen`).
-pub const STR_LEN: usize = 64;
-/// `join` reads at most this many strings, each of at most `STR_LEN` bytes.
-pub const JOIN_ARGS: usize = 16;
 /// The largest string buffer (`max_strlen`, `str(p, n)`): what one per-CPU scratch value holds (E0303 names a probe whose strings do not fit together).
 pub const MAX_STR_LEN: usize = 32_768;
 /// The longest string `strlen` measures straight-line (a compare per byte); a longer one is

@@ -2,7 +2,8 @@
 //! `-v` (`-lv`) their arguments: tracepoint fields from tracefs, fentry/fexit and raw
 //! tracepoint arguments from BTF prototypes.
 
-use super::attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
+use super::attach::{HARDWARE_EVENTS, SOFTWARE_EVENTS};
+use crate::system::glob_match;
 use super::tracepoint_format::TracepointFormat;
 use super::KernelInfo;
 use crate::btf::{Btf, Kind, Namespace};

@@ -10,28 +10,19 @@ pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
-pub mod printf;
 pub mod reference;
-pub mod tracepoint_format;
-pub mod types;
 
-pub use attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
+pub use crate::system::tracepoint_format;
+
+pub use attach::{HARDWARE_EVENTS, SOFTWARE_EVENTS};
 pub use error::SemaError;
 pub use list::list_probes;
-pub use types::Type;
+pub use crate::artifact::types::Type;
 
 use crate::parser::ast;
+pub use crate::system::{glob_match, PidNamespace, UprobeTarget, UsdtArg, UsdtLocation, UsdtProbe};
 
 /// What sema asks of the kernel.
-/// A pid namespace as `bpf_get_ns_current_pid_tgid` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PidNamespace {
-    /// The nsfs device, in the kernel's encoding (`major << 20 | minor`).
-    pub dev: u64,
-    pub ino: u64,
-    pub init: bool,
-}
-
 pub trait KernelInfo {
     /// The text of tracefs `events/<category>/<event>/format`, if that tracepoint exists.
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
@@ -94,76 +85,18 @@ pub trait KernelInfo {
         let _ = (path, name);
         Err("user binaries are not available here".into())
     }
+    /// Which build of the binary at `path` this is (a hash of its ELF build id): uprobe file
+    /// offsets are only right in that build. None when it cannot be read.
+    fn binary_identity(&self, path: &str) -> Option<u64> {
+        let _ = path;
+        None
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
         let _ = binary;
         Err("user binaries are not available here".into())
     }
-}
-
-/// One place a uprobe goes: the binary's path, the file offset, and the function's name as
-/// `probe` shows it (demangled).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UprobeTarget {
-    pub path: String,
-    pub offset: u64,
-    /// The same place as a virtual address of the ELF file (what `uaddr` is relative to).
-    pub address: u64,
-    pub name: String,
-}
-
-/// One USDT probe site: a `nop` the program's author marked with `DTRACE_PROBE*` /
-/// `STAP_PROBE*`, described by an ELF note. A probe inlined in several places has one site per
-/// place, each with its own argument locations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsdtProbe {
-    pub path: String,
-    pub provider: String,
-    pub name: String,
-    /// File offset of the probe's instruction.
-    pub offset: u64,
-    /// Its virtual address in the ELF file.
-    pub address: u64,
-    /// File offset of the probe's semaphore, a u16 that tracers increment (the kernel does,
-    /// through the uprobe's reference counter) and the program checks before costly argument
-    /// set-up; None when the probe has none.
-    pub semaphore: Option<u64>,
-    pub args: Vec<UsdtArg>,
-}
-
-impl UsdtProbe {
-    /// Its canonical name, what `probe` evaluates to: `usdt:PATH:PROVIDER:NAME`.
-    pub fn probe_name(&self) -> String {
-        format!("usdt:{}:{}:{}", self.path, self.provider, self.name)
-    }
-}
-
-/// One argument of a USDT probe site, as the note's `SIZE@OPERAND` gives it (`-4@%eax`,
-/// `8@-16(%rbp)`, `-4@$7`): a negative size is a signed value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsdtArg {
-    /// The note's text, for messages.
-    pub spec: String,
-    /// 1, 2, 4 or 8 bytes.
-    pub size: u8,
-    pub signed: bool,
-    /// None when rtrace cannot read this operand (e.g. `sym(%rip)`); using it is an error.
-    pub location: Option<UsdtLocation>,
-}
-
-/// Where a USDT argument is. Registers are byte offsets into the task's `struct pt_regs` (the
-/// uprobe's context), already adjusted for a sub-register such as `%ah`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum UsdtLocation {
-    Constant(i64),
-    Register(usize),
-    /// User memory at `base + displacement + index * scale`.
-    Memory {
-        base: usize,
-        displacement: i64,
-        index: Option<(usize, u8)>,
-    },
 }
 
 /// What the command line tells sema.

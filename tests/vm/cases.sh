@@ -163,6 +163,30 @@ check full_map_updates_are_counted_on_6_1 'WARNING: 2 map updates failed' /tmp/o
 rtrace -e 'interval:ms:200 { $a = (uint64 *)kaddr("avenrun"); printf("load %d.%03d\n", $a[0] >> 11, (($a[0] & 2047) * 1000) >> 11); exit(); }' > /tmp/out 2>&1
 check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out
 
+# Scripts compiled on the host for its kernel, run here by the runner without LLVM
+# (rtrace-run); the same script compiled here must print the same lines.
+# The workload repeats every second (reads and a fork) until the tracer is done, at most a
+# minute: the compile inside the guest is slow under TCG.
+workload() { i=0; while [ $i -lt 60 ]; do pause 1; readfile; echo x | cat > /dev/null; i=$((i + 1)); done; }
+portable() { # name
+    workload & w=$!
+    rtrace-run /portable/$1.rtc > /tmp/run 2>&1
+    kill $w 2>/dev/null
+    workload & w=$!
+    rtrace /portable/$1.bt > /tmp/here 2>&1
+    kill $w 2>/dev/null
+    grep -v '^Attached' /tmp/run | grep . > /tmp/a
+    grep -v '^Attached' /tmp/here | grep . > /tmp/b
+    if [ -s /tmp/a ] && cmp -s /tmp/a /tmp/b; then echo "VM-RESULT PASS portable_$1"; while read -r l; do echo "  | $l"; done < /tmp/a
+    elif grep -q 'error\[E0250\]' /tmp/here; then echo "VM-RESULT SKIP portable_$1: $(grep -m1 'error\[E0250\]' /tmp/here)"
+    else echo "VM-RESULT FAIL portable_$1"; sed 's/^/  | runner: /' /tmp/run; sed 's/^/  | here:   /' /tmp/here; fi
+}
+if [ -d /portable ]; then
+portable tasks
+portable fentry
+portable fork
+fi
+
 # What every program cost the verifier (RTRACE_VERIFIER_STATS, set by /init): the host keeps
 # each far below the limit.
 while read -r line; do echo "VM-VERIFIER $line"; done < /tmp/verifier

@@ -87,6 +87,18 @@ for lib in $(ldd "$rtrace" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
     cp -L "$lib" "initramfs$lib"
 done
 cp "$root/tests/vm/cases.sh" initramfs/cases.sh
+# Compiled scripts (issue: portable compiled scripts): built here, for this host's kernel, and
+# run in the guest by RTRACE_RUNNER, the runner without LLVM, next to the same script compiled
+# in the guest.
+if [ -n "${RTRACE_RUNNER:-}" ]; then
+    strip -o initramfs/bin/rtrace-run "$RTRACE_RUNNER"
+    mkdir -p initramfs/portable
+    for script in "$root"/tests/vm/portable/*.bt; do
+        name=$(basename "$script" .bt)
+        cp "$script" initramfs/portable/
+        RTRACE_CACHE=0 "$rtrace" build "$script" -o "initramfs/portable/$name.rtc" 2>/dev/null
+    done
+fi
 if [ -n "$e2e" ]; then
     # The modules that mount the host's root: virtio-pci and 9p, in dependency order.
     modules=$(echo kernel/x/lib/modules/*/kernel)

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use serde_json::{json, Map, Value};
 
 use super::{key_offsets, sorted, u64_at, value_text, Folded, Limits, RawEntries, Resolve, Sorted};
-use crate::codegen::artifact::MapMeta;
-use crate::sema::hir::MapValue;
-use crate::sema::Type;
+use crate::artifact::MapMeta;
+use crate::artifact::MapValue;
+use crate::artifact::Type;
 
 /// `{"type": kind, "data": data}` as one line, written as bpftrace writes it.
 pub fn json_event(kind: &str, data: Value) -> String {
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn an_empty_stats_map_is_an_empty_object() {
-        let layout = crate::codegen::artifact::MapLayout { key_size: 8, value_size: 16, percpu: false, max_entries: 1, array: false };
+        let layout = crate::artifact::MapLayout { key_size: 8, value_size: 16, percpu: false, max_entries: 1, array: false };
         let meta = MapMeta { symbol: String::new(), name: "s".into(), keys: vec![], value: MapValue::Stats, layout };
         use super::super::NoSymbols;
         assert_eq!(render_json(&meta, &RawEntries::new(8, 16), &NoSymbols, Limits::default()), "{\"type\": \"stats\", \"data\": {\"@s\": {}}}\n");

@@ -10,12 +10,12 @@ pub use json::{json_event, json_line, render_json, value_json};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::printf::c_str;
-use crate::codegen::artifact::MapMeta;
-use crate::codegen::maps::{key_offsets, slot_size};
-use crate::sema::hir::MapValue;
-use crate::sema::types::StackSpec;
-use crate::sema::Type;
+use crate::printf::c_str;
+use crate::artifact::MapMeta;
+use crate::artifact::{key_offsets, slot_size};
+use crate::artifact::MapValue;
+use crate::artifact::types::StackSpec;
+use crate::artifact::Type;
 
 /// A map's entries as read from the kernel, in two flat buffers (a million keys are two
 /// allocations, not two million). Each value is one value, or `ncpus` values of
@@ -88,7 +88,7 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::CgroupPath => Some(cgroup_path(raw)),
         Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
         Type::SignalName => Some(crate::signals::name(raw).unwrap_or_else(|| (raw as i64).to_string())),
-        Type::SyscallName => Some(crate::codegen::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
+        Type::SyscallName => Some(crate::abi::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
         // bpftrace prints an address in hex wherever it prints a pointer's value.
         Type::Ptr { .. } => Some(format!("{raw:#x}")),
         Type::Bool => Some((if raw != 0 { "true" } else { "false" }).to_string()),
@@ -614,7 +614,7 @@ mod tests {
     /// A map `@name` of hash entries (not per-CPU): `(key, value)` byte strings.
     fn map(name: &str, keys: Vec<Type>, value: MapValue, value_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> (MapMeta, RawEntries) {
         let key_size: usize = keys.iter().map(|k| slot_size(*k)).sum::<usize>() + if matches!(value, MapValue::Hist { .. } | MapValue::Lhist { .. }) { 8 } else { 0 };
-        let layout = crate::codegen::artifact::MapLayout { key_size: key_size.max(8), value_size, percpu: false, max_entries: 16, array: false };
+        let layout = crate::artifact::MapLayout { key_size: key_size.max(8), value_size, percpu: false, max_entries: 16, array: false };
         let meta = MapMeta { symbol: String::new(), name: name.into(), keys, value, layout };
         let mut raw = RawEntries::new(key_size.max(8), value_size);
         for (k, v) in entries {

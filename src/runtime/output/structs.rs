@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{u64_at, value_text, Resolve};
-use crate::sema::types::StructTy;
-use crate::sema::Type;
+use crate::artifact::types::StructTy;
+use crate::artifact::Type;
 
 /// One field's value, decoded once for both renderings.
 enum Decoded {
@@ -105,7 +105,7 @@ fn json(d: &Decoded) -> Value {
 mod tests {
     use super::*;
     use super::super::NoSymbols;
-    use crate::sema::types::{CType, Field, StructLayout, Sym};
+    use crate::artifact::types::{CType, Field, StructLayout, Sym};
 
 
     fn field(name: &str, bit_offset: u32, ty: Type) -> Field {

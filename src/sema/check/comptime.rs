@@ -6,11 +6,11 @@ use super::{Checked, Checker};
 use crate::btf::Namespace;
 use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
-use crate::runtime::printf::{self as format, Arg};
+use crate::printf::{self as format, Arg};
 use crate::sema::error::SemaError;
 use crate::sema::hir;
-use crate::sema::printf;
-use crate::sema::types::Type;
+use crate::printf;
+use crate::artifact::types::Type;
 
 /// The value of `e` if it is known when the script compiles (literals, `sizeof`, positional
 /// parameters, and operators over them), as its 64 bits.

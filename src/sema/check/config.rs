@@ -8,7 +8,7 @@ use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{ConfigItem, ConfigValue};
 use crate::sema::error::SemaError;
 use crate::sema::hir::{Config, MissingProbes, MAX_PERF_RB_PAGES, MAX_STR_LEN};
-use crate::sema::types::StackMode;
+use crate::artifact::types::StackMode;
 use crate::sema::EnvConfig;
 
 /// Every setting of current bpftrace. Those after `ACCEPTED` are checked and have no effect

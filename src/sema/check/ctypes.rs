@@ -13,7 +13,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin};
-use crate::sema::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
+use crate::artifact::types::{CType, EnumLayout, EnumTy, Field, StructLayout, StructTy, Sym, Type, SYNTHETIC_INT};
 
 const INT_NAMES: &[(&str, u8, bool)] = &[
     ("int8", 8, true),
@@ -53,7 +53,44 @@ fn offset(addr: hir::Expr, off: u64, ty: Type, span: Span) -> hir::Expr {
     hir::Expr { kind: sum, ty, span }
 }
 
+/// `addr + offset`, the offset an expression (a kernel fact), typed `ty`.
+fn add_offset(addr: hir::Expr, off: hir::Expr, ty: Type, span: Span) -> hir::Expr {
+    if let hir::ExprKind::Int(n) = off.kind {
+        return offset(addr, n, ty, span);
+    }
+    hir::Expr { kind: hir::ExprKind::Binary { op: BinOp::Add, lhs: Box::new(addr.retyped(Type::U64)), rhs: Box::new(off) }, ty, span }
+}
+
 impl<'k> Checker<'k> {
+    /// The byte offset of member `name` of record `rid`: a kernel fact for a named kernel
+    /// struct or union (relocated to the running kernel's layout when the program loads),
+    /// the number itself for the script's own types and anonymous ones.
+    #[expect(clippy::too_many_arguments, reason = "the member as BTF describes it")]
+    fn member_offset(&mut self, btf: &Btf, rid: u32, name: &str, bit_offset: u32, bitfield_size: u32, mty: u32, span: Span) -> hir::Expr {
+        let byte = u64::from(bit_offset / 8);
+        let record = btf.name(rid);
+        if record.is_empty() || btf.is_local(rid) {
+            return int_expr(byte, span);
+        }
+        let union = matches!(btf.kind(rid), Kind::Union { .. });
+        let size = if bitfield_size > 0 { 0 } else { btf.size_of(mty).unwrap_or(0) };
+        let what = crate::artifact::FactKind::MemberOffset { record: record.to_string(), union, member: name.to_string(), size, bit: (bit_offset % 8) as u8 };
+        self.fact(what, byte, span)
+    }
+
+    /// The value of a kernel fact (`artifact::facts`), `compiled` on this kernel: each fact
+    /// once, however often the script uses it.
+    pub(super) fn fact(&mut self, what: crate::artifact::FactKind, compiled: u64, span: Span) -> hir::Expr {
+        let index = match self.facts.iter().position(|f| f.what == what) {
+            Some(i) => i,
+            None => {
+                self.facts.push(crate::artifact::Fact { what, compiled, fixed: false });
+                self.facts.len() - 1
+            }
+        };
+        hir::Expr { kind: hir::ExprKind::Fact(index as u32), ty: Type::U64, span }
+    }
+
     fn btf(&mut self, span: Span, what: &str) -> Checked<&'k Btf> {
         match self.kernel.and_then(|k| k.btf()) {
             Some(b) => Ok(b),
@@ -268,6 +305,12 @@ impl<'k> Checker<'k> {
             }
             None => None,
         };
+        // The BTF id is the loader's handle on the variable: checked again when a compiled
+        // script runs on another kernel (where it is another id, the script is refused).
+        let what = crate::artifact::FactKind::KernelVariable { name: var.clone() };
+        if !self.facts.iter().any(|f| f.what == what) {
+            self.facts.push(crate::artifact::Fact { what, compiled: u64::from(btf_id), fixed: true });
+        }
         Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
     }
 
@@ -384,12 +427,13 @@ impl<'k> Checker<'k> {
             return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: record.name.as_str().into(), candidates }));
         };
         let (bit_offset, bitfield_size, mty) = (m.bit_offset, m.bitfield_size, m.ty);
+        let byte = self.member_offset(btf, rid, &field.name, bit_offset, bitfield_size, mty, span);
         if bitfield_size == 0 {
-            let addr = offset(base, u64::from(bit_offset / 8), Type::U64, span);
+            let addr = add_offset(base, byte, Type::U64, span);
             return self.value_at(addr, mty, user, span);
         }
         // A bitfield: load the 8 bytes holding it, then shift and mask.
-        let addr = offset(base, u64::from(bit_offset / 8), Type::U64, span);
+        let addr = add_offset(base, byte, Type::U64, span);
         let word = hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty: Type::U64, span };
         let shifted = hir::Expr {
             kind: hir::ExprKind::Binary { op: BinOp::Shr, lhs: Box::new(word), rhs: Box::new(int_expr(u64::from(bit_offset % 8), span)) },

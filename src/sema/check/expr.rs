@@ -9,7 +9,7 @@ use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
 use crate::sema::hir::{AttachKind, Builtin};
-use crate::sema::types::{TupleTy, Type};
+use crate::artifact::types::{TupleTy, Type};
 
 /// The type of `args.FIELD` in every tracepoint of a probe: the field must exist in each, with
 /// one type.

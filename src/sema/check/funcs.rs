@@ -8,7 +8,7 @@ use crate::parser::ast::{self, ExprKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin, MAX_STR_LEN};
-use crate::sema::types::{StackMode, StackSpec, Type, MAX_STACK_FRAMES};
+use crate::artifact::types::{StackMode, StackSpec, Type, MAX_STACK_FRAMES};
 
 impl Checker<'_> {
     /// `kstack`, `kstack(limit)`, `kstack(mode)`, `kstack(mode, limit)`; the same for ustack.
@@ -234,7 +234,7 @@ impl Checker<'_> {
         let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
             return Err(self.arg_count(span, "reg", "a register name in quotes, e.g. reg(\"ip\")", args.len()));
         };
-        let fields = crate::codegen::pt_regs::FIELDS;
+        let fields = crate::abi::pt_regs::FIELDS;
         let Some(&(_, offset)) = fields.iter().find(|(n, _)| n == name) else {
             let candidates = crate::diagnostics::did_you_mean(name, fields.iter().map(|(n, _)| *n));
             return Err(self.error(SemaError::TypeMismatch {
@@ -332,7 +332,8 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "kaddr", "a kernel symbol name (a string literal)", args.len()));
         };
         match self.kernel.and_then(|k| k.kernel_symbol(name)) {
-            Some(addr) => Ok(hir::Expr { kind: hir::ExprKind::Int(addr), ty: Type::U64, span }),
+            // KASLR moves it at every boot: a fact, looked up again when a compiled script runs.
+            Some(addr) => Ok(self.fact(crate::artifact::FactKind::KernelSymbol { name: name.clone() }, addr, span)),
             None => {
                 let label = if self.kernel.is_some_and(|k| !k.lists_data_symbols()) {
                     "not in /proc/kallsyms, which lists only functions on this kernel (built without CONFIG_KALLSYMS_ALL): variables have no address here"
@@ -350,7 +351,7 @@ impl Checker<'_> {
             return Err(self.arg_count(span, "cgroupid", "a cgroup path (a string literal)", args.len()));
         };
         match self.kernel.and_then(|k| k.cgroup_id(path)) {
-            Some(id) => Ok(hir::Expr { kind: hir::ExprKind::Int(id), ty: Type::U64, span }),
+            Some(id) => Ok(self.fact(crate::artifact::FactKind::CgroupId { path: path.clone() }, id, span)),
             None => Err(self.error(SemaError::TypeMismatch { span: *at, message: format!("no cgroup at `{path}`"), label: "not a cgroup directory".into() })),
         }
     }
@@ -405,7 +406,7 @@ impl Checker<'_> {
                 let half = |h: &[u8]| u64::from_le_bytes(h.try_into().expect("8 bytes"));
                 let items = vec![int(half(&b[..8])), int(half(&b[8..]))];
                 let bytes =
-                    hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::sema::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
+                    hir::Expr { kind: hir::ExprKind::Tuple(items), ty: Type::Tuple(crate::artifact::types::TupleTy::new(&[Type::U64, Type::U64])), span: *at };
                 (10, 16, bytes)
             })
         } else {
@@ -481,7 +482,7 @@ impl Checker<'_> {
             Type::Str(n) if field_len(n) && matches!(a.kind, hir::ExprKind::TracepointField(_)) => Ok(a),
             Type::Str(_) => match a.kind {
                 hir::ExprKind::Load { addr: inner, .. } => Ok(inner.retyped(Type::Array {
-                    elem: crate::sema::types::CType { id: crate::sema::types::SYNTHETIC_INT | 8, name: crate::sema::types::Sym::new("uint8") },
+                    elem: crate::artifact::types::CType { id: crate::artifact::types::SYNTHETIC_INT | 8, name: crate::artifact::types::Sym::new("uint8") },
                     len,
                     user,
                 })),

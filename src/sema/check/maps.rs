@@ -8,7 +8,7 @@ use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
 use crate::sema::hir::{MapDecl, MapValue};
-use crate::sema::types::Type;
+use crate::artifact::types::Type;
 
 impl Checker<'_> {
     pub(super) fn whole_map(&mut self, arg: &ast::Expr, func: &str) -> Checked<hir::MapId> {

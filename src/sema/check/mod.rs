@@ -19,7 +19,7 @@ pub(super) use comptime::fold;
 
 use super::error::SemaError;
 use super::hir::{self, MapDecl};
-use super::types::{self, Type};
+use crate::artifact::types::{self, Type};
 use super::{attach, KernelInfo};
 use crate::parser::ast;
 use crate::parser::Span;
@@ -136,6 +136,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         ..Checker::default()
     };
     let probes = checker.program(script, &attach, &hints);
+    // Uprobes and USDT probes go at file offsets of one build of their binary.
+    for ap in attach.iter().flat_map(|(aps, _)| aps) {
+        let path = match &ap.kind {
+            hir::AttachKind::Uprobe { path, .. } => path.as_str(),
+            hir::AttachKind::Usdt { probe, .. } => probe.path.as_str(),
+            _ => continue,
+        };
+        let what = crate::artifact::FactKind::Binary { path: path.to_string() };
+        if let (Some(id), false) = (kernel.binary_identity(path), checker.facts.iter().any(|f| f.what == what)) {
+            checker.facts.push(crate::artifact::Fact { what, compiled: id, fixed: true });
+        }
+    }
     checker.unassigned_reads();
     errors.append(&mut checker.errors);
     for d in percpu {
@@ -163,6 +175,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             options: checker.options_read,
             config: checker.config,
             warnings,
+            facts: checker.facts,
+            features: checker.required.into_iter().collect(),
         })
     } else {
         Err(errors)
@@ -221,6 +235,10 @@ pub(super) struct Checker<'k> {
     skb_outputs: Vec<hir::SkbOutput>,
     /// Named options `getopt` reads.
     options_read: Vec<String>,
+    /// Kernel facts the program's code uses (`hir::ExprKind::Fact`), each once.
+    facts: Vec<crate::artifact::Fact>,
+    /// Kernel features the constructs need (`require`).
+    required: std::collections::BTreeSet<crate::features::Feature>,
     errors: Vec<SemaError>,
     /// This is the walk that builds the HIR: every map an assignment can type is known.
     second_walk: bool,
@@ -320,7 +338,10 @@ impl Checker<'_> {
     /// `construct` at `span` needs `feature` of the kernel: an error where it lacks it.
     fn require(&mut self, feature: crate::features::Feature, span: Span, construct: &str) -> Checked<()> {
         match self.kernel.is_none_or(|k| k.has(feature)) {
-            true => Ok(()),
+            true => {
+                self.required.insert(feature);
+                Ok(())
+            }
             false => Err(self.error(SemaError::KernelLacks { span, construct: construct.into(), feature })),
         }
     }

@@ -9,8 +9,8 @@ use crate::parser::ast::{self, BinOp, ExprKind, StmtKind};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, MapCommand};
-use crate::sema::printf;
-use crate::sema::types::{TupleTy, Type};
+use crate::printf;
+use crate::artifact::types::{TupleTy, Type};
 
 /// bpftrace's limit on `unroll`.
 const MAX_UNROLL: i64 = 100;

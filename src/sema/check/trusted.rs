@@ -9,7 +9,7 @@ use crate::parser::ast::BinOp;
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir::{self, AttachKind, Builtin, MAX_PACKET};
-use crate::sema::types::Type;
+use crate::artifact::types::Type;
 
 impl Checker<'_> {
     /// `path(p [, size])`: the path of a `struct path` (or a pointer to one), with the
@@ -131,9 +131,30 @@ impl Checker<'_> {
     /// `how` says where to get one.
     fn expect_trusted(&mut self, p: &hir::Expr, func: &str, how: &str) -> Checked<()> {
         if trusted(p) {
+            // Codegen loads through the chain directly, with its member offsets as numbers
+            // the verifier checks: those facts can be checked at load, not relocated.
+            let mut facts = Vec::new();
+            chain_facts(p, &mut facts);
+            for i in facts {
+                self.facts[i as usize].fixed = true;
+            }
             return Ok(());
         }
         Err(self.error(SemaError::TypeMismatch { span: p.span, message: format!("`{func}` needs a pointer the kernel's verifier trusts"), label: how.into() }))
+    }
+}
+
+/// The kernel facts (member offsets) of a trusted chain.
+fn chain_facts(e: &hir::Expr, out: &mut Vec<u32>) {
+    match &e.kind {
+        hir::ExprKind::Cast(inner) | hir::ExprKind::Load { addr: inner, .. } => chain_facts(inner, out),
+        hir::ExprKind::Binary { lhs, rhs, .. } => {
+            if let hir::ExprKind::Fact(i) = rhs.kind {
+                out.push(i);
+            }
+            chain_facts(lhs, out);
+        }
+        _ => {}
     }
 }
 
@@ -146,7 +167,7 @@ fn trusted(e: &hir::Expr) -> bool {
         hir::ExprKind::Cast(inner) => e.ty.is_address() && inner.ty.is_address() && trusted(inner),
         // A pointer field (retyped to an address when a member offset is added to it).
         hir::ExprKind::Load { addr, user: false } => e.ty.is_address() && trusted(addr),
-        hir::ExprKind::Binary { op: BinOp::Add, lhs, rhs } => matches!(rhs.kind, hir::ExprKind::Int(_)) && trusted(lhs),
+        hir::ExprKind::Binary { op: BinOp::Add, lhs, rhs } => matches!(rhs.kind, hir::ExprKind::Int(_) | hir::ExprKind::Fact(_)) && trusted(lhs),
         _ => false,
     }
 }

@@ -1,5 +1,10 @@
 //! printf format strings, parsed once at compile time into literal text and conversion specs.
-//! Sema checks each spec against its argument; the runtime formats events with the specs.
+//! Sema checks each spec against its argument (and formats constant ones itself); the runtime
+//! formats events with the specs. Shared and pure: both sides use this module, neither owns it.
+
+mod format;
+
+pub use format::{c_str, format, Arg};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Format {

@@ -1,10 +1,22 @@
-//! What codegen hands the runtime: the BPF object and everything needed to run it and to
-//! decode what it produces. The runtime needs nothing else from earlier stages.
+//! The compiled script: what codegen hands the runtime, the whole contract between them. The
+//! BPF object and everything needed to run it and to decode what it produces: programs and
+//! their attach points, map layouts and what each holds, printf formats, the value types
+//! events carry. Pure data (serde); the runtime reads nothing else of the compiler, and a
+//! build without the compiler (`rtrace-run`) has this module and not `parser`, `sema` or
+//! `codegen`. `file` is its on-disk form (`rtrace build`, the compile cache).
 
-use crate::parser::Span;
-use crate::sema::hir::MapValue;
-use crate::sema::printf::Format;
-use crate::sema::Type;
+mod facts;
+pub mod file;
+pub mod types;
+mod values;
+
+pub use facts::{fact_symbol, Fact, FactKind, FACT_PREFIX};
+
+pub use types::Type;
+pub use values::{MapValue, MissingProbes, PrintfAction, SkbOutput, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
+
+use crate::printf::Format;
+use crate::span::Span;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BpfArtifact {
@@ -26,20 +38,28 @@ pub struct RuntimeMeta {
     /// `strftime` formats, indexed by `Type::Timestamp`.
     pub strftimes: Vec<String>,
     /// `skboutput` call sites, indexed by the site number of each packet's header.
-    pub skb_outputs: Vec<crate::sema::hir::SkbOutput>,
+    pub skb_outputs: Vec<SkbOutput>,
     /// For each `globmatch` pattern, the 256 words of its byte table (`sema::glob::accept_table`),
     /// which userspace writes into `GLOB_MAP` before anything runs.
     pub glob_tables: Vec<Vec<u64>>,
     /// Data pages of each CPU's `skboutput` perf buffer (a power of two).
     pub perf_rb_pages: usize,
     /// What an attach point the kernel refuses does (config `missing_probes`).
-    pub missing_probes: crate::sema::hir::MissingProbes,
+    pub missing_probes: MissingProbes,
     /// Whether the maps are printed when the trace ends (config `print_maps_on_exit`).
     pub print_maps_on_exit: bool,
     /// The most bytes `cat` prints of a file (config `max_cat_bytes`).
     pub max_cat_bytes: u64,
     /// What follows a string that filled its buffer (config `str_trunc_trailer`).
     pub str_trunc_trailer: String,
+    /// What the program assumed about the kernel, checked (and relocated) at load: see
+    /// `facts`. Fact N is the value of undefined symbol `rt_core_N`.
+    #[serde(default)]
+    pub facts: Vec<Fact>,
+    /// Kernel features the script needs (`features::Feature` keys), asked of the running
+    /// kernel at load, so a kernel without one is told which, not shown a verifier log.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// One BPF program: one attach point of one probe.
@@ -143,12 +163,30 @@ pub struct MapLayout {
     pub array: bool,
 }
 
+/// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
+pub fn slot_size(ty: Type) -> usize {
+    ty.size().div_ceil(8) * 8
+}
+
+/// Offsets of each key part; hist maps append the bucket index as a last 8-byte part.
+pub fn key_offsets(decl_keys: &[Type]) -> Vec<usize> {
+    let mut at = 0;
+    decl_keys
+        .iter()
+        .map(|k| {
+            let here = at;
+            at += slot_size(*k);
+            here
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrintfMeta {
     pub format: Format,
     /// Offset in the event (after the 8-byte header) and type of each argument.
     pub args: Vec<(usize, Type)>,
-    pub action: crate::sema::hir::PrintfAction,
+    pub action: PrintfAction,
 }
 
 /// Every ring buffer record starts with this 8-byte header: kind in the low 32 bits, the
@@ -245,4 +283,4 @@ pub const EVENTS_BYTES: u32 = 1 << 22;
 /// Ring buffer size for scripts whose only events are exit(), print(), clear() and zero().
 pub const CONTROL_EVENTS_BYTES: u32 = 1 << 16;
 /// Keys per map, bpftrace's default `max_map_keys`.
-pub const MAX_MAP_KEYS: u32 = crate::sema::hir::DEFAULT_MAP_KEYS;
+pub const MAX_MAP_KEYS: u32 = DEFAULT_MAP_KEYS;

@@ -1,7 +1,7 @@
 //! Parses a tracefs `format` file (`events/<category>/<event>/format`) into the fields a
 //! tracepoint program can read from its context. Pure: the caller supplies the text.
 
-use super::types::Type;
+use crate::artifact::types::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TracepointFormat {
@@ -49,8 +49,14 @@ fn parse_field(line: &str) -> Option<TracepointField> {
     let (name, array) = declarator_name(&decl);
     // Arrays of bytes (`char comm[16]`, `__u8 daddr_v6[16]`) are read whole, as buffers.
     let is_char = ["char ", "const char ", "unsigned char ", "__u8 ", "u8 ", "uint8_t ", "const u8 "].iter().any(|p| decl.starts_with(p));
-    let ty = if decl.starts_with("__data_loc") {
-        // Dynamic arrays need `str(args.NAME)`-style decoding: not yet typed.
+    let ty = if decl.starts_with("__data_loc") && is_data_loc_string(&decl) {
+        // A string stored after the record (`__data_loc char[] filename`): the field holds
+        // its offset in the record (low 16 bits) and its length; `args.filename` is its
+        // address, a `char *` that `str()` reads, as in bpftrace.
+        let char = crate::artifact::types::CType { id: crate::artifact::types::SYNTHETIC_INT | 8, name: crate::artifact::types::Sym::new("char") };
+        Type::Ptr { to: char, user: false }
+    } else if decl.starts_with("__data_loc") {
+        // Other dynamic arrays: the offset and length word.
         Type::Int { bits: 32, signed: false }
     } else if array && is_char {
         Type::Str(size)
@@ -64,6 +70,17 @@ fn parse_field(line: &str) -> Option<TracepointField> {
         return None;
     };
     Some(TracepointField { name, decl, offset, size, ty })
+}
+
+/// `__data_loc char[] NAME` (or `const char[]`): a string after the record.
+fn is_data_loc_string(decl: &str) -> bool {
+    let rest = decl.trim_start_matches("__data_loc").trim_start().trim_start_matches("const ").trim_start();
+    rest.starts_with("char[]") || rest.starts_with("char []")
+}
+
+/// A `__data_loc` string field's record word: the string is at `word & 0xffff` in the record.
+pub fn is_data_loc(field: &TracepointField) -> bool {
+    field.decl.starts_with("__data_loc") && matches!(field.ty, Type::Ptr { .. })
 }
 
 /// The integer type of a scalar declaration like `const int dfd` or `size_t count`, for the C

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::sema::printf::{Conv, Format, Segment, Spec};
+use crate::printf::{Conv, Format, Segment, Spec};
 
 pub enum Arg<'a> {
     Int { bits: u64, signed: bool },
@@ -99,7 +99,7 @@ pub fn c_str(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sema::printf::parse;
+    use crate::printf::parse;
 
     fn f(fmt: &str, args: &[Arg<'_>]) -> String {
         let mut s = String::new();
