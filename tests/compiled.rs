@@ -242,3 +242,20 @@ fn tracepoint_fields_from_another_kernels_format_are_relocated() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout).lines().next(), Some("1 1"), "the fields were read at this kernel's offsets; stderr: {}", text(&o.stderr));
 }
+
+#[test]
+fn a_script_compiled_with_unsafe_runs_only_with_unsafe() {
+    if !common::can_run_bpf() {
+        return;
+    }
+    let file = scratch("unsafe.rtc");
+    let o = rtrace(&["build", "--unsafe", "-e", r#"BEGIN { system("echo ran"); exit(); }"#, "-o", file.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(runner(), &[file.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("was compiled with --unsafe"), "{}", text(&o.stderr));
+    assert!(!text(&o.stdout).contains("ran"));
+    let o = run(runner(), &["--unsafe", file.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().next(), Some("ran"));
+}

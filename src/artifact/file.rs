@@ -39,6 +39,10 @@ pub struct Header {
     pub params: Vec<String>,
     /// `--name[=value]` options (`getopt`) it was compiled with.
     pub named: Vec<(String, Option<String>)>,
+    /// Compiled with `--unsafe` (it may run commands, send signals...): whoever runs it says
+    /// `--unsafe` again.
+    #[serde(default)]
+    pub unsafe_ok: bool,
     pub meta: RuntimeMeta,
 }
 
@@ -145,6 +149,7 @@ mod tests {
             sources: vec![Source { name: "t.bt".into(), text: "BEGIN { exit(); }".into() }],
             params: vec!["1".into()],
             named: vec![],
+            unsafe_ok: false,
             meta,
         };
         write(&header, b"\x7fELF object bytes")

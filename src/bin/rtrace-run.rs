@@ -47,6 +47,10 @@ struct Cli {
     /// Trace only process PID; the trace ends when it exits.
     #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "command")]
     pid: Option<u32>,
+
+    /// Run a script compiled with --unsafe (it may run commands or send signals).
+    #[arg(long = "unsafe")]
+    unsafe_ok: bool,
 }
 
 fn main() -> ExitCode {
@@ -113,7 +117,7 @@ fn main() -> ExitCode {
         verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
         settle: true,
     };
-    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.clone(), args: args.to_vec(), options })
+    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.clone(), args: args.to_vec(), unsafe_ok: cli.unsafe_ok, options })
 }
 
 /// The file (or stdin for `-`), at most `file::MAX_FILE` bytes: a compiled script is a few

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn no_length_is_a_32_bit_int_as_in_c() {
-        let x = |signed| Arg::Int { bits: 0x1234_5678_abcd_ef, signed };
+        let x = |signed| Arg::Int { bits: 0x0012_3456_78ab_cdef, signed };
         assert_eq!(f("%hhx %hx %x %jx %lx", &[x(false), x(false), x(false), x(false), x(false)]), "ef cdef 78abcdef 12345678abcdef 12345678abcdef");
         let big = Arg::Int { bits: (1u64 << 32) + 5, signed: true };
         let neg = Arg::Int { bits: 0xffff_ffff, signed: true };

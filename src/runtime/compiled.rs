@@ -15,6 +15,8 @@ pub struct Invocation {
     pub path: String,
     /// `$1`, `$2`... and `--name[=value]` given after the file.
     pub args: Vec<String>,
+    /// `--unsafe`: the user accepts a script compiled with it.
+    pub unsafe_ok: bool,
     pub options: super::RunOptions,
 }
 
@@ -24,6 +26,9 @@ pub fn run(compiled: &Compiled, inv: Invocation) -> ExitCode {
         eprintln!("error: {}: {message}", inv.path);
         ExitCode::from(1)
     };
+    if h.unsafe_ok && !inv.unsafe_ok {
+        return fail("was compiled with --unsafe (it may run commands or send signals): run it with --unsafe too".into());
+    }
     if h.arch != std::env::consts::ARCH {
         return fail(format!("was compiled for {}, and this machine is {}", h.arch, std::env::consts::ARCH));
     }

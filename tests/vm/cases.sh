@@ -41,32 +41,42 @@ hung() {
 # (Ctrl-C) and checks what it printed. No timer ends a case: under TCG a slow guest could fire
 # one before the workload ran.
 run_traced() {
+    traced /tmp/out "$3" rtrace -v -e "$4"
+    check "$1" "$2" /tmp/out
+}
+
+# traced OUT WORKLOAD COMMAND...: starts the tracer, waits until every probe is attached
+# (compiling and attaching under TCG take a while), runs the workload once, stops the tracer
+# with SIGINT (Ctrl-C) and waits for it. No timer ends a case: under TCG a slow guest could
+# fire one before the workload ran. The workload never runs while probes attach or detach.
+traced() {
+    out=$1 work=$2
+    shift 2
     # Emptied here, not only by the background job's redirection, which happens later in the
     # forked child: the wait below would otherwise see the previous case's "Attached" and
-    # send SIGINT before rtrace handles it (the hang once seen in kretprobe_reads_retval).
-    : > /tmp/out
-    rtrace -v -e "$4" > /tmp/out 2>&1 &
+    # send SIGINT before the tracer handles it (the hang once seen in kretprobe_reads_retval).
+    : > "$out"
+    "$@" > "$out" 2>&1 &
     pid=$!
     i=0
     while [ $i -lt 600 ]; do
-        # `-v` prints "Attached N probes" once every probe is live.
-        case "$(while read -r l; do echo "$l"; done < /tmp/out)" in *Attached*) break ;; esac
-        # rtrace ended before attaching (refused the script): nothing to wait for.
+        # "Attached N probes" is printed once every probe is live.
+        case "$(while read -r l; do echo "$l"; done < "$out")" in *Attached*) break ;; esac
+        # The tracer ended before attaching (refused the script): nothing to wait for.
         kill -0 $pid 2>/dev/null || break
         pause 0.1
         i=$((i + 1))
     done
     pause 0.2
-    $3
+    $work
     pause 0.5
-    kill -INT $pid
+    kill -INT $pid 2>/dev/null
     # A tracer that does not exit within 30 s fails its case (with its output and where each of
     # its threads waits) instead of hanging the VM.
-    (pause 30; hung $pid >> /tmp/out; kill -9 $pid 2>/dev/null) &
+    (pause 30; hung $pid >> "$out"; kill -9 $pid 2>/dev/null) &
     watchdog=$!
     wait $pid
     kill $watchdog 2>/dev/null
-    check "$1" "$2" /tmp/out
 }
 
 run_traced kprobe_counts_execs '^@execs: 3$' execs \
@@ -164,17 +174,12 @@ rtrace -e 'interval:ms:200 { $a = (uint64 *)kaddr("avenrun"); printf("load %d.%0
 check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out
 
 # Scripts compiled on the host for its kernel, run here by the runner without LLVM
-# (rtrace-run); the same script compiled here must print the same lines.
-# The workload repeats every second (reads and a fork) until the tracer is done, at most a
-# minute: the compile inside the guest is slow under TCG.
-workload() { i=0; while [ $i -lt 60 ]; do pause 1; readfile; echo x | cat > /dev/null; i=$((i + 1)); done; }
+# (rtrace-run); the same script compiled here must print the same lines. The workload reads a
+# file and forks.
+reads_and_forks() { readfile; echo x | cat > /dev/null; }
 portable() { # name
-    workload & w=$!
-    rtrace-run /portable/$1.rtc > /tmp/run 2>&1
-    kill $w 2>/dev/null
-    workload & w=$!
-    rtrace /portable/$1.bt > /tmp/here 2>&1
-    kill $w 2>/dev/null
+    traced /tmp/run reads_and_forks rtrace-run /portable/$1.rtc
+    traced /tmp/here reads_and_forks rtrace /portable/$1.bt
     grep -v '^Attached' /tmp/run | grep . > /tmp/a
     grep -v '^Attached' /tmp/here | grep . > /tmp/b
     if [ -s /tmp/a ] && cmp -s /tmp/a /tmp/b; then echo "VM-RESULT PASS portable_$1"; while read -r l; do echo "  | $l"; done < /tmp/a

@@ -40,7 +40,7 @@ fn synthetic(name: &str, bits: u8, signed: bool) -> CType {
     CType { id: SYNTHETIC_INT | u32::from(signed) << 8 | u32::from(bits), name: Sym::new(name) }
 }
 
-fn int_expr(n: u64, span: Span) -> hir::Expr {
+pub(super) fn int_expr(n: u64, span: Span) -> hir::Expr {
     hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span }
 }
 
@@ -91,14 +91,14 @@ impl<'k> Checker<'k> {
         hir::Expr { kind: hir::ExprKind::Fact(index as u32), ty: Type::U64, span }
     }
 
-    fn btf(&mut self, span: Span, what: &str) -> Checked<&'k Btf> {
+    pub(super) fn btf(&mut self, span: Span, what: &str) -> Checked<&'k Btf> {
         match self.kernel.and_then(|k| k.btf()) {
             Some(b) => Ok(b),
             None => Err(self.error(SemaError::NoBtf { span, what: what.into() })),
         }
     }
 
-    fn c_type(btf: &Btf, id: TypeId) -> CType {
+    pub(super) fn c_type(btf: &Btf, id: TypeId) -> CType {
         CType { id, name: Sym::new(&btf.c_name(id)) }
     }
 
@@ -225,7 +225,7 @@ impl<'k> Checker<'k> {
 
     /// The value of C type `id` at `addr`: a load for integers, pointers and char arrays; the
     /// address itself, retyped, for structs and other arrays.
-    fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {
+    pub(super) fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {
         if id >= SYNTHETIC_INT {
             let ty = Type::Int { bits: (id & 0xff) as u8, signed: id & 0x100 != 0 };
             return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
@@ -564,214 +564,6 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: sub, ty: Type::Ptr { to, user }, span })
     }
 
-    /// How far `+ 1` moves a value of type `ty`: a pointer's by the size of what it points
-    /// at (1 for `void *`), as in C and bpftrace; anything else by 1.
-    pub(super) fn step_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
-        match ty {
-            Type::Ptr { to, .. } if to.id != 0 => Ok(self.size_of_ctype(to, span)?.max(1)),
-            _ => Ok(1),
-        }
-    }
-
-    /// `ptr + n`, `n + ptr`, `ptr - n`: the address moved by `n` of what `ptr` points at,
-    /// typed as `ptr`.
-    pub(super) fn pointer_arithmetic(&mut self, op: BinOp, ptr: hir::Expr, n: hir::Expr, span: Span) -> Checked<hir::Expr> {
-        let ty = ptr.ty;
-        let step = self.step_of(ty, span)?;
-        let n = match step {
-            1 => n.retyped(Type::U64),
-            _ => hir::Expr {
-                kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(n.retyped(Type::U64)), rhs: Box::new(int_expr(step, span)) },
-                ty: Type::U64,
-                span,
-            },
-        };
-        Ok(hir::Expr { kind: hir::ExprKind::Binary { op, lhs: Box::new(ptr.retyped(Type::U64)), rhs: Box::new(n) }, ty, span })
-    }
-
-    fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
-        if t.id >= SYNTHETIC_INT {
-            return Ok(u64::from(t.id & 0xff) / 8);
-        }
-        let btf = self.btf(span, "C types")?;
-        match btf.size_of(t.id) {
-            Some(n) => Ok(n),
-            None => Err(self.error(SemaError::TypeMismatch { span, message: format!("`{}` has no size", t.name.as_str()), label: "incomplete type".into() })),
-        }
-    }
-
-    /// `sizeof(type)` and `sizeof(expr)`.
-    pub(super) fn size_of(&mut self, ty: Type, span: Span) -> Checked<u64> {
-        match ty {
-            Type::Int { bits, .. } => Ok(u64::from(bits) / 8),
-            Type::Bool => Ok(1),
-            Type::Enum(_) => Ok(8),
-            Type::Ptr { .. } | Type::Stack(_) | Type::Ksym | Type::Timestamp(_) | Type::Username | Type::Errno | Type::SyscallName | Type::SignalName | Type::CgroupPath => Ok(8),
-            Type::Str(n) => Ok(n as u64),
-            Type::Tuple(_) | Type::Usym | Type::Inet(_) | Type::Mac | Type::Buf(_) | Type::Struct(_) => Ok(ty.size() as u64),
-            Type::Record { ty, .. } => self.size_of_ctype(ty, span),
-            Type::Array { elem, len, .. } => Ok(self.size_of_ctype(elem, span)? * u64::from(len)),
-            Type::Void | Type::TracepointArgs => Err(self.error(SemaError::NotAValue { span, what: "this".into() })),
-        }
-    }
-
-    /// `sizeof(struct x)`: unlike a cast, a struct type without `*` is fine here.
-    pub(super) fn size_of_spec(&mut self, t: &ast::TypeSpec) -> Checked<u64> {
-        if t.pointers > 0 {
-            return Ok(8);
-        }
-        if let Some(int) = builtin_int(&t.name) {
-            return self.size_of(int, t.span);
-        }
-        // An enum's own size (4 unless its values need 8), not its values' word.
-        if let Some(name) = t.name.strip_prefix("enum ") {
-            let btf = self.btf(t.span, &format!("`{}`", t.name))?;
-            if let Some(size) = btf.find(Namespace::Enum, name).and_then(|id| btf.size_of(id)) {
-                return Ok(size);
-            }
-        }
-        let record = self.record_spec(t)?;
-        self.size_of(record, t.span)
-    }
-
-    /// `struct x` (no `*`) as a record type, for sizeof and offsetof.
-    fn record_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
-        let as_pointer = ast::TypeSpec { pointers: 1, ..t.clone() };
-        match self.type_spec(&as_pointer)? {
-            Type::Ptr { to, user } => Ok(Type::Record { ty: to, user }),
-            other => Ok(other),
-        }
-    }
-
-    /// `offsetof(struct x, a.b.c)`, `offsetof(expr, a.b)`: the byte offset of the last field
-    /// from the start of the struct. The expression is not evaluated; a pointer to a struct
-    /// stands for the struct.
-    pub(super) fn offset_of(&mut self, of: &ast::OffsetofBase, fields: &[ast::Ident]) -> Checked<u64> {
-        let (record, span) = match of {
-            ast::OffsetofBase::Type(t) => (self.record_spec(t)?, t.span),
-            ast::OffsetofBase::Expr(e) => {
-                let e = self.expr(e)?;
-                match e.ty {
-                    Type::Ptr { to, user } => (Type::Record { ty: to, user }, e.span),
-                    ty => (ty, e.span),
-                }
-            }
-        };
-        let btf = self.btf(span, "offsetof")?;
-        let Type::Record { ty, .. } = record else {
-            return Err(self.error(SemaError::TypeMismatch { span, message: "offsetof needs a struct or union".into(), label: format!("this is {record}") }));
-        };
-        let (mut id, mut name) = (ty.id, ty.name.as_str().to_string());
-        let mut bits = 0u64;
-        for (i, field) in fields.iter().enumerate() {
-            let Some(m) = btf.member(btf.strip(id), &field.name) else {
-                let candidates = did_you_mean(&field.name, btf.member_names(btf.strip(id)));
-                return Err(self.error(SemaError::UnknownMember { span: field.span, field: field.name.clone(), ty: name, candidates }));
-            };
-            if m.bitfield_size > 0 {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: field.span,
-                    message: format!("`{}` is a bit field, which has no byte offset", field.name),
-                    label: "a bit field".into(),
-                }));
-            }
-            bits += u64::from(m.bit_offset);
-            (id, name) = (m.ty, btf.c_name(m.ty));
-            if i + 1 < fields.len() && !matches!(btf.kind(btf.strip(id)), Kind::Struct { .. } | Kind::Union { .. }) {
-                let next = &fields[i + 1];
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: field.span.to(next.span),
-                    message: format!("`{}` is {name}, which has no fields", field.name),
-                    label: format!("no `.{}` here", next.name),
-                }));
-            }
-        }
-        Ok(bits / 8)
-    }
-
-    /// The BTF prototype behind a probe whose context is an array of u64 arguments: the
-    /// function's own for fentry/fexit; for a raw tracepoint, `__bpf_trace_NAME`'s without
-    /// its first (`void *__data`) parameter. None: no such prototype.
-    fn prototype(&self, ap: &hir::AttachPoint) -> Option<(Vec<(String, TypeId)>, TypeId)> {
-        let btf = self.kernel.and_then(|k| k.btf())?;
-        let (func, skip) = match &ap.kind {
-            AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
-            AttachKind::RawTracepoint { name } => (btf.find(Namespace::Func, &format!("__bpf_trace_{}", name.rsplit(':').next().unwrap_or(name)))?, 1),
-            _ => return None,
-        };
-        let Kind::Func { proto } = btf.kind(func) else { return None };
-        let Kind::FuncProto { ret } = btf.kind(proto) else { return None };
-        let params = btf.params(proto).into_iter().skip(skip).map(|(n, t)| (n.to_string(), t)).collect();
-        Some((params, ret))
-    }
-
-    /// The rtrace type of an argument or return value of C type `id`, as held in a u64.
-    fn register_type(&mut self, id: TypeId, span: Span) -> Checked<Type> {
-        let btf = self.btf(span, "typed arguments")?;
-        let sid = btf.strip(id);
-        Ok(match btf.kind(sid) {
-            Kind::Int { size: size @ (1 | 2 | 4 | 8), signed, .. } | Kind::Enum { size: size @ (1 | 2 | 4 | 8), signed } => {
-                Type::Int { bits: (size * 8) as u8, signed }
-            }
-            Kind::Ptr(to) => Type::Ptr { to: Self::c_type(btf, to), user: false },
-            _ => {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span,
-                    message: format!("rtrace cannot read an argument of type `{}`", btf.c_name(id)),
-                    label: "unsupported C type".into(),
-                }))
-            }
-        })
-    }
-
-    /// `args.NAME` in fentry/fexit and raw tracepoint probes: argument register NAME of the
-    /// prototype, which must be at the same position with one type in every attach point.
-    pub(super) fn typed_arg(&mut self, field: &ast::Ident, span: Span) -> Checked<hir::Expr> {
-        self.prototype_slot(&format!("args.{}", field.name), span, field.span, |checker, ap, params, _| {
-            let Some(index) = params.iter().position(|(n, _)| *n == field.name) else {
-                let candidates = did_you_mean(&field.name, params.iter().map(|(n, _)| n.as_str()));
-                return Err(checker.error(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates }));
-            };
-            Ok((index, checker.register_type(params[index].1, field.span)?))
-        })
-    }
-
-    /// `retval` in fexit: after the arguments in the context, typed by the prototype.
-    pub(super) fn typed_retval(&mut self, span: Span) -> Checked<hir::Expr> {
-        self.prototype_slot("retval", span, span, |checker, _, params, ret| {
-            Ok((params.len(), if ret == 0 { Type::U64 } else { checker.register_type(ret, span)? }))
-        })
-    }
-
-    /// A value at a context slot that every attach point's BTF prototype places (`locate`
-    /// says where, and its type), checked to agree between the attach points; read as the
-    /// raw `argN` and retyped.
-    fn prototype_slot(
-        &mut self,
-        what: &str,
-        span: Span,
-        at: Span,
-        locate: impl Fn(&mut Self, &hir::AttachPoint, &[(String, TypeId)], TypeId) -> Checked<(usize, Type)>,
-    ) -> Checked<hir::Expr> {
-        let mut found: Option<(usize, Type)> = None;
-        for ap in self.attach.clone() {
-            let Some((params, ret)) = self.prototype(&ap) else {
-                return Err(self.error(SemaError::NoBtf { span, what: format!("`{what}` in `{}`", ap.name) }));
-            };
-            let (index, ty) = locate(self, &ap, &params, ret)?;
-            if found.is_some_and(|(i, t)| i != index || !t.same_kind(ty)) {
-                return Err(self.error(SemaError::TypeMismatch {
-                    span: at,
-                    message: format!("`{what}` differs between this probe's attach points"),
-                    label: format!("{ty} in {}", ap.name),
-                }));
-            }
-            found = Some((index, ty));
-        }
-        let (index, ty) = found.ok_or_else(|| self.error(SemaError::ArgsOutsideTracepoint { span }))?;
-        let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
-        Ok(raw.retyped(ty))
-    }
 }
 
 /// The enumerators of enum `id`, for printing its values by name.

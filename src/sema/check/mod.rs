@@ -8,6 +8,8 @@ pub(crate) mod config;
 mod ctypes;
 mod expr;
 mod funcs;
+mod prototypes;
+mod sizes;
 mod maps;
 mod stmt;
 mod trusted;
