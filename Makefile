@@ -31,6 +31,9 @@ build: deps
 PREFIX ?= /usr/local
 DESTDIR ?=
 RTRACE ?= target/release/rtrace
+# rtrace-run (compiled scripts without the compiler) is installed too when it was built
+# beside rtrace (`cargo build --release` builds it; a slim one: `--no-default-features`).
+RTRACE_RUN ?= $(dir $(RTRACE))rtrace-run
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
@@ -40,6 +43,7 @@ install:
 	@if [ "$(RTRACE)" = target/release/rtrace ]; then cargo build --release; fi
 	install -d $(BINDIR) $(MANDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
 	install -m 755 $(RTRACE) $(BINDIR)/rtrace
+	if [ -x $(RTRACE_RUN) ]; then install -m 755 $(RTRACE_RUN) $(BINDIR)/rtrace-run; fi
 	$(RTRACE) --generate-man $(MANDIR)
 	$(RTRACE) --generate-completions bash > $(BASHDIR)/rtrace
 	$(RTRACE) --generate-completions zsh > $(ZSHDIR)/_rtrace

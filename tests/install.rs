@@ -39,6 +39,11 @@ fn make_install_puts_binary_man_pages_and_completions_under_destdir() {
     let bin = usr.join("bin/rtrace");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&bin).expect("bin/rtrace").permissions());
     assert_eq!(mode & 0o755, 0o755, "bin/rtrace mode {mode:o}");
+    // rtrace-run, built beside it, too.
+    let runner = std::path::Path::new(env!("CARGO_BIN_EXE_rtrace")).with_file_name("rtrace-run");
+    if runner.exists() {
+        assert!(usr.join("bin/rtrace-run").exists(), "rtrace-run was built beside rtrace but not installed");
+    }
     let version = Command::new(&bin).arg("--version").output().expect("installed rtrace");
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("rtrace {}", env!("CARGO_PKG_VERSION")));
 
