@@ -34,6 +34,17 @@ fn binary_prec(op: BinOp) -> u8 {
     }
 }
 
+/// Whether `child`, an operand of `parent`, is put in parentheses that precedence does not
+/// need, to be read as C programmers expect: a comparison of comparisons, a shift or bitwise
+/// operation inside a different one, arithmetic inside a shift or bitwise operation.
+fn clarify(parent: BinOp, child: &Expr) -> bool {
+    use BinOp::*;
+    let ExprKind::Binary { op: child, .. } = &child.kind else { return false };
+    let bits = |o: BinOp| matches!(o, Shl | Shr | BitAnd | BitOr | BitXor);
+    let arithmetic = |o: BinOp| matches!(o, Add | Sub | Mul | Div | Mod);
+    (parent.is_comparison() && child.is_comparison()) || (bits(*child) && *child != parent) || (bits(parent) && arithmetic(*child))
+}
+
 /// A config value that reads back as a bare word.
 pub(super) fn is_word(w: &str) -> bool {
     w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -144,10 +155,12 @@ impl Printer<'_> {
             ExprKind::Cast { ty, expr } => format!("({ty}){}", self.expr(expr, UNARY)),
             ExprKind::Binary { op, lhs, rhs } => {
                 let p = binary_prec(*op);
-                format!("{} {} {}", self.expr(lhs, p), op.symbol(), self.expr(rhs, p + 1))
+                let min = |child: &Expr, least: u8| if clarify(*op, child) { PRIMARY } else { least };
+                format!("{} {} {}", self.expr(lhs, min(lhs, p)), op.symbol(), self.expr(rhs, min(rhs, p + 1)))
             }
+            // A ternary inside another's condition or first branch is in parentheses to be read.
             ExprKind::Ternary { cond, then, els } => {
-                format!("{} ? {} : {}", self.expr(cond, LOG_OR), self.expr(then, TERNARY), self.expr(els, TERNARY))
+                format!("{} ? {} : {}", self.expr(cond, LOG_OR), self.expr(then, TERNARY + 1), self.expr(els, TERNARY))
             }
             ExprKind::Record(fields) => {
                 let fields: Vec<String> = fields.iter().map(|(n, v)| format!("{} = {}", n.name, self.expr(v, TERNARY))).collect();

@@ -158,10 +158,10 @@ fn trivia(src: &str, text: &str, tokens: &[(usize, Tok, usize)]) -> Vec<Trivia> 
     found
 }
 
-/// Whether the line before the one `at` is on is blank.
+/// Whether what starts at `at` starts its line, after a blank one.
 fn blank_line_before(src: &str, at: usize) -> bool {
     let line_start = src[..at].rfind('\n').map_or(0, |n| n + 1);
-    if line_start == 0 {
+    if line_start == 0 || !src[line_start..at].trim().is_empty() {
         return false;
     }
     let prev_start = src[..line_start - 1].rfind('\n').map_or(0, |n| n + 1);
