@@ -59,7 +59,8 @@ pub fn format(src: &str, file: FileId) -> Result<String, FmtError> {
     let tokens: Vec<(usize, Tok, usize)> = Lexer::new(&text, file).map_while(Result::ok).collect();
     let trivia = trivia(src, &text, &tokens);
     let config_at = tokens.iter().find(|(_, t, _)| *t == Tok::Config).map(|(s, _, _)| *s);
-    let mut p = Printer { src, constants: &pre.constants, trivia, next: 0, out: String::new(), indent: 0, last_code: false };
+    let else_at = tokens.iter().filter(|(_, t, _)| *t == Tok::Else).map(|(s, _, _)| *s).collect();
+    let mut p = Printer { src, constants: &pre.constants, trivia, next: 0, out: String::new(), indent: 0, last_code: false, else_at };
     p.script(&script, config_at);
     let out = p.out;
     // The safety net: the same program, or an error.
@@ -177,6 +178,8 @@ struct Printer<'a> {
     indent: usize,
     /// The last line written is code a trailing comment may follow.
     last_code: bool,
+    /// Where each `else` is: the end of the block before it.
+    else_at: Vec<usize>,
 }
 
 /// A top-level item, in source order.
@@ -412,7 +415,12 @@ impl Printer<'_> {
         let end = s.span.end as usize;
         let head = format!("{lead}if ({}) {{", self.expr(cond, expr::TERNARY));
         self.line(&head);
-        let then_end = els.as_ref().and_then(|e| e.first()).map_or(end, |e| e.span.start as usize);
+        // The `else` after the last statement (or the condition) ends the first block.
+        let after = then.last().map_or(cond.span.end, |t| t.span.end) as usize;
+        let then_end = match els {
+            Some(_) => self.else_at.iter().copied().find(|e| (after..end).contains(e)).unwrap_or(end),
+            None => end,
+        };
         self.block_body(then, then_end);
         match els.as_deref() {
             Some([chained @ Stmt { kind: StmtKind::If { .. }, .. }]) => self.if_chain(chained, "} else "),
