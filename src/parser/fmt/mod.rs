@@ -33,7 +33,7 @@ const INDENT: &str = "    ";
 pub enum FmtError {
     /// The script does not parse: nothing to format.
     Parse(ParseError),
-    /// E0120: a line the formatter cannot lay out without changing the program.
+    /// E0120: the formatted text would not be the same program (a formatter bug, caught).
     Unsupported { span: Span, message: String },
 }
 
