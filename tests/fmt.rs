@@ -113,6 +113,7 @@ fn every_example_tool_and_one_liner_formats_to_the_same_program() {
     assert!(cases.len() > 300, "only {} scripts found", cases.len());
     let failures: Vec<String> = cases.iter().filter_map(|(name, src)| check(name, src).err()).collect();
     assert!(failures.is_empty(), "{} of {} scripts:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    eprintln!("fmt: {} scripts formatted to the same program, idempotent, comments kept", cases.len());
 }
 
 /// Every construct of the language, with comments in awkward places, directives and a C
