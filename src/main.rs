@@ -9,9 +9,22 @@ use clap::Parser;
 use rtrace::diagnostics::{emit, Diag, Files, ToDiagnostic};
 use rtrace::{codegen, parser, runtime, sema};
 
+mod cli_tools;
+
 #[derive(Parser, Debug)]
-#[command(name = "rtrace", version, about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)")]
+#[command(
+    name = "rtrace",
+    version,
+    about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)",
+    after_help = cli_tools::EXAMPLES_SHORT,
+    after_long_help = cli_tools::EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    subcommand: Option<Subcommand>,
+
     /// Program text to run (given twice, the last one runs, as in bpftrace).
     #[arg(short = 'e', value_name = "PROGRAM", overrides_with = "program")]
     program: Option<String>,
@@ -109,6 +122,21 @@ struct Cli {
     /// a directory holding one) instead of the running kernel's.
     #[arg(long, value_name = "DIR")]
     tracefs: Option<std::path::PathBuf>,
+
+    /// Write the man pages (rtrace.1 and one per subcommand) into DIR: `make install` runs it.
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_man: Option<std::path::PathBuf>,
+
+    /// Print SHELL's completion script (bash, zsh, fish...): `make install` runs it.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    generate_completions: Option<clap_complete::Shell>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Subcommand {
+    /// Print a script pretty-printed from its syntax tree, comments kept.
+    #[command(after_help = cli_tools::FMT_EXAMPLES)]
+    Fmt(cli_tools::FmtArgs),
 }
 
 /// `--probe-filter`'s regular expression, or what is wrong with it.
@@ -174,6 +202,13 @@ fn run() -> ExitCode {
             };
         }
     };
+    // Generated from this definition (`cli_tools`): never a second copy to keep in sync.
+    if let Some(code) = cli_tools::run(&cli.generate_man, cli.generate_completions, <Cli as clap::CommandFactory>::command) {
+        return code;
+    }
+    if let Some(Subcommand::Fmt(args)) = &cli.subcommand {
+        return cli_tools::fmt(args);
+    }
     let verbose = cli.verbose > 0;
     if cli.no_warnings {
         rtrace::diagnostics::silence_warnings();
