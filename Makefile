@@ -31,9 +31,11 @@ build: deps
 PREFIX ?= /usr/local
 DESTDIR ?=
 RTRACE ?= target/release/rtrace
-# rtrace-run (compiled scripts without the compiler) is installed too when it was built
-# beside rtrace (`cargo build --release` builds it; a slim one: `--no-default-features`).
-RTRACE_RUN ?= $(dir $(RTRACE))rtrace-run
+# rtrace-run runs compiled scripts without the compiler. The default install builds the slim
+# one (no LLVM, parser, sema or codegen: `--no-default-features`, in target/runner); with
+# RTRACE=path, the rtrace-run beside that binary is installed when there is one.
+RUNNER = target/runner/release/rtrace-run
+RTRACE_RUN ?= $(if $(filter target/release/rtrace,$(RTRACE)),$(RUNNER),$(dir $(RTRACE))rtrace-run)
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
@@ -41,6 +43,7 @@ ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 install:
 	@if [ "$(RTRACE)" = target/release/rtrace ]; then cargo build --release; fi
+	@if [ "$(RTRACE_RUN)" = $(RUNNER) ]; then cargo build --release --no-default-features --bin rtrace-run --target-dir target/runner; fi
 	install -d $(BINDIR) $(MANDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
 	install -m 755 $(RTRACE) $(BINDIR)/rtrace
 	if [ -x $(RTRACE_RUN) ]; then install -m 755 $(RTRACE_RUN) $(BINDIR)/rtrace-run; fi
