@@ -137,6 +137,23 @@ enum Subcommand {
     /// Print a script pretty-printed from its syntax tree, comments kept.
     #[command(after_help = cli_tools::FMT_EXAMPLES)]
     Fmt(cli_tools::FmtArgs),
+    /// Compile a script into a file that `rtrace FILE` or `rtrace-run FILE` runs, on other kernels too
+    ///
+    /// Writes -o FILE (default SCRIPT.rtc). Takes the options of a run (-e, FILE, ARGS, --unsafe,
+    /// --include, --probe-filter), and --btf FILE and --tracefs DIR to compile for another
+    /// machine's kernel without root.
+    #[command(after_help = "Examples:\n  rtrace build opensnoop.bt -o opensnoop.rtc\n  rtrace build --btf vmlinux.btf --tracefs events/ -e 'kprobe:vfs_read { @ = count(); }' -o reads.rtc\n  rtrace-run opensnoop.rtc -p 1234")]
+    Build {
+        /// The options of a run, then the script (or -e PROGRAM) and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "OPTIONS] [SCRIPT|-e PROGRAM] [ARGS")]
+        args: Vec<String>,
+    },
+    /// Run a script or a compiled script (the same as `rtrace FILE`)
+    Run {
+        /// The options of a run, then the script (or -e PROGRAM) and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "OPTIONS] FILE [ARGS")]
+        args: Vec<String>,
+    },
 }
 
 /// `--probe-filter`'s regular expression, or what is wrong with it.
@@ -185,9 +202,11 @@ fn run() -> ExitCode {
     // `rtrace build ...`: the same options, but the program is written to a compiled script
     // (-o FILE) instead of run.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let build = argv.get(1).is_some_and(|a| a == "build");
+    // `rtrace build --help` is clap's (the subcommand's own help).
+    let asks_help = argv.iter().skip(2).any(|a| a == "--help" || a == "-h");
+    let build = argv.get(1).is_some_and(|a| a == "build") && !asks_help;
     // `rtrace run FILE`: the same as `rtrace FILE` (a compiled script or a script's text).
-    if build || argv.get(1).is_some_and(|a| a == "run") {
+    if build || (argv.get(1).is_some_and(|a| a == "run") && !asks_help) {
         argv.remove(1);
     }
     // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
