@@ -9,9 +9,22 @@ use clap::Parser;
 use rtrace::diagnostics::{emit, Diag, Files, ToDiagnostic};
 use rtrace::{codegen, parser, runtime, sema};
 
+mod cli_tools;
+
 #[derive(Parser, Debug)]
-#[command(name = "rtrace", version, about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)")]
+#[command(
+    name = "rtrace",
+    version,
+    about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)",
+    after_help = cli_tools::EXAMPLES_SHORT,
+    after_long_help = cli_tools::EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    subcommand: Option<Subcommand>,
+
     /// Program text to run (given twice, the last one runs, as in bpftrace).
     #[arg(short = 'e', value_name = "PROGRAM", overrides_with = "program")]
     program: Option<String>,
@@ -129,6 +142,38 @@ struct Cli {
     /// a directory holding one) instead of the running kernel's.
     #[arg(long, value_name = "DIR")]
     tracefs: Option<std::path::PathBuf>,
+
+    /// Write the man pages (rtrace.1 and one per subcommand) into DIR: `make install` runs it.
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_man: Option<std::path::PathBuf>,
+
+    /// Print SHELL's completion script (bash, zsh, fish...): `make install` runs it.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    generate_completions: Option<clap_complete::Shell>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Subcommand {
+    /// Print a script pretty-printed from its syntax tree, comments kept.
+    #[command(after_help = cli_tools::FMT_EXAMPLES)]
+    Fmt(cli_tools::FmtArgs),
+    /// Compile a script into a file that `rtrace FILE` or `rtrace-run FILE` runs, on other kernels too
+    ///
+    /// Writes -o FILE (default SCRIPT.rtc). Takes the options of a run (-e, FILE, ARGS, --unsafe,
+    /// --include, --probe-filter), and --btf FILE and --tracefs DIR to compile for another
+    /// machine's kernel without root.
+    #[command(after_help = "Examples:\n  rtrace build opensnoop.bt -o opensnoop.rtc\n  rtrace build --btf vmlinux.btf --tracefs events/ -e 'kprobe:vfs_read { @ = count(); }' -o reads.rtc\n  rtrace-run opensnoop.rtc -p 1234")]
+    Build {
+        /// The options of a run, then the script (or -e PROGRAM) and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "OPTIONS] [SCRIPT|-e PROGRAM] [ARGS")]
+        args: Vec<String>,
+    },
+    /// Run a script or a compiled script (the same as `rtrace FILE`)
+    Run {
+        /// The options of a run, then the script (or -e PROGRAM) and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "OPTIONS] FILE [ARGS")]
+        args: Vec<String>,
+    },
 }
 
 /// Codegen, with the progress line on a terminal when it takes more than a second.
@@ -183,9 +228,11 @@ fn run() -> ExitCode {
     // `rtrace build ...`: the same options, but the program is written to a compiled script
     // (-o FILE) instead of run.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let build = argv.get(1).is_some_and(|a| a == "build");
+    // `rtrace build --help` is clap's (the subcommand's own help).
+    let asks_help = argv.iter().skip(2).any(|a| a == "--help" || a == "-h");
+    let build = argv.get(1).is_some_and(|a| a == "build") && !asks_help;
     // `rtrace run FILE`: the same as `rtrace FILE` (a compiled script or a script's text).
-    if build || argv.get(1).is_some_and(|a| a == "run") {
+    if build || (argv.get(1).is_some_and(|a| a == "run") && !asks_help) {
         argv.remove(1);
     }
     // A usage error is bad input like any other: status 1 (clap's own is 2), with clap's
@@ -200,6 +247,13 @@ fn run() -> ExitCode {
             };
         }
     };
+    // Generated from this definition (`cli_tools`): never a second copy to keep in sync.
+    if let Some(code) = cli_tools::run(&cli.generate_man, cli.generate_completions, <Cli as clap::CommandFactory>::command) {
+        return code;
+    }
+    if let Some(Subcommand::Fmt(args)) = &cli.subcommand {
+        return cli_tools::fmt(args);
+    }
     let verbose = cli.verbose > 0;
     if cli.no_warnings {
         rtrace::diagnostics::silence_warnings();

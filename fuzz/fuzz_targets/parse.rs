@@ -1,4 +1,5 @@
-//! Any bytes, as a script, through the preprocessor, lexer and parser, and the AST printer.
+//! Any bytes, as a script, through the preprocessor, lexer and parser, the AST printer and
+//! the formatter (`rtrace fmt`: same program, idempotent).
 //! Every input must end as an AST, a program or diagnostics: never a panic or a hang.
 #![no_main]
 

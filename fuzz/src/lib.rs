@@ -97,6 +97,12 @@ pub fn compile(data: &[u8], last: Stage, kernel: &Fixture) {
     };
     std::hint::black_box(script.to_string());
     if last == Stage::Parse {
+        // `rtrace fmt`: a script that parses formats to the same program (the formatter
+        // checks that itself, E0120), and formatting that again changes nothing.
+        match parser::fmt::format(&src, file) {
+            Ok(once) => assert_eq!(parser::fmt::format(&once, file).as_ref(), Ok(&once), "formatting is not idempotent"),
+            Err(e) => panic!("a script that parses does not format: {e:?}"),
+        }
         return;
     }
     // `rtrace -lv PATTERN` with the first line as the pattern: the same attach point

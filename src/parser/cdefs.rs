@@ -41,7 +41,7 @@ pub fn take(text: &mut String, file: FileId, constants: &HashMap<String, Constan
         let def = p.definition()?;
         let end = p.end();
         defs.push(def);
-        let blanked: String = text[pos..end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+        let blanked = super::preprocess::blank(&text[pos..end]);
         text.replace_range(pos..end, &blanked);
         pos = end;
     }

@@ -233,6 +233,108 @@ fn punct(t: &Tok) -> &'static str {
     }
 }
 
+/// What a token with fixed text is, for tools that read the language (the editor grammar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenClass {
+    /// `if`, `while`, `return`...
+    Control,
+    /// `let`, `sizeof`, `config`...
+    Keyword,
+    /// `struct`, `uint32`...
+    Type,
+    Operator,
+    Punctuation,
+}
+
+/// The token table: every token whose text is fixed, with its class. The `#[token]`
+/// attributes above are the lexer; a test checks each of them is here and lexes back to the
+/// same token, so the editor grammar generated from this table (`sema::reference`) follows
+/// the lexer.
+pub const TOKEN_TABLE: &[(&str, TokenClass)] = {
+    use TokenClass::*;
+    &[
+        ("if", Control),
+        ("else", Control),
+        ("while", Control),
+        ("unroll", Control),
+        ("for", Control),
+        ("break", Control),
+        ("continue", Control),
+        ("return", Control),
+        ("let", Keyword),
+        ("sizeof", Keyword),
+        ("offsetof", Keyword),
+        ("typeof", Keyword),
+        ("config", Keyword),
+        ("macro", Keyword),
+        ("struct", Type),
+        ("union", Type),
+        ("enum", Type),
+        ("uint8", Type),
+        ("uint16", Type),
+        ("uint32", Type),
+        ("uint64", Type),
+        ("int8", Type),
+        ("int16", Type),
+        ("int32", Type),
+        ("int64", Type),
+        ("bool", Type),
+        ("string", Type),
+        ("void", Type),
+        ("char", Type),
+        ("short", Type),
+        ("int", Type),
+        ("long", Type),
+        ("..", Operator),
+        ("++", Operator),
+        ("--", Operator),
+        ("->", Operator),
+        ("+=", Operator),
+        ("-=", Operator),
+        ("*=", Operator),
+        ("/=", Operator),
+        ("%=", Operator),
+        ("&=", Operator),
+        ("|=", Operator),
+        ("^=", Operator),
+        ("<<=", Operator),
+        (">>=", Operator),
+        ("=", Operator),
+        ("+", Operator),
+        ("-", Operator),
+        ("*", Operator),
+        ("/", Operator),
+        ("%", Operator),
+        ("&", Operator),
+        ("|", Operator),
+        ("^", Operator),
+        ("<<", Operator),
+        (">>", Operator),
+        ("!", Operator),
+        ("~", Operator),
+        ("&&", Operator),
+        ("||", Operator),
+        ("==", Operator),
+        ("!=", Operator),
+        ("<", Operator),
+        ("<=", Operator),
+        (">", Operator),
+        (">=", Operator),
+        ("?", Operator),
+        ("{", Punctuation),
+        ("}", Punctuation),
+        ("(", Punctuation),
+        (")", Punctuation),
+        ("[", Punctuation),
+        ("]", Punctuation),
+        (",", Punctuation),
+        (";", Punctuation),
+        (":", Punctuation),
+        (".", Punctuation),
+        ("$#", Punctuation),
+    ]
+};
+
 /// A duration literal (`ns`, `us`, `ms`, `s`, `m`, `h` or `d` after an integer) in
 /// nanoseconds, as bpftrace reads it.
 fn parse_duration(s: &str) -> Option<u64> {
@@ -552,5 +654,45 @@ impl Iterator for Lexer<'_> {
             t => t,
         };
         Some(Ok((span.start, tok, span.end)))
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::{Tok, TokenClass, TOKEN_TABLE};
+    use logos::Logos;
+
+    /// Each entry is one token of the lexer, of the kind its class says.
+    #[test]
+    fn token_table_entries_lex_as_one_token_of_their_class() {
+        for (text, class) in TOKEN_TABLE {
+            // `config`, `macro` and `typeof` are words the wrapper reads in context.
+            if matches!(*text, "config" | "macro" | "typeof") {
+                assert_eq!(Tok::lexer(text).collect::<Vec<_>>(), vec![Ok(Tok::Ident(text.to_string()))]);
+                continue;
+            }
+            let toks: Vec<_> = Tok::lexer(text).collect();
+            let [Ok(tok)] = toks.as_slice() else { panic!("`{text}` lexes as {toks:?}") };
+            let fits = match class {
+                TokenClass::Type => matches!(tok, Tok::TypeName(_) | Tok::CTypeKeyword(_)),
+                TokenClass::Operator if text.ends_with('=') && text.len() > 1 && !matches!(*text, "==" | "!=" | "<=" | ">=") => matches!(tok, Tok::CompoundAssign(_)),
+                _ => super::punct(tok) == *text,
+            };
+            assert!(fits, "`{text}` lexes as {tok:?}, not as a {class:?}");
+        }
+    }
+
+    /// Every token attribute's text in this file is in the table (a new keyword or operator
+    /// reaches the editor grammar, or this fails).
+    #[test]
+    fn every_token_attribute_is_in_the_table() {
+        let src = include_str!("lexer.rs");
+        for attr in src.split("#[token(\"").skip(1) {
+            let text = &attr[..attr.find('"').expect("closing quote")];
+            if text == "/*" {
+                continue;
+            }
+            assert!(TOKEN_TABLE.iter().any(|(t, _)| *t == text), "`{text}` is a token of the lexer but not in TOKEN_TABLE");
+        }
     }
 }

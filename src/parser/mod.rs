@@ -5,11 +5,13 @@ pub mod ast;
 mod cdefs;
 mod depth;
 mod error;
+pub mod fmt;
 mod lexer;
 mod preprocess;
 pub use crate::span;
 
 pub use error::ParseError;
+pub use lexer::{TokenClass, TOKEN_TABLE};
 pub use span::{FileId, Span};
 
 use ast::{Expr, ExprKind, Script};

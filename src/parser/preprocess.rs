@@ -66,6 +66,12 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// `#include </proc/self/pagemap>` (a "regular file" of 256 GiB) read until memory ran out.
 const MAX_HEADER_BYTES: u64 = 4 << 20;
 
+/// `text` as blanks, byte for byte (a multi-byte character becomes as many spaces), newlines
+/// kept: every later offset stays the script's own.
+pub(super) fn blank(text: &str) -> String {
+    text.chars().map(|c| if c == '\n' { "\n".to_string() } else { " ".repeat(c.len_utf8()) }).collect()
+}
+
 pub fn run(src: &str, file: FileId, includes: &Includes) -> Result<Preprocessed, DirectiveError> {
     // Scripts without directives (nearly all) are passed through untouched.
     if includes.headers.is_empty() && !src.lines().any(|l| l.trim_start().starts_with('#') && !l.starts_with("#!")) {
@@ -96,11 +102,11 @@ pub fn run(src: &str, file: FileId, includes: &Includes) -> Result<Preprocessed,
             if active {
                 text.push_str(line);
             } else {
-                text.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+                text.push_str(&blank(line));
             }
             continue;
         };
-        text.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        text.push_str(&blank(line));
         let mut words = directive.trim_start().splitn(2, char::is_whitespace);
         let name = words.next().unwrap_or_default();
         let rest = words.next().unwrap_or_default().trim();

@@ -10,29 +10,6 @@ use crate::btf::{Kind, Namespace};
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast;
 
-/// Providers with their aliases; the first name is canonical.
-const PROVIDERS: &[&[&str]] = &[
-    &["BEGIN", "begin"],
-    &["END", "end"],
-    &["self"],
-    &["tracepoint", "t"],
-    &["rawtracepoint", "rt"],
-    &["kprobe", "k"],
-    &["kretprobe", "kr"],
-    &["fentry", "f", "kfunc"],
-    &["fexit", "fr", "kretfunc"],
-    &["uprobe", "u"],
-    &["uretprobe", "ur"],
-    &["interval", "i"],
-    &["profile", "p"],
-    &["software", "s"],
-    &["hardware", "h"],
-    &["watchpoint", "w"],
-    &["asyncwatchpoint", "aw"],
-    &["usdt", "U"],
-    &["iter", "it"],
-];
-
 /// A named perf event of `software:` or `hardware:`: name, alias, perf config, and the
 /// default sample period (bpftrace's).
 pub struct NamedEvent {
@@ -350,7 +327,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
     let parts = split_attach_point(&ap.raw);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let provider = parts[0];
-    let canonical = PROVIDERS.iter().find(|names| names.contains(&provider)).map(|names| names[0]);
+    let canonical = super::reference::provider(provider);
     let bad = |message: String, help: &str| SemaError::BadAttachPoint { span, message, help: help.to_string() };
     let kind = match canonical {
         Some("BEGIN") | Some("END") => {
@@ -514,7 +491,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             AttachKind::RawTracepoint { name: name.to_string() }
         }
         _ => {
-            let names = PROVIDERS.iter().flat_map(|n| n.iter()).copied();
+            let names = super::reference::PROVIDERS.iter().flat_map(|p| p.names.iter()).copied();
             let candidates = did_you_mean(provider, names.filter(|n| n.len() > 2));
             return Err(SemaError::UnknownProbeType { span, provider: provider.to_string(), candidates });
         }

@@ -10,9 +10,9 @@ pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
+pub mod reference;
 
 pub use crate::system::tracepoint_format;
-
 
 pub use attach::{HARDWARE_EVENTS, SOFTWARE_EVENTS};
 pub use error::SemaError;

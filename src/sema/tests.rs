@@ -58,7 +58,7 @@ fn fixture() -> Fixture {
     Fixture(root.join("tracefs"), Some(functions.map(String::from).to_vec()), Some(btf), Vec::new())
 }
 
-fn check(src: &str) -> String {
+pub(crate) fn check(src: &str) -> String {
     check_with(src, &fixture())
 }
 

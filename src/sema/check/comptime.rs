@@ -247,23 +247,9 @@ impl Checker<'_> {
             })),
             ("kfunc_exist" | "kfunc_allowed", _) => Err(self.arg_count(span, name, "a function name in quotes", args.len())),
             ("default_str_length", _) => Err(self.arg_count(span, name, "no arguments", args.len())),
-            _ if INTROSPECTION.contains(&name) => Err(self.arg_count(span, name, "one expression", args.len())),
+            _ if crate::sema::reference::is(name, crate::sema::reference::FuncKind::Introspection) => Err(self.arg_count(span, name, "one expression", args.len())),
             _ => return None,
         };
         Some(result)
     }
 }
-
-pub(super) const INTROSPECTION: &[&str] = &[
-    "is_str",
-    "is_integer",
-    "is_unsigned_integer",
-    "is_ptr",
-    "is_array",
-    "is_literal",
-    "strcap",
-    "assert_str",
-    "default_str_length",
-    "kfunc_exist",
-    "kfunc_allowed",
-];

@@ -1,7 +1,8 @@
 //! Maps: their key and value types are fixed by the first assignment (in either walk) and
 //! checked against every later use.
 
-use super::{Checked, Checker, AGGREGATIONS};
+use super::{Checked, Checker};
+use crate::sema::reference::{self, FuncKind};
 use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
@@ -80,7 +81,7 @@ impl Checker<'_> {
             return self.assign_map(m, None, &desugared);
         }
         if let ExprKind::Call { func, args } = &value.kind {
-            if AGGREGATIONS.contains(&func.name.as_str()) {
+            if reference::is(&func.name, FuncKind::Aggregation) {
                 let (kind, arg) = self.aggregation(&func.name, args, value.span)?;
                 let map = self.declare_map(m, key_types, kind, value.span)?;
                 return Ok(hir::Stmt::MapAggregate { map, keys: self.fit_keys(map, keys), arg });

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::{Checked, Checker, Reported, STATEMENT_FUNCS, UNSAFE_FUNCS};
+use super::{Checked, Checker, Reported};
+use crate::sema::reference::{self, FuncKind};
 use crate::features::Feature;
 use crate::parser::ast::{self, BinOp, ExprKind, StmtKind};
 use crate::parser::Span;
@@ -219,7 +220,7 @@ impl Checker<'_> {
             StmtKind::Return => Ok(hir::Stmt::Return),
             StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
-                ExprKind::Call { func, args } if STATEMENT_FUNCS.contains(&func.name.as_str()) => self.statement_call(&func.name, args, e.span),
+                ExprKind::Call { func, args } if reference::is(&func.name, FuncKind::Statement) => self.statement_call(&func.name, args, e.span),
                 // A block expression whose value is dropped is a block of statements (a
                 // macro's `x;` given `{ printf("hi") }`).
                 ExprKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
@@ -306,7 +307,7 @@ impl Checker<'_> {
 
     pub(super) fn statement_call(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<hir::Stmt> {
         match func {
-            _ if UNSAFE_FUNCS.contains(&func) && !self.options.unsafe_ok => Err(self.error(SemaError::NeedsUnsafe { span, func: func.into() })),
+            _ if reference::function(func).is_some_and(|f| f.unsafe_only) && !self.options.unsafe_ok => Err(self.error(SemaError::NeedsUnsafe { span, func: func.into() })),
             "printf" => self.formatted(func, args, span, hir::PrintfAction::Print),
             "system" => self.formatted(func, args, span, hir::PrintfAction::System),
             "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
