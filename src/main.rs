@@ -255,7 +255,7 @@ fn run() -> ExitCode {
                 None => (o[2..].to_string(), None),
             })
             .collect();
-        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone() };
+        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone(), dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok() };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),

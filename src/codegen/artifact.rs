@@ -220,8 +220,10 @@ pub enum Global {
     Ncpus = 3,
     /// CLOCK_TAI minus CLOCK_BOOTTIME at start (`nsecs(sw_tai)`).
     BootToTai = 4,
+    /// Set by `exit()`: no probe but END runs after it (see `Lower::probe_code`).
+    Exited = 5,
 }
-pub const GLOBAL_SLOTS: u32 = 5;
+pub const GLOBAL_SLOTS: u32 = 6;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

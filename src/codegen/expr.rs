@@ -555,6 +555,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.load_i64(value)
     }
 
+    /// Sets a slot of `rt_globals` from the program (`exit()`'s `Exited`).
+    pub fn set_global(&self, slot: Global, v: IntValue<'ctx>) -> R<()> {
+        let bb = self.bb;
+        let key = bb.stack_i64("global_key")?;
+        bb.b.build_store(key, bb.ctx.i32_type().const_int(slot as u64, false))?;
+        let p = bb.map_lookup(self.maps.globals, key)?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        bb.if_then(found, |s| s.store_i64(p, v))
+    }
+
     fn tracepoint_field(&mut self, name: &str, ty: Type) -> R<Val<'ctx>> {
         let AttachKind::Tracepoint { format, .. } = &self.attach.kind else {
             return Err(internal("args outside a tracepoint"));

@@ -21,6 +21,7 @@ mod syscalls;
 mod syscalls_x86_64;
 pub use syscalls::syscall_name;
 mod trusted;
+mod tseries;
 mod usdt;
 mod watchpoint;
 

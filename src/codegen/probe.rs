@@ -117,6 +117,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let visit = bb.b.build_int_compare(inkwell::IntPredicate::NE, object, bb.const_i64(0), "visit")?;
             self.continue_if(visit)?;
         }
+        // After exit(), probes still attached until userspace detaches them do nothing, so
+        // the maps printed are as exit() left them (bpftrace lets them run: its output
+        // depends on how fast it detaches). BEGIN probes run in order before anything is
+        // attached, END after everything is detached.
+        if !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End) {
+            let exited = self.global(super::artifact::Global::Exited)?;
+            let running = bb.b.build_int_compare(inkwell::IntPredicate::EQ, exited, bb.const_i64(0), "running")?;
+            self.continue_if(running)?;
+        }
         // The pid filter concerns the traced process; iterators run in rtrace's own.
         if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;

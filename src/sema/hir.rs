@@ -26,6 +26,9 @@ pub struct Program {
     pub config: Config,
     /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
     pub warnings: Vec<super::error::SemaError>,
+    /// The scalar unsigned map `tseries` reads its time from instead of the clock
+    /// (`BPFTRACE_DUMMY_TS_MAP`, bpftrace's hook for testing tseries deterministically).
+    pub tseries_clock: Option<MapId>,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
@@ -51,6 +54,29 @@ pub struct Config {
     /// What follows a string printed whole from a buffer it filled (so it may have been
     /// cut short): `..` by default.
     pub str_trunc_trailer: String,
+    /// `unstable_tseries`: whether `tseries` is refused, warned about (bpftrace's default) or
+    /// used silently.
+    pub unstable_tseries: Unstable,
+}
+
+/// The value of one of bpftrace's `unstable_*` feature flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unstable {
+    Error,
+    #[default]
+    Warn,
+    Enable,
+}
+
+impl Unstable {
+    pub fn parse(s: &str) -> Option<Unstable> {
+        match s.to_ascii_lowercase().as_str() {
+            "error" => Some(Unstable::Error),
+            "warn" => Some(Unstable::Warn),
+            "enable" => Some(Unstable::Enable),
+            _ => None,
+        }
+    }
 }
 
 /// bpftrace's `missing_probes` setting: what an attach point that does not exist (when the
@@ -103,6 +129,7 @@ impl Default for Config {
             license: "GPL".into(),
             max_cat_bytes: 10_240,
             str_trunc_trailer: "..".into(),
+            unstable_tseries: Unstable::Warn,
         }
     }
 }
@@ -341,6 +368,25 @@ pub enum MapValue {
         max: i64,
         step: i64,
     },
+    /// `tseries(x, interval, intervals[, agg])`: the last `intervals` intervals of
+    /// `interval_ns` each, one value per interval (the last one stored, or `agg` of them).
+    Tseries {
+        interval_ns: u64,
+        intervals: u64,
+        agg: TsAgg,
+        signed: bool,
+    },
+}
+
+/// How `tseries` combines the values stored in one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TsAgg {
+    /// The value stored last.
+    Last,
+    Avg,
+    Sum,
+    Min,
+    Max,
 }
 
 impl MapValue {
@@ -363,6 +409,16 @@ impl MapValue {
             MapValue::Stats => "stats()".into(),
             MapValue::Hist { .. } => "hist()".into(),
             MapValue::Lhist { .. } => "lhist()".into(),
+            MapValue::Tseries { interval_ns, intervals, agg, .. } => {
+                let agg = match agg {
+                    TsAgg::Last => "",
+                    TsAgg::Avg => ", \"avg\"",
+                    TsAgg::Sum => ", \"sum\"",
+                    TsAgg::Min => ", \"min\"",
+                    TsAgg::Max => ", \"max\"",
+                };
+                format!("tseries(_, {interval_ns}ns, {intervals}{agg})")
+            }
         }
     }
 
@@ -374,7 +430,7 @@ impl MapValue {
             MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
             MapValue::Min { signed } | MapValue::Max { signed } => Some(Type::Int { bits: 64, signed: *signed }),
             MapValue::Avg => Some(Type::I64),
-            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
+            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } | MapValue::Tseries { .. } => None,
         }
     }
 }

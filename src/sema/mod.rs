@@ -183,6 +183,8 @@ pub struct Options {
     /// `--probe-filter REGEX`: only the attach points whose name matches are compiled (BEGIN
     /// and END always are).
     pub probe_filter: Option<regex_lite::Regex>,
+    /// `BPFTRACE_DUMMY_TS_MAP=@name`: `tseries` reads its time from that map (for tests).
+    pub dummy_ts_map: Option<String>,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them

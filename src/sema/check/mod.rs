@@ -11,6 +11,7 @@ mod funcs;
 mod maps;
 mod stmt;
 mod trusted;
+mod tseries;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,7 +25,7 @@ use super::{attach, KernelInfo};
 use crate::parser::ast;
 use crate::parser::Span;
 
-const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries"];
 const STATEMENT_FUNCS: &[&str] = &[
     "printf",
     "print",
@@ -157,7 +158,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     if attach.iter().all(|(aps, _)| aps.is_empty()) {
         errors.append(&mut skipped);
     }
-    let warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
+    let mut warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
     errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
     let mut declared_maps = HashMap::new();
     // `percpuhash`/`percpulruhash` maps, which must hold aggregations: rtrace keeps every
@@ -220,6 +221,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             });
         }
     }
+    let tseries_clock = checker.tseries_clock();
+    warnings.append(&mut checker.unstable_warnings);
     if errors.is_empty() {
         Ok(hir::Program {
             probes,
@@ -230,6 +233,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             globs: checker.globs,
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
+            tseries_clock,
             config: checker.config,
             warnings,
         })
@@ -293,6 +297,8 @@ pub(super) struct Checker<'k> {
     errors: Vec<SemaError>,
     /// This is the walk that builds the HIR: every map an assignment can type is known.
     second_walk: bool,
+    /// Warnings about unstable features used (the second walk's, each feature once).
+    unstable_warnings: Vec<SemaError>,
     /// Maps something assigns (or updates), by name.
     assigned: std::collections::HashSet<String>,
     /// Reads of maps the second walk met before anything assigned them (`read_map`).
