@@ -238,8 +238,10 @@ pub enum Counter {
     /// Stacks `bpf_get_stackid` could not store: the stack map was full, or another stack
     /// held the slot the stack hashed to. The stack prints empty.
     LostStacks = 3,
+    /// Divisions and modulos by 0 (their result is 1, as in bpftrace).
+    DividedByZero = 4,
 }
-pub const COUNTER_SLOTS: u32 = 4;
+pub const COUNTER_SLOTS: u32 = 5;
 
 /// Ring buffer size in bytes for scripts that stream printf events. The kernel maps the whole
 /// ring into the reader up front (twice, for wrap-around), so it counts fully in rtrace's RSS.

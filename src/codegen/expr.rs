@@ -631,8 +631,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }))
     }
 
-    /// `l / r` or `l % r`; by zero it is 0, as in bpftrace (and BPF). LLVM would make it
-    /// poison, which prints garbage when the divisor is a known 0.
+    /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
+    /// counted for the warning at the end. LLVM would make it poison, which prints garbage
+    /// when the divisor is a known 0.
     fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool) -> R<IntValue<'ctx>> {
         let (bb, b) = (self.bb, &self.bb.b);
         let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;
@@ -642,7 +643,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             (false, true) => b.build_int_unsigned_div(l, r, "div")?,
             (false, false) => b.build_int_unsigned_rem(l, r, "mod")?,
         };
-        Ok(b.build_select(by_zero, bb.const_i64(0), v, "quotient")?.into_int_value())
+        bb.if_then(by_zero, |s| s.bump_counter(self.maps.counters, super::artifact::Counter::DividedByZero as u64))?;
+        Ok(b.build_select(by_zero, bb.const_i64(1), v, "quotient")?.into_int_value())
     }
 
     /// `l << r` or `l >> r` (arithmetic for a signed `l`); by 64 or more only the sign is

@@ -484,6 +484,10 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     if reads > 0 {
         crate::diagnostics::warn(format_args!("{reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"));
     }
+    let by_zero = read_counter(loaded, sink.ncpus, Counter::DividedByZero)?;
+    if by_zero > 0 {
+        crate::diagnostics::warn(format_args!("{by_zero} divisions or modulos by 0: 1 was used as each result, as bpftrace does"));
+    }
     let stacks = read_counter(loaded, sink.ncpus, Counter::LostStacks)?;
     if stacks > 0 {
         crate::diagnostics::warn(format_args!("{stacks} stacks were not recorded: the stack map ({STACKS_MAX} stacks) was full, or another stack held the slot a stack hashed to; each prints as an empty stack"));
