@@ -39,6 +39,12 @@ struct Cli {
     #[arg(long = "no-warnings")]
     no_warnings: bool,
 
+    /// Accepted for bpftrace's scripts; has no effect: USDT semaphores are always set for
+    /// every process that maps the binary (the kernel's uprobe reference counter does it),
+    /// which is what this option asks of bpftrace on kernels without one.
+    #[arg(long = "usdt-file-activation")]
+    _usdt_file_activation: bool,
+
     /// Only compile and attach the probes whose full name (`interval:ms:200`) matches the
     /// regular expression REGEX; BEGIN and END always run.
     #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
@@ -167,7 +173,12 @@ fn run() -> ExitCode {
         use std::io::Write;
         let pattern = cli.args.first().map_or("*", String::as_str);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for line in sema::list_probes(&runtime::LiveKernel::open(), pattern, verbose) {
+        let kernel = runtime::LiveKernel::open();
+        let lines = match cli.pid {
+            Some(pid) => sema::list_process_probes(&kernel, pid, pattern, verbose),
+            None => sema::list_probes(&kernel, pattern, verbose),
+        };
+        for line in lines {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -255,7 +266,7 @@ fn run() -> ExitCode {
                 None => (o[2..].to_string(), None),
             })
             .collect();
-        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone(), dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok() };
+        let sema_options = sema::Options { unsafe_ok: cli.unsafe_ok, params, named: named.clone(), env, target, probe_filter: cli.probe_filter.clone(), dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(), pid: cli.pid };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),

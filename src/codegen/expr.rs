@@ -477,10 +477,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 // Each attach point is its own program, so the name is a constant.
                 let name = match &self.attach.kind {
                     AttachKind::Kprobe { function, .. } => function.clone(),
-                    // `uprobe:PATH:NAME`, where a demangled NAME may hold colons.
-                    AttachKind::Uprobe { path, ret, .. } => {
-                        let prefix = format!("{}:{path}:", if *ret { "uretprobe" } else { "uprobe" });
-                        self.attach.name.strip_prefix(&prefix).unwrap_or(&self.attach.name).to_string()
+                    // `uprobe:BINARY:NAME`, where BINARY is the path as the script wrote it (it
+                    // ends in the file's name) and a demangled NAME may hold colons.
+                    AttachKind::Uprobe { path, .. } => {
+                        let file = format!("{}:", path.rsplit('/').next().unwrap_or(path));
+                        let name = &self.attach.name;
+                        name.find(&file).map_or(name.as_str(), |at| &name[at + file.len()..]).to_string()
                     }
                     _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
                 };

@@ -109,7 +109,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
     let llvm_ir = options.keep_llvm_ir.then(|| module.print_to_string().to_string());
 
     let meta = RuntimeMeta {
-        probe_count: program.probes.iter().map(|p| p.attach.len()).sum(),
+        // As bpftrace counts them: a USDT probe inlined at several sites is one probe.
+        probe_count: program.probes.iter().map(|p| p.attach.iter().map(|a| a.name.as_str()).collect::<std::collections::HashSet<_>>().len()).sum(),
         programs,
         maps: program
             .maps

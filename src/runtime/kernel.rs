@@ -179,6 +179,10 @@ impl KernelInfo for LiveKernel {
         super::uprobe_target::symbol(path, name)
     }
 
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        super::process_maps::binaries(pid)
+    }
+
     fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::sema::UsdtProbe>, String> {
         super::usdt::probes(binary)
     }

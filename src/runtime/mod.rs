@@ -15,6 +15,7 @@ mod loader;
 mod object;
 pub mod output;
 mod pcap;
+mod process_maps;
 mod perfbuf;
 pub mod printf;
 pub mod privileges;
@@ -114,7 +115,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         Some(Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?)
     };
     let skipped = links.as_ref().map_or(0, |l| l.skipped);
-    let attached = n - skipped;
+    let attached = n.saturating_sub(skipped);
     let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
     // The line is bpftrace's, also under -v, which says first how long attaching took and
     // what was skipped, so the line stays the last one before the probes' output. With -q,

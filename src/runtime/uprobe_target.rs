@@ -98,6 +98,18 @@ fn parse_offset(s: &str) -> Option<u64> {
 /// directories) stands for every ELF file there it matches, in name order; those without the
 /// function are left out.
 fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
+    let mut out = Vec::new();
+    for path in glob_files(binary)? {
+        out.extend(resolve(&path, symbol).unwrap_or_default());
+    }
+    if out.is_empty() {
+        return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
+    }
+    Ok(out)
+}
+
+/// The regular files a wildcard in a binary's file name matches, in name order.
+pub(super) fn glob_files(binary: &str) -> Result<Vec<String>, String> {
     let (dir, pattern) = binary.rsplit_once('/').unwrap_or((".", binary));
     if dir.contains(['*', '?', '[']) {
         return Err(format!("`{binary}`: a wildcard may stand in a binary's file name, not in its directories"));
@@ -105,17 +117,7 @@ fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String>
     let entries = std::fs::read_dir(if dir.is_empty() { "/" } else { dir }).map_err(|e| format!("cannot list {dir}: {e}"))?;
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| glob_match(pattern, n)).collect();
     names.sort();
-    let mut out = Vec::new();
-    for name in names {
-        let path = format!("{dir}/{name}");
-        if Path::new(&path).is_file() {
-            out.extend(resolve(&path, symbol).unwrap_or_default());
-        }
-    }
-    if out.is_empty() {
-        return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
-    }
-    Ok(out)
+    Ok(names.into_iter().map(|n| format!("{dir}/{n}")).filter(|p| Path::new(p).is_file()).collect())
 }
 
 /// The bytes of the binary at `path`, which must be a regular file, read up to the size

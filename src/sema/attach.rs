@@ -96,7 +96,8 @@ pub fn split_attach_point(raw: &str) -> Vec<String> {
 /// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
 /// order.
 /// `target`: the executable of the -p/-c process, for attach points inside it.
-pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
+/// `pid`: the -p process, whose binaries an attach point without one stands for.
+pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>, pid: Option<u32>) -> Result<Vec<AttachPoint>, SemaError> {
     let parts = split_attach_point(&ap.raw);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
@@ -110,14 +111,16 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         }
     }
     if let [kind @ ("uprobe" | "u" | "uretprobe" | "ur"), binary, symbol] = parts[..] {
-        return uprobes(ap, kind.starts_with("ur"), binary, symbol, kernel);
+        return super::process::each_binary(ap, binary, kernel, pid, |b| uprobes(ap, kind.starts_with("ur"), b, symbol, kernel));
     }
     if let ["usdt" | "U", binary, ref probe @ ..] = parts[..] {
+        // An empty provider (`usdt:BIN::name`) is any provider.
         if let [provider, name] = probe[..] {
-            return usdts(ap, binary, provider, name, kernel);
+            let provider = if provider.is_empty() { "*" } else { provider };
+            return super::process::each_binary(ap, binary, kernel, pid, |b| usdts(ap, b, provider, name, kernel));
         }
         if let [name] = probe[..] {
-            return usdts(ap, binary, "*", name, kernel);
+            return super::process::each_binary(ap, binary, kernel, pid, |b| usdts(ap, b, "*", name, kernel));
         }
     }
     if let ["tracepoint" | "t", category, event] = parts[..] {
@@ -213,7 +216,8 @@ fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel:
     Ok(targets
         .into_iter()
         .map(|t| AttachPoint {
-            name: format!("{kind}:{}:{}", t.path, t.name),
+            // As bpftrace, `probe` names the binary as the script did (`./prog`).
+            name: format!("{kind}:{}:{}", super::list::as_written(binary, &t.path), t.name),
             kind: AttachKind::Uprobe { path: t.path, offset: t.offset, address: t.address, ret },
             span: ap.span,
         })
@@ -232,7 +236,11 @@ fn usdts(ap: &ast::AttachPoint, binary: &str, provider: &str, name: &str, kernel
     let matching: Vec<AttachPoint> = probes
         .iter()
         .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
-        .map(|p| AttachPoint { name: p.probe_name(), kind: AttachKind::Usdt { probe: p.clone() }, span: ap.span })
+        .map(|p| AttachPoint {
+            name: p.probe_name().replacen(&p.path, &super::list::as_written(binary, &p.path), 1),
+            kind: AttachKind::Usdt { probe: p.clone() },
+            span: ap.span,
+        })
         .collect();
     if matching.is_empty() {
         let wanted = if provider == "*" { name.to_string() } else { format!("{provider}:{name}") };

@@ -10,13 +10,14 @@ pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
+mod process;
 pub mod printf;
 pub mod tracepoint_format;
 pub mod types;
 
 pub use attach::{glob_match, HARDWARE_EVENTS, SOFTWARE_EVENTS};
 pub use error::SemaError;
-pub use list::list_probes;
+pub use list::{list_probes, list_process_probes};
 pub use types::Type;
 
 use crate::parser::ast;
@@ -92,6 +93,13 @@ pub trait KernelInfo {
     fn user_symbol(&self, path: &str, name: &str) -> Result<(u64, bool), String> {
         let _ = (path, name);
         Err("user binaries are not available here".into())
+    }
+    /// The files process `pid` has mapped executable (its program, then its libraries), each
+    /// by a path rtrace can open: the process's own when it names the same file here, else
+    /// through `/proc/PID/root` (a process in another mount namespace).
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        let _ = pid;
+        Vec::new()
     }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
@@ -185,6 +193,9 @@ pub struct Options {
     pub probe_filter: Option<regex_lite::Regex>,
     /// `BPFTRACE_DUMMY_TS_MAP=@name`: `tseries` reads its time from that map (for tests).
     pub dummy_ts_map: Option<String>,
+    /// `-p PID`: uprobe and usdt attach points without a binary (`usdt::p:n`, `uprobe:*:f`)
+    /// mean every binary the process has mapped.
+    pub pid: Option<u32>,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them

@@ -130,7 +130,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         for ap in &probe.attach_points {
             let ap = &with_params(ap, &options.params);
             let kept = |name: &str| options.probe_filter.as_ref().is_none_or(|f| f.is_match(name));
-            match attach::resolve(ap, kernel, options.target.as_deref()) {
+            match attach::resolve(ap, kernel, options.target.as_deref(), options.pid) {
                 Ok(a) => {
                     filtered |= a.iter().any(|a| !a.kind.is_special());
                     aps.extend(a.into_iter().filter(|a| a.kind.is_special() || kept(&a.name)));
