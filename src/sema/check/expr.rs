@@ -316,6 +316,8 @@ impl Checker<'_> {
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
+                    // Tuples meet item by item (strings at the longer), as in bpftrace.
+                    (a @ Type::Tuple(_), b @ Type::Tuple(_)) if a.join(b).is_some() => a.join(b).unwrap_or(a),
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
                             span,
@@ -324,6 +326,7 @@ impl Checker<'_> {
                         }))
                     }
                 };
+                let (t, f) = (super::stmt::widen(t, ty), super::stmt::widen(f, ty));
                 (hir::ExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(f) }, ty)
             }
             ExprKind::Cast { ty, expr } if ty.name == "bool" && ty.pointers == 0 => {
