@@ -242,6 +242,13 @@ impl Checker<'_> {
                     (hir::ExprKind::Var(id), self.vars[id])
                 }
                 _ if self.poisoned.contains(name) => return Err(Reported),
+                // `let $x;` read before its first assignment: zero, of the type a later
+                // assignment gives it (learned in the first walk), as in bpftrace.
+                Some(id) if self.var_hints.get(id).is_some_and(|h| *h != Type::Void) => {
+                    self.vars[id] = self.var_hints[id];
+                    self.note_var_use(id);
+                    (hir::ExprKind::Var(id), self.vars[id])
+                }
                 Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
                 None if self.ended.contains_key(name) => {
                     let declared = self.ended[name];
