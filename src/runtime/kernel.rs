@@ -179,6 +179,10 @@ impl KernelInfo for LiveKernel {
         super::uprobe_target::symbol(path, name)
     }
 
+    fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        super::uprobe_target::symbol_size(path, name)
+    }
+
     fn process_binaries(&self, pid: u32) -> Vec<String> {
         super::process_maps::binaries(pid)
     }

@@ -71,6 +71,18 @@ pub fn symbol(path: &str, name: &str) -> Result<(u64, bool), String> {
     Ok((found.address(), file.kind() == object::ObjectKind::Dynamic))
 }
 
+/// The size the symbol table gives `name` (as `symbol` finds it).
+pub fn symbol_size(path: &str, name: &str) -> Option<u64> {
+    let data = read_binary(Path::new(path)).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let found = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.is_definition() && s.address() != 0)
+        .find(|s| s.name().is_ok_and(|raw| raw == name || demangle(raw).as_deref() == Some(name)))?;
+    Some(found.size())
+}
+
 /// A C++ (`_Z...`) or Rust (`_R...`, or legacy with a hash) symbol's readable name.
 pub fn demangle(raw: &str) -> Option<String> {
     if raw.starts_with("_Z") {

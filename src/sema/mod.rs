@@ -94,6 +94,11 @@ pub trait KernelInfo {
         let _ = (path, name);
         Err("user binaries are not available here".into())
     }
+    /// The size of symbol `name` in the ELF file at `path` (`uaddr`'s pointer type).
+    fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        let _ = (path, name);
+        None
+    }
     /// The files process `pid` has mapped executable (its program, then its libraries), each
     /// by a path rtrace can open: the process's own when it names the same file here, else
     /// through `/proc/PID/root` (a process in another mount namespace).

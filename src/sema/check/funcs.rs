@@ -525,7 +525,17 @@ impl Checker<'_> {
             // "no symbol `x` in PATH", or why the file could not be read.
             Err(message) => return Err(self.error(SemaError::TypeMismatch { span: *at, message, label: "not found".into() })),
         };
-        let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty: Type::U64, span };
+        // A pointer to an unsigned integer of the symbol's size (1, 2, 4 or 8 bytes; else 8), as
+        // bpftrace types it: `*uaddr("counter")` reads it.
+        let bits = match self.kernel.and_then(|k| k.user_symbol_size(&path, name)) {
+            Some(n @ (1 | 2 | 4)) => n * 8,
+            _ => 64,
+        };
+        let ty = match self.type_spec(&ast::TypeSpec { name: format!("uint{bits}"), pointers: 1, span })? {
+            Type::Ptr { to, .. } => Type::Ptr { to, user: true },
+            t => t,
+        };
+        let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty, span };
         if !relocatable {
             return Ok(constant);
         }
@@ -537,7 +547,8 @@ impl Checker<'_> {
             }));
         }
         let bias = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::LoadBias), ty: Type::U64, span };
-        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty: Type::U64, span })
+        let constant = constant.retyped(Type::U64);
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty, span })
     }
 
     /// `macaddr(addr)`: the 6 bytes at an address (or of a char array field), printed as a MAC
