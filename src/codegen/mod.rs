@@ -4,6 +4,7 @@
 
 pub mod artifact;
 mod builder;
+mod debugf;
 mod error;
 mod expr;
 mod glob;

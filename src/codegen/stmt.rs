@@ -81,6 +81,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.store_i64(bb.gep(buf, 8)?, addr)?;
                 bb.ringbuf_output(self.maps.events, buf, 16, self.maps.counters, Wakeup::Now)
             }
+            Stmt::Debugf { format, args } => self.debugf(format, args),
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
             Stmt::Block(stmts) => self.block(stmts),
             Stmt::Join { format, argv } => {

@@ -493,6 +493,12 @@ pub enum Stmt {
     Exit(Expr),
     /// `unwatch(addr)`: userspace removes the watchpoints armed at `addr`.
     Unwatch(Expr),
+    /// `debugf(fmt, args...)`: `bpf_trace_printk` to the kernel's trace buffer (at most 3
+    /// integer or string arguments).
+    Debugf {
+        format: String,
+        args: Vec<Expr>,
+    },
     /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
     Join {
         format: PrintfId,

@@ -6,6 +6,7 @@
 mod comptime;
 pub(crate) mod config;
 mod ctypes;
+mod debugf;
 mod expr;
 mod funcs;
 mod maps;
@@ -46,6 +47,7 @@ const STATEMENT_FUNCS: &[&str] = &[
     "assert",
     "static_assert",
     "fail",
+    "debugf",
 ];
 /// Functions that change the system: refused without `--unsafe`.
 const UNSAFE_FUNCS: &[&str] = &["system", "signal", "signal_thread", "override"];

@@ -311,6 +311,7 @@ impl Checker<'_> {
             "system" => self.formatted(func, args, span, hir::PrintfAction::System),
             "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
             "static_assert" | "fail" => self.comptime_check(func, args, span),
+            "debugf" => self.debugf(args, span),
             "errorf" | "warnf" => self.formatted(func, args, span, hir::PrintfAction::Message { error: func == "errorf", at: span }),
             // `assert(cond, msg)`: `if (!cond) { errorf("assert failed: %s", msg); exit(1); }`.
             "assert" => {
