@@ -45,6 +45,15 @@ struct Cli {
     #[arg(long = "usdt-file-activation")]
     _usdt_file_activation: bool,
 
+    /// Run the `bench:NAME` probes, each timed in the kernel, between BEGIN and END, and
+    /// attach nothing else.
+    #[arg(long = "bench")]
+    bench: bool,
+
+    /// `--mode bench` is `--bench` (bpftrace's other modes are not in rtrace).
+    #[arg(long = "mode", value_name = "MODE", value_parser = ["bench"])]
+    mode: Option<String>,
+
     /// Only compile and attach the probes whose full name (`interval:ms:200`) matches the
     /// regular expression REGEX; BEGIN and END always run.
     #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
@@ -348,6 +357,7 @@ fn run() -> ExitCode {
             pid: cli.pid,
             output,
             quiet: cli.quiet,
+            bench: cli.bench || cli.mode.as_deref() == Some("bench"),
             verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
         },
     ) {

@@ -61,6 +61,9 @@ pub enum Attach {
     End,
     /// Run with BPF_PROG_TEST_RUN each time rtrace receives `signal` while tracing.
     Signal { signal: u32 },
+    /// `bench:NAME`: an XDP program (the program type whose test runs repeat and time it),
+    /// run under `--bench` between BEGIN and END.
+    Bench { name: String },
     Tracepoint {
         category: String,
         event: String,

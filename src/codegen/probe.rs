@@ -121,13 +121,13 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         // the maps printed are as exit() left them (bpftrace lets them run: its output
         // depends on how fast it detaches). BEGIN probes run in order before anything is
         // attached, END after everything is detached.
-        if !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End) {
+        if !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Bench { .. }) {
             let exited = self.global(super::artifact::Global::Exited)?;
             let running = bb.b.build_int_compare(inkwell::IntPredicate::EQ, exited, bb.const_i64(0), "running")?;
             self.continue_if(running)?;
         }
         // The pid filter concerns the traced process; iterators run in rtrace's own.
-        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
+        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Bench { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(super::artifact::Global::FilterPid)?;
             let ours = bb.b.build_int_compare(inkwell::IntPredicate::EQ, pid, wanted, "ours")?;
@@ -177,6 +177,7 @@ pub fn lower_probe<'ctx>(
             AttachKind::Begin => ("begin", "raw_tp/rtrace_begin".to_string(), Attach::Begin),
             AttachKind::End => ("end", "raw_tp/rtrace_end".to_string(), Attach::End),
             AttachKind::SelfSignal { signal } => ("signal", "raw_tp/rtrace_signal".to_string(), Attach::Signal { signal: *signal }),
+            AttachKind::Bench { name } => ("bench", "xdp".to_string(), Attach::Bench { name: name.clone() }),
             AttachKind::Tracepoint { category, event, .. } => {
                 ("tp", format!("tracepoint/{category}/{event}"), Attach::Tracepoint { category: category.clone(), event: event.clone() })
             }

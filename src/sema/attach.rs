@@ -14,6 +14,7 @@ const PROVIDERS: &[&[&str]] = &[
     &["BEGIN", "begin"],
     &["END", "end"],
     &["self"],
+    &["bench"],
     &["tracepoint", "t"],
     &["rawtracepoint", "rt"],
     &["kprobe", "k"],
@@ -431,6 +432,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             [_, "signal", name] if crate::signals::number(name) == crate::signals::number("SIGUSR1") => AttachKind::SelfSignal { signal: 10 },
             _ => return Err(bad(format!("`{}` is not a self probe rtrace has", ap.raw), "the one self probe is `self:signal:SIGUSR1`, run each time rtrace receives SIGUSR1")),
         },
+        Some("bench") => match parts[..] {
+            [_, name] if !name.is_empty() => AttachKind::Bench { name: name.to_string() },
+            _ => return Err(bad(format!("`{}` is not a benchmark", ap.raw), "benchmarks are written `bench:NAME` and run under `--bench`")),
+        },
         Some("tracepoint") => {
             let [_, category, event] = parts[..] else {
                 return Err(bad(
@@ -586,6 +591,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
     let name = match &kind {
         AttachKind::Begin => "begin".to_string(),
         AttachKind::SelfSignal { .. } => "self:signal:SIGUSR1".to_string(),
+        AttachKind::Bench { name } => format!("bench:{name}"),
         AttachKind::End => "end".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),

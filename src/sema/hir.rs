@@ -224,6 +224,8 @@ pub enum AttachKind {
     End,
     /// `self:signal:SIGUSR1`: run by rtrace each time it receives the signal.
     SelfSignal { signal: u32 },
+    /// `bench:NAME`: run repeatedly with BPF_PROG_TEST_RUN under `--bench`, timed.
+    Bench { name: String },
     Tracepoint {
         category: String,
         event: String,
