@@ -39,6 +39,9 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// Stack slots besides the variables that outlive every statement (a fused program's
     /// saved registers).
     pub pinned: Vec<PointerValue<'ctx>>,
+    /// Inside a `for ($kv : @map)` body: the word of the caller's context block that `return`
+    /// sets, so the caller leaves the probe after the loop.
+    pub returned: Option<PointerValue<'ctx>>,
 }
 
 /// Where `args.FIELD` is read from.
@@ -74,6 +77,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             args: ArgsSource::Context,
             probe_name: None,
             pinned: Vec::new(),
+            returned: None,
             filter_pid: options.filter_pid,
             loops: Vec::new(),
         }

@@ -152,6 +152,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 self.dead_end("after_jump")
             }
             Stmt::Return => {
+                if let Some(flag) = self.returned {
+                    bb.store_i64(flag, bb.const_i64(1))?;
+                }
                 self.leave()?;
                 self.dead_end("after_return")
             }

@@ -211,11 +211,6 @@ impl Checker<'_> {
             }
             StmtKind::Break => Ok(hir::Stmt::Break),
             StmtKind::Continue => Ok(hir::Stmt::Continue),
-            StmtKind::Return if !self.map_loops.is_empty() => Err(self.error(SemaError::MapLoop {
-                span: stmt.span,
-                message: "`return` inside `for ($kv : @map)`".into(),
-                help: "the loop body runs as a callback: `break` ends the loop, and `return` after it ends the probe".into(),
-            })),
             StmtKind::Return => Ok(hir::Stmt::Return),
             StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
