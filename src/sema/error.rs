@@ -532,7 +532,7 @@ impl ToDiagnostic for SemaError {
                     .with_message(format!("`${n}` is used as a number, but given {why}"))
                     .with_labels(vec![primary(*span, "used as a number here")])
                     .with_notes(vec![format!(
-                        "help: give a number (decimal or 0x hex, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
+                        "help: give a number (decimal, 0x hex or 0 octal, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
                     )])
             }
             StringTooLong { span, len } => e

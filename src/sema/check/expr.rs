@@ -703,8 +703,10 @@ pub(super) fn parse_param_int(p: &str) -> Option<(u64, Type)> {
         Some(d) => (true, d),
         None => (false, p),
     };
+    // As C's strtoll with base 0, which bpftrace uses: `0x` hex, a leading `0` octal.
     let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None if digits.len() > 1 && digits.starts_with('0') => u64::from_str_radix(&digits[1..], 8).ok()?,
         None => digits.parse::<u64>().ok()?,
     };
     match neg {
