@@ -10,6 +10,7 @@ mod preprocess;
 pub mod span;
 
 pub use error::ParseError;
+pub use lexer::parse_int as int_literal;
 pub use span::{FileId, Span};
 
 use ast::{Expr, ExprKind, Script};

@@ -484,9 +484,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             };
             let period = match count {
                 None => e.default_period,
-                Some(c) => c
-                    .parse()
-                    .ok()
+                // Any integer literal (`1e6`, `100_000`), as bpftrace takes it.
+                Some(c) => crate::parser::int_literal(c)
                     .filter(|n| *n > 0)
                     .ok_or_else(|| bad(format!("`{c}` is not a positive count"), &format!("write `{kind}:{name}:N`, N > 0")))?,
             };
