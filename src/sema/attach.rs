@@ -129,6 +129,11 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             return expand_tracepoints(ap, category, event, kernel);
         }
     }
+    if let ["rawtracepoint" | "rt", .., name] = parts[..] {
+        if parts.len() <= 3 && is_glob(name) {
+            return expand_raw_tracepoints(ap, name, kernel, target);
+        }
+    }
     resolve_one(ap, kernel, target).map(|a| vec![a])
 }
 
@@ -327,6 +332,31 @@ pub fn iterators_alone<'a>(attach: impl Iterator<Item = &'a AttachPoint>) -> Vec
 
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
+}
+
+/// `rawtracepoint:GLOB`: every raw tracepoint whose name matches, in name order. With BTF,
+/// only the events that are real tracepoints (a `__bpf_trace_NAME` function: the syscall
+/// events of tracefs are not), as bpftrace lists them.
+fn expand_raw_tracepoints(ap: &ast::AttachPoint, glob: &str, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
+    // One pass over BTF's functions (a lookup per event would scan them each time).
+    let traced: Option<std::collections::HashSet<&str>> = kernel.btf().map(|b| b.names(Namespace::Func).filter_map(|n| n.strip_prefix("__bpf_trace_")).collect());
+    let mut names: Vec<String> = kernel
+        .tracepoints()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| glob_match(glob, e))
+        .filter(|e| traced.as_ref().is_none_or(|t| t.contains(e.as_str())))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(SemaError::MissingAttachPoint {
+            span: ap.span,
+            message: format!("no raw tracepoint matches `{}`", ap.raw),
+            help: "list them with `rtrace -l 'rawtracepoint:*'`".into(),
+        });
+    }
+    names.iter().map(|n| resolve_one(&ast::AttachPoint { raw: format!("rawtracepoint:{n}"), span: ap.span }, kernel, target)).collect()
 }
 
 fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
