@@ -218,6 +218,13 @@ impl Checker<'_> {
                 // A block expression whose value is dropped is a block of statements (a
                 // macro's `x;` given `{ printf("hi") }`).
                 ExprKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
+                // `cond ? printf("a") : printf("b");`: a ternary whose value is dropped and
+                // whose branches are statements (bpftrace's none type) is an `if`.
+                ExprKind::Ternary { cond, then, els } if [then, els].iter().any(|b| is_statement_call(b)) => {
+                    let branch = |b: &ast::Expr| vec![ast::Stmt { kind: StmtKind::Expr(b.clone()), span: b.span }];
+                    let desugared = ast::Stmt { kind: StmtKind::If { cond: (**cond).clone(), then: branch(then), els: Some(branch(els)) }, span: stmt.span };
+                    self.stmt(&desugared)
+                }
                 _ => Ok(hir::Stmt::Expr(self.expr(e)?)),
             },
         }
@@ -549,4 +556,9 @@ pub(super) fn widen(value: hir::Expr, to: Type) -> hir::Expr {
             .collect(),
     };
     hir::Expr { kind: hir::ExprKind::Tuple(items), ty: to, span }
+}
+
+/// A call of a function that is a statement (`printf`, `exit`...), which has no value.
+fn is_statement_call(e: &ast::Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call { func, .. } if STATEMENT_FUNCS.contains(&func.name.as_str()))
 }
