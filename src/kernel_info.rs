@@ -52,6 +52,12 @@ impl KernelInfo for LiveKernel {
     fn binary_identity(&self, path: &str) -> Option<u64> {
         LiveKernel::binary_identity(self, path)
     }
+    fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        LiveKernel::user_symbol_size(self, path, name)
+    }
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        LiveKernel::process_binaries(self, pid)
+    }
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
         LiveKernel::usdt_probes(self, binary)
     }

@@ -72,6 +72,21 @@ struct Cli {
     #[arg(long = "no-warnings")]
     no_warnings: bool,
 
+    /// Accepted for bpftrace's scripts; has no effect: USDT semaphores are always set for
+    /// every process that maps the binary (the kernel's uprobe reference counter does it),
+    /// which is what this option asks of bpftrace on kernels without one.
+    #[arg(long = "usdt-file-activation")]
+    _usdt_file_activation: bool,
+
+    /// Run the `bench:NAME` probes, each timed in the kernel, between BEGIN and END, and
+    /// attach nothing else.
+    #[arg(long = "bench")]
+    bench: bool,
+
+    /// `--mode bench` is `--bench` (bpftrace's other modes are not in rtrace).
+    #[arg(long = "mode", value_name = "MODE", value_parser = ["bench"])]
+    mode: Option<String>,
+
     /// Only compile and attach the probes whose full name (`interval:ms:200`) matches the
     /// regular expression REGEX; BEGIN and END always run.
     #[arg(long = "probe-filter", value_name = "REGEX", value_parser = probe_filter)]
@@ -266,11 +281,15 @@ fn run() -> ExitCode {
         use std::io::Write;
         let pattern = cli.args.first().map_or("*", String::as_str);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let listed = {
+        let lines = {
             let _progress = runtime::progress::Progress::start("listing", 0);
-            sema::list_probes(&runtime::LiveKernel::open(), pattern, verbose)
+            let kernel = runtime::LiveKernel::open();
+            match cli.pid {
+                Some(pid) => sema::list_process_probes(&kernel, pid, pattern, verbose),
+                None => sema::list_probes(&kernel, pattern, verbose),
+            }
         };
-        for line in listed {
+        for line in lines {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -388,8 +407,16 @@ fn run() -> ExitCode {
                 None => (o[2..].to_string(), None),
             })
             .collect();
-        let sema_options =
-            sema::Options { unsafe_ok: cli.unsafe_ok, params: params.clone(), named: named.clone(), env, target, probe_filter: cli.probe_filter.clone() };
+        let sema_options = sema::Options {
+            unsafe_ok: cli.unsafe_ok,
+            params: params.clone(),
+            named: named.clone(),
+            env,
+            target,
+            probe_filter: cli.probe_filter.clone(),
+            dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
+            pid: cli.pid,
+        };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
@@ -497,6 +524,7 @@ fn run() -> ExitCode {
             pid: cli.pid,
             output,
             quiet: cli.quiet,
+            bench: cli.bench || cli.mode.as_deref() == Some("bench"),
             verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
             metrics: cli.metrics.clone().map(|addr| runtime::metrics::MetricsOptions { addr, max_series: cli.metrics_max_series }),
             live: cli.live,
@@ -597,6 +625,7 @@ fn run_compiled(cli: &Cli, path: &str, bytes: &[u8], args: Vec<String>, command:
         live: cli.live,
         flamegraph: cli.flamegraph.clone(),
         settle: true,
+        bench: cli.bench || cli.mode.as_deref() == Some("bench"),
     };
     runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, unsafe_ok: cli.unsafe_ok, options })
 }

@@ -13,7 +13,7 @@ mod values;
 pub use facts::{fact_symbol, Fact, FactKind, FACT_PREFIX};
 
 pub use types::Type;
-pub use values::{MapValue, MissingProbes, PrintfAction, SkbOutput, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
+pub use values::{MapValue, MissingProbes, PrintfAction, SkbOutput, TsAgg, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
 
 use crate::printf::Format;
 use crate::span::Span;
@@ -81,6 +81,9 @@ pub enum Attach {
     End,
     /// Run with BPF_PROG_TEST_RUN each time rtrace receives `signal` while tracing.
     Signal { signal: u32 },
+    /// `bench:NAME`: an XDP program (the program type whose test runs repeat and time it),
+    /// run under `--bench` between BEGIN and END.
+    Bench { name: String },
     Tracepoint {
         category: String,
         event: String,
@@ -262,8 +265,10 @@ pub enum Global {
     Ncpus = 3,
     /// CLOCK_TAI minus CLOCK_BOOTTIME at start (`nsecs(sw_tai)`).
     BootToTai = 4,
+    /// Set by `exit()`: no probe but END runs after it (see `Lower::probe_code`).
+    Exited = 5,
 }
-pub const GLOBAL_SLOTS: u32 = 5;
+pub const GLOBAL_SLOTS: u32 = 6;
 
 /// Slots of `COUNTERS_MAP`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -278,8 +283,10 @@ pub enum Counter {
     /// Stacks `bpf_get_stackid` could not store: the stack map was full, or another stack
     /// held the slot the stack hashed to. The stack prints empty.
     LostStacks = 3,
+    /// Divisions and modulos by 0 (their result is 1, as in bpftrace).
+    DividedByZero = 4,
 }
-pub const COUNTER_SLOTS: u32 = 4;
+pub const COUNTER_SLOTS: u32 = 5;
 
 /// Ring buffer size in bytes for scripts that stream printf events. The kernel maps the whole
 /// ring into the reader up front (twice, for wrap-around), so it counts fully in rtrace's RSS.

@@ -99,6 +99,25 @@ pub enum MapValue {
         max: i64,
         step: i64,
     },
+    /// `tseries(x, interval, intervals[, agg])`: the last `intervals` intervals of
+    /// `interval_ns` each, one value per interval (the last one stored, or `agg` of them).
+    Tseries {
+        interval_ns: u64,
+        intervals: u64,
+        agg: TsAgg,
+        signed: bool,
+    },
+}
+
+/// How `tseries` combines the values stored in one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TsAgg {
+    /// The value stored last.
+    Last,
+    Avg,
+    Sum,
+    Min,
+    Max,
 }
 
 impl MapValue {
@@ -121,6 +140,16 @@ impl MapValue {
             MapValue::Stats => "stats()".into(),
             MapValue::Hist { .. } => "hist()".into(),
             MapValue::Lhist { .. } => "lhist()".into(),
+            MapValue::Tseries { interval_ns, intervals, agg, .. } => {
+                let agg = match agg {
+                    TsAgg::Last => "",
+                    TsAgg::Avg => ", \"avg\"",
+                    TsAgg::Sum => ", \"sum\"",
+                    TsAgg::Min => ", \"min\"",
+                    TsAgg::Max => ", \"max\"",
+                };
+                format!("tseries(_, {interval_ns}ns, {intervals}{agg})")
+            }
         }
     }
 
@@ -132,7 +161,7 @@ impl MapValue {
             MapValue::Sum { signed } => Some(Type::Int { bits: 64, signed: *signed }),
             MapValue::Min { signed } | MapValue::Max { signed } => Some(Type::Int { bits: 64, signed: *signed }),
             MapValue::Avg => Some(Type::I64),
-            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
+            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } | MapValue::Tseries { .. } => None,
         }
     }
 }

@@ -484,10 +484,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 // Each attach point is its own program, so the name is a constant.
                 let name = match &self.attach.kind {
                     AttachKind::Kprobe { function, .. } => function.clone(),
-                    // `uprobe:PATH:NAME`, where a demangled NAME may hold colons.
-                    AttachKind::Uprobe { path, ret, .. } => {
-                        let prefix = format!("{}:{path}:", if *ret { "uretprobe" } else { "uprobe" });
-                        self.attach.name.strip_prefix(&prefix).unwrap_or(&self.attach.name).to_string()
+                    // `uprobe:BINARY:NAME`, where BINARY is the path as the script wrote it (it
+                    // ends in the file's name) and a demangled NAME may hold colons.
+                    AttachKind::Uprobe { path, .. } => {
+                        let file = format!("{}:", path.rsplit('/').next().unwrap_or(path));
+                        let name = &self.attach.name;
+                        name.find(&file).map_or(name.as_str(), |at| &name[at + file.len()..]).to_string()
                     }
                     _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
                 };
@@ -562,6 +564,16 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.load_i64(value)
     }
 
+    /// Sets a slot of `rt_globals` from the program (`exit()`'s `Exited`).
+    pub fn set_global(&self, slot: Global, v: IntValue<'ctx>) -> R<()> {
+        let bb = self.bb;
+        let key = bb.stack_i64("global_key")?;
+        bb.b.build_store(key, bb.ctx.i32_type().const_int(slot as u64, false))?;
+        let p = bb.map_lookup(self.maps.globals, key)?;
+        let found = bb.b.build_is_not_null(p, "found")?;
+        bb.if_then(found, |s| s.store_i64(p, v))
+    }
+
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {
         let bb = self.bb;
         if matches!(op, BinOp::And | BinOp::Or) {
@@ -599,8 +611,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }))
     }
 
-    /// `l / r` or `l % r`; by zero it is 0, as in bpftrace (and BPF). LLVM would make it
-    /// poison, which prints garbage when the divisor is a known 0.
+    /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
+    /// counted for the warning at the end. LLVM would make it poison, which prints garbage
+    /// when the divisor is a known 0.
     fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool) -> R<IntValue<'ctx>> {
         let (bb, b) = (self.bb, &self.bb.b);
         let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;
@@ -610,7 +623,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             (false, true) => b.build_int_unsigned_div(l, r, "div")?,
             (false, false) => b.build_int_unsigned_rem(l, r, "mod")?,
         };
-        Ok(b.build_select(by_zero, bb.const_i64(0), v, "quotient")?.into_int_value())
+        bb.if_then(by_zero, |s| s.bump_counter(self.maps.counters, crate::artifact::Counter::DividedByZero as u64))?;
+        Ok(b.build_select(by_zero, bb.const_i64(1), v, "quotient")?.into_int_value())
     }
 
     /// `l << r` or `l >> r` (arithmetic for a signed `l`); by 64 or more only the sign is

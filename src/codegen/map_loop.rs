@@ -51,6 +51,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             captured_at.push((v, block_size));
             block_size += slot_size(self.var_types[v]).max(8);
         }
+        // Then the word `return` in the body sets.
+        let returned_at = block_size;
+        block_size += 8;
         let name = format!("{}_each_{}", bb.function.get_name().to_string_lossy(), bb.module.get_functions().count());
         // (map, key, value, context): the context is the caller's block.
         let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 4, Some(Linkage::Internal)).with_scratch(bb.scratch_on());
@@ -87,6 +90,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         inner.args = ArgsSource::Context;
         inner.probe_name = self.probe_name.map(|_| context);
         inner.loops.push((next, stop));
+        inner.returned = Some(cb.gep(context, returned_at)?);
 
         // $kv: the key's bytes, then the value's, as the (key, value) tuple lays them out.
         let Type::Tuple(pair) = self.var_types[var] else {
@@ -115,11 +119,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let callback = cb.function.as_global_value().as_pointer_value();
         cb.finish()?;
 
-        if block_size == 0 {
-            self.for_each_elem(map, callback, bb.ptr().const_null())?;
-            return Ok(());
-        }
         let block = bb.stack_only(block_size, "each_context")?;
+        bb.store_i64(bb.gep(block, returned_at)?, bb.const_i64(0))?;
         if let Some(name) = self.probe_name {
             bb.memcpy(block, name, crate::sema::hir::PROBE_NAME_LEN as u64)?;
         }
@@ -131,6 +132,18 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         for &(v, at) in &captured_at {
             bb.memcpy(self.vars[v], bb.gep(block, at)?, slot_size(self.var_types[v]).max(8) as u64)?;
         }
+        // A `return` in the body ends the probe here (and, in a loop nested in another
+        // loop's body, that loop's too).
+        let returned = bb.load_i64(bb.gep(block, returned_at)?)?;
+        let go_on = bb.b.build_int_compare(inkwell::IntPredicate::EQ, returned, bb.const_i64(0), "go_on")?;
+        let (after, out) = (bb.ctx.append_basic_block(bb.function, "each_after"), bb.ctx.append_basic_block(bb.function, "each_returned"));
+        bb.b.build_conditional_branch(go_on, after, out)?;
+        bb.b.position_at_end(out);
+        if let Some(flag) = self.returned {
+            bb.store_i64(flag, bb.const_i64(1))?;
+        }
+        self.leave()?;
+        bb.b.position_at_end(after);
         Ok(())
     }
 }

@@ -50,7 +50,7 @@ const MAX_ARRAY_BUCKETS: i64 = 1024;
 /// probe could only clear its own CPU's share of an array element.
 pub fn layout(decl: &MapDecl) -> MapLayout {
     let user_key: usize = decl.keys.iter().map(|k| slot_size(*k)).sum();
-    let bucket = matches!(decl.value, MapValue::Hist { .. } | MapValue::Lhist { .. });
+    let bucket = matches!(decl.value, MapValue::Hist { .. } | MapValue::Lhist { .. } | MapValue::Tseries { .. });
     let key_size = (user_key + if bucket { 8 } else { 0 }).max(8);
     let (value_size, percpu) = match decl.value {
         MapValue::Scalar(t) => (slot_size(t), false),
@@ -58,10 +58,12 @@ pub fn layout(decl: &MapDecl) -> MapLayout {
         // A histogram's bucket holds its count and the sum of its values (`--metrics`'s
         // `_sum`), as avg's and stats' (count, total).
         MapValue::Avg | MapValue::Stats | MapValue::Min { .. } | MapValue::Max { .. } | MapValue::Hist { .. } | MapValue::Lhist { .. } => (16, true),
+        // value, meta (the time stored, or avg's count, or min/max's "set"), epoch.
+        MapValue::Tseries { .. } => (24, true),
     };
     let array_entries = match decl.value {
         _ if !decl.keys.is_empty() || decl.deleted_in_probe || decl.declared.is_some() => None,
-        MapValue::Scalar(_) => None,
+        MapValue::Scalar(_) | MapValue::Tseries { .. } => None,
         MapValue::Hist { k } => Some(hist_buckets(k)),
         MapValue::Lhist { min, max, step } => Some((max - min) / step + 2).filter(|n| *n <= MAX_ARRAY_BUCKETS).map(|n| n as u32),
         _ => Some(1),

@@ -3,6 +3,7 @@
 //! decode each map and event. Pure: no kernel, no files. inkwell types stay inside this module.
 
 mod builder;
+mod debugf;
 mod error;
 mod expr;
 mod glob;
@@ -18,6 +19,7 @@ mod strings;
 mod syscalls;
 mod tracepoint;
 mod trusted;
+mod tseries;
 mod usdt;
 mod watchpoint;
 
@@ -109,7 +111,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
     let llvm_ir = options.keep_llvm_ir.then(|| module.print_to_string().to_string());
 
     let meta = RuntimeMeta {
-        probe_count: program.probes.iter().map(|p| p.attach.len()).sum(),
+        // As bpftrace counts them: a USDT probe inlined at several sites is one probe.
+        probe_count: program.probes.iter().map(|p| p.attach.iter().map(|a| a.name.as_str()).collect::<std::collections::HashSet<_>>().len()).sum(),
         programs,
         maps: program
             .maps

@@ -41,6 +41,9 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// Stack slots besides the variables that outlive every statement (a fused program's
     /// saved registers).
     pub pinned: Vec<PointerValue<'ctx>>,
+    /// Inside a `for ($kv : @map)` body: the word of the caller's context block that `return`
+    /// sets, so the caller leaves the probe after the loop.
+    pub returned: Option<PointerValue<'ctx>>,
 }
 
 /// Where `args.FIELD` is read from.
@@ -76,6 +79,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             args: ArgsSource::Context,
             probe_name: None,
             pinned: Vec::new(),
+            returned: None,
             filter_pid: options.filter_pid,
             portable: options.portable,
             loops: Vec::new(),
@@ -120,8 +124,17 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let visit = bb.b.build_int_compare(inkwell::IntPredicate::NE, object, bb.const_i64(0), "visit")?;
             self.continue_if(visit)?;
         }
+        // After exit(), probes still attached until userspace detaches them do nothing, so
+        // the maps printed are as exit() left them (bpftrace lets them run: its output
+        // depends on how fast it detaches). BEGIN probes run in order before anything is
+        // attached, END after everything is detached.
+        if !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::Bench { .. }) {
+            let exited = self.global(crate::artifact::Global::Exited)?;
+            let running = bb.b.build_int_compare(inkwell::IntPredicate::EQ, exited, bb.const_i64(0), "running")?;
+            self.continue_if(running)?;
+        }
         // The pid filter concerns the traced process; iterators run in rtrace's own.
-        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
+        if self.filter_pid && !matches!(self.attach.kind, AttachKind::Begin | AttachKind::End | AttachKind::SelfSignal { .. } | AttachKind::Bench { .. } | AttachKind::Interval { .. } | AttachKind::Iter { .. }) {
             let pid = self.builtin(hir::Builtin::Pid)?.int()?;
             let wanted = self.global(crate::artifact::Global::FilterPid)?;
             // No -p (a compiled script run without one): every process.
@@ -174,6 +187,7 @@ pub fn lower_probe<'ctx>(
             AttachKind::Begin => ("begin", "raw_tp/rtrace_begin".to_string(), Attach::Begin),
             AttachKind::End => ("end", "raw_tp/rtrace_end".to_string(), Attach::End),
             AttachKind::SelfSignal { signal } => ("signal", "raw_tp/rtrace_signal".to_string(), Attach::Signal { signal: *signal }),
+            AttachKind::Bench { name } => ("bench", "xdp".to_string(), Attach::Bench { name: name.clone() }),
             AttachKind::Tracepoint { category, event, .. } => {
                 ("tp", format!("tracepoint/{category}/{event}"), Attach::Tracepoint { category: category.clone(), event: event.clone() })
             }

@@ -70,6 +70,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.store_i64(buf, header(EventKind::Exit, 0, bb))?;
                 bb.store_i64(bb.gep(buf, 8)?, code)?;
                 bb.ringbuf_output(self.maps.events, buf, 16, self.maps.counters, Wakeup::Now)?;
+                self.set_global(crate::artifact::Global::Exited, bb.const_i64(1))?;
                 self.leave()?;
                 self.dead_end("after_exit")
             }
@@ -80,6 +81,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.store_i64(bb.gep(buf, 8)?, addr)?;
                 bb.ringbuf_output(self.maps.events, buf, 16, self.maps.counters, Wakeup::Now)
             }
+            Stmt::Debugf { format, args } => self.debugf(format, args),
             Stmt::Expr(e) => self.expr(e).map(|_| ()),
             Stmt::Block(stmts) => self.block(stmts),
             Stmt::Join { format, argv } => {
@@ -150,6 +152,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 self.dead_end("after_jump")
             }
             Stmt::Return => {
+                if let Some(flag) = self.returned {
+                    bb.store_i64(flag, bb.const_i64(1))?;
+                }
                 self.leave()?;
                 self.dead_end("after_return")
             }
@@ -198,6 +203,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     fn aggregate(&mut self, map: usize, keys: &[Expr], arg: Option<&Expr>) -> R<()> {
         let bb = self.bb;
         let value = self.program.maps[map].value;
+        if let (MapValue::Tseries { .. }, Some(arg)) = (value, arg) {
+            return self.tseries(map, keys, arg);
+        }
         let l = layout(&self.program.maps[map]);
         let x = match arg {
             Some(a) => self.expr(a)?.int()?,
@@ -242,7 +250,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     s.store_i64(s.gep(p, 8)?, s.const_i64(1))
                 })?;
             }
-            MapValue::Scalar(_) => {}
+            MapValue::Scalar(_) | MapValue::Tseries { .. } => {}
         }
         if l.array {
             bb.store_i64(bb.gep(p, l.value_size - 8)?, bb.const_i64(1))?;
@@ -262,7 +270,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             MapValue::Sum { .. } => (x, None),
             MapValue::Avg | MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => (bb.const_i64(1), Some(x)),
             MapValue::Min { .. } | MapValue::Max { .. } => (x, Some(bb.const_i64(1))),
-            MapValue::Scalar(_) => (x, None),
+            MapValue::Scalar(_) | MapValue::Tseries { .. } => (x, None),
         };
         bb.store_i64(fresh, first)?;
         if let Some(s) = second {

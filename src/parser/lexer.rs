@@ -351,7 +351,8 @@ fn parse_duration(s: &str) -> Option<u64> {
     parse_int(&s[..unit_at])?.checked_mul(scale)
 }
 
-fn parse_int(s: &str) -> Option<u64> {
+/// An integer literal as the language writes it: decimal, `0x`, `0b`, `_` separators, `1e6`.
+pub fn parse_int(s: &str) -> Option<u64> {
     let s = s.replace('_', "");
     // `1e6`: integer scientific notation, as bpftrace accepts.
     if let Some((m, e)) = s.split_once(['e', 'E']).filter(|_| !s.starts_with("0x") && !s.starts_with("0X")) {

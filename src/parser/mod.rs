@@ -12,6 +12,7 @@ pub use crate::span;
 
 pub use error::ParseError;
 pub use lexer::{TokenClass, TOKEN_TABLE};
+pub use lexer::parse_int as int_literal;
 pub use span::{FileId, Span};
 
 use ast::{Expr, ExprKind, Script};

@@ -119,6 +119,12 @@ impl EventSink {
     }
 
     /// Writes output (buffered); once a write has failed, only counts its lines.
+    /// Writes already formatted lines (`--bench`'s report) to the output, now.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+        self.flush();
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         let lines = bytecount_lines(bytes);
         if self.broken.is_some() {

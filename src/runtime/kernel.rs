@@ -222,6 +222,14 @@ impl LiveKernel {
         super::uprobe_target::identity(path).ok()
     }
 
+    pub fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        super::uprobe_target::symbol_size(path, name)
+    }
+
+    pub fn process_binaries(&self, pid: u32) -> Vec<String> {
+        super::process_maps::binaries(pid)
+    }
+
     pub fn usdt_probes(&self, binary: &str) -> Result<Vec<crate::system::UsdtProbe>, String> {
         super::usdt::probes(binary)
     }

@@ -49,7 +49,7 @@ impl Links {
         missing: MissingProbes,
     ) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
-        let attachable = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. })).count();
+        let attachable = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).count();
         let _progress = super::progress::Progress::start("attaching probes", attachable);
         for p in programs {
             if !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. }) {
@@ -58,7 +58,7 @@ impl Links {
             let prog = loaded.program(&p.function)?;
             let one = |fd: std::io::Result<OwnedFd>| fd.map(|fd| vec![fd]).map_err(|e| e.to_string());
             let fds: Result<Vec<OwnedFd>, String> = match &p.attach {
-                Attach::Begin | Attach::End | Attach::Signal { .. } => Ok(Vec::new()),
+                Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. } => Ok(Vec::new()),
                 Attach::Tracepoint { category, event } => {
                     one(tracefs.event_id(category, event).and_then(|id| perf_event(PERF_TYPE_TRACEPOINT, id, 1, false, 0, prog)))
                 }

@@ -13,6 +13,7 @@ use super::{sys, RuntimeError};
 use crate::artifact::{Attach, BpfArtifact, ProgramMeta};
 
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
+const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
 const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
@@ -155,6 +156,7 @@ fn program_type(attach: &Attach) -> u32 {
     match attach {
         Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::RawTracepoint { .. } => BPF_PROG_TYPE_RAW_TRACEPOINT,
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
+        Attach::Bench { .. } => BPF_PROG_TYPE_XDP,
         Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } | Attach::ArmedWatchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
         Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
         Attach::Fentry { .. } | Attach::Iter { .. } => BPF_PROG_TYPE_TRACING,

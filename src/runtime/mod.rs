@@ -5,6 +5,7 @@
 //! BPF_PROG_TEST_RUN, so they cost no attach/detach, and BEGIN runs strictly before any
 //! other probe is attached. When BEGIN calls exit(), nothing else is attached at all.
 
+mod bench;
 mod child;
 pub mod compiled;
 mod error;
@@ -20,6 +21,7 @@ pub mod metrics;
 mod object;
 pub mod output;
 mod pcap;
+mod process_maps;
 mod perfbuf;
 pub mod privileges;
 pub mod progress;
@@ -61,6 +63,8 @@ pub struct RunOptions {
     pub output: OutputOptions,
     /// `-q`: no "Attached N probes" line.
     pub quiet: bool,
+    /// `--bench`: run the `bench:` probes between BEGIN and END, and nothing else.
+    pub bench: bool,
     /// `RTRACE_VERIFIER_STATS`: a file to append each loaded program's verifier cost to
     /// (`VerifierCost::record`), which the test suite reads to keep headroom.
     pub verifier_stats: Option<std::path::PathBuf>,
@@ -141,7 +145,10 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // a signal came while loading, or when a script of BEGIN and END alone has nothing to
     // wait for (it ends after BEGIN unless it waits for a -c command or a -p process).
     let begin_exited = ring.any(|record| events::is_exit(record));
-    let nothing_to_trace = meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End)) && options.command.is_none() && options.pid.is_none();
+    // Under --bench only the benchmarks run between BEGIN and END; without it they are
+    // ignored, as in bpftrace.
+    let nothing_to_trace = options.bench
+        || meta.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End | Attach::Bench { .. })) && options.command.is_none() && options.pid.is_none();
     let started = std::time::Instant::now();
     let mut links = if begin_exited || nothing_to_trace || readable(sig_rx) {
         None
@@ -150,7 +157,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         Some(Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?)
     };
     let skipped = links.as_ref().map_or(0, |l| l.skipped);
-    let attached = n - skipped;
+    let attached = n.saturating_sub(skipped);
     let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
     // The line is bpftrace's, also under -v, which says first how long attaching took and
     // what was skipped, so the line stays the last one before the probes' output. With -q,
@@ -164,7 +171,13 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     } else if options.verbose {
         crate::diagnostics::stderr_line(&line);
     }
-    let ended = if sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited || nothing_to_trace {
+    let begin_ended = sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited;
+    if options.bench && !begin_ended {
+        let benches: Vec<(&str, &str)> =
+            meta.programs.iter().filter_map(|p| if let Attach::Bench { name } = &p.attach { Some((p.function.as_str(), name.as_str())) } else { None }).collect();
+        bench::run(&loaded, &benches, &mut sink, options.output.json)?;
+    }
+    let ended = if begin_ended || nothing_to_trace {
         Ended::Script
     } else if let Some(mut links) = links.take() {
         if let Some(c) = child.as_mut() {
@@ -523,6 +536,10 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
     if reads > 0 {
         crate::diagnostics::warn(format_args!("{reads} memory reads failed (bpf_probe_read of a bad or paged-out address): each read as zeros or an empty string"));
+    }
+    let by_zero = read_counter(loaded, sink.ncpus, Counter::DividedByZero)?;
+    if by_zero > 0 {
+        crate::diagnostics::warn(format_args!("{by_zero} divisions or modulos by 0: 1 was used as each result, as bpftrace does"));
     }
     let stacks = read_counter(loaded, sink.ncpus, Counter::LostStacks)?;
     if stacks > 0 {

@@ -153,6 +153,10 @@ impl Resolve for Symbols<'_> {
     fn ksym(&self, addr: u64) -> String {
         self.function_name(addr, None)
     }
+
+    fn time_of_day(&self, secs: i64) -> String {
+        local_time(secs as libc::time_t, "%H:%M:%S")
+    }
 }
 
 /// `secs` (since the epoch) as local time in a strftime format: `time()` and `strftime()`.

@@ -71,6 +71,18 @@ pub fn symbol(path: &str, name: &str) -> Result<(u64, bool), String> {
     Ok((found.address(), file.kind() == object::ObjectKind::Dynamic))
 }
 
+/// The size the symbol table gives `name` (as `symbol` finds it).
+pub fn symbol_size(path: &str, name: &str) -> Option<u64> {
+    let data = read_binary(Path::new(path)).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let found = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.is_definition() && s.address() != 0)
+        .find(|s| s.name().is_ok_and(|raw| raw == name || demangle(raw).as_deref() == Some(name)))?;
+    Some(found.size())
+}
+
 /// A C++ (`_Z...`) or Rust (`_R...`, or legacy with a hash) symbol's readable name.
 pub fn demangle(raw: &str) -> Option<String> {
     if raw.starts_with("_Z") {
@@ -98,6 +110,18 @@ fn parse_offset(s: &str) -> Option<u64> {
 /// directories) stands for every ELF file there it matches, in name order; those without the
 /// function are left out.
 fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> {
+    let mut out = Vec::new();
+    for path in glob_files(binary)? {
+        out.extend(resolve(&path, symbol).unwrap_or_default());
+    }
+    if out.is_empty() {
+        return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
+    }
+    Ok(out)
+}
+
+/// The regular files a wildcard in a binary's file name matches, in name order.
+pub(super) fn glob_files(binary: &str) -> Result<Vec<String>, String> {
     let (dir, pattern) = binary.rsplit_once('/').unwrap_or((".", binary));
     if dir.contains(['*', '?', '[']) {
         return Err(format!("`{binary}`: a wildcard may stand in a binary's file name, not in its directories"));
@@ -105,17 +129,7 @@ fn resolve_each(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String>
     let entries = std::fs::read_dir(if dir.is_empty() { "/" } else { dir }).map_err(|e| format!("cannot list {dir}: {e}"))?;
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| glob_match(pattern, n)).collect();
     names.sort();
-    let mut out = Vec::new();
-    for name in names {
-        let path = format!("{dir}/{name}");
-        if Path::new(&path).is_file() {
-            out.extend(resolve(&path, symbol).unwrap_or_default());
-        }
-    }
-    if out.is_empty() {
-        return Err(format!("no binary matching `{binary}` has a function matching `{symbol}`"));
-    }
-    Ok(out)
+    Ok(names.into_iter().map(|n| format!("{dir}/{n}")).filter(|p| Path::new(p).is_file()).collect())
 }
 
 /// Which build of a binary the file at `path` is: a 64-bit hash (FNV-1a) of its ELF build id,

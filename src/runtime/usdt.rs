@@ -14,6 +14,15 @@ const NT_STAPSDT: u32 = 3;
 
 /// Every probe site of `binary`, in note order.
 pub fn probes(binary: &str) -> Result<Vec<UsdtProbe>, String> {
+    // `usdt:./testprogs/usdt_test*:...`: every matching file's probes (those that are not
+    // x86_64 ELF files are left out).
+    if binary.contains(['*', '?', '[']) {
+        let files = super::uprobe_target::glob_files(binary)?;
+        if files.is_empty() {
+            return Err(format!("no file matches `{binary}`"));
+        }
+        return Ok(files.iter().filter_map(|f| probes(f).ok()).flatten().collect());
+    }
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
     let data = read_binary(&path)?;

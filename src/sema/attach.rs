@@ -74,7 +74,8 @@ pub fn split_attach_point(raw: &str) -> Vec<String> {
 /// Resolves one attach point as written; a wildcard expands to every match, in the kernel's
 /// order.
 /// `target`: the executable of the -p/-c process, for attach points inside it.
-pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
+/// `pid`: the -p process, whose binaries an attach point without one stands for.
+pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&str>, pid: Option<u32>) -> Result<Vec<AttachPoint>, SemaError> {
     let parts = split_attach_point(&ap.raw);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), .., function] = parts[..] {
@@ -88,19 +89,26 @@ pub fn resolve(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         }
     }
     if let [kind @ ("uprobe" | "u" | "uretprobe" | "ur"), binary, symbol] = parts[..] {
-        return uprobes(ap, kind.starts_with("ur"), binary, symbol, kernel);
+        return super::process::each_binary(ap, binary, kernel, pid, |b| uprobes(ap, kind.starts_with("ur"), b, symbol, kernel));
     }
     if let ["usdt" | "U", binary, ref probe @ ..] = parts[..] {
+        // An empty provider (`usdt:BIN::name`) is any provider.
         if let [provider, name] = probe[..] {
-            return usdts(ap, binary, provider, name, kernel);
+            let provider = if provider.is_empty() { "*" } else { provider };
+            return super::process::each_binary(ap, binary, kernel, pid, |b| usdts(ap, b, provider, name, kernel));
         }
         if let [name] = probe[..] {
-            return usdts(ap, binary, "*", name, kernel);
+            return super::process::each_binary(ap, binary, kernel, pid, |b| usdts(ap, b, "*", name, kernel));
         }
     }
     if let ["tracepoint" | "t", category, event] = parts[..] {
         if is_glob(category) || is_glob(event) {
             return expand_tracepoints(ap, category, event, kernel);
+        }
+    }
+    if let ["rawtracepoint" | "rt", .., name] = parts[..] {
+        if parts.len() <= 3 && is_glob(name) {
+            return expand_raw_tracepoints(ap, name, kernel, target);
         }
     }
     resolve_one(ap, kernel, target).map(|a| vec![a])
@@ -191,7 +199,8 @@ fn uprobes(ap: &ast::AttachPoint, ret: bool, binary: &str, symbol: &str, kernel:
     Ok(targets
         .into_iter()
         .map(|t| AttachPoint {
-            name: format!("{kind}:{}:{}", t.path, t.name),
+            // As bpftrace, `probe` names the binary as the script did (`./prog`).
+            name: format!("{kind}:{}:{}", super::list::as_written(binary, &t.path), t.name),
             kind: AttachKind::Uprobe { path: t.path, offset: t.offset, address: t.address, ret },
             span: ap.span,
         })
@@ -210,7 +219,11 @@ fn usdts(ap: &ast::AttachPoint, binary: &str, provider: &str, name: &str, kernel
     let matching: Vec<AttachPoint> = probes
         .iter()
         .filter(|p| glob_match(provider, &p.provider) && glob_match(name, &p.name))
-        .map(|p| AttachPoint { name: p.probe_name(), kind: AttachKind::Usdt { probe: p.clone() }, span: ap.span })
+        .map(|p| AttachPoint {
+            name: p.probe_name().replacen(&p.path, &super::list::as_written(binary, &p.path), 1),
+            kind: AttachKind::Usdt { probe: p.clone() },
+            span: ap.span,
+        })
         .collect();
     if matching.is_empty() {
         let wanted = if provider == "*" { name.to_string() } else { format!("{provider}:{name}") };
@@ -298,6 +311,31 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// `rawtracepoint:GLOB`: every raw tracepoint whose name matches, in name order. With BTF,
+/// only the events that are real tracepoints (a `__bpf_trace_NAME` function: the syscall
+/// events of tracefs are not), as bpftrace lists them.
+fn expand_raw_tracepoints(ap: &ast::AttachPoint, glob: &str, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
+    // One pass over BTF's functions (a lookup per event would scan them each time).
+    let traced: Option<std::collections::HashSet<&str>> = kernel.btf().map(|b| b.names(Namespace::Func).filter_map(|n| n.strip_prefix("__bpf_trace_")).collect());
+    let mut names: Vec<String> = kernel
+        .tracepoints()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| glob_match(glob, e))
+        .filter(|e| traced.as_ref().is_none_or(|t| t.contains(e.as_str())))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(SemaError::MissingAttachPoint {
+            span: ap.span,
+            message: format!("no raw tracepoint matches `{}`", ap.raw),
+            help: "list them with `rtrace -l 'rawtracepoint:*'`".into(),
+        });
+    }
+    names.iter().map(|n| resolve_one(&ast::AttachPoint { raw: format!("rawtracepoint:{n}"), span: ap.span }, kernel, target)).collect()
+}
+
 fn expand_tracepoints(ap: &ast::AttachPoint, category: &str, event: &str, kernel: &dyn KernelInfo) -> Result<Vec<AttachPoint>, SemaError> {
     let mut out = Vec::new();
     for (c, e) in kernel.tracepoints() {
@@ -343,6 +381,10 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         Some("self") => match parts[..] {
             [_, "signal", name] if crate::signals::number(name) == crate::signals::number("SIGUSR1") => AttachKind::SelfSignal { signal: 10 },
             _ => return Err(bad(format!("`{}` is not a self probe rtrace has", ap.raw), "the one self probe is `self:signal:SIGUSR1`, run each time rtrace receives SIGUSR1")),
+        },
+        Some("bench") => match parts[..] {
+            [_, name] if !name.is_empty() => AttachKind::Bench { name: name.to_string() },
+            _ => return Err(bad(format!("`{}` is not a benchmark", ap.raw), "benchmarks are written `bench:NAME` and run under `--bench`")),
         },
         Some("tracepoint") => {
             let [_, category, event] = parts[..] else {
@@ -392,9 +434,8 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
             };
             let period = match count {
                 None => e.default_period,
-                Some(c) => c
-                    .parse()
-                    .ok()
+                // Any integer literal (`1e6`, `100_000`), as bpftrace takes it.
+                Some(c) => crate::parser::int_literal(c)
                     .filter(|n| *n > 0)
                     .ok_or_else(|| bad(format!("`{c}` is not a positive count"), &format!("write `{kind}:{name}:N`, N > 0")))?,
             };
@@ -499,6 +540,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
     let name = match &kind {
         AttachKind::Begin => "begin".to_string(),
         AttachKind::SelfSignal { .. } => "self:signal:SIGUSR1".to_string(),
+        AttachKind::Bench { name } => format!("bench:{name}"),
         AttachKind::End => "end".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),

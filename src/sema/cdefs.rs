@@ -89,6 +89,12 @@ impl KernelInfo for WithDefinitions<'_> {
     fn usdt_probes(&self, binary: &str) -> Result<Vec<super::UsdtProbe>, String> {
         self.kernel.usdt_probes(binary)
     }
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        self.kernel.process_binaries(pid)
+    }
+    fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        self.kernel.user_symbol_size(path, name)
+    }
 }
 
 /// Integer names every definition may use without a header: C's, bpftrace's, `<stdint.h>`'s

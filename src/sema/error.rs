@@ -177,6 +177,14 @@ pub enum SemaError {
         span: Span,
         message: String,
     },
+    /// A feature bpftrace marks unstable, used while its `unstable_*` flag is `error`, or (a
+    /// warning) `warn`.
+    UnstableFeature {
+        span: Span,
+        feature: &'static str,
+        flag: &'static str,
+        refused: bool,
+    },
     NoProbeMatchesFilter {
         filter: String,
     },
@@ -263,7 +271,9 @@ impl SemaError {
     pub fn to_skipped_warning(&self) -> Diag {
         let mut d = self.to_diagnostic();
         d.severity = codespan_reporting::diagnostic::Severity::Warning;
-        d.notes.push("skipped: config `missing_probes` is `warn`; the rest of the script runs".into());
+        if self.is_missing_attach_point() {
+            d.notes.push("skipped: config `missing_probes` is `warn`; the rest of the script runs".into());
+        }
         d
     }
 
@@ -474,6 +484,16 @@ impl ToDiagnostic for SemaError {
                 .with_message(message.clone())
                 .with_labels(vec![primary(*span, "in this declaration")])
                 .with_notes(vec!["help: declare a map before the probes as `let @name = hash(N);`, `lruhash(N)`, `percpuhash(N)` or `percpulruhash(N)`".into()]),
+            UnstableFeature { span, feature, flag, refused: true } => e
+                .with_code("E0265")
+                .with_message(format!("{feature} is an unstable feature, refused while config `{flag}` is `error`"))
+                .with_labels(vec![primary(*span, "unstable")])
+                .with_notes(vec![format!("help: set `config = {{ {flag} = enable }}` to use it")]),
+            // Without the source, as bpftrace's: a script whose output is checked for a map
+            // name should not find one in the warning.
+            UnstableFeature { feature, flag, refused: false, .. } => e
+                .with_message(format!("script is using an unstable feature: {feature}"))
+                .with_notes(vec![format!("to prevent this warning, enable it in the config: `config = {{ {flag} = enable }}`")]),
             BadConfig { span, message } => e
                 .with_code("E0229")
                 .with_message(message.clone())
@@ -512,7 +532,7 @@ impl ToDiagnostic for SemaError {
                     .with_message(format!("`${n}` is used as a number, but given {why}"))
                     .with_labels(vec![primary(*span, "used as a number here")])
                     .with_notes(vec![format!(
-                        "help: give a number (decimal or 0x hex, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
+                        "help: give a number (decimal, 0x hex or 0 octal, from -2^63 to 2^64 - 1), or use `${n}` as a string (`str(${n})`, `%s`)"
                     )])
             }
             StringTooLong { span, len } => e

@@ -5,7 +5,7 @@
 use crate::printf::Format;
 use super::tracepoint_format::TracepointFormat;
 use crate::artifact::types::Type;
-pub use crate::artifact::{MapValue, MissingProbes, PrintfAction, SkbOutput, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
+pub use crate::artifact::{MapValue, MissingProbes, PrintfAction, SkbOutput, TsAgg, DEFAULT_MAP_KEYS, JOIN_ARGS, STR_LEN};
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::parser::Span;
 
@@ -31,6 +31,9 @@ pub struct Program {
     pub facts: Vec<crate::artifact::Fact>,
     /// The kernel features the script's constructs need, each once.
     pub features: Vec<crate::features::Feature>,
+    /// The scalar unsigned map `tseries` reads its time from instead of the clock
+    /// (`BPFTRACE_DUMMY_TS_MAP`, bpftrace's hook for testing tseries deterministically).
+    pub tseries_clock: Option<MapId>,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
@@ -56,6 +59,29 @@ pub struct Config {
     /// What follows a string printed whole from a buffer it filled (so it may have been
     /// cut short): `..` by default.
     pub str_trunc_trailer: String,
+    /// `unstable_tseries`: whether `tseries` is refused, warned about (bpftrace's default) or
+    /// used silently.
+    pub unstable_tseries: Unstable,
+}
+
+/// The value of one of bpftrace's `unstable_*` feature flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unstable {
+    Error,
+    #[default]
+    Warn,
+    Enable,
+}
+
+impl Unstable {
+    pub fn parse(s: &str) -> Option<Unstable> {
+        match s.to_ascii_lowercase().as_str() {
+            "error" => Some(Unstable::Error),
+            "warn" => Some(Unstable::Warn),
+            "enable" => Some(Unstable::Enable),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -70,6 +96,7 @@ impl Default for Config {
             license: "GPL".into(),
             max_cat_bytes: 10_240,
             str_trunc_trailer: "..".into(),
+            unstable_tseries: Unstable::Warn,
         }
     }
 }
@@ -134,6 +161,8 @@ pub enum AttachKind {
     End,
     /// `self:signal:SIGUSR1`: run by rtrace each time it receives the signal.
     SelfSignal { signal: u32 },
+    /// `bench:NAME`: run repeatedly with BPF_PROG_TEST_RUN under `--bench`, timed.
+    Bench { name: String },
     Tracepoint {
         category: String,
         event: String,
@@ -314,6 +343,12 @@ pub enum Stmt {
     Exit(Expr),
     /// `unwatch(addr)`: userspace removes the watchpoints armed at `addr`.
     Unwatch(Expr),
+    /// `debugf(fmt, args...)`: `bpf_trace_printk` to the kernel's trace buffer (at most 3
+    /// integer or string arguments).
+    Debugf {
+        format: String,
+        args: Vec<Expr>,
+    },
     /// `join(argv, sep)`: reads the NULL-terminated array of user string pointers at `argv`.
     Join {
         format: PrintfId,

@@ -22,6 +22,12 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
     if let Some((keyword, name)) = pattern.split_once(' ').filter(|(k, _)| matches!(*k, "struct" | "union" | "enum")) {
         return kernel.btf().map(|b| definition(b, keyword, name.trim())).unwrap_or_default();
     }
+    // `*:BINARY:GLOB`: the uprobes and USDT probes of that binary.
+    if let [kind, binary, rest] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
+        if kind.contains(['*', '?', '[']) && binary.contains('/') {
+            return ["uprobe", "usdt"].iter().filter(|k| glob_match(kind, k)).flat_map(|k| list_probes(kernel, &format!("{k}:{binary}:{rest}"), verbose)).collect();
+        }
+    }
     // `uprobe:BINARY:GLOB` lists that binary's functions.
     if let [kind @ ("uprobe" | "uretprobe"), binary, symbols] = pattern.splitn(3, ':').collect::<Vec<_>>()[..] {
         return kernel
@@ -116,7 +122,24 @@ fn definition(btf: &Btf, keyword: &str, name: &str) -> Vec<String> {
 /// A binary's path as the pattern wrote it: relative (`./testprogs/x`, `testprogs/x`) when
 /// the pattern was, as bpftrace lists it; absolute otherwise (a name found on PATH, an
 /// absolute pattern).
-fn as_written(pattern: &str, path: &str) -> String {
+/// `-l [PATTERN] -p PID`: the uprobes and USDT probes of every binary the process maps, as
+/// `-l 'uprobe:BINARY:*'` and `-l 'usdt:BINARY:*'` list them. PATTERN (`usdt:*:provider:*`)
+/// picks the kind, the binaries and the probes.
+pub fn list_process_probes(kernel: &dyn KernelInfo, pid: u32, pattern: &str, verbose: bool) -> Vec<String> {
+    let mut parts = pattern.splitn(3, ':');
+    let (kind, binary, rest) = (parts.next().unwrap_or("*"), parts.next().unwrap_or("*"), parts.next().unwrap_or("*"));
+    let mut out = Vec::new();
+    for b in super::process::matching_binaries(binary, kernel, pid) {
+        for k in ["uprobe", "usdt"].iter().filter(|k| glob_match(kind, k)) {
+            out.extend(list_probes(kernel, &format!("{k}:{b}:{rest}"), verbose));
+        }
+    }
+    out
+}
+
+/// `path` (absolute) as `pattern` spelled it: relative to the working directory when the
+/// pattern was (`./testprogs/x`), else whole.
+pub(super) fn as_written(pattern: &str, path: &str) -> String {
     let relative = pattern.contains('/') && !pattern.starts_with('/');
     let cwd = std::env::current_dir().ok();
     match cwd.as_deref().and_then(|d| std::path::Path::new(path).strip_prefix(d).ok()).filter(|_| relative) {

@@ -19,7 +19,7 @@ pub fn expand_macros(script: &mut Script) -> Result<(), Vec<SemaError>> {
     }
     let macros: HashMap<String, Macro> = script.macros.iter().map(|m| (m.name.clone(), m.clone())).collect();
     let mut errors = Vec::new();
-    let x = Expander { macros: &macros, made: std::cell::Cell::new(0) };
+    let x = Expander { macros: &macros, made: std::cell::Cell::new(0), instances: std::cell::Cell::new(0) };
     for probe in &mut script.probes {
         if let Some(p) = &mut probe.predicate {
             x.expr(p, 0, &mut errors);
@@ -38,6 +38,8 @@ struct Expander<'a> {
     /// Statements made so far, every expansion's body counted (`MAX_EXPANDED_STATEMENTS`):
     /// macros that call others several times grow the script exponentially.
     made: std::cell::Cell<usize>,
+    /// Expansions so far: each gives its own variables a distinct name.
+    instances: std::cell::Cell<usize>,
 }
 
 /// How many statements `stmts` holds, counting those inside blocks, branches and loops.
@@ -183,9 +185,80 @@ impl Expander<'_> {
             }
         }
         let mut body = m.body.clone();
+        // The macro's own variables get names of this expansion, before the arguments go in:
+        // `$y` in the body is not the caller's `$y` (bpftrace renames them too).
+        let n = self.instances.get() + 1;
+        self.instances.set(n);
+        let params: Vec<&str> = vars.keys().copied().collect();
+        let rename = Rename { keep: &params, suffix: format!("__{}{n}", m.name) };
+        body.iter_mut().for_each(|s| rename.stmt(s));
         let sub = Substitution { exprs, vars, maps };
         body.iter_mut().for_each(|s| sub.stmt(s));
         Ok(body)
+    }
+}
+
+/// Renames the variables of a macro's body, but its `$param`s.
+struct Rename<'a> {
+    keep: &'a [&'a str],
+    suffix: String,
+}
+
+impl Rename<'_> {
+    fn name(&self, n: &mut String) {
+        if !self.keep.contains(&n.as_str()) {
+            n.push_str(&self.suffix);
+        }
+    }
+
+    fn stmt(&self, s: &mut Stmt) {
+        match &mut s.kind {
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::AssignMap { map, value, .. } => {
+                map.keys.iter_mut().for_each(|k| self.expr(k));
+                self.expr(value);
+            }
+            StmtKind::AssignVar { var, value, .. } => {
+                self.name(&mut var.name);
+                self.expr(value);
+            }
+            StmtKind::Let { var, value, .. } => {
+                self.name(&mut var.name);
+                value.iter_mut().for_each(|v| self.expr(v));
+            }
+            StmtKind::If { cond, then, els } => {
+                self.expr(cond);
+                then.iter_mut().for_each(|s| self.stmt(s));
+                els.iter_mut().flatten().for_each(|s| self.stmt(s));
+            }
+            StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
+                self.expr(cond);
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::ForRange { var, start, end, body } => {
+                self.name(&mut var.name);
+                self.expr(start);
+                self.expr(end);
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::ForMap { var, map, body } => {
+                self.name(&mut var.name);
+                map.keys.iter_mut().for_each(|k| self.expr(k));
+                body.iter_mut().for_each(|s| self.stmt(s));
+            }
+            StmtKind::Block(body) => body.iter_mut().for_each(|s| self.stmt(s)),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        }
+    }
+
+    fn expr(&self, e: &mut Expr) {
+        if let ExprKind::Block(body) = &mut e.kind {
+            return body.iter_mut().for_each(|s| self.stmt(s));
+        }
+        e.for_each_child(&mut |c| self.expr(c));
+        if let ExprKind::Var(n) = &mut e.kind {
+            self.name(n);
+        }
     }
 }
 

@@ -10,14 +10,15 @@ pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
+mod process;
 pub mod reference;
 
 pub use crate::system::tracepoint_format;
 
 pub use attach::{HARDWARE_EVENTS, SOFTWARE_EVENTS};
 pub use error::SemaError;
-pub use list::list_probes;
 pub use crate::artifact::types::Type;
+pub use list::{list_probes, list_process_probes};
 
 use crate::parser::ast;
 pub use crate::system::{glob_match, PidNamespace, UprobeTarget, UsdtArg, UsdtLocation, UsdtProbe};
@@ -91,6 +92,18 @@ pub trait KernelInfo {
         let _ = path;
         None
     }
+    /// The size of symbol `name` in the ELF file at `path` (`uaddr`'s pointer type).
+    fn user_symbol_size(&self, path: &str, name: &str) -> Option<u64> {
+        let _ = (path, name);
+        None
+    }
+    /// The files process `pid` has mapped executable (its program, then its libraries), each
+    /// by a path rtrace can open: the process's own when it names the same file here, else
+    /// through `/proc/PID/root` (a process in another mount namespace).
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        let _ = pid;
+        Vec::new()
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
@@ -117,6 +130,11 @@ pub struct Options {
     /// `--probe-filter REGEX`: only the attach points whose name matches are compiled (BEGIN
     /// and END always are).
     pub probe_filter: Option<regex_lite::Regex>,
+    /// `BPFTRACE_DUMMY_TS_MAP=@name`: `tseries` reads its time from that map (for tests).
+    pub dummy_ts_map: Option<String>,
+    /// `-p PID`: uprobe and usdt attach points without a binary (`usdt::p:n`, `uprobe:*:f`)
+    /// mean every binary the process has mapped.
+    pub pid: Option<u32>,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them

@@ -96,6 +96,9 @@ pub fn json_int(n: i128) -> Value {
 /// A map as one `map`, `hist` or `stats` line; empty maps render as nothing, except avg and
 /// stats maps, which bpftrace writes as an empty object (`{"@s": {}}`).
 pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
+    if let MapValue::Tseries { .. } = meta.value {
+        return super::tseries::render_json(meta, raw, resolve);
+    }
     let sorted = sorted(meta, raw, limits);
     let Sorted { entries, order, .. } = &sorted;
     if entries.is_empty() {
@@ -164,7 +167,7 @@ pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
 /// A key as bpftrace's JSON writes it: its parts joined by commas, without the spaces the
 /// text has between a tuple's or struct's items (`"1,(2,3)"`); strings keep theirs (bpftrace
 /// drops every space, so `"a b"` and `"ab"` would be one key).
-fn key_text(types: &[Type], offsets: &[usize], key: &[u8], resolve: &dyn Resolve) -> String {
+pub(super) fn key_text(types: &[Type], offsets: &[usize], key: &[u8], resolve: &dyn Resolve) -> String {
     let parts: Vec<String> = types
         .iter()
         .zip(offsets)

@@ -6,6 +6,7 @@ mod entries;
 pub mod folded;
 mod json;
 mod structs;
+mod tseries;
 
 pub use entries::{entries, Bucket, Entry, EntryValue};
 pub use json::{json_event, json_line, render_json, value_json};
@@ -67,6 +68,10 @@ pub trait Resolve {
     /// (config `str_trunc_trailer`).
     fn str_trailer(&self) -> &str {
         ".."
+    }
+    /// The local time of day (`hh:mm:ss`) of `secs` since the epoch: tseries' row labels.
+    fn time_of_day(&self, secs: i64) -> String {
+        tseries::utc_time_of_day(secs)
     }
 }
 
@@ -378,6 +383,9 @@ fn key_cmp(types: &[Type], offsets: &[usize], a: &[u8], b: &[u8]) -> std::cmp::O
 
 /// Renders a map as bpftrace's text; empty maps render as nothing.
 pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
+    if let MapValue::Tseries { .. } = meta.value {
+        return tseries::render(meta, raw, resolve);
+    }
     let sorted = sorted(meta, raw, limits);
     let Sorted { entries, order, .. } = &sorted;
     let mut out = String::with_capacity(entries.len() * 32);
@@ -465,7 +473,7 @@ fn fold<'a>(kind: MapValue, cpus: &[&'a [u8]]) -> Option<Folded<'a>> {
             // No CPU has a value only after zero(), which bpftrace prints as 0.
             Folded::Int(v.unwrap_or(0))
         }
-        MapValue::Hist { .. } | MapValue::Lhist { .. } => return None,
+        MapValue::Hist { .. } | MapValue::Lhist { .. } | MapValue::Tseries { .. } => return None,
     })
 }
 

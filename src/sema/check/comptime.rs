@@ -46,8 +46,8 @@ pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
                 BinOp::Add => a.wrapping_add(b),
                 BinOp::Sub => a.wrapping_sub(b),
                 BinOp::Mul => a.wrapping_mul(b),
-                // Division by zero is left to the program (bpftrace's result is 0 there too,
-                // but not folding keeps one definition of it).
+                // Division by zero is left to the program (its result is 1, counted for a
+                // warning; not folding keeps one definition of it).
                 BinOp::Div if b == 0 => return None,
                 BinOp::Mod if b == 0 => return None,
                 BinOp::Div if signed => (a as i64).wrapping_div(b as i64) as u64,

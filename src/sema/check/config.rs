@@ -7,7 +7,7 @@
 use crate::diagnostics::did_you_mean;
 use crate::parser::ast::{ConfigItem, ConfigValue};
 use crate::sema::error::SemaError;
-use crate::sema::hir::{Config, MissingProbes, MAX_PERF_RB_PAGES, MAX_STR_LEN};
+use crate::sema::hir::{Config, MissingProbes, Unstable, MAX_PERF_RB_PAGES, MAX_STR_LEN};
 use crate::artifact::types::StackMode;
 use crate::sema::EnvConfig;
 
@@ -129,6 +129,7 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), Stri
         }
         "cache_user_symbols" => one_of(&["PER_PROGRAM", "PER_PID", "NONE"], "`PER_PROGRAM`, `PER_PID` or `NONE`")?,
         "str_trunc_trailer" => config.str_trunc_trailer = word().ok_or_else(|| bad("a string"))?.to_string(),
+        "unstable_tseries" => config.unstable_tseries = word().and_then(Unstable::parse).ok_or_else(|| bad("`error`, `warn` or `enable`"))?,
         _ => one_of(&["error", "warn", "enable"], "`error`, `warn` or `enable`")?,
     }
     Ok(())

@@ -212,6 +212,12 @@ impl<'k> Checker<'k> {
     pub(super) fn iter_ctx(&mut self, span: Span) -> Checked<hir::Expr> {
         let targets: Vec<String> =
             self.attach.iter().filter_map(|a| if let AttachKind::Iter { target, .. } = &a.kind { Some(target.clone()) } else { None }).collect();
+        // Elsewhere, as in bpftrace: the address of the program's context (`struct pt_regs`,
+        // the perf sample, the tracepoint record), to cast and read.
+        if targets.is_empty() {
+            self.context_in_map_loop("ctx", span)?;
+            return Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Ctx), ty: Type::U64, span });
+        }
         let [target] = targets.as_slice() else {
             return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: "ctx".into() }));
         };

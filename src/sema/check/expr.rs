@@ -242,6 +242,13 @@ impl Checker<'_> {
                     (hir::ExprKind::Var(id), self.vars[id])
                 }
                 _ if self.poisoned.contains(name) => return Err(Reported),
+                // `let $x;` read before its first assignment: zero, of the type a later
+                // assignment gives it (learned in the first walk), as in bpftrace.
+                Some(id) if self.var_hints.get(id).is_some_and(|h| *h != Type::Void) => {
+                    self.vars[id] = self.var_hints[id];
+                    self.note_var_use(id);
+                    (hir::ExprKind::Var(id), self.vars[id])
+                }
                 Some(_) => return Err(self.error(SemaError::UndefinedVariable { span, name: name.clone() })),
                 None if self.ended.contains_key(name) => {
                     let declared = self.ended[name];
@@ -316,6 +323,8 @@ impl Checker<'_> {
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
+                    // Tuples meet item by item (strings at the longer), as in bpftrace.
+                    (a @ Type::Tuple(_), b @ Type::Tuple(_)) if a.join(b).is_some() => a.join(b).unwrap_or(a),
                     _ => {
                         return Err(self.error(SemaError::TypeMismatch {
                             span,
@@ -324,6 +333,7 @@ impl Checker<'_> {
                         }))
                     }
                 };
+                let (t, f) = (super::stmt::widen(t, ty), super::stmt::widen(f, ty));
                 (hir::ExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(f) }, ty)
             }
             ExprKind::Cast { ty, expr } if ty.name == "bool" && ty.pointers == 0 => {
@@ -696,8 +706,10 @@ pub(super) fn parse_param_int(p: &str) -> Option<(u64, Type)> {
         Some(d) => (true, d),
         None => (false, p),
     };
+    // As C's strtoll with base 0, which bpftrace uses: `0x` hex, a leading `0` octal.
     let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None if digits.len() > 1 && digits.starts_with('0') => u64::from_str_radix(&digits[1..], 8).ok()?,
         None => digits.parse::<u64>().ok()?,
     };
     match neg {

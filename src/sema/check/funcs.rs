@@ -33,7 +33,10 @@ impl Checker<'_> {
                         }
                     }
                 }
-                ExprKind::Int(n) if (1..=u64::from(MAX_STACK_FRAMES)).contains(n) => spec.limit = *n as u8,
+                // The limit: a literal or a positional parameter (`ustack($1)`).
+                _ if self.constant(a).is_some_and(|n| (1..=i64::from(MAX_STACK_FRAMES)).contains(&n)) => {
+                    spec.limit = self.constant(a).unwrap_or(1) as u8;
+                }
                 _ => {
                     return Err(self.error(SemaError::TypeMismatch {
                         span: a.span,
@@ -63,6 +66,17 @@ impl Checker<'_> {
             let p = self.param(*n).unwrap_or("").to_string();
             let ty = Type::Str(p.len() + 1);
             return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
+        }
+        // `str($1, n)` of a parameter given as text: its first n bytes.
+        if let [ast::Expr { kind: ExprKind::Positional(n), .. }, l] = args {
+            if let (Some(p), Some(len)) = (self.param(*n).filter(|p| super::expr::parse_param_int(p).is_none()), self.constant(l)) {
+                let mut text = p.to_string();
+                let keep = (len.max(0) as usize).min(text.len());
+                let keep = (0..=keep).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+                text.truncate(keep);
+                let ty = Type::Str(text.len() + 1);
+                return Ok(hir::Expr { kind: hir::ExprKind::Str(text), ty, span });
+            }
         }
         let (ptr, len) = match args {
             [p] => (p, None),
@@ -129,7 +143,8 @@ impl Checker<'_> {
             this.error(SemaError::TypeMismatch { span, message: format!("the option --{name} takes {want}"), label: format!("given {shown}") })
         };
         let int = |v: u64, span| hir::Expr { kind: hir::ExprKind::Int(v), ty: Type::I64, span };
-        let flag = |v: Option<&str>| match v {
+        // bpftrace takes any case (`--cc=False`).
+        let flag = |v: Option<&str>| match v.map(str::to_ascii_lowercase).as_deref() {
             None | Some("true" | "1") => Some(1),
             Some("false" | "0") => Some(0),
             _ => None,
@@ -149,7 +164,9 @@ impl Checker<'_> {
             }
             Some((_, Some(d))) => match given {
                 None => Ok(int(d as u64, span)),
-                Some(v) => v.as_deref().and_then(|v| v.parse::<i64>().ok()).map(|n| int(n as u64, span)).ok_or_else(|| bad(self, "an integer")),
+                // Decimal, `0x` hex or `0` octal, signed or up to 2^64 - 1, as positional
+                // parameters.
+                Some(v) => v.as_deref().and_then(super::expr::parse_param_int).map(|(n, ty)| int(n, span).retyped(ty)).ok_or_else(|| bad(self, "an integer")),
             },
             Some((ExprKind::Str(d), _)) => {
                 let v = match given {
@@ -526,7 +543,17 @@ impl Checker<'_> {
             // "no symbol `x` in PATH", or why the file could not be read.
             Err(message) => return Err(self.error(SemaError::TypeMismatch { span: *at, message, label: "not found".into() })),
         };
-        let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty: Type::U64, span };
+        // A pointer to an unsigned integer of the symbol's size (1, 2, 4 or 8 bytes; else 8), as
+        // bpftrace types it: `*uaddr("counter")` reads it.
+        let bits = match self.kernel.and_then(|k| k.user_symbol_size(&path, name)) {
+            Some(n @ (1 | 2 | 4)) => n * 8,
+            _ => 64,
+        };
+        let ty = match self.type_spec(&ast::TypeSpec { name: format!("uint{bits}"), pointers: 1, span })? {
+            Type::Ptr { to, .. } => Type::Ptr { to, user: true },
+            t => t,
+        };
+        let constant = hir::Expr { kind: hir::ExprKind::Int(address), ty, span };
         if !relocatable {
             return Ok(constant);
         }
@@ -538,7 +565,8 @@ impl Checker<'_> {
             }));
         }
         let bias = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::LoadBias), ty: Type::U64, span };
-        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty: Type::U64, span })
+        let constant = constant.retyped(Type::U64);
+        Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty, span })
     }
 
     /// `macaddr(addr)`: the 6 bytes at an address (or of a char array field), printed as a MAC

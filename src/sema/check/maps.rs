@@ -118,6 +118,9 @@ impl Checker<'_> {
     }
 
     pub(super) fn aggregation(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<(MapValue, Option<hir::Expr>)> {
+        if func == "tseries" {
+            return self.tseries(args, span);
+        }
         let want = match func {
             "count" => 0,
             "lhist" => 4,
@@ -233,6 +236,9 @@ impl Checker<'_> {
         let value_ok = match (decl.value, value) {
             (MapValue::Scalar(a), MapValue::Scalar(b)) => a.same_kind(b),
             (MapValue::Sum { .. }, MapValue::Sum { .. }) => true,
+            (MapValue::Tseries { interval_ns: i, intervals: n, agg: g, .. }, MapValue::Tseries { interval_ns, intervals, agg, .. }) => {
+                (i, n, g) == (interval_ns, intervals, agg)
+            }
             (a, b) => a == b,
         };
         if !keys_ok || !value_ok {
@@ -255,7 +261,7 @@ impl Checker<'_> {
             (MapValue::Scalar(Type::Str(x)), MapValue::Scalar(Type::Str(y))) => *x = (*x).max(y),
             (MapValue::Scalar(a @ Type::Tuple(_)), MapValue::Scalar(b)) => *a = a.join(b).unwrap_or(*a),
             (MapValue::Scalar(Type::Int { signed: a, .. }), MapValue::Scalar(Type::Int { signed: b, .. })) => *a |= b,
-            (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) => *a |= b,
+            (MapValue::Sum { signed: a }, MapValue::Sum { signed: b }) | (MapValue::Tseries { signed: a, .. }, MapValue::Tseries { signed: b, .. }) => *a |= b,
             _ => {}
         }
         Ok(id)

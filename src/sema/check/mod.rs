@@ -6,6 +6,7 @@
 mod comptime;
 pub(crate) mod config;
 mod ctypes;
+mod debugf;
 mod expr;
 mod funcs;
 mod prototypes;
@@ -13,6 +14,7 @@ mod sizes;
 mod maps;
 mod stmt;
 mod trusted;
+mod tseries;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -62,7 +64,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         for ap in &probe.attach_points {
             let ap = &with_params(ap, &options.params);
             let kept = |name: &str| options.probe_filter.as_ref().is_none_or(|f| f.is_match(name));
-            match attach::resolve(ap, kernel, options.target.as_deref()) {
+            match attach::resolve(ap, kernel, options.target.as_deref(), options.pid) {
                 Ok(a) => {
                     filtered |= a.iter().any(|a| !a.kind.is_special());
                     aps.extend(a.into_iter().filter(|a| a.kind.is_special() || kept(&a.name)));
@@ -90,7 +92,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     if attach.iter().all(|(aps, _)| aps.is_empty()) {
         errors.append(&mut skipped);
     }
-    let warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
+    let mut warnings = if config.missing_probes == hir::MissingProbes::Warn { skipped } else { Vec::new() };
     errors.extend(attach::iterators_alone(attach.iter().flat_map(|(aps, _)| aps)));
     let mut declared_maps = HashMap::new();
     // `percpuhash`/`percpulruhash` maps, which must hold aggregations: rtrace keeps every
@@ -165,6 +167,8 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             });
         }
     }
+    let tseries_clock = checker.tseries_clock();
+    warnings.append(&mut checker.unstable_warnings);
     if errors.is_empty() {
         Ok(hir::Program {
             probes,
@@ -175,6 +179,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             globs: checker.globs,
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
+            tseries_clock,
             config: checker.config,
             warnings,
             facts: checker.facts,
@@ -244,6 +249,8 @@ pub(super) struct Checker<'k> {
     errors: Vec<SemaError>,
     /// This is the walk that builds the HIR: every map an assignment can type is known.
     second_walk: bool,
+    /// Warnings about unstable features used (the second walk's, each feature once).
+    unstable_warnings: Vec<SemaError>,
     /// Maps something assigns (or updates), by name.
     assigned: std::collections::HashSet<String>,
     /// Reads of maps the second walk met before anything assigned them (`read_map`).

@@ -212,11 +212,6 @@ impl Checker<'_> {
             }
             StmtKind::Break => Ok(hir::Stmt::Break),
             StmtKind::Continue => Ok(hir::Stmt::Continue),
-            StmtKind::Return if !self.map_loops.is_empty() => Err(self.error(SemaError::MapLoop {
-                span: stmt.span,
-                message: "`return` inside `for ($kv : @map)`".into(),
-                help: "the loop body runs as a callback: `break` ends the loop, and `return` after it ends the probe".into(),
-            })),
             StmtKind::Return => Ok(hir::Stmt::Return),
             StmtKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
             StmtKind::Expr(e) => match &e.kind {
@@ -224,6 +219,13 @@ impl Checker<'_> {
                 // A block expression whose value is dropped is a block of statements (a
                 // macro's `x;` given `{ printf("hi") }`).
                 ExprKind::Block(b) => Ok(hir::Stmt::Block(self.block(b))),
+                // `cond ? printf("a") : printf("b");`: a ternary whose value is dropped and
+                // whose branches are statements (bpftrace's none type) is an `if`.
+                ExprKind::Ternary { cond, then, els } if [then, els].iter().any(|b| is_statement_call(b)) => {
+                    let branch = |b: &ast::Expr| vec![ast::Stmt { kind: StmtKind::Expr(b.clone()), span: b.span }];
+                    let desugared = ast::Stmt { kind: StmtKind::If { cond: (**cond).clone(), then: branch(then), els: Some(branch(els)) }, span: stmt.span };
+                    self.stmt(&desugared)
+                }
                 _ => Ok(hir::Stmt::Expr(self.expr(e)?)),
             },
         }
@@ -312,6 +314,7 @@ impl Checker<'_> {
             "system" => self.formatted(func, args, span, hir::PrintfAction::System),
             "cat" => self.formatted(func, args, span, hir::PrintfAction::Cat),
             "static_assert" | "fail" => self.comptime_check(func, args, span),
+            "debugf" => self.debugf(args, span),
             "errorf" | "warnf" => self.formatted(func, args, span, hir::PrintfAction::Message { error: func == "errorf", at: span }),
             // `assert(cond, msg)`: `if (!cond) { errorf("assert failed: %s", msg); exit(1); }`.
             "assert" => {
@@ -554,4 +557,9 @@ pub(super) fn widen(value: hir::Expr, to: Type) -> hir::Expr {
             .collect(),
     };
     hir::Expr { kind: hir::ExprKind::Tuple(items), ty: to, span }
+}
+
+/// A call of a function that is a statement (`printf`, `exit`...), which has no value.
+fn is_statement_call(e: &ast::Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call { func, .. } if crate::sema::reference::is(&func.name, crate::sema::reference::FuncKind::Statement))
 }
