@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::json::{json_int, key_text};
 use super::{json_event, key_offsets, u64_at, write_key, MapMeta, RawEntries, Resolve};
-use crate::codegen::maps::slot_size;
+use crate::artifact::slot_size;
 use crate::artifact::{MapValue, TsAgg};
 
 /// Columns of the graph, its two borders included (bpftrace's).
@@ -233,7 +233,7 @@ mod tests {
 
     fn meta(keys: Vec<crate::artifact::Type>, agg: TsAgg, intervals: u64) -> MapMeta {
         let layout = MapLayout { key_size: 8 + keys.len() * 8, value_size: 24, percpu: true, max_entries: 64, array: false };
-        MapMeta { symbol: String::new(), name: "a".into(), keys, value: MapValue::Tseries { interval_ns: 100_000_000, intervals, agg, signed: true }, layout }
+        MapMeta { symbol: String::new(), name: "a".into(), keys, key_names: Vec::new(), value: MapValue::Tseries { interval_ns: 100_000_000, intervals, agg, signed: true }, layout }
     }
 
     /// One bucket element: (value, meta, epoch) per CPU.
