@@ -124,9 +124,15 @@ impl<'k> Checker<'k> {
             let Type::Int { bits, signed } = int else {
                 return Ok(int);
             };
+            // `char **`: a pointer to BTF's own `char *`, where it has one (`args.argv[1]`).
+            let pointer = match t.pointers {
+                2 => self.kernel.and_then(|k| k.btf()).and_then(|b| b.find(Namespace::Plain, &t.name).and_then(|id| b.pointer_to(id)).map(|p| Self::c_type(b, p))),
+                _ => None,
+            };
             return Ok(match t.pointers {
                 0 => int,
                 1 => Type::Ptr { to: synthetic(&t.name, bits, signed), user },
+                2 if pointer.is_some() => Type::Ptr { to: pointer.unwrap_or(CType { id: 0, name: Sym::new("void") }), user },
                 _ => {
                     return Err(self.error(SemaError::TypeMismatch {
                         span: t.span,
@@ -276,6 +282,20 @@ impl<'k> Checker<'k> {
             _ => None,
         })?;
         let words: Vec<&str> = decl.split_whitespace().filter(|w| !matches!(*w, "const" | "volatile" | "__user")).collect();
+        // A pointer to pointers (`const char *const * argv`): typed as a cast to it would be,
+        // so `args.argv[1]` is a `char *` that `str()` reads. A type rtrace cannot name stays
+        // an integer, quietly.
+        if let [base @ .., "*", "*", _field] = words.as_slice() {
+            let spec = ast::TypeSpec { name: base.join(" "), pointers: 2, span: Span::default() };
+            let errors = self.errors.len();
+            return match self.type_spec(&spec) {
+                Ok(ty) => Some(ty),
+                Err(_) => {
+                    self.errors.truncate(errors);
+                    None
+                }
+            };
+        }
         let [kw @ ("struct" | "union"), name, "*", _field] = words.as_slice() else { return None };
         let btf = self.kernel.and_then(|k| k.btf())?;
         let id = btf.find(if *kw == "struct" { Namespace::Struct } else { Namespace::Union }, name)?;
