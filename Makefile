@@ -34,7 +34,7 @@ RTRACE ?= target/release/rtrace
 # rtrace-run runs compiled scripts without the compiler. The default install builds the slim
 # one (no LLVM, parser, sema or codegen: `--no-default-features`, in target/runner); with
 # RTRACE=path, the rtrace-run beside that binary is installed when there is one.
-RUNNER = target/runner/release/rtrace-run
+RUNNER = target/runner/runner/rtrace-run
 RTRACE_RUN ?= $(if $(filter target/release/rtrace,$(RTRACE)),$(RUNNER),$(dir $(RTRACE))rtrace-run)
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
@@ -43,7 +43,7 @@ ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 install:
 	@if [ "$(RTRACE)" = target/release/rtrace ]; then cargo build --release; fi
-	@if [ "$(RTRACE_RUN)" = $(RUNNER) ]; then cargo build --release --no-default-features --bin rtrace-run --target-dir target/runner; fi
+	@if [ "$(RTRACE_RUN)" = $(RUNNER) ]; then cargo build --profile runner --no-default-features --bin rtrace-run --target-dir target/runner; fi
 	install -d $(BINDIR) $(MANDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
 	install -m 755 $(RTRACE) $(BINDIR)/rtrace
 	if [ -x $(RTRACE_RUN) ]; then install -m 755 $(RTRACE_RUN) $(BINDIR)/rtrace-run; fi

@@ -15,7 +15,8 @@ use common::VerifierStats;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The runner without the compiler (`rtrace-run`, no default features), built once, release:
+/// The runner without the compiler (`rtrace-run`, no default features), built once as
+/// `make install` builds it (profile `runner`):
 /// the guest runs the scripts this host compiled with it.
 fn runner() -> &'static std::path::Path {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
@@ -25,11 +26,11 @@ fn runner() -> &'static std::path::Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root)
-            .args(["build", "--quiet", "--release", "--no-default-features", "--bin", "rtrace-run", "--target-dir", &target])
+            .args(["build", "--quiet", "--profile", "runner", "--no-default-features", "--bin", "rtrace-run", "--target-dir", &target])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building rtrace-run without the compiler failed");
-        std::path::PathBuf::from(format!("{target}/release/rtrace-run"))
+        std::path::PathBuf::from(format!("{target}/runner/rtrace-run"))
     })
 }
 
