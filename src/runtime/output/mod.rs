@@ -3,9 +3,11 @@
 //! format rules are written down in tests/e2e/NOTES-bpftrace-output.md.
 
 mod json;
+mod parallel;
 mod structs;
 
 pub use json::{json_event, json_line, render_json, value_json};
+
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -370,8 +372,17 @@ fn key_cmp(types: &[Type], offsets: &[usize], a: &[u8], b: &[u8]) -> std::cmp::O
 /// Renders a map as bpftrace's text; empty maps render as nothing.
 pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
     let sorted = sorted(meta, raw, limits);
-    let Sorted { entries, order, .. } = &sorted;
-    let mut out = String::with_capacity(entries.len() * 32);
+    if let Some(out) = parallel::render(meta, &sorted, resolve) {
+        return out;
+    }
+    let mut out = String::with_capacity(sorted.entries.len() * 32);
+    render_lines(meta, &sorted, &sorted.order, resolve, &mut out);
+    out
+}
+
+/// Appends the lines of the entries `order` names, in that order.
+fn render_lines(meta: &MapMeta, sorted: &Sorted, order: &[u32], resolve: &dyn Resolve, out: &mut String) {
+    let entries = &sorted.entries;
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
     for (key, value) in order.iter().map(|i| &entries[*i as usize]) {
@@ -385,7 +396,7 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
                 out.push_str(": ");
                 match resolved(meta.value.scalar_type(), *n as u64, resolve) {
                     Some(text) => out.push_str(&text),
-                    None => push_int(&mut out, sorted.int(*n)),
+                    None => push_int(out, sorted.int(*n)),
                 }
                 out.push('\n');
                 Ok(())
@@ -396,13 +407,12 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
             Folded::Stats(c, t) => writeln!(out, "{name}: {{ .count = {c}, .average = {}, .total = {t} }}", sorted.average(*c, *t)),
             Folded::Hist(h) => {
                 let _ = writeln!(out, "{name}:");
-                out.push_str(&render_hist(meta.value, h, &sorted));
+                out.push_str(&render_hist(meta.value, h, sorted));
                 out.push('\n');
                 Ok(())
             }
         };
     }
-    out
 }
 
 /// Appends the decimal digits of `n` (the one formatting of integers a million-key map needs
