@@ -256,9 +256,17 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 /// `print`'s top applied; its `div` is applied as each kind is written.
 struct Sorted<'a> {
     entries: Vec<(&'a [u8], Folded<'a>)>,
-    order: Vec<u32>,
+    order: Vec<Ranked>,
+    /// Each `Ranked` holds its entry whole (an integer value and an 8-byte key): lines are
+    /// written from `order` alone, in sequence, instead of from `entries` in random order
+    /// (two cache misses a line on a million keys).
+    direct: bool,
     div: u64,
 }
+
+/// An entry's place in the print order: (value's sort key, first 8 key bytes as a big-endian
+/// word, index into `entries`).
+type Ranked = (i128, u64, u32);
 
 impl Sorted<'_> {
     /// A counter, sum, min, max or plain integer, divided by `print`'s `div`.
@@ -348,7 +356,8 @@ fn sorted<'a>(meta: &MapMeta, raw: &'a RawEntries, limits: Limits) -> Sorted<'a>
     if limits.top > 0 && order_keys.len() > limits.top {
         order_keys.drain(..order_keys.len() - limits.top);
     }
-    Sorted { entries, order: order_keys.into_iter().map(|(_, _, i)| i).collect(), div: limits.div.max(1) }
+    let direct = entries.iter().all(|(k, v)| k.len() == 8 && matches!(v, Folded::Int(_)));
+    Sorted { entries, order: order_keys, direct, div: limits.div.max(1) }
 }
 
 /// Two keys in bpftrace's key order: by each part in turn, integers by value, strings by
@@ -381,11 +390,19 @@ pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: L
 }
 
 /// Appends the lines of the entries `order` names, in that order.
-fn render_lines(meta: &MapMeta, sorted: &Sorted, order: &[u32], resolve: &dyn Resolve, out: &mut String) {
+fn render_lines(meta: &MapMeta, sorted: &Sorted, order: &[Ranked], resolve: &dyn Resolve, out: &mut String) {
     let entries = &sorted.entries;
     let offsets = key_offsets(&meta.keys);
     let mut name = String::new();
-    for (key, value) in order.iter().map(|i| &entries[*i as usize]) {
+    for &(rank, prefix, i) in order {
+        let (bytes, int);
+        let (key, value) = if sorted.direct {
+            (bytes, int) = (prefix.to_be_bytes(), Folded::Int(rank));
+            (&bytes[..], &int)
+        } else {
+            let (key, value) = &entries[i as usize];
+            (*key, value)
+        };
         name.clear();
         name.push('@');
         name.push_str(&meta.name);

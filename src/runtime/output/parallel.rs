@@ -6,7 +6,7 @@
 //! string keys, integer values: counts, sums, min, max, plain integers) are split: symbols and
 //! stacks go through the runtime's caches, which are not shared between threads.
 
-use super::{render_lines, Folded, Resolve, Sorted};
+use super::{render_lines, Folded, Ranked, Resolve, Sorted};
 use crate::artifact::types::StackSpec;
 use crate::artifact::{MapMeta, MapValue, Type};
 
@@ -25,8 +25,8 @@ pub(super) fn render(meta: &MapMeta, sorted: &Sorted, resolve: &dyn Resolve) -> 
         return None;
     }
     let trailer = Trailer(resolve.str_trailer().to_string());
-    let runs: Vec<&[u32]> = sorted.order.chunks(lines.div_ceil(threads)).collect();
-    let format = |run: &[u32], resolve: &dyn Resolve| {
+    let runs: Vec<&[Ranked]> = sorted.order.chunks(lines.div_ceil(threads)).collect();
+    let format = |run: &[Ranked], resolve: &dyn Resolve| {
         let mut out = String::with_capacity(run.len() * 32);
         render_lines(meta, sorted, run, resolve, &mut out);
         out
@@ -123,6 +123,27 @@ mod tests {
             Some(split) => assert!(split == one, "the split text differs"),
             None => assert_eq!(std::thread::available_parallelism().map_or(1, |n| n.get()), 1, "a plain map of 120k lines is split"),
         }
+    }
+
+    #[test]
+    fn lines_written_from_the_order_alone_are_the_same() {
+        let keys = vec![Type::I64];
+        let layout = MapLayout { key_size: 8, value_size: 8, percpu: false, max_entries: 1 << 17, array: false };
+        let meta = MapMeta { symbol: String::new(), name: String::new(), keys, value: MapValue::Count, layout };
+        let mut raw = RawEntries::new(8, 8);
+        for i in 0..100_000u64 {
+            raw.push(&(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) as i64 >> 3).to_le_bytes(), &(i % 97).to_le_bytes());
+        }
+        let mut sorted = sorted(&meta, &raw, Limits { top: 90_000, div: 3 });
+        assert!(sorted.direct);
+        let mut direct = String::new();
+        render_lines(&meta, &sorted, &sorted.order, &Trailer(String::new()), &mut direct);
+        sorted.direct = false;
+        let mut indexed = String::new();
+        render_lines(&meta, &sorted, &sorted.order, &Trailer(String::new()), &mut indexed);
+        assert_eq!(direct.lines().count(), 90_000);
+        assert!(direct == indexed, "the lines differ");
+        assert!(direct.starts_with("@["), "{}", &direct[..100]);
     }
 
     #[test]
