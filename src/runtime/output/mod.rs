@@ -380,11 +380,16 @@ fn key_cmp(types: &[Type], offsets: &[usize], a: &[u8], b: &[u8]) -> std::cmp::O
 
 /// Renders a map as bpftrace's text; empty maps render as nothing.
 pub fn render(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limits: Limits) -> String {
-    let sorted = sorted(meta, raw, limits);
+    let mut sorted = sorted(meta, raw, limits);
+    if sorted.direct {
+        // The lines come from `order` alone: the folded entries (48 bytes each) go before
+        // the text is built, which lowers the peak memory of printing a large map.
+        sorted.entries = Vec::new();
+    }
     if let Some(out) = parallel::render(meta, &sorted, resolve) {
         return out;
     }
-    let mut out = String::with_capacity(sorted.entries.len() * 32);
+    let mut out = String::with_capacity(sorted.order.len() * 32);
     render_lines(meta, &sorted, &sorted.order, resolve, &mut out);
     out
 }

@@ -50,9 +50,12 @@ pub(super) fn render(meta: &MapMeta, sorted: &Sorted, resolve: &dyn Resolve) -> 
         }
         texts
     });
-    let mut out = String::with_capacity(texts.iter().map(String::len).sum());
-    for t in &texts {
-        out.push_str(t);
+    // Appended to the first run's text: growing a large allocation remaps it in place
+    // (mremap), so the join copies only the other runs and never holds the map's text twice.
+    let mut texts = texts.into_iter();
+    let mut out = texts.next().unwrap_or_default();
+    for t in texts {
+        out.push_str(&t);
     }
     Some(out)
 }
