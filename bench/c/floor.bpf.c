@@ -291,3 +291,33 @@ int floor_str(struct sys_enter_openat_ctx *ctx)
 	}
 	return 0;
 }
+
+/* Figure 8: `uprobe:ufunc:rtrace_bench_fn { @ = count(); }` and the uretprobe. floor_loader
+ * attaches them to the binary and function named by FLOOR_UPROBE=PATH:FUNC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ucount_map SEC(".maps");
+
+static __always_inline int ucount(void)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&ucount_map, &zero);
+	if (v)
+		*v += 1;
+	return 0;
+}
+
+SEC("uprobe")
+int floor_uprobe(void *ctx)
+{
+	return ucount();
+}
+
+SEC("uretprobe")
+int floor_uretprobe(void *ctx)
+{
+	return ucount();
+}

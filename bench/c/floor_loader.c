@@ -99,7 +99,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	link = bpf_program__attach(target);
+	/* FLOOR_UPROBE=PATH:FUNC: a uprobe program goes on that function (figure 8) */
+	const char *uprobe = getenv("FLOOR_UPROBE");
+	if (uprobe && strchr(uprobe, ':')) {
+		static char path[4096];
+		snprintf(path, sizeof(path), "%s", uprobe);
+		char *func = strrchr(path, ':');
+		*func++ = 0;
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func,
+			    .retprobe = strstr(prog_name, "uretprobe") != NULL);
+		link = bpf_program__attach_uprobe_opts(target, -1, path, 0, &uo);
+	} else {
+		link = bpf_program__attach(target);
+	}
 	if (!link) {
 		fprintf(stderr, "floor_loader: attach %s: %s\n", prog_name, strerror(errno));
 		goto out;

@@ -63,7 +63,7 @@ pub fn entries(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve) -> Vec<E
         .order
         .iter()
         .map(|i| {
-            let (key, value) = &sorted.entries[*i as usize];
+            let (key, value) = &sorted.entries[i.2 as usize];
             let key = meta
                 .keys
                 .iter()

@@ -125,10 +125,10 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
     };
     let name = format!("@{}", meta.name);
     let data = if meta.keys.is_empty() {
-        order.first().map(|i| value_of(&entries[*i as usize].1)).unwrap_or(Value::Null)
+        order.first().map(|r| value_of(&entries[r.2 as usize].1)).unwrap_or(Value::Null)
     } else {
         let mut by_key = Map::new();
-        for (key, value) in order.iter().map(|i| &entries[*i as usize]) {
+        for (key, value) in order.iter().map(|r| &entries[r.2 as usize]) {
             by_key.insert(key_text(&meta.keys, &offsets, key, resolve), value_of(value));
         }
         Value::Object(by_key)
