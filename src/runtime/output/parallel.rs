@@ -103,7 +103,7 @@ mod tests {
         let keys = vec![Type::I64, Type::Str(4)];
         let key_size = keys.iter().map(|k| slot_size(*k)).sum::<usize>();
         let layout = MapLayout { key_size, value_size: 8, percpu: false, max_entries: n as u32, array: false };
-        let meta = MapMeta { symbol: String::new(), name: "c".into(), keys, value: MapValue::Count, layout };
+        let meta = MapMeta { key_names: Vec::new(), symbol: String::new(), name: "c".into(), keys, value: MapValue::Count, layout };
         let mut raw = RawEntries::new(key_size, 8);
         for i in 0..n {
             let mut key = (i * 7919 % n).to_le_bytes().to_vec();
@@ -132,7 +132,7 @@ mod tests {
     fn lines_written_from_the_order_alone_are_the_same() {
         let keys = vec![Type::I64];
         let layout = MapLayout { key_size: 8, value_size: 8, percpu: false, max_entries: 1 << 17, array: false };
-        let meta = MapMeta { symbol: String::new(), name: String::new(), keys, value: MapValue::Count, layout };
+        let meta = MapMeta { key_names: Vec::new(), symbol: String::new(), name: String::new(), keys, value: MapValue::Count, layout };
         let mut raw = RawEntries::new(8, 8);
         for i in 0..100_000u64 {
             raw.push(&(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) as i64 >> 3).to_le_bytes(), &(i % 97).to_le_bytes());
