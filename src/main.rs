@@ -510,28 +510,7 @@ fn run() -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let buffering = match cli.buffering.as_str() {
-        "full" => runtime::Buffering::Full,
-        "none" => runtime::Buffering::None,
-        _ => runtime::Buffering::Line,
-    };
-    let output = runtime::OutputOptions { json: cli.format == "json", folded: cli.format == "folded", file: cli.output.clone(), buffering };
-    match runtime::run(
-        &artifact,
-        &runtime::RunOptions {
-            verbose,
-            command,
-            pid: cli.pid,
-            output,
-            quiet: cli.quiet,
-            bench: cli.bench || cli.mode.as_deref() == Some("bench"),
-            verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
-            metrics: cli.metrics.clone().map(|addr| runtime::metrics::MetricsOptions { addr, max_series: cli.metrics_max_series }),
-            live: cli.live,
-            flamegraph: cli.flamegraph.clone(),
-            settle: false,
-        },
-    ) {
+    match runtime::run(&artifact, &run_options(&cli, command, false)) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(vec![e.to_diagnostic()]),
     }
@@ -609,25 +588,27 @@ fn run_compiled(cli: &Cli, path: &str, bytes: &[u8], args: Vec<String>, command:
             return ExitCode::from(1);
         }
     };
-    let buffering = match cli.buffering.as_str() {
-        "full" => runtime::Buffering::Full,
-        "none" => runtime::Buffering::None,
-        _ => runtime::Buffering::Line,
-    };
-    let options = runtime::RunOptions {
+    let options = run_options(cli, command, true);
+    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, unsafe_ok: cli.unsafe_ok, options })
+}
+
+/// What the command line asks of a run, of a script compiled here (`settle` false) or of a
+/// compiled script (true: its kernel facts are checked and relocated first).
+fn run_options(cli: &Cli, command: Option<Vec<String>>, settle: bool) -> runtime::RunOptions {
+    let buffering = runtime::Buffering::named(&cli.buffering);
+    runtime::RunOptions {
         verbose: cli.verbose > 0,
         command,
         pid: cli.pid,
         output: runtime::OutputOptions { json: cli.format == "json", folded: cli.format == "folded", file: cli.output.clone(), buffering },
         quiet: cli.quiet,
+        bench: cli.bench || cli.mode.as_deref() == Some("bench"),
         verifier_stats: std::env::var_os("RTRACE_VERIFIER_STATS").map(std::path::PathBuf::from),
         metrics: cli.metrics.clone().map(|addr| runtime::metrics::MetricsOptions { addr, max_series: cli.metrics_max_series }),
         live: cli.live,
         flamegraph: cli.flamegraph.clone(),
-        settle: true,
-        bench: cli.bench || cli.mode.as_deref() == Some("bench"),
-    };
-    runtime::compiled::run(&compiled, runtime::compiled::Invocation { path: path.to_string(), args, unsafe_ok: cli.unsafe_ok, options })
+        settle,
+    }
 }
 
 /// `rtrace build FILE` without -o: FILE's name with `.rtc` for its extension, in the

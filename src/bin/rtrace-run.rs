@@ -103,11 +103,7 @@ fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(1);
     }
-    let buffering = match cli.buffering.as_str() {
-        "full" => runtime::Buffering::Full,
-        "none" => runtime::Buffering::None,
-        _ => runtime::Buffering::Line,
-    };
+    let buffering = runtime::Buffering::named(&cli.buffering);
     let options = runtime::RunOptions {
         verbose: cli.verbose > 0,
         command,

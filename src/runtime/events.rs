@@ -47,6 +47,17 @@ pub enum Buffering {
     None,
 }
 
+impl Buffering {
+    /// `-B MODE`: `full`, `none`, or anything else (the CLI allows only `line`) line.
+    pub fn named(mode: &str) -> Buffering {
+        match mode {
+            "full" => Buffering::Full,
+            "none" => Buffering::None,
+            _ => Buffering::Line,
+        }
+    }
+}
+
 pub struct EventSink {
     meta: RuntimeMeta,
     out: BufWriter<Box<dyn Write>>,

@@ -86,11 +86,14 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     // here on SIGINT, SIGTERM and SIGHUP end the trace, where before they ended rtrace.
     let signals = catch_signals().map_err(RuntimeError::Io)?;
     let sig_rx = &signals.rx;
+    // One reader of the system for the run: what settling read (BTF, formats, kallsyms) is
+    // not read again to attach.
+    let kernel = LiveKernel::open();
     let settled;
     let artifact = match options.settle {
         true => {
             let mut a = artifact.clone();
-            facts::settle(&mut a, &LiveKernel::open())?;
+            facts::settle(&mut a, &kernel)?;
             settled = a;
             &settled
         }
@@ -154,7 +157,7 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
         None
     } else {
         let process = options.pid.or(child.as_ref().map(|c| c.pid()));
-        Some(Links::attach_all(&loaded, &meta.programs, &LiveKernel::open(), options.pid, process, meta.missing_probes)?)
+        Some(Links::attach_all(&loaded, &meta.programs, &kernel, options.pid, process, meta.missing_probes)?)
     };
     let skipped = links.as_ref().map_or(0, |l| l.skipped);
     let attached = n.saturating_sub(skipped);

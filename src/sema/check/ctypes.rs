@@ -81,13 +81,7 @@ impl<'k> Checker<'k> {
     /// The value of a kernel fact (`artifact::facts`), `compiled` on this kernel: each fact
     /// once, however often the script uses it.
     pub(super) fn fact(&mut self, what: crate::artifact::FactKind, compiled: u64, span: Span) -> hir::Expr {
-        let index = match self.facts.iter().position(|f| f.what == what) {
-            Some(i) => i,
-            None => {
-                self.facts.push(crate::artifact::Fact { what, compiled, fixed: false });
-                self.facts.len() - 1
-            }
-        };
+        let index = super::add_fact(&mut self.facts, what, compiled, false);
         hir::Expr { kind: hir::ExprKind::Fact(index as u32), ty: Type::U64, span }
     }
 
@@ -333,10 +327,7 @@ impl<'k> Checker<'k> {
         };
         // The BTF id is the loader's handle on the variable: checked again when a compiled
         // script runs on another kernel (where it is another id, the script is refused).
-        let what = crate::artifact::FactKind::KernelVariable { name: var.clone() };
-        if !self.facts.iter().any(|f| f.what == what) {
-            self.facts.push(crate::artifact::Fact { what, compiled: u64::from(btf_id), fixed: true });
-        }
+        super::add_fact(&mut self.facts, crate::artifact::FactKind::KernelVariable { name: var.clone() }, u64::from(btf_id), true);
         Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
     }
 

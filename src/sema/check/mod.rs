@@ -33,6 +33,18 @@ const MAX_ARGS: u8 = 12;
 /// `arg0`..`arg5`: the x86_64 argument registers of a uprobe.
 const MAX_REGISTER_ARGS: u8 = 6;
 
+/// The index of fact `what` in `facts`, added with its value on this kernel the first time.
+/// `fixed`: the program holds the value itself, so a kernel with another is refused.
+fn add_fact(facts: &mut Vec<crate::artifact::Fact>, what: crate::artifact::FactKind, compiled: u64, fixed: bool) -> usize {
+    match facts.iter().position(|f| f.what == what) {
+        Some(i) => i,
+        None => {
+            facts.push(crate::artifact::Fact { what, compiled, fixed });
+            facts.len() - 1
+        }
+    }
+}
+
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
     // The script's C definitions first: every C type below is looked up in the kernel's
     // BTF with them appended.
@@ -148,8 +160,10 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             _ => continue,
         };
         let what = crate::artifact::FactKind::Binary { path: path.to_string() };
-        if let (Some(id), false) = (kernel.binary_identity(path), checker.facts.iter().any(|f| f.what == what)) {
-            checker.facts.push(crate::artifact::Fact { what, compiled: id, fixed: true });
+        if !checker.facts.iter().any(|f| f.what == what) {
+            if let Some(id) = kernel.binary_identity(path) {
+                add_fact(&mut checker.facts, what, id, true);
+            }
         }
     }
     checker.unassigned_reads();
