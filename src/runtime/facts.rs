@@ -75,7 +75,7 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
     }
     // Every tracepoint is still there (the ones whose fields the script reads were checked
     // with their fields).
-    let kprobes = meta.programs.iter().any(|p| matches!(p.attach, Attach::Kprobe { .. }));
+    let kprobes = meta.programs.iter().any(|p| matches!(p.attach, Attach::Kprobe { .. } | Attach::KprobeMulti { .. }));
     let functions: Option<std::collections::HashSet<&str>> =
         if kprobes { kernel.kernel_functions().map(|all| all.iter().map(String::as_str).collect()) } else { None };
     if kprobes && !kernel.kprobes_available() {
