@@ -13,7 +13,9 @@
 # whole end-to-end suite instead of cases.sh: it mounts this host's root read-only over
 # virtio-9p and runs the suite chrooted into it, so the cases find the compilers, shells and
 # binaries they use at their usual paths. The guest prints the suite's output, then
-# `VM-E2E-EXIT status`.
+# `VM-E2E-EXIT status`. E2E_TEST_BINARY may be any program the host can run (bench/run's
+# figure 7 passes bench/vm_kprobes.py); RTRACE_VM_ARGS replaces its arguments (default
+# `--test-threads=1 --nocapture`).
 #
 # Installs qemu-system-x86, busybox-static and cpio when missing, builds an initramfs holding
 # busybox, rtrace and its shared libraries and tests/vm/cases.sh, boots it under TCG (KVM
@@ -59,7 +61,9 @@ fi
 # The newest image package of the kernel version; downloaded once, kept unpacked. The e2e
 # mode also needs its modules from the package. apt-get reads the release's package list
 # from a source list of its own (the host's mirror, the release's suite), with its own state.
-if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && [ ! -d kernel/x/lib/modules ]; }; then
+# Debian 13 keeps the modules under /usr/lib (merged /usr), compressed with xz.
+has_modules() { [ -d kernel/x/lib/modules ] || [ -d kernel/x/usr/lib/modules ]; }
+if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && ! has_modules; }; then
     mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)
     [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
     [ -n "$mirror" ] || { echo "no Debian mirror in the apt sources" >&2; exit 1; }
@@ -101,15 +105,16 @@ if [ -n "${RTRACE_RUNNER:-}" ]; then
 fi
 if [ -n "$e2e" ]; then
     # The modules that mount the host's root: virtio-pci and 9p, in dependency order.
-    modules=$(echo kernel/x/lib/modules/*/kernel)
+    for modules in kernel/x/lib/modules/*/kernel kernel/x/usr/lib/modules/*/kernel; do [ -d "$modules" ] && break; done
     mkdir -p initramfs/modules
     for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
         drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
         fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
         # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs): a module
         # the kernel does not have is built in or not needed there.
-        [ -f "$modules/$m.ko" ] || continue
-        cp "$modules/$m.ko" initramfs/modules/
+        if [ -f "$modules/$m.ko" ]; then cp "$modules/$m.ko" initramfs/modules/
+        elif [ -f "$modules/$m.ko.xz" ]; then xz -dc "$modules/$m.ko.xz" > "initramfs/modules/${m##*/}.ko"
+        else continue; fi
         echo "${m##*/}" >> initramfs/modules/order
     done
     # The suite runs chrooted into the host's root, with the guest's own /proc, /sys, /dev
@@ -132,7 +137,7 @@ mount -t devtmpfs dev /host/dev
 mount -t tmpfs tmpfs /host/run
 # From the repository, as cargo runs tests: cases name their files relative to it.
 chroot /host /bin/sh -c "cd $root && exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/tmp RTRACE_E2E_BIN=$root/target/vm-e2e/rtrace RTRACE_E2E_SLOW=${RTRACE_E2E_SLOW:-8} RTRACE_E2E_FILTER=${RTRACE_E2E_FILTER:-} $e2e --test-threads=1 --nocapture"
+    HOME=/tmp RTRACE_E2E_BIN=$root/target/vm-e2e/rtrace RTRACE_E2E_SLOW=${RTRACE_E2E_SLOW:-8} RTRACE_E2E_FILTER=${RTRACE_E2E_FILTER:-} $e2e ${RTRACE_VM_ARGS:---test-threads=1 --nocapture}"
 echo "VM-E2E-EXIT \$?"
 E2E
     suite="sh /e2e.sh"
