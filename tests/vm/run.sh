@@ -108,9 +108,10 @@ if [ -n "$e2e" ]; then
     for modules in kernel/x/lib/modules/*/kernel kernel/x/usr/lib/modules/*/kernel; do [ -d "$modules" ] && break; done
     mkdir -p initramfs/modules
     for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
-        drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
-        fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
-        # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs): a module
+        drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci fs/netfs/netfs fs/fscache/fscache \
+        net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+        # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs; 6.12's 9pnet
+        # needs netfs, 6.1's fscache needs netfs): a module
         # the kernel does not have is built in or not needed there.
         if [ -f "$modules/$m.ko" ]; then cp "$modules/$m.ko" initramfs/modules/
         elif [ -f "$modules/$m.ko.xz" ]; then xz -dc "$modules/$m.ko.xz" > "initramfs/modules/${m##*/}.ko"
