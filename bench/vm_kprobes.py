@@ -12,7 +12,8 @@ way for both:
 - launch to attached: until ftrace's enabled_functions lists every function of the pattern
   (bpftrace 0.17 prints "Attaching N probes..." before it attaches, so no line of either tool
   marks the end point);
-- launch to exit: SIGINT once attached, then until the process is gone (its probes detached).
+- launch to exit: SIGINT once attached, then until the process is gone (its probes detached);
+  SIGINT to exit alone, and rtrace's own "attaching took T ms" (-v).
 
 Prints one `FIG7-PATTERN pattern count` line per pattern and one `FIG7 {json}` line per run,
 which bench/run reads from the console.
@@ -21,6 +22,7 @@ which bench/run reads from the console.
 import fnmatch
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +35,7 @@ CANDIDATES = ["tcp_*", "tcp_v4_*", "tcp_*_*", "tcp*", "inet_*", "inet*", "ip_*",
               "sock_*", "sk_*", "*tcp*", "*sock*", "net*", "xfrm*", "ipv6_*", "*inet*", "*udp*"]
 TARGETS = (100, 300, 500)
 TIMEOUT_S = 600
+STALL_S = 20
 
 
 def traceable():
@@ -46,6 +49,7 @@ def traceable():
 def pick(names):
     """For each target, the candidate whose count is closest (by ratio), each used once."""
     counts = {c: sum(1 for n in names if fnmatch.fnmatchcase(n, c)) for c in CANDIDATES}
+    print("FIG7-CANDIDATES " + " ".join(f"{c}={n}" for c, n in counts.items()), flush=True)
     chosen = []
     for t in TARGETS:
         left = [c for c in CANDIDATES if counts[c] > 0 and c not in chosen]
@@ -64,11 +68,18 @@ def run(argv, functions, env):
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     attached = None
+    last, changed = 0, t0
     while time.monotonic() - t0 < TIMEOUT_S:
-        if enabled() - base >= functions:
+        now = enabled() - base
+        if now >= functions:
             attached = time.monotonic()
             break
         if p.poll() is not None:
+            break
+        if now != last:
+            last, changed = now, time.monotonic()
+        # Attached some and no more for a while: the tool left some functions out.
+        if now > 0 and time.monotonic() - changed > STALL_S:
             break
         time.sleep(0.002)
     if attached is None:
@@ -78,12 +89,17 @@ def run(argv, functions, env):
         return {"error": f"{seen} of {functions} functions attached; " + (err[-1] if err else f"exit {p.returncode}")}
     p.send_signal(signal.SIGINT)
     try:
-        p.communicate(timeout=TIMEOUT_S)
+        p.stderr_text = p.communicate(timeout=TIMEOUT_S)[1]
     except subprocess.TimeoutExpired:
         p.kill()
         return {"error": "did not exit after SIGINT"}
     gone = time.monotonic()
-    return {"attached_ms": (attached - t0) * 1e3, "exit_ms": (gone - t0) * 1e3}
+    r = {"attached_ms": (attached - t0) * 1e3, "exit_ms": (gone - t0) * 1e3, "sigint_to_exit_ms": (gone - attached) * 1e3}
+    # rtrace -v's own measure of its attach loop.
+    own = re.search(rb"attaching took ([0-9.]+) ms", p.stderr_text)
+    if own:
+        r["own_attach_ms"] = float(own.group(1))
+    return r
 
 
 def main():
@@ -99,7 +115,7 @@ def main():
     for rep in range(reps):
         for pattern, count in patterns:
             script = f"kprobe:{pattern} {{ @ = count(); }}"
-            for tool, argv in (("rtrace", [rtrace, "--no-cache", "-e", script]), ("bpftrace", [bpftrace, "-e", script])):
+            for tool, argv in (("rtrace", [rtrace, "-v", "--no-cache", "-e", script]), ("bpftrace", [bpftrace, "-e", script])):
                 r = run(argv, count, env)
                 r.update(tool=tool, pattern=pattern, functions=count, rep=rep)
                 print("FIG7 " + json.dumps(r), flush=True)
