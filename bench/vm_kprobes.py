@@ -78,7 +78,11 @@ def run(argv, functions, env):
             break
         if now != last:
             last, changed = now, time.monotonic()
-        # Attached some and no more for a while: the tool left some functions out.
+        # Attached nearly all and no more for a while: the tool left a few functions out
+        # (bpftrace 0.17 leaves out one of net*'s 523 on 6.12); attached when the last was.
+        if now >= functions * 0.98 and time.monotonic() - changed > STALL_S:
+            attached = changed
+            break
         if now > 0 and time.monotonic() - changed > STALL_S:
             break
         time.sleep(0.002)
@@ -87,6 +91,8 @@ def run(argv, functions, env):
         p.kill()
         err = p.communicate()[1].decode(errors="replace").strip().splitlines()
         return {"error": f"{seen} of {functions} functions attached; " + (err[-1] if err else f"exit {p.returncode}")}
+    count = enabled() - base
+    sent = time.monotonic()
     p.send_signal(signal.SIGINT)
     try:
         p.stderr_text = p.communicate(timeout=TIMEOUT_S)[1]
@@ -94,7 +100,10 @@ def run(argv, functions, env):
         p.kill()
         return {"error": "did not exit after SIGINT"}
     gone = time.monotonic()
-    r = {"attached_ms": (attached - t0) * 1e3, "exit_ms": (gone - t0) * 1e3, "sigint_to_exit_ms": (gone - attached) * 1e3}
+    # Launch to exit leaves out the wait of a stalled attach: launch to attached, then SIGINT
+    # to exit (the two are one span when the signal follows the attach at once).
+    r = {"attached_ms": (attached - t0) * 1e3, "exit_ms": (attached - t0 + gone - sent) * 1e3,
+         "sigint_to_exit_ms": (gone - sent) * 1e3, "attached": count}
     # rtrace -v's own measure of its attach loop.
     own = re.search(rb"attaching took ([0-9.]+) ms", p.stderr_text)
     if own:
