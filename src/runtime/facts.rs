@@ -89,6 +89,11 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             Attach::Kprobe { function, .. } if functions.as_ref().is_some_and(|f| !f.contains(function.as_str())) => {
                 problems.push(format!("kernel function `{function}` does not exist on this kernel ({})", p.probe_name))
             }
+            Attach::KprobeMulti { functions: wanted, .. } => {
+                for function in wanted.iter().filter(|w| functions.as_ref().is_some_and(|f| !f.contains(w.as_str()))) {
+                    problems.push(format!("kernel function `{function}` does not exist on this kernel ({})", p.probe_name))
+                }
+            }
             _ => {}
         }
     }
