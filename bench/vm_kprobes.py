@@ -63,8 +63,13 @@ def enabled():
         return sum(1 for _ in f)
 
 
-def run(argv, functions, env):
-    base = enabled()
+def run(argv, functions, env, idle):
+    # The previous run's functions may still be leaving enabled_functions (a killed tool's
+    # link is released late): start from the idle count.
+    deadline = time.monotonic() + 60
+    while enabled() > idle and time.monotonic() < deadline:
+        time.sleep(0.05)
+    base = idle
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     attached = None
@@ -119,13 +124,14 @@ def main():
     bpftrace = "/usr/bin/bpftrace"
     env = dict(os.environ, RTRACE_CACHE="0", BPFTRACE_MAX_PROBES="4096")
     patterns = pick(traceable())
+    idle = enabled()
     for pattern, count in patterns:
         print(f"FIG7-PATTERN {pattern} {count}", flush=True)
     for rep in range(reps):
         for pattern, count in patterns:
             script = f"kprobe:{pattern} {{ @ = count(); }}"
             for tool, argv in (("rtrace", [rtrace, "-v", "--no-cache", "-e", script]), ("bpftrace", [bpftrace, "-e", script])):
-                r = run(argv, count, env)
+                r = run(argv, count, env, idle)
                 r.update(tool=tool, pattern=pattern, functions=count, rep=rep)
                 print("FIG7 " + json.dumps(r), flush=True)
 
