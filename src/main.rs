@@ -9,6 +9,7 @@ use clap::Parser;
 use rtrace::diagnostics::{emit, Diag, Files, ToDiagnostic};
 use rtrace::{codegen, parser, runtime, sema};
 
+mod cli_list;
 mod cli_tools;
 
 #[derive(Parser, Debug)]
@@ -278,22 +279,9 @@ fn run() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if cli.list {
-        use std::io::Write;
-        let pattern = cli.args.first().map_or("*", String::as_str);
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let lines = {
-            let _progress = runtime::progress::Progress::start("listing", 0);
-            let kernel = runtime::LiveKernel::open();
-            match cli.pid {
-                Some(pid) => sema::list_process_probes(&kernel, pid, pattern, verbose),
-                None => sema::list_probes(&kernel, pattern, verbose),
-            }
-        };
-        for line in lines {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-        return ExitCode::SUCCESS;
+        let includes = parser::Includes { headers: cli.include.clone(), dirs: cli.include_dirs.clone() };
+        let arg = cli.args.first().map(String::as_str);
+        return cli_list::list(cli_list::ListArgs { program: cli.program.as_deref(), arg, pid: cli.pid, verbose, includes });
     }
     let emit_what = match cli.emit.as_deref() {
         None => None,
