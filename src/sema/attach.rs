@@ -307,6 +307,20 @@ pub fn iterators_alone<'a>(attach: impl Iterator<Item = &'a AttachPoint>) -> Vec
         .collect()
 }
 
+/// `MODULE` of `rawtracepoint:MODULE:NAME`: `vmlinux` or a loaded module (a wildcard is
+/// not checked here).
+fn check_module(ap: &ast::AttachPoint, module: &str, kernel: &dyn KernelInfo) -> Result<(), SemaError> {
+    let Some(modules) = kernel.kernel_modules() else { return Ok(()) };
+    if module == "vmlinux" || is_glob(module) || modules.iter().any(|m| m == module) {
+        return Ok(());
+    }
+    Err(SemaError::MissingAttachPoint {
+        span: ap.span,
+        message: format!("no kernel module `{module}` is loaded"),
+        help: format!("write `rawtracepoint:vmlinux:NAME` or `rawtracepoint:NAME` for the kernel's own; loaded modules: {}", if modules.is_empty() { "none".to_string() } else { modules.join(", ") }),
+    })
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -521,7 +535,11 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
             let name = match parts[1..] {
-                [name] | [_, name] => name,
+                [name] => name,
+                [module, name] => {
+                    check_module(ap, module, kernel)?;
+                    name
+                }
                 _ => return Err(bad(format!("`{}` is not a raw tracepoint", ap.raw), "write `rawtracepoint:NAME`, e.g. `rawtracepoint:sched_switch`")),
             };
             let all = kernel.tracepoints();

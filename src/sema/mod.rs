@@ -104,6 +104,11 @@ pub trait KernelInfo {
         let _ = pid;
         Vec::new()
     }
+    /// The kernel modules loaded (by the names `MODULE:` attach points use), or None where
+    /// this is not known (then a module name is not checked).
+    fn kernel_modules(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
