@@ -106,6 +106,11 @@ struct Cli {
     #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = ["line", "full", "none"])]
     buffering: String,
 
+    /// Report a map read of a key the map does not hold (the read is 0) at its source site,
+    /// the first time each site meets one, as bpftrace's -k does.
+    #[arg(short = 'k')]
+    helper_errors: bool,
+
     /// Allow functions that change the system: `system`, `signal`.
     #[arg(long = "unsafe")]
     unsafe_ok: bool,
@@ -404,6 +409,7 @@ fn run() -> ExitCode {
             probe_filter: cli.probe_filter.clone(),
             dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
             pid: cli.pid,
+            helper_errors: cli.helper_errors,
         };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
@@ -414,10 +420,11 @@ fn run() -> ExitCode {
         // after the call.
         use codespan_reporting::files::Files as _;
         let shown_name = if cli.program.is_some() { "stdin".to_string() } else { files.name(file).map(|n| n.to_string()).unwrap_or_default() };
-        program.locate_messages(|at| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
+        let locate = |at: rtrace::span::Span| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
             (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
             _ => shown_name.clone(),
-        });
+        };
+        program.locate_messages_in_context(locate, |at| rtrace::diagnostics::underlined(&src, at.start as usize, at.end as usize));
         if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
             let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
             eprintln!("error: the script has no option --{unknown} ({known} with getopt)");

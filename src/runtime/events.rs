@@ -81,6 +81,8 @@ pub struct EventSink {
     /// Watchpoints to arm (`watchpoint:FUNC+argN` reached FUNC) or remove (`unwatch`), in
     /// event order, taken by the event loop.
     pub watches: Vec<WatchChange>,
+    /// The `SiteWarning` printfs already told (each site once).
+    sites_told: std::collections::HashSet<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +123,7 @@ impl EventSink {
             symbols: SymbolCache::default(),
             status: None,
             watches: Vec::new(),
+            sites_told: Default::default(),
         })
     }
 
@@ -318,6 +321,23 @@ impl EventSink {
                         if error || crate::diagnostics::warnings_shown() {
                             self.flush();
                             crate::diagnostics::stderr_line(line.trim_end_matches('\n'));
+                        }
+                    }
+                    PrintfAction::SiteWarning { .. } => {
+                        if crate::diagnostics::warnings_shown() && self.sites_told.insert(id) {
+                            if self.options.json {
+                                let label = match p.format.segments.first() {
+                                    Some(Segment::Lit(l)) => l.as_str(),
+                                    _ => "",
+                                };
+                                // The message's first line; the source lines are for people.
+                                let first = line.lines().next().unwrap_or_default();
+                                let line = message_json(false, label, first).replacen("\"warnf\"", "\"runtime_error\"", 1);
+                                self.write(line.as_bytes());
+                            } else {
+                                self.flush();
+                                crate::diagnostics::stderr_line(line.trim_end_matches('\n'));
+                            }
                         }
                     }
                     PrintfAction::Value if self.options.json => {

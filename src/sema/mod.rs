@@ -140,6 +140,8 @@ pub struct Options {
     /// `-p PID`: uprobe and usdt attach points without a binary (`usdt::p:n`, `uprobe:*:f`)
     /// mean every binary the process has mapped.
     pub pid: Option<u32>,
+    /// `-k`: a map read of a key the map does not hold is told at its site while tracing.
+    pub helper_errors: bool,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them
