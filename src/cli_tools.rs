@@ -67,6 +67,22 @@ Examples:
 Reference: docs/probes.md, docs/builtins.md and docs/functions.md (generated from the
 compiler's own tables); one-liners: docs/one-liners.md.";
 
+/// clap's help with bpftrace's `USAGE:` heading on a line of its own (tools and tests look
+/// for it), the usage indented below it as clap indents its second line.
+pub const HELP_TEMPLATE: &str = "{before-help}{about-with-newline}\nUSAGE:\n       {usage}\n\n{all-args}{after-help}";
+
+/// Prints a command-line error (or the help, or the version) as clap does, with the usage
+/// under the same `USAGE:` heading as the help.
+pub fn print_usage_error(e: &clap::Error) {
+    use std::io::IsTerminal;
+    let to_stdout = matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
+    let terminal = if to_stdout { std::io::stdout().is_terminal() } else { std::io::stderr().is_terminal() };
+    let rendered = e.render();
+    let text = if terminal { rendered.ansi().to_string() } else { rendered.to_string() };
+    let text = if to_stdout { text } else { text.replacen("Usage:", "USAGE:\n      ", 1) };
+    let _ = if to_stdout { write!(std::io::stdout(), "{text}") } else { write!(std::io::stderr(), "{text}") };
+}
+
 pub const FMT_EXAMPLES: &str = "\
 Examples:
   rtrace fmt script.bt            print it formatted

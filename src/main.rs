@@ -19,6 +19,7 @@ mod cli_tools;
     about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)",
     after_help = cli_tools::EXAMPLES_SHORT,
     after_long_help = cli_tools::EXAMPLES,
+    help_template = cli_tools::HELP_TEMPLATE,
     args_conflicts_with_subcommands = true,
     disable_help_subcommand = true
 )]
@@ -261,7 +262,7 @@ fn run() -> ExitCode {
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            cli_tools::print_usage_error(&e);
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
                 _ => ExitCode::from(1),
