@@ -83,6 +83,16 @@ pub fn print_usage_error(e: &clap::Error) {
     let _ = if to_stdout { write!(std::io::stdout(), "{text}") } else { write!(std::io::stderr(), "{text}") };
 }
 
+/// `-- --help` after a script: the named options it reads with `getopt`, one a line with
+/// its description, under bpftrace's `HINT:` line.
+pub fn script_options_help(options: &[rtrace::sema::hir::NamedOption]) -> String {
+    if options.is_empty() {
+        return "HINT: the script reads no named options (getopt)".to_string();
+    }
+    let lines = options.iter().map(|o| if o.description.is_empty() { format!("--{}", o.name) } else { format!("--{}: {}", o.name, o.description) });
+    std::iter::once("HINT: expected program options:".to_string()).chain(lines).collect::<Vec<_>>().join("\n")
+}
+
 pub const FMT_EXAMPLES: &str = "\
 Examples:
   rtrace fmt script.bt            print it formatted

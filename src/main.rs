@@ -426,8 +426,14 @@ fn run() -> ExitCode {
             _ => shown_name.clone(),
         };
         program.locate_messages_in_context(locate, |at| rtrace::diagnostics::underlined(&src, at.start as usize, at.end as usize));
-        if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
-            let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
+        // `-- --help`: the script's options, as bpftrace lists them.
+        if named.iter().any(|(n, _)| n == "help") && !program.options.iter().any(|o| o.name == "help") {
+            eprintln!("{}", cli_tools::script_options_help(&program.options));
+            return Err(ExitCode::from(1));
+        }
+        if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.iter().any(|o| o.name == *n)) {
+            let names: Vec<&str> = program.options.iter().map(|o| o.name.as_str()).collect();
+            let known = if names.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", names.join(", --")) };
             eprintln!("error: the script has no option --{unknown} ({known} with getopt)");
             return Err(ExitCode::from(1));
         }

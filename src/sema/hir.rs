@@ -23,7 +23,7 @@ pub struct Program {
     /// `globmatch` patterns, indexed by `ExprKind::GlobMatch::glob`.
     pub globs: Vec<Vec<crate::sema::glob::Token>>,
     /// The named options `getopt` reads (`--name`).
-    pub options: Vec<String>,
+    pub options: Vec<NamedOption>,
     pub config: Config,
     /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
     pub warnings: Vec<super::error::SemaError>,
@@ -38,6 +38,14 @@ pub struct Program {
     /// `PrintfAction::SiteWarning` printf (`sema/check/sites.rs`): codegen finds them by the
     /// expression's span.
     pub site_warnings: Vec<(Span, SiteWarning, PrintfId)>,
+}
+
+/// A named option the script reads with `getopt("name", default, "description")`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedOption {
+    pub name: String,
+    /// Empty when the script gives none.
+    pub description: String,
 }
 
 /// A problem an expression can meet while tracing, told at its source site.

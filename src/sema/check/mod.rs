@@ -259,7 +259,7 @@ pub(super) struct Checker<'k> {
     /// `skboutput` call sites, indexed by `hir::ExprKind::SkbOutput::site`.
     skb_outputs: Vec<hir::SkbOutput>,
     /// Named options `getopt` reads.
-    options_read: Vec<String>,
+    options_read: Vec<hir::NamedOption>,
     /// Kernel facts the program's code uses (`hir::ExprKind::Fact`), each once.
     facts: Vec<crate::artifact::Fact>,
     /// Kernel features the constructs need (`require`).
