@@ -26,7 +26,9 @@ pub enum Tok {
     /// `$#`: how many positional parameters there are.
     #[token("$#")]
     ParamCount,
-    #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
+    // A string may hold a newline, as in bpftrace (`-e "$(echo ...)"` under a shell whose
+    // echo turns `\n` into one).
+    #[regex(r#""([^"\\]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice().to_string())]
     Ident(String),
@@ -607,7 +609,7 @@ impl Iterator for Lexer<'_> {
             Ok(t) => t,
             Err(()) => {
                 // Digits the integer pattern matched but could not hold; a `"` the string
-                // pattern found no end for on its line.
+                // pattern found no end for.
                 let text = &self.src[span.clone()];
                 let kind = if text.starts_with(|c: char| c.is_ascii_digit()) {
                     LexErrorKind::IntTooLarge

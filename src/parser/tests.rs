@@ -73,6 +73,11 @@ fn unterminated_body() {
 }
 
 #[test]
+fn string_may_hold_a_newline() {
+    insta::assert_snapshot!(ast("BEGIN { printf(\"%d\n\", 1); }"));
+}
+
+#[test]
 fn unterminated_string_points_at_its_quote() {
     insta::assert_snapshot!(err("BEGIN { printf(\"%d\\n, 1); }"));
 }
