@@ -533,9 +533,14 @@ impl<'s> Lexer<'s> {
         let mut segment_start = true;
         while pos < b.len() {
             let c = b[pos];
-            // A quoted part (`"ns::f(int)"`) is taken whole, colons and all.
+            // A quoted part (`"ns::f(int)"`, `"\"probe1\""`) is taken whole, colons and
+            // escaped quotes with it.
             if c == b'"' {
-                pos += self.src[pos + 1..].find('"').map_or(b.len() - pos, |n| n + 2);
+                pos += 1;
+                while pos < b.len() && b[pos] != b'"' {
+                    pos += if b[pos] == b'\\' { 2 } else { 1 };
+                }
+                pos = (pos + 1).min(b.len());
                 segment_start = false;
                 continue;
             }

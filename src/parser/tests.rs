@@ -73,6 +73,11 @@ fn unterminated_body() {
 }
 
 #[test]
+fn quoted_attach_point_part_holds_escaped_quotes() {
+    insta::assert_snapshot!(ast(r#"usdt:./app:test:"\"probe1\"" { exit(); }"#));
+}
+
+#[test]
 fn string_may_hold_a_newline() {
     insta::assert_snapshot!(ast("BEGIN { printf(\"%d\n\", 1); }"));
 }

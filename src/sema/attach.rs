@@ -57,13 +57,16 @@ pub const HARDWARE_EVENTS: &[NamedEvent] = &[
 ];
 
 /// The `:`-separated parts of an attach point; a part in double quotes may hold colons
-/// (`uprobe:/bin/app:"ns::f(int)"`), and loses its quotes.
+/// (`uprobe:/bin/app:"ns::f(int)"`) and, escaped, quotes (`usdt:app:test:"\"probe1\""`, a
+/// probe named `"probe1"`), and loses its own quotes.
 pub fn split_attach_point(raw: &str) -> Vec<String> {
     let mut parts = vec![String::new()];
     let mut quoted = false;
-    for c in raw.chars() {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
         match c {
             '"' => quoted = !quoted,
+            '\\' if quoted => parts.last_mut().expect("never empty").extend(chars.next()),
             ':' if !quoted => parts.push(String::new()),
             c => parts.last_mut().expect("never empty").push(c),
         }
@@ -613,10 +616,17 @@ mod tests {
         assert_eq!(list_probes(&kernel, "*execve*", false), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
         assert_eq!(
             list_probes(&kernel, "software:*faults:", false),
-            vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
+            vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:", "software:faults:"]
         );
         assert!(list_probes(&kernel, "*", false).len() > 20);
         assert!(list_probes(&kernel, "kprobe:*", false).is_empty());
+        assert_eq!(list_probes(&kernel, "profile:*", false), vec!["profile:hz:", "profile:us:", "profile:ms:", "profile:s:"]);
+    }
+
+    #[test]
+    fn quoted_parts_keep_colons_and_escaped_quotes() {
+        assert_eq!(super::split_attach_point(r#"uprobe:/bin/app:"ns::f(int)""#), vec!["uprobe", "/bin/app", "ns::f(int)"]);
+        assert_eq!(super::split_attach_point(r#"usdt:./app:test:"\"probe1\"""#), vec!["usdt", "./app", "test", "\"probe1\""]);
     }
 
     #[test]
