@@ -93,6 +93,25 @@ pub fn script_options_help(options: &[rtrace::sema::hir::NamedOption]) -> String
     std::iter::once("HINT: expected program options:".to_string()).chain(lines).collect::<Vec<_>>().join("\n")
 }
 
+/// The warning for an attach point `missing_probes = warn` skipped, in bpftrace's words
+/// (`stdin:1:5-20: WARNING: No matches for tracepoint a:b. Skipping.`), its source line
+/// underlined, then rtrace's reason; None for a warning of another kind.
+pub fn skipped_attach_point(w: &rtrace::sema::SemaError, src: &str, locate: impl Fn(rtrace::span::Span) -> String) -> Option<String> {
+    if !w.is_missing_attach_point() {
+        return None;
+    }
+    let d = w.to_diagnostic();
+    let range = d.labels.first()?.range.clone();
+    let raw = src.get(range.clone())?;
+    let (kind, rest) = raw.split_once(':')?;
+    let kind = rtrace::sema::reference::provider(kind).unwrap_or(kind);
+    let at = rtrace::span::Span { start: range.start as u32, end: range.end as u32, ..Default::default() };
+    let mut lines = vec![format!("{}: WARNING: No matches for {kind} {rest}. Skipping.", locate(at))];
+    lines.extend(rtrace::diagnostics::underlined(src, range.start, range.end));
+    lines.push(format!("why: {}", d.message));
+    Some(lines.join("\n"))
+}
+
 pub const FMT_EXAMPLES: &str = "\
 Examples:
   rtrace fmt script.bt            print it formatted

@@ -416,7 +416,6 @@ fn run() -> ExitCode {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
         };
-        emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
         // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
         // after the call.
         use codespan_reporting::files::Files as _;
@@ -425,6 +424,15 @@ fn run() -> ExitCode {
             (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
             _ => shown_name.clone(),
         };
+        // An attach point `missing_probes = warn` skipped is told as bpftrace tells it (its
+        // line is grepped for); other warnings are diagnostics.
+        for w in &program.warnings {
+            match cli_tools::skipped_attach_point(w, &src, &locate) {
+                Some(text) if rtrace::diagnostics::warnings_shown() => rtrace::diagnostics::stderr_line(&text),
+                Some(_) => {}
+                None => emit(&files, &[w.to_skipped_warning()]),
+            }
+        }
         program.locate_messages_in_context(locate, |at| rtrace::diagnostics::underlined(&src, at.start as usize, at.end as usize));
         // `-- --help`: the script's options, as bpftrace lists them.
         if named.iter().any(|(n, _)| n == "help") && !program.options.iter().any(|o| o.name == "help") {
