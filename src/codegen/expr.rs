@@ -40,6 +40,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         Ok(match &e.kind {
             ExprKind::Int(n) => Val::Int(bb.const_i64(*n)),
+            ExprKind::BoundsChecked { index, len, warn } => {
+                let i = self.expr(index)?.int()?;
+                let past = bb.b.build_int_compare(IntPredicate::UGE, i, bb.const_i64(*len), "past_end")?;
+                bb.if_then(past, |_| self.site_warning(Some(*warn)))?;
+                Val::Int(i)
+            }
             ExprKind::Fact(i) => {
                 // An undefined global: the loader sets its ld_imm64 to the fact's value on the
                 // running kernel (`artifact::facts`). LLVM cannot fold what it does not know.

@@ -457,6 +457,10 @@ impl Expr {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Int(u64),
+    /// `index`, told as out of bounds at its site (`warn`, a `SiteWarning` printf) when it is
+    /// `len` or more: a C array's index not known when the script compiles. The read goes
+    /// ahead, as in bpftrace.
+    BoundsChecked { index: Box<Expr>, len: u64, warn: PrintfId },
     /// The value of kernel fact N (`Program::facts`): a number the running kernel may change,
     /// such as a struct member's offset, relocated when the program is loaded.
     Fact(u32),

@@ -504,6 +504,14 @@ impl<'k> Checker<'k> {
                 }));
             }
         }
+        // An index known only while tracing is told when it is past the end.
+        let index = match (len, &index.kind) {
+            (Some(len @ 1..), kind) if !matches!(kind, hir::ExprKind::Int(_)) => {
+                let warn = self.site_warning(span, hir::SiteWarning::ArrayOutOfBounds);
+                hir::Expr { ty: index.ty, span: index.span, kind: hir::ExprKind::BoundsChecked { index: Box::new(index), len: u64::from(len), warn } }
+            }
+            _ => index,
+        };
         let size = self.size_of_ctype(elem, span)?;
         let scaled = hir::Expr {
             kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(index.retyped(Type::U64)), rhs: Box::new(int_expr(size, span)) },

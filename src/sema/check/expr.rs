@@ -268,7 +268,7 @@ impl Checker<'_> {
                     self.require(Feature::PercpuLookup, span, &format!("reading the aggregation `@{}` in a probe", m.name))?;
                 }
                 if self.options.helper_errors && matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
-                    self.site_warning(span, hir::SiteWarning::MissingKey);
+                    let _ = self.site_warning(span, hir::SiteWarning::MissingKey);
                 }
                 (hir::ExprKind::MapRead { map, keys }, ty)
             }
@@ -315,7 +315,7 @@ impl Checker<'_> {
                 };
                 // A division by a constant other than 0 cannot fail.
                 if matches!(op, BinOp::Div | BinOp::Mod) && !matches!(r.kind, hir::ExprKind::Int(n) if n != 0) {
-                    self.site_warning(span, hir::SiteWarning::DivideByZero);
+                    let _ = self.site_warning(span, hir::SiteWarning::DivideByZero);
                 }
                 (hir::ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
             }

@@ -10,10 +10,11 @@ use crate::sema::hir::{self, SiteWarning};
 use crate::span::Span;
 
 impl Checker<'_> {
-    /// Registers the warning `kind` for the expression at `span` (once).
-    pub(super) fn site_warning(&mut self, span: Span, kind: SiteWarning) {
-        if self.site_warnings.iter().any(|(s, k, _)| *s == span && *k == kind) {
-            return;
+    /// Registers the warning `kind` for the expression at `span` (once), and says which
+    /// printf tells it.
+    pub(super) fn site_warning(&mut self, span: Span, kind: SiteWarning) -> hir::PrintfId {
+        if let Some(&(_, _, id)) = self.site_warnings.iter().find(|(s, k, _)| *s == span && *k == kind) {
+            return id;
         }
         let text = match kind {
             SiteWarning::DivideByZero => "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.",
@@ -23,5 +24,6 @@ impl Checker<'_> {
         let format = Format { segments: vec![Segment::Lit(text.to_string())] };
         self.printfs.push(hir::PrintfDecl { format, args: vec![], action: hir::PrintfAction::SiteWarning { at: span } });
         self.site_warnings.push((span, kind, self.printfs.len() - 1));
+        self.printfs.len() - 1
     }
 }
