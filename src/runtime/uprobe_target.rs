@@ -23,7 +23,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     let functions = || {
         file.symbols().chain(file.dynamic_symbols()).filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0).filter_map(|s| {
             let raw = s.name().ok()?;
-            Some((raw.to_string(), demangle(raw), s.address()))
+            Some((raw.to_string(), demangle(raw), s.address(), s.size()))
         })
     };
     let to_offset = |address: u64| file_offset(&file, address).ok_or_else(|| format!("address {address:#x} is not in a loadable segment of {shown}"));
@@ -35,7 +35,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     if symbol.contains(['*', '?', '[']) {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for (raw, demangled, address) in functions() {
+        for (raw, demangled, address, _) in functions() {
             let name = demangled.unwrap_or_else(|| raw.clone());
             if (glob_match(symbol, &raw) || glob_match(symbol, &name)) && seen.insert(address) {
                 out.push(UprobeTarget { path: shown.clone(), offset: to_offset(address)?, address, name });
@@ -51,8 +51,13 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
         Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
         None => (symbol, 0),
     };
-    let (_, _, address) =
-        functions().find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    let (_, _, address, size) =
+        functions().find(|(raw, demangled, _, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    // Past the function's end is another function, or none (a symbol of size 0 has no known
+    // end). bpftrace's words.
+    if size > 0 && extra >= size {
+        return Err(format!("Offset outside the function bounds ('{name}' size is {size})"));
+    }
     let offset = to_offset(address + extra)?;
     Ok(vec![UprobeTarget { path: shown.clone(), offset, address: address + extra, name: symbol.to_string() }])
 }
