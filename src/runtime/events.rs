@@ -83,6 +83,14 @@ pub struct EventSink {
     pub watches: Vec<WatchChange>,
     /// The `SiteWarning` printfs already told (each site once).
     sites_told: std::collections::HashSet<usize>,
+    /// `%gr`'s names of this kernel's GFP flags, read from its BTF on first use.
+    gfp: std::cell::OnceCell<Option<super::gfp::Table>>,
+}
+
+/// The running kernel's GFP flag names (`%gr`), if its BTF says them.
+fn gfp_table() -> Option<super::gfp::Table> {
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+    super::gfp::table(&crate::btf::Btf::parse(data).ok()?)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +132,7 @@ impl EventSink {
             status: None,
             watches: Vec::new(),
             sites_told: Default::default(),
+            gfp: Default::default(),
         })
     }
 
@@ -272,12 +281,14 @@ impl EventSink {
                 // A bool is `true`/`false` to `%s`.
                 // A string that fills its buffer gets the trailer (config `str_trunc_trailer`).
                 let rendered = |off: usize, ty: &Type, conv: Conv| {
-                    (ty.prints_as_text() && !matches!(ty, Type::Str(_)))
+                    conv == Conv::GfpFlags
+                        || (ty.prints_as_text() && !matches!(ty, Type::Str(_)))
                         || (ty.symbolic() && conv.wants_string())
                         || matches!(ty, Type::Str(n) if record.get(off..off + n).is_some_and(|b| !b.contains(&0)))
                 };
                 let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((off, ty), s)| rendered(*off, ty, s.conv)) {
                     let symbols = self.symbols(maps);
+                    let gfp = p.format.specs().any(|s| s.conv == Conv::GfpFlags).then(|| self.gfp.get_or_init(gfp_table).as_ref()).flatten();
                     p.args
                         .iter()
                         .zip(p.format.specs().map(|s| s.conv))
@@ -285,6 +296,7 @@ impl EventSink {
                             let bytes = record.get(*off..).unwrap_or_default();
                             rendered(*off, ty, conv).then(|| match (ty, conv) {
                                 (Type::Buf(n), Conv::BufHex | Conv::BufHexSpaced) => buf_hex(*n, bytes, conv == Conv::BufHexSpaced),
+                                (_, Conv::GfpFlags) => super::gfp::format(u64_at(bytes, 0), gfp),
                                 _ => value_text(*ty, bytes, &symbols),
                             })
                         })

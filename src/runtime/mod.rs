@@ -13,6 +13,7 @@ mod events;
 mod facts;
 pub mod features;
 mod flamegraph;
+mod gfp;
 pub mod kernel;
 mod links;
 pub mod live;
