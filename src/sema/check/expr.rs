@@ -489,7 +489,11 @@ impl Checker<'_> {
                     return self.typed_arg(field, span);
                 }
                 let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?.unwrap_or(Type::U64);
-                let ty = if ty == Type::U64 { self.tracepoint_pointer(&field.name).unwrap_or(ty) } else { ty };
+                let ty = match ty {
+                    Type::U64 => self.tracepoint_pointer(&field.name).unwrap_or(ty),
+                    Type::Int { .. } => self.tracepoint_pointer(&field.name).filter(|t| matches!(t, Type::Enum(_))).unwrap_or(ty),
+                    _ => ty,
+                };
                 self.args_fields.insert(field.name.clone());
                 (hir::ExprKind::TracepointField(field.name.clone()), ty)
             }
