@@ -18,6 +18,7 @@ pub mod kernel;
 mod links;
 pub mod live;
 mod loader;
+mod multi;
 pub mod metrics;
 mod object;
 pub mod output;
