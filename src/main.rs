@@ -427,7 +427,7 @@ fn run() -> ExitCode {
         // An attach point `missing_probes = warn` skipped is told as bpftrace tells it (its
         // line is grepped for); other warnings are diagnostics.
         for w in &program.warnings {
-            match cli_tools::skipped_attach_point(w, &src, &locate) {
+            match cli_tools::skipped_attach_point(w, &src, locate) {
                 Some(text) if rtrace::diagnostics::warnings_shown() => rtrace::diagnostics::stderr_line(&text),
                 Some(_) => {}
                 None => emit(&files, &[w.to_skipped_warning()]),
