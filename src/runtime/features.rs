@@ -106,12 +106,24 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
             let symbols = [symbol.as_ptr() as u64];
             sys::link_create(prog.as_raw_fd(), BPF_TRACE_KPROBE_SESSION, [1u64 << 32, symbols.as_ptr() as u64, 0, 0, 0, 0]).map(drop).map_err(errno)
         }
+        // Asked without registering a uprobe (registering and removing one costs a launch
+        // about 50 ms in RCU grace periods), as libbpf asks: a link on a directory fails with
+        // EBADF only where the kernel has the link type, and one for pid -1 with EINVAL only
+        // where it filters by process, not by thread (the first kernels had it wrong; -p
+        // relies on it).
         UprobeMulti => {
-            let file = ProbeFile::new()?;
             let prog = load(BPF_PROG_TYPE_KPROBE, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_UPROBE_MULTI, attach_btf_id: 0 })?;
-            let path = std::ffi::CString::new(file.path.clone()).map_err(|e| e.to_string())?;
+            let root = c"/";
             let offsets = [0u64];
-            sys::link_create(prog.as_raw_fd(), BPF_TRACE_UPROBE_MULTI, [path.as_ptr() as u64, offsets.as_ptr() as u64, 0, 0, 1, 0]).map(drop).map_err(errno)
+            let attempt = |pid: u32| match sys::link_create(prog.as_raw_fd(), BPF_TRACE_UPROBE_MULTI, [root.as_ptr() as u64, offsets.as_ptr() as u64, 0, 0, 1, u64::from(pid)]) {
+                Ok(_) => Err("a uprobe_multi link on a directory was accepted".to_string()),
+                Err(e) => Ok(e.raw_os_error()),
+            };
+            match (attempt(0)?, attempt(u32::MAX)?) {
+                (Some(libc::EBADF), Some(libc::EINVAL)) => Ok(()),
+                (Some(libc::EBADF), _) => Err("uprobe_multi filters by thread, not by process (a kernel before the fix)".to_string()),
+                (e, _) => Err(errno(std::io::Error::from_raw_os_error(e.unwrap_or(libc::EINVAL)))),
+            }
         }
         Trampolines => {
             let btf = vmlinux_btf(kernel)?;

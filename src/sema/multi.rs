@@ -23,7 +23,18 @@ pub fn groups(aps: &[AttachPoint], has: impl Fn(Feature) -> bool) -> (Vec<Vec<us
         Kernel { ret: bool },
         User { path: &'a str, ret: bool },
     }
-    let (kprobe, uprobe) = (has(Feature::KprobeMulti), has(Feature::UprobeMulti));
+    // Asked only of scripts with such attach points: asking costs a launch a feature probe.
+    let (kprobe, uprobe) = {
+        let (mut k, mut u) = (None, None);
+        for ap in aps {
+            match &ap.kind {
+                AttachKind::Kprobe { offset: 0, .. } if k.is_none() => k = Some(has(Feature::KprobeMulti)),
+                AttachKind::Uprobe { .. } if u.is_none() => u = Some(has(Feature::UprobeMulti)),
+                _ => {}
+            }
+        }
+        (k.unwrap_or(false), u.unwrap_or(false))
+    };
     let mut keyed: Vec<(Key, Vec<usize>)> = Vec::new();
     let mut functions = std::collections::HashSet::new();
     for (i, ap) in aps.iter().enumerate() {
