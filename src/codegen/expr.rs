@@ -148,7 +148,20 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::ByteAt { buf, offset } => {
                 let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
-                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, e.ty.is_signed())?)
+                let width = match e.ty {
+                    Type::Int { bits, .. } => usize::from(bits / 8),
+                    _ => 1,
+                };
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, width, e.ty.is_signed())?)
+            }
+            ExprKind::AddrOf(id) => Val::Int(bb.b.build_ptr_to_int(self.vars[*id], bb.i64(), "addr")?),
+            ExprKind::Bytes(int) => {
+                let v = self.expr(int)?.int()?;
+                let size = e.ty.size();
+                let buf = bb.stack_buffer(size.max(8), "bytes")?;
+                // Little-endian (BPF's order here): the low `size` bytes of the word.
+                bb.store_i64(buf, v)?;
+                Val::Str(buf, size)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {
@@ -326,6 +339,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Int(id)
                 }
             }
+            ExprKind::Cast(inner) if e.ty.is_buffer() => match self.expr(inner)? {
+                // A buffer retyped (a string's bytes as an array): the same bytes.
+                Val::Str(p, n) => Val::Str(p, n.min(e.ty.size())),
+                Val::Int(_) => return Err(internal("an integer retyped as a buffer")),
+            },
             ExprKind::Cast(inner) => {
                 let v = self.expr(inner)?.int()?;
                 match e.ty {
@@ -344,7 +362,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
                     return Err(internal("strncmp of non-strings"));
                 };
-                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n))?;
+                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n), false)?;
                 let ne = bb.b.build_not(eq, "ne")?;
                 Val::Int(bb.bool_to_i64(ne)?)
             }
@@ -581,7 +599,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         let (l, r) = (self.expr(lhs)?, self.expr(rhs)?);
         if let (Val::Str(a, an), Val::Str(b, bn)) = (l, r) {
-            let eq = self.str_equal(a, an, b, bn)?;
+            // A buffer's length word and bytes (zero past the length) compare whole; a
+            // string stops at its NUL.
+            let whole = matches!(lhs.ty, Type::Buf(_));
+            let eq = self.str_equal(a, an, b, bn, whole)?;
             let v = if op == BinOp::Eq { eq } else { bb.b.build_not(eq, "ne")? };
             return Ok(Val::Int(bb.bool_to_i64(v)?));
         }
@@ -748,8 +769,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(b.build_select(negative, negated, q, "sdivrem")?.into_int_value())
     }
 
-    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
-    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
+    /// Byte-wise comparison up to the first NUL (unless `whole`) or the shorter buffer, as
+    /// bpftrace does.
+    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize, whole: bool) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let i8t = bb.ctx.i8_type();
         let result = bb.stack_i64("streq")?;
@@ -763,6 +785,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let next = bb.ctx.append_basic_block(bb.function, "streq_next");
             bb.b.build_conditional_branch(ne, differ, next)?;
             bb.b.position_at_end(next);
+            if whole {
+                continue;
+            }
             let nul = bb.b.build_int_compare(IntPredicate::EQ, x, i8t.const_zero(), "nul")?;
             let cont = bb.ctx.append_basic_block(bb.function, "streq_cont");
             bb.b.build_conditional_branch(nul, done, cont)?;

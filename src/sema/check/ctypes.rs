@@ -108,8 +108,9 @@ impl<'k> Checker<'k> {
         !self.attach.is_empty() && self.attach.iter().all(user)
     }
 
-    /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
-    pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
+    /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`, a
+    /// typedef of the kernel's (`size_t`).
+    pub(super) fn named_type(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
         let user = self.user_probe();
         if t.name == "bool" && t.pointers == 0 {
             return Ok(Type::Bool);
@@ -143,8 +144,9 @@ impl<'k> Checker<'k> {
             Some(("struct", n)) => (Namespace::Struct, n),
             Some(("union", n)) => (Namespace::Union, n),
             Some(("enum", n)) => (Namespace::Enum, n),
-            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`).
-            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some_and(|id| b.is_local(id))) => {
+            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`) or the
+            // kernel's (`size_t`, `uint64_t`).
+            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some()) => {
                 (Namespace::Typedef, t.name.as_str())
             }
             _ => {
@@ -232,6 +234,10 @@ impl<'k> Checker<'k> {
     /// The value of C type `id` at `addr`: a load for integers, pointers and char arrays; the
     /// address itself, retyped, for structs and other arrays.
     pub(super) fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {
+        // What `&$var` points at: the variable's own type, read back whole.
+        if let Some(ty) = super::casts::pointee_value(id) {
+            return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
+        }
         if id >= SYNTHETIC_INT {
             let ty = Type::Int { bits: (id & 0xff) as u8, signed: id & 0x100 != 0 };
             return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
@@ -280,7 +286,7 @@ impl<'k> Checker<'k> {
         // so `args.argv[1]` is a `char *` that `str()` reads. A type rtrace cannot name stays
         // an integer, quietly.
         if let [base @ .., "*", "*", _field] = words.as_slice() {
-            let spec = ast::TypeSpec { name: base.join(" "), pointers: 2, span: Span::default() };
+            let spec = ast::TypeSpec { name: base.join(" "), pointers: 2, ..Default::default() };
             let errors = self.errors.len();
             return match self.type_spec(&spec) {
                 Ok(ty) => Some(ty),
@@ -463,6 +469,19 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        // `$t[i]` of a tuple: element `i`, `i` a constant (as `$t.i`, in bpftrace's
+        // array-style spelling).
+        if let Type::Tuple(t) = base.ty {
+            let n = t.items().len();
+            let Some(i) = super::comptime::fold(&index).map(|i| i as usize).filter(|i| *i < n) else {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: index.span,
+                    message: format!("a tuple of {n} elements is indexed by a constant from 0 to {}", n.saturating_sub(1)),
+                    label: "not a constant in range".into(),
+                }));
+            };
+            return Ok(hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(base), index: i }, ty: t.items()[i], span });
+        }
         if let Type::Struct(st) = base.ty {
             if st.layout().array {
                 return self.array_element(base, st, index, span);
@@ -600,7 +619,7 @@ fn struct_ty(btf: &Btf, id: TypeId) -> StructTy {
 
 /// The value layout of an array of `len` elements of `elem` (not chars, which are strings):
 /// fields `0`, `1`..., each an element value; an array of arrays nests.
-fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
+pub(super) fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
     let (ty, size) = if elem >= SYNTHETIC_INT {
         let bits = (elem & 0xff) as u8;
         (Type::Int { bits, signed: elem & 0x100 != 0 }, u64::from(bits / 8))
