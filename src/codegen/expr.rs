@@ -261,7 +261,22 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let size = e.ty.size();
                 let buf = bb.stack_buffer(size, "tuple")?;
                 for ((item, off), ty) in items.iter().zip(t.offsets()).zip(t.items()) {
-                    self.write_into(item, bb.gep(buf, off)?, slot_size(*ty))?;
+                    let at = bb.gep(buf, off)?;
+                    match *ty {
+                        // An integer at its own width (the tuple is packed like a C struct).
+                        Type::Int { bits, .. } if bits < 64 => {
+                            let v = self.expr(item)?.int()?;
+                            let width = match bits {
+                                8 => bb.ctx.i8_type(),
+                                16 => bb.ctx.i16_type(),
+                                _ => bb.ctx.i32_type(),
+                            };
+                            let narrow = bb.b.build_int_truncate(v, width, "item")?;
+                            bb.b.build_store(at, narrow)?;
+                        }
+                        ty if ty.is_buffer() => self.write_into(item, at, ty.size())?,
+                        ty => self.write_into(item, at, slot_size(ty))?,
+                    }
                 }
                 Val::Str(buf, size)
             }
@@ -269,8 +284,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let Type::Tuple(t) = tuple.ty else { return Err(internal("a field of a non-tuple")) };
                 let Val::Str(p, _) = self.expr(tuple)? else { return Err(internal("a tuple not in a buffer")) };
                 let at = bb.gep(p, t.offsets()[*index])?;
-                match e.ty {
+                match t.items()[*index] {
                     ty if ty.is_buffer() => Val::Str(at, ty.size()),
+                    Type::Int { bits, signed } => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
                     ty => Val::Int(bb.load_int(at, 8, ty.is_signed())?),
                 }
             }
@@ -738,7 +754,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Val::Int(i) => self.bb.store_i64(slot, i),
             Val::Str(p, n) => {
                 if n < size {
-                    self.bb.memset_zero(slot, slot_size(Type::Str(size)) as u64)?;
+                    self.bb.memset_zero(slot, size as u64)?;
                 }
                 self.bb.memcpy(slot, p, n.min(size) as u64)
             }

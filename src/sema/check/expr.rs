@@ -436,7 +436,8 @@ impl Checker<'_> {
                     let e = self.value(c?)?;
                     elems.push(e);
                 }
-                let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
+                // Integers keep their width: a tuple is laid out as a C struct, as in bpftrace.
+                let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty).collect::<Vec<_>>()));
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Record(fields) => {
@@ -454,7 +455,7 @@ impl Checker<'_> {
                     let e = self.expr(value)?;
                     elems.push(self.value(e)?);
                 }
-                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>(), &names));
+                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty).collect::<Vec<_>>(), &names));
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Field { base, field, .. } => {
