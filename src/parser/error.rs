@@ -97,7 +97,7 @@ fn clean(expected: Vec<String>) -> Vec<String> {
 /// outside it are listed.
 const STATEMENT_STARTS: &[&str] = &["if", "while", "unroll", "for", "break", "continue", "return", "let", "_"];
 const OPERAND_STARTS: &[&str] =
-    &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "typeof", "{", "++", "--", "(", "-", "*", "!", "~"];
+    &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "typeof", "{", "++", "--", "(", "-", "*", "!", "~", "&"];
 const OPERATORS: &[&str] =
     &["++", "--", "(", "[", "?", ".", "->", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "&&", "||", "==", "!=", "<", "<=", ">", ">="];
 
