@@ -36,6 +36,9 @@ pub(super) fn builtin_int(name: &str) -> Option<Type> {
     INT_NAMES.iter().find(|(n, ..)| *n == name).map(|&(_, bits, signed)| Type::Int { bits, signed })
 }
 
+/// Added to a synthetic integer's id once per `*`: `int32 *` as a pointee (`int32 **`).
+pub(super) const SYNTHETIC_DEPTH: u32 = 1 << 16;
+
 fn synthetic(name: &str, bits: u8, signed: bool) -> CType {
     CType { id: SYNTHETIC_INT | u32::from(signed) << 8 | u32::from(bits), name: Sym::new(name) }
 }
@@ -128,12 +131,13 @@ impl<'k> Checker<'k> {
                 0 => int,
                 1 => Type::Ptr { to: synthetic(&t.name, bits, signed), user },
                 2 if pointer.is_some() => Type::Ptr { to: pointer.unwrap_or(CType { id: 0, name: Sym::new("void") }), user },
-                _ => {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: t.span,
-                        message: "pointers to pointers are not supported".into(),
-                        label: "cast to `uint64 *` and read twice".into(),
-                    }))
+                // `int32 **`: a pointer to rtrace's own `int32 *` (`SYNTHETIC_DEPTH`).
+                n => {
+                    let mut to = synthetic(&t.name, bits, signed);
+                    for depth in 1..u32::from(n) {
+                        to = CType { id: to.id + SYNTHETIC_DEPTH, name: Sym::new(&format!("{} {}", t.name, "*".repeat(depth as usize))) };
+                    }
+                    Type::Ptr { to, user }
                 }
             });
         }
@@ -238,6 +242,12 @@ impl<'k> Checker<'k> {
         if let Some(ty) = super::casts::pointee_value(id) {
             return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
         }
+        if id >= SYNTHETIC_INT && id & 0xff_0000 != 0 {
+            // A pointer to one of rtrace's integers, one `*` less.
+            let name = what_pointer_name(id);
+            let ty = Type::Ptr { to: CType { id: id - SYNTHETIC_DEPTH, name: Sym::new(&name) }, user };
+            return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
+        }
         if id >= SYNTHETIC_INT {
             let ty = Type::Int { bits: (id & 0xff) as u8, signed: id & 0x100 != 0 };
             return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
@@ -323,6 +333,13 @@ impl<'k> Checker<'k> {
             let candidates = did_you_mean(var, btf.names(Namespace::Var));
             return Err(self.error(SemaError::UnknownPercpuVariable { span: name.span, name: var.clone(), candidates }));
         };
+        // The kernel finds the variable's address in kallsyms, which lists variables only
+        // with CONFIG_KALLSYMS_ALL: without them the verifier would refuse the program.
+        let to = match btf.kind(btf_id) {
+            crate::btf::Kind::Var(ty) => Some(Self::c_type(btf, ty)),
+            _ => None,
+        };
+        self.require(crate::features::Feature::KallsymsAll, span, "`percpu_kaddr`")?;
         let cpu = match cpu {
             Some(c) => {
                 let c = self.expr(c)?;
@@ -334,7 +351,9 @@ impl<'k> Checker<'k> {
         // The BTF id is the loader's handle on the variable: checked again when a compiled
         // script runs on another kernel (where it is another id, the script is refused).
         super::add_fact(&mut self.facts, crate::artifact::FactKind::KernelVariable { name: var.clone() }, u64::from(btf_id), true);
-        Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
+        // A pointer to the variable's type, as in bpftrace (`*percpu_kaddr("process_counts")`).
+        let ty = to.map_or(Type::U64, |to| Type::Ptr { to, user: false });
+        Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty, span })
     }
 
     /// A struct in memory used as a value: a copy of its bytes, typed with its layout.
@@ -600,6 +619,16 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: sub, ty: Type::Ptr { to, user }, span })
     }
 
+}
+
+/// The spelling of what a synthetic pointer pointee (`SYNTHETIC_DEPTH` > 0) points at.
+fn what_pointer_name(id: u32) -> String {
+    let (bits, signed, depth) = (id & 0xff, id & 0x100 != 0, (id >> 16) & 0xff);
+    let base = format!("{}int{bits}", if signed { "" } else { "u" });
+    match depth - 1 {
+        0 => base,
+        n => format!("{base} {}", "*".repeat(n as usize)),
+    }
 }
 
 /// The enumerators of enum `id`, for printing its values by name.

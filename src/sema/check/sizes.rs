@@ -43,6 +43,9 @@ impl<'k> Checker<'k> {
         if let Some(ty) = super::casts::pointee_value(t.id) {
             return self.size_of(ty, span);
         }
+        if t.id >= SYNTHETIC_INT && t.id & 0xff_0000 != 0 {
+            return Ok(8);
+        }
         if t.id >= SYNTHETIC_INT {
             return Ok(u64::from(t.id & 0xff) / 8);
         }
