@@ -274,7 +274,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                             let narrow = bb.b.build_int_truncate(v, width, "item")?;
                             bb.b.build_store(at, narrow)?;
                         }
-                        ty if ty.is_buffer() => self.write_into(item, at, ty.size())?,
+                        ty if ty.is_buffer() && off % 8 == 0 => self.write_into(item, at, ty.size())?,
+                        // Not 8-byte aligned: copied bytewise (zeroing and helpers assume
+                        // word alignment, which the verifier enforces on the stack); the
+                        // tuple's buffer is zeroed already.
+                        ty if ty.is_buffer() => match self.expr(item)? {
+                            Val::Str(p, n) => bb.memcpy(at, p, n.min(ty.size()) as u64)?,
+                            Val::Int(_) => return Err(internal("a buffer item held in a register")),
+                        },
                         ty => self.write_into(item, at, slot_size(ty))?,
                     }
                 }
@@ -378,7 +385,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
                     return Err(internal("strncmp of non-strings"));
                 };
-                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n), false)?;
+                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n))?;
                 let ne = bb.b.build_not(eq, "ne")?;
                 Val::Int(bb.bool_to_i64(ne)?)
             }
@@ -617,8 +624,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         if let (Val::Str(a, an), Val::Str(b, bn)) = (l, r) {
             // A buffer's length word and bytes (zero past the length) compare whole; a
             // string stops at its NUL.
-            let whole = matches!(lhs.ty, Type::Buf(_));
-            let eq = self.str_equal(a, an, b, bn, whole)?;
+            let eq = if matches!(lhs.ty, Type::Buf(_)) { self.bytes_equal(a, b, an.min(bn))? } else { self.str_equal(a, an, b, bn)? };
             let v = if op == BinOp::Eq { eq } else { bb.b.build_not(eq, "ne")? };
             return Ok(Val::Int(bb.bool_to_i64(v)?));
         }
@@ -785,9 +791,28 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(b.build_select(negative, negated, q, "sdivrem")?.into_int_value())
     }
 
-    /// Byte-wise comparison up to the first NUL (unless `whole`) or the shorter buffer, as
-    /// bpftrace does.
-    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize, whole: bool) -> R<IntValue<'ctx>> {
+    /// Whether the first `n` bytes at `a` and `b` (both 8-byte aligned) are the same, without
+    /// a branch: the differences of each word (then byte) ORed together, so the verifier
+    /// walks it once whatever the bytes are.
+    fn bytes_equal(&self, a: PointerValue<'ctx>, b: PointerValue<'ctx>, n: usize) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let mut diff = bb.const_i64(0);
+        let words = n / 8;
+        for i in 0..words {
+            let x = bb.load_i64(bb.gep(a, 8 * i)?)?;
+            let y = bb.load_i64(bb.gep(b, 8 * i)?)?;
+            diff = bb.b.build_or(diff, bb.b.build_xor(x, y, "wdiff")?, "diff")?;
+        }
+        for i in 8 * words..n {
+            let x = bb.load_int(bb.gep(a, i)?, 1, false)?;
+            let y = bb.load_int(bb.gep(b, i)?, 1, false)?;
+            diff = bb.b.build_or(diff, bb.b.build_xor(x, y, "bdiff")?, "diff")?;
+        }
+        Ok(bb.b.build_int_compare(IntPredicate::EQ, diff, bb.const_i64(0), "bytes_equal")?)
+    }
+
+    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
+    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
         let bb = self.bb;
         let i8t = bb.ctx.i8_type();
         let result = bb.stack_i64("streq")?;
@@ -801,9 +826,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let next = bb.ctx.append_basic_block(bb.function, "streq_next");
             bb.b.build_conditional_branch(ne, differ, next)?;
             bb.b.position_at_end(next);
-            if whole {
-                continue;
-            }
             let nul = bb.b.build_int_compare(IntPredicate::EQ, x, i8t.const_zero(), "nul")?;
             let cont = bb.ctx.append_basic_block(bb.function, "streq_cont");
             bb.b.build_conditional_branch(nul, done, cont)?;

@@ -133,7 +133,11 @@ impl<'k> Checker<'k> {
     pub(super) fn as_type(&mut self, e: &ast::Expr) -> Option<ast::TypeSpec> {
         match &e.kind {
             ExprKind::TypeOf(t) => match &t.of {
-                Some(inner) => self.as_type(inner).map(|s| ast::TypeSpec { pointers: s.pointers + t.pointers, ..s }),
+                Some(inner) => match self.as_type(inner) {
+                    Some(s) => Some(ast::TypeSpec { pointers: s.pointers + t.pointers, ..s }),
+                    // The type of a value: `type_spec` checks the expression for it.
+                    None => Some(t.clone()),
+                },
                 None => Some(t.clone()),
             },
             ExprKind::Ident(name) if !crate::sema::reference::builtin_names().any(|b| b == name) && self.is_type_name(name) => {
