@@ -146,7 +146,7 @@ impl<'k> Checker<'k> {
             ExprKind::Index { base, index } => {
                 let ExprKind::Int(n) = index.kind else { return None };
                 let spec = self.as_type(base)?;
-                spec.array.is_none().then(|| ast::TypeSpec { array: Some(Some(n)), ..spec })
+                spec.array.is_none().then_some(ast::TypeSpec { array: Some(Some(n)), ..spec })
             }
             _ => None,
         }
