@@ -229,7 +229,14 @@ impl Printer<'_> {
             StmtKind::Let { var, ty, value } => {
                 let mut text = format!("let ${}", var.name);
                 if let Some(t) = ty {
-                    text.push_str(&format!(": {}", self.type_spec(t)));
+                    // A pointer to a name the lexer does not know as a type (a kernel
+                    // typedef, from `typeof(size_t *)`) reads back only inside `typeof`.
+                    let builtin = super::super::lexer::TOKEN_TABLE.iter().any(|(w, c)| *w == t.name && matches!(c, super::super::lexer::TokenClass::Type));
+                    if t.of.is_none() && t.pointers > 0 && t.array.is_none() && !t.name.contains(' ') && !builtin {
+                        text.push_str(&format!(": typeof({t})"));
+                    } else {
+                        text.push_str(&format!(": {}", self.type_spec(t)));
+                    }
                 }
                 if let Some(v) = value {
                     text.push_str(&format!(" = {}", self.expr(v, TERNARY)));
