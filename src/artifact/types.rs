@@ -50,16 +50,20 @@ pub struct TupleTy(&'static TupleShape);
 struct TupleShape {
     items: Vec<Type>,
     names: Option<Vec<String>>,
+    /// Laid out as a C struct (every tuple rtrace makes now); false only in compiled
+    /// scripts from before, whose elements were each 8-byte aligned.
+    #[serde(default)]
+    packed: bool,
 }
 
 impl TupleTy {
     pub fn new(items: &[Type]) -> TupleTy {
-        Self::intern(TupleShape { items: items.to_vec(), names: None })
+        Self::intern(TupleShape { items: items.to_vec(), names: None, packed: true })
     }
 
     /// A record: `names[i]` names `items[i]`.
     pub fn record(items: &[Type], names: &[String]) -> TupleTy {
-        Self::intern(TupleShape { items: items.to_vec(), names: Some(names.to_vec()) })
+        Self::intern(TupleShape { items: items.to_vec(), names: Some(names.to_vec()), packed: true })
     }
 
     fn intern(shape: TupleShape) -> TupleTy {
@@ -90,17 +94,37 @@ impl TupleTy {
         }
     }
 
-    /// Byte offset of each element: every element 8-byte aligned, as map keys are.
+    /// Byte offset of each element: as a C struct lays its members out (each at a multiple
+    /// of its alignment, integers at their own width), as bpftrace does. (Compiled scripts
+    /// from before had every element 8-byte aligned.)
     pub fn offsets(self) -> Vec<usize> {
-        let mut at = 0;
+        let mut at = 0usize;
         self.items()
             .iter()
             .map(|t| {
-                let here = at;
-                at += t.size().div_ceil(8) * 8;
+                let (size, align) = if self.0.packed { (t.packed_size(), t.align()) } else { (t.size().div_ceil(8) * 8, 8) };
+                let here = at.next_multiple_of(align);
+                at = here + size;
                 here
             })
             .collect()
+    }
+
+    /// Bytes the tuple takes: its last element's end, padded to its alignment.
+    pub fn size(self) -> usize {
+        if !self.0.packed {
+            return self.items().iter().map(|i| i.size().div_ceil(8) * 8).sum();
+        }
+        let end = self.offsets().last().zip(self.items().last()).map_or(0, |(off, t)| off + t.packed_size());
+        end.next_multiple_of(self.align())
+    }
+
+    /// The largest alignment of its elements.
+    pub fn align(self) -> usize {
+        if !self.0.packed {
+            return 8;
+        }
+        self.items().iter().map(|t| t.align()).max().unwrap_or(1)
     }
 }
 
@@ -425,13 +449,42 @@ impl Type {
             | Type::SignalName
             | Type::CgroupPath => 8,
             Type::Str(n) => n,
-            Type::Tuple(t) => t.items().iter().map(|i| i.size().div_ceil(8) * 8).sum(),
+            Type::Tuple(t) => t.size(),
             Type::Usym => 16,
             Type::Inet(_) => 24,
             Type::Mac => 8,
             Type::Buf(n) => 8 + n,
             Type::Struct(t) => t.layout().size,
             Type::Void | Type::TracepointArgs | Type::Record { .. } | Type::Array { .. } => 0,
+        }
+    }
+
+    /// Where a value of this type starts in a tuple (C's alignment): integers at their
+    /// width, strings and byte arrays anywhere, structs and tuples as their widest member;
+    /// the words rtrace keeps (pointers, stacks, bools, buffers' lengths) at 8.
+    pub fn align(self) -> usize {
+        match self {
+            Type::Int { bits, .. } => usize::from(bits / 8).max(1),
+            Type::Str(_) | Type::Mac => 1,
+            Type::Tuple(t) => t.align(),
+            // A packed struct's size is no multiple of its members' alignment: it has none.
+            Type::Struct(s) => {
+                let widest = s.layout().fields.iter().map(|f| f.ty.align()).max().unwrap_or(1);
+                if s.layout().size % widest == 0 {
+                    widest
+                } else {
+                    1
+                }
+            }
+            _ => 8,
+        }
+    }
+
+    /// Bytes a value of this type takes inside a tuple or struct: integers at their width.
+    pub fn packed_size(self) -> usize {
+        match self {
+            Type::Int { bits, .. } => usize::from(bits / 8).max(1),
+            t => t.size(),
         }
     }
 

@@ -157,7 +157,20 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             ExprKind::ByteAt { buf, offset } => {
                 let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
-                Val::Int(bb.load_int(bb.gep(p, *offset)?, 1, e.ty.is_signed())?)
+                let width = match e.ty {
+                    Type::Int { bits, .. } => usize::from(bits / 8),
+                    _ => 1,
+                };
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, width, e.ty.is_signed())?)
+            }
+            ExprKind::AddrOf(id) => Val::Int(bb.b.build_ptr_to_int(self.vars[*id], bb.i64(), "addr")?),
+            ExprKind::Bytes(int) => {
+                let v = self.expr(int)?.int()?;
+                let size = e.ty.size();
+                let buf = bb.stack_buffer(size.max(8), "bytes")?;
+                // Little-endian (BPF's order here): the low `size` bytes of the word.
+                bb.store_i64(buf, v)?;
+                Val::Str(buf, size)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
             ExprKind::StackLen { user, limit } => {
@@ -257,7 +270,29 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let size = e.ty.size();
                 let buf = bb.stack_buffer(size, "tuple")?;
                 for ((item, off), ty) in items.iter().zip(t.offsets()).zip(t.items()) {
-                    self.write_into(item, bb.gep(buf, off)?, slot_size(*ty))?;
+                    let at = bb.gep(buf, off)?;
+                    match *ty {
+                        // An integer at its own width (the tuple is packed like a C struct).
+                        Type::Int { bits, .. } if bits < 64 => {
+                            let v = self.expr(item)?.int()?;
+                            let width = match bits {
+                                8 => bb.ctx.i8_type(),
+                                16 => bb.ctx.i16_type(),
+                                _ => bb.ctx.i32_type(),
+                            };
+                            let narrow = bb.b.build_int_truncate(v, width, "item")?;
+                            bb.b.build_store(at, narrow)?;
+                        }
+                        ty if ty.is_buffer() && off % 8 == 0 => self.write_into(item, at, ty.size())?,
+                        // Not 8-byte aligned: copied bytewise (zeroing and helpers assume
+                        // word alignment, which the verifier enforces on the stack); the
+                        // tuple's buffer is zeroed already.
+                        ty if ty.is_buffer() => match self.expr(item)? {
+                            Val::Str(p, n) => bb.memcpy(at, p, n.min(ty.size()) as u64)?,
+                            Val::Int(_) => return Err(internal("a buffer item held in a register")),
+                        },
+                        ty => self.write_into(item, at, slot_size(ty))?,
+                    }
                 }
                 Val::Str(buf, size)
             }
@@ -265,8 +300,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let Type::Tuple(t) = tuple.ty else { return Err(internal("a field of a non-tuple")) };
                 let Val::Str(p, _) = self.expr(tuple)? else { return Err(internal("a tuple not in a buffer")) };
                 let at = bb.gep(p, t.offsets()[*index])?;
-                match e.ty {
+                match t.items()[*index] {
                     ty if ty.is_buffer() => Val::Str(at, ty.size()),
+                    Type::Int { bits, signed } => Val::Int(bb.load_int(at, usize::from(bits / 8), signed)?),
                     ty => Val::Int(bb.load_int(at, 8, ty.is_signed())?),
                 }
             }
@@ -335,6 +371,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     Val::Int(id)
                 }
             }
+            ExprKind::Cast(inner) if e.ty.is_buffer() => match self.expr(inner)? {
+                // A buffer retyped (a string's bytes as an array): the same bytes.
+                Val::Str(p, n) => Val::Str(p, n.min(e.ty.size())),
+                Val::Int(_) => return Err(internal("an integer retyped as a buffer")),
+            },
             ExprKind::Cast(inner) => {
                 let v = self.expr(inner)?.int()?;
                 match e.ty {
@@ -583,7 +624,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         let (l, r) = (self.expr(lhs)?, self.expr(rhs)?);
         if let (Val::Str(a, an), Val::Str(b, bn)) = (l, r) {
-            let eq = self.str_equal(a, an, b, bn)?;
+            // A buffer's length word and bytes (zero past the length) compare whole; a
+            // string stops at its NUL.
+            let eq = if matches!(lhs.ty, Type::Buf(_)) { self.bytes_equal(a, b, an.min(bn))? } else { self.str_equal(a, an, b, bn)? };
             let v = if op == BinOp::Eq { eq } else { bb.b.build_not(eq, "ne")? };
             return Ok(Val::Int(bb.bool_to_i64(v)?));
         }
@@ -722,7 +765,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             Val::Int(i) => self.bb.store_i64(slot, i),
             Val::Str(p, n) => {
                 if n < size {
-                    self.bb.memset_zero(slot, slot_size(Type::Str(size)) as u64)?;
+                    self.bb.memset_zero(slot, size as u64)?;
                 }
                 self.bb.memcpy(slot, p, n.min(size) as u64)
             }
@@ -751,34 +794,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let negative = b.build_int_compare(IntPredicate::SLT, sign_from, zero, "negative")?;
         let negated = b.build_int_neg(q, "neg_result")?;
         Ok(b.build_select(negative, negated, q, "sdivrem")?.into_int_value())
-    }
-
-    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
-    fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
-        let bb = self.bb;
-        let i8t = bb.ctx.i8_type();
-        let result = bb.stack_i64("streq")?;
-        bb.store_i64(result, bb.const_i64(1))?;
-        let done = bb.ctx.append_basic_block(bb.function, "streq_done");
-        let differ = bb.ctx.append_basic_block(bb.function, "streq_differ");
-        for i in 0..an.min(bn) {
-            let x = bb.b.build_load(i8t, bb.gep(a, i)?, "a")?.into_int_value();
-            let y = bb.b.build_load(i8t, bb.gep(b, i)?, "b")?.into_int_value();
-            let ne = bb.b.build_int_compare(IntPredicate::NE, x, y, "ne")?;
-            let next = bb.ctx.append_basic_block(bb.function, "streq_next");
-            bb.b.build_conditional_branch(ne, differ, next)?;
-            bb.b.position_at_end(next);
-            let nul = bb.b.build_int_compare(IntPredicate::EQ, x, i8t.const_zero(), "nul")?;
-            let cont = bb.ctx.append_basic_block(bb.function, "streq_cont");
-            bb.b.build_conditional_branch(nul, done, cont)?;
-            bb.b.position_at_end(cont);
-        }
-        bb.b.build_unconditional_branch(done)?;
-        bb.b.position_at_end(differ);
-        bb.store_i64(result, bb.const_i64(0))?;
-        bb.b.build_unconditional_branch(done)?;
-        bb.b.position_at_end(done);
-        bb.truthy(bb.load_i64(result)?)
     }
 }
 

@@ -98,14 +98,24 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         };
         let (items, offsets) = (pair.items(), pair.offsets());
         let kv = inner.vars[var];
-        cb.memcpy(kv, key, slot_size(items[0]) as u64)?;
+        match items[0] {
+            // Several keys: the map's key parts (each 8-byte aligned) moved to the tuple's
+            // places (packed as a C struct).
+            Type::Tuple(parts) => {
+                let from = crate::artifact::key_offsets(parts.items());
+                for ((part, to), from) in parts.items().iter().zip(parts.offsets()).zip(from) {
+                    cb.memcpy(cb.gep(kv, to)?, cb.gep(key, from)?, part.size() as u64)?;
+                }
+            }
+            ty => cb.memcpy(kv, key, ty.size() as u64)?,
+        }
         let decl = &self.program.maps[map];
         if super::maps::layout(decl).percpu {
             // `value` is this CPU's share: the value is every CPU's, folded by key.
             let folded = inner.fold_cpus(map, key, decl.value)?;
             cb.store_i64(cb.gep(kv, offsets[1])?, folded)?;
         } else {
-            cb.memcpy(cb.gep(kv, offsets[1])?, value, slot_size(items[1]) as u64)?;
+            cb.memcpy(cb.gep(kv, offsets[1])?, value, items[1].size() as u64)?;
         }
         inner.block(body)?;
         cb.b.build_unconditional_branch(next)?;

@@ -152,4 +152,52 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         })?;
         bb.load_i64(diff)
     }
+
+    /// Whether the first `n` bytes at `a` and `b` (both 8-byte aligned) are the same, without
+    /// a branch: the differences of each word (then byte) ORed together, so the verifier
+    /// walks it once whatever the bytes are.
+    pub(super) fn bytes_equal(&self, a: PointerValue<'ctx>, b: PointerValue<'ctx>, n: usize) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let mut diff = bb.const_i64(0);
+        let words = n / 8;
+        for i in 0..words {
+            let x = bb.load_i64(bb.gep(a, 8 * i)?)?;
+            let y = bb.load_i64(bb.gep(b, 8 * i)?)?;
+            diff = bb.b.build_or(diff, bb.b.build_xor(x, y, "wdiff")?, "diff")?;
+        }
+        for i in 8 * words..n {
+            let x = bb.load_int(bb.gep(a, i)?, 1, false)?;
+            let y = bb.load_int(bb.gep(b, i)?, 1, false)?;
+            diff = bb.b.build_or(diff, bb.b.build_xor(x, y, "bdiff")?, "diff")?;
+        }
+        Ok(bb.b.build_int_compare(IntPredicate::EQ, diff, bb.const_i64(0), "bytes_equal")?)
+    }
+
+    /// Byte-wise comparison up to the first NUL or the shorter buffer, as bpftrace does.
+    pub(super) fn str_equal(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, bn: usize) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let i8t = bb.ctx.i8_type();
+        let result = bb.stack_i64("streq")?;
+        bb.store_i64(result, bb.const_i64(1))?;
+        let done = bb.ctx.append_basic_block(bb.function, "streq_done");
+        let differ = bb.ctx.append_basic_block(bb.function, "streq_differ");
+        for i in 0..an.min(bn) {
+            let x = bb.b.build_load(i8t, bb.gep(a, i)?, "a")?.into_int_value();
+            let y = bb.b.build_load(i8t, bb.gep(b, i)?, "b")?.into_int_value();
+            let ne = bb.b.build_int_compare(IntPredicate::NE, x, y, "ne")?;
+            let next = bb.ctx.append_basic_block(bb.function, "streq_next");
+            bb.b.build_conditional_branch(ne, differ, next)?;
+            bb.b.position_at_end(next);
+            let nul = bb.b.build_int_compare(IntPredicate::EQ, x, i8t.const_zero(), "nul")?;
+            let cont = bb.ctx.append_basic_block(bb.function, "streq_cont");
+            bb.b.build_conditional_branch(nul, done, cont)?;
+            bb.b.position_at_end(cont);
+        }
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(differ);
+        bb.store_i64(result, bb.const_i64(0))?;
+        bb.b.build_unconditional_branch(done)?;
+        bb.b.position_at_end(done);
+        bb.truthy(bb.load_i64(result)?)
+    }
 }

@@ -135,23 +135,37 @@ pub enum StmtKind {
     Block(Vec<Stmt>),
 }
 
-/// A type as written in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
-#[derive(Debug, Clone)]
+/// A type as written in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`,
+/// `int8[4]`, `typeof($x)`.
+#[derive(Debug, Clone, Default)]
 pub struct TypeSpec {
-    /// `uint32`, or with its keyword `struct task_struct`.
+    /// `uint32`, or with its keyword `struct task_struct`; empty when `of` names the type.
     pub name: String,
+    /// `typeof(expr)`: the type of this expression (not evaluated), or of the type it names
+    /// (an `ExprKind::TypeOf`).
+    pub of: Option<Box<Expr>>,
     /// How many `*` follow.
     pub pointers: u8,
+    /// `[N]` after the type: an array of N of it; `[]` (`Some(None)`) takes N from the
+    /// value cast.
+    pub array: Option<Option<u64>>,
     pub span: Span,
 }
 
 impl fmt::Display for TypeSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)?;
+        match &self.of {
+            Some(e) => write!(f, "typeof({e})")?,
+            None => write!(f, "{}", self.name)?,
+        }
         if self.pointers > 0 {
             write!(f, " {}", "*".repeat(self.pointers as usize))?;
         }
-        Ok(())
+        match self.array {
+            Some(Some(n)) => write!(f, "[{n}]"),
+            Some(None) => write!(f, "[]"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -232,6 +246,8 @@ pub enum ExprKind {
     },
     /// `*ptr`
     Deref(Box<Expr>),
+    /// `&$var`: the address of a variable's storage.
+    AddrOf(Box<Expr>),
     /// `(a, b, ...)`, at least two elements.
     Tuple(Vec<Expr>),
     /// `sizeof(type)`; `sizeof(expr)` is a `Call`.
@@ -255,7 +271,19 @@ impl Expr {
         match &mut self.kind {
             ExprKind::Call { args, .. } => args.iter_mut().for_each(f),
             ExprKind::Map(r) => r.keys.iter_mut().for_each(f),
-            ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } | ExprKind::Deref(expr) => f(expr),
+            ExprKind::Unary { expr, .. } | ExprKind::Deref(expr) | ExprKind::AddrOf(expr) => f(expr),
+            // A `typeof(expr)` type's expression is a child too (macro arguments reach it).
+            ExprKind::Cast { ty, expr } => {
+                if let Some(of) = &mut ty.of {
+                    f(of)
+                }
+                f(expr)
+            }
+            ExprKind::SizeofType(ty) | ExprKind::TypeOf(ty) => {
+                if let Some(of) = &mut ty.of {
+                    f(of)
+                }
+            }
             ExprKind::Update { target, .. } => f(target),
             ExprKind::Binary { lhs, rhs, .. } => {
                 f(lhs);
@@ -283,9 +311,7 @@ impl Expr {
             | ExprKind::Positional(_)
             | ExprKind::ParamCount
             | ExprKind::Ident(_)
-            | ExprKind::Var(_)
-            | ExprKind::SizeofType(_)
-            | ExprKind::TypeOf(_) => {}
+            | ExprKind::Var(_) => {}
             // Statements: the callers walk them.
             ExprKind::Block(_) => {}
         }
@@ -489,6 +515,7 @@ impl fmt::Display for Expr {
                 }
             }
             ExprKind::Deref(e) => write!(f, "(* {e})"),
+            ExprKind::AddrOf(e) => write!(f, "(& {e})"),
             ExprKind::Tuple(items) => {
                 let items: Vec<String> = items.iter().map(|a| a.to_string()).collect();
                 write!(f, "(tuple {})", items.join(" "))

@@ -97,7 +97,7 @@ fn clean(expected: Vec<String>) -> Vec<String> {
 /// outside it are listed.
 const STATEMENT_STARTS: &[&str] = &["if", "while", "unroll", "for", "break", "continue", "return", "let", "_"];
 const OPERAND_STARTS: &[&str] =
-    &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "typeof", "{", "++", "--", "(", "-", "*", "!", "~"];
+    &["int", "positional", "$#", "string", "ident", "map", "var", "sizeof", "offsetof", "typeof", "{", "++", "--", "(", "-", "*", "!", "~", "&"];
 const OPERATORS: &[&str] =
     &["++", "--", "(", "[", "?", ".", "->", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "&&", "||", "==", "!=", "<", "<=", ">", ">="];
 
@@ -115,6 +115,10 @@ fn describe(expected: &[String]) -> String {
     if has("==") {
         items.push("an operator".into());
         left.retain(|e| !OPERATORS.contains(e));
+    }
+    // A `let`'s type may be a `typeof(...)`: still "a type".
+    if has("type name") {
+        left.retain(|e| *e != "typeof");
     }
     for e in left {
         let item = match e {

@@ -505,6 +505,33 @@ impl<'s> Lexer<'s> {
     }
 
     /// Whether the next non-blank, non-comment text after `pos` starts with `text`.
+    /// Whether the word at `start..end` can only be a type, by what surrounds it: `*`s then
+    /// `)` (`(size_t *)p`, `sizeof(T *)`), or alone in parentheses before an operand
+    /// (`(uint64_t)1`, `(T)$x`), which no expression could be. A type the script does not
+    /// define (a kernel typedef, a macro's type parameter) is told apart this way; before
+    /// `-`, `*`, `&` or `+` the parentheses stay an expression, as C's grammar would need the
+    /// name's meaning to decide.
+    fn names_a_type(&self, start: usize, end: usize) -> bool {
+        let b = self.src.as_bytes();
+        let before = self.src[..start].trim_end();
+        // `struct foo *`: the tag after its keyword stays a name.
+        if ["struct", "union", "enum"].iter().any(|k| before.strip_suffix(k).is_some_and(|r| !r.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))) {
+            return false;
+        }
+        let mut at = self.skip_trivia(end);
+        if b.get(at) == Some(&b'*') {
+            while b.get(at) == Some(&b'*') {
+                at = self.skip_trivia(at + 1);
+            }
+            return b.get(at) == Some(&b')');
+        }
+        if !before.ends_with('(') || b.get(at) != Some(&b')') {
+            return false;
+        }
+        let next = self.skip_trivia(at + 1);
+        b.get(next).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'@' | b'"' | b'('))
+    }
+
     fn next_is(&self, pos: usize, text: &str) -> bool {
         self.src[self.skip_trivia(pos)..].starts_with(text)
     }
@@ -656,7 +683,7 @@ impl Iterator for Lexer<'_> {
                 Some(super::preprocess::Constant::Str(text)) => Tok::Str(text.clone()),
                 None if name == "_" && self.next_is(span.end, "=") && !self.next_is(span.end, "==") => Tok::Discard,
                 None if name == "typeof" && self.next_is(span.end, "(") => Tok::Typeof,
-                None if self.typedefs.contains(&name) => Tok::TypeName(name),
+                None if self.typedefs.contains(&name) || self.names_a_type(span.start, span.end) => Tok::TypeName(name),
                 None => Tok::Ident(name),
             },
             t => t,

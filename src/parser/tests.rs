@@ -219,3 +219,25 @@ fn uprobe_relative_binary_path() {
 fn map_value_indexed_after_its_keys() {
     insta::assert_snapshot!(ast("BEGIN { $x = @a[0][1]; $y = @b[1, 2][0][3]; }"));
 }
+
+#[test]
+fn address_of_a_variable() {
+    insta::assert_snapshot!(ast("BEGIN { $b = &$a; $c = (int8 *)&$a; $d = $x & $y; }"));
+}
+
+#[test]
+fn array_types_in_casts_and_let() {
+    insta::assert_snapshot!(ast("BEGIN { let $w: struct W[10]; $a = (int8[8])1; $b = (uint8[])\"hi\"; $c = sizeof(uint32[2]); }"));
+}
+
+#[test]
+fn typeof_types_in_let_and_expressions() {
+    insta::assert_snapshot!(ast("BEGIN { let $y: typeof($x); let $p: typeof(size_t *); let $q: typeof(x) *; $s = sizeof(typeof($x + 1)); }"));
+}
+
+/// A name the script does not define is a type where no expression could be: before `*`s and
+/// `)`, or alone in parentheses before an operand. Before `-` it stays an expression.
+#[test]
+fn undeclared_type_names_by_their_place() {
+    insta::assert_snapshot!(ast("BEGIN { $a = (uint64_t)1; $b = (size_t *)$p; $c = sizeof(T *); $d = (x) - 1; $e = (struct foo *)0; }"));
+}

@@ -594,7 +594,14 @@ pub enum ExprKind {
     },
     /// `socket_cookie(sk)`: `sk` a socket pointer the verifier trusts (see `DPath`).
     SocketCookie(Box<Expr>),
-    /// The byte at `offset` of a value held in a buffer (`pton("::1")[0]`).
+    /// `&$var`: the address of the variable's storage.
+    AddrOf(VarId),
+    /// An integer's bytes as a value (an array cast, `(int8[8])x`): the buffer of its
+    /// expression's type (`Type::Struct`, an array), the integer stored in it in the
+    /// machine's order.
+    Bytes(Box<Expr>),
+    /// The integer at `offset` of a value held in a buffer (`pton("::1")[0]`, a byte; an
+    /// array cast back, `(uint32)pton("1.2.3.4")`, of the expression's type's width).
     ByteAt {
         buf: Box<Expr>,
         offset: usize,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::error::SemaError;
 use super::MAX_EXPANDED_STATEMENTS;
-use crate::parser::ast::{Expr, ExprKind, Macro, MacroParam, Script, Stmt, StmtKind};
+use crate::parser::ast::{Expr, ExprKind, Macro, MacroParam, Script, Stmt, StmtKind, TypeSpec};
 use crate::parser::Span;
 
 /// How deep macros may call macros: deeper is taken as recursion.
@@ -222,8 +222,11 @@ impl Rename<'_> {
                 self.name(&mut var.name);
                 self.expr(value);
             }
-            StmtKind::Let { var, value, .. } => {
+            StmtKind::Let { var, ty, value } => {
                 self.name(&mut var.name);
+                if let Some(of) = ty.as_mut().and_then(|t| t.of.as_mut()) {
+                    self.expr(of);
+                }
                 value.iter_mut().for_each(|v| self.expr(v));
             }
             StmtKind::If { cond, then, els } => {
@@ -285,7 +288,12 @@ impl Substitution<'_> {
                 }
                 self.expr(value);
             }
-            StmtKind::Let { value, .. } => value.iter_mut().for_each(|v| self.expr(v)),
+            StmtKind::Let { ty, value, .. } => {
+                if let Some(t) = ty {
+                    self.type_spec(t);
+                }
+                value.iter_mut().for_each(|v| self.expr(v))
+            }
             StmtKind::If { cond, then, els } => {
                 self.expr(cond);
                 then.iter_mut().for_each(|s| self.stmt(s));
@@ -311,10 +319,28 @@ impl Substitution<'_> {
         }
     }
 
+    /// A type that names a parameter (`(a *)x`, `sizeof(b *)`) becomes the argument's type:
+    /// the type a `typeof(T)` argument names, or the type of another expression.
+    fn type_spec(&self, t: &mut TypeSpec) {
+        if let Some(of) = &mut t.of {
+            return self.expr(of);
+        }
+        let Some(arg) = self.exprs.get(t.name.as_str()) else { return };
+        *t = match &arg.kind {
+            ExprKind::TypeOf(named) => TypeSpec { pointers: named.pointers + t.pointers, array: t.array.or(named.array), span: t.span, ..named.clone() },
+            _ => TypeSpec { name: String::new(), of: Some(Box::new((*arg).clone())), ..t.clone() },
+        };
+    }
+
     /// Children first, so an argument put in is never substituted again.
     fn expr(&self, e: &mut Expr) {
         if let ExprKind::Block(body) = &mut e.kind {
             return body.iter_mut().for_each(|s| self.stmt(s));
+        }
+        if let ExprKind::Cast { ty, .. } | ExprKind::SizeofType(ty) | ExprKind::TypeOf(ty) = &mut e.kind {
+            if ty.of.is_none() {
+                self.type_spec(ty);
+            }
         }
         e.for_each_child(&mut |c| self.expr(c));
         match &mut e.kind {

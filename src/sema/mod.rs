@@ -205,3 +205,5 @@ pub fn analyse_with(script: &ast::Script, kernel: &dyn KernelInfo, options: &Opt
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod types_tests;

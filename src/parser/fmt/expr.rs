@@ -80,7 +80,7 @@ fn prec(e: &Expr) -> u8 {
         ExprKind::Binary { op, .. } => binary_prec(*op),
         ExprKind::Ternary { .. } => TERNARY,
         ExprKind::Block(stmts) if elvis(stmts).is_some() => TERNARY,
-        ExprKind::Unary { .. } | ExprKind::Deref(_) | ExprKind::Cast { .. } | ExprKind::Update { post: false, .. } => UNARY,
+        ExprKind::Unary { .. } | ExprKind::Deref(_) | ExprKind::AddrOf(_) | ExprKind::Cast { .. } | ExprKind::Update { post: false, .. } => UNARY,
         ExprKind::Update { post: true, .. } | ExprKind::Field { .. } | ExprKind::Index { .. } | ExprKind::Map(_) => POSTFIX,
         _ => PRIMARY,
     }
@@ -125,6 +125,17 @@ impl Printer<'_> {
         }
     }
 
+    /// A type as written: `typeof(expr)` in the script's own spelling, then `*`s and `[N]`.
+    pub(super) fn type_spec(&self, t: &crate::parser::ast::TypeSpec) -> String {
+        match &t.of {
+            Some(e) => {
+                let bare = crate::parser::ast::TypeSpec { of: None, name: format!("typeof({})", self.expr(e, TERNARY)), ..t.clone() };
+                bare.to_string()
+            }
+            None => t.to_string(),
+        }
+    }
+
     fn list(&self, items: &[Expr]) -> String {
         items.iter().map(|a| self.expr(a, TERNARY)).collect::<Vec<_>>().join(", ")
     }
@@ -152,7 +163,8 @@ impl Printer<'_> {
                 format!("{op}{gap}{operand}")
             }
             ExprKind::Deref(expr) => format!("*{}", self.expr(expr, UNARY)),
-            ExprKind::Cast { ty, expr } => format!("({ty}){}", self.expr(expr, UNARY)),
+            ExprKind::AddrOf(expr) => format!("&{}", self.expr(expr, UNARY)),
+            ExprKind::Cast { ty, expr } => format!("({}){}", self.type_spec(ty), self.expr(expr, UNARY)),
             ExprKind::Binary { op, lhs, rhs } => {
                 let p = binary_prec(*op);
                 let min = |child: &Expr, least: u8| if clarify(*op, child) { PRIMARY } else { least };
@@ -184,8 +196,9 @@ impl Printer<'_> {
                     format!("{step}{}", self.expr(target, UNARY))
                 }
             }
-            ExprKind::SizeofType(t) => format!("sizeof({t})"),
-            ExprKind::TypeOf(t) => format!("typeof({t})"),
+            ExprKind::SizeofType(t) => format!("sizeof({})", self.type_spec(t)),
+            ExprKind::TypeOf(t) if t.of.is_some() && t.pointers == 0 && t.array.is_none() => self.type_spec(t),
+            ExprKind::TypeOf(t) => format!("typeof({})", self.type_spec(t)),
             ExprKind::Offsetof { of, fields } => {
                 let path: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 let of = match &**of {
@@ -216,7 +229,14 @@ impl Printer<'_> {
             StmtKind::Let { var, ty, value } => {
                 let mut text = format!("let ${}", var.name);
                 if let Some(t) = ty {
-                    text.push_str(&format!(": {t}"));
+                    // A pointer to a name the lexer does not know as a type (a kernel
+                    // typedef, from `typeof(size_t *)`) reads back only inside `typeof`.
+                    let builtin = super::super::lexer::TOKEN_TABLE.iter().any(|(w, c)| *w == t.name && matches!(c, super::super::lexer::TokenClass::Type));
+                    if t.of.is_none() && t.pointers > 0 && t.array.is_none() && !t.name.contains(' ') && !builtin {
+                        text.push_str(&format!(": typeof({t})"));
+                    } else {
+                        text.push_str(&format!(": {}", self.type_spec(t)));
+                    }
                 }
                 if let Some(v) = value {
                     text.push_str(&format!(" = {}", self.expr(v, TERNARY)));

@@ -141,8 +141,8 @@ pub fn render_json(meta: &MapMeta, raw: &RawEntries, resolve: &dyn Resolve, limi
 /// its text.
 pub fn value_json(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Value {
     match ty {
-        Type::Int { signed: true, .. } => json_int(i128::from(u64_at(bytes, 0) as i64)),
-        Type::Int { signed: false, .. } | Type::Ptr { .. } => json_int(i128::from(u64_at(bytes, 0))),
+        Type::Int { bits, signed } => json_int(super::int_at(bytes, bits, signed)),
+        Type::Ptr { .. } => json_int(i128::from(u64_at(bytes, 0))),
         // Numbers, as bpftrace keeps its JSON (printf's `%s` still names them).
         Type::Enum(e) if e.layout().signed => json_int(i128::from(u64_at(bytes, 0) as i64)),
         Type::Enum(_) => json_int(i128::from(u64_at(bytes, 0))),

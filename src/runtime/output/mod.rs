@@ -137,7 +137,8 @@ pub fn value_text(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> String {
                 None => format!("({})", parts.join(", ")),
             }
         }
-        Type::Int { signed: true, .. } => (u64_at(bytes, 0) as i64).to_string(),
+        Type::Int { bits, signed: true } => int_at(bytes, bits, true).to_string(),
+        Type::Int { bits, signed: false } => int_at(bytes, bits, false).to_string(),
         Type::Struct(st) => structs::struct_text(st, bytes, resolve),
         Type::Usym => resolve.usym(u64_at(bytes, 0), u64_at(bytes, 8) as u32),
         Type::Inet(_) => inet_text(bytes),
@@ -254,6 +255,21 @@ enum Folded<'a> {
 }
 
 /// The little-endian u64 at `at`, 0 past the end.
+/// An integer of `bits` at the start of `bytes` (a tuple keeps integers at their width),
+/// sign-extended if `signed`.
+pub fn int_at(bytes: &[u8], bits: u8, signed: bool) -> i128 {
+    let n = usize::from(bits / 8).clamp(1, 8).min(bytes.len());
+    let mut word = [0u8; 8];
+    word[..n].copy_from_slice(&bytes[..n]);
+    let raw = u64::from_le_bytes(word);
+    let shift = 64 - 8 * n as u32;
+    if signed {
+        i128::from(((raw << shift) as i64) >> shift)
+    } else {
+        i128::from(raw)
+    }
+}
+
 pub fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     if let Some(s) = b.get(at..at + 8) {

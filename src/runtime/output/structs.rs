@@ -11,6 +11,7 @@ use crate::artifact::Type;
 /// One field's value, decoded once for both renderings.
 enum Decoded {
     Int(i128),
+    Bool(bool),
     Ptr(u64),
     Text(String),
     Array(Vec<Decoded>),
@@ -60,6 +61,8 @@ fn decode_one(ty: Type, bytes: &[u8], resolve: &dyn Resolve) -> Decoded {
             Decoded::Int(if signed { i128::from(((raw << shift) as i64) >> shift) } else { i128::from(raw) })
         }
         Type::Ptr { .. } => Decoded::Ptr(u64_at(bytes, 0)),
+        // A C bool (an array of them, `(bool[4])x`): one byte.
+        Type::Bool => Decoded::Bool(bytes.first().is_some_and(|b| *b != 0)),
         Type::Struct(inner) if inner.layout().array => Decoded::Array(decode(inner, bytes, resolve).into_iter().map(|(_, v)| v).collect()),
         Type::Struct(inner) => Decoded::Struct(decode(inner, bytes, resolve)),
         t => Decoded::Text(value_text(t, bytes, resolve)),
@@ -76,6 +79,7 @@ fn text(d: &Decoded) -> String {
         Decoded::Int(n) => n.to_string(),
         Decoded::Ptr(p) => format!("{p:#x}"),
         Decoded::Text(t) => t.clone(),
+        Decoded::Bool(b) => b.to_string(),
         Decoded::Array(items) => format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(",")),
         Decoded::Struct(fields) if fields.is_empty() => "{}".into(),
         Decoded::Struct(fields) => {
@@ -96,6 +100,7 @@ fn json(d: &Decoded) -> Value {
         Decoded::Int(n) => super::json::json_int(*n),
         Decoded::Ptr(p) => super::json::json_int(i128::from(*p)),
         Decoded::Text(t) => Value::from(t.as_str()),
+        Decoded::Bool(b) => Value::Bool(*b),
         Decoded::Array(items) => Value::Array(items.iter().map(json).collect()),
         Decoded::Struct(fields) => Value::Object(fields.iter().map(|(name, v)| (name.to_string(), json(v))).collect()),
     }

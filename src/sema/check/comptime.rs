@@ -20,7 +20,12 @@ pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
         // `"foo"[0]`: a literal's byte (0 for its NUL), an int8.
         hir::ExprKind::ByteAt { buf, offset } if matches!(buf.kind, hir::ExprKind::Str(_)) => {
             let hir::ExprKind::Str(text) = &buf.kind else { return None };
-            narrow(u64::from(text.as_bytes().get(*offset).copied().unwrap_or(0)), e.ty)
+            let width = match e.ty {
+                Type::Int { bits, .. } => usize::from(bits / 8),
+                _ => 1,
+            };
+            let le = (0..width).rev().fold(0u64, |v, i| v << 8 | u64::from(text.as_bytes().get(*offset + i).copied().unwrap_or(0)));
+            narrow(le, e.ty)
         }
         hir::ExprKind::Cast(inner) => narrow(fold(inner)?, e.ty),
         hir::ExprKind::Unary { op, expr } => {

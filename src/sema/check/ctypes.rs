@@ -36,6 +36,9 @@ pub(super) fn builtin_int(name: &str) -> Option<Type> {
     INT_NAMES.iter().find(|(n, ..)| *n == name).map(|&(_, bits, signed)| Type::Int { bits, signed })
 }
 
+/// Added to a synthetic integer's id once per `*`: `int32 *` as a pointee (`int32 **`).
+pub(super) const SYNTHETIC_DEPTH: u32 = 1 << 16;
+
 fn synthetic(name: &str, bits: u8, signed: bool) -> CType {
     CType { id: SYNTHETIC_INT | u32::from(signed) << 8 | u32::from(bits), name: Sym::new(name) }
 }
@@ -108,8 +111,9 @@ impl<'k> Checker<'k> {
         !self.attach.is_empty() && self.attach.iter().all(user)
     }
 
-    /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`.
-    pub(super) fn type_spec(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
+    /// A type named in a cast, `let` or `sizeof`: `uint32`, `struct task_struct *`, a
+    /// typedef of the kernel's (`size_t`).
+    pub(super) fn named_type(&mut self, t: &ast::TypeSpec) -> Checked<Type> {
         let user = self.user_probe();
         if t.name == "bool" && t.pointers == 0 {
             return Ok(Type::Bool);
@@ -127,12 +131,13 @@ impl<'k> Checker<'k> {
                 0 => int,
                 1 => Type::Ptr { to: synthetic(&t.name, bits, signed), user },
                 2 if pointer.is_some() => Type::Ptr { to: pointer.unwrap_or(CType { id: 0, name: Sym::new("void") }), user },
-                _ => {
-                    return Err(self.error(SemaError::TypeMismatch {
-                        span: t.span,
-                        message: "pointers to pointers are not supported".into(),
-                        label: "cast to `uint64 *` and read twice".into(),
-                    }))
+                // `int32 **`: a pointer to rtrace's own `int32 *` (`SYNTHETIC_DEPTH`).
+                n => {
+                    let mut to = synthetic(&t.name, bits, signed);
+                    for depth in 1..u32::from(n) {
+                        to = CType { id: to.id + SYNTHETIC_DEPTH, name: Sym::new(&format!("{} {}", t.name, "*".repeat(depth as usize))) };
+                    }
+                    Type::Ptr { to, user }
                 }
             });
         }
@@ -143,8 +148,9 @@ impl<'k> Checker<'k> {
             Some(("struct", n)) => (Namespace::Struct, n),
             Some(("union", n)) => (Namespace::Union, n),
             Some(("enum", n)) => (Namespace::Enum, n),
-            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`).
-            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some_and(|id| b.is_local(id))) => {
+            // A typedef of the script's (`typedef struct Foo Bar;` then `(Bar *)p`) or the
+            // kernel's (`size_t`, `uint64_t`).
+            None if self.kernel.and_then(|k| k.btf()).is_some_and(|b| b.find(Namespace::Typedef, &t.name).is_some()) => {
                 (Namespace::Typedef, t.name.as_str())
             }
             _ => {
@@ -232,6 +238,16 @@ impl<'k> Checker<'k> {
     /// The value of C type `id` at `addr`: a load for integers, pointers and char arrays; the
     /// address itself, retyped, for structs and other arrays.
     pub(super) fn value_at(&mut self, addr: hir::Expr, id: TypeId, user: bool, span: Span) -> Checked<hir::Expr> {
+        // What `&$var` points at: the variable's own type, read back whole.
+        if let Some(ty) = super::casts::pointee_value(id) {
+            return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
+        }
+        if id >= SYNTHETIC_INT && id & 0xff_0000 != 0 {
+            // A pointer to one of rtrace's integers, one `*` less.
+            let name = what_pointer_name(id);
+            let ty = Type::Ptr { to: CType { id: id - SYNTHETIC_DEPTH, name: Sym::new(&name) }, user };
+            return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
+        }
         if id >= SYNTHETIC_INT {
             let ty = Type::Int { bits: (id & 0xff) as u8, signed: id & 0x100 != 0 };
             return Ok(hir::Expr { kind: hir::ExprKind::Load { addr: Box::new(addr), user }, ty, span });
@@ -281,7 +297,7 @@ impl<'k> Checker<'k> {
         // so `args.argv[1]` is a `char *` that `str()` reads. A type rtrace cannot name stays
         // an integer, quietly.
         if let [base @ .., "*", "*", _field] = words.as_slice() {
-            let spec = ast::TypeSpec { name: base.join(" "), pointers: 2, span: Span::default() };
+            let spec = ast::TypeSpec { name: base.join(" "), pointers: 2, ..Default::default() };
             let errors = self.errors.len();
             return match self.type_spec(&spec) {
                 Ok(ty) => Some(ty),
@@ -323,6 +339,13 @@ impl<'k> Checker<'k> {
             let candidates = did_you_mean(var, btf.names(Namespace::Var));
             return Err(self.error(SemaError::UnknownPercpuVariable { span: name.span, name: var.clone(), candidates }));
         };
+        // The kernel finds the variable's address in kallsyms, which lists variables only
+        // with CONFIG_KALLSYMS_ALL: without them the verifier would refuse the program.
+        let to = match btf.kind(btf_id) {
+            crate::btf::Kind::Var(ty) => Some(Self::c_type(btf, ty)),
+            _ => None,
+        };
+        self.require(crate::features::Feature::KallsymsAll, span, "`percpu_kaddr`")?;
         let cpu = match cpu {
             Some(c) => {
                 let c = self.expr(c)?;
@@ -334,7 +357,9 @@ impl<'k> Checker<'k> {
         // The BTF id is the loader's handle on the variable: checked again when a compiled
         // script runs on another kernel (where it is another id, the script is refused).
         super::add_fact(&mut self.facts, crate::artifact::FactKind::KernelVariable { name: var.clone() }, u64::from(btf_id), true);
-        Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty: Type::U64, span })
+        // A pointer to the variable's type, as in bpftrace (`*percpu_kaddr("process_counts")`).
+        let ty = to.map_or(Type::U64, |to| Type::Ptr { to, user: false });
+        Ok(hir::Expr { kind: hir::ExprKind::PercpuAddr { btf_id, cpu }, ty, span })
     }
 
     /// A struct in memory used as a value: a copy of its bytes, typed with its layout.
@@ -469,6 +494,19 @@ impl<'k> Checker<'k> {
 
     /// `base[index]` on an array or a pointer.
     pub(super) fn index(&mut self, base: hir::Expr, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        // `$t[i]` of a tuple: element `i`, `i` a constant (as `$t.i`, in bpftrace's
+        // array-style spelling).
+        if let Type::Tuple(t) = base.ty {
+            let n = t.items().len();
+            let Some(i) = super::comptime::fold(&index).map(|i| i as usize).filter(|i| *i < n) else {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: index.span,
+                    message: format!("a tuple of {n} elements is indexed by a constant from 0 to {}", n.saturating_sub(1)),
+                    label: "not a constant in range".into(),
+                }));
+            };
+            return Ok(hir::Expr { kind: hir::ExprKind::TupleField { tuple: Box::new(base), index: i }, ty: t.items()[i], span });
+        }
         if let Type::Struct(st) = base.ty {
             if st.layout().array {
                 return self.array_element(base, st, index, span);
@@ -597,6 +635,16 @@ impl<'k> Checker<'k> {
 
 }
 
+/// The spelling of what a synthetic pointer pointee (`SYNTHETIC_DEPTH` > 0) points at.
+fn what_pointer_name(id: u32) -> String {
+    let (bits, signed, depth) = (id & 0xff, id & 0x100 != 0, (id >> 16) & 0xff);
+    let base = format!("{}int{bits}", if signed { "" } else { "u" });
+    match depth - 1 {
+        0 => base,
+        n => format!("{base} {}", "*".repeat(n as usize)),
+    }
+}
+
 /// The enumerators of enum `id`, for printing its values by name.
 pub(super) fn enum_ty(btf: &Btf, id: TypeId) -> EnumTy {
     let signed = matches!(btf.kind(id), Kind::Enum { signed: true, .. });
@@ -614,7 +662,7 @@ fn struct_ty(btf: &Btf, id: TypeId) -> StructTy {
 
 /// The value layout of an array of `len` elements of `elem` (not chars, which are strings):
 /// fields `0`, `1`..., each an element value; an array of arrays nests.
-fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
+pub(super) fn array_ty(btf: &Btf, elem: TypeId, len: u32) -> StructTy {
     let (ty, size) = if elem >= SYNTHETIC_INT {
         let bits = (elem & 0xff) as u8;
         (Type::Int { bits, signed: elem & 0x100 != 0 }, u64::from(bits / 8))

@@ -302,6 +302,8 @@ impl Checker<'_> {
                 let (lt, rt) = (self.value_type(&l)?.as_int(), self.value_type(&r)?.as_int());
                 let ty = match (lt, rt) {
                     (Type::Str(_), Type::Str(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::Bool,
+                    // Buffers are equal when their lengths and bytes are.
+                    (Type::Buf(_), Type::Buf(_)) if matches!(op, BinOp::Eq | BinOp::Ne) => Type::Bool,
                     (Type::Int { .. }, Type::Int { .. }) if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) => Type::Bool,
                     // As in bpftrace, arithmetic on two bools is a bool (nonzero is true).
                     (Type::Int { .. }, Type::Int { .. }) if l.ty == Type::Bool && r.ty == Type::Bool => Type::Bool,
@@ -334,6 +336,7 @@ impl Checker<'_> {
                     _ if t.ty == Type::Bool && f.ty == Type::Bool => Type::Bool,
                     _ if matches!(t.ty, Type::Enum(_)) && t.ty == f.ty => t.ty,
                     (Type::Str(a), Type::Str(b)) => Type::Str(a.max(b)),
+                    (Type::Buf(a), Type::Buf(b)) => Type::Buf(a.max(b)),
                     (Type::Int { signed: a, .. }, Type::Int { signed: b, .. }) => Type::Int { bits: 64, signed: a && b },
                     (a, b) if a == b && a.is_buffer() => a,
                     // Tuples meet item by item (strings at the longer), as in bpftrace.
@@ -349,13 +352,24 @@ impl Checker<'_> {
                 let (t, f) = (super::stmt::widen(t, ty), super::stmt::widen(f, ty));
                 (hir::ExprKind::Ternary { cond: Box::new(c), then: Box::new(t), els: Box::new(f) }, ty)
             }
-            ExprKind::Cast { ty, expr } if ty.name == "bool" && ty.pointers == 0 => {
+            ExprKind::Cast { ty, expr } if ty.name == "bool" && ty.pointers == 0 && ty.array.is_none() && ty.of.is_none() => {
                 let inner = self.expr(expr)?;
                 return self.truth(inner, span);
             }
             ExprKind::Cast { ty, expr } => {
+                if ty.array.is_some() {
+                    let inner = self.expr(expr)?;
+                    let inner = self.value(inner)?;
+                    return self.array_cast(ty, &inner, span).unwrap_or_else(|| {
+                        Err(self.error(SemaError::TypeMismatch { span, message: format!("`{}` cannot be cast to `{ty}`", inner.ty), label: "not an integer or array".into() }))
+                    });
+                }
                 let target = self.type_spec(ty)?;
                 let inner = self.expr(expr)?;
+                let inner = if inner.ty.is_array() { self.value(inner)? } else { inner };
+                if let Some(cast) = self.array_cast(ty, &inner, span) {
+                    return cast;
+                }
                 self.expect_int(&inner, &format!("only integers and pointers can be cast to {target}"))?;
                 // A pointer cast to another pointer keeps its address space (curtask stays a
                 // kernel pointer in a uprobe); an integer becomes a pointer of the probe's.
@@ -423,6 +437,7 @@ impl Checker<'_> {
                 let p = self.expr(inner)?;
                 return self.deref(p, span);
             }
+            ExprKind::AddrOf(target) => return self.address_of(target, span),
             ExprKind::SizeofType(t) => (hir::ExprKind::Int(self.size_of_spec(t)?), Type::U64),
             ExprKind::TypeOf(t) => return Err(self.error(SemaError::NotAValue { span, what: format!("the type `{t}`") })),
             ExprKind::Block(stmts) => return self.block_value(stmts, span),
@@ -434,7 +449,8 @@ impl Checker<'_> {
                     let e = self.value(c?)?;
                     elems.push(e);
                 }
-                let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>()));
+                // Integers keep their width: a tuple is laid out as a C struct, as in bpftrace.
+                let ty = Type::Tuple(TupleTy::new(&elems.iter().map(|e| e.ty).collect::<Vec<_>>()));
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Record(fields) => {
@@ -452,7 +468,7 @@ impl Checker<'_> {
                     let e = self.expr(value)?;
                     elems.push(self.value(e)?);
                 }
-                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty.stored()).collect::<Vec<_>>(), &names));
+                let ty = Type::Tuple(TupleTy::record(&elems.iter().map(|e| e.ty).collect::<Vec<_>>(), &names));
                 (hir::ExprKind::Tuple(elems), ty)
             }
             ExprKind::Field { base, field, .. } => {
@@ -664,6 +680,9 @@ impl Checker<'_> {
                 let [arg] = args else {
                     return Err(self.arg_count(span, name, "a type or an expression", args.len()));
                 };
+                if let Some(n) = self.size_of_named(arg) {
+                    return Ok(hir::Expr { kind: hir::ExprKind::Int(n?), ty: Type::U64, span });
+                }
                 let e = self.expr(arg)?;
                 let n = self.size_of(e.ty, e.span)?;
                 Ok(hir::Expr { kind: hir::ExprKind::Int(n), ty: Type::U64, span })

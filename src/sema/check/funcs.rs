@@ -553,7 +553,7 @@ impl Checker<'_> {
             Some(n @ (1 | 2 | 4)) => n * 8,
             _ => 64,
         };
-        let ty = match self.type_spec(&ast::TypeSpec { name: format!("uint{bits}"), pointers: 1, span })? {
+        let ty = match self.type_spec(&ast::TypeSpec { name: format!("uint{bits}"), pointers: 1, span, ..Default::default() })? {
             Type::Ptr { to, .. } => Type::Ptr { to, user: true },
             t => t,
         };

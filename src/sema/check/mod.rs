@@ -3,6 +3,7 @@
 //! twice: the first walk only learns map signatures, the second builds the HIR and keeps its
 //! errors.
 
+mod casts;
 mod comptime;
 pub(crate) mod config;
 mod ctypes;

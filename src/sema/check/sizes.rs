@@ -40,6 +40,12 @@ impl<'k> Checker<'k> {
     }
 
     pub(super) fn size_of_ctype(&mut self, t: CType, span: Span) -> Checked<u64> {
+        if let Some(ty) = super::casts::pointee_value(t.id) {
+            return self.size_of(ty, span);
+        }
+        if t.id >= SYNTHETIC_INT && t.id & 0xff_0000 != 0 {
+            return Ok(8);
+        }
         if t.id >= SYNTHETIC_INT {
             return Ok(u64::from(t.id & 0xff) / 8);
         }
@@ -67,8 +73,12 @@ impl<'k> Checker<'k> {
 
     /// `sizeof(struct x)`: unlike a cast, a struct type without `*` is fine here.
     pub(super) fn size_of_spec(&mut self, t: &ast::TypeSpec) -> Checked<u64> {
-        if t.pointers > 0 {
+        if t.pointers > 0 && t.array.is_none() {
             return Ok(8);
+        }
+        if t.array.is_some() || t.of.is_some() {
+            let ty = self.type_spec(t)?;
+            return self.size_of(ty, t.span);
         }
         if let Some(int) = builtin_int(&t.name) {
             return self.size_of(int, t.span);
