@@ -597,8 +597,13 @@ impl<'k> Checker<'k> {
         Ok(hir::Expr { kind: hir::ExprKind::ByteAt { buf: Box::new(base), offset: 8 + i as usize }, ty: Type::Int { bits: 8, signed: false }, span })
     }
 
-    /// `*ptr`
+    /// `*ptr`; `*n` of an integer reads an integer of n's own width at address n (in the
+    /// probe's address space), as bpftrace does (`*kaddr("avenrun")`, loads.bt).
     pub(super) fn deref(&mut self, ptr: hir::Expr, span: Span) -> Checked<hir::Expr> {
+        if let Type::Int { bits: bits @ (8 | 16 | 32 | 64), signed } = ptr.ty {
+            let user = self.user_probe();
+            return self.value_at(ptr.retyped(Type::U64), synthetic("", bits, signed).id, user, span);
+        }
         let Type::Ptr { to, user } = ptr.ty else {
             return Err(self.error(SemaError::TypeMismatch {
                 span: ptr.span,
