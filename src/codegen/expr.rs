@@ -334,10 +334,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
-            ExprKind::ReadStr { ptr, len } => {
+            ExprKind::ReadStr { ptr, len, pad } => {
                 let size = e.ty.size();
-                let buf = bb.stack_buffer(size, "str")?;
-                self.read_str(ptr, len.as_deref(), buf, size)?;
+                let room = size + usize::from(*pad);
+                let buf = bb.stack_buffer(room, "str")?;
+                self.read_str(ptr, len.as_deref(), buf, room)?;
                 Val::Str(buf, size)
             }
             ExprKind::StrNcmp { a, b, n } => {
@@ -393,8 +394,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         })
     }
 
-    /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` + 1 bytes
-    /// with the NUL, never more than the buffer.
     /// `a` (of `an` bytes) up to its NUL, then `b`, into a new zeroed string of `n` bytes:
     /// two string reads, the second at where the first stopped. The verifier checks that
     /// read's largest offset with its largest size, which never come together (the room
@@ -418,6 +417,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         Ok(dst)
     }
 
+    /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
+    /// the NUL, never more than the buffer.
     fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
         let bb = self.bb;
         let p = self.expr(ptr)?.int()?;
@@ -425,9 +426,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             None => bb.const_i64(size as u64),
             Some(l) => {
                 let l = self.expr(l)?.int()?;
-                let with_nul = bb.b.build_int_add(l, bb.const_i64(1), "len")?;
-                let fits = bb.b.build_int_compare(IntPredicate::ULT, with_nul, bb.const_i64(size as u64), "fits")?;
-                bb.b.build_select(fits, with_nul, bb.const_i64(size as u64), "n")?.into_int_value()
+                let fits = bb.b.build_int_compare(IntPredicate::ULT, l, bb.const_i64(size as u64), "fits")?;
+                bb.b.build_select(fits, l, bb.const_i64(size as u64), "n")?.into_int_value()
             }
         };
         bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
@@ -696,7 +696,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
                 Ok(())
             }
-            ExprKind::ReadStr { ptr, len } => {
+            // A padded read needs its extra byte, which the slot has not: it goes through a
+            // buffer of its own below.
+            ExprKind::ReadStr { ptr, len, pad: false } => {
                 bb.memset_zero(slot, slot_len as u64)?;
                 self.read_str(ptr, len.as_deref(), slot, e.ty.size().min(slot_len))
             }

@@ -67,11 +67,12 @@ impl Checker<'_> {
             let ty = Type::Str(p.len() + 1);
             return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
         }
-        // `str($1, n)` of a parameter given as text: its first n bytes.
+        // `str($1, n)` of a parameter given as text: its first n - 1 bytes, as a read of n
+        // bytes with the NUL.
         if let [ast::Expr { kind: ExprKind::Positional(n), .. }, l] = args {
             if let (Some(p), Some(len)) = (self.param(*n).filter(|p| super::expr::parse_param_int(p).is_none()), self.constant(l)) {
                 let mut text = p.to_string();
-                let keep = (len.max(0) as usize).min(text.len());
+                let keep = (len.max(1) as usize - 1).min(text.len());
                 let keep = (0..=keep).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
                 text.truncate(keep);
                 let ty = Type::Str(text.len() + 1);
@@ -85,19 +86,21 @@ impl Checker<'_> {
         };
         let ptr = self.expr(ptr)?;
         self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
-        let (size, len) = match len {
-            None => (self.config.max_strlen, None),
+        // As bpftrace: a length counts the NUL (`str(p, 5)` keeps 4 bytes), and a string read
+        // whole keeps up to `max_strlen` bytes, printed with the trailer when it filled them.
+        let (size, len, pad) = match len {
+            None => (self.config.max_strlen, None, true),
             Some(l) => match self.constant(l) {
                 // A constant length sizes the buffer: the string and its NUL.
-                Some(n) if n >= 0 => ((n as usize + 1).min(MAX_STR_LEN), None),
+                Some(n) if n >= 0 => ((n as usize).clamp(1, MAX_STR_LEN), None, false),
                 _ => {
                     let l = self.expr(l)?;
                     self.expect_int(&l, "a string length is an integer")?;
-                    (self.config.max_strlen, Some(Box::new(l)))
+                    (self.config.max_strlen, Some(Box::new(l)), true)
                 }
             },
         };
-        Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr), len }, ty: Type::Str(size), span })
+        Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr), len, pad }, ty: Type::Str(size), span })
     }
 
     /// `strncmp(a, b, n)` with a constant `n`.
@@ -652,7 +655,7 @@ impl Checker<'_> {
                 // A `char *` (or a tracepoint's `char *` field) is read as `str()` reads it.
                 let pointer = matches!(a.ty, Type::Ptr { .. }) || (a.ty.is_int() && matches!(a.kind, hir::ExprKind::TracepointField(_)));
                 let a = if pointer {
-                    hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty: Type::Str(self.config.max_strlen), span }
+                    hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None, pad: true }, ty: Type::Str(self.config.max_strlen), span }
                 } else {
                     a
                 };
