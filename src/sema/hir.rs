@@ -324,6 +324,18 @@ pub enum Stmt {
         locals: std::ops::Range<VarId>,
         captured: Vec<VarId>,
     },
+    /// `for ($i : start..end) body` whose bounds are known only at run time: a `bpf_loop`
+    /// callback run `end - start` times (none when that is not positive), with `var` set to
+    /// `start` plus the step's index; `locals` and `captured` as in `ForMap`. Constant bounds
+    /// make a plain `Loop` instead.
+    ForRange {
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        body: Vec<Stmt>,
+        locals: std::ops::Range<VarId>,
+        captured: Vec<VarId>,
+    },
     Break,
     Continue,
     /// Leaves the probe.
@@ -375,7 +387,7 @@ pub fn count_statements(stmts: &[Stmt]) -> usize {
                 Stmt::Block(b) => count_statements(b),
                 Stmt::If { then, els, .. } => count_statements(then) + count_statements(els),
                 Stmt::Loop { body, step, .. } => count_statements(body) + count_statements(step),
-                Stmt::ForMap { body, .. } => count_statements(body),
+                Stmt::ForMap { body, .. } | Stmt::ForRange { body, .. } => count_statements(body),
                 _ => 0,
             }
         })

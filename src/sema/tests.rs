@@ -668,6 +668,16 @@ fn constructs_the_kernel_cannot_run_are_named() {
     ));
 }
 
+/// A `for` range with bounds known only at run time is a bpf_loop callback: refused on a
+/// kernel without bpf_loop, while constant bounds (folded) stay an inline loop there.
+#[test]
+fn a_run_time_range_needs_bpf_loop() {
+    use crate::features::Feature;
+    let mut kernel = fixture();
+    kernel.3 = vec![Feature::Loop];
+    insta::assert_snapshot!(check_with(r#"BEGIN { @n = 3; for ($i : (1 + 1)..(2 * 4)) { print($i); } for ($j : 0..@n) { print($j); } }"#, &kernel));
+}
+
 #[test]
 fn script_c_definitions_type_casts_fields_and_enumerators() {
     insta::assert_snapshot!(check(

@@ -238,6 +238,9 @@ impl Checker<'_> {
         let (start, end) = (start?, end?);
         self.expect_int(&start, "a range starts at an integer")?;
         self.expect_int(&end, "a range ends at an integer")?;
+        if super::comptime::fold(&start).is_none() || super::comptime::fold(&end).is_none() {
+            return self.for_range_callback(var, start, end, body);
+        }
         self.scopes.push(HashMap::new());
         let result = (|| {
             let i = self.declare_var(var, Type::I64)?;
@@ -259,6 +262,27 @@ impl Checker<'_> {
         })();
         self.end_scope();
         result
+    }
+
+    /// A range whose bounds are known only at run time (`0..@n`): the verifier cannot bound
+    /// an inline loop over it, so the body is a `bpf_loop` callback, as bpftrace's, with the
+    /// variables it shares with the probe captured as a `for ($kv : @map)` body's are.
+    fn for_range_callback(&mut self, var: &ast::Ident, start: hir::Expr, end: hir::Expr, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
+        let span = start.span.to(end.span);
+        self.require(Feature::Loop, span, "a `for` range with bounds known only at run time")?;
+        self.scopes.push(HashMap::new());
+        let first_local = self.vars.len();
+        self.map_loops.push((first_local, Default::default()));
+        let result = self.declare_var(var, Type::I64).map(|i| {
+            self.loop_depth += 1;
+            let body = self.block(body);
+            self.loop_depth -= 1;
+            (i, body)
+        });
+        let (_, captured) = self.map_loops.pop().unwrap_or_default();
+        self.end_scope();
+        let (i, body) = result?;
+        Ok(hir::Stmt::ForRange { var: i, start, end, body, locals: first_local..self.vars.len(), captured: captured.into_iter().collect() })
     }
 
     /// `for ($kv : @map) body`: `$kv` is `(key, value)` of each entry (the key a tuple when
