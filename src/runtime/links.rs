@@ -51,7 +51,7 @@ impl Links {
         let mut links = Links::default();
         let attachable = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).count();
         let _progress = super::progress::Progress::start("attaching probes", attachable);
-        for p in programs {
+        for p in attach_order(programs) {
             if !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. }) {
                 super::progress::advance();
             }
@@ -126,6 +126,20 @@ impl Links {
         }
         Ok(links)
     }
+}
+
+/// The order to attach `programs` in: theirs, except that uprobes and kprobes go in reverse
+/// among themselves. The kernel runs the handlers of several uprobes (or kprobes) on one
+/// place newest first (each new consumer goes to the head of the place's list), so attached
+/// in reverse they run in the script's order, as bpftrace's do.
+fn attach_order(programs: &[ProgramMeta]) -> Vec<&ProgramMeta> {
+    let stacked = |p: &ProgramMeta| matches!(p.attach, Attach::Uprobe { .. } | Attach::Kprobe { .. });
+    let mut order: Vec<&ProgramMeta> = programs.iter().collect();
+    let places: Vec<usize> = (0..programs.len()).filter(|&i| stacked(&programs[i])).collect();
+    for (&slot, &from) in places.iter().zip(places.iter().rev()) {
+        order[slot] = &programs[from];
+    }
+    order
 }
 
 /// Most threads that close attachments at once.
