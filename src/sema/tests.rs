@@ -537,6 +537,13 @@ fn macro_without_parameters_is_called_by_its_bare_name() {
     insta::assert_snapshot!(check("BEGIN { if depth { @d = depth; } quit; } macro depth() { 3 } macro quit() { exit(); }"));
 }
 
+/// A macro named as a builtin stands for it only at its own arity: `cpu()` stays the builtin,
+/// while a function macro of another name and arity is still refused.
+#[test]
+fn macro_named_as_a_builtin_keeps_the_builtin_at_other_arities() {
+    insta::assert_snapshot!(check(r#"macro cpu(x) { x } macro twice(x) { x + x } BEGIN { @a = cpu("hi"); @b = cpu(); @c = cpu; @d = twice(); }"#));
+}
+
 #[test]
 fn tuple_key_is_the_same_key_as_its_elements() {
     insta::assert_snapshot!(check(
