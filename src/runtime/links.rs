@@ -128,12 +128,13 @@ impl Links {
     }
 }
 
-/// The order to attach `programs` in: theirs, except that uprobes and kprobes go in reverse
-/// among themselves. The kernel runs the handlers of several uprobes (or kprobes) on one
-/// place newest first (each new consumer goes to the head of the place's list), so attached
-/// in reverse they run in the script's order, as bpftrace's do.
+/// The order to attach `programs` in: theirs, except that uprobes (and uretprobes, USDT),
+/// kprobes and fentry/fexit go in reverse among themselves. The kernel runs several of these
+/// on one place newest first (a new uprobe consumer, kprobe or trampoline program goes to the
+/// head of the place's list), so attached in reverse they run in the script's order, as
+/// bpftrace's do (it reverses the same kinds; kretprobes it leaves in order).
 fn attach_order(programs: &[ProgramMeta]) -> Vec<&ProgramMeta> {
-    let stacked = |p: &ProgramMeta| matches!(p.attach, Attach::Uprobe { .. } | Attach::Kprobe { .. });
+    let stacked = |p: &ProgramMeta| matches!(p.attach, Attach::Uprobe { .. } | Attach::Kprobe { ret: false, .. } | Attach::Fentry { .. });
     let mut order: Vec<&ProgramMeta> = programs.iter().collect();
     let places: Vec<usize> = (0..programs.len()).filter(|&i| stacked(&programs[i])).collect();
     for (&slot, &from) in places.iter().zip(places.iter().rev()) {
