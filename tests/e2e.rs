@@ -16,6 +16,7 @@
 //! EXIT 1                             expected exit status (default 0)
 //! SETUP shell command                run before rtrace starts ($RTRACE is the binary)
 //! WORKLOAD shell command             run once the probes are attached, then SIGINT
+//!                                    ($RTRACE_PID is the tracer's pid)
 //! TIMEOUT 10                         seconds (default 10)
 //! CMD command args                   passed as `-c 'command args'` (rtrace ends when it exits)
 //! REQUIRES key | no-key              run only where `rtrace --info` says the kernel has
@@ -232,7 +233,7 @@ fn run_case(bin: &Path, root: &Path, c: &Case, stats: &VerifierStats) -> Result<
             }
         }
         std::thread::sleep(Duration::from_millis(100 * slow));
-        let st = Command::new("sh").arg("-c").arg(w).status().expect("workload runs");
+        let st = Command::new("sh").arg("-c").arg(w).env("RTRACE_PID", child.id().to_string()).status().expect("workload runs");
         if !st.success() {
             // Never leave a tracer running behind a failed test.
             let _ = child.kill();

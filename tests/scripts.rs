@@ -1,6 +1,9 @@
 //! Scripts users copy: every one-liner in docs/one-liners.md and every tool in
 //! examples/tools/ compiles (`--dry-run`) against this kernel, and each one this machine can
 //! run runs for a moment and stops cleanly on Ctrl-C. One that stops working fails the build.
+//! A tool refused only because this kernel lacks what it names (a function, a module's
+//! function, a tracepoint, a kernel variable; `KERNEL_ABSENCE`) is reported, with the reason,
+//! as not on this kernel: the tools are bpftrace's, written for every kernel.
 //!
 //! Running needs root and BPF, as the end-to-end tests do; RTRACE_SKIP_E2E=1 skips these.
 
@@ -111,6 +114,45 @@ fn check_script(bin: &str, args: &[String], can_run: bool, stats: &VerifierStats
     }
 }
 
+/// rtrace's diagnostics that say this kernel lacks what a script names, as (code, words of the
+/// headline): a kernel function that is absent or not traceable (a module not loaded, such as
+/// md; a function renamed or inlined), a wildcard no kernel function matches, a tracepoint, a
+/// kernel symbol (kallsyms without CONFIG_KALLSYMS_ALL lists no variables), kprobes.
+const KERNEL_ABSENCE: &[(&str, &str)] = &[
+    ("E0221", "no kernel function `"),
+    ("E0203", "no kernel function matches `"),
+    ("E0203", "this kernel has no "),
+    ("E0204", "does not exist on this kernel"),
+    ("E0208", "no kernel symbol `"),
+    ("E0220", "no kprobes on this kernel"),
+];
+
+/// When every error of a refused script is one of `KERNEL_ABSENCE`: each one's headline and
+/// label, the reason the script is not for this kernel (it is for another, where these exist).
+/// None when any error is rtrace's own, or the failure was not a refusal to compile.
+fn not_on_this_kernel(failure: &str) -> Option<Vec<String>> {
+    let mut reasons = Vec::new();
+    let mut lines = failure.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("error[") else { continue };
+        let (code, headline) = rest.split_once("]: ")?;
+        if !KERNEL_ABSENCE.iter().any(|(c, words)| *c == code && headline.contains(words)) {
+            return None;
+        }
+        // The label is the text after the carets under the span, before the next diagnostic.
+        let mut label = None;
+        while let Some(next) = lines.next_if(|l| !l.starts_with("error") && !l.starts_with("warning")) {
+            let carets = next.split_once('│').map(|(_, r)| r.trim_start()).filter(|r| r.starts_with('^'));
+            label = label.or_else(|| carets.map(|r| r.trim_start_matches('^').trim().to_string()));
+        }
+        reasons.push(match label {
+            Some(l) if !l.is_empty() => format!("{code} {headline} ({l})"),
+            _ => format!("{code} {headline}"),
+        });
+    }
+    (!reasons.is_empty() && failure.contains(": does not compile:")).then_some(reasons)
+}
+
 fn require_root() -> bool {
     if std::env::var("RTRACE_SKIP_E2E").as_deref() == Ok("1") {
         eprintln!("RTRACE_SKIP_E2E=1: scripts skipped");
@@ -143,13 +185,13 @@ fn every_tool_compiles_and_the_runnable_ones_run() {
         let can_run = host_can_run(&machine, &[text]);
         match check_script(bin, &[p.display().to_string()], can_run, &stats) {
             Ok(r) => ran += usize::from(r),
-            // loads.bt reads a kernel variable, which has no address on a kernel whose
-            // kallsyms lists functions only (this host): refused, saying so (the VM runs it).
-            Err(e) if e.contains("CONFIG_KALLSYMS_ALL") && !machine.has(Feature::KallsymsAll) => {
-                eprintln!("not on this kernel: {e}");
-                refused += 1;
-            }
-            Err(e) => failures.push(e),
+            Err(e) => match not_on_this_kernel(&e) {
+                Some(reasons) => {
+                    eprintln!("not on this kernel: {}: {}", p.display(), reasons.join("; "));
+                    refused += 1;
+                }
+                None => failures.push(e),
+            },
         }
     }
     eprintln!("tools: {} compiled, {refused} refused by this kernel, {ran} ran here", paths.len() - failures.len() - refused);

@@ -13,8 +13,8 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 /// How long processes rtrace ends get between SIGTERM and SIGKILL.
@@ -32,54 +32,74 @@ pub struct HeldChild {
 impl HeldChild {
     pub fn spawn(argv: &[String]) -> io::Result<HeldChild> {
         let (program, args) = runnable_command(argv)?;
+        // Everything the child needs is made before the fork: after it, the child may only
+        // make async-signal-safe calls (rtrace may have threads).
+        let path = if program.contains('/') { std::path::PathBuf::from(program) } else { super::find_on_path(program).unwrap_or_default() };
+        let cstr = |s: &[u8]| CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "-c: a word holds a NUL byte"));
+        let path = cstr(path.as_os_str().as_bytes())?;
+        let words = std::iter::once(program).chain(args).map(|w| cstr(w.as_bytes())).collect::<io::Result<Vec<_>>>()?;
+        let mut word_ptrs: Vec<*const libc::c_char> = words.iter().map(|w| w.as_ptr()).collect();
+        word_ptrs.push(std::ptr::null());
+        let exec_failed = format!("rtrace: -c: cannot run `{program}`\n");
         // SAFETY: prctl with an integer argument; it only sets a flag of this process.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 returns.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 just returned these descriptors; nothing else owns them.
-        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let (r, w) = (read_end.as_raw_fd(), write_end.as_raw_fd());
-        // `sh` waits on fd 3 for the release, then execs the command in its own place: the pid
-        // (`cpid`) stays the same. Without a release (rtrace is gone) it exits instead. (std's
-        // spawn waits for the exec, so the hold cannot sit in a pre_exec hook.)
-        let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg("read _ <&3 || exit 125; exec 3<&-; exec \"$0\" \"$@\"").arg(program).args(args);
+        let (release_read, release_write) = pipe()?;
+        let (ready_read, ready_write) = pipe()?;
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
-        // SAFETY: runs in the forked child before exec and only makes async-signal-safe calls:
-        // the read end becomes fd 3 (dup2 clears close-on-exec), the write end is closed, and
-        // the child asks for SIGTERM when rtrace dies (checking it did not die already).
-        unsafe {
-            command.pre_exec(move || {
-                if libc::dup2(r, 3) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                libc::close(w);
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) < 0 || libc::getppid() != parent {
-                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
+        // SAFETY: fork; the child below only makes async-signal-safe system calls on memory
+        // prepared before the fork, and ends in exec or _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
         }
-        let child = command.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot run `{program}`: {e}")))?;
-        drop(read_end);
-        // Waited for by pid (`reap`), never through `child`: the std handle is only dropped.
-        let pid = child.id() as libc::pid_t;
+        if pid == 0 {
+            // The child, held here rather than in a shell, so that nothing runs as `cpid` between
+            // the release and the exec but the exec itself (a shell's own start-up made system
+            // calls a script counted as the command's). It asks for SIGTERM when rtrace dies
+            // (checking it did not die already), tells rtrace it is ready, waits for the release
+            // (end of file instead: rtrace is gone, so it exits), and execs with the signal state
+            // a spawned process gets (empty mask, SIGPIPE at its default: rtrace ignores it).
+            // SAFETY: async-signal-safe calls only; see above.
+            unsafe {
+                libc::close(release_write.as_raw_fd());
+                libc::close(ready_read.as_raw_fd());
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) < 0 || libc::getppid() != parent {
+                    libc::_exit(125);
+                }
+                libc::write(ready_write.as_raw_fd(), b"r".as_ptr().cast(), 1);
+                libc::close(ready_write.as_raw_fd());
+                let mut byte = 0u8;
+                if libc::read(release_read.as_raw_fd(), (&raw mut byte).cast(), 1) != 1 {
+                    libc::_exit(125);
+                }
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::execv(path.as_ptr(), word_ptrs.as_ptr());
+                libc::write(2, exec_failed.as_ptr().cast(), exec_failed.len());
+                libc::_exit(127);
+            }
+        }
+        drop((release_read, ready_write));
+        // Held until the child is ready: its own calls before the hold are all made before any
+        // probe is attached. End of file without the byte: it has exited already.
+        let mut byte = 0u8;
+        // SAFETY: a one-byte read into a local from a pipe we own.
+        let ready = unsafe { libc::read(ready_read.as_raw_fd(), (&raw mut byte).cast(), 1) } == 1;
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if pidfd < 0 {
-            let e = io::Error::last_os_error();
+        if !ready || pidfd < 0 {
+            let e = if ready { io::Error::last_os_error() } else { io::Error::new(io::ErrorKind::Other, format!("cannot run `{program}`: rtrace's child ended before the command started")) };
             end_descendants();
             return Err(e);
         }
         // SAFETY: the kernel just returned this descriptor.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-        Ok(HeldChild { pid, release: Some(write_end), pidfd, status: None })
+        Ok(HeldChild { pid, release: Some(release_write), pidfd, status: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -134,6 +154,17 @@ impl HeldChild {
         self.release = None;
         end_descendants();
     }
+}
+
+/// A pipe whose ends close on exec.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 returns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just returned these descriptors; nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 impl Drop for HeldChild {

@@ -59,7 +59,8 @@ fi
 # The newest image package of the kernel version; downloaded once, kept unpacked. The e2e
 # mode also needs its modules from the package. apt-get reads the release's package list
 # from a source list of its own (the host's mirror, the release's suite), with its own state.
-if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && [ ! -d kernel/x/lib/modules ]; }; then
+# Debian 13 ships the modules under /usr/lib/modules (merged /usr), older releases under /lib.
+if [ ! -f vmlinuz ] || { [ -n "$e2e" ] && [ ! -d kernel/x/lib/modules ] && [ ! -d kernel/x/usr/lib/modules ]; }; then
     mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)
     [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
     [ -n "$mirror" ] || { echo "no Debian mirror in the apt sources" >&2; exit 1; }
@@ -101,22 +102,36 @@ if [ -n "${RTRACE_RUNNER:-}" ]; then
 fi
 if [ -n "$e2e" ]; then
     # The modules that mount the host's root: virtio-pci and 9p, in dependency order.
-    modules=$(echo kernel/x/lib/modules/*/kernel)
+    modules=$(echo kernel/x/lib/modules/*/kernel kernel/x/usr/lib/modules/*/kernel | tr ' ' '\n' | grep -v '\*' | head -1)
     mkdir -p initramfs/modules
     for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
         drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
         fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
         # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs): a module
         # the kernel does not have is built in or not needed there.
-        [ -f "$modules/$m.ko" ] || continue
-        cp "$modules/$m.ko" initramfs/modules/
+        # Debian 13 compresses its modules with xz; busybox's insmod takes them plain.
+        if [ -f "$modules/$m.ko" ]; then
+            cp "$modules/$m.ko" initramfs/modules/
+        elif [ -f "$modules/$m.ko.xz" ]; then
+            xz -dc "$modules/$m.ko.xz" > "initramfs/modules/${m##*/}.ko"
+        else
+            continue
+        fi
         echo "${m##*/}" >> initramfs/modules/order
     done
     # The suite runs chrooted into the host's root, with the guest's own /proc, /sys, /dev
     # and a fresh /tmp. RTRACE_E2E_SLOW stretches its waits and timeouts for TCG.
     cat > initramfs/e2e.sh <<E2E
 set -u
-for m in \$(cat /modules/order); do insmod /modules/\$m.ko || echo "VM-E2E insmod \$m failed"; done
+# In passes: kernels order the dependencies of these differently (6.12's 9pnet needs netfs).
+left=\$(cat /modules/order)
+for pass in 1 2 3 4; do
+    again=""
+    for m in \$left; do insmod /modules/\$m.ko 2>/dev/null || again="\$again \$m"; done
+    left=\$again
+    [ -z "\$left" ] && break
+done
+[ -z "\$left" ] || echo "VM-E2E insmod failed:\$left"
 ip link set lo up
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host || { echo "VM-E2E-EXIT 125"; exit; }
