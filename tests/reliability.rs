@@ -472,6 +472,24 @@ fn the_command_or_process_exiting_ends_the_trace_with_nothing_left() {
     assert_nothing_left(&before, &seen, Some(&tag), "-p process exited");
 }
 
+#[test]
+fn a_uprobe_multi_link_is_detached_when_the_trace_ends() {
+    // A wildcard over functions of this test's own binary: one uprobe_multi link, no perf event.
+    let Some(_) = machine(&["uprobes", "uprobe_multi"]) else { return };
+    let exe = std::env::current_exe().expect("the test binary");
+    let prog = format!("uprobe:{}:*reliability*a_uprobe_multi_link* {{ @calls[func] = count(); }}", exe.display());
+    let before = existing();
+    let run = Run::start(traced(&["-e", &prog]), Stdout::Collect);
+    let links = run.seen.iter().filter(|o| o.0 == Kind::Link).count();
+    assert!(links == 1 && run.perf_events == 0, "one uprobe_multi link and no perf event once attached: {links} links, {} perf events", run.perf_events);
+    run.signal(libc::SIGINT);
+    let seen = run.seen.clone();
+    let (status, _, err) = run.finish(30);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains(" more: "), "the wildcard is one program: {err}");
+    assert_nothing_left(&before, &seen, None, "uprobe_multi link");
+}
+
 /// Waits (at most 30 s) until process `pid` blocks opening a FIFO for writing.
 fn wait_on_fifo(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -101,6 +101,19 @@ pub enum Attach {
         offset: u64,
         ret: bool,
     },
+    /// Kprobes (or kretprobes) on several kernel functions, one kprobe_multi link: the
+    /// attach cookie of `functions[i]` is `i`.
+    KprobeMulti {
+        functions: Vec<String>,
+        ret: bool,
+    },
+    /// Uprobes (or uretprobes) at several file offsets of one binary, one uprobe_multi link:
+    /// the attach cookie of `offsets[i]` is `i`.
+    UprobeMulti {
+        path: String,
+        offsets: Vec<u64>,
+        ret: bool,
+    },
     /// fentry (or fexit) on a kernel function: a BPF trampoline, by the function's BTF id.
     Fentry {
         function: String,
@@ -142,6 +155,18 @@ pub enum Attach {
         period: u64,
         frequency: bool,
     },
+}
+
+impl Attach {
+    /// How many functions (or places) this attaches to: the members of a multi-attach link,
+    /// otherwise one. "Attached N probes" counts them, as bpftrace does.
+    pub fn functions(&self) -> usize {
+        match self {
+            Attach::KprobeMulti { functions, .. } => functions.len(),
+            Attach::UprobeMulti { offsets, .. } => offsets.len(),
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

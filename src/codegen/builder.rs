@@ -57,6 +57,8 @@ pub enum Helper {
     KtimeGetTaiNs = 208,
     MapLookupPercpuElem = 195,
     Loop = 181,
+    GetFuncIp = 173,
+    GetAttachCookie = 174,
 }
 
 /// When a ring buffer record wakes the reader: see `BpfBuilder::ringbuf_output`.

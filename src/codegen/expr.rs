@@ -461,22 +461,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[buf.into(), bb.const_i64(16).into()])?;
                 return Ok(Val::Str(buf, 16));
             }
+            Builtin::Func if !self.multi.is_empty() => return self.multi_func(),
             Builtin::Func => {
                 let size = b.ty().size();
                 // Each attach point is its own program, so the name is a constant.
-                let name = match &self.attach.kind {
-                    AttachKind::Kprobe { function, .. } => function.clone(),
-                    // `uprobe:BINARY:NAME`, where BINARY is the path as the script wrote it (it
-                    // ends in the file's name) and a demangled NAME may hold colons.
-                    AttachKind::Uprobe { path, .. } => {
-                        let file = format!("{}:", path.rsplit('/').next().unwrap_or(path));
-                        let name = &self.attach.name;
-                        name.find(&file).map_or(name.as_str(), |at| &name[at + file.len()..]).to_string()
-                    }
-                    _ => self.attach.name.rsplit(':').next().unwrap_or_default().to_string(),
-                };
+                let name = super::multi::func_name(self.attach);
                 return Ok(Val::Str(bb.global_string(&name, size, "func")?, size));
             }
+            Builtin::FuncAddr if !self.multi.is_empty() => self.multi_func_ip()?,
             Builtin::FuncAddr => match &self.attach.kind {
                 AttachKind::Kprobe { address, .. } | AttachKind::Fentry { address, .. } => bb.const_i64(address.unwrap_or(0)),
                 _ => return Err(internal("a function address outside kprobe and fentry")),

@@ -14,6 +14,7 @@ mod loops;
 mod map_loop;
 mod map_read;
 pub mod maps;
+mod multi;
 mod probe;
 mod stmt;
 mod strings;

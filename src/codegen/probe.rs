@@ -44,6 +44,9 @@ pub struct Lower<'ctx, 'm, 'p> {
     /// Inside a `for ($kv : @map)` body: the word of the caller's context block that `return`
     /// sets, so the caller leaves the probe after the loop.
     pub returned: Option<PointerValue<'ctx>>,
+    /// In a multi-attach program (`multi.rs`), `func` of each attach point by the link's
+    /// cookie; empty otherwise.
+    pub multi: Vec<String>,
 }
 
 /// Where `args.FIELD` is read from.
@@ -80,6 +83,7 @@ impl<'ctx, 'm, 'p> Lower<'ctx, 'm, 'p> {
             probe_name: None,
             pinned: Vec::new(),
             returned: None,
+            multi: Vec::new(),
             filter_pid: options.filter_pid,
             portable: options.portable,
             loops: Vec::new(),
@@ -179,8 +183,11 @@ pub fn lower_probe<'ctx>(
 ) -> R<Vec<ProgramMeta>> {
     let probe = &program.probes[probe_index];
     let mut metas = Vec::new();
+    for group in &probe.multi {
+        metas.push(super::multi::lower_group(ctx, module, maps, program, probe_index, group, options)?);
+    }
     for (ap_index, ap) in probe.attach.iter().enumerate() {
-        if fused.contains(&(probe_index, ap_index)) {
+        if fused.contains(&(probe_index, ap_index)) || probe.multi.iter().any(|g| g.contains(&ap_index)) {
             continue;
         }
         let (prefix, section, attach) = match &ap.kind {

@@ -75,7 +75,7 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
     }
     // Every tracepoint is still there (the ones whose fields the script reads were checked
     // with their fields).
-    let kprobes = meta.programs.iter().any(|p| matches!(p.attach, Attach::Kprobe { .. }));
+    let kprobes = meta.programs.iter().any(|p| matches!(p.attach, Attach::Kprobe { .. } | Attach::KprobeMulti { .. }));
     let functions: Option<std::collections::HashSet<&str>> =
         if kprobes { kernel.kernel_functions().map(|all| all.iter().map(String::as_str).collect()) } else { None };
     if kprobes && !kernel.kprobes_available() {
@@ -88,6 +88,11 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             }
             Attach::Kprobe { function, .. } if functions.as_ref().is_some_and(|f| !f.contains(function.as_str())) => {
                 problems.push(format!("kernel function `{function}` does not exist on this kernel ({})", p.probe_name))
+            }
+            Attach::KprobeMulti { functions: wanted, .. } => {
+                for function in wanted.iter().filter(|w| functions.as_ref().is_some_and(|f| !f.contains(w.as_str()))) {
+                    problems.push(format!("kernel function `{function}` does not exist on this kernel ({})", p.probe_name))
+                }
             }
             _ => {}
         }

@@ -49,8 +49,12 @@ impl Links {
         missing: MissingProbes,
     ) -> Result<Links, RuntimeError> {
         let mut links = Links::default();
-        let attachable = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).count();
-        let _progress = super::progress::Progress::start("attaching probes", attachable);
+        // Counted as bpftrace counts them: a multi-attach program once per function.
+        let attachable: usize = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).map(|p| p.attach.functions()).sum();
+        // What ftrace can trace now, for kprobe_multi links (read on first use).
+        let mut traceable: Option<Option<std::collections::HashSet<&str>>> = None;
+        let steps = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).count();
+        let _progress = super::progress::Progress::start("attaching probes", steps);
         for p in attach_order(programs) {
             if !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. }) {
                 super::progress::advance();
@@ -76,6 +80,14 @@ impl Links {
                     Some(libc::EINVAL) => format!("{e}: a probe that calls override() can only attach to functions on the kernel's error-injection list (ALLOW_ERROR_INJECTION, e.g. syscalls); `{function}` is not one"),
                     _ => e.to_string(),
                 }),
+                Attach::KprobeMulti { functions, ret } => {
+                    let traceable = traceable.get_or_insert_with(|| tracefs.kernel_functions().map(|f| f.iter().map(String::as_str).collect()));
+                    super::multi::kprobe_multi(prog, functions, *ret, traceable.as_ref()).map(|(link, left_out)| {
+                        links.skipped += left_out;
+                        vec![link]
+                    })
+                }
+                Attach::UprobeMulti { path, offsets, ret } => super::multi::uprobe_multi(prog, path, offsets, *ret, pid).map(|link| vec![link]),
                 Attach::Iter { .. } => sys::iter_open(prog, super::loader::BPF_TRACE_ITER)
                     .map(|(link, iter)| {
                         links.iterators.push(iter);
@@ -111,7 +123,7 @@ impl Links {
                 // On an error `links` is dropped, which detaches everything attached so far.
                 Err(message) if missing == MissingProbes::Error => return Err(error(message)),
                 Err(message) => {
-                    links.skipped += 1;
+                    links.skipped += p.attach.functions();
                     if links.skipped == attachable {
                         return Err(match attachable {
                             1 => error(message),
@@ -134,7 +146,9 @@ impl Links {
 /// head of the place's list), so attached in reverse they run in the script's order, as
 /// bpftrace's do (it reverses the same kinds; kretprobes it leaves in order).
 fn attach_order(programs: &[ProgramMeta]) -> Vec<&ProgramMeta> {
-    let stacked = |p: &ProgramMeta| matches!(p.attach, Attach::Uprobe { .. } | Attach::Kprobe { ret: false, .. } | Attach::Fentry { .. });
+    let stacked = |p: &ProgramMeta| {
+        matches!(p.attach, Attach::Uprobe { .. } | Attach::UprobeMulti { .. } | Attach::Kprobe { ret: false, .. } | Attach::KprobeMulti { ret: false, .. } | Attach::Fentry { .. })
+    };
     let mut order: Vec<&ProgramMeta> = programs.iter().collect();
     let places: Vec<usize> = (0..programs.len()).filter(|&i| stacked(&programs[i])).collect();
     for (&slot, &from) in places.iter().zip(places.iter().rev()) {

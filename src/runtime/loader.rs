@@ -158,7 +158,7 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Tracepoint { .. } => BPF_PROG_TYPE_TRACEPOINT,
         Attach::Bench { .. } => BPF_PROG_TYPE_XDP,
         Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } | Attach::ArmedWatchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
-        Attach::Uprobe { .. } | Attach::Kprobe { .. } => BPF_PROG_TYPE_KPROBE,
+        Attach::Uprobe { .. } | Attach::Kprobe { .. } | Attach::KprobeMulti { .. } | Attach::UprobeMulti { .. } => BPF_PROG_TYPE_KPROBE,
         Attach::Fentry { .. } | Attach::Iter { .. } => BPF_PROG_TYPE_TRACING,
     }
 }
@@ -171,6 +171,8 @@ fn attach_target(attach: &Attach) -> sys::LoadTarget {
             sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id }
         }
         Attach::Iter { btf_id, .. } => sys::LoadTarget { expected_attach_type: BPF_TRACE_ITER, attach_btf_id: *btf_id },
+        Attach::KprobeMulti { .. } => sys::LoadTarget { expected_attach_type: super::multi::BPF_TRACE_KPROBE_MULTI, attach_btf_id: 0 },
+        Attach::UprobeMulti { .. } => sys::LoadTarget { expected_attach_type: super::multi::BPF_TRACE_UPROBE_MULTI, attach_btf_id: 0 },
         _ => sys::LoadTarget::default(),
     }
 }

@@ -17,6 +17,7 @@ pub mod kernel;
 mod links;
 pub mod live;
 mod loader;
+mod multi;
 pub mod metrics;
 mod object;
 pub mod output;

@@ -264,7 +264,15 @@ pub fn prog_load(
         attr.func_info = f.records.as_ptr() as u64;
         attr.func_info_cnt = f.records.len() as u32;
     }
-    bpf(BPF_PROG_LOAD, &mut attr).map(owned)
+    // The verifier gives up with EAGAIN when a signal arrives while it works (Ctrl-C during a
+    // long load, a child's SIGCHLD): the handler has run by then, so load again, as libbpf does.
+    let mut tries = 0;
+    loop {
+        match bpf(BPF_PROG_LOAD, &mut attr) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 5 => tries += 1,
+            r => return r.map(owned),
+        }
+    }
 }
 
 /// Attaches a raw_tp program to a raw tracepoint; closing the returned link detaches it.

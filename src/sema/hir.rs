@@ -144,6 +144,9 @@ pub struct Probe {
     pub vars: Vec<Type>,
     /// The `args` fields the probe reads (codegen decides from them how `args` can be read).
     pub args_fields: std::collections::BTreeSet<String>,
+    /// Attach points (indices into `attach`) attached together by one kprobe_multi or
+    /// uprobe_multi link, each group one program (`sema/multi.rs`).
+    pub multi: Vec<Vec<usize>>,
     pub span: Span,
 }
 

@@ -10,6 +10,7 @@ pub mod glob;
 pub mod hir;
 mod list;
 mod macros;
+mod multi;
 mod process;
 pub mod reference;
 

@@ -109,6 +109,23 @@ run_traced kprobe_kretprobe_pair_measures_latency '^@calls: [1-9][0-9]*$' readfi
 run_traced kretprobe_func_is_a_ksym '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
     'BEGIN { @name[0] = ksym(0); } kretprobe:vfs_read { @name[tid] = func; @[@name[tid]] = count(); }'
 
+# A wildcard over several functions is one kprobe_multi link where the kernel has it (5.18+),
+# one perf event each on 5.10. `func` is the function that fired (bpf_get_func_ip), for
+# kprobes and kretprobes; -v names the one program of the link ("... and N more").
+run_traced kprobe_wildcard_func_is_the_function_that_fired '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
+    'kprobe:vfs_rea* { @[func] = count(); }'
+if grep -q 'kprobe_multi: yes' /tmp/info; then
+    check kprobe_wildcard_is_one_kprobe_multi_program 'verifier: kprobe:vfs_rea[^ ]* and [0-9]+ more' /tmp/out
+else
+    check kprobe_wildcard_without_kprobe_multi_is_one_program_each 'verifier: kprobe:vfs_read: ' /tmp/out
+fi
+run_traced kretprobe_wildcard_func_and_retval '^@\[vfs_read, true\]: [1-9][0-9]*$' readfile \
+    'kretprobe:vfs_rea* { @[func, (int64)retval >= 0] = count(); }'
+# Hundreds of functions attach, and detach when the trace ends.
+run_traced kprobe_wildcard_over_hundreds_of_functions '^Attached [1-9][0-9][0-9]+ probes$' readfile \
+    'kprobe:tcp_* { @ = count(); }'
+check kprobe_wildcard_over_hundreds_of_functions_ends_and_prints '^@: [0-9]+$' /tmp/out
+
 # do_execve does not exist on 6.1: the error names what to use instead.
 rtrace -e 'kprobe:do_execve { @ = count(); }' > /tmp/out 2>&1
 check missing_function_names_alternatives 'tracepoint:syscalls:sys_enter_execve' /tmp/out

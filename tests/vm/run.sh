@@ -13,7 +13,9 @@
 # whole end-to-end suite instead of cases.sh: it mounts this host's root read-only over
 # virtio-9p and runs the suite chrooted into it, so the cases find the compilers, shells and
 # binaries they use at their usual paths. The guest prints the suite's output, then
-# `VM-E2E-EXIT status`.
+# `VM-E2E-EXIT status`. E2E_TEST_BINARY may be any program the host can run (bench/run's
+# figure 7 passes bench/vm_kprobes.py); RTRACE_VM_ARGS replaces its arguments (default
+# `--test-threads=1 --nocapture`).
 #
 # Installs qemu-system-x86, busybox-static and cpio when missing, builds an initramfs holding
 # busybox, rtrace and its shared libraries and tests/vm/cases.sh, boots it under TCG (KVM
@@ -105,9 +107,10 @@ if [ -n "$e2e" ]; then
     modules=$(echo kernel/x/lib/modules/*/kernel kernel/x/usr/lib/modules/*/kernel | tr ' ' '\n' | grep -v '\*' | head -1)
     mkdir -p initramfs/modules
     for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
-        drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
-        fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
-        # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs): a module
+        drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci fs/netfs/netfs fs/fscache/fscache \
+        net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+        # Kernels split these differently (5.10 has no virtio_pci_*_dev nor netfs; 6.12's 9pnet
+        # needs netfs, 6.1's fscache needs netfs): a module
         # the kernel does not have is built in or not needed there.
         # Debian 13 compresses its modules with xz; busybox's insmod takes them plain.
         if [ -f "$modules/$m.ko" ]; then
@@ -147,7 +150,7 @@ mount -t devtmpfs dev /host/dev
 mount -t tmpfs tmpfs /host/run
 # From the repository, as cargo runs tests: cases name their files relative to it.
 chroot /host /bin/sh -c "cd $root && exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/tmp RTRACE_E2E_BIN=$root/target/vm-e2e/rtrace RTRACE_E2E_SLOW=${RTRACE_E2E_SLOW:-8} RTRACE_E2E_FILTER=${RTRACE_E2E_FILTER:-} $e2e --test-threads=1 --nocapture"
+    HOME=/tmp RTRACE_E2E_BIN=$root/target/vm-e2e/rtrace RTRACE_E2E_SLOW=${RTRACE_E2E_SLOW:-8} RTRACE_E2E_FILTER=${RTRACE_E2E_FILTER:-} $e2e ${RTRACE_VM_ARGS:---test-threads=1 --nocapture}"
 echo "VM-E2E-EXIT \$?"
 E2E
     suite="sh /e2e.sh"

@@ -199,6 +199,9 @@ impl Checker<'_> {
                 {
                     return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                 }
+                if name == "func" && !self.map_loops.is_empty() {
+                    self.reads_site = true;
+                }
                 if name == "func" && self.attach.iter().all(|a| matches!(a.kind, AttachKind::Kprobe { .. } | AttachKind::Fentry { .. })) {
                     self.reads_func_addr = true;
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(Builtin::FuncAddr), ty: Type::Ksym, span });
@@ -225,7 +228,10 @@ impl Checker<'_> {
                         let b = self.pid_builtin(*b == Builtin::Tid, false);
                         (hir::ExprKind::Builtin(b), b.ty())
                     }
-                    Some((_, b)) => (hir::ExprKind::Builtin(*b), b.ty()),
+                    Some((_, b)) => {
+                        self.reads_site |= *b == Builtin::Probe;
+                        (hir::ExprKind::Builtin(*b), b.ty())
+                    }
                     None if enumerator().is_some() => match enumerator() {
                         Some((value, ty)) => (hir::ExprKind::Int(value as u64), Type::Enum(ty)),
                         None => return Err(Reported),

@@ -598,6 +598,7 @@ impl Checker<'_> {
                 label: "in a uretprobe".into(),
             }));
         }
+        self.reads_site = true;
         let bias = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::LoadBias), ty: Type::U64, span };
         let constant = constant.retyped(Type::U64);
         Ok(hir::Expr { kind: hir::ExprKind::Binary { op: ast::BinOp::Add, lhs: Box::new(bias), rhs: Box::new(constant) }, ty, span })

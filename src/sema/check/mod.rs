@@ -297,6 +297,10 @@ pub(super) struct Checker<'k> {
     args_fields: BTreeSet<String>,
     /// The current probe reads `func` as its function's address (kprobe, fentry).
     reads_func_addr: bool,
+    /// The current probe reads something that names its attach point (`probe`, `uaddr`'s
+    /// load bias, `func` in a map loop's callback): its attach points are not grouped into
+    /// one multi-attach program (`sema/multi.rs`).
+    reads_site: bool,
     /// Every attach point of the current probe resolved; if not, its error is reported and
     /// provider-specific checks (`args`, `argN`) stay quiet.
     attach_resolved: bool,
@@ -324,6 +328,7 @@ impl Checker<'_> {
             self.attach_resolved = *resolved;
             self.args_fields.clear();
             self.reads_func_addr = false;
+            self.reads_site = false;
             let predicate = probe.predicate.as_ref().and_then(|p| {
                 let e = self.expr(p).ok()?;
                 self.expect_int(&e, "a predicate must be an integer condition").ok()?;
@@ -331,7 +336,13 @@ impl Checker<'_> {
             });
             let body = self.block(&probe.body);
             let mut aps = aps.clone();
-            if self.reads_func_addr {
+            let (multi, features) = match (self.reads_site, self.kernel) {
+                (false, Some(kernel)) => super::multi::groups(&aps, |f| kernel.has(f)),
+                _ => Default::default(),
+            };
+            self.required.extend(features);
+            // A grouped kprobe's `func` is `bpf_get_func_ip`; the others' are looked up.
+            if self.reads_func_addr && multi.iter().map(Vec::len).sum::<usize>() < aps.len() {
                 self.resolve_function_addresses(&mut aps);
             }
             probes.push(hir::Probe {
@@ -340,6 +351,7 @@ impl Checker<'_> {
                 body,
                 vars: std::mem::take(&mut self.vars),
                 args_fields: std::mem::take(&mut self.args_fields),
+                multi,
                 span: probe.span,
             });
         }
