@@ -35,8 +35,6 @@ pub enum Helper {
     GetCurrentCgroupId = 80,
     GetJiffies64 = 118,
     ProbeReadStr = 45,
-    /// The legacy `bpf_probe_read`, for kernel or user memory as `ProbeReadStr` is.
-    ProbeRead = 4,
     OverrideReturn = 58,
     SendSignal = 109,
     SkbOutput = 111,

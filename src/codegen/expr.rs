@@ -334,10 +334,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
-            ExprKind::ReadStr { ptr, len, pad } => {
+            ExprKind::ReadStr { ptr, len } => {
                 let size = e.ty.size();
                 let buf = bb.stack_buffer(size, "str")?;
-                self.read_str(ptr, len.as_deref(), *pad, buf, size)?;
+                self.read_str(ptr, len.as_deref(), buf, size)?;
                 Val::Str(buf, size)
             }
             ExprKind::StrNcmp { a, b, n } => {
@@ -670,9 +670,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
                 Ok(())
             }
-            ExprKind::ReadStr { ptr, len, pad } => {
+            ExprKind::ReadStr { ptr, len } => {
                 bb.memset_zero(slot, slot_len as u64)?;
-                self.read_str(ptr, len.as_deref(), *pad, slot, e.ty.size().min(slot_len))
+                self.read_str(ptr, len.as_deref(), slot, e.ty.size().min(slot_len))
             }
             _ => {
                 let v = self.expr(e)?;

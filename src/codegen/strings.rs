@@ -20,37 +20,19 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
-    /// the NUL, never more than the buffer. With `pad`, a string that filled the buffer (its
-    /// NUL in the last byte) gets that byte read again as it is in memory, which is not the
-    /// NUL when the string goes on: the value then has no NUL and prints with the trailer, as
-    /// bpftrace's read of one byte more than `max_strlen` gives, without the extra byte.
-    pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, pad: bool, dst: PointerValue<'ctx>, size: usize) -> R<()> {
+    /// the NUL, never more than the buffer.
+    pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
         let bb = self.bb;
         let p = self.expr(ptr)?.int()?;
-        let (n, longer) = match len {
-            None => (bb.const_i64(size as u64), None),
+        let n = match len {
+            None => bb.const_i64(size as u64),
             Some(l) => {
                 let l = self.expr(l)?.int()?;
                 let fits = bb.b.build_int_compare(IntPredicate::ULT, l, bb.const_i64(size as u64), "fits")?;
-                let n = bb.b.build_select(fits, l, bb.const_i64(size as u64), "n")?.into_int_value();
-                (n, Some(bb.b.build_int_compare(IntPredicate::UGT, l, bb.const_i64(size as u64), "longer")?))
+                bb.b.build_select(fits, l, bb.const_i64(size as u64), "n")?.into_int_value()
             }
         };
-        let read = bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
-        if pad && size > 0 {
-            let filled = bb.b.build_int_compare(IntPredicate::EQ, read, bb.const_i64(size as u64), "filled")?;
-            let filled = match longer {
-                Some(longer) => bb.b.build_and(filled, longer, "filled")?,
-                None => filled,
-            };
-            bb.if_then(filled, |s| {
-                let last = (size - 1) as u64;
-                // SAFETY: `last` is inside the `size` bytes of `dst`.
-                let at = unsafe { s.b.build_in_bounds_gep(s.ctx.i8_type(), dst, &[s.const_i64(last)], "last")? };
-                let from = s.b.build_int_add(p, s.const_i64(last), "from")?;
-                s.helper(Helper::ProbeRead, &[at.into(), s.const_i64(1).into(), from.into()]).map(|_| ())
-            })?;
-        }
+        bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
         Ok(())
     }
 

@@ -503,14 +503,10 @@ pub enum ExprKind {
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::artifact::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
-    /// at most `len` bytes with its NUL when given (clamped to the buffer). With `pad` the read
-    /// may fill one byte more, which the value leaves off: a string of `ty`'s size or longer
-    /// then has no NUL in the value, which prints it with the truncation trailer (bpftrace's
-    /// `pad_max_strlen`).
+    /// at most `len` bytes with its NUL when given (clamped to the buffer).
     ReadStr {
         ptr: Box<Expr>,
         len: Option<Box<Expr>>,
-        pad: bool,
     },
     /// `strlen(s)`: bytes before the first NUL.
     StrLen(Box<Expr>),

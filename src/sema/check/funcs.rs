@@ -113,21 +113,20 @@ impl Checker<'_> {
         };
         let ptr = self.expr(ptr)?;
         self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
-        // As bpftrace: a length counts the NUL (`str(p, 5)` keeps 4 bytes), and a string read
-        // whole keeps up to `max_strlen` bytes, printed with the trailer when it filled them.
-        let (size, len, pad) = match len {
-            None => (self.config.max_strlen, None, true),
+        // As bpftrace: a length counts the NUL (`str(p, 5)` keeps 4 bytes).
+        let (size, len) = match len {
+            None => (self.config.max_strlen, None),
             Some(l) => match self.constant(l) {
                 // A constant length sizes the buffer: the string and its NUL.
-                Some(n) if n >= 0 => ((n as usize).clamp(1, MAX_STR_LEN), None, false),
+                Some(n) if n >= 0 => ((n as usize).clamp(1, MAX_STR_LEN), None),
                 _ => {
                     let l = self.expr(l)?;
                     self.expect_int(&l, "a string length is an integer")?;
-                    (self.config.max_strlen, Some(Box::new(l)), true)
+                    (self.config.max_strlen, Some(Box::new(l)))
                 }
             },
         };
-        Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr), len, pad }, ty: Type::Str(size), span })
+        Ok(hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(ptr), len }, ty: Type::Str(size), span })
     }
 
     /// `strncmp(a, b, n)` with a constant `n`.
@@ -687,7 +686,7 @@ impl Checker<'_> {
                 // A `char *` (or a tracepoint's `char *` field) is read as `str()` reads it.
                 let pointer = matches!(a.ty, Type::Ptr { .. }) || (a.ty.is_int() && matches!(a.kind, hir::ExprKind::TracepointField(_)));
                 let a = if pointer {
-                    hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None, pad: true }, ty: Type::Str(self.config.max_strlen), span }
+                    hir::Expr { kind: hir::ExprKind::ReadStr { ptr: Box::new(a), len: None }, ty: Type::Str(self.config.max_strlen), span }
                 } else {
                     a
                 };
