@@ -67,6 +67,51 @@ Examples:
 Reference: docs/probes.md, docs/builtins.md and docs/functions.md (generated from the
 compiler's own tables); one-liners: docs/one-liners.md.";
 
+/// clap's help with bpftrace's `USAGE:` heading on a line of its own (tools and tests look
+/// for it), the usage indented below it as clap indents its second line.
+pub const HELP_TEMPLATE: &str = "{before-help}{about-with-newline}\nUSAGE:\n       {usage}\n\n{all-args}{after-help}";
+
+/// Prints a command-line error (or the help, or the version) as clap does, with the usage
+/// under the same `USAGE:` heading as the help.
+pub fn print_usage_error(e: &clap::Error) {
+    use std::io::IsTerminal;
+    let to_stdout = matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
+    let terminal = if to_stdout { std::io::stdout().is_terminal() } else { std::io::stderr().is_terminal() };
+    let rendered = e.render();
+    let text = if terminal { rendered.ansi().to_string() } else { rendered.to_string() };
+    let text = if to_stdout { text } else { text.replacen("Usage:", "USAGE:\n      ", 1) };
+    let _ = if to_stdout { write!(std::io::stdout(), "{text}") } else { write!(std::io::stderr(), "{text}") };
+}
+
+/// `-- --help` after a script: the named options it reads with `getopt`, one a line with
+/// its description, under bpftrace's `HINT:` line.
+pub fn script_options_help(options: &[rtrace::sema::hir::NamedOption]) -> String {
+    if options.is_empty() {
+        return "HINT: the script reads no named options (getopt)".to_string();
+    }
+    let lines = options.iter().map(|o| if o.description.is_empty() { format!("--{}", o.name) } else { format!("--{}: {}", o.name, o.description) });
+    std::iter::once("HINT: expected program options:".to_string()).chain(lines).collect::<Vec<_>>().join("\n")
+}
+
+/// The warning for an attach point `missing_probes = warn` skipped, in bpftrace's words
+/// (`stdin:1:5-20: WARNING: No matches for tracepoint a:b. Skipping.`), its source line
+/// underlined, then rtrace's reason; None for a warning of another kind.
+pub fn skipped_attach_point(w: &rtrace::sema::SemaError, src: &str, locate: impl Fn(rtrace::span::Span) -> String) -> Option<String> {
+    if !w.is_missing_attach_point() {
+        return None;
+    }
+    let d = w.to_diagnostic();
+    let range = d.labels.first()?.range.clone();
+    let raw = src.get(range.clone())?;
+    let (kind, rest) = raw.split_once(':')?;
+    let kind = rtrace::sema::reference::provider(kind).unwrap_or(kind);
+    let at = rtrace::span::Span { start: range.start as u32, end: range.end as u32, ..Default::default() };
+    let mut lines = vec![format!("{}: WARNING: No matches for {kind} {rest}. Skipping.", locate(at))];
+    lines.extend(rtrace::diagnostics::underlined(src, range.start, range.end));
+    lines.push(format!("why: {}", d.message));
+    Some(lines.join("\n"))
+}
+
 pub const FMT_EXAMPLES: &str = "\
 Examples:
   rtrace fmt script.bt            print it formatted

@@ -276,6 +276,19 @@ pub fn one_of(items: &[String]) -> String {
     }
 }
 
+/// The source line holding byte `start` of `text`, and below it `~` under `start..end` (to
+/// the end of the line when the range goes on), as bpftrace shows the site of a problem met
+/// while tracing.
+pub fn underlined(text: &str, start: usize, end: usize) -> Vec<String> {
+    let start = start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[line_start..line_end];
+    let from = text[line_start..start].chars().count();
+    let width = text[start..end.clamp(start, line_end)].chars().count().max(1);
+    vec![line.to_string(), format!("{}{}", " ".repeat(from), "~".repeat(width))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,3 +314,4 @@ mod tests {
         insta::assert_snapshot!(render("BEGIN { printf(\"%d\\n\", nope); }", &[(23..27, "not a builtin")]));
     }
 }
+

@@ -75,6 +75,7 @@ features! {
     TestRun => "prog_test_run", Probes, "5.10", "running raw tracepoint programs once (BEGIN, END)";
     Kprobes => "kprobes", Probes, "4.1", "kprobes (CONFIG_KPROBES)";
     KprobeMulti => "kprobe_multi", Probes, "5.18", "kprobe_multi links (many functions in one attach)";
+    KprobeSession => "kprobe_session", Probes, "6.10", "kprobe session links (one program on a function's entry and return)";
     Uprobes => "uprobes", Probes, "4.3", "uprobes";
     UprobeMulti => "uprobe_multi", Probes, "6.6", "uprobe_multi links";
     Trampolines => "trampolines", Probes, "5.5", "BPF trampolines (fentry, fexit)";
@@ -119,6 +120,7 @@ pub const BPFTRACE_NAMES: &[(&str, &[Feature])] = &[
     ("send_signal", &[Feature::SendSignal]),
     ("iter", &[Feature::Iterators]),
     ("kprobe_multi", &[Feature::KprobeMulti]),
+    ("kprobe_session", &[Feature::KprobeSession]),
     ("uprobe_multi", &[Feature::UprobeMulti]),
     ("skboutput", &[Feature::Trampolines, Feature::PerfEventArray]),
     ("get_func_ip", &[Feature::FuncIp]),

@@ -61,4 +61,14 @@ impl KernelInfo for LiveKernel {
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
         LiveKernel::usdt_probes(self, binary)
     }
+    fn kernel_modules(&self) -> Option<Vec<String>> {
+        // Those with BTF, and those /proc/modules lists (none when the kernel has no module
+        // support: then it has none loaded).
+        let btf = std::fs::read_dir("/sys/kernel/btf").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "vmlinux");
+        let listed = std::fs::read_to_string("/proc/modules").unwrap_or_default();
+        let mut names: Vec<String> = btf.chain(listed.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string)).collect();
+        names.sort();
+        names.dedup();
+        Some(names)
+    }
 }

@@ -9,6 +9,7 @@ use clap::Parser;
 use rtrace::diagnostics::{emit, Diag, Files, ToDiagnostic};
 use rtrace::{codegen, parser, runtime, sema};
 
+mod cli_list;
 mod cli_tools;
 
 #[derive(Parser, Debug)]
@@ -18,6 +19,7 @@ mod cli_tools;
     about = "A high-level tracing language for Linux (bpftrace's language, compiled by LLVM to BPF)",
     after_help = cli_tools::EXAMPLES_SHORT,
     after_long_help = cli_tools::EXAMPLES,
+    help_template = cli_tools::HELP_TEMPLATE,
     args_conflicts_with_subcommands = true,
     disable_help_subcommand = true
 )]
@@ -104,6 +106,11 @@ struct Cli {
     /// Output buffering: `line` (the default), `full` or `none`.
     #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = ["line", "full", "none"])]
     buffering: String,
+
+    /// Report a map read of a key the map does not hold (the read is 0) at its source site,
+    /// the first time each site meets one, as bpftrace's -k does.
+    #[arg(short = 'k')]
+    helper_errors: bool,
 
     /// Allow functions that change the system: `system`, `signal`.
     #[arg(long = "unsafe")]
@@ -255,7 +262,7 @@ fn run() -> ExitCode {
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            cli_tools::print_usage_error(&e);
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
                 _ => ExitCode::from(1),
@@ -278,22 +285,9 @@ fn run() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if cli.list {
-        use std::io::Write;
-        let pattern = cli.args.first().map_or("*", String::as_str);
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let lines = {
-            let _progress = runtime::progress::Progress::start("listing", 0);
-            let kernel = runtime::LiveKernel::open();
-            match cli.pid {
-                Some(pid) => sema::list_process_probes(&kernel, pid, pattern, verbose),
-                None => sema::list_probes(&kernel, pattern, verbose),
-            }
-        };
-        for line in lines {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-        return ExitCode::SUCCESS;
+        let includes = parser::Includes { headers: cli.include.clone(), dirs: cli.include_dirs.clone() };
+        let arg = cli.args.first().map(String::as_str);
+        return cli_list::list(cli_list::ListArgs { program: cli.program.as_deref(), arg, pid: cli.pid, verbose, includes });
     }
     let emit_what = match cli.emit.as_deref() {
         None => None,
@@ -416,22 +410,38 @@ fn run() -> ExitCode {
             probe_filter: cli.probe_filter.clone(),
             dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
             pid: cli.pid,
+            helper_errors: cli.helper_errors,
         };
         let mut program = match sema::analyse_with(&script, &kernel, &sema_options) {
             Ok(p) => p,
             Err(errs) => return Err(fail(errs.iter().map(|e| e.to_diagnostic()).collect())),
         };
-        emit(&files, &program.warnings.iter().map(|w| w.to_skipped_warning()).collect::<Vec<_>>());
         // bpftrace names a -e program `stdin` in its messages, and ends the range at the column
         // after the call.
         use codespan_reporting::files::Files as _;
         let shown_name = if cli.program.is_some() { "stdin".to_string() } else { files.name(file).map(|n| n.to_string()).unwrap_or_default() };
-        program.locate_messages(|at| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
+        let locate = |at: rtrace::span::Span| match (files.location(file, at.start as usize), files.location(file, at.end as usize)) {
             (Ok(a), Ok(b)) => format!("{shown_name}:{}:{}-{}", a.line_number, a.column_number, b.column_number),
             _ => shown_name.clone(),
-        });
-        if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.contains(n)) {
-            let known = if program.options.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", program.options.join(", --")) };
+        };
+        // An attach point `missing_probes = warn` skipped is told as bpftrace tells it (its
+        // line is grepped for); other warnings are diagnostics.
+        for w in &program.warnings {
+            match cli_tools::skipped_attach_point(w, &src, locate) {
+                Some(text) if rtrace::diagnostics::warnings_shown() => rtrace::diagnostics::stderr_line(&text),
+                Some(_) => {}
+                None => emit(&files, &[w.to_skipped_warning()]),
+            }
+        }
+        program.locate_messages_in_context(locate, |at| rtrace::diagnostics::underlined(&src, at.start as usize, at.end as usize));
+        // `-- --help`: the script's options, as bpftrace lists them.
+        if named.iter().any(|(n, _)| n == "help") && !program.options.iter().any(|o| o.name == "help") {
+            eprintln!("{}", cli_tools::script_options_help(&program.options));
+            return Err(ExitCode::from(1));
+        }
+        if let Some((unknown, _)) = named.iter().find(|(n, _)| !program.options.iter().any(|o| o.name == *n)) {
+            let names: Vec<&str> = program.options.iter().map(|o| o.name.as_str()).collect();
+            let known = if names.is_empty() { "it reads none".to_string() } else { format!("it reads --{}", names.join(", --")) };
             eprintln!("error: the script has no option --{unknown} ({known} with getopt)");
             return Err(ExitCode::from(1));
         }

@@ -11,7 +11,8 @@
 //! ...                                trailing blanks and blank lines
 //! ~~~
 //! EXPECT_REGEX regex                 some stdout line must match
-//! STDERR text                        stderr must contain this text
+//! STDERR text                        stderr must contain this text (`STDERR ~~~`: the
+//!                                    lines up to `~~~`)
 //! NOT_STDERR text                    stderr must not contain this text
 //! EXIT 1                             expected exit status (default 0)
 //! SETUP shell command                run before rtrace starts ($RTRACE is the binary)
@@ -114,6 +115,8 @@ fn parse_cases(path: &Path) -> Vec<Case> {
                 c.expect = Some(body.join("\n"));
             }
             "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
+            // `STDERR ~~~`: the lines up to `~~~`, one after the other.
+            "STDERR" if rest == "~~~" => c.stderr.push(lines.by_ref().take_while(|l| *l != "~~~").collect::<Vec<_>>().join("\n")),
             "STDERR" => c.stderr.push(rest.to_string()),
             "NOT_STDERR" => c.not_stderr.push(rest.to_string()),
             "EXIT" => c.exit = rest.trim().parse().expect("EXIT takes a number"),

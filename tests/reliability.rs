@@ -644,7 +644,7 @@ fn a_full_map_counts_every_update_it_refused() {
     assert_eq!(status.code(), Some(0), "{err}");
     let printed = out.lines().filter(|l| l.starts_with("@m[")).count();
     assert_eq!(printed, room as usize, "the map holds its {room} keys");
-    let warning = format!("WARNING: {} map updates failed", keys - room);
+    let warning = format!("WARNING: Map full; can't update element: {} map updates failed", keys - room);
     assert!(err.contains(&warning), "expected {warning:?}: {err}");
     eprintln!("RELIABILITY full map: {keys} keys into a map of {room}: {printed} printed, \"{warning}\"");
 }

@@ -71,6 +71,11 @@ pub enum PrintfAction {
     /// (which `Program::locate_messages` puts at the front of the format) and `ERROR:` or
     /// `WARNING:`.
     Message { error: bool, at: Span },
+    /// A problem met while tracing at a source site (a division by 0, an array index out of
+    /// bounds, with `-k` a map read of a missing key): the text to stderr after the site's
+    /// location and `WARNING:`, then its source line underlined, as bpftrace prints them
+    /// (`Program::locate_messages` writes all of it into the format). Each site is told once.
+    SiteWarning { at: Span },
 }
 
 /// What a map holds, which decides both its BPF layout and how it is printed.

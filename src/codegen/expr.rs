@@ -10,7 +10,7 @@ use super::maps::slot_size;
 use super::probe::Lower;
 use crate::abi::pt_regs;
 use crate::parser::ast::{BinOp, UnaryOp};
-use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place};
+use crate::sema::hir::{AttachKind, Builtin, Expr, ExprKind, Place, SiteWarning};
 use crate::sema::Type;
 
 /// Linux errno values `bpf_get_stackid` returns negated (the same on every architecture).
@@ -40,6 +40,12 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let bb = self.bb;
         Ok(match &e.kind {
             ExprKind::Int(n) => Val::Int(bb.const_i64(*n)),
+            ExprKind::BoundsChecked { index, len, warn } => {
+                let i = self.expr(index)?.int()?;
+                let past = bb.b.build_int_compare(IntPredicate::UGE, i, bb.const_i64(*len), "past_end")?;
+                bb.if_then(past, |_| self.site_warning(Some(*warn)))?;
+                Val::Int(i)
+            }
             ExprKind::Fact(i) => {
                 // An undefined global: the loader sets its ld_imm64 to the fact's value on the
                 // running kernel (`artifact::facts`). LLVM cannot fold what it does not know.
@@ -57,7 +63,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     _ => Val::Int(bb.load_i64(slot)?),
                 }
             }
-            ExprKind::MapRead { map, keys } => self.map_read(*map, keys, e.ty)?,
+            ExprKind::MapRead { map, keys } => {
+                let warn = self.program.site_warning(e.span, SiteWarning::MissingKey);
+                self.map_read(*map, keys, e.ty, warn)?
+            }
             ExprKind::Unary { op, expr } => {
                 let v = self.expr(expr)?.int()?;
                 let wrap = |v| match e.ty {
@@ -73,7 +82,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                     }
                 })
             }
-            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs)?,
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, self.program.site_warning(e.span, SiteWarning::DivideByZero))?,
             ExprKind::Load { addr, user } => {
                 let a = self.expr(addr)?.int()?;
                 let read = if *user { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
@@ -119,7 +128,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                         (old, new)
                     }
                     Place::Map { map, keys } => {
-                        let old = self.map_read(*map, keys, Type::I64)?.int()?;
+                        let old = self.map_read(*map, keys, Type::I64, None)?.int()?;
                         let new = step(old, self.program.maps[*map].value.scalar_type())?;
                         let key = self.map_key(*map, keys, None)?;
                         let slot = bb.stack_i64("updated")?;
@@ -548,7 +557,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.if_then(found, |s| s.store_i64(p, v))
     }
 
-    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> R<Val<'ctx>> {
+    /// `warn`: the printf that tells a division by 0 at this site.
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, warn: Option<usize>) -> R<Val<'ctx>> {
         let bb = self.bb;
         if matches!(op, BinOp::And | BinOp::Or) {
             return self.short_circuit(op, lhs, rhs);
@@ -570,7 +580,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             BinOp::Add => b.build_int_add(l, r, "add")?,
             BinOp::Sub => b.build_int_sub(l, r, "sub")?,
             BinOp::Mul => b.build_int_mul(l, r, "mul")?,
-            BinOp::Div | BinOp::Mod => self.divide(l, r, signed, op == BinOp::Div)?,
+            BinOp::Div | BinOp::Mod => self.divide(l, r, signed, op == BinOp::Div, warn)?,
             BinOp::BitAnd => b.build_and(l, r, "and")?,
             BinOp::BitOr => b.build_or(l, r, "or")?,
             BinOp::BitXor => b.build_xor(l, r, "xor")?,
@@ -586,9 +596,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
-    /// counted for the warning at the end. LLVM would make it poison, which prints garbage
-    /// when the divisor is a known 0.
-    fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool) -> R<IntValue<'ctx>> {
+    /// counted for the warning at the end, and told at its site by the printf `warn`. LLVM
+    /// would make it poison, which prints garbage when the divisor is a known 0.
+    fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool, warn: Option<usize>) -> R<IntValue<'ctx>> {
         let (bb, b) = (self.bb, &self.bb.b);
         let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;
         let r = b.build_select(by_zero, bb.const_i64(1), r, "divisor")?.into_int_value();
@@ -597,7 +607,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             (false, true) => b.build_int_unsigned_div(l, r, "div")?,
             (false, false) => b.build_int_unsigned_rem(l, r, "mod")?,
         };
-        bb.if_then(by_zero, |s| s.bump_counter(self.maps.counters, crate::artifact::Counter::DividedByZero as u64))?;
+        bb.if_then(by_zero, |s| {
+            s.bump_counter(self.maps.counters, crate::artifact::Counter::DividedByZero as u64)?;
+            self.site_warning(warn)
+        })?;
         Ok(b.build_select(by_zero, bb.const_i64(1), v, "quotient")?.into_int_value())
     }
 

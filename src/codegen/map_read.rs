@@ -15,7 +15,8 @@ use crate::sema::hir::{Expr, MapValue};
 use crate::sema::Type;
 
 impl<'ctx> Lower<'ctx, '_, '_> {
-    pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type) -> R<Val<'ctx>> {
+    /// `warn`: the printf that tells a missing key at this site (`-k`).
+    pub(super) fn map_read(&mut self, map: usize, keys: &[Expr], ty: Type, warn: Option<usize>) -> R<Val<'ctx>> {
         let bb = self.bb;
         let key = self.map_key(map, keys, None)?;
         let value = self.program.maps[map].value;
@@ -24,6 +25,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
         let p = bb.map_lookup(self.maps.user[map], key)?;
         let found = bb.b.build_is_not_null(p, "found")?;
+        if warn.is_some() {
+            let missing = bb.b.build_not(found, "missing")?;
+            bb.if_then(missing, |_| self.site_warning(warn))?;
+        }
         if ty.is_buffer() {
             let n = ty.size();
             let buf = bb.stack_buffer(n, "mapstr")?;

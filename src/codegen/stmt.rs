@@ -338,6 +338,14 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.ringbuf_output(self.maps.events, buf, size, self.maps.counters, Wakeup::Batched)
     }
 
+    /// Emits the `SiteWarning` printf `warn`, if there is one.
+    pub(super) fn site_warning(&self, warn: Option<usize>) -> R<()> {
+        match warn {
+            Some(id) => self.emit_header_only(EventKind::Printf, id as u32),
+            None => Ok(()),
+        }
+    }
+
     fn emit_header_only(&self, kind: EventKind, id: u32) -> R<()> {
         let bb = self.bb;
         let buf = bb.stack_i64("event")?;

@@ -25,8 +25,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let base = bb.b.build_ptr_to_int(self.ctx_arg, bb.i64(), "record")?;
             return Ok(Val::Int(bb.b.build_int_add(base, loc, "string_at")?));
         }
-        // A pointer typed from BTF is the field's integer in the context.
-        let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
+        // A pointer or enum typed from BTF is the field's integer in the context.
+        let ty = if matches!(ty, Type::Ptr { .. } | Type::Enum(_)) { f.ty } else { ty };
         let bb = self.bb;
         if let ArgsSource::Syscall { nr, ret, slots } = &self.args {
             let Type::Int { bits, signed } = ty else {
@@ -79,7 +79,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             let loc = bb.b.build_and(word, bb.const_i64(0xffff), "data_loc")?;
             return Ok(Val::Int(bb.b.build_int_add(record, loc, "string_at")?));
         }
-        let ty = if matches!(ty, Type::Ptr { .. }) { f.ty } else { ty };
+        let ty = if matches!(ty, Type::Ptr { .. } | Type::Enum(_)) { f.ty } else { ty };
         Ok(match ty {
             Type::Str(n) => Val::Str(read(n)?, n),
             Type::Int { bits, signed } => Val::Int(bb.load_int(read(usize::from(bits / 8))?, usize::from(bits / 8), signed)?),

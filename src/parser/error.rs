@@ -29,7 +29,7 @@ pub enum ParseError {
     NotUtf8 { span: Span },
     /// E0109: expressions or blocks nested deeper than the later stages can walk.
     TooDeep { span: Span, limit: usize },
-    /// E0110: `"` without its closing `"` on the same line.
+    /// E0110: `"` without its closing `"`.
     UnterminatedString { span: Span },
     /// E0103: a C definition (`struct Foo { ... }`) that does not parse.
     CSyntax { span: Span, found: String, expected: String },
@@ -164,8 +164,8 @@ impl ToDiagnostic for ParseError {
             ParseError::UnterminatedString { span } => Diagnostic::error()
                 .with_code("E0110")
                 .with_message("a string that never ends")
-                .with_labels(vec![primary(Span { end: span.start + 1, ..*span }, "this `\"` has no closing `\"` on its line")])
-                .with_notes(vec!["help: a string ends on the line it starts on; write a newline in it as `\\n`".into()]),
+                .with_labels(vec![primary(Span { end: span.start + 1, ..*span }, "this `\"` has no closing `\"`")])
+                .with_notes(vec!["help: close the string with `\"`; write a `\"` in it as `\\\"`".into()]),
             ParseError::InvalidToken { span, invisible } => Diagnostic::error().with_code("E0101").with_message("invalid token").with_labels(vec![primary(
                 *span,
                 match invisible {

@@ -26,7 +26,9 @@ pub enum Tok {
     /// `$#`: how many positional parameters there are.
     #[token("$#")]
     ParamCount,
-    #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
+    // A string may hold a newline, as in bpftrace (`-e "$(echo ...)"` under a shell whose
+    // echo turns `\n` into one).
+    #[regex(r#""([^"\\]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice().to_string())]
     Ident(String),
@@ -531,9 +533,14 @@ impl<'s> Lexer<'s> {
         let mut segment_start = true;
         while pos < b.len() {
             let c = b[pos];
-            // A quoted part (`"ns::f(int)"`) is taken whole, colons and all.
+            // A quoted part (`"ns::f(int)"`, `"\"probe1\""`) is taken whole, colons and
+            // escaped quotes with it.
             if c == b'"' {
-                pos += self.src[pos + 1..].find('"').map_or(b.len() - pos, |n| n + 2);
+                pos += 1;
+                while pos < b.len() && b[pos] != b'"' {
+                    pos += if b[pos] == b'\\' { 2 } else { 1 };
+                }
+                pos = (pos + 1).min(b.len());
                 segment_start = false;
                 continue;
             }
@@ -609,7 +616,7 @@ impl Iterator for Lexer<'_> {
             Ok(t) => t,
             Err(()) => {
                 // Digits the integer pattern matched but could not hold; a `"` the string
-                // pattern found no end for on its line.
+                // pattern found no end for.
                 let text = &self.src[span.clone()];
                 let kind = if text.starts_with(|c: char| c.is_ascii_digit()) {
                     LexErrorKind::IntTooLarge

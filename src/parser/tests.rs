@@ -73,6 +73,16 @@ fn unterminated_body() {
 }
 
 #[test]
+fn quoted_attach_point_part_holds_escaped_quotes() {
+    insta::assert_snapshot!(ast(r#"usdt:./app:test:"\"probe1\"" { exit(); }"#));
+}
+
+#[test]
+fn string_may_hold_a_newline() {
+    insta::assert_snapshot!(ast("BEGIN { printf(\"%d\n\", 1); }"));
+}
+
+#[test]
 fn unterminated_string_points_at_its_quote() {
     insta::assert_snapshot!(err("BEGIN { printf(\"%d\\n, 1); }"));
 }

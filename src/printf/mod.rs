@@ -49,6 +49,8 @@ pub enum Conv {
     /// `%rh`: a buffer with every byte as two hex digits, separated by spaces.
     BufHexSpaced,
     Pointer,
+    /// `%gr`: GFP flags by name (`GFP_KERNEL|__GFP_ZERO`), which userspace renders.
+    GfpFlags,
 }
 
 impl Conv {
@@ -128,6 +130,10 @@ pub fn parse(fmt: &str) -> Result<Format, String> {
             Some('r') if chars.peek() == Some(&'h') => {
                 chars.next();
                 Conv::BufHexSpaced
+            }
+            Some('g') if chars.peek() == Some(&'r') => {
+                chars.next();
+                Conv::GfpFlags
             }
             Some('s' | 'r') => Conv::Str,
             Some('p') => Conv::Pointer,

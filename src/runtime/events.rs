@@ -81,6 +81,16 @@ pub struct EventSink {
     /// Watchpoints to arm (`watchpoint:FUNC+argN` reached FUNC) or remove (`unwatch`), in
     /// event order, taken by the event loop.
     pub watches: Vec<WatchChange>,
+    /// The `SiteWarning` printfs already told (each site once).
+    sites_told: std::collections::HashSet<usize>,
+    /// `%gr`'s names of this kernel's GFP flags, read from its BTF on first use.
+    gfp: std::cell::OnceCell<Option<super::gfp::Table>>,
+}
+
+/// The running kernel's GFP flag names (`%gr`), if its BTF says them.
+fn gfp_table() -> Option<super::gfp::Table> {
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+    super::gfp::table(&crate::btf::Btf::parse(data).ok()?)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +131,8 @@ impl EventSink {
             symbols: SymbolCache::default(),
             status: None,
             watches: Vec::new(),
+            sites_told: Default::default(),
+            gfp: Default::default(),
         })
     }
 
@@ -269,12 +281,14 @@ impl EventSink {
                 // A bool is `true`/`false` to `%s`.
                 // A string that fills its buffer gets the trailer (config `str_trunc_trailer`).
                 let rendered = |off: usize, ty: &Type, conv: Conv| {
-                    (ty.prints_as_text() && !matches!(ty, Type::Str(_)))
+                    conv == Conv::GfpFlags
+                        || (ty.prints_as_text() && !matches!(ty, Type::Str(_)))
                         || (ty.symbolic() && conv.wants_string())
                         || matches!(ty, Type::Str(n) if record.get(off..off + n).is_some_and(|b| !b.contains(&0)))
                 };
                 let texts: Vec<Option<String>> = if p.args.iter().zip(p.format.specs()).any(|((off, ty), s)| rendered(*off, ty, s.conv)) {
                     let symbols = self.symbols(maps);
+                    let gfp = p.format.specs().any(|s| s.conv == Conv::GfpFlags).then(|| self.gfp.get_or_init(gfp_table).as_ref()).flatten();
                     p.args
                         .iter()
                         .zip(p.format.specs().map(|s| s.conv))
@@ -282,6 +296,7 @@ impl EventSink {
                             let bytes = record.get(*off..).unwrap_or_default();
                             rendered(*off, ty, conv).then(|| match (ty, conv) {
                                 (Type::Buf(n), Conv::BufHex | Conv::BufHexSpaced) => buf_hex(*n, bytes, conv == Conv::BufHexSpaced),
+                                (_, Conv::GfpFlags) => super::gfp::format(u64_at(bytes, 0), gfp),
                                 _ => value_text(*ty, bytes, &symbols),
                             })
                         })
@@ -318,6 +333,23 @@ impl EventSink {
                         if error || crate::diagnostics::warnings_shown() {
                             self.flush();
                             crate::diagnostics::stderr_line(line.trim_end_matches('\n'));
+                        }
+                    }
+                    PrintfAction::SiteWarning { .. } => {
+                        if crate::diagnostics::warnings_shown() && self.sites_told.insert(id) {
+                            if self.options.json {
+                                let label = match p.format.segments.first() {
+                                    Some(Segment::Lit(l)) => l.as_str(),
+                                    _ => "",
+                                };
+                                // The message's first line; the source lines are for people.
+                                let first = line.lines().next().unwrap_or_default();
+                                let line = message_json(false, label, first).replacen("\"warnf\"", "\"runtime_error\"", 1);
+                                self.write(line.as_bytes());
+                            } else {
+                                self.flush();
+                                crate::diagnostics::stderr_line(line.trim_end_matches('\n'));
+                            }
                         }
                     }
                     PrintfAction::Value if self.options.json => {

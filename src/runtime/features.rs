@@ -19,6 +19,7 @@ const BPF_PROG_TYPE_TRACING: u32 = 26;
 const BPF_TRACE_FENTRY: u32 = 24;
 const BPF_TRACE_KPROBE_MULTI: u32 = 42;
 const BPF_TRACE_UPROBE_MULTI: u32 = 48;
+const BPF_TRACE_KPROBE_SESSION: u32 = 56;
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
@@ -96,6 +97,14 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
             let symbol = std::ffi::CString::new(PROBED_FUNCTION).map_err(|e| e.to_string())?;
             let symbols = [symbol.as_ptr() as u64];
             sys::link_create(prog.as_raw_fd(), BPF_TRACE_KPROBE_MULTI, [1u64 << 32, symbols.as_ptr() as u64, 0, 0, 0, 0]).map(drop).map_err(errno)
+        }
+        // A kprobe_multi link whose attach type is a session (the program runs on entry and
+        // return).
+        KprobeSession => {
+            let prog = load(BPF_PROG_TYPE_KPROBE, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_KPROBE_SESSION, attach_btf_id: 0 })?;
+            let symbol = std::ffi::CString::new(PROBED_FUNCTION).map_err(|e| e.to_string())?;
+            let symbols = [symbol.as_ptr() as u64];
+            sys::link_create(prog.as_raw_fd(), BPF_TRACE_KPROBE_SESSION, [1u64 << 32, symbols.as_ptr() as u64, 0, 0, 0, 0]).map(drop).map_err(errno)
         }
         UprobeMulti => {
             let file = ProbeFile::new()?;

@@ -13,6 +13,7 @@ mod events;
 mod facts;
 pub mod features;
 mod flamegraph;
+mod gfp;
 pub mod kernel;
 mod links;
 pub mod live;
@@ -537,7 +538,8 @@ fn report_counters(loaded: &Loaded, sink: &mut EventSink) -> Result<(), RuntimeE
     report_lost_events(loaded, sink)?;
     let failed = read_counter(loaded, sink.ncpus, Counter::FailedMapUpdates)?;
     if failed > 0 {
-        crate::diagnostics::warn(format_args!("{failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
+        // The first words are bpftrace's, which logs are grepped for.
+        crate::diagnostics::warn(format_args!("Map full; can't update element: {failed} map updates failed: a map reached its size limit (raise it with BPFTRACE_MAX_MAP_KEYS=N, config max_map_keys, or the map's `let @m = hash(N)`)"));
     }
     let reads = read_counter(loaded, sink.ncpus, Counter::FailedReads)?;
     if reads > 0 {

@@ -23,7 +23,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     let functions = || {
         file.symbols().chain(file.dynamic_symbols()).filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0).filter_map(|s| {
             let raw = s.name().ok()?;
-            Some((raw.to_string(), demangle(raw), s.address()))
+            Some((raw.to_string(), demangle(raw), s.address(), s.size()))
         })
     };
     let to_offset = |address: u64| file_offset(&file, address).ok_or_else(|| format!("address {address:#x} is not in a loadable segment of {shown}"));
@@ -35,7 +35,7 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     if symbol.contains(['*', '?', '[']) {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for (raw, demangled, address) in functions() {
+        for (raw, demangled, address, _) in functions() {
             let name = demangled.unwrap_or_else(|| raw.clone());
             if (glob_match(symbol, &raw) || glob_match(symbol, &name)) && seen.insert(address) {
                 out.push(UprobeTarget { path: shown.clone(), offset: to_offset(address)?, address, name });
@@ -51,8 +51,13 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
         Some((n, o)) => (n, parse_offset(o).ok_or_else(|| format!("`{o}` is not an offset"))?),
         None => (symbol, 0),
     };
-    let (_, _, address) =
-        functions().find(|(raw, demangled, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    let (_, _, address, size) =
+        functions().find(|(raw, demangled, _, _)| raw == name || demangled.as_deref() == Some(name)).ok_or_else(|| format!("no function `{name}` in {shown}"))?;
+    // Past the function's end is another function, or none (a symbol of size 0 has no known
+    // end). bpftrace's words.
+    if size > 0 && extra >= size {
+        return Err(format!("Offset outside the function bounds ('{name}' size is {size})"));
+    }
     let offset = to_offset(address + extra)?;
     Ok(vec![UprobeTarget { path: shown.clone(), offset, address: address + extra, name: symbol.to_string() }])
 }
@@ -167,8 +172,7 @@ pub(super) fn read_binary(path: &Path) -> Result<Vec<u8>, String> {
 /// A path as given; else a program on PATH; else a library (`libc`, `libc.so.6`).
 pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     if binary.contains('/') {
-        let p = Path::new(binary);
-        return p.canonicalize().map_err(|e| format!("cannot use {binary}: {e}"));
+        return canonical(Path::new(binary)).map_err(|e| format!("cannot use {binary}: {e}"));
     }
     if let Some(p) = super::find_on_path(binary) {
         return p.canonicalize().map_err(|e| format!("cannot use {}: {e}", p.display()));
@@ -195,6 +199,23 @@ pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     Err(format!("no binary or library `{binary}` (give a path, a program on PATH, or a library name like `libc`)"))
 }
 
+/// `path` made absolute with its links resolved, except a path into another process's root
+/// (`/proc/PID/root/usr/bin/app`: a process in another mount namespace, or chrooted), which is
+/// kept as it is once it names a file: resolving the `root` link would leave the process's
+/// mount namespace for ours, where the file is another or none.
+fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+    let mut parts = path.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let into_root = path.is_absolute()
+        && parts.next().as_deref() == Some("proc")
+        && parts.next().is_some_and(|p| p == "self" || p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.next().as_deref() == Some("root");
+    if into_root {
+        std::fs::metadata(path)?;
+        return Ok(path.to_path_buf());
+    }
+    path.canonicalize()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{read_binary, resolve};
@@ -212,6 +233,14 @@ mod tests {
         let read = read_binary(&fifo);
         let _ = std::fs::remove_dir_all(&dir);
         assert!(read.is_err_and(|e| e.ends_with("not a regular file")));
+    }
+
+    #[test]
+    fn a_path_into_a_process_root_keeps_its_root() {
+        // Resolving `/proc/self/root` would give `/bin/sh`'s path here, not through the root.
+        let sh = super::canonical(std::path::Path::new("/proc/self/root/bin/sh")).expect("sh exists");
+        assert_eq!(sh, std::path::Path::new("/proc/self/root/bin/sh"));
+        assert!(super::canonical(std::path::Path::new("/proc/self/root/no/such/file")).is_err());
     }
 
     #[test]

@@ -57,13 +57,16 @@ pub const HARDWARE_EVENTS: &[NamedEvent] = &[
 ];
 
 /// The `:`-separated parts of an attach point; a part in double quotes may hold colons
-/// (`uprobe:/bin/app:"ns::f(int)"`), and loses its quotes.
+/// (`uprobe:/bin/app:"ns::f(int)"`) and, escaped, quotes (`usdt:app:test:"\"probe1\""`, a
+/// probe named `"probe1"`), and loses its own quotes.
 pub fn split_attach_point(raw: &str) -> Vec<String> {
     let mut parts = vec![String::new()];
     let mut quoted = false;
-    for c in raw.chars() {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
         match c {
             '"' => quoted = !quoted,
+            '\\' if quoted => parts.last_mut().expect("never empty").extend(chars.next()),
             ':' if !quoted => parts.push(String::new()),
             c => parts.last_mut().expect("never empty").push(c),
         }
@@ -307,6 +310,20 @@ pub fn iterators_alone<'a>(attach: impl Iterator<Item = &'a AttachPoint>) -> Vec
         .collect()
 }
 
+/// `MODULE` of `rawtracepoint:MODULE:NAME`: `vmlinux` or a loaded module (a wildcard is
+/// not checked here).
+fn check_module(ap: &ast::AttachPoint, module: &str, kernel: &dyn KernelInfo) -> Result<(), SemaError> {
+    let Some(modules) = kernel.kernel_modules() else { return Ok(()) };
+    if module == "vmlinux" || is_glob(module) || modules.iter().any(|m| m == module) {
+        return Ok(());
+    }
+    Err(SemaError::MissingAttachPoint {
+        span: ap.span,
+        message: format!("no kernel module `{module}` is loaded"),
+        help: format!("write `rawtracepoint:vmlinux:NAME` or `rawtracepoint:NAME` for the kernel's own; loaded modules: {}", if modules.is_empty() { "none".to_string() } else { modules.join(", ") }),
+    })
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -521,7 +538,11 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         Some("rawtracepoint") => {
             // `rawtracepoint:NAME`, or `rawtracepoint:MODULE:NAME` as newer bpftrace writes it.
             let name = match parts[1..] {
-                [name] | [_, name] => name,
+                [name] => name,
+                [module, name] => {
+                    check_module(ap, module, kernel)?;
+                    name
+                }
                 _ => return Err(bad(format!("`{}` is not a raw tracepoint", ap.raw), "write `rawtracepoint:NAME`, e.g. `rawtracepoint:sched_switch`")),
             };
             let all = kernel.tracepoints();
@@ -595,10 +616,17 @@ mod tests {
         assert_eq!(list_probes(&kernel, "*execve*", false), vec!["tracepoint:syscalls:sys_enter_execve", "rawtracepoint:sys_enter_execve"]);
         assert_eq!(
             list_probes(&kernel, "software:*faults:", false),
-            vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
+            vec!["software:alignment-faults:", "software:emulation-faults:", "software:major-faults:", "software:minor-faults:", "software:page-faults:", "software:faults:"]
         );
         assert!(list_probes(&kernel, "*", false).len() > 20);
         assert!(list_probes(&kernel, "kprobe:*", false).is_empty());
+        assert_eq!(list_probes(&kernel, "profile:*", false), vec!["profile:hz:", "profile:us:", "profile:ms:", "profile:s:"]);
+    }
+
+    #[test]
+    fn quoted_parts_keep_colons_and_escaped_quotes() {
+        assert_eq!(super::split_attach_point(r#"uprobe:/bin/app:"ns::f(int)""#), vec!["uprobe", "/bin/app", "ns::f(int)"]);
+        assert_eq!(super::split_attach_point(r#"usdt:./app:test:"\"probe1\"""#), vec!["usdt", "./app", "test", "\"probe1\""]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct Program {
     /// `globmatch` patterns, indexed by `ExprKind::GlobMatch::glob`.
     pub globs: Vec<Vec<crate::sema::glob::Token>>,
     /// The named options `getopt` reads (`--name`).
-    pub options: Vec<String>,
+    pub options: Vec<NamedOption>,
     pub config: Config,
     /// Attach points `missing_probes = warn` skipped, for the CLI to show as warnings.
     pub warnings: Vec<super::error::SemaError>,
@@ -34,6 +34,29 @@ pub struct Program {
     /// The scalar unsigned map `tseries` reads its time from instead of the clock
     /// (`BPFTRACE_DUMMY_TS_MAP`, bpftrace's hook for testing tseries deterministically).
     pub tseries_clock: Option<MapId>,
+    /// The sites whose problems while tracing are reported where they happen, each by a
+    /// `PrintfAction::SiteWarning` printf (`sema/check/sites.rs`): codegen finds them by the
+    /// expression's span.
+    pub site_warnings: Vec<(Span, SiteWarning, PrintfId)>,
+}
+
+/// A named option the script reads with `getopt("name", default, "description")`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedOption {
+    pub name: String,
+    /// Empty when the script gives none.
+    pub description: String,
+}
+
+/// A problem an expression can meet while tracing, told at its source site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SiteWarning {
+    /// `a / b` or `a % b` with `b` 0: the result is 1.
+    DivideByZero,
+    /// `x[i]` of a C array with `i` past its end.
+    ArrayOutOfBounds,
+    /// With `-k`: `@m[k]` read where `@m` has no `k` (the read is 0).
+    MissingKey,
 }
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
@@ -122,12 +145,31 @@ impl Program {
     /// Starts the format of each `errorf`/`warnf` with its location, as bpftrace prints it
     /// (`stdin:1:9-62: ERROR: `); `locate` turns a span into `file:line:column-column`.
     pub fn locate_messages(&mut self, locate: impl Fn(Span) -> String) {
+        self.locate_messages_in_context(locate, |_| Vec::new());
+    }
+
+    /// `locate_messages`, and a `SiteWarning` also gets the lines `context` gives for its
+    /// span (the source line and a `~` underline), each on a line of its own.
+    pub fn locate_messages_in_context(&mut self, locate: impl Fn(Span) -> String, context: impl Fn(Span) -> Vec<String>) {
+        use crate::printf::Segment;
         for p in &mut self.printfs {
-            if let PrintfAction::Message { error, at } = p.action {
-                let label = format!("{}: {}: ", locate(at), if error { "ERROR" } else { "WARNING" });
-                p.format.segments.insert(0, crate::printf::Segment::Lit(label));
+            match p.action {
+                PrintfAction::Message { error, at } => {
+                    let label = format!("{}: {}: ", locate(at), if error { "ERROR" } else { "WARNING" });
+                    p.format.segments.insert(0, Segment::Lit(label));
+                }
+                PrintfAction::SiteWarning { at } => {
+                    p.format.segments.insert(0, Segment::Lit(format!("{}: WARNING: ", locate(at))));
+                    p.format.segments.extend(context(at).into_iter().map(|l| Segment::Lit(format!("\n{l}"))));
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The warning `kind` reports at the expression at `span`, if sema registered one.
+    pub fn site_warning(&self, span: Span, kind: SiteWarning) -> Option<PrintfId> {
+        self.site_warnings.iter().find(|(s, k, _)| *s == span && *k == kind).map(|(_, _, id)| *id)
     }
 }
 
@@ -430,6 +472,10 @@ impl Expr {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Int(u64),
+    /// `index`, told as out of bounds at its site (`warn`, a `SiteWarning` printf) when it is
+    /// `len` or more: a C array's index not known when the script compiles. The read goes
+    /// ahead, as in bpftrace.
+    BoundsChecked { index: Box<Expr>, len: u64, warn: PrintfId },
     /// The value of kernel fact N (`Program::facts`): a number the running kernel may change,
     /// such as a struct member's offset, relocated when the program is loaded.
     Fact(u32),

@@ -83,8 +83,11 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().iter().map(|f| format!("kprobe:{f}")))
         .chain(functions.iter().map(|f| format!("fentry:{f}")))
         .chain(iterators.iter().map(|t| format!("iter:{t}")))
-        .chain(SOFTWARE_EVENTS.iter().map(|e| format!("software:{}:", e.name)))
-        .chain(HARDWARE_EVENTS.iter().map(|e| format!("hardware:{}:", e.name)))
+        // Timers by unit (`interval:ms:`); a perf event by its name, then its alias
+        // (`software:cpu-clock:`, `software:cpu:`), as bpftrace lists them.
+        .chain(["interval", "profile"].iter().flat_map(|p| TIMER_UNITS.iter().map(move |u| format!("{p}:{u}:"))))
+        .chain(SOFTWARE_EVENTS.iter().flat_map(|e| event_names("software", e)))
+        .chain(HARDWARE_EVENTS.iter().flat_map(|e| event_names("hardware", e)))
         .filter(|name| glob_match(pattern, name));
     let funcs = if verbose { btf.map(|b| b.index(Namespace::Func)).unwrap_or_default() } else { Default::default() };
     let mut out = Vec::new();
@@ -94,6 +97,14 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         out.extend(details.into_iter().map(|d| format!("    {d}")));
     }
     out
+}
+
+/// The units a timer probe takes, as `-l` lists them.
+const TIMER_UNITS: [&str; 4] = ["hz", "us", "ms", "s"];
+
+/// `KIND:NAME:` and, where the event has one, `KIND:ALIAS:`.
+fn event_names(kind: &str, e: &super::attach::NamedEvent) -> Vec<String> {
+    std::iter::once(e.name).chain(Some(e.alias).filter(|a| !a.is_empty())).map(|n| format!("{kind}:{n}:")).collect()
 }
 
 /// `vmlinux: struct NAME {`, a line per member (`type name;`, an enum's `NAME = value,`),

@@ -105,6 +105,11 @@ pub trait KernelInfo {
         let _ = pid;
         Vec::new()
     }
+    /// The kernel modules loaded (by the names `MODULE:` attach points use), or None where
+    /// this is not known (then a module name is not checked).
+    fn kernel_modules(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Every USDT probe site of `binary` (named as for uprobes), from its `.note.stapsdt`
     /// ELF notes. Err says why not, in one line.
     fn usdt_probes(&self, binary: &str) -> Result<Vec<UsdtProbe>, String> {
@@ -136,6 +141,8 @@ pub struct Options {
     /// `-p PID`: uprobe and usdt attach points without a binary (`usdt::p:n`, `uprobe:*:f`)
     /// mean every binary the process has mapped.
     pub pid: Option<u32>,
+    /// `-k`: a map read of a key the map does not hold is told at its site while tracing.
+    pub helper_errors: bool,
 }
 
 /// Config settings given in the environment (`BPFTRACE_MAX_STRLEN=128`); sema checks them

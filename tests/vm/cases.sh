@@ -188,7 +188,7 @@ run_traced socket_cookie_in_fentry '^@nonzero\[true\]: [1-9][0-9]*$' tcp_hello \
 # Before Linux 6.4 a map's update returned an `int` that reached the program unextended, so a
 # 64-bit sign test missed every failure: a full map must still be reported on 6.1.
 rtrace -e 'let @h = hash(3); BEGIN { @h[1] = 1; @h[2] = 2; @h[3] = 3; @h[4] = 4; @h[5] = 5; exit(); }' > /tmp/out 2>&1
-check full_map_updates_are_counted_on_6_1 'WARNING: 2 map updates failed' /tmp/out
+check full_map_updates_are_counted_on_6_1 "WARNING: Map full; can't update element: 2 map updates failed" /tmp/out
 
 # kaddr of a variable: Debian's kallsyms lists variables (CONFIG_KALLSYMS_ALL; this host's does
 # not). The load averages of examples/tools/loads.bt, read from `avenrun`.

@@ -268,8 +268,9 @@ impl<'k> Checker<'k> {
     }
 
     /// A tracepoint field declared `struct NAME *` (or a union's): a pointer typed from BTF,
-    /// so that `args.rqtp->tv_nsec` and `*args.rqtp` read through it as in bpftrace. None
-    /// for other fields, or when BTF lacks the type (the field stays an integer).
+    /// so that `args.rqtp->tv_nsec` and `*args.rqtp` read through it as in bpftrace; one
+    /// declared `enum NAME`: the kernel's enum, whose values print by name. None for other
+    /// fields, or when BTF lacks the type (the field stays an integer).
     pub(super) fn tracepoint_pointer(&mut self, field: &str) -> Option<Type> {
         let decl = self.attach.iter().find_map(|a| match &a.kind {
             AttachKind::Tracepoint { format, .. } => format.field(field).map(|f| f.decl.replace('*', " * ")),
@@ -289,6 +290,11 @@ impl<'k> Checker<'k> {
                     None
                 }
             };
+        }
+        // `enum skb_drop_reason reason`: the kernel's enum, so `%s` and `print` name the value.
+        if let ["enum", name, _field] = words.as_slice() {
+            let btf = self.kernel.and_then(|k| k.btf())?;
+            return btf.find(Namespace::Enum, name).map(|id| Type::Enum(enum_ty(btf, id)));
         }
         let [kw @ ("struct" | "union"), name, "*", _field] = words.as_slice() else { return None };
         let btf = self.kernel.and_then(|k| k.btf())?;
@@ -504,6 +510,14 @@ impl<'k> Checker<'k> {
                 }));
             }
         }
+        // An index known only while tracing is told when it is past the end.
+        let index = match (len, &index.kind) {
+            (Some(len @ 1..), kind) if !matches!(kind, hir::ExprKind::Int(_)) => {
+                let warn = self.site_warning(span, hir::SiteWarning::ArrayOutOfBounds);
+                hir::Expr { ty: index.ty, span: index.span, kind: hir::ExprKind::BoundsChecked { index: Box::new(index), len: u64::from(len), warn } }
+            }
+            _ => index,
+        };
         let size = self.size_of_ctype(elem, span)?;
         let scaled = hir::Expr {
             kind: hir::ExprKind::Binary { op: BinOp::Mul, lhs: Box::new(index.retyped(Type::U64)), rhs: Box::new(int_expr(size, span)) },

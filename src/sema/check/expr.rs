@@ -273,6 +273,9 @@ impl Checker<'_> {
                 if !matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
                     self.require(Feature::PercpuLookup, span, &format!("reading the aggregation `@{}` in a probe", m.name))?;
                 }
+                if self.options.helper_errors && matches!(self.maps[map].value, hir::MapValue::Scalar(_)) {
+                    let _ = self.site_warning(span, hir::SiteWarning::MissingKey);
+                }
                 (hir::ExprKind::MapRead { map, keys }, ty)
             }
             ExprKind::Call { func, args } => return self.value_call(func, args, span),
@@ -316,6 +319,10 @@ impl Checker<'_> {
                         }))
                     }
                 };
+                // A division by a constant other than 0 cannot fail.
+                if matches!(op, BinOp::Div | BinOp::Mod) && !matches!(r.kind, hir::ExprKind::Int(n) if n != 0) {
+                    let _ = self.site_warning(span, hir::SiteWarning::DivideByZero);
+                }
                 (hir::ExprKind::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r) }, ty)
             }
             ExprKind::Ternary { cond, then, els } => {
@@ -488,7 +495,11 @@ impl Checker<'_> {
                     return self.typed_arg(field, span);
                 }
                 let ty = field_type(&self.attach, field).map_err(|e| self.error(e))?.unwrap_or(Type::U64);
-                let ty = if ty == Type::U64 { self.tracepoint_pointer(&field.name).unwrap_or(ty) } else { ty };
+                let ty = match ty {
+                    Type::U64 => self.tracepoint_pointer(&field.name).unwrap_or(ty),
+                    Type::Int { .. } => self.tracepoint_pointer(&field.name).filter(|t| matches!(t, Type::Enum(_))).unwrap_or(ty),
+                    _ => ty,
+                };
                 self.args_fields.insert(field.name.clone());
                 (hir::ExprKind::TracepointField(field.name.clone()), ty)
             }

@@ -156,15 +156,19 @@ impl Checker<'_> {
     /// after the script, or the default, as a constant. The default's type is the option's:
     /// an integer, a string, or without one a flag (`--name`, `--name=true|1|false|0`).
     pub(super) fn getopt(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
-        let (name, default) = match args {
-            [ast::Expr { kind: ExprKind::Str(n), .. }] => (n, None),
-            [ast::Expr { kind: ExprKind::Str(n), .. }, d] | [ast::Expr { kind: ExprKind::Str(n), .. }, d, ast::Expr { kind: ExprKind::Str(_), .. }] => {
-                (n, Some(d))
-            }
+        let (name, default, description) = match args {
+            [ast::Expr { kind: ExprKind::Str(n), .. }] => (n, None, None),
+            [ast::Expr { kind: ExprKind::Str(n), .. }, d] => (n, Some(d), None),
+            [ast::Expr { kind: ExprKind::Str(n), .. }, d, ast::Expr { kind: ExprKind::Str(text), .. }] => (n, Some(d), Some(text)),
             _ => return Err(self.arg_count(span, "getopt", "an option name in quotes, then optionally a default and a description", args.len())),
         };
-        if !self.options_read.contains(name) {
-            self.options_read.push(name.clone());
+        match self.options_read.iter_mut().find(|o| o.name == *name) {
+            Some(o) => {
+                if o.description.is_empty() {
+                    o.description = description.cloned().unwrap_or_default();
+                }
+            }
+            None => self.options_read.push(hir::NamedOption { name: name.clone(), description: description.cloned().unwrap_or_default() }),
         }
         let given = self.options.named.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let shown = given.clone().flatten().map_or("without a value".into(), |v| format!("`{v}`"));

@@ -10,6 +10,7 @@ mod debugf;
 mod expr;
 mod funcs;
 mod prototypes;
+mod sites;
 mod sizes;
 mod maps;
 mod stmt;
@@ -194,6 +195,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
             skb_outputs: checker.skb_outputs,
             options: checker.options_read,
             tseries_clock,
+            site_warnings: checker.site_warnings,
             config: checker.config,
             warnings,
             facts: checker.facts,
@@ -248,6 +250,8 @@ pub(super) struct Checker<'k> {
     maps: Vec<MapDecl>,
     map_ids: HashMap<String, hir::MapId>,
     printfs: Vec<hir::PrintfDecl>,
+    /// Sites whose problems while tracing are told where they happen (`sites.rs`).
+    site_warnings: Vec<(Span, hir::SiteWarning, hir::PrintfId)>,
     uses_stacks: bool,
     strftimes: Vec<String>,
     /// `globmatch` patterns, each once.
@@ -255,7 +259,7 @@ pub(super) struct Checker<'k> {
     /// `skboutput` call sites, indexed by `hir::ExprKind::SkbOutput::site`.
     skb_outputs: Vec<hir::SkbOutput>,
     /// Named options `getopt` reads.
-    options_read: Vec<String>,
+    options_read: Vec<hir::NamedOption>,
     /// Kernel facts the program's code uses (`hir::ExprKind::Fact`), each once.
     facts: Vec<crate::artifact::Fact>,
     /// Kernel features the constructs need (`require`).
