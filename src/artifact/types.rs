@@ -362,7 +362,7 @@ pub enum Type {
     Errno,
     /// `syscall_name(nr)`: a syscall number, printed as the syscall's name.
     SyscallName,
-    /// `signal_name(n)`: a signal number, printed as the signal's name (`SIGINT`).
+    /// `signal_name(n)`: a signal number, printed as strsignal(3) describes it (`Interrupt`).
     SignalName,
     /// `cgroup_path(id)`: a cgroup id printed as its path under /sys/fs/cgroup.
     CgroupPath,

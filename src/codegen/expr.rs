@@ -443,8 +443,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         })
     }
 
-    /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` + 1 bytes
-    /// with the NUL, never more than the buffer.
     /// `a` (of `an` bytes) up to its NUL, then `b`, into a new zeroed string of `n` bytes:
     /// two string reads, the second at where the first stopped. The verifier checks that
     /// read's largest offset with its largest size, which never come together (the room
@@ -466,22 +464,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
         bb.read_counted(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()], self.maps.counters)?;
         Ok(dst)
-    }
-
-    fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
-        let bb = self.bb;
-        let p = self.expr(ptr)?.int()?;
-        let n = match len {
-            None => bb.const_i64(size as u64),
-            Some(l) => {
-                let l = self.expr(l)?.int()?;
-                let with_nul = bb.b.build_int_add(l, bb.const_i64(1), "len")?;
-                let fits = bb.b.build_int_compare(IntPredicate::ULT, with_nul, bb.const_i64(size as u64), "fits")?;
-                bb.b.build_select(fits, with_nul, bb.const_i64(size as u64), "n")?.into_int_value()
-            }
-        };
-        bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
-        Ok(())
     }
 
     pub fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {

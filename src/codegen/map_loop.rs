@@ -4,7 +4,9 @@
 //! (and the `probe` name of a fused program) travel in a block on the caller's stack, passed
 //! as the callback's context, copied in before the loop and back after it. `continue`
 //! returns 0 (next entry), `break` and `exit()` return 1 (stop). The loader appends the
-//! function to every program that refers to it (runtime/subprog.rs).
+//! function to every program that refers to it (runtime/subprog.rs). A `for` range whose
+//! bounds are known only at run time is the same callback under `bpf_loop`, its variable the
+//! start (in the block) plus the step's index.
 
 use std::ops::Range;
 
@@ -14,8 +16,17 @@ use inkwell::values::{IntValue, PointerValue};
 use super::builder::{internal, Helper, R};
 use super::maps::slot_size;
 use super::probe::{bpf_function, ArgsSource, Lower};
-use crate::sema::hir::{MapId, Stmt, VarId};
+use crate::sema::hir::{Expr, MapId, Stmt, VarId};
 use crate::sema::Type;
+
+/// What a loop body run as a callback goes over.
+#[derive(Clone, Copy)]
+enum Each<'ctx> {
+    /// Each entry of a map (`bpf_for_each_map_elem`).
+    Map(MapId),
+    /// `count` steps from `start` (`bpf_loop`).
+    Range { start: IntValue<'ctx>, count: IntValue<'ctx> },
+}
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `len(@m)`: `bpf_for_each_map_elem` with a callback that does nothing returns how many
@@ -43,6 +54,22 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     pub fn for_map(&mut self, map: MapId, var: VarId, body: &[Stmt], locals: &Range<VarId>, captured: &[VarId]) -> R<()> {
+        self.each_callback(Each::Map(map), var, body, locals, captured)
+    }
+
+    /// `for ($i : start..end)` with bounds known at run time: `bpf_loop` runs the body
+    /// `end - start` times (none when that is not positive).
+    pub fn for_range(&mut self, var: VarId, start: &Expr, end: &Expr, body: &[Stmt], locals: &Range<VarId>, captured: &[VarId]) -> R<()> {
+        let bb = self.bb;
+        let start = self.expr(start)?.int()?;
+        let end = self.expr(end)?.int()?;
+        let count = bb.b.build_int_sub(end, start, "count")?;
+        let positive = bb.b.build_int_compare(inkwell::IntPredicate::SGT, count, bb.const_i64(0), "positive")?;
+        let count = bb.b.build_select(positive, count, bb.const_i64(0), "count")?.into_int_value();
+        self.each_callback(Each::Range { start, count }, var, body, locals, captured)
+    }
+
+    fn each_callback(&mut self, each: Each<'ctx>, var: VarId, body: &[Stmt], locals: &Range<VarId>, captured: &[VarId]) -> R<()> {
         let bb = self.bb;
         // The context block: the `probe` buffer (fused programs), then each captured variable.
         let mut block_size = if self.probe_name.is_some() { crate::sema::hir::PROBE_NAME_LEN.next_multiple_of(8) } else { 0 };
@@ -51,14 +78,20 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             captured_at.push((v, block_size));
             block_size += slot_size(self.var_types[v]).max(8);
         }
-        // Then the word `return` in the body sets.
+        // Then the word `return` in the body sets, then a range's start.
         let returned_at = block_size;
         block_size += 8;
+        let start_at = block_size;
+        block_size += 8;
         let name = format!("{}_each_{}", bb.function.get_name().to_string_lossy(), bb.module.get_functions().count());
-        // (map, key, value, context): the context is the caller's block.
-        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", 4, Some(Linkage::Internal)).with_scratch(bb.scratch_on());
+        // (map, key, value, context) or (index, context): the context is the caller's block.
+        let params = match each {
+            Each::Map(_) => 4,
+            Each::Range { .. } => 2,
+        };
+        let cb = bpf_function(bb.ctx, bb.module, &name, ".text", params, Some(Linkage::Internal)).with_scratch(bb.scratch_on());
         let param = |i: u32| cb.function.get_nth_param(i).map(|p| p.into_pointer_value()).ok_or_else(|| internal("callback parameter"));
-        let (key, value, context) = (param(1)?, param(2)?, param(3)?);
+        let context = param(params as u32 - 1)?;
         let next = bb.ctx.append_basic_block(cb.function, "each_next");
         let stop = bb.ctx.append_basic_block(cb.function, "each_stop");
 
@@ -92,30 +125,40 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         inner.loops.push((next, stop));
         inner.returned = Some(cb.gep(context, returned_at)?);
 
-        // $kv: the key's bytes, then the value's, as the (key, value) tuple lays them out.
-        let Type::Tuple(pair) = self.var_types[var] else {
-            return Err(internal("$kv is not a tuple"));
-        };
-        let (items, offsets) = (pair.items(), pair.offsets());
-        let kv = inner.vars[var];
-        match items[0] {
-            // Several keys: the map's key parts (each 8-byte aligned) moved to the tuple's
-            // places (packed as a C struct).
-            Type::Tuple(parts) => {
-                let from = crate::artifact::key_offsets(parts.items());
-                for ((part, to), from) in parts.items().iter().zip(parts.offsets()).zip(from) {
-                    cb.memcpy(cb.gep(kv, to)?, cb.gep(key, from)?, part.size() as u64)?;
+        match each {
+            Each::Map(map) => {
+                // $kv: the key's bytes, then the value's, as the (key, value) tuple lays them out.
+                let Type::Tuple(pair) = self.var_types[var] else {
+                    return Err(internal("$kv is not a tuple"));
+                };
+                let (key, value) = (param(1)?, param(2)?);
+                let (items, offsets) = (pair.items(), pair.offsets());
+                let kv = inner.vars[var];
+                match items[0] {
+                    // Several keys: the map's key parts (each 8-byte aligned) moved to the
+                    // tuple's places (packed as a C struct).
+                    Type::Tuple(parts) => {
+                        let from = crate::artifact::key_offsets(parts.items());
+                        for ((part, to), from) in parts.items().iter().zip(parts.offsets()).zip(from) {
+                            cb.memcpy(cb.gep(kv, to)?, cb.gep(key, from)?, part.size() as u64)?;
+                        }
+                    }
+                    ty => cb.memcpy(kv, key, ty.size() as u64)?,
+                }
+                let decl = &self.program.maps[map];
+                if super::maps::layout(decl).percpu {
+                    // `value` is this CPU's share: the value is every CPU's, folded by key.
+                    let folded = inner.fold_cpus(map, key, decl.value)?;
+                    cb.store_i64(cb.gep(kv, offsets[1])?, folded)?;
+                } else {
+                    cb.memcpy(cb.gep(kv, offsets[1])?, value, items[1].size() as u64)?;
                 }
             }
-            ty => cb.memcpy(kv, key, ty.size() as u64)?,
-        }
-        let decl = &self.program.maps[map];
-        if super::maps::layout(decl).percpu {
-            // `value` is this CPU's share: the value is every CPU's, folded by key.
-            let folded = inner.fold_cpus(map, key, decl.value)?;
-            cb.store_i64(cb.gep(kv, offsets[1])?, folded)?;
-        } else {
-            cb.memcpy(cb.gep(kv, offsets[1])?, value, items[1].size() as u64)?;
+            Each::Range { .. } => {
+                let index = cb.b.build_ptr_to_int(param(0)?, cb.i64(), "index")?;
+                let start = cb.load_i64(cb.gep(context, start_at)?)?;
+                cb.store_i64(inner.vars[var], cb.b.build_int_add(start, index, "i")?)?;
+            }
         }
         inner.block(body)?;
         cb.b.build_unconditional_branch(next)?;
@@ -131,13 +174,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
 
         let block = bb.stack_only(block_size, "each_context")?;
         bb.store_i64(bb.gep(block, returned_at)?, bb.const_i64(0))?;
+        if let Each::Range { start, .. } = each {
+            bb.store_i64(bb.gep(block, start_at)?, start)?;
+        }
         if let Some(name) = self.probe_name {
             bb.memcpy(block, name, crate::sema::hir::PROBE_NAME_LEN as u64)?;
         }
         for &(v, at) in &captured_at {
             bb.memcpy(bb.gep(block, at)?, self.vars[v], slot_size(self.var_types[v]).max(8) as u64)?;
         }
-        self.for_each_elem(map, callback, block)?;
+        match each {
+            Each::Map(map) => self.for_each_elem(map, callback, block)?,
+            Each::Range { count, .. } => bb.helper(Helper::Loop, &[count.into(), callback.into(), block.into(), bb.const_i64(0).into()])?,
+        };
         // The body may have assigned them.
         for &(v, at) in &captured_at {
             bb.memcpy(self.vars[v], bb.gep(block, at)?, slot_size(self.var_types[v]).max(8) as u64)?;

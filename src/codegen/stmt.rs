@@ -146,6 +146,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Ok(())
             }
             Stmt::ForMap { map, var, body, locals, captured } => self.for_map(*map, *var, body, locals, captured),
+            Stmt::ForRange { var, start, end, body, locals, captured } => self.for_range(*var, start, end, body, locals, captured),
             Stmt::Break | Stmt::Continue => {
                 let (next, exit) = *self.loops.last().ok_or_else(|| internal("break outside a loop"))?;
                 bb.b.build_unconditional_branch(if matches!(s, Stmt::Break) { exit } else { next })?;

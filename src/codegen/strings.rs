@@ -1,12 +1,14 @@
-//! String lengths, searches and comparisons: `strlen`, `strstr`, `strcontains`, `memcmp`. Each
-//! search steps through its buffer with `callback_loop` (codegen/loops.rs), so the verifier checks
-//! one step whatever the buffers' sizes (`max_strlen` up to 1024).
+//! String reads, lengths, searches and comparisons: `str()`, `strlen`, `strstr`,
+//! `strcontains`, `memcmp`. Each search steps through its buffer with `callback_loop`
+//! (codegen/loops.rs), so the verifier checks one step whatever the buffers' sizes
+//! (`max_strlen` up to 1024).
 
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
-use super::builder::{internal, BpfBuilder, R};
+use super::builder::{internal, BpfBuilder, Helper, R};
 use super::probe::Lower;
+use crate::sema::hir::Expr;
 
 /// Byte `at` of `base` (an index the caller has bounded), as an i8.
 fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<'ctx>) -> R<IntValue<'ctx>> {
@@ -17,6 +19,23 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 }
 
 impl<'ctx> Lower<'ctx, '_, '_> {
+    /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
+    /// the NUL, never more than the buffer.
+    pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
+        let bb = self.bb;
+        let p = self.expr(ptr)?.int()?;
+        let n = match len {
+            None => bb.const_i64(size as u64),
+            Some(l) => {
+                let l = self.expr(l)?.int()?;
+                let fits = bb.b.build_int_compare(IntPredicate::ULT, l, bb.const_i64(size as u64), "fits")?;
+                bb.b.build_select(fits, l, bb.const_i64(size as u64), "n")?.into_int_value()
+            }
+        };
+        bb.read_counted(Helper::ProbeReadStr, &[dst.into(), n.into(), p.into()], self.maps.counters)?;
+        Ok(())
+    }
+
     /// `strlen`: the index of the first NUL in a buffer of `n` bytes, or `n`. One compare
     /// and select per byte, straight-line: the verifier walks it once, with no loop. Past
     /// `STRAIGHT_STRLEN_MAX` bytes (what LLVM and the verifier take in their stride) a

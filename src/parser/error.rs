@@ -105,12 +105,13 @@ fn describe(expected: &[String]) -> String {
     let has = |t: &str| expected.iter().any(|e| e == t);
     let mut left: Vec<&str> = expected.iter().map(String::as_str).collect();
     let mut items: Vec<String> = Vec::new();
-    if has("if") {
+    // `while` starts only statements; `if` also a value (`$x = if c { 1 } else { 2 }`).
+    if has("while") {
         items.push("a statement".into());
         left.retain(|e| !STATEMENT_STARTS.contains(e) && !OPERAND_STARTS.contains(e));
     } else if has("int") && has("(") {
         items.push("an expression".into());
-        left.retain(|e| !OPERAND_STARTS.contains(e));
+        left.retain(|e| !OPERAND_STARTS.contains(e) && *e != "if");
     }
     if has("==") {
         items.push("an operator".into());

@@ -604,7 +604,9 @@ impl Iterator for Lexer<'_> {
         if self.depth == 0 && !self.in_predicate && !self.in_declaration {
             let pos = self.skip_trivia(self.inner.span().end);
             let c = *self.src.as_bytes().get(pos)?;
-            if c.is_ascii_alphabetic() || c == b'_' {
+            // `$1 { ... }`: a positional parameter as a whole attach point (sema substitutes it).
+            let param = c == b'$' && self.src.as_bytes().get(pos + 1).is_some_and(u8::is_ascii_digit);
+            if c.is_ascii_alphabetic() || c == b'_' || param {
                 if super::cdefs::starts_definition(self.src, pos) {
                     let end = pos + self.src[pos..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(self.src.len() - pos);
                     return Some(Err(LexError { span: Span::new(self.file, pos, end), kind: LexErrorKind::LateCDefinition }));

@@ -55,7 +55,7 @@ impl Links {
         let mut traceable: Option<Option<std::collections::HashSet<&str>>> = None;
         let steps = programs.iter().filter(|p| !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. } | Attach::Bench { .. })).count();
         let _progress = super::progress::Progress::start("attaching probes", steps);
-        for p in programs {
+        for p in attach_order(programs) {
             if !matches!(p.attach, Attach::Begin | Attach::End | Attach::Signal { .. }) {
                 super::progress::advance();
             }
@@ -138,6 +138,23 @@ impl Links {
         }
         Ok(links)
     }
+}
+
+/// The order to attach `programs` in: theirs, except that uprobes (and uretprobes, USDT),
+/// kprobes and fentry/fexit go in reverse among themselves. The kernel runs several of these
+/// on one place newest first (a new uprobe consumer, kprobe or trampoline program goes to the
+/// head of the place's list), so attached in reverse they run in the script's order, as
+/// bpftrace's do (it reverses the same kinds; kretprobes it leaves in order).
+fn attach_order(programs: &[ProgramMeta]) -> Vec<&ProgramMeta> {
+    let stacked = |p: &ProgramMeta| {
+        matches!(p.attach, Attach::Uprobe { .. } | Attach::UprobeMulti { .. } | Attach::Kprobe { ret: false, .. } | Attach::KprobeMulti { ret: false, .. } | Attach::Fentry { .. })
+    };
+    let mut order: Vec<&ProgramMeta> = programs.iter().collect();
+    let places: Vec<usize> = (0..programs.len()).filter(|&i| stacked(&programs[i])).collect();
+    for (&slot, &from) in places.iter().zip(places.iter().rev()) {
+        order[slot] = &programs[from];
+    }
+    order
 }
 
 /// Most threads that close attachments at once.

@@ -166,14 +166,16 @@ pub fn run(artifact: &BpfArtifact, options: &RunOptions) -> Result<i32, RuntimeE
     let line = format!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
     // The line is bpftrace's, also under -v, which says first how long attaching took and
     // what was skipped, so the line stays the last one before the probes' output. With -q,
-    // -v still prints the line: it is the readiness marker the tests wait for.
+    // or with -f json (whose notice is a JSON record), -v still prints the line on stderr: it
+    // is the readiness marker the tests wait for.
     if options.verbose {
         let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
         crate::diagnostics::stderr_line(&format!("attaching took {:.1} ms{skipped}", started.elapsed().as_secs_f64() * 1e3));
     }
     if !options.quiet {
         sink.notice("attached_probes", serde_json::json!({ "probes": attached }), &line)?;
-    } else if options.verbose {
+    }
+    if options.verbose && (options.quiet || options.output.json) {
         crate::diagnostics::stderr_line(&line);
     }
     let begin_ended = sink.drain(&mut ring, &loaded)? == Outcome::Exit || begin_exited;

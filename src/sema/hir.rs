@@ -369,6 +369,18 @@ pub enum Stmt {
         locals: std::ops::Range<VarId>,
         captured: Vec<VarId>,
     },
+    /// `for ($i : start..end) body` whose bounds are known only at run time: a `bpf_loop`
+    /// callback run `end - start` times (none when that is not positive), with `var` set to
+    /// `start` plus the step's index; `locals` and `captured` as in `ForMap`. Constant bounds
+    /// make a plain `Loop` instead.
+    ForRange {
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        body: Vec<Stmt>,
+        locals: std::ops::Range<VarId>,
+        captured: Vec<VarId>,
+    },
     Break,
     Continue,
     /// Leaves the probe.
@@ -420,7 +432,7 @@ pub fn count_statements(stmts: &[Stmt]) -> usize {
                 Stmt::Block(b) => count_statements(b),
                 Stmt::If { then, els, .. } => count_statements(then) + count_statements(els),
                 Stmt::Loop { body, step, .. } => count_statements(body) + count_statements(step),
-                Stmt::ForMap { body, .. } => count_statements(body),
+                Stmt::ForMap { body, .. } | Stmt::ForRange { body, .. } => count_statements(body),
                 _ => 0,
             }
         })
@@ -537,7 +549,7 @@ pub enum ExprKind {
     /// `kstack`/`ustack`: the current stack's id in the stack trace map.
     Stack(crate::artifact::types::StackSpec),
     /// `str(ptr[, len])`: a NUL-terminated string read from memory into a `ty`-sized buffer,
-    /// at most `len` bytes of it when given (clamped to the buffer).
+    /// at most `len` bytes with its NUL when given (clamped to the buffer).
     ReadStr {
         ptr: Box<Expr>,
         len: Option<Box<Expr>>,

@@ -141,7 +141,12 @@ impl Expander<'_> {
     /// without parameters (bpftrace's `if errname { ... }`).
     fn call<'e>(&self, e: &'e Expr) -> Option<(&Macro, &'e [Expr])> {
         match &e.kind {
-            ExprKind::Call { func, args } => self.macros.get(&func.name).map(|m| (m, args.as_slice())),
+            // A macro named as a builtin or function (`macro cpu(x)`) stands for it only in
+            // calls of its own arity: `cpu()` is still the builtin, as in bpftrace.
+            ExprKind::Call { func, args } => {
+                let stdlib = super::reference::function(&func.name).is_some() || super::reference::builtin_names().any(|b| b == func.name);
+                self.macros.get(&func.name).filter(|m| !stdlib || m.params.len() == args.len()).map(|m| (m, args.as_slice()))
+            }
             ExprKind::Ident(name) => self.macros.get(name).filter(|m| m.params.is_empty()).map(|m| (m, &[][..])),
             _ => None,
         }

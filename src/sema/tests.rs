@@ -537,6 +537,13 @@ fn macro_without_parameters_is_called_by_its_bare_name() {
     insta::assert_snapshot!(check("BEGIN { if depth { @d = depth; } quit; } macro depth() { 3 } macro quit() { exit(); }"));
 }
 
+/// A macro named as a builtin stands for it only at its own arity: `cpu()` stays the builtin,
+/// while a function macro of another name and arity is still refused.
+#[test]
+fn macro_named_as_a_builtin_keeps_the_builtin_at_other_arities() {
+    insta::assert_snapshot!(check(r#"macro cpu(x) { x } macro twice(x) { x + x } BEGIN { @a = cpu("hi"); @b = cpu(); @c = cpu; @d = twice(); }"#));
+}
+
 #[test]
 fn tuple_key_is_the_same_key_as_its_elements() {
     insta::assert_snapshot!(check(
@@ -666,6 +673,16 @@ fn constructs_the_kernel_cannot_run_are_named() {
         r#"BEGIN { @c = count(); @m[1] = 2; if (globmatch(comm, "a*")) { print(@c); } $x = @c; for ($kv : @m) { print($kv); } $n = len(@m); $t = nsecs(tai); $s = strcontains(comm, "a"); }"#,
         &kernel
     ));
+}
+
+/// A `for` range with bounds known only at run time is a bpf_loop callback: refused on a
+/// kernel without bpf_loop, while constant bounds (folded) stay an inline loop there.
+#[test]
+fn a_run_time_range_needs_bpf_loop() {
+    use crate::features::Feature;
+    let mut kernel = fixture();
+    kernel.3 = vec![Feature::Loop];
+    insta::assert_snapshot!(check_with(r#"BEGIN { @n = 3; for ($i : (1 + 1)..(2 * 4)) { print($i); } for ($j : 0..@n) { print($j); } }"#, &kernel));
 }
 
 #[test]

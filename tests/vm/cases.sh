@@ -86,6 +86,11 @@ run_traced kprobe_counts_execs '^@execs: 3$' execs \
 run_traced kprobe_wildcard_matches_the_renamed_function '^@\[kprobe:do_execveat_common[^]]*\]: 3$' execs \
     'kprobe:do_execveat_common* /comm == "sh"/ { @[probe] = count(); }'
 
+# Two kprobes on one function run in the script's order (rtrace attaches them in reverse,
+# since the kernel runs the newest first): the second sees the first's write.
+run_traced kprobes_on_one_function_run_in_script_order '^@order: 12$' execs \
+    'kprobe:__x64_sys_execve /comm == "sh"/ { @order = 1; } kprobe:__x64_sys_execve /comm == "sh"/ { @order = @order * 10 + 2; }'
+
 # kretprobe: a successful execve returns 0 (in the new program).
 run_traced kretprobe_reads_retval '^@\[0\]: 3$' execs \
     'kretprobe:__x64_sys_execve /comm == "rtrace"/ { @[retval] = count(); }'

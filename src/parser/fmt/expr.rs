@@ -75,6 +75,11 @@ fn elvis(stmts: &[Stmt]) -> Option<(&Expr, &Expr)> {
     var.name.starts_with("__elvis_").then_some((cond, els))
 }
 
+/// A block value that is not a desugared `?:`.
+fn plain_block(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Block(stmts) if elvis(stmts).is_none())
+}
+
 fn prec(e: &Expr) -> u8 {
     match &e.kind {
         ExprKind::Binary { op, .. } => binary_prec(*op),
@@ -171,6 +176,15 @@ impl Printer<'_> {
                 format!("{} {} {}", self.expr(lhs, min(lhs, p)), op.symbol(), self.expr(rhs, min(rhs, p + 1)))
             }
             // A ternary inside another's condition or first branch is in parentheses to be read.
+            // `if c { a } else { b }` as a value is a ternary of block values.
+            ExprKind::Ternary { cond, then, els } if plain_block(then) => {
+                let els = match &els.kind {
+                    ExprKind::Block(stmts) if plain_block(els) => self.inline_block(stmts),
+                    _ => self.expr(els, TERNARY),
+                };
+                let ExprKind::Block(then) = &then.kind else { return String::new() };
+                format!("if ({}) {} else {els}", self.expr(cond, TERNARY), self.inline_block(then))
+            }
             ExprKind::Ternary { cond, then, els } => {
                 format!("{} ? {} : {}", self.expr(cond, LOG_OR), self.expr(then, TERNARY + 1), self.expr(els, TERNARY))
             }

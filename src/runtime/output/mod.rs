@@ -97,7 +97,7 @@ fn resolved(ty: Type, raw: u64, resolve: &dyn Resolve) -> Option<String> {
         Type::Username => Some(username(raw as u32)),
         Type::CgroupPath => Some(cgroup_path(raw)),
         Type::Errno => Some(std::io::Error::from_raw_os_error(raw as i32).to_string().split(" (os error").next().unwrap_or_default().to_string()),
-        Type::SignalName => Some(crate::signals::name(raw).unwrap_or_else(|| (raw as i64).to_string())),
+        Type::SignalName => Some(crate::signals::description(raw)),
         Type::SyscallName => Some(crate::abi::syscall_name(raw).map_or_else(|| raw.to_string(), str::to_string)),
         // bpftrace prints an address in hex wherever it prints a pointer's value.
         Type::Ptr { .. } => Some(format!("{raw:#x}")),

@@ -28,6 +28,8 @@ pub(in crate::sema) fn fold(e: &hir::Expr) -> Option<u64> {
             narrow(le, e.ty)
         }
         hir::ExprKind::Cast(inner) => narrow(fold(inner)?, e.ty),
+        // A block of nothing but its value (a macro of a constant, `macro depth() { 32 }`).
+        hir::ExprKind::Block { stmts, value } if stmts.is_empty() => fold(value)?,
         hir::ExprKind::Unary { op, expr } => {
             let v = fold(expr)?;
             match op {

@@ -60,18 +60,46 @@ impl Checker<'_> {
         Ok(hir::Expr { span, ..addr.retyped(Type::Ksym) })
     }
 
-    /// `str(ptr)`, `str(ptr, len)`; `str($1)` is the parameter's text.
+    /// `args` with each positional parameter given as text, bare or as `str($N)`, made the
+    /// string literal it stands for: what takes a literal (`kaddr(str($1))`) takes them too.
+    pub(super) fn literal_params(&self, args: &[ast::Expr]) -> Vec<ast::Expr> {
+        let text = |e: &ast::Expr| match &e.kind {
+            ExprKind::Positional(n) => Some(*n),
+            ExprKind::Call { func, args } if func.name == "str" => match args.as_slice() {
+                [ast::Expr { kind: ExprKind::Positional(n), .. }] => Some(*n),
+                _ => None,
+            },
+            _ => None,
+        }
+        .and_then(|n| self.param(n).filter(|p| super::expr::parse_param_int(p).is_none()));
+        args.iter().map(|a| text(a).map_or_else(|| a.clone(), |t| ast::Expr { kind: ExprKind::Str(t.to_string()), span: a.span })).collect()
+    }
+
+    /// `str(ptr)`, `str(ptr, len)`; `str($1)` is the parameter's text, and `str($1 + k)` (a
+    /// pointer k bytes into it, as bpftrace reads a parameter given as text) its text from
+    /// byte k.
     pub(super) fn str(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         if let [ast::Expr { kind: ExprKind::Positional(n), .. }] = args {
             let p = self.param(*n).unwrap_or("").to_string();
             let ty = Type::Str(p.len() + 1);
             return Ok(hir::Expr { kind: hir::ExprKind::Str(p), ty, span });
         }
-        // `str($1, n)` of a parameter given as text: its first n bytes.
+        if let [ast::Expr { kind: ExprKind::Binary { op: ast::BinOp::Add, lhs, rhs }, .. }] = args {
+            if let (ExprKind::Positional(n), Some(k)) = (&lhs.kind, self.constant(rhs)) {
+                if let Some(p) = self.param(*n).filter(|p| super::expr::parse_param_int(p).is_none()) {
+                    let from = (k.max(0) as usize).min(p.len());
+                    let text = p.get(from..).unwrap_or("").to_string();
+                    let ty = Type::Str(text.len() + 1);
+                    return Ok(hir::Expr { kind: hir::ExprKind::Str(text), ty, span });
+                }
+            }
+        }
+        // `str($1, n)` of a parameter given as text: its first n - 1 bytes, as a read of n
+        // bytes with the NUL.
         if let [ast::Expr { kind: ExprKind::Positional(n), .. }, l] = args {
             if let (Some(p), Some(len)) = (self.param(*n).filter(|p| super::expr::parse_param_int(p).is_none()), self.constant(l)) {
                 let mut text = p.to_string();
-                let keep = (len.max(0) as usize).min(text.len());
+                let keep = (len.max(1) as usize - 1).min(text.len());
                 let keep = (0..=keep).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
                 text.truncate(keep);
                 let ty = Type::Str(text.len() + 1);
@@ -85,11 +113,12 @@ impl Checker<'_> {
         };
         let ptr = self.expr(ptr)?;
         self.expect_int(&ptr, "`str` reads a string from an address (an integer)")?;
+        // As bpftrace: a length counts the NUL (`str(p, 5)` keeps 4 bytes).
         let (size, len) = match len {
             None => (self.config.max_strlen, None),
             Some(l) => match self.constant(l) {
                 // A constant length sizes the buffer: the string and its NUL.
-                Some(n) if n >= 0 => ((n as usize + 1).min(MAX_STR_LEN), None),
+                Some(n) if n >= 0 => ((n as usize).clamp(1, MAX_STR_LEN), None),
                 _ => {
                     let l = self.expr(l)?;
                     self.expect_int(&l, "a string length is an integer")?;
@@ -349,6 +378,7 @@ impl Checker<'_> {
 
     /// `kaddr("symbol")`: the address, looked up when the script is compiled.
     pub(super) fn kaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let args = &self.literal_params(args)[..];
         let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
             return Err(self.arg_count(span, "kaddr", "a kernel symbol name (a string literal)", args.len()));
         };
@@ -368,6 +398,7 @@ impl Checker<'_> {
 
     /// `cgroupid("/sys/fs/cgroup/...")`: the cgroup's id, looked up when the script is compiled.
     pub(super) fn cgroupid(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let args = &self.literal_params(args)[..];
         let [ast::Expr { kind: ExprKind::Str(path), span: at }] = args else {
             return Err(self.arg_count(span, "cgroupid", "a cgroup path (a string literal)", args.len()));
         };
@@ -410,6 +441,7 @@ impl Checker<'_> {
     /// converted when the script compiles. It prints as the address, `ntop` takes it as it
     /// is, and `pton(...)[i]` is its i-th byte.
     pub(super) fn pton(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let args = &self.literal_params(args)[..];
         let [ast::Expr { kind: ExprKind::Str(text), span: at }] = args else {
             if let [a] = args {
                 return Err(self.error(SemaError::TypeMismatch {
@@ -518,6 +550,7 @@ impl Checker<'_> {
     /// symbol's file address plus where the file is loaded, known from the uprobe's `ip`, so
     /// only entry uprobes and USDT probes (not uretprobes) have it.
     pub(super) fn uaddr(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let args = &self.literal_params(args)[..];
         let [ast::Expr { kind: ExprKind::Str(name), span: at }] = args else {
             return Err(self.arg_count(span, "uaddr", "a symbol name in quotes", args.len()));
         };

@@ -3,7 +3,7 @@
 
 use super::{Checked, Checker};
 use crate::sema::reference::{self, FuncKind};
-use crate::parser::ast::{self, BinOp, ExprKind, UnaryOp};
+use crate::parser::ast::{self, BinOp, ExprKind, StmtKind, UnaryOp};
 use crate::parser::Span;
 use crate::sema::error::SemaError;
 use crate::sema::hir;
@@ -69,6 +69,17 @@ impl Checker<'_> {
     /// `@m[k] = value`, or with `op` the compound `@m[k] op= value`, which reads the old
     /// value (0 for a missing key) and so makes an untyped map an int64 map.
     pub(super) fn assign_map(&mut self, m: &ast::MapRef, op: Option<BinOp>, value: &ast::Expr) -> Checked<hir::Stmt> {
+        // `@m = { let $a = 1; avg($a) }`: a block whose value is an aggregation is the block
+        // with the aggregation assigned at its end, as bpftrace reads it.
+        if let (None, ExprKind::Block(stmts)) = (op, &value.kind) {
+            if let Some((ast::Stmt { kind: StmtKind::Expr(last @ ast::Expr { kind: ExprKind::Call { func, .. }, .. }), span }, init)) = stmts.split_last() {
+                if reference::is(&func.name, FuncKind::Aggregation) {
+                    let assign = ast::Stmt { kind: StmtKind::AssignMap { map: m.clone(), op: None, value: last.clone() }, span: *span };
+                    let block: Vec<ast::Stmt> = init.iter().cloned().chain([assign]).collect();
+                    return Ok(hir::Stmt::Block(self.block(&block)));
+                }
+            }
+        }
         let keys: Vec<hir::Expr> = self.key_values(&m.keys)?;
         let key_types = self.stored_types(&keys)?;
         if let Some(op) = op {

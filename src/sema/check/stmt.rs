@@ -12,6 +12,18 @@ use crate::sema::hir::{self, MapCommand};
 use crate::printf;
 use crate::artifact::types::{TupleTy, Type};
 
+/// `if (c) { a } else { b }` (an `else if` chain too) as the value of a block it ends: a
+/// ternary of block values; None for an `if` without `else`, or any other statement.
+fn if_as_value(stmt: &ast::Stmt) -> Option<ast::Expr> {
+    let StmtKind::If { cond, then, els } = &stmt.kind else { return None };
+    let els = match els.as_deref()? {
+        [only] if matches!(only.kind, StmtKind::If { .. }) => if_as_value(only)?,
+        block => ast::Expr { kind: ExprKind::Block(block.to_vec()), span: stmt.span },
+    };
+    let then = ast::Expr { kind: ExprKind::Block(then.clone()), span: stmt.span };
+    Some(ast::Expr { kind: ExprKind::Ternary { cond: Box::new(cond.clone()), then: Box::new(then), els: Box::new(els) }, span: stmt.span })
+}
+
 /// bpftrace's limit on `unroll`.
 const MAX_UNROLL: i64 = 100;
 
@@ -26,8 +38,15 @@ impl Checker<'_> {
 
     /// `{ stmts; value }` as a value: the statements in a scope of their own, then the last
     /// one, which must be an expression.
+    /// A last statement `if (c) { a } else { b }` is the value `if` expression it reads as.
     pub(super) fn block_value(&mut self, stmts: &[ast::Stmt], span: Span) -> Checked<hir::Expr> {
-        let Some((ast::Stmt { kind: StmtKind::Expr(value), .. }, init)) = stmts.split_last() else {
+        let last_if = stmts.last().and_then(if_as_value);
+        let value = match (stmts.split_last(), &last_if) {
+            (Some((_, init)), Some(value)) => Some((value, init)),
+            (Some((ast::Stmt { kind: StmtKind::Expr(value), .. }, init)), None) => Some((value, init)),
+            _ => None,
+        };
+        let Some((value, init)) = value else {
             return Err(self.error(SemaError::NotAValue { span, what: "a block that does not end with an expression".into() }));
         };
         self.scopes.push(HashMap::new());
@@ -102,6 +121,8 @@ impl Checker<'_> {
             let value = hir::Expr { span: value.span, kind: hir::ExprKind::Cast(Box::new(value)), ty: old };
             return Ok(hir::Stmt::VarStore { var: id, value });
         }
+        let value = self.reordered_record(old, value);
+        let ty = value.ty;
         let hint = self.var_hints.get(id).copied().filter(|h| *h != Type::Void);
         if old == Type::Void {
             self.vars[id] = hint.and_then(|h| h.join(ty)).unwrap_or(ty);
@@ -115,6 +136,35 @@ impl Checker<'_> {
             self.vars[id] = joined;
         }
         Ok(hir::Stmt::VarStore { var: id, value: widen(value, self.vars[id]) })
+    }
+
+    /// A record written with `target`'s fields in another order (`(b = 1, a = 2)` for a
+    /// variable of `(a, b)`) is of `target`'s type, as in bpftrace: its fields are evaluated in
+    /// the order written, each into a hidden variable, and laid out in `target`'s order.
+    fn reordered_record(&mut self, target: Type, value: hir::Expr) -> hir::Expr {
+        let (Some(want), Some(have)) = (target.tuple_names(), value.ty.tuple_names()) else { return value };
+        let same_set = want.len() == have.len() && want.iter().all(|n| have.contains(n));
+        let hir::ExprKind::Tuple(elems) = value.kind else { return value };
+        if want == have || !same_set {
+            return hir::Expr { kind: hir::ExprKind::Tuple(elems), ..value };
+        }
+        let span = value.span;
+        let mut stmts = Vec::new();
+        let mut temps = Vec::new();
+        for e in elems {
+            self.vars.push(e.ty);
+            let id = self.vars.len() - 1;
+            temps.push((id, e.ty));
+            stmts.push(hir::Stmt::VarStore { var: id, value: e });
+        }
+        let items: Vec<hir::Expr> = want
+            .iter()
+            .filter_map(|n| have.iter().position(|h| h == n))
+            .map(|i| hir::Expr { kind: hir::ExprKind::Var(temps[i].0), ty: temps[i].1, span })
+            .collect();
+        let ty = Type::Tuple(TupleTy::record(&items.iter().map(|e| e.ty).collect::<Vec<_>>(), want));
+        let tuple = hir::Expr { kind: hir::ExprKind::Tuple(items), ty, span };
+        hir::Expr { kind: hir::ExprKind::Block { stmts, value: Box::new(tuple) }, ty, span }
     }
 
     pub(super) fn stmt(&mut self, stmt: &ast::Stmt) -> Checked<hir::Stmt> {
@@ -238,6 +288,9 @@ impl Checker<'_> {
         let (start, end) = (start?, end?);
         self.expect_int(&start, "a range starts at an integer")?;
         self.expect_int(&end, "a range ends at an integer")?;
+        if super::comptime::fold(&start).is_none() || super::comptime::fold(&end).is_none() {
+            return self.for_range_callback(var, start, end, body);
+        }
         self.scopes.push(HashMap::new());
         let result = (|| {
             let i = self.declare_var(var, Type::I64)?;
@@ -259,6 +312,27 @@ impl Checker<'_> {
         })();
         self.end_scope();
         result
+    }
+
+    /// A range whose bounds are known only at run time (`0..@n`): the verifier cannot bound
+    /// an inline loop over it, so the body is a `bpf_loop` callback, as bpftrace's, with the
+    /// variables it shares with the probe captured as a `for ($kv : @map)` body's are.
+    fn for_range_callback(&mut self, var: &ast::Ident, start: hir::Expr, end: hir::Expr, body: &[ast::Stmt]) -> Checked<hir::Stmt> {
+        let span = start.span.to(end.span);
+        self.require(Feature::Loop, span, "a `for` range with bounds known only at run time")?;
+        self.scopes.push(HashMap::new());
+        let first_local = self.vars.len();
+        self.map_loops.push((first_local, Default::default()));
+        let result = self.declare_var(var, Type::I64).map(|i| {
+            self.loop_depth += 1;
+            let body = self.block(body);
+            self.loop_depth -= 1;
+            (i, body)
+        });
+        let (_, captured) = self.map_loops.pop().unwrap_or_default();
+        self.end_scope();
+        let (i, body) = result?;
+        Ok(hir::Stmt::ForRange { var: i, start, end, body, locals: first_local..self.vars.len(), captured: captured.into_iter().collect() })
     }
 
     /// `for ($kv : @map) body`: `$kv` is `(key, value)` of each entry (the key a tuple when

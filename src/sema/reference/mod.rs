@@ -116,7 +116,7 @@ pub const FUNCTIONS: &[Function] = &[
     f("bswap", V, "bswap(n)", "The integer with its bytes reversed."),
     f("strerror", V, "strerror(errno)", "An errno value, printed as its message."),
     f("syscall_name", V, "syscall_name(nr)", "A syscall number, printed as its name (x86_64)."),
-    f("signal_name", V, "signal_name(n)", "A signal number, printed as its name (`SIGINT`)."),
+    f("signal_name", V, "signal_name(n)", "A signal number, printed as strsignal(3) describes it (`Interrupt`)."),
     f("is_err", V, "is_err(p)", "Whether a kernel pointer is an error value (the kernel's IS_ERR())."),
     f("reg", V, "reg(\"name\")", "A register of the probed context (`ip`, `sp`, `di`...)."),
     f("path", V, "path(p[, size])", "A `struct path`, printed as its file name (iterators and some fentry functions)."),
