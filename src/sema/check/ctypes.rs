@@ -600,7 +600,8 @@ impl<'k> Checker<'k> {
     /// `*ptr`; `*n` of an integer reads an integer of n's own width at address n (in the
     /// probe's address space), as bpftrace does (`*kaddr("avenrun")`, loads.bt).
     pub(super) fn deref(&mut self, ptr: hir::Expr, span: Span) -> Checked<hir::Expr> {
-        if let Type::Int { bits: bits @ (8 | 16 | 32 | 64), signed } = ptr.ty {
+        // Not of a literal: `2 ** 3` (a power, in other languages) would read address 3.
+        if let (Type::Int { bits: bits @ (8 | 16 | 32 | 64), signed }, false) = (ptr.ty, matches!(ptr.kind, hir::ExprKind::Int(_))) {
             let user = self.user_probe();
             return self.value_at(ptr.retyped(Type::U64), synthetic("", bits, signed).id, user, span);
         }
