@@ -52,6 +52,10 @@ pub struct RuntimeMeta {
     pub max_cat_bytes: u64,
     /// What follows a string that filled its buffer (config `str_trunc_trailer`).
     pub str_trunc_trailer: String,
+    /// Whether user stack frames show source file and line and inlined functions (config
+    /// `show_debug_info`).
+    #[serde(default = "yes")]
+    pub show_debug_info: bool,
     /// What the program assumed about the kernel, checked (and relocated) at load: see
     /// `facts`. Fact N is the value of undefined symbol `rt_core_N`.
     #[serde(default)]
@@ -60,6 +64,10 @@ pub struct RuntimeMeta {
     /// kernel at load, so a kernel without one is told which, not shown a verifier log.
     #[serde(default)]
     pub features: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One BPF program: one attach point of one probe.

@@ -291,12 +291,16 @@ pub enum StackMode {
     Perf,
     /// Addresses only.
     Raw,
+    /// `BUILDID 0xOFFSET` per frame: the ELF build id of the file the address is in and the
+    /// offset in that file (user stacks only), for symbolizing elsewhere.
+    BuildId,
 }
 
 impl StackMode {
-    const NAMES: [(&'static str, StackMode); 3] = [("bpftrace", StackMode::Bpftrace), ("perf", StackMode::Perf), ("raw", StackMode::Raw)];
+    const NAMES: [(&'static str, StackMode); 4] =
+        [("bpftrace", StackMode::Bpftrace), ("perf", StackMode::Perf), ("raw", StackMode::Raw), ("build_id", StackMode::BuildId)];
 
-    /// The mode a script or setting names: `bpftrace`, `perf` or `raw`.
+    /// The mode a script or setting names: `bpftrace`, `perf`, `raw` or `build_id`.
     pub fn parse(name: &str) -> Option<StackMode> {
         Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
     }

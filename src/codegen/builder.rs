@@ -267,6 +267,13 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         }
     }
 
+    /// Hands `slot` out again: for a buffer whose bytes are dead once copied out of it.
+    pub fn release(&self, slot: PointerValue<'ctx>) {
+        for s in self.slots.borrow_mut().iter_mut().filter(|s| s.2 == slot) {
+            s.3 = false;
+        }
+    }
+
     /// Zeroes `len` bytes. LLVM's BPF backend expands a memset into stores only up to ~1 KiB
     /// and fails beyond; longer runs (whole structs in scratch) are zeroed by the kernel: a
     /// `bpf_probe_read_kernel` from address 0 fails and clears its destination.

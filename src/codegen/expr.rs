@@ -386,7 +386,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
             ExprKind::ReadStr { ptr, len } => {
                 let size = e.ty.size();
-                let buf = bb.stack_buffer(size, "str")?;
+                // One byte of room past the string for a whole read (see `read_str`).
+                let buf = bb.stack_buffer(size + 1, "str")?;
                 self.read_str(ptr, len.as_deref(), buf, size)?;
                 Val::Str(buf, size)
             }
@@ -726,9 +727,24 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 bb.helper(Helper::GetCurrentComm, &[slot.into(), bb.const_i64(16).into()])?;
                 Ok(())
             }
-            ExprKind::ReadStr { ptr, len } => {
+            // In place when the slot has room for the byte a whole read takes past the string
+            // (`read_str`), which is then cleared; else through a buffer of its own, below.
+            ExprKind::ReadStr { ptr, len } if len.is_some() || slot_len > e.ty.size() => {
                 bb.memset_zero(slot, slot_len as u64)?;
-                self.read_str(ptr, len.as_deref(), slot, e.ty.size().min(slot_len))
+                let size = e.ty.size().min(slot_len);
+                self.read_str(ptr, len.as_deref(), slot, size)?;
+                if len.is_none() {
+                    bb.b.build_store(bb.gep(slot, size)?, bb.ctx.i8_type().const_zero())?;
+                }
+                Ok(())
+            }
+            ExprKind::ReadStr { ptr, len: None } => {
+                let size = e.ty.size();
+                let buf = bb.stack_buffer(size + 1, "str")?;
+                self.read_str(ptr, None, buf, size)?;
+                bb.memcpy(slot, buf, slot_len as u64)?;
+                bb.release(buf);
+                Ok(())
             }
             _ => {
                 let v = self.expr(e)?;

@@ -153,6 +153,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         print_maps_on_exit: program.config.print_maps_on_exit,
         max_cat_bytes: program.config.max_cat_bytes,
         str_trunc_trailer: program.config.str_trunc_trailer.clone(),
+        show_debug_info: program.config.show_debug_info,
         facts: program.facts.iter().cloned().chain(tracepoint_facts(program, options.portable)).collect(),
         features: program.features.iter().map(|f| f.key().to_string()).collect(),
     };

@@ -20,12 +20,15 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
-    /// the NUL, never more than the buffer.
+    /// the NUL, never more than the buffer. A whole read (no `len`) is given one byte more
+    /// than the string's `size`, which `dst` must have room for: as in bpftrace, a string of
+    /// `max_strlen` bytes or more then fills the string without a NUL, and prints with the
+    /// truncation trailer (config `str_trunc_trailer`).
     pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
         let bb = self.bb;
         let p = self.expr(ptr)?.int()?;
         let n = match len {
-            None => bb.const_i64(size as u64),
+            None => bb.const_i64(size as u64 + 1),
             Some(l) => {
                 let l = self.expr(l)?.int()?;
                 let fits = bb.b.build_int_compare(IntPredicate::ULT, l, bb.const_i64(size as u64), "fits")?;

@@ -458,7 +458,7 @@ impl EventSink {
     }
 
     pub(super) fn symbols<'a>(&'a self, maps: &Loaded) -> Symbols<'a> {
-        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes, trailer: &self.meta.str_trunc_trailer }
+        Symbols { stacks: maps.map(STACKS_MAP).ok(), cache: &self.symbols, strftimes: &self.meta.strftimes, trailer: &self.meta.str_trunc_trailer, debug_info: self.meta.show_debug_info }
     }
 
     fn clear_map(&self, id: usize, maps: &Loaded, zero: bool) -> Result<(), RuntimeError> {

@@ -65,6 +65,7 @@ struct Source {
     ncpus: usize,
     strftimes: Vec<String>,
     trailer: String,
+    debug_info: bool,
     max_series: usize,
     /// Series left out by the cardinality limit so far, per map.
     dropped: BTreeMap<String, u64>,
@@ -94,6 +95,7 @@ impl MetricsServer {
             ncpus,
             strftimes: meta.strftimes.clone(),
             trailer: meta.str_trunc_trailer.clone(),
+            debug_info: meta.show_debug_info,
             max_series: options.max_series.max(1),
             dropped: BTreeMap::new(),
         };
@@ -145,7 +147,7 @@ impl Source {
 
     /// Every map, read now.
     fn scrape(&mut self, cache: &SymbolCache) -> std::io::Result<String> {
-        let symbols = Symbols { stacks: self.stacks.as_ref().map(AsRawFd::as_raw_fd), cache, strftimes: &self.strftimes, trailer: &self.trailer };
+        let symbols = Symbols { stacks: self.stacks.as_ref().map(AsRawFd::as_raw_fd), cache, strftimes: &self.strftimes, trailer: &self.trailer, debug_info: self.debug_info };
         let mut read = Vec::with_capacity(self.maps.len());
         for (meta, fd) in &self.maps {
             let raw = read_user_map(fd.as_raw_fd(), meta, self.ncpus)?;

@@ -28,13 +28,26 @@ pub struct Symbols<'a> {
     pub strftimes: &'a [String],
     /// What follows a string that filled its buffer (config `str_trunc_trailer`).
     pub trailer: &'a str,
+    /// Whether user frames show `@file:line` and the functions inlined at them (config
+    /// `show_debug_info`).
+    pub debug_info: bool,
 }
 
 /// One frame as text: `function+offset`, or the address when no symbol covers it.
+#[derive(Default)]
 struct Frame {
     addr: u64,
     name: Option<(String, usize)>,
     module: Option<String>,
+    /// `@dir/file:line` of the address, when the binary's DWARF has it.
+    code: Option<String>,
+    /// The functions inlined at the address, outermost first, each with its `@file:line`.
+    inlined: Vec<(String, Option<String>)>,
+}
+
+/// bpftrace's `@dir/file:line` of a source location.
+fn code_at(code: &blazesym::symbolize::CodeInfo<'_>) -> String {
+    format!("@{}:{}", code.to_path().display(), code.line.unwrap_or(0))
 }
 
 impl Symbols<'_> {
@@ -63,10 +76,14 @@ impl Symbols<'_> {
             .iter()
             .enumerate()
             .map(|(i, &addr)| match found.get(i) {
-                Some(Symbolized::Sym(s)) => {
-                    Frame { addr, name: Some((s.name.to_string(), s.offset)), module: s.module.as_ref().map(|m| m.to_string_lossy().into_owned()) }
-                }
-                _ => Frame { addr, name: None, module: None },
+                Some(Symbolized::Sym(s)) => Frame {
+                    addr,
+                    name: Some((s.name.to_string(), s.offset)),
+                    module: s.module.as_ref().map(|m| m.to_string_lossy().into_owned()),
+                    code: s.code_info.as_deref().map(code_at),
+                    inlined: s.inlined.iter().map(|f| (f.name.to_string(), f.code_info.as_ref().map(code_at))).collect(),
+                },
+                _ => Frame { addr, ..Frame::default() },
             })
             .collect()
     }
@@ -78,6 +95,30 @@ impl Symbols<'_> {
             Some(Frame { name: Some((name, _)), .. }) => name,
             _ => format!("0x{addr:x}"),
         }
+    }
+
+    /// bpftrace's `build_id` stack: per frame the build id of the file the address is in and
+    /// the offset in that file (`HEX 0xOFFSET`), or the bare address when the process's maps
+    /// do not place it in a file with a build id.
+    fn build_id_stack(addrs: &[u64], pid: Option<u32>) -> String {
+        use blazesym::normalize::{Normalizer, UserMeta};
+        let normalizer = Normalizer::builder().enable_build_ids(true).build();
+        let found = pid.and_then(|pid| normalizer.normalize_user_addrs(Pid::from(pid), addrs).ok());
+        let mut out = String::from("\n");
+        for (i, &addr) in addrs.iter().enumerate() {
+            let in_file = found.as_ref().and_then(|n| {
+                let (offset, meta) = *n.outputs.get(i)?;
+                match n.meta.get(meta)? {
+                    UserMeta::Elf(elf) => elf.build_id.as_ref().map(|id| (id.iter().map(|b| format!("{b:02x}")).collect::<String>(), offset)),
+                    _ => None,
+                }
+            });
+            match in_file {
+                Some((id, offset)) => out.push_str(&format!("{id} 0x{offset:x}\n")),
+                None => out.push_str(&format!("{addr:x}\n")),
+            }
+        }
+        out
     }
 
     /// The frames of stack `id`, innermost first, at most `limit`.
@@ -106,31 +147,47 @@ impl Resolve for Symbols<'_> {
         self.trailer
     }
 
-    /// bpftrace's text: empty for no stack, else a newline and one line per frame.
+    /// bpftrace's text: empty for no stack, else a newline and one line per frame. With
+    /// `show_debug_info`, a user frame is followed by `@file:line` (bpftrace mode) and
+    /// preceded by the functions inlined at it, innermost first (`[inlined] f@file:line`, or
+    /// `f (inlined)` in perf mode); `ustack(n)` counts addresses, as bpftrace does.
     fn stack(&self, spec: StackSpec, raw: u64) -> String {
         let pid = spec.user.then_some((raw >> 32) as u32);
         let addrs = self.frames(raw as u32, spec.limit);
         if addrs.is_empty() {
             return String::new();
         }
+        if spec.mode == StackMode::BuildId {
+            return Self::build_id_stack(&addrs, pid);
+        }
         let frames = if spec.mode == StackMode::Raw {
-            addrs.iter().map(|&addr| Frame { addr, name: None, module: None }).collect()
+            addrs.iter().map(|&addr| Frame { addr, ..Frame::default() }).collect()
         } else {
             self.symbolize(&addrs, pid)
         };
+        let debug = self.debug_info && spec.user;
         let mut out = String::from("\n");
         for f in frames {
+            if debug && spec.mode != StackMode::Raw {
+                for (name, code) in f.inlined.iter().rev() {
+                    match spec.mode {
+                        StackMode::Perf => out.push_str(&format!("\t{:x} {name} (inlined)\n", f.addr)),
+                        _ => out.push_str(&format!("    [inlined] {name}{}\n", code.as_deref().unwrap_or(""))),
+                    }
+                }
+            }
             let sym = match &f.name {
                 Some((name, off)) => format!("{name}+{off}"),
                 None => format!("0x{:x}", f.addr),
             };
             match spec.mode {
+                StackMode::Bpftrace if debug => out.push_str(&format!("    {sym}{}\n", f.code.as_deref().unwrap_or(""))),
                 StackMode::Bpftrace => out.push_str(&format!("    {sym}\n")),
                 StackMode::Perf => match (&f.module, spec.user) {
                     (Some(m), true) => out.push_str(&format!("\t{:x} {sym} ({m})\n", f.addr)),
                     _ => out.push_str(&format!("\t{:x} {sym}\n", f.addr)),
                 },
-                StackMode::Raw => out.push_str(&format!("{:x}\n", f.addr)),
+                StackMode::Raw | StackMode::BuildId => out.push_str(&format!("{:x}\n", f.addr)),
             }
         }
         out
@@ -197,7 +254,7 @@ mod tests {
     #[test]
     fn user_addresses_of_this_process_resolve() {
         let cache = SymbolCache::default();
-        let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[], trailer: ".." };
+        let symbols = Symbols { stacks: None, cache: &cache, strftimes: &[], trailer: "..", debug_info: false };
         let addr = libc::getpid as *const () as usize as u64;
         let src = Symbols::source(Some(std::process::id()), true);
         let r = symbols.symbolizer().symbolize(&src, Input::AbsAddr(&[addr + 4]));

@@ -82,6 +82,9 @@ pub struct Config {
     /// What follows a string printed whole from a buffer it filled (so it may have been
     /// cut short): `..` by default.
     pub str_trunc_trailer: String,
+    /// Whether user stack frames show their source file and line, and the functions inlined
+    /// at them (from the binary's DWARF), as bpftrace does by default.
+    pub show_debug_info: bool,
     /// `unstable_tseries`: whether `tseries` is refused, warned about (bpftrace's default) or
     /// used silently.
     pub unstable_tseries: Unstable,
@@ -119,6 +122,7 @@ impl Default for Config {
             license: "GPL".into(),
             max_cat_bytes: 10_240,
             str_trunc_trailer: "..".into(),
+            show_debug_info: true,
             unstable_tseries: Unstable::Warn,
         }
     }

@@ -19,7 +19,7 @@ use crate::sema::EnvConfig;
 ///   with blazesym, lazily, per process;
 /// - `max_bpf_progs`, `max_probes`: rtrace attaches wildcards with multi-attach links and
 ///   reports what cannot attach, so it needs no cap;
-/// - `show_debug_info`, `cpp_demangle`: stacks print symbol+offset, demangled;
+/// - `cpp_demangle`: stack frames are always demangled;
 /// - the `unstable_*` feature flags: what they guard is either supported or refused by sema.
 pub const KEYS: &[&str] = &[
     "max_strlen",
@@ -108,7 +108,7 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), Stri
     match name {
         "max_strlen" => config.max_strlen = int(1, MAX_STR_LEN as u64, &format!("a number of bytes from 1 to {MAX_STR_LEN}"))? as usize,
         "stack_mode" => {
-            config.stack_mode = word().and_then(StackMode::parse).ok_or_else(|| bad("`bpftrace`, `perf` or `raw`"))?
+            config.stack_mode = word().and_then(StackMode::parse).ok_or_else(|| bad("`bpftrace`, `perf`, `raw` or `build_id`"))?
         }
         "max_map_keys" => config.max_map_keys = Some(int(1, u64::from(u32::MAX), "a positive number of keys")? as u32),
         "perf_rb_pages" => {
@@ -124,7 +124,8 @@ fn apply(config: &mut Config, key: &str, value: &ConfigValue) -> Result<(), Stri
         "on_stack_limit" | "log_size" | "max_bpf_progs" | "max_probes" => {
             int(0, u64::MAX, "a number")?;
         }
-        "lazy_symbolication" | "use_blazesym" | "show_debug_info" | "cpp_demangle" => {
+        "show_debug_info" => config.show_debug_info = flag()?,
+        "lazy_symbolication" | "use_blazesym" | "cpp_demangle" => {
             flag()?;
         }
         "cache_user_symbols" => one_of(&["PER_PROGRAM", "PER_PID", "NONE"], "`PER_PROGRAM`, `PER_PID` or `NONE`")?,

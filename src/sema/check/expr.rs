@@ -634,7 +634,7 @@ impl Checker<'_> {
             ("missing_probes", word(c.missing_probes.name())),
             ("perf_rb_pages", int(c.perf_rb_pages as u64)),
             ("print_maps_on_exit", flag(c.print_maps_on_exit)),
-            ("show_debug_info", flag(false)),
+            ("show_debug_info", flag(c.show_debug_info)),
             ("stack_mode", word(c.stack_mode.name())),
         ];
         let fields = fields.into_iter().map(|(n, kind)| (ast::Ident { name: n.into(), span }, ast::Expr { kind, span })).collect();

@@ -15,7 +15,12 @@ impl Checker<'_> {
     pub(super) fn stack(&mut self, user: bool, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let func = if user { "ustack" } else { "kstack" };
         self.context_in_map_loop(func, span)?;
-        let mut spec = StackSpec { user, mode: self.config.stack_mode, limit: MAX_STACK_FRAMES };
+        // `stack_mode = build_id` is for user stacks; kernel ones print as bpftrace's.
+        let mode = match self.config.stack_mode {
+            StackMode::BuildId if !user => StackMode::Bpftrace,
+            mode => mode,
+        };
+        let mut spec = StackSpec { user, mode, limit: MAX_STACK_FRAMES };
         if args.len() > 2 {
             return Err(self.arg_count(span, func, "an optional mode and an optional frame limit", args.len()));
         }
@@ -23,12 +28,19 @@ impl Checker<'_> {
             match &a.kind {
                 ExprKind::Ident(m) if i == 0 => {
                     spec.mode = match StackMode::parse(m) {
+                        Some(StackMode::BuildId) if !user => {
+                            return Err(self.error(SemaError::TypeMismatch {
+                                span: a.span,
+                                message: "the `build_id` stack mode is for `ustack`: kernel addresses are not in files".into(),
+                                label: "not for kstack".into(),
+                            }))
+                        }
                         Some(mode) => mode,
                         None => {
                             return Err(self.error(SemaError::TypeMismatch {
                                 span: a.span,
                                 message: format!("unknown stack mode `{m}`"),
-                                label: "one of bpftrace, perf, raw".into(),
+                                label: "one of bpftrace, perf, raw, build_id".into(),
                             }))
                         }
                     }
@@ -40,7 +52,7 @@ impl Checker<'_> {
                 _ => {
                     return Err(self.error(SemaError::TypeMismatch {
                         span: a.span,
-                        message: format!("`{func}` takes a mode (bpftrace, perf, raw) and a frame limit from 1 to {MAX_STACK_FRAMES}"),
+                        message: format!("`{func}` takes a mode (bpftrace, perf, raw, build_id) and a frame limit from 1 to {MAX_STACK_FRAMES}"),
                         label: "not a mode or a limit".into(),
                     }))
                 }
@@ -117,8 +129,13 @@ impl Checker<'_> {
         let (size, len) = match len {
             None => (self.config.max_strlen, None),
             Some(l) => match self.constant(l) {
-                // A constant length sizes the buffer: the string and its NUL.
-                Some(n) if n >= 0 => ((n as usize).clamp(1, MAX_STR_LEN), None),
+                // A constant length sizes the buffer: the string and its NUL (kept as the
+                // read's length, so the string never fills its buffer: no trailer).
+                Some(n) if n >= 0 => {
+                    let size = (n as usize).clamp(1, MAX_STR_LEN);
+                    let l = hir::Expr { kind: hir::ExprKind::Int(size as u64), ty: Type::I64, span: l.span };
+                    (size, Some(Box::new(l)))
+                }
                 _ => {
                     let l = self.expr(l)?;
                     self.expect_int(&l, "a string length is an integer")?;
@@ -328,6 +345,14 @@ impl Checker<'_> {
             let s = self.expr(arg)?;
             let Type::Stack(spec) = s.ty else { return Err(Reported) };
             return Ok(hir::Expr { kind: hir::ExprKind::StackLen { user, limit: spec.limit }, ty: Type::I64, span });
+        }
+        // `$s = ustack(3); len($s)`: a variable holds a stack of this same probe's run, so
+        // its frames are those of the stack here, counted the same way.
+        if matches!(arg.kind, ExprKind::Var(_)) {
+            let s = self.expr(arg)?;
+            if let Type::Stack(spec) = s.ty {
+                return Ok(hir::Expr { kind: hir::ExprKind::StackLen { user: spec.user, limit: spec.limit }, ty: Type::I64, span });
+            }
         }
         let map = self.whole_map(arg, "len")?;
         self.require(Feature::ForEachMapElem, span, "`len(@m)`")?;
