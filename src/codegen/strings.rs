@@ -18,17 +18,23 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
     Ok(bb.b.build_load(i8t, p, "byte")?.into_int_value())
 }
 
+/// Strings shorter than this are read with one byte of room past them, to tell a string that
+/// was cut (it fills them, no NUL) from one that fit: bpftrace's `pad_max_strlen`, which stops
+/// at 1 KiB as well (a copy of a longer string would cost more scratch space than it is worth).
+pub(super) const PAD_BELOW: usize = 1024;
+
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
-    /// the NUL, never more than the buffer. A whole read (no `len`) is given one byte more
-    /// than the string's `size`, which `dst` must have room for: as in bpftrace, a string of
+    /// the NUL, never more than the buffer. With `pad` (a whole read, no `len`, of a string
+    /// shorter than `PAD_BELOW`) it is given one byte more than the string's `size`, which
+    /// `dst` must have room for: as in bpftrace, a string of
     /// `max_strlen` bytes or more then fills the string without a NUL, and prints with the
     /// truncation trailer (config `str_trunc_trailer`).
-    pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize) -> R<()> {
+    pub(super) fn read_str(&mut self, ptr: &Expr, len: Option<&Expr>, dst: PointerValue<'ctx>, size: usize, pad: bool) -> R<()> {
         let bb = self.bb;
         let p = self.expr(ptr)?.int()?;
         let n = match len {
-            None => bb.const_i64(size as u64 + 1),
+            None => bb.const_i64((size + usize::from(pad)) as u64),
             Some(l) => {
                 let l = self.expr(l)?.int()?;
                 let fits = bb.b.build_int_compare(IntPredicate::ULT, l, bb.const_i64(size as u64), "fits")?;

@@ -18,6 +18,8 @@ use crate::artifact::types::{StackMode, StackSpec, MAX_STACK_FRAMES};
 #[derive(Default)]
 pub struct SymbolCache {
     symbolizer: OnceCell<Symbolizer>,
+    /// One that also reads source lines and inlined functions from DWARF (`show_debug_info`).
+    with_lines: OnceCell<Symbolizer>,
 }
 
 /// A resolver over one loaded program's stack map.
@@ -52,7 +54,10 @@ fn code_at(code: &blazesym::symbolize::CodeInfo<'_>) -> String {
 
 impl Symbols<'_> {
     fn symbolizer(&self) -> &Symbolizer {
-        self.cache.symbolizer.get_or_init(Symbolizer::new)
+        if self.debug_info {
+            return self.cache.with_lines.get_or_init(Symbolizer::new);
+        }
+        self.cache.symbolizer.get_or_init(|| Symbolizer::builder().enable_code_info(false).enable_inlined_fns(false).build())
     }
 
     /// Where addresses of `pid` (None: the kernel) are looked up; `debug` adds debug files
