@@ -163,6 +163,19 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(bb.load_int(bb.gep(p, *offset)?, width, e.ty.is_signed())?)
             }
+            ExprKind::ByteIndexed { buf, index, len } => {
+                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("an index of a value not in a buffer")) };
+                let i = self.expr(index)?.int()?;
+                let within = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(*len as u64), "within")?;
+                // The index the verifier sees bounded: 0 past the end, hidden from LLVM so it
+                // cannot fold the bound away.
+                let at = bb.opaque(bb.b.build_select(within, i, bb.const_i64(0), "at")?.into_int_value())?;
+                // SAFETY: `at` is below `len`, the buffer's size.
+                let byte = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), p, &[at], "byte")? };
+                let v = bb.b.build_load(bb.ctx.i8_type(), byte, "b")?.into_int_value();
+                let v = bb.b.build_int_s_extend(v, bb.i64(), "b")?;
+                Val::Int(bb.b.build_select(within, v, bb.const_i64(0), "b")?.into_int_value())
+            }
             ExprKind::AddrOf(id) => Val::Int(bb.b.build_ptr_to_int(self.vars[*id], bb.i64(), "addr")?),
             ExprKind::Bytes(int) => {
                 let v = self.expr(int)?.int()?;

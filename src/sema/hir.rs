@@ -622,6 +622,13 @@ pub enum ExprKind {
         buf: Box<Expr>,
         offset: usize,
     },
+    /// `s[i]` of a string whose index is known only at run time: byte `i` of its `len`, or
+    /// 0 when `i` is `len` or more.
+    ByteIndexed {
+        buf: Box<Expr>,
+        index: Box<Expr>,
+        len: usize,
+    },
     /// `strstr(haystack, needle)`: where `needle` first occurs in `haystack`, or -1; with
     /// `index` false, `strcontains`: 1 if it occurs.
     StrFind {

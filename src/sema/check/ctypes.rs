@@ -568,9 +568,15 @@ impl<'k> Checker<'k> {
     }
 
     /// `s[i]` of a string value: its byte `i` as an int8, as in bpftrace (`$path[0] == "/"[0]`);
-    /// `i` a constant up to the terminating NUL.
+    /// a constant `i` up to the terminating NUL, or an index known at run time, past the end
+    /// of which the byte reads as 0.
     fn string_byte(&mut self, base: hir::Expr, len: usize, index: hir::Expr, span: Span) -> Checked<hir::Expr> {
-        let Some(i) = super::comptime::fold(&index).filter(|i| *i < len as u64) else {
+        let folded = super::comptime::fold(&index);
+        if folded.is_none() && index.ty.is_int() {
+            let kind = hir::ExprKind::ByteIndexed { buf: Box::new(base), index: Box::new(index), len };
+            return Ok(hir::Expr { kind, ty: Type::Int { bits: 8, signed: true }, span });
+        }
+        let Some(i) = folded.filter(|i| *i < len as u64) else {
             return Err(self.error(SemaError::TypeMismatch {
                 span: index.span,
                 message: format!("a string of {len} bytes is indexed by a constant from 0 to {}", len.saturating_sub(1)),
