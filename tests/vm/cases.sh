@@ -171,7 +171,17 @@ check percpu_kaddr_resolves_a_kernel_variable '^cpu1$' /tmp/out
 # bytes, the IP and TCP headers (with timestamps) of the packet that carries the payload,
 # whose record must then hold exactly the 13 bytes sent.
 ip link set lo up
-tcp_hello() { nc -l -p 9999 > /dev/null & pause 0.5; echo hello-rtrace | nc -w 1 127.0.0.1 9999; }
+# The listener is started in the background and the client retried until it connects: under
+# TCG on a loaded host the listener can take more than a second to be up (a fixed pause once
+# left socket_cookie_in_fentry with no connection at all).
+tcp_hello() {
+    nc -l -p 9999 > /dev/null &
+    n=0
+    until echo hello-rtrace | nc -w 1 127.0.0.1 9999 2>/dev/null || [ $n -ge 40 ]; do
+        pause 0.25
+        n=$((n + 1))
+    done
+}
 run_traced skboutput_returns_0 '^@ret\[0\]: [1-9][0-9]*$' tcp_hello \
     'fentry:ip_rcv { @ret[skboutput("/tmp/rx.pcap", args.skb, args.skb->len, 0)] = count(); skboutput("/tmp/payload.pcap", args.skb, 1500, 52); }'
 xxd -p /tmp/rx.pcap | tr -d '\n' > /tmp/hex
