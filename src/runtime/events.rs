@@ -128,7 +128,7 @@ impl EventSink {
             ncpus,
             exited: false,
             line: String::new(),
-            symbols: SymbolCache::default(),
+            symbols: SymbolCache::for_programs(&meta.programs),
             status: None,
             watches: Vec::new(),
             sites_told: Default::default(),

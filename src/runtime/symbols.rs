@@ -20,6 +20,42 @@ pub struct SymbolCache {
     symbolizer: OnceCell<Symbolizer>,
     /// One that also reads source lines and inlined functions from DWARF (`show_debug_info`).
     with_lines: OnceCell<Symbolizer>,
+    /// The binaries the script's uprobes are in: where a frame of a process that has exited
+    /// is looked up, when the binary is not position-independent (its addresses are the
+    /// file's), as bpftrace's `cache_user_symbols = PER_PROGRAM` does.
+    uprobe_binaries: Vec<String>,
+    /// Those of them that are ET_EXEC ELF files, found on first need.
+    fixed_binaries: OnceCell<Vec<String>>,
+}
+
+impl SymbolCache {
+    /// A cache for a program whose uprobes are in `programs`.
+    pub fn for_programs(programs: &[crate::artifact::ProgramMeta]) -> SymbolCache {
+        use crate::artifact::Attach;
+        let mut uprobe_binaries: Vec<String> = programs
+            .iter()
+            .filter_map(|p| match &p.attach {
+                Attach::Uprobe { path, .. } | Attach::UprobeMulti { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        uprobe_binaries.sort();
+        uprobe_binaries.dedup();
+        SymbolCache { uprobe_binaries, ..SymbolCache::default() }
+    }
+
+    /// The uprobe binaries that are executables at fixed addresses (ELF type ET_EXEC).
+    fn fixed_binaries(&self) -> &[String] {
+        self.fixed_binaries.get_or_init(|| {
+            let fixed = |path: &String| {
+                let mut header = [0u8; 18];
+                std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header)).is_ok()
+                    && header[..4] == *b"\x7fELF"
+                    && u16::from_le_bytes([header[16], header[17]]) == 2
+            };
+            self.uprobe_binaries.iter().filter(|p| fixed(p)).cloned().collect()
+        })
+    }
 }
 
 /// A resolver over one loaded program's stack map.
@@ -76,7 +112,26 @@ impl Symbols<'_> {
     fn symbolize(&self, addrs: &[u64], pid: Option<u32>) -> Vec<Frame> {
         let symbolizer = self.symbolizer();
         let found = symbolizer.symbolize(&Self::source(pid, true), Input::AbsAddr(addrs));
-        let found = found.or_else(|_| symbolizer.symbolize(&Self::source(pid, false), Input::AbsAddr(addrs))).unwrap_or_default();
+        let mut found = found.or_else(|_| symbolizer.symbolize(&Self::source(pid, false), Input::AbsAddr(addrs))).unwrap_or_default();
+        // A process gone before its stack prints: its frames in the script's fixed-address
+        // uprobe binaries are still found there.
+        let gone = pid.is_some() && !std::path::Path::new(&format!("/proc/{}", pid.unwrap_or(0))).exists();
+        if gone && !self.cache.fixed_binaries().is_empty() {
+            found.resize_with(addrs.len(), || Symbolized::Unknown(blazesym::symbolize::Reason::Unsupported));
+            for path in self.cache.fixed_binaries() {
+                let mut elf = blazesym::symbolize::source::Elf::new(path);
+                elf.debug_syms = true;
+                let Ok(in_file) = symbolizer.symbolize(&Source::Elf(elf), Input::VirtOffset(addrs)) else { continue };
+                // Only inside a symbol's extent: an address of another mapping (libc) lands
+                // past the file's last symbol (`_end`, of size 0), which names nothing.
+                for (slot, sym) in found.iter_mut().zip(in_file) {
+                    let inside = matches!(&sym, Symbolized::Sym(s) if s.size.is_some_and(|size| s.offset < size));
+                    if !matches!(slot, Symbolized::Sym(_)) && inside {
+                        *slot = sym;
+                    }
+                }
+            }
+        }
         addrs
             .iter()
             .enumerate()
