@@ -400,8 +400,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::ReadStr { ptr, len } => {
                 let size = e.ty.size();
                 // One byte of room past the string for a whole read (see `read_str`).
-                let buf = bb.stack_buffer(size + 1, "str")?;
-                self.read_str(ptr, len.as_deref(), buf, size, len.is_none() && size < super::strings::PAD_BELOW)?;
+                let pad = super::strings::pads(len.is_none(), size);
+                let buf = bb.stack_buffer(size + usize::from(pad), "str")?;
+                self.read_str(ptr, len.as_deref(), buf, size, pad)?;
                 Val::Str(buf, size)
             }
             ExprKind::StrNcmp { a, b, n } => {
@@ -742,10 +743,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             // In place when the slot has room for the byte a whole read takes past the string
             // (`read_str`), which is then cleared; else through a buffer of its own, below.
-            ExprKind::ReadStr { ptr, len } if len.is_some() || slot_len > e.ty.size() || e.ty.size() >= super::strings::PAD_BELOW => {
+            ExprKind::ReadStr { ptr, len } if !super::strings::pads(len.is_none(), e.ty.size()) || slot_len > e.ty.size() => {
                 bb.memset_zero(slot, slot_len as u64)?;
                 let size = e.ty.size().min(slot_len);
-                let pad = len.is_none() && size < super::strings::PAD_BELOW && slot_len > size;
+                let pad = super::strings::pads(len.is_none(), size) && slot_len > size;
                 self.read_str(ptr, len.as_deref(), slot, size, pad)?;
                 if pad {
                     bb.b.build_store(bb.gep(slot, size)?, bb.ctx.i8_type().const_zero())?;

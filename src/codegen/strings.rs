@@ -23,6 +23,12 @@ fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<
 /// at 1 KiB as well (a copy of a longer string would cost more scratch space than it is worth).
 pub(super) const PAD_BELOW: usize = 1024;
 
+/// Whether a `str()` read of a `size`-byte string takes the extra byte: a whole read (no
+/// length given) below `PAD_BELOW`.
+pub(super) fn pads(whole: bool, size: usize) -> bool {
+    whole && size < PAD_BELOW
+}
+
 impl<'ctx> Lower<'ctx, '_, '_> {
     /// `str(ptr[, len])` into `dst` (`size` bytes, already zeroed): at most `len` bytes with
     /// the NUL, never more than the buffer. With `pad` (a whole read, no `len`, of a string

@@ -26,6 +26,8 @@ pub struct SymbolCache {
     uprobe_binaries: Vec<String>,
     /// Those of them that are ET_EXEC ELF files, found on first need.
     fixed_binaries: OnceCell<Vec<String>>,
+    /// For `build_id` stacks: addresses to files, build ids and file offsets.
+    normalizer: OnceCell<blazesym::normalize::Normalizer>,
 }
 
 impl SymbolCache {
@@ -115,7 +117,7 @@ impl Symbols<'_> {
         let mut found = found.or_else(|_| symbolizer.symbolize(&Self::source(pid, false), Input::AbsAddr(addrs))).unwrap_or_default();
         // A process gone before its stack prints: its frames in the script's fixed-address
         // uprobe binaries are still found there.
-        let gone = pid.is_some() && !std::path::Path::new(&format!("/proc/{}", pid.unwrap_or(0))).exists();
+        let gone = pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
         if gone && !self.cache.fixed_binaries().is_empty() {
             found.resize_with(addrs.len(), || Symbolized::Unknown(blazesym::symbolize::Reason::Unsupported));
             for path in self.cache.fixed_binaries() {
@@ -160,9 +162,9 @@ impl Symbols<'_> {
     /// bpftrace's `build_id` stack: per frame the build id of the file the address is in and
     /// the offset in that file (`HEX 0xOFFSET`), or the bare address when the process's maps
     /// do not place it in a file with a build id.
-    fn build_id_stack(addrs: &[u64], pid: Option<u32>) -> String {
+    fn build_id_stack(&self, addrs: &[u64], pid: Option<u32>) -> String {
         use blazesym::normalize::{Normalizer, UserMeta};
-        let normalizer = Normalizer::builder().enable_build_ids(true).build();
+        let normalizer = self.cache.normalizer.get_or_init(|| Normalizer::builder().enable_build_ids(true).build());
         let found = pid.and_then(|pid| normalizer.normalize_user_addrs(Pid::from(pid), addrs).ok());
         let mut out = String::from("\n");
         for (i, &addr) in addrs.iter().enumerate() {
@@ -218,7 +220,7 @@ impl Resolve for Symbols<'_> {
             return String::new();
         }
         if spec.mode == StackMode::BuildId {
-            return Self::build_id_stack(&addrs, pid);
+            return self.build_id_stack(&addrs, pid);
         }
         let frames = if spec.mode == StackMode::Raw {
             addrs.iter().map(|&addr| Frame { addr, ..Frame::default() }).collect()
