@@ -79,6 +79,7 @@ features! {
     Uprobes => "uprobes", Probes, "4.3", "uprobes";
     UprobeMulti => "uprobe_multi", Probes, "6.6", "uprobe_multi links";
     Trampolines => "trampolines", Probes, "5.5", "BPF trampolines (fentry, fexit)";
+    BtfTracepoints => "btf_tracepoints", Probes, "5.5", "BTF-typed raw tracepoint programs (tp_btf)";
     Iterators => "iterators", Probes, "5.8", "BPF iterators (iter:task)";
     IterTaskVma => "iter_task_vma", Probes, "5.12", "the task_vma iterator (iter:task_vma)";
     SoftwareEvents => "software_events", Probes, "4.9", "perf software events (interval, profile, software)";

@@ -103,6 +103,13 @@ pub enum Attach {
     RawTracepoint {
         name: String,
     },
+    /// A raw tracepoint loaded as a BTF-typed tracing program (`tp_btf`), by the BTF id of
+    /// its `btf_trace_NAME` typedef: its pointer arguments are kernel objects the verifier
+    /// trusts, which `skboutput` and `socket_cookie` need.
+    BtfRawTracepoint {
+        name: String,
+        btf_id: u32,
+    },
     /// A kprobe (or kretprobe) on a kernel function plus offset.
     Kprobe {
         function: String,

@@ -68,7 +68,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 self.map_read(*map, keys, e.ty, warn)?
             }
             ExprKind::Unary { op, expr } => {
-                let v = self.expr(expr)?.int()?;
+                let v = self.number(expr)?;
                 let wrap = |v| match e.ty {
                     Type::Int { bits, signed } => bb.narrow(v, bits, signed),
                     _ => Ok(v),
@@ -139,43 +139,15 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 };
                 Val::Int(if *post { old } else { new })
             }
-            ExprKind::StrFind { haystack, needle, index } => {
-                let (Val::Str(h, hn), Val::Str(n, nn)) = (self.expr(haystack)?, self.expr(needle)?) else {
-                    return Err(internal("strstr of non-strings"));
-                };
-                let at = self.str_find(h, hn, n, nn)?;
-                if *index {
-                    Val::Int(at)
-                } else {
-                    let found = bb.b.build_int_compare(IntPredicate::NE, at, bb.const_i64(u64::MAX), "found")?;
-                    Val::Int(bb.bool_to_i64(found)?)
-                }
-            }
-            ExprKind::GlobMatch { s, glob } => {
-                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("globmatch of a non-string")) };
-                Val::Int(self.glob_match(p, n, *glob)?)
-            }
-            ExprKind::ByteAt { buf, offset } => {
-                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
-                let width = match e.ty {
-                    Type::Int { bits, .. } => usize::from(bits / 8),
-                    _ => 1,
-                };
-                Val::Int(bb.load_int(bb.gep(p, *offset)?, width, e.ty.is_signed())?)
-            }
-            ExprKind::ByteIndexed { buf, index, len } => {
-                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("an index of a value not in a buffer")) };
-                let i = self.expr(index)?.int()?;
-                let within = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(*len as u64), "within")?;
-                // The index the verifier sees bounded: 0 past the end, hidden from LLVM so it
-                // cannot fold the bound away.
-                let at = bb.opaque(bb.b.build_select(within, i, bb.const_i64(0), "at")?.into_int_value())?;
-                // SAFETY: `at` is below `len`, the buffer's size.
-                let byte = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), p, &[at], "byte")? };
-                let v = bb.b.build_load(bb.ctx.i8_type(), byte, "b")?.into_int_value();
-                let v = bb.b.build_int_s_extend(v, bb.i64(), "b")?;
-                Val::Int(bb.b.build_select(within, v, bb.const_i64(0), "b")?.into_int_value())
-            }
+            ExprKind::StrFind { .. }
+            | ExprKind::GlobMatch { .. }
+            | ExprKind::ByteAt { .. }
+            | ExprKind::ByteIndexed { .. }
+            | ExprKind::StrLen(_)
+            | ExprKind::ReadStr { .. }
+            | ExprKind::StrNcmp { .. }
+            | ExprKind::MemCmp { .. }
+            | ExprKind::StrConcat { .. } => self.string_expr(e)?,
             ExprKind::AddrOf(id) => Val::Int(bb.b.build_ptr_to_int(self.vars[*id], bb.i64(), "addr")?),
             ExprKind::Bytes(int) => {
                 let v = self.expr(int)?.int()?;
@@ -196,10 +168,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 let failed = bb.b.build_int_compare(IntPredicate::SLT, n, bb.const_i64(0), "failed")?;
                 let n = bb.b.build_select(failed, bb.const_i64(0), n, "written")?.into_int_value();
                 Val::Int(bb.b.build_int_unsigned_div(n, bb.const_i64(8), "frames")?)
-            }
-            ExprKind::StrLen(s) => {
-                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
-                Val::Int(self.str_len(p, n)?)
             }
             ExprKind::Bswap(x) => {
                 let v = self.expr(x)?.int()?;
@@ -397,38 +365,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Ternary { cond, then, els } => self.ternary(cond, then, els, e.ty)?,
-            ExprKind::ReadStr { ptr, len } => {
-                let size = e.ty.size();
-                // One byte of room past the string for a whole read (see `read_str`).
-                let pad = super::strings::pads(len.is_none(), size);
-                let buf = bb.stack_buffer(size + usize::from(pad), "str")?;
-                self.read_str(ptr, len.as_deref(), buf, size, pad)?;
-                Val::Str(buf, size)
-            }
-            ExprKind::StrNcmp { a, b, n } => {
-                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
-                    return Err(internal("strncmp of non-strings"));
-                };
-                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n))?;
-                let ne = bb.b.build_not(eq, "ne")?;
-                Val::Int(bb.bool_to_i64(ne)?)
-            }
-            ExprKind::MemCmp { a, b, n } => {
-                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
-                    return Err(internal("memcmp of non-buffers"));
-                };
-                // A buffer's bytes follow its length word.
-                let bytes = |e: &Expr, p, n: usize| -> R<(PointerValue<'ctx>, usize)> {
-                    Ok(if matches!(e.ty, Type::Buf(_)) { (bb.gep(p, 8)?, n - 8) } else { (p, n) })
-                };
-                let ((x, xn), (y, yn)) = (bytes(a, x, xn)?, bytes(b, y, yn)?);
-                let n = self.expr(n)?.int()?;
-                Val::Int(self.mem_compare(x, y, xn.min(yn), n)?)
-            }
-            ExprKind::StrConcat { a, b } => {
-                let (Val::Str(a, an), Val::Str(b, _)) = (self.expr(a)?, self.expr(b)?) else { return Err(internal("str_concat of non-strings")) };
-                Val::Str(self.str_concat(a, an, b, e.ty.size())?, e.ty.size())
-            }
             ExprKind::Block { stmts, value } => {
                 for s in stmts {
                     self.stmt(s)?;
@@ -456,29 +392,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Val::Int(bb.bool_to_i64(found)?)
             }
         })
-    }
-
-    /// `a` (of `an` bytes) up to its NUL, then `b`, into a new zeroed string of `n` bytes:
-    /// two string reads, the second at where the first stopped. The verifier checks that
-    /// read's largest offset with its largest size, which never come together (the room
-    /// left is `n` less the offset), so the buffer has `first - 1` bytes more than the
-    /// string, which are never written.
-    fn str_concat(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, n: usize) -> R<PointerValue<'ctx>> {
-        let bb = self.bb;
-        let first = an.min(n).max(1) as u64;
-        let dst = bb.stack_buffer(n + first as usize - 1, "concat")?;
-        let read = bb.read_counted(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()], self.maps.counters)?;
-        // Bytes read less the NUL; nothing on an error.
-        let copied = bb.b.build_int_sub(read, bb.const_i64(1), "copied")?;
-        let failed = bb.b.build_int_compare(IntPredicate::SLT, copied, bb.const_i64(0), "failed")?;
-        let copied = bb.b.build_select(failed, bb.const_i64(0), copied, "copied")?.into_int_value();
-        let over = bb.b.build_int_compare(IntPredicate::UGT, copied, bb.const_i64(first - 1), "over")?;
-        let at = bb.opaque(bb.b.build_select(over, bb.const_i64(first - 1), copied, "at")?.into_int_value())?;
-        // SAFETY: `at` is at most `first - 1`, inside the `n` bytes of `dst`.
-        let tail = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), dst, &[at], "tail")? };
-        let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
-        bb.read_counted(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()], self.maps.counters)?;
-        Ok(dst)
     }
 
     pub fn builtin(&mut self, b: Builtin) -> R<Val<'ctx>> {
@@ -619,7 +532,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         if matches!(op, BinOp::And | BinOp::Or) {
             return self.short_circuit(op, lhs, rhs);
         }
-        let (l, r) = (self.expr(lhs)?, self.expr(rhs)?);
+        let arithmetic = matches!(op, BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor | BinOp::Shl | BinOp::Shr);
+        let (l, r) = match arithmetic {
+            true => (Val::Int(self.number(lhs)?), Val::Int(self.number(rhs)?)),
+            false => (self.expr(lhs)?, self.expr(rhs)?),
+        };
         if let (Val::Str(a, an), Val::Str(b, bn)) = (l, r) {
             // A buffer's length word and bytes (zero past the length) compare whole; a
             // string stops at its NUL.
@@ -651,6 +568,33 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             BinOp::Ge => return cmp(IntPredicate::SGE, IntPredicate::UGE),
             BinOp::And | BinOp::Or => return Err(internal("logical op")),
         }))
+    }
+
+    /// An operand of an operation the verifier refuses on a pointer (`*`, `/`, `%`, bitwise
+    /// operators, shifts, negation). In a tracing program (fentry/fexit, a BTF-typed raw
+    /// tracepoint) an argument loaded from the context is a kernel object to the verifier when
+    /// its C type is a pointer, so there it is read with bpf_probe_read_kernel, which hands
+    /// back a plain number; the other uses keep the load (`skboutput` needs the object).
+    fn number(&mut self, e: &Expr) -> R<IntValue<'ctx>> {
+        let tracing = matches!(self.attach.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { btf_id: Some(_), .. });
+        let bb = self.bb;
+        match &e.kind {
+            ExprKind::Builtin(Builtin::Arg(n)) if tracing => {
+                let slot = bb.stack_i64("arg")?;
+                bb.store_i64(slot, bb.const_i64(0))?;
+                let at = bb.gep(self.ctx_arg, usize::from(*n) * 8)?;
+                bb.helper(Helper::ProbeReadKernel, &[slot.into(), bb.const_i64(8).into(), at.into()])?;
+                bb.load_i64(slot)
+            }
+            ExprKind::Cast(inner) if tracing && !e.ty.is_buffer() => {
+                let v = self.number(inner)?;
+                match e.ty {
+                    Type::Int { bits, signed } => bb.narrow(v, bits, signed),
+                    _ => Ok(v),
+                }
+            }
+            _ => self.expr(e)?.int(),
+        }
     }
 
     /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and

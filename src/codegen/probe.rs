@@ -199,7 +199,8 @@ pub fn lower_probe<'ctx>(
                 ("tp", format!("tracepoint/{category}/{event}"), Attach::Tracepoint { category: category.clone(), event: event.clone() })
             }
             AttachKind::Interval { period_ns } => ("interval", "perf_event".to_string(), Attach::Interval { period_ns: *period_ns }),
-            AttachKind::RawTracepoint { name } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
+            AttachKind::RawTracepoint { name, btf_id: None } => ("rawtp", format!("raw_tp/{name}"), Attach::RawTracepoint { name: name.clone() }),
+            AttachKind::RawTracepoint { name, btf_id: Some(id) } => ("rawtp", format!("tp_btf/{name}"), Attach::BtfRawTracepoint { name: name.clone(), btf_id: *id }),
             AttachKind::Fentry { function, btf_id, ret, .. } => (
                 if *ret { "fexit" } else { "fentry" },
                 format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),

@@ -1,5 +1,5 @@
 //! String reads, lengths, searches and comparisons: `str()`, `strlen`, `strstr`,
-//! `strcontains`, `memcmp`. Each search steps through its buffer with `callback_loop`
+//! `strcontains`, `strncmp`, `memcmp`, `str_concat`, bytes of a buffer. Each search steps through its buffer with `callback_loop`
 //! (codegen/loops.rs), so the verifier checks one step whatever the buffers' sizes
 //! (`max_strlen` up to 1024).
 
@@ -7,8 +7,10 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
 use super::builder::{internal, BpfBuilder, Helper, R};
+use super::expr::Val;
 use super::probe::Lower;
-use crate::sema::hir::Expr;
+use crate::sema::hir::{Expr, ExprKind};
+use crate::sema::Type;
 
 /// Byte `at` of `base` (an index the caller has bounded), as an i8.
 fn byte<'ctx>(bb: &BpfBuilder<'ctx, '_>, base: PointerValue<'ctx>, at: IntValue<'ctx>) -> R<IntValue<'ctx>> {
@@ -233,5 +235,111 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.b.build_unconditional_branch(done)?;
         bb.b.position_at_end(done);
         bb.truthy(bb.load_i64(result)?)
+    }
+
+    /// The string and byte expressions (`Lower::expr` hands them here): `str()`, `strlen`,
+    /// `strstr`/`strcontains`, `strncmp`, `memcmp`, `str_concat`, `globmatch`, and a byte of a
+    /// buffer at a constant or run-time index.
+    pub(super) fn string_expr(&mut self, e: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        Ok(match &e.kind {
+            ExprKind::StrFind { haystack, needle, index } => {
+                let (Val::Str(h, hn), Val::Str(n, nn)) = (self.expr(haystack)?, self.expr(needle)?) else {
+                    return Err(internal("strstr of non-strings"));
+                };
+                let at = self.str_find(h, hn, n, nn)?;
+                if *index {
+                    Val::Int(at)
+                } else {
+                    let found = bb.b.build_int_compare(IntPredicate::NE, at, bb.const_i64(u64::MAX), "found")?;
+                    Val::Int(bb.bool_to_i64(found)?)
+                }
+            }
+            ExprKind::GlobMatch { s, glob } => {
+                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("globmatch of a non-string")) };
+                Val::Int(self.glob_match(p, n, *glob)?)
+            }
+            ExprKind::ByteAt { buf, offset } => {
+                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("a byte of a value not in a buffer")) };
+                let width = match e.ty {
+                    Type::Int { bits, .. } => usize::from(bits / 8),
+                    _ => 1,
+                };
+                Val::Int(bb.load_int(bb.gep(p, *offset)?, width, e.ty.is_signed())?)
+            }
+            ExprKind::ByteIndexed { buf, index, len } => {
+                let Val::Str(p, _) = self.expr(buf)? else { return Err(internal("an index of a value not in a buffer")) };
+                let i = self.expr(index)?.int()?;
+                let within = bb.b.build_int_compare(IntPredicate::ULT, i, bb.const_i64(*len as u64), "within")?;
+                // The index the verifier sees bounded: 0 past the end, hidden from LLVM so it
+                // cannot fold the bound away.
+                let at = bb.opaque(bb.b.build_select(within, i, bb.const_i64(0), "at")?.into_int_value())?;
+                // SAFETY: `at` is below `len`, the buffer's size.
+                let byte = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), p, &[at], "byte")? };
+                let v = bb.b.build_load(bb.ctx.i8_type(), byte, "b")?.into_int_value();
+                let v = bb.b.build_int_s_extend(v, bb.i64(), "b")?;
+                Val::Int(bb.b.build_select(within, v, bb.const_i64(0), "b")?.into_int_value())
+            }
+            ExprKind::StrLen(s) => {
+                let Val::Str(p, n) = self.expr(s)? else { return Err(internal("strlen of a non-string")) };
+                Val::Int(self.str_len(p, n)?)
+            }
+            ExprKind::ReadStr { ptr, len } => {
+                let size = e.ty.size();
+                // One byte of room past the string for a whole read (see `read_str`).
+                let pad = super::strings::pads(len.is_none(), size);
+                let buf = bb.stack_buffer(size + usize::from(pad), "str")?;
+                self.read_str(ptr, len.as_deref(), buf, size, pad)?;
+                Val::Str(buf, size)
+            }
+            ExprKind::StrNcmp { a, b, n } => {
+                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
+                    return Err(internal("strncmp of non-strings"));
+                };
+                let eq = self.str_equal(x, xn.min(*n), y, yn.min(*n))?;
+                let ne = bb.b.build_not(eq, "ne")?;
+                Val::Int(bb.bool_to_i64(ne)?)
+            }
+            ExprKind::MemCmp { a, b, n } => {
+                let (Val::Str(x, xn), Val::Str(y, yn)) = (self.expr(a)?, self.expr(b)?) else {
+                    return Err(internal("memcmp of non-buffers"));
+                };
+                // A buffer's bytes follow its length word.
+                let bytes = |e: &Expr, p, n: usize| -> R<(PointerValue<'ctx>, usize)> {
+                    Ok(if matches!(e.ty, Type::Buf(_)) { (bb.gep(p, 8)?, n - 8) } else { (p, n) })
+                };
+                let ((x, xn), (y, yn)) = (bytes(a, x, xn)?, bytes(b, y, yn)?);
+                let n = self.expr(n)?.int()?;
+                Val::Int(self.mem_compare(x, y, xn.min(yn), n)?)
+            }
+            ExprKind::StrConcat { a, b } => {
+                let (Val::Str(a, an), Val::Str(b, _)) = (self.expr(a)?, self.expr(b)?) else { return Err(internal("str_concat of non-strings")) };
+                Val::Str(self.str_concat(a, an, b, e.ty.size())?, e.ty.size())
+            }
+            _ => return Err(internal("not a string expression")),
+        })
+    }
+
+    /// `a` (of `an` bytes) up to its NUL, then `b`, into a new zeroed string of `n` bytes:
+    /// two string reads, the second at where the first stopped. The verifier checks that
+    /// read's largest offset with its largest size, which never come together (the room
+    /// left is `n` less the offset), so the buffer has `first - 1` bytes more than the
+    /// string, which are never written.
+    fn str_concat(&self, a: PointerValue<'ctx>, an: usize, b: PointerValue<'ctx>, n: usize) -> R<PointerValue<'ctx>> {
+        let bb = self.bb;
+        let first = an.min(n).max(1) as u64;
+        let dst = bb.stack_buffer(n + first as usize - 1, "concat")?;
+        let read = bb.read_counted(Helper::ProbeReadStr, &[dst.into(), bb.const_i64(first).into(), a.into()], self.maps.counters)?;
+        // Bytes read less the NUL; nothing on an error.
+        let copied = bb.b.build_int_sub(read, bb.const_i64(1), "copied")?;
+        let failed = bb.b.build_int_compare(IntPredicate::SLT, copied, bb.const_i64(0), "failed")?;
+        let copied = bb.b.build_select(failed, bb.const_i64(0), copied, "copied")?.into_int_value();
+        let over = bb.b.build_int_compare(IntPredicate::UGT, copied, bb.const_i64(first - 1), "over")?;
+        let at = bb.opaque(bb.b.build_select(over, bb.const_i64(first - 1), copied, "at")?.into_int_value())?;
+        // SAFETY: `at` is at most `first - 1`, inside the `n` bytes of `dst`.
+        let tail = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), dst, &[at], "tail")? };
+        let room = bb.b.build_int_sub(bb.const_i64(n as u64), at, "room")?;
+        bb.read_counted(Helper::ProbeReadStr, &[tail.into(), room.into(), b.into()], self.maps.counters)?;
+        Ok(dst)
     }
 }

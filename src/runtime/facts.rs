@@ -32,7 +32,7 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
         }
     }
     let needs_btf = meta.facts.iter().any(|f| matches!(f.what, FactKind::MemberOffset { .. } | FactKind::KernelVariable { .. }))
-        || meta.programs.iter().any(|p| matches!(p.attach, Attach::Fentry { .. } | Attach::Iter { .. }));
+        || meta.programs.iter().any(|p| matches!(p.attach, Attach::Fentry { .. } | Attach::Iter { .. } | Attach::BtfRawTracepoint { .. }));
     let btf = if needs_btf { kernel.btf() } else { None };
     if needs_btf && btf.is_none() {
         problems.push(format!("it reads kernel types, and this kernel has no BTF ({} is missing)", super::kernel::VMLINUX_BTF));
@@ -107,6 +107,10 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
                 Attach::Iter { target, btf_id } => match btf.find(Namespace::Func, &format!("bpf_iter_{target}")) {
                     Some(id) => *btf_id = id,
                     None => problems.push(format!("this kernel has no `{target}` iterator ({})", p.probe_name)),
+                },
+                Attach::BtfRawTracepoint { name, btf_id } => match btf.find(Namespace::Typedef, &format!("btf_trace_{name}")) {
+                    Some(id) => *btf_id = id,
+                    None => problems.push(format!("tracepoint `{name}` ({}) has no BTF on this kernel", p.probe_name)),
                 },
                 _ => {}
             }

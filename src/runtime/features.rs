@@ -131,6 +131,12 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
             let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: BPF_TRACE_FENTRY, attach_btf_id: id })?;
             sys::raw_tracepoint_open(None, prog.as_raw_fd()).map(drop).map_err(errno)
         }
+        // A tp_btf program on sys_enter, by its `btf_trace_sys_enter` typedef.
+        BtfTracepoints => {
+            let id = vmlinux_btf(kernel)?.find(Namespace::Typedef, "btf_trace_sys_enter").ok_or("no btf_trace_sys_enter in the kernel's BTF")?;
+            let prog = load(BPF_PROG_TYPE_TRACING, &RETURN_ZERO, sys::LoadTarget { expected_attach_type: loader::BPF_TRACE_RAW_TP, attach_btf_id: id })?;
+            sys::raw_tracepoint_open(None, prog.as_raw_fd()).map(drop).map_err(errno)
+        }
         Iterators => {
             let btf = vmlinux_btf(kernel)?;
             let id = function_id(btf, "bpf_iter_task")?;

@@ -69,6 +69,8 @@ impl Links {
                 // One timer on CPU 0, as bpftrace's interval probe.
                 Attach::Interval { period_ns } => one(perf_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, *period_ns, false, 0, prog)),
                 Attach::RawTracepoint { name } => one(sys::raw_tracepoint_open(Some(name), prog)),
+                // The program names its tracepoint by BTF id.
+                Attach::BtfRawTracepoint { .. } => one(sys::raw_tracepoint_open(None, prog)),
                 Attach::Fentry { function, .. } => sys::raw_tracepoint_open(None, prog).map(|fd| vec![fd]).map_err(|e| match e.raw_os_error() {
                     Some(libc::EPERM) | Some(524) => super::loader::trampolines_refused(function),
                     _ => e.to_string(),

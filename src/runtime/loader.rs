@@ -18,6 +18,7 @@ const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
 const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 const BPF_PROG_TYPE_TRACING: u32 = 26;
+pub const BPF_TRACE_RAW_TP: u32 = 23;
 const BPF_TRACE_FENTRY: u32 = 24;
 const BPF_TRACE_FEXIT: u32 = 25;
 pub const BPF_TRACE_ITER: u32 = 28;
@@ -159,7 +160,7 @@ fn program_type(attach: &Attach) -> u32 {
         Attach::Bench { .. } => BPF_PROG_TYPE_XDP,
         Attach::Interval { .. } | Attach::PerfEvent { .. } | Attach::Watchpoint { .. } | Attach::ArmedWatchpoint { .. } => BPF_PROG_TYPE_PERF_EVENT,
         Attach::Uprobe { .. } | Attach::Kprobe { .. } | Attach::KprobeMulti { .. } | Attach::UprobeMulti { .. } => BPF_PROG_TYPE_KPROBE,
-        Attach::Fentry { .. } | Attach::Iter { .. } => BPF_PROG_TYPE_TRACING,
+        Attach::Fentry { .. } | Attach::Iter { .. } | Attach::BtfRawTracepoint { .. } => BPF_PROG_TYPE_TRACING,
     }
 }
 
@@ -171,6 +172,7 @@ fn attach_target(attach: &Attach) -> sys::LoadTarget {
             sys::LoadTarget { expected_attach_type: if *ret { BPF_TRACE_FEXIT } else { BPF_TRACE_FENTRY }, attach_btf_id: *btf_id }
         }
         Attach::Iter { btf_id, .. } => sys::LoadTarget { expected_attach_type: BPF_TRACE_ITER, attach_btf_id: *btf_id },
+        Attach::BtfRawTracepoint { btf_id, .. } => sys::LoadTarget { expected_attach_type: BPF_TRACE_RAW_TP, attach_btf_id: *btf_id },
         Attach::KprobeMulti { .. } => sys::LoadTarget { expected_attach_type: super::multi::BPF_TRACE_KPROBE_MULTI, attach_btf_id: 0 },
         Attach::UprobeMulti { .. } => sys::LoadTarget { expected_attach_type: super::multi::BPF_TRACE_UPROBE_MULTI, attach_btf_id: 0 },
         _ => sys::LoadTarget::default(),

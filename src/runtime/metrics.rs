@@ -100,10 +100,13 @@ impl MetricsServer {
             dropped: BTreeMap::new(),
         };
         let serving = Arc::clone(&server);
+        // Frames of exited processes are named from the script's uprobe binaries, as in the
+        // printed output (`SymbolCache::for_programs`).
+        let programs = meta.programs.clone();
         let thread = std::thread::Builder::new()
             .name("rtrace-metrics".into())
             .spawn(move || {
-                let cache = SymbolCache::default();
+                let cache = SymbolCache::for_programs(&programs);
                 for request in serving.incoming_requests() {
                     source.answer(request, &cache);
                 }

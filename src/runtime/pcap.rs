@@ -1,7 +1,8 @@
 //! `skboutput(file, skb, len, offset)`: the packets `bpf_skb_output` puts in the per-CPU perf
 //! buffers (perfbuf.rs) are appended to pcap files, one per distinct file name, created
 //! (truncated) before the probes attach. The files are raw IP (LINKTYPE_RAW), as bpftrace
-//! writes them, with microsecond timestamps of the wall clock.
+//! writes them, with microsecond timestamps of the wall clock. Each batch of packets is
+//! flushed when it has been written, so a file can be read while the trace runs.
 //!
 //! Each sample starts with the header codegen/trusted.rs writes: call site (u32), captured
 //! bytes (u32), CLOCK_BOOTTIME (u64), the packet's length (u64); the packet follows, padded
@@ -11,6 +12,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
@@ -21,9 +23,31 @@ use super::RuntimeError;
 use crate::artifact::SKB_HEADER;
 use crate::artifact::SkbOutput;
 
+/// A pcap file's buffered writer, shared by its `PcapWriter` (which owns its writer) and
+/// `SkbCapture::drain`, which flushes it.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<BufWriter<File>>>);
+
+impl Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).write(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).flush()
+    }
+}
+
+struct PcapFile {
+    path: PathBuf,
+    writer: PcapWriter<Shared>,
+    file: Shared,
+    /// Packets written since the last flush.
+    unflushed: bool,
+}
+
 pub struct SkbCapture {
     buffers: PerfBuffers,
-    files: Vec<(PathBuf, PcapWriter<BufWriter<File>>)>,
+    files: Vec<PcapFile>,
     /// Per call site: its file (an index into `files`) and offset.
     sites: Vec<(usize, u32)>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME: the wall-clock time of boot.
@@ -36,16 +60,19 @@ impl SkbCapture {
     /// Creates the pcap files of `sites` and a perf buffer of `pages` pages per CPU, which
     /// it registers in the perf event array `map`.
     pub fn open(map: RawFd, sites: &[SkbOutput], pages: usize) -> Result<SkbCapture, RuntimeError> {
-        let mut files: Vec<(PathBuf, PcapWriter<BufWriter<File>>)> = Vec::new();
+        let mut files: Vec<PcapFile> = Vec::new();
         let mut site_files = Vec::new();
         for site in sites {
             let path = PathBuf::from(&site.file);
-            let index = match files.iter().position(|(p, _)| *p == path) {
+            let index = match files.iter().position(|f| f.path == path) {
                 Some(i) => i,
                 None => {
                     let failed = |e: std::io::Error| RuntimeError::Output { path: path.clone(), error: e };
-                    let file = File::create(&path).map_err(failed)?;
-                    files.push((path.clone(), writer(BufWriter::new(file)).map_err(failed)?));
+                    let file = Shared(Arc::new(Mutex::new(BufWriter::new(File::create(&path).map_err(failed)?))));
+                    let writer = writer(file.clone()).map_err(failed)?;
+                    // The header alone, so that the file is a pcap file from the start.
+                    file.clone().flush().map_err(failed)?;
+                    files.push(PcapFile { path: path.clone(), writer, file, unflushed: false });
                     files.len() - 1
                 }
             };
@@ -61,7 +88,8 @@ impl SkbCapture {
         self.buffers.fds().collect()
     }
 
-    /// Writes every packet waiting in the perf buffers to its file.
+    /// Writes every packet waiting in the perf buffers to its file, and flushes the files
+    /// written to.
     pub fn drain(&mut self) -> Result<(), RuntimeError> {
         let mut failure = None;
         let (files, sites, boot_ns, lost) = (&mut self.files, &self.sites, self.boot_ns, &mut self.lost);
@@ -69,24 +97,30 @@ impl SkbCapture {
             Record::Lost(n) => *lost += n,
             Record::Sample(sample) => {
                 let Some((site, packet)) = packet(sample, sites, boot_ns) else { return };
-                let Some((path, w)) = files.get_mut(sites[site].0) else { return };
-                if let Err(e) = w.write_packet(&packet) {
-                    failure.get_or_insert_with(|| RuntimeError::Output { path: path.clone(), error: std::io::Error::other(e.to_string()) });
+                let Some(f) = files.get_mut(sites[site].0) else { return };
+                f.unflushed = true;
+                if let Err(e) = f.writer.write_packet(&packet) {
+                    failure.get_or_insert_with(|| RuntimeError::Output { path: f.path.clone(), error: std::io::Error::other(e.to_string()) });
                 }
             }
         });
+        for f in files.iter_mut().filter(|f| f.unflushed) {
+            f.unflushed = false;
+            if let Err(error) = f.file.flush() {
+                failure.get_or_insert(RuntimeError::Output { path: f.path.clone(), error });
+            }
+        }
         failure.map_or(Ok(()), Err)
     }
 
     /// Drains what is left, flushes the files and closes them.
     pub fn finish(&mut self) -> Result<(), RuntimeError> {
         self.drain()?;
-        for (path, w) in std::mem::take(&mut self.files) {
-            w.into_writer().flush().map_err(|e| RuntimeError::Output { path, error: e })?;
-        }
+        self.files.clear();
         Ok(())
     }
 }
+
 
 /// A pcap writer with the header of rtrace's files: raw IP, snap length 65535.
 fn writer<W: Write>(w: W) -> std::io::Result<PcapWriter<W>> {

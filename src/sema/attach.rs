@@ -328,12 +328,19 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// The BTF functions whose prototype names a raw tracepoint's arguments (after a first
+/// `void *__data`), the first the kernel has: `__probestub_NAME` (Linux 6.5),
+/// `__traceiter_NAME` (5.10), `__bpf_trace_NAME` (named after the tracepoint's class, so the
+/// event's own only when it is its class), as bpftrace reads them. The per-event typedef
+/// `btf_trace_NAME` has no parameter names.
+pub(crate) const RAW_TRACEPOINT_PROTOTYPES: [&str; 3] = ["__probestub_", "__traceiter_", "__bpf_trace_"];
+
 /// `rawtracepoint:GLOB`: every raw tracepoint whose name matches, in name order. With BTF,
-/// only the events that are real tracepoints (a `__bpf_trace_NAME` function: the syscall
+/// only the events that are real tracepoints (a `btf_trace_NAME` typedef: the syscall
 /// events of tracefs are not), as bpftrace lists them.
 fn expand_raw_tracepoints(ap: &ast::AttachPoint, glob: &str, kernel: &dyn KernelInfo, target: Option<&str>) -> Result<Vec<AttachPoint>, SemaError> {
-    // One pass over BTF's functions (a lookup per event would scan them each time).
-    let traced: Option<std::collections::HashSet<&str>> = kernel.btf().map(|b| b.names(Namespace::Func).filter_map(|n| n.strip_prefix("__bpf_trace_")).collect());
+    // One pass over BTF's typedefs (a lookup per event would scan them each time).
+    let traced: Option<std::collections::HashSet<&str>> = kernel.btf().map(|b| b.names(Namespace::Typedef).filter_map(|n| n.strip_prefix("btf_trace_")).collect());
     let mut names: Vec<String> = kernel
         .tracepoints()
         .into_iter()
@@ -550,7 +557,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
                 let candidates = did_you_mean(name, all.iter().map(|(_, e)| e.as_str())).into_iter().map(|c| format!("rawtracepoint:{c}")).collect();
                 return Err(SemaError::UnknownEvent { span, name: format!("rawtracepoint:{name}"), candidates });
             }
-            AttachKind::RawTracepoint { name: name.to_string() }
+            AttachKind::RawTracepoint { name: name.to_string(), btf_id: None }
         }
         _ => {
             let names = super::reference::PROVIDERS.iter().flat_map(|p| p.names.iter()).copied();
@@ -565,7 +572,7 @@ fn resolve_one(ap: &ast::AttachPoint, kernel: &dyn KernelInfo, target: Option<&s
         AttachKind::End => "end".to_string(),
         AttachKind::Tracepoint { category, event, .. } => format!("tracepoint:{category}:{event}"),
         AttachKind::Interval { .. } => format!("interval:{}", parts[1..].join(":")),
-        AttachKind::RawTracepoint { name } => format!("rawtracepoint:{name}"),
+        AttachKind::RawTracepoint { name, .. } => format!("rawtracepoint:{name}"),
         AttachKind::Kprobe { function, ret, .. } | AttachKind::Fentry { function, ret, .. } => {
             let base = if matches!(kind, AttachKind::Fentry { .. }) { ["fentry", "fexit"] } else { ["kprobe", "kretprobe"] };
             format!("{}:{function}", base[usize::from(*ret)])

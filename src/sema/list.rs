@@ -167,7 +167,12 @@ fn arguments(kernel: &dyn KernelInfo, btf: Option<(&Btf, &Functions<'_>)>, name:
             .tracepoint_format(c, e)
             .map(|t| TracepointFormat::parse(&t).fields.into_iter().filter(|f| !f.name.starts_with("common_")).map(|f| f.decl).collect())
             .unwrap_or_default(),
-        ["rawtracepoint", e] => btf.map(|(b, fs)| prototype(b, fs, &format!("__bpf_trace_{e}"), 1, false)).unwrap_or_default(),
+        ["rawtracepoint", e] => btf
+            .and_then(|(b, fs)| {
+                let func = super::attach::RAW_TRACEPOINT_PROTOTYPES.iter().map(|p| format!("{p}{e}")).find(|f| fs.get(f.as_str()).is_some())?;
+                Some(prototype(b, fs, &func, 1, false))
+            })
+            .unwrap_or_default(),
         ["fentry", f] => btf.map(|(b, fs)| prototype(b, fs, f, 0, true)).unwrap_or_default(),
         // What `ctx->` reaches.
         ["iter", t] => btf

@@ -152,6 +152,10 @@ run_traced fexit_reads_typed_retval '^@bytes: [1-9][0-9]*$' readfile \
     'fexit:vfs_read /retval > 0/ { @bytes = sum(retval); }'
 run_traced fentry_wildcard_and_func '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
     'fentry:vfs_rea? { @[func] = count(); }'
+# A pointer argument is a kernel object to the verifier in fentry, which refuses `&`, `%` and
+# negation on one: codegen reads it as a number for those.
+run_traced fentry_pointer_arguments_take_arithmetic '^@low\[true, true\]: [1-9][0-9]*$' readfile \
+    'fentry:vfs_read { @low[(args.file & 0xf) < 16, -arg0 % 8 < 8] = count(); }'
 
 # path() is bpf_d_path, which the kernel allows in fentry of a few functions (filp_close is
 # one on 6.1): the shell's redirection of cases.sh closes it. Elsewhere the verifier's refusal

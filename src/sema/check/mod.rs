@@ -309,6 +309,9 @@ pub(super) struct Checker<'k> {
     /// Every attach point of the current probe resolved; if not, its error is reported and
     /// provider-specific checks (`args`, `argN`) stay quiet.
     attach_resolved: bool,
+    /// The current probe hands a helper an argument the verifier must trust: its raw
+    /// tracepoints are loaded as BTF-typed programs (`check/trusted.rs`).
+    trusted_args: bool,
 }
 
 /// An error inside an expression has been reported; the expression has no HIR.
@@ -334,6 +337,7 @@ impl Checker<'_> {
             self.args_fields.clear();
             self.reads_func_addr = false;
             self.reads_site = false;
+            self.trusted_args = false;
             let predicate = probe.predicate.as_ref().and_then(|p| {
                 let e = self.expr(p).ok()?;
                 self.expect_int(&e, "a predicate must be an integer condition").ok()?;
@@ -341,6 +345,14 @@ impl Checker<'_> {
             });
             let body = self.block(&probe.body);
             let mut aps = aps.clone();
+            if self.trusted_args {
+                for ap in &mut aps {
+                    let name = ap.name.clone();
+                    if let hir::AttachKind::RawTracepoint { btf_id, .. } = &mut ap.kind {
+                        *btf_id = self.btf_tracepoint(&name);
+                    }
+                }
+            }
             let (multi, features) = match (self.reads_site, self.kernel) {
                 (false, Some(kernel)) => super::multi::groups(&aps, |f| kernel.has(f)),
                 _ => Default::default(),

@@ -12,13 +12,18 @@ use crate::sema::hir::{self, AttachKind, Builtin};
 
 impl<'k> Checker<'k> {
     /// The BTF prototype behind a probe whose context is an array of u64 arguments: the
-    /// function's own for fentry/fexit; for a raw tracepoint, `__bpf_trace_NAME`'s without
-    /// its first (`void *__data`) parameter. None: no such prototype.
+    /// function's own for fentry/fexit; for a raw tracepoint, that of the first of its
+    /// functions the kernel has (`RAW_TRACEPOINT_PROTOTYPES`), without its first
+    /// (`void *__data`) parameter. None: no such prototype.
     pub(super) fn prototype(&self, ap: &hir::AttachPoint) -> Option<(Vec<(String, TypeId)>, TypeId)> {
         let btf = self.kernel.and_then(|k| k.btf())?;
         let (func, skip) = match &ap.kind {
             AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
-            AttachKind::RawTracepoint { name } => (btf.find(Namespace::Func, &format!("__bpf_trace_{}", name.rsplit(':').next().unwrap_or(name)))?, 1),
+            AttachKind::RawTracepoint { name, .. } => {
+                let event = name.rsplit(':').next().unwrap_or(name);
+                let func = crate::sema::attach::RAW_TRACEPOINT_PROTOTYPES.iter().find_map(|p| btf.find(Namespace::Func, &format!("{p}{event}")))?;
+                (func, 1)
+            }
             _ => return None,
         };
         let Kind::Func { proto } = btf.kind(func) else { return None };

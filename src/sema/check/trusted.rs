@@ -1,7 +1,11 @@
 //! Functions that hand a kernel helper a pointer its verifier must trust, which only tracing
-//! programs (fentry/fexit, iterators) have: `path()` (`bpf_d_path`), `skboutput()`
-//! (`bpf_skb_output`) and `socket_cookie()` (`bpf_get_socket_cookie`). Such a pointer is the context or an argument, or reached from one by
-//! fields; a number read from memory or cast to a pointer is not.
+//! programs (fentry/fexit, iterators, BTF-typed raw tracepoints) have: `path()`
+//! (`bpf_d_path`), `skboutput()` (`bpf_skb_output`) and `socket_cookie()`
+//! (`bpf_get_socket_cookie`). Such a pointer is the context or an argument, or reached from
+//! one by fields; a number read from memory or cast to a pointer is not. A raw tracepoint
+//! probe that calls one is loaded as a `tp_btf` program (`Checker::trusted_args`); the others
+//! stay raw_tp programs, whose arguments are plain numbers to the verifier (so arithmetic on
+//! a pointer argument, which it refuses on a kernel object, keeps working).
 
 use super::{Checked, Checker};
 use crate::parser::ast;
@@ -77,9 +81,9 @@ impl Checker<'_> {
                 }))
             }
         };
-        self.in_tracing_probe("skboutput", "bpf_skb_output", "only fentry/fexit probes may call", false, span)?;
+        self.in_tracing_probe("skboutput", "bpf_skb_output", "only fentry/fexit and raw tracepoint probes may call", false, span)?;
         let skb = self.expr(skb)?;
-        if !matches!(skb.ty, Type::Ptr { to, .. } if to.name.as_str() == "struct sk_buff") {
+        if !matches!(skb.ty, Type::Ptr { to, .. } if unqualified(to.name.as_str()) == "struct sk_buff") {
             return Err(self.error(SemaError::TypeMismatch {
                 span: skb.span,
                 message: "`skboutput` takes a `struct sk_buff *`".into(),
@@ -103,10 +107,10 @@ impl Checker<'_> {
     /// call on a socket pointer the verifier trusts.
     pub(super) fn socket_cookie(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
         let [sk] = args else { return Err(self.arg_count(span, "socket_cookie", "a `struct sock *`", args.len())) };
-        self.in_tracing_probe("socket_cookie", "bpf_get_socket_cookie", "only fentry/fexit and iter probes may call on a socket", true, span)?;
+        self.in_tracing_probe("socket_cookie", "bpf_get_socket_cookie", "only fentry/fexit, raw tracepoint and iter probes may call on a socket", true, span)?;
         self.require(crate::features::Feature::SocketCookieTracing, span, "`socket_cookie`")?;
         let sk = self.expr(sk)?;
-        if !matches!(sk.ty, Type::Ptr { to, .. } if matches!(to.name.as_str(), "struct sock" | "struct sock_common")) {
+        if !matches!(sk.ty, Type::Ptr { to, .. } if matches!(unqualified(to.name.as_str()), "struct sock" | "struct sock_common")) {
             return Err(self.error(SemaError::TypeMismatch {
                 span: sk.span,
                 message: "`socket_cookie` takes a `struct sock *`".into(),
@@ -117,14 +121,38 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::SocketCookie(Box::new(sk.retyped(Type::U64))), ty: Type::U64, span })
     }
 
-    /// Refuses `func` outside fentry/fexit probes (and iterators when `iter`): it calls the
-    /// kernel's `helper`, of which the kernel says `rule`.
+    /// Refuses `func` outside fentry/fexit and raw tracepoint probes (and iterators when
+    /// `iter`): it calls the kernel's `helper`, of which the kernel says `rule`. A raw
+    /// tracepoint probe becomes a BTF-typed one, which needs the kernel's support and the
+    /// tracepoint's `btf_trace_NAME` typedef in vmlinux BTF (a module's tracepoint has its own).
     fn in_tracing_probe(&mut self, func: &str, helper: &str, rule: &str, iter: bool, span: Span) -> Checked<()> {
-        let allowed = |k: &AttachKind| matches!(k, AttachKind::Fentry { .. }) || (iter && matches!(k, AttachKind::Iter { .. }));
-        let Some(ap) = self.attach.iter().find(|a| !allowed(&a.kind)) else { return Ok(()) };
-        let message = format!("`{func}` calls the kernel's {helper}, which {rule}, not {}", ap.name);
-        let label = if iter { "not in an fentry, fexit or iter probe" } else { "not in an fentry or fexit probe" };
-        Err(self.error(SemaError::TypeMismatch { span, message, label: label.into() }))
+        let allowed = |k: &AttachKind| {
+            matches!(k, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { .. }) || (iter && matches!(k, AttachKind::Iter { .. }))
+        };
+        if let Some(ap) = self.attach.iter().find(|a| !allowed(&a.kind)) {
+            let message = format!("`{func}` calls the kernel's {helper}, which {rule}, not {}", ap.name);
+            let label = if iter { "not in an fentry, fexit, rawtracepoint or iter probe" } else { "not in an fentry, fexit or rawtracepoint probe" };
+            return Err(self.error(SemaError::TypeMismatch { span, message, label: label.into() }));
+        }
+        let raw: Vec<String> = self.attach.iter().filter(|a| matches!(a.kind, AttachKind::RawTracepoint { .. })).map(|a| a.name.clone()).collect();
+        if raw.is_empty() {
+            return Ok(());
+        }
+        self.require(crate::features::Feature::BtfTracepoints, span, &format!("`{func}` in a raw tracepoint"))?;
+        for name in raw {
+            if self.btf_tracepoint(&name).is_none() {
+                let message = format!("`{func}` in {name} needs the tracepoint's BTF type (`btf_trace_{}`), which vmlinux's BTF lacks", name.rsplit(':').next().unwrap_or(&name));
+                return Err(self.error(SemaError::TypeMismatch { span, message, label: "in a raw tracepoint without BTF".into() }));
+            }
+        }
+        self.trusted_args = true;
+        Ok(())
+    }
+
+    /// The BTF id of the `btf_trace_NAME` typedef of raw tracepoint `rawtracepoint:NAME`.
+    pub(super) fn btf_tracepoint(&self, name: &str) -> Option<u32> {
+        let event = name.rsplit(':').next().unwrap_or(name);
+        self.kernel?.btf()?.find(crate::btf::Namespace::Typedef, &format!("btf_trace_{event}"))
     }
 
     /// Refuses a pointer `func` hands a helper unless the verifier trusts it (`trusted`);
@@ -142,6 +170,15 @@ impl Checker<'_> {
         }
         Err(self.error(SemaError::TypeMismatch { span: p.span, message: format!("`{func}` needs a pointer the kernel's verifier trusts"), label: how.into() }))
     }
+}
+
+/// A C type's name without its `const`/`volatile` qualifiers (`const struct sock`).
+fn unqualified(name: &str) -> &str {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("const ").or_else(|| name.strip_prefix("volatile ")) {
+        name = rest;
+    }
+    name
 }
 
 /// The kernel facts (member offsets) of a trusted chain.

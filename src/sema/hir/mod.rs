@@ -9,6 +9,11 @@ pub use crate::artifact::{MapValue, MissingProbes, PrintfAction, SkbOutput, TsAg
 use crate::parser::ast::{BinOp, UnaryOp};
 use crate::parser::Span;
 
+mod builtin;
+mod config;
+pub use builtin::{Builtin, PROBE_NAME_LEN, PROBE_TYPE_LEN};
+pub use config::{Config, Unstable, MAX_PACKET, MAX_PERF_RB_PAGES, PERF_RB_PAGES};
+
 #[derive(Debug, Clone)]
 pub struct Program {
     pub probes: Vec<Probe>,
@@ -58,84 +63,6 @@ pub enum SiteWarning {
     /// With `-k`: `@m[k]` read where `@m` has no `k` (the read is 0).
     MissingKey,
 }
-
-/// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
-/// (`sema::check::config` lists the ones it accepts without a use, and why).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// Bytes of `str()` buffers (with the NUL).
-    pub max_strlen: usize,
-    /// How `kstack`/`ustack` print without a mode.
-    pub stack_mode: crate::artifact::types::StackMode,
-    /// Entries of keyed maps; None: codegen's default.
-    pub max_map_keys: Option<u32>,
-    /// Data pages of each CPU's perf buffer (`skboutput` packets).
-    pub perf_rb_pages: usize,
-    /// What an attach point that does not exist or cannot be attached does.
-    pub missing_probes: MissingProbes,
-    /// Whether the maps are printed when the trace ends.
-    pub print_maps_on_exit: bool,
-    /// The license string the BPF object declares (GPL-compatible ones only).
-    pub license: String,
-    /// The most bytes `cat` prints of a file.
-    pub max_cat_bytes: u64,
-    /// What follows a string printed whole from a buffer it filled (so it may have been
-    /// cut short): `..` by default.
-    pub str_trunc_trailer: String,
-    /// Whether user stack frames show their source file and line, and the functions inlined
-    /// at them (from the binary's DWARF), as bpftrace does by default.
-    pub show_debug_info: bool,
-    /// `unstable_tseries`: whether `tseries` is refused, warned about (bpftrace's default) or
-    /// used silently.
-    pub unstable_tseries: Unstable,
-}
-
-/// The value of one of bpftrace's `unstable_*` feature flags.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Unstable {
-    Error,
-    #[default]
-    Warn,
-    Enable,
-}
-
-impl Unstable {
-    pub fn parse(s: &str) -> Option<Unstable> {
-        match s.to_ascii_lowercase().as_str() {
-            "error" => Some(Unstable::Error),
-            "warn" => Some(Unstable::Warn),
-            "enable" => Some(Unstable::Enable),
-            _ => None,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_strlen: STR_LEN,
-            stack_mode: crate::artifact::types::StackMode::Bpftrace,
-            max_map_keys: None,
-            perf_rb_pages: PERF_RB_PAGES,
-            missing_probes: MissingProbes::Error,
-            print_maps_on_exit: true,
-            license: "GPL".into(),
-            max_cat_bytes: 10_240,
-            str_trunc_trailer: "..".into(),
-            show_debug_info: true,
-            unstable_tseries: Unstable::Warn,
-        }
-    }
-}
-
-/// The most bytes of one packet `skboutput` captures: a perf sample (its size is a u16) holds
-/// the packet, rtrace's 24-byte header and the sample's own 12 bytes.
-pub const MAX_PACKET: u64 = 65_496;
-
-/// bpftrace's default perf buffer size: 64 pages (256 KiB) per CPU.
-pub const PERF_RB_PAGES: usize = 64;
-/// The largest `perf_rb_pages`: 64 MiB per CPU.
-pub const MAX_PERF_RB_PAGES: usize = 16384;
 
 /// One printf call site: its format and the types of its arguments.
 #[derive(Debug, Clone)]
@@ -223,6 +150,10 @@ pub enum AttachKind {
     /// A raw tracepoint: its arguments are `arg0..argN` (the TP_PROTO arguments).
     RawTracepoint {
         name: String,
+        /// Set when the probe hands a helper an argument as a pointer the verifier must
+        /// trust: the BTF id of the `btf_trace_NAME` typedef, and the probe is loaded as a
+        /// BTF-typed tracing program (`tp_btf`) instead of a raw_tp one.
+        btf_id: Option<u32>,
     },
     /// A kprobe (`ret`: kretprobe) on a kernel function plus offset: `arg0..arg5`, `retval`.
     Kprobe {
@@ -676,128 +607,6 @@ pub enum Place {
     Map { map: MapId, keys: Vec<Expr> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
-    /// `arg0`..`arg11`: the probe's raw arguments.
-    Arg(u8),
-    /// The return value, in a uretprobe.
-    Retval,
-    /// The pid of the `-c` command; 0 without one.
-    Cpid,
-    /// The number of online CPUs.
-    Ncpus,
-    /// `pid(init)`, `tid(init)`: as the initial pid namespace sees them.
-    Pid,
-    Tid,
-    /// `pid(curr_ns)` (and `tid(curr_ns)` when `thread`): as the pid namespace with this
-    /// nsfs device and inode sees them (rtrace's own); 0 for a task outside it.
-    NsPid {
-        dev: u64,
-        ino: u64,
-        thread: bool,
-    },
-    Uid,
-    Gid,
-    /// `nsecs`, `nsecs(monotonic)`: CLOCK_MONOTONIC, as bpftrace 0.17.
-    Nsecs,
-    /// `nsecs(boot)`: CLOCK_BOOTTIME (also counts suspend).
-    NsecsBoot,
-    /// `nsecs(tai)`: CLOCK_TAI, from the kernel (Linux 6.1).
-    NsecsTai,
-    /// `nsecs(sw_tai)`: CLOCK_TAI as CLOCK_BOOTTIME plus their difference at start.
-    NsecsSwTai,
-    Elapsed,
-    Cpu,
-    Comm,
-    Probe,
-    /// `probetype`: the attach point's provider (`tracepoint`, `kprobe`...; `special` for
-    /// BEGIN and END).
-    ProbeType,
-    /// The current `struct task_struct *`.
-    Curtask,
-    /// The program's context pointer (`ctx` of iterators).
-    Ctx,
-    /// `reg("name")`: the `struct pt_regs` field at this byte offset.
-    Register(u8),
-    /// `usermode`: 1 if the probe fired in user mode (the low bits of `cs`).
-    Usermode,
-    /// Where a position-independent binary is loaded: the uprobe's instruction pointer less
-    /// the probed instruction's file address (a uprobe handler sees `ip` at the probe).
-    LoadBias,
-    /// The traced function's name, in uprobes (and probes mixing kinds).
-    Func,
-    /// `func` in kprobes and fentry: the traced function's address, a `ksym` as in
-    /// bpftrace (so `@name[0] = ksym(0); @name[tid] = func` is one map type).
-    FuncAddr,
-    /// The stack pointer at a kprobe or uprobe (what `sargN` reads from).
-    StackPointer,
-    Rand,
-    Cgroup,
-    Numaid,
-    Jiffies,
-}
-
-impl Builtin {
-    pub const ALL: &'static [(&'static str, Builtin)] = &[
-        ("pid", Builtin::Pid),
-        ("tid", Builtin::Tid),
-        ("uid", Builtin::Uid),
-        ("gid", Builtin::Gid),
-        ("nsecs", Builtin::Nsecs),
-        ("elapsed", Builtin::Elapsed),
-        ("cpu", Builtin::Cpu),
-        ("comm", Builtin::Comm),
-        ("probe", Builtin::Probe),
-        ("probetype", Builtin::ProbeType),
-        ("retval", Builtin::Retval),
-        ("cpid", Builtin::Cpid),
-        ("ncpus", Builtin::Ncpus),
-        ("rand", Builtin::Rand),
-        ("func", Builtin::Func),
-        ("cgroup", Builtin::Cgroup),
-        ("numaid", Builtin::Numaid),
-        ("jiffies", Builtin::Jiffies),
-    ];
-
-    pub fn ty(self) -> Type {
-        match self {
-            Builtin::Pid
-            | Builtin::Tid
-            | Builtin::NsPid { .. }
-            | Builtin::Uid
-            | Builtin::Gid
-            | Builtin::Cpu
-            | Builtin::Cpid
-            | Builtin::Rand
-            | Builtin::Numaid => Type::U32,
-            Builtin::Nsecs
-            | Builtin::NsecsBoot
-            | Builtin::NsecsTai
-            | Builtin::NsecsSwTai
-            | Builtin::Elapsed
-            | Builtin::Cgroup
-            | Builtin::Jiffies
-            | Builtin::Ncpus => Type::U64,
-            Builtin::Comm => Type::Str(16),
-            Builtin::Probe | Builtin::Func => Type::Str(PROBE_NAME_LEN),
-            Builtin::FuncAddr => Type::Ksym,
-            Builtin::ProbeType => Type::Str(PROBE_TYPE_LEN),
-            Builtin::Arg(_)
-            | Builtin::Retval
-            | Builtin::Curtask
-            | Builtin::Ctx
-            | Builtin::StackPointer
-            | Builtin::Register(_)
-            | Builtin::Usermode
-            | Builtin::LoadBias => Type::U64,
-        }
-    }
-}
-
-/// Buffer size of the `probetype` builtin's value (`asyncwatchpoint` and its NUL).
-pub const PROBE_TYPE_LEN: usize = 16;
-/// Buffer size of the `probe` builtin's value.
-pub const PROBE_NAME_LEN: usize = 64;
 /// The largest string buffer (`max_strlen`, `str(p, n)`): what one per-CPU scratch value holds (E0303 names a probe whose strings do not fit together).
 pub const MAX_STR_LEN: usize = 32_768;
 /// The longest string `strlen` measures straight-line (a compare per byte); a longer one is
