@@ -1,7 +1,10 @@
 //! The settings a script makes (its `config` block, `BPFTRACE_*` variables) that reach codegen
 //! and the runtime, with their defaults.
 
-use super::{MissingProbes, STR_LEN};
+use super::MissingProbes;
+
+/// `max_strlen` unless the script sets it: bpftrace's since 0.21 (it was 64).
+pub const DEFAULT_MAX_STRLEN: usize = 1024;
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
 /// (`sema::check::config` lists the ones it accepts without a use, and why).
@@ -57,7 +60,7 @@ impl Unstable {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_strlen: STR_LEN,
+            max_strlen: DEFAULT_MAX_STRLEN,
             stack_mode: crate::artifact::types::StackMode::Bpftrace,
             max_map_keys: None,
             perf_rb_pages: PERF_RB_PAGES,
