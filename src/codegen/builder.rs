@@ -86,11 +86,12 @@ pub struct BpfBuilder<'ctx, 'm> {
     /// Whether buffers (slots over one word) live in a per-CPU scratch map instead of the
     /// stack: codegen compiles a script again this way when its stack overflows 512 bytes.
     scratch_on: bool,
-    scratch: RefCell<Option<Scratch<'ctx>>>,
+    scratch: RefCell<Vec<Scratch<'ctx>>>,
 }
 
-/// A function's scratch map, its element (looked up once, in the entry block) and the bytes
-/// handed out so far.
+/// One of a function's scratch maps, its element (looked up once, in the entry block) and
+/// the bytes handed out so far. A per-CPU value holds at most `MAX_SCRATCH_BYTES`: a
+/// function whose large values need more has several maps, each value inside one.
 struct Scratch<'ctx> {
     map: GlobalValue<'ctx>,
     base: PointerValue<'ctx>,
@@ -113,7 +114,7 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         allocas.position_at_end(entry);
         let b = ctx.create_builder();
         b.position_at_end(body);
-        BpfBuilder { ctx, module, b, allocas, function, slots: RefCell::new(Vec::new()), scratch_on: false, scratch: RefCell::new(None) }
+        BpfBuilder { ctx, module, b, allocas, function, slots: RefCell::new(Vec::new()), scratch_on: false, scratch: RefCell::new(Vec::new()) }
     }
 
     /// Buffers of this function go to a per-CPU scratch map (see `scratch_on`).
@@ -128,23 +129,25 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
     pub fn finish(self) -> R<()> {
         let entry = self.function.get_first_basic_block().ok_or_else(|| internal("function has no entry"))?;
         let body = entry.get_next_basic_block().ok_or_else(|| internal("function has no body"))?;
-        match self.scratch.borrow().as_ref() {
-            None => {
-                self.allocas.build_unconditional_branch(body)?;
-            }
-            // The lookup of an array's only element cannot fail, but the verifier insists.
-            Some(s) => {
-                if s.used > super::error::MAX_SCRATCH_BYTES {
-                    return Err(CodegenError::ScratchTooLarge { span: None, bytes: s.used });
-                }
-                super::maps::set_scratch_size(self.ctx, s.map, s.used as u32);
-                let missing = self.ctx.append_basic_block(self.function, "no_scratch");
-                let found = self.allocas.build_is_not_null(s.base, "scratch_found")?;
-                self.allocas.build_conditional_branch(found, body, missing)?;
-                self.allocas.position_at_end(missing);
-                self.allocas.build_return(Some(&self.const_i64(0)))?;
-            }
+        let banks = self.scratch.borrow();
+        if banks.is_empty() {
+            self.allocas.build_unconditional_branch(body)?;
+            return Ok(());
         }
+        // The lookup of an array's only element cannot fail, but the verifier insists.
+        let mut found = self.ctx.bool_type().const_all_ones();
+        for s in banks.iter() {
+            if s.used > super::error::MAX_SCRATCH_BYTES {
+                return Err(CodegenError::ScratchTooLarge { span: None, bytes: s.used });
+            }
+            super::maps::set_scratch_size(self.ctx, s.map, s.used as u32);
+            let nonnull = self.allocas.build_is_not_null(s.base, "scratch_found")?;
+            found = self.allocas.build_and(found, nonnull, "scratch_found")?;
+        }
+        let missing = self.ctx.append_basic_block(self.function, "no_scratch");
+        self.allocas.build_conditional_branch(found, body, missing)?;
+        self.allocas.position_at_end(missing);
+        self.allocas.build_return(Some(&self.const_i64(0)))?;
         Ok(())
     }
 
@@ -236,21 +239,31 @@ impl<'ctx, 'm> BpfBuilder<'ctx, 'm> {
         Ok(slot)
     }
 
-    /// `words` words of the function's scratch element, looked up in the entry block the
-    /// first time.
+    /// `words` words of one of the function's scratch elements: the first with room for
+    /// them, else a new one, looked up in the entry block. A value larger than an element
+    /// can hold gets one of its own, which `finish` refuses (E0303).
     fn scratch_slot(&self, words: u32) -> R<PointerValue<'ctx>> {
-        let mut scratch = self.scratch.borrow_mut();
-        if scratch.is_none() {
-            let name = format!("rt_scratch_{}", self.function.get_name().to_string_lossy());
-            let map = super::maps::scratch(self.module, &name, 8);
-            let key = self.allocas.build_alloca(self.ctx.i32_type(), "scratch_key")?;
-            self.allocas.build_store(key, self.ctx.i32_type().const_zero())?;
-            let found = self.helper_with(&self.allocas, Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
-            let base = self.allocas.build_int_to_ptr(found, self.ptr(), "scratch_base")?;
-            self.assume_aligned(&self.allocas, base)?;
-            *scratch = Some(Scratch { map, base, used: 0 });
-        }
-        let s = scratch.as_mut().ok_or_else(|| internal("no scratch"))?;
+        let mut banks = self.scratch.borrow_mut();
+        let bytes = u64::from(words) * 8;
+        let bank = match banks.iter().position(|s| s.used + bytes <= super::error::MAX_SCRATCH_BYTES) {
+            Some(i) => i,
+            None => {
+                let function = self.function.get_name().to_string_lossy().into_owned();
+                let name = match banks.len() {
+                    0 => format!("rt_scratch_{function}"),
+                    n => format!("rt_scratch_{function}_{n}"),
+                };
+                let map = super::maps::scratch(self.module, &name, 8);
+                let key = self.allocas.build_alloca(self.ctx.i32_type(), "scratch_key")?;
+                self.allocas.build_store(key, self.ctx.i32_type().const_zero())?;
+                let found = self.helper_with(&self.allocas, Helper::MapLookupElem, &[map.as_pointer_value().into(), key.into()])?;
+                let base = self.allocas.build_int_to_ptr(found, self.ptr(), "scratch_base")?;
+                self.assume_aligned(&self.allocas, base)?;
+                banks.push(Scratch { map, base, used: 0 });
+                banks.len() - 1
+            }
+        };
+        let s = &mut banks[bank];
         let at = s.used;
         s.used += u64::from(words) * 8;
         // SAFETY: `at` is within the element, whose size is set to `used` at `finish`.

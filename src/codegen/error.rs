@@ -10,16 +10,17 @@ use crate::parser::Span;
 pub enum CodegenError {
     #[error("LLVM could not compile the probe: {}", messages.join("; "))]
     Backend { span: Option<Span>, messages: Vec<String> },
-    /// E0303: a function's large values need a bigger scratch element than a per-CPU map
-    /// value can be.
-    #[error("the probe's large values need {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES}")]
+    /// E0303: one of a function's large values (a string, tuple, map key or printf record)
+    /// needs a bigger scratch element than a per-CPU map value can be.
+    #[error("a value of the probe needs {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES} in one piece")]
     ScratchTooLarge { span: Option<Span>, bytes: u64 },
     #[error("internal code generation error: {message}")]
     Internal { message: String },
 }
 
 /// The largest value of a per-CPU map (the kernel's `PCPU_MIN_UNIT_SIZE`, the same on every
-/// kernel): the scratch space of one function.
+/// kernel): the most scratch space one value of a function can have (a function has as many
+/// scratch maps as its values need).
 pub const MAX_SCRATCH_BYTES: u64 = 32 << 10;
 
 impl CodegenError {
@@ -65,9 +66,9 @@ impl ToDiagnostic for CodegenError {
             CodegenError::ScratchTooLarge { span, bytes } => {
                 let d = Diagnostic::error()
                     .with_code("E0303")
-                    .with_message(format!("the probe's large values need {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES}"))
+                    .with_message(format!("a value of the probe needs {bytes} bytes of per-CPU scratch space, more than the kernel's {MAX_SCRATCH_BYTES} in one piece"))
                     .with_notes(vec![
-                        "help: what does not fit the 512-byte BPF stack (strings, buffers, tuples) lives in one per-CPU map value per probe: use shorter strings (`config = { max_strlen = N }`), fewer of them in one tuple, map key or printf, or split the probe".into(),
+                        "help: what does not fit the 512-byte BPF stack (strings, buffers, tuples) lives in per-CPU map values, each at most 32 KiB: use shorter strings (`config = { max_strlen = N }`) or fewer of them in one tuple, map key or printf".into(),
                     ]);
                 match span {
                     Some(span) => d.with_labels(vec![primary(*span, "in this probe")]),

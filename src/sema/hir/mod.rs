@@ -607,7 +607,7 @@ pub enum Place {
     Map { map: MapId, keys: Vec<Expr> },
 }
 
-/// The largest string buffer (`max_strlen`, `str(p, n)`): what one per-CPU scratch value holds (E0303 names a probe whose strings do not fit together).
+/// The largest string buffer (`max_strlen`, `str(p, n)`): what one per-CPU scratch value holds (E0303 names a value over it, a tuple or key of several).
 pub const MAX_STR_LEN: usize = 32_768;
 /// The longest string `strlen` measures straight-line (a compare per byte); a longer one is
 /// walked by a bpf_loop callback (`codegen::strings`), which sema requires of the kernel.
