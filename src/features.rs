@@ -90,6 +90,7 @@ features! {
     PercpuArray => "percpu_array", Maps, "4.6", "per-CPU arrays";
     PercpuHash => "percpu_hash", Maps, "4.6", "per-CPU hashes";
     LruHash => "lru_hash", Maps, "4.10", "LRU hashes";
+    BigMapKeys => "big_map_keys", Maps, "5.11", "hash map keys over 512 bytes (strings of max_strlen 1024 as keys)";
     StackTrace => "stack_trace", Maps, "4.6", "stack trace maps (kstack, ustack)";
     PerfEventArray => "perf_event_array", Maps, "4.4", "perf event arrays (skboutput)";
     MapBatch => "map_batch", Maps, "5.6", "batched map reads";

@@ -159,6 +159,7 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
         PercpuArray => map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1),
         PercpuHash => map(BPF_MAP_TYPE_PERCPU_HASH, 8, 8, 1),
         LruHash => map(BPF_MAP_TYPE_LRU_HASH, 8, 8, 16),
+        BigMapKeys => map(BPF_MAP_TYPE_HASH, 1024, 8, 1),
         StackTrace => map(BPF_MAP_TYPE_STACK_TRACE, 4, 8, 1),
         PerfEventArray => map(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 1),
         MapBatch => {

@@ -63,6 +63,11 @@ pub fn canonical_key(key: &str) -> Option<&'static str> {
     KEYS.iter().copied().find(|k| *k == bare)
 }
 
+/// Whether the script's config block or the environment sets `max_strlen`.
+pub(super) fn sets_max_strlen(items: &[ConfigItem], env: &EnvConfig) -> bool {
+    items.iter().any(|i| canonical_key(&i.key) == Some("max_strlen")) || env.items.iter().any(|i| canonical_key(&i.var) == Some("max_strlen"))
+}
+
 pub(super) fn settle(items: &[ConfigItem], env: &EnvConfig) -> Result<Config, Vec<SemaError>> {
     let mut config = Config::default();
     let mut errors = Vec::new();

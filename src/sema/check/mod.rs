@@ -47,6 +47,9 @@ fn add_fact(facts: &mut Vec<crate::artifact::Fact>, what: crate::artifact::FactK
     }
 }
 
+/// The BPF stack's size: before Linux 5.11 also the largest hash map key.
+const BPF_STACK_BYTES: usize = 512;
+
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
     // The script's C definitions first: every C type below is looked up in the kernel's
     // BTF with them appended.
@@ -60,13 +63,18 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     // The config first: its `missing_probes` decides what an attach point that is not on
     // this system does.
     let mut errors = Vec::new();
-    let config = match config::settle(&script.config, &options.env) {
+    let mut config = match config::settle(&script.config, &options.env) {
         Ok(c) => c,
         Err(e) => {
             errors.extend(e);
             hir::Config::default()
         }
     };
+    // Strings are 1024 bytes unless the script says otherwise, as in current bpftrace, where
+    // the kernel takes them as map keys (Linux 5.11); before, 0.17's 64.
+    if !config::sets_max_strlen(&script.config, &options.env) && !kernel.has(crate::features::Feature::BigMapKeys) {
+        config.max_strlen = hir::LEGACY_MAX_STRLEN;
+    }
     // Attach points: they do the kernel lookups, once each.
     let mut attach = Vec::new();
     // Whether there was an attach point --probe-filter applies to.
@@ -169,6 +177,14 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
         }
     }
     checker.unassigned_reads();
+    // A hash map's key over 512 bytes (the BPF stack's size) needs Linux 5.11.
+    for i in 0..checker.maps.len() {
+        let bytes: usize = checker.maps[i].keys.iter().map(|k| crate::artifact::slot_size(*k)).sum();
+        if bytes > BPF_STACK_BYTES {
+            let (name, span) = (checker.maps[i].name.clone(), checker.maps[i].span);
+            let _ = checker.require(crate::features::Feature::BigMapKeys, span, &format!("`@{name}`'s key of {bytes} bytes"));
+        }
+    }
     errors.append(&mut checker.errors);
     for d in percpu {
         let map = checker.map_ids.get(&d.name).map(|&id| &checker.maps[id]);

@@ -3,8 +3,11 @@
 
 use super::MissingProbes;
 
-/// `max_strlen` unless the script sets it: bpftrace's since 0.21 (it was 64).
+/// `max_strlen` unless the script sets it: bpftrace's since 0.23.
 pub const DEFAULT_MAX_STRLEN: usize = 1024;
+/// `max_strlen` unless the script sets it on a kernel that takes no map key over 512 bytes
+/// (before Linux 5.11): bpftrace 0.17's.
+pub const LEGACY_MAX_STRLEN: usize = 64;
 
 /// The settings of bpftrace's config block and `BPFTRACE_*` variables that rtrace uses
 /// (`sema::check::config` lists the ones it accepts without a use, and why).

@@ -12,7 +12,7 @@ use crate::parser::Span;
 mod builtin;
 mod config;
 pub use builtin::{Builtin, PROBE_NAME_LEN, PROBE_TYPE_LEN};
-pub use config::{Config, Unstable, MAX_PACKET, MAX_PERF_RB_PAGES, PERF_RB_PAGES};
+pub use config::{Config, Unstable, LEGACY_MAX_STRLEN, MAX_PACKET, MAX_PERF_RB_PAGES, PERF_RB_PAGES};
 
 #[derive(Debug, Clone)]
 pub struct Program {
