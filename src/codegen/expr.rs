@@ -571,11 +571,11 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     }
 
     /// An operand of an operation the verifier refuses on a pointer (`*`, `/`, `%`, bitwise
-    /// operators, shifts, negation). In a tracing program (fentry/fexit, a BTF-typed raw
+    /// operators, shifts, negation; the value of an aggregation). In a tracing program (fentry/fexit, a BTF-typed raw
     /// tracepoint) an argument loaded from the context is a kernel object to the verifier when
     /// its C type is a pointer, so there it is read with bpf_probe_read_kernel, which hands
     /// back a plain number; the other uses keep the load (`skboutput` needs the object).
-    fn number(&mut self, e: &Expr) -> R<IntValue<'ctx>> {
+    pub(super) fn number(&mut self, e: &Expr) -> R<IntValue<'ctx>> {
         let tracing = matches!(self.attach.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { btf_id: Some(_), .. });
         let bb = self.bb;
         match &e.kind {

@@ -208,8 +208,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             return self.tseries(map, keys, arg);
         }
         let l = layout(&self.program.maps[map]);
+        // Every aggregation computes on its value (a sum, a bucket), so an argument that is
+        // a kernel object to the verifier is read as a number (`Lower::number`).
         let x = match arg {
-            Some(a) => self.expr(a)?.int()?,
+            Some(a) => self.number(a)?,
             None => bb.const_i64(1),
         };
         let bucket = match value {
