@@ -172,6 +172,22 @@ impl Checker<'_> {
                     if self.attach.is_empty() || !self.attach.iter().all(fits) {
                         return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                     }
+                    // A typed probe's context has a word per argument of its prototype: past
+                    // them the verifier (fentry) or the attach (raw tracepoint) refuses.
+                    let past = self.attach.iter().find_map(|ap| {
+                        let (params, _) = self.prototype(ap)?;
+                        (usize::from(n) >= params.len()).then(|| {
+                            let names: Vec<&str> = params.iter().map(|(p, _)| p.as_str()).collect();
+                            (ap.name.clone(), params.len(), names.join(", "))
+                        })
+                    });
+                    if let Some((probe, count, names)) = past {
+                        return Err(self.error(SemaError::TypeMismatch {
+                            span,
+                            message: format!("`{name}` is past the arguments of {probe}, which has {count}: {names}"),
+                            label: format!("{probe} has no argument {n}"),
+                        }));
+                    }
                     let b = Builtin::Arg(n);
                     return Ok(hir::Expr { kind: hir::ExprKind::Builtin(b), ty: b.ty(), span });
                 }
