@@ -335,6 +335,12 @@ fn is_glob(s: &str) -> bool {
 /// `btf_trace_NAME` has no parameter names.
 pub(crate) const RAW_TRACEPOINT_PROTOTYPES: [&str; 3] = ["__probestub_", "__traceiter_", "__bpf_trace_"];
 
+/// The event of raw tracepoint attach point `name` (`rawtracepoint:module:EVENT` or
+/// `rawtracepoint:EVENT`): what its BTF names (`btf_trace_EVENT`, the prototypes) end in.
+pub(crate) fn raw_tracepoint_event(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
 /// `rawtracepoint:GLOB`: every raw tracepoint whose name matches, in name order. With BTF,
 /// only the events that are real tracepoints (a `btf_trace_NAME` typedef: the syscall
 /// events of tracefs are not), as bpftrace lists them.

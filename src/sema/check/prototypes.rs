@@ -20,7 +20,7 @@ impl<'k> Checker<'k> {
         let (func, skip) = match &ap.kind {
             AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
             AttachKind::RawTracepoint { name, .. } => {
-                let event = name.rsplit(':').next().unwrap_or(name);
+                let event = crate::sema::attach::raw_tracepoint_event(name);
                 let func = crate::sema::attach::RAW_TRACEPOINT_PROTOTYPES.iter().find_map(|p| btf.find(Namespace::Func, &format!("{p}{event}")))?;
                 (func, 1)
             }

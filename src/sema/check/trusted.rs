@@ -141,7 +141,7 @@ impl Checker<'_> {
         self.require(crate::features::Feature::BtfTracepoints, span, &format!("`{func}` in a raw tracepoint"))?;
         for name in raw {
             if self.btf_tracepoint(&name).is_none() {
-                let message = format!("`{func}` in {name} needs the tracepoint's BTF type (`btf_trace_{}`), which vmlinux's BTF lacks", name.rsplit(':').next().unwrap_or(&name));
+                let message = format!("`{func}` in {name} needs the tracepoint's BTF type (`btf_trace_{}`), which vmlinux's BTF lacks", crate::sema::attach::raw_tracepoint_event(&name));
                 return Err(self.error(SemaError::TypeMismatch { span, message, label: "in a raw tracepoint without BTF".into() }));
             }
         }
@@ -151,7 +151,7 @@ impl Checker<'_> {
 
     /// The BTF id of the `btf_trace_NAME` typedef of raw tracepoint `rawtracepoint:NAME`.
     pub(super) fn btf_tracepoint(&self, name: &str) -> Option<u32> {
-        let event = name.rsplit(':').next().unwrap_or(name);
+        let event = crate::sema::attach::raw_tracepoint_event(name);
         self.kernel?.btf()?.find(crate::btf::Namespace::Typedef, &format!("btf_trace_{event}"))
     }
 
