@@ -36,6 +36,7 @@ pub enum Helper {
     GetJiffies64 = 118,
     ProbeReadStr = 45,
     OverrideReturn = 58,
+    ProbeWriteUser = 36,
     SendSignal = 109,
     SkbOutput = 111,
     SendSignalThread = 117,

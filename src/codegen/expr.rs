@@ -158,6 +158,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 Val::Str(buf, size)
             }
             ExprKind::MapLen(map) => Val::Int(self.map_len(*map)?),
+            ExprKind::WriteUser { dst, src, len } => self.write_user(dst, src, len)?,
             ExprKind::StackLen { user, limit } => {
                 // bpf_get_stack copies the frames and returns how many bytes it wrote. The
                 // buffer (up to 1 KiB) makes the script spill to scratch when it is large.

@@ -24,6 +24,7 @@ mod trusted;
 mod tseries;
 mod usdt;
 mod watchpoint;
+mod write_user;
 
 pub use crate::artifact::BpfArtifact;
 pub use error::CodegenError;

@@ -192,6 +192,7 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
         }
         SendSignal => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 109),
         OverrideReturn => helper(BPF_PROG_TYPE_KPROBE, 58),
+        ProbeWriteUser => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 36),
     }
 }
 

@@ -217,6 +217,17 @@ check big_string_keys_are_refused_before_5_11 "$want" /tmp/out
 rtrace -e 'interval:ms:200 { $a = (uint64 *)kaddr("avenrun"); printf("load %d.%03d\n", $a[0] >> 11, (($a[0] & 2047) * 1000) >> 11); exit(); }' > /tmp/out 2>&1
 check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out
 
+# write_user (bpf_probe_write_user), which this host's kernel refuses (lockdown): rtrace
+# opening one script is turned into rtrace opening another. The path is in memory the process
+# wrote (a busybox applet's argv may be a page shared copy-on-write with the shell, which
+# the helper cannot write).
+echo 'BEGIN { printf("script a\n"); exit(); }' > /tmp/wu-a.bt
+echo 'BEGIN { printf("script b\n"); exit(); }' > /tmp/wu-b.bt
+run_a() { rtrace /tmp/wu-a.bt > /tmp/wu-out 2>&1; }
+traced /tmp/out run_a rtrace --unsafe -v -e 'tracepoint:syscalls:sys_enter_openat /str(args.filename) == "/tmp/wu-a.bt"/ { $new = "/tmp/wu-b.bt"; printf("written %d\n", write_user(args.filename, $new, 13)); }'
+while read -r l; do echo "it ran $l"; done < /tmp/wu-out >> /tmp/out
+check write_user_redirects_an_open '^it ran script b$' /tmp/out
+
 # Scripts compiled on the host for its kernel, run here by the runner without LLVM
 # (rtrace-run); the same script compiled here must print the same lines. The workload reads a
 # file and forks.

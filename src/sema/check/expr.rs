@@ -691,6 +691,9 @@ impl Checker<'_> {
             let candidates = did_you_mean(name, reference::FUNCTIONS.iter().map(|f| f.name));
             return Err(self.error(SemaError::UnknownFunction { span: func.span, name: name.into(), candidates }));
         }
+        if reference::function(name).is_some_and(|f| f.unsafe_only) && !self.options.unsafe_ok {
+            return Err(self.error(SemaError::NeedsUnsafe { span, func: name.into() }));
+        }
         match name {
             "sizeof" => {
                 let [arg] = args else {
@@ -728,6 +731,7 @@ impl Checker<'_> {
             "getopt" => self.getopt(args, span),
             "find" => self.find(args, span),
             "memcmp" => self.memcmp(args, span),
+            "write_user" => self.write_user(args, span),
             "uaddr" => self.uaddr(args, span),
             "buf" => self.buf(args, span),
             "cgroupid" => self.cgroupid(args, span),

@@ -253,6 +253,41 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::MemCmp { a: Box::new(a), b: Box::new(b), n: Box::new(n) }, ty: Type::I64, span })
     }
 
+    /// `write_user(dst, src, len)`: `len` bytes of the value `src` (a string, buffer, struct
+    /// or integer the probe holds) written to user address `dst` with bpf_probe_write_user;
+    /// true when written. A constant `len` is checked against the value's size here; a
+    /// computed one is clamped to it when the probe runs.
+    pub(super) fn write_user(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [dst, src, len] = args else { return Err(self.arg_count(span, "write_user", "a user address, a value and a byte count", args.len())) };
+        let (dst, src, len) = (self.expr(dst), self.expr(src), self.expr(len));
+        let (dst, src, len) = (dst?, src?, len?);
+        self.expect_int(&dst, "`write_user` writes to a user address")?;
+        self.expect_int(&len, "`write_user` writes a number of bytes")?;
+        let size = match src.ty {
+            Type::Buf(_) => src.ty.size() - 8,
+            Type::Int { bits, .. } => usize::from(bits / 8),
+            Type::Str(_) | Type::Struct(_) | Type::Tuple(_) => src.ty.size(),
+            _ => {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: src.span,
+                    message: "`write_user` writes the bytes of a string, buffer, struct or integer".into(),
+                    label: format!("this is {}", src.ty),
+                }))
+            }
+        };
+        if let hir::ExprKind::Int(n) = len.kind {
+            if n == 0 || n > size as u64 {
+                return Err(self.error(SemaError::TypeMismatch {
+                    span: len.span,
+                    message: format!("`write_user` writes 1 to {size} bytes of this value, not {n}"),
+                    label: format!("the value has {size} bytes"),
+                }));
+            }
+        }
+        self.require(Feature::ProbeWriteUser, span, "`write_user`")?;
+        Ok(hir::Expr { kind: hir::ExprKind::WriteUser { dst: Box::new(dst), src: Box::new(src), len: Box::new(len) }, ty: Type::Bool, span })
+    }
+
     /// `str_concat(a, b)`: a string of both, as long as both can be (at most the longest
     /// string).
     pub(super) fn str_concat(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {

@@ -573,6 +573,13 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: Box<Expr>,
     },
+    /// `write_user(dst, src, len)`: `len` bytes of `src`'s value (clamped to its size) to
+    /// user address `dst`; 1 when written.
+    WriteUser {
+        dst: Box<Expr>,
+        src: Box<Expr>,
+        len: Box<Expr>,
+    },
     /// `str_concat(a, b)`: `a` up to its NUL, then `b`, in a string of the expression's type.
     StrConcat {
         a: Box<Expr>,

@@ -53,6 +53,10 @@ const fn unsafe_f(name: &'static str, signature: &'static str, doc: &'static str
     Function { name, kind: FuncKind::Statement, signature, doc, unsafe_only: true }
 }
 
+const fn unsafe_v(name: &'static str, signature: &'static str, doc: &'static str) -> Function {
+    Function { name, kind: FuncKind::Value, signature, doc, unsafe_only: true }
+}
+
 use FuncKind::{Aggregation as A, Introspection as I, Statement as S, Value as V};
 
 pub const FUNCTIONS: &[Function] = &[
@@ -85,6 +89,7 @@ pub const FUNCTIONS: &[Function] = &[
     unsafe_f("signal", "signal(sig)", "Send a signal (name or number) to the current process (`--unsafe`)."),
     unsafe_f("signal_thread", "signal_thread(sig)", "Send a signal to the current thread only (`--unsafe`)."),
     unsafe_f("override", "override(rc)", "Make the probed kernel function return `rc` (kprobes on the error-injection list; `--unsafe`)."),
+    unsafe_v("write_user", "write_user(dst, src, len)", "Write `len` bytes of `src` (a string, buffer or integer the probe holds) to user address `dst` of the current process; true on success (`--unsafe`)."),
     f("str", V, "str(p[, n])", "The NUL-terminated string at `p` (at most `n` bytes, default `max_strlen`)."),
     f("sizeof", V, "sizeof(type) | sizeof(expr)", "The size in bytes of a type or of an expression's type."),
     f("kstack", V, "kstack([mode][, limit])", "The kernel stack (`bpftrace`, `perf` or `raw` mode; at most `limit` frames), symbolized when printed."),
