@@ -354,13 +354,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
             }
             ExprKind::Cast(inner) if e.ty.is_buffer() => match self.expr(inner)? {
-                // A buffer widened (a char array as a string one byte longer): its bytes
-                // then zeroes.
-                Val::Str(p, n) if e.ty.size() > n => {
-                    let wide = bb.stack_buffer(e.ty.size(), "widened")?;
-                    bb.memcpy(wide, p, n as u64)?;
-                    Val::Str(wide, e.ty.size())
-                }
                 // A buffer retyped (a string's bytes as an array): the same bytes.
                 Val::Str(p, n) => Val::Str(p, n.min(e.ty.size())),
                 Val::Int(_) => return Err(internal("an integer retyped as a buffer")),

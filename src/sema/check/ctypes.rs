@@ -263,12 +263,12 @@ impl<'k> Checker<'k> {
             Kind::Ptr(to) => load(Type::Ptr { to: Self::c_type(btf, to), user }),
             Kind::Struct { .. } | Kind::Union { .. } => hir::Expr { span, ..addr.retyped(Type::Record { ty: Self::c_type(btf, sid), user }) },
             Kind::Array { elem, len } => match btf.kind(btf.strip(elem)) {
-                // A char array of the script's own C definitions is a whole string even when
-                // it has no NUL (`char s[5]` holding "hello" prints `hello`), as bpftrace
-                // takes it; the kernel's char arrays print `str_trunc_trailer` when full.
-                Kind::Int { size: 1, .. } if btf.is_local(sid) => {
-                    hir::Expr { kind: hir::ExprKind::Cast(Box::new(load(Type::Str(len as usize)))), ty: Type::Str(len as usize + 1), span }
-                }
+                // A `char` array of the script's own C definitions is read with one byte
+                // more, as bpftrace does (its C parser's `char[N]` is a string of N + 1), so
+                // a full array (`char s[5]` holding "hello") prints whole when a NUL follows
+                // it; the kernel's char arrays print `str_trunc_trailer` when full, and
+                // `uint8_t` arrays are bytes.
+                Kind::Int { size: 1, .. } if btf.is_local(sid) && btf.c_name(elem) == "char" => load(Type::Str(len as usize + 1)),
                 Kind::Int { size: 1, .. } => load(Type::Str(len as usize)),
                 _ => hir::Expr { span, ..addr.retyped(Type::Array { elem: Self::c_type(btf, elem), len, user }) },
             },
