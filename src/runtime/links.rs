@@ -104,7 +104,7 @@ impl Links {
                 // A user address in the -p/-c process; without one, a kernel address, on every CPU.
                 // Kept by address, for `unwatch`.
                 Attach::Watchpoint { addr, len, mode } => match process {
-                    Some(pid) => one(watchpoint(*addr, *len, *mode, pid as i32, -1, prog)),
+                    Some(pid) => process_watchpoints(*addr, *len, *mode, pid, prog).map_err(|e| e.to_string()),
                     None => sys::online_cpus()
                         .and_then(|cpus| cpus.into_iter().map(|cpu| watchpoint(*addr, *len, *mode, -1, cpu, prog)).collect())
                         .map_err(|e| format!("{e} (without -p or -c, {addr:#x} is watched as a kernel address)")),
@@ -269,8 +269,18 @@ fn perf_event_error(perf_type: u32, e: std::io::Error) -> String {
     }
 }
 
-/// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr`: in process `pid` on
-/// any CPU, or (pid -1) a kernel address on `cpu`.
+/// Watchpoints on `addr` in every thread process `pid` has (a breakpoint is per thread), each
+/// inherited by the threads that thread creates, as bpftrace attaches them.
+fn process_watchpoints(addr: u64, len: u8, mode: u8, pid: u32, prog: i32) -> std::io::Result<Vec<OwnedFd>> {
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    if tids.is_empty() {
+        tids.push(pid as i32);
+    }
+    tids.into_iter().map(|tid| watchpoint(addr, len, mode, tid, -1, prog)).collect()
+}
+
+/// A hardware breakpoint (the `breakpoint` PMU) on `len` bytes at `addr`: in thread `pid` (and
+/// the threads it creates later) on any CPU, or (pid -1) a kernel address on `cpu`.
 fn watchpoint(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32, prog: i32) -> std::io::Result<OwnedFd> {
     let fd = breakpoint_event(addr, len, mode, pid, cpu)?;
     sys::perf_event_set_bpf(fd.as_raw_fd(), prog)?;
@@ -280,13 +290,19 @@ fn watchpoint(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32, prog: i32) -> st
 /// The perf event of `watchpoint`, without a program.
 pub(super) fn breakpoint_event(addr: u64, len: u8, mode: u8, pid: i32, cpu: i32) -> std::io::Result<OwnedFd> {
     const PERF_TYPE_BREAKPOINT: u32 = 5;
+    const HW_BREAKPOINT_X: u8 = 4;
+    const INHERIT: u64 = 1 << 1;
     let mut attr = PerfEventAttr {
         type_: PERF_TYPE_BREAKPOINT,
         sample_period: 1,
         wakeup_events: 1,
         bp_type: u32::from(mode),
         config1: addr,
-        config2: u64::from(len),
+        // An execute breakpoint covers one instruction, whatever its length: the kernel
+        // takes only sizeof(long) for it (perf_event_open(2)); `x` probes name 1.
+        config2: if mode & HW_BREAKPOINT_X != 0 { 8 } else { u64::from(len) },
+        // A process's threads created after attaching are watched too.
+        flags: if pid >= 0 { INHERIT } else { 0 },
         ..Default::default()
     };
     sys::perf_event_open(&mut attr, pid, cpu)
