@@ -106,7 +106,8 @@ features! {
     SocketCookieTracing => "socket_cookie_tracing", Helpers, "5.12", "the bpf_get_socket_cookie helper in fentry and iterator programs";
     SendSignal => "send_signal", Helpers, "5.3", "the bpf_send_signal helper";
     OverrideReturn => "override_return", Helpers, "4.16", "the bpf_override_return helper (CONFIG_BPF_KPROBE_OVERRIDE)";
-    ProbeWriteUser => "probe_write_user", Helpers, "4.8", "the bpf_probe_write_user helper (refused under kernel lockdown)";
+    ProbeWriteUser => "probe_write_user", Helpers, "4.8", "the bpf_probe_write_user helper (which kernel lockdown removes)";
+    TaskFromPid => "task_from_pid", Helpers, "6.2", "the bpf_task_from_pid kfunc (comm(pid))";
 }
 
 /// The names bpftrace's `--info` gives what rtrace also probes, for tools that read

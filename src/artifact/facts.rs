@@ -40,6 +40,10 @@ pub enum FactKind {
     CgroupId { path: String },
     /// The vmlinux BTF id of kernel variable `name` (`percpu_kaddr`).
     KernelVariable { name: String },
+    /// The vmlinux BTF id of kernel function `name`, a kfunc the program calls (`comm(pid)`):
+    /// the loader makes the call to the undefined function named after the fact a kfunc call
+    /// of that id.
+    KernelFunction { name: String },
     /// Which build the binary at `path` is (uprobes and USDT probes in it are at file offsets
     /// of that build): a hash of its ELF build id (`runtime::uprobe_target::identity`).
     Binary { path: String },
@@ -61,6 +65,7 @@ impl std::fmt::Display for FactKind {
             FactKind::CgroupId { path } => write!(f, "cgroup `{path}`"),
             FactKind::Binary { path } => write!(f, "the build of {path}"),
             FactKind::KernelVariable { name } => write!(f, "kernel variable `{name}`"),
+            FactKind::KernelFunction { name } => write!(f, "kernel function `{name}`"),
         }
     }
 }

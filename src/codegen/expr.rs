@@ -320,6 +320,7 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             ExprKind::DPath { ptr, len } => self.d_path(ptr, *len)?,
             ExprKind::SkbOutput { site, skb, len, skb_len } => self.skb_output(*site, skb, len, skb_len)?,
             ExprKind::SocketCookie(sk) => self.socket_cookie(sk)?,
+            ExprKind::CommOfPid { pid, from_pid, release, offset } => self.comm_of_pid(pid, *from_pid, *release, offset)?,
             ExprKind::StructField { base, field } => {
                 let Type::Struct(st) = base.ty else { return Err(internal("a field of a non-struct")) };
                 let Val::Str(p, _) = self.expr(base)? else { return Err(internal("a struct not in a buffer")) };

@@ -1,6 +1,7 @@
 //! Helpers that take a pointer the verifier must trust (sema/check/trusted.rs): `path()`
 //! (`bpf_d_path`), `skboutput()` (`bpf_skb_output`) and `socket_cookie()`. The pointer is rebuilt from the
-//! context with plain loads, so the verifier keeps tracking it as a kernel object.
+//! context with plain loads, so the verifier keeps tracking it as a kernel object. And the
+//! kfunc calls of tracing programs (`comm(pid)`).
 
 use inkwell::values::PointerValue;
 use inkwell::IntPredicate;
@@ -72,6 +73,35 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             s.store_i64(ret, s.helper(Helper::SkbOutput, &args)?)
         })?;
         Ok(Val::Int(bb.load_i64(ret)?))
+    }
+
+    /// `comm(pid)`: the task of process `pid` from the kfunc bpf_task_from_pid, its `comm`
+    /// read, the task released (the verifier checks that every path releases it); "N/A" when
+    /// there is no such process.
+    pub(super) fn comm_of_pid(&mut self, pid: &Expr, from_pid: u32, release: u32, offset: &Expr) -> R<Val<'ctx>> {
+        let bb = self.bb;
+        let counters = self.maps.counters;
+        let pid = self.expr(pid)?.int()?;
+        let offset = self.expr(offset)?.int()?;
+        let buf = bb.stack_buffer(16, "comm")?;
+        bb.write_string(buf, "N/A", 16)?;
+        let i32_type = bb.ctx.i32_type();
+        let from = kfunc(bb, from_pid, bb.ptr().fn_type(&[i32_type.into()], false));
+        let rel = kfunc(bb, release, bb.ctx.void_type().fn_type(&[bb.ptr().into()], false));
+        let pid = bb.b.build_int_truncate(pid, i32_type, "pid32")?;
+        let task = match bb.b.build_call(from, &[pid.into()], "task")?.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(t) => t.into_pointer_value(),
+            _ => return Err(internal("bpf_task_from_pid returned void")),
+        };
+        let found = bb.b.build_is_not_null(task, "found")?;
+        bb.if_then(found, |bb| {
+            // SAFETY: `offset` is `comm`'s within the task the kernel handed over.
+            let comm = unsafe { bb.b.build_in_bounds_gep(bb.ctx.i8_type(), task, &[offset], "comm")? };
+            bb.read_counted(Helper::ProbeReadKernel, &[buf.into(), bb.const_i64(16).into(), comm.into()], counters)?;
+            bb.b.build_call(rel, &[task.into()], "")?;
+            Ok(())
+        })?;
+        Ok(Val::Str(buf, 16))
     }
 
     /// `socket_cookie(sk)`: bpf_get_socket_cookie of the socket, 0 for NULL.
@@ -148,4 +178,12 @@ fn unwrap_casts(e: &Expr) -> &Expr {
         ExprKind::Cast(inner) if e.ty.is_address() && inner.ty.is_address() => unwrap_casts(inner),
         _ => e,
     }
+}
+
+/// The kernel function of fact `fact` (a kfunc): an undefined function named after the fact,
+/// whose calls the loader turns into kfunc calls of the id the fact holds on the running
+/// kernel.
+fn kfunc<'ctx>(bb: &super::builder::BpfBuilder<'ctx, '_>, fact: u32, ty: inkwell::types::FunctionType<'ctx>) -> inkwell::values::FunctionValue<'ctx> {
+    let name = crate::artifact::fact_symbol(fact as usize);
+    bb.module.get_function(&name).unwrap_or_else(|| bb.module.add_function(&name, ty, Some(inkwell::module::Linkage::External)))
 }

@@ -31,7 +31,7 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             None => problems.push(format!("it needs kernel feature `{key}`, which this rtrace does not know")),
         }
     }
-    let needs_btf = meta.facts.iter().any(|f| matches!(f.what, FactKind::MemberOffset { .. } | FactKind::KernelVariable { .. }))
+    let needs_btf = meta.facts.iter().any(|f| matches!(f.what, FactKind::MemberOffset { .. } | FactKind::KernelVariable { .. } | FactKind::KernelFunction { .. }))
         || meta.programs.iter().any(|p| matches!(p.attach, Attach::Fentry { .. } | Attach::Iter { .. } | Attach::BtfRawTracepoint { .. }));
     let btf = if needs_btf { kernel.btf() } else { None };
     if needs_btf && btf.is_none() {
@@ -45,6 +45,10 @@ pub fn settle(artifact: &mut BpfArtifact, kernel: &LiveKernel) -> Result<(), Run
             },
             FactKind::KernelVariable { name } => match btf {
                 Some(btf) => btf.find(Namespace::Var, name).map(u64::from).ok_or_else(|| format!("{} does not exist in this kernel's BTF", fact.what)),
+                None => continue,
+            },
+            FactKind::KernelFunction { name } => match btf {
+                Some(btf) => btf.find(Namespace::Func, name).map(u64::from).ok_or_else(|| format!("{} does not exist in this kernel's BTF", fact.what)),
                 None => continue,
             },
             FactKind::TracepointField { category, event, field, size } => match kernel.tracepoint_format(category, event) {

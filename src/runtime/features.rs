@@ -192,7 +192,14 @@ fn check(kernel: &LiveKernel, feature: Feature) -> Check {
         }
         SendSignal => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 109),
         OverrideReturn => helper(BPF_PROG_TYPE_KPROBE, 58),
-        ProbeWriteUser => helper(BPF_PROG_TYPE_RAW_TRACEPOINT, 36),
+        // Not by loading a program that calls it: the kernel logs a warning for each one
+        // (`... is installing a program with bpf_probe_write_user helper`), which `--info`
+        // would leave in dmesg. The helper is there since 4.8; kernel lockdown removes it.
+        ProbeWriteUser => match lockdown() {
+            Some(mode) if mode != "none" => Err(format!("the kernel is in lockdown ({mode}), which refuses it")),
+            _ => Ok(()),
+        },
+        TaskFromPid => ["bpf_task_from_pid", "bpf_task_release"].iter().try_for_each(|f| function_id(vmlinux_btf(kernel)?, f).map(drop)),
     }
 }
 
@@ -254,6 +261,17 @@ fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
             Ok(())
         }
     }
+}
+
+/// The kernel's lockdown mode (`none`, `integrity`, `confidentiality`) from securityfs, which
+/// is mounted when it is not (as tracefs is); None without the lockdown LSM.
+fn lockdown() -> Option<String> {
+    const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
+    if !std::path::Path::new(LOCKDOWN).exists() {
+        let _ = std::process::Command::new("mount").args(["-t", "securityfs", "securityfs", "/sys/kernel/security"]).stderr(std::process::Stdio::null()).status();
+    }
+    let text = std::fs::read_to_string(LOCKDOWN).ok()?;
+    text.split_whitespace().find_map(|w| w.strip_prefix('[')?.strip_suffix(']')).map(str::to_string)
 }
 
 fn vmlinux_btf(kernel: &LiveKernel) -> Result<&Btf, String> {

@@ -24,6 +24,8 @@ const BPF_TRACE_FEXIT: u32 = 25;
 pub const BPF_TRACE_ITER: u32 = 28;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
 const BPF_PSEUDO_BTF_ID: u8 = 3;
+/// `src_reg` of a call of a kernel function by its BTF id.
+const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// The log buffer of a first load, for the verifier's statistics line alone.
 const STATS_LOG: usize = 512;
 /// Verifier log buffer for a rejected program; doubled while the kernel says ENOSPC.
@@ -110,6 +112,15 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
                 // The fact's value on this kernel, plus the addend LLVM left in the immediate.
                 let value = artifact.meta.facts.get(fact).map(|f| f.compiled).ok_or_else(|| RuntimeError::MissingObject { what: format!("kernel fact {fact}") })?;
                 let at = index * INSN_SIZE;
+                if insns.get(at) == Some(&0x85) {
+                    // A call of a kernel function (a kfunc), by its vmlinux BTF id (offset 0:
+                    // vmlinux's BTF).
+                    let insn = insns.get_mut(at..at + INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
+                    insn[1] = (insn[1] & 0x0f) | (BPF_PSEUDO_KFUNC_CALL << 4);
+                    insn[2..4].copy_from_slice(&0u16.to_le_bytes());
+                    insn[4..8].copy_from_slice(&(value as u32).to_le_bytes());
+                    continue;
+                }
                 let insn = insns.get_mut(at..at + 2 * INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;
                 let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 let addend = u64::from(word(&insn[4..8])) | u64::from(word(&insn[12..16])) << 32;

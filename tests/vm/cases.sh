@@ -217,6 +217,11 @@ check big_string_keys_are_refused_before_5_11 "$want" /tmp/out
 rtrace -e 'interval:ms:200 { $a = (uint64 *)kaddr("avenrun"); printf("load %d.%03d\n", $a[0] >> 11, (($a[0] & 2047) * 1000) >> 11); exit(); }' > /tmp/out 2>&1
 check kaddr_reads_the_load_average '^load [0-9]+\.[0-9]{3}$' /tmp/out
 
+# comm(pid): kfunc calls (bpf_task_from_pid, 6.2), linked by the loader by BTF id; older
+# kernels refuse it in sema (E0250, a SKIP).
+rtrace -e 'iter:task { @same = comm(pid) == comm; @none = comm(0x7fffffff); exit(); }' > /tmp/out 2>&1
+check comm_of_a_pid_calls_kfuncs '^@same: true$' /tmp/out
+
 # write_user (bpf_probe_write_user), which this host's kernel refuses (lockdown): rtrace
 # opening one script is turned into rtrace opening another. The path is in memory the process
 # wrote (a busybox applet's argv may be a page shared copy-on-write with the shell, which

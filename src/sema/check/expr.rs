@@ -672,6 +672,9 @@ impl Checker<'_> {
         if name == "nsecs" && !args.is_empty() {
             return self.nsecs_clock(args, span);
         }
+        if name == "comm" && !args.is_empty() {
+            return self.comm_of_pid(args, span);
+        }
         if matches!(name, "pid" | "tid") && !args.is_empty() {
             return self.pid_namespace(name == "tid", args, span);
         }

@@ -121,6 +121,34 @@ impl Checker<'_> {
         Ok(hir::Expr { kind: hir::ExprKind::SocketCookie(Box::new(sk.retyped(Type::U64))), ty: Type::U64, span })
     }
 
+    /// `comm(pid)`: the command name of process `pid`, from its task, which the kfunc
+    /// bpf_task_from_pid finds (and holds until bpf_task_release); the kernel lets only
+    /// tracing programs call them.
+    pub(super) fn comm_of_pid(&mut self, args: &[ast::Expr], span: Span) -> Checked<hir::Expr> {
+        let [pid] = args else { return Err(self.arg_count(span, "comm", "nothing, or a process id", args.len())) };
+        let pid = self.expr(pid)?;
+        self.expect_int(&pid, "`comm` takes a process id")?;
+        self.in_tracing_probe("comm(pid)", "bpf_task_from_pid kfunc", "only fentry/fexit, raw tracepoint and iter probes may call", true, span)?;
+        self.require(crate::features::Feature::TaskFromPid, span, "`comm(pid)`")?;
+        let btf = self.btf(span, "`comm(pid)`")?;
+        let mut kfunc = |name: &str| -> Checked<u32> {
+            let Some(id) = btf.find(crate::btf::Namespace::Func, name) else {
+                return Err(self.error(SemaError::NoBtf { span, what: format!("`comm(pid)` (no kernel function `{name}`)") }));
+            };
+            let what = crate::artifact::FactKind::KernelFunction { name: name.into() };
+            Ok(super::add_fact(&mut self.facts, what, u64::from(id), false) as u32)
+        };
+        let (from_pid, release) = (kfunc("bpf_task_from_pid")?, kfunc("bpf_task_release")?);
+        // The offset of `comm` in the task: the member of a task at address 0.
+        let Some(task_struct) = btf.find(crate::btf::Namespace::Struct, "task_struct") else {
+            return Err(self.error(SemaError::NoBtf { span, what: "`comm(pid)` (no `struct task_struct`)".into() }));
+        };
+        let task = hir::Expr { kind: hir::ExprKind::Int(0), ty: Type::Ptr { to: Self::c_type(btf, task_struct), user: false }, span };
+        let comm = self.member_access(task, &ast::Ident { name: "comm".into(), span })?;
+        let hir::ExprKind::Load { addr: offset, .. } = comm.kind else { return Err(super::Reported) };
+        Ok(hir::Expr { kind: hir::ExprKind::CommOfPid { pid: Box::new(pid), from_pid, release, offset }, ty: Type::Str(16), span })
+    }
+
     /// Refuses `func` outside fentry/fexit and raw tracepoint probes (and iterators when
     /// `iter`): it calls the kernel's `helper`, of which the kernel says `rule`. A raw
     /// tracepoint probe becomes a BTF-typed one, which needs the kernel's support and the

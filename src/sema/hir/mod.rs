@@ -573,6 +573,15 @@ pub enum ExprKind {
         b: Box<Expr>,
         n: Box<Expr>,
     },
+    /// `comm(pid)`: the command name of process `pid` ("N/A" when there is none), through the
+    /// kfuncs of facts `from_pid` (bpf_task_from_pid) and `release` (bpf_task_release), with
+    /// the task's `comm` at byte `offset`.
+    CommOfPid {
+        pid: Box<Expr>,
+        from_pid: u32,
+        release: u32,
+        offset: Box<Expr>,
+    },
     /// `write_user(dst, src, len)`: `len` bytes of `src`'s value (clamped to its size) to
     /// user address `dst`; 1 when written.
     WriteUser {

@@ -182,7 +182,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("cpu", "uint32", "", "The CPU the probe runs on."),
     b("ncpus", "uint64", "", "How many CPUs are online."),
     b("numaid", "uint32", "", "The NUMA node the probe runs on."),
-    b("comm", "string[16]", "", "The current thread's command name."),
+    b("comm", "string[16]", "", "The current thread's command name; `comm(pid)` that of process `pid` (fentry/fexit, iter, rawtracepoint probes)."),
     b("pcomm", "string[16]", "", "The parent's command name."),
     b("ppid", "int32", "", "The parent's process id."),
     b("leader_comm", "string[16]", "", "The thread group leader's command name."),
