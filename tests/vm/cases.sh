@@ -154,6 +154,11 @@ run_traced fentry_wildcard_and_func '^@\[vfs_read\]: [1-9][0-9]*$' readfile \
     'fentry:vfs_rea? { @[func] = count(); }'
 # A pointer argument is a kernel object to the verifier in fentry, which refuses `&`, `%` and
 # negation on one: codegen reads it as a number for those.
+# `args` as a value in fentry: the record of the function's parameters (bpftrace's
+# builtin.print_args_in_fentry).
+run_traced fentry_args_whole_is_a_record '^@\[\{ \.file = 0x[0-9a-f]+, \.buf = 0x[0-9a-f]+, \.count = [0-9]+, \.pos = 0x[0-9a-f]+ \}\]: 1$' readfile \
+    'fentry:vfs_read /comm == "sh"/ { @[args] = 1; }'
+
 run_traced fentry_pointer_arguments_take_arithmetic '^@low\[true, true\]: [1-9][0-9]*$' readfile \
     'fentry:vfs_read { @low[(args.file & 0xf) < 16, -arg0 % 8 < 8] = count(); }'
 

@@ -179,8 +179,9 @@ INIT
 chmod +x initramfs/init
 (cd initramfs && find . | cpio -o -H newc 2>/dev/null | gzip -1) > initramfs.gz
 
+# RTRACE_VM_SMP: the guest's CPUs (default 2).
 # loglevel=5: a soft lockup prints its backtrace. (Not a panic: a guest starved of host CPU
 # reports lockups that are none.)
 # shellcheck disable=SC2086 # $virtfs is empty or several words
-exec timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg -m 4096 -smp 2 -nographic -no-reboot $virtfs \
+exec timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg -m 4096 -smp ${RTRACE_VM_SMP:-2} -nographic -no-reboot $virtfs \
     -kernel vmlinuz -initrd initramfs.gz -append 'console=ttyS0 loglevel=5 panic=-1'

@@ -459,12 +459,41 @@ impl Checker<'_> {
     fn value(&mut self, e: hir::Expr) -> Checked<hir::Expr> {
         match e.ty {
             Type::Record { ty, user } if ty.id < types::SYNTHETIC_INT => self.struct_value(e, ty, user),
+            Type::TracepointArgs => {
+                let record = self.args_record(e.span)?;
+                let record = self.expr(&record)?;
+                self.value(record)
+            }
             Type::Array { elem, len, user } => self.array_value(e, elem, len, user),
             _ => {
                 self.value_type(&e)?;
                 Ok(e)
             }
         }
+    }
+
+    /// `args` as a value: the record of the probe's arguments by name, as bpftrace gives it
+    /// (`{ .path = 0x..., .file = 0x... }` in `fentry:vfs_open`), checked as the record
+    /// literal `(path = args.path, file = args.file)` is: a tracepoint's fields (not the
+    /// `common_` ones), or the prototype's parameters of fentry/fexit and raw tracepoints.
+    fn args_record(&mut self, span: Span) -> Checked<ast::Expr> {
+        let names: Vec<String> = match self.attach.first() {
+            Some(hir::AttachPoint { kind: hir::AttachKind::Tracepoint { format, .. }, .. }) => {
+                format.fields.iter().map(|f| f.name.clone()).filter(|n| !n.starts_with("common_")).collect()
+            }
+            Some(ap) => self.prototype(ap).map(|(params, _)| params.into_iter().map(|(n, _)| n).collect()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if names.is_empty() {
+            return Err(self.error(SemaError::NotAValue { span, what: "`args` of a probe without named arguments".into() }));
+        }
+        let ident = |name: String| ast::Ident { name, span };
+        let args = ast::Expr { kind: ast::ExprKind::Ident("args".into()), span };
+        let fields = names
+            .into_iter()
+            .map(|n| (ident(n.clone()), ast::Expr { kind: ast::ExprKind::Field { base: Box::new(args.clone()), field: ident(n), arrow: false }, span }))
+            .collect();
+        Ok(ast::Expr { kind: ast::ExprKind::Record(fields), span })
     }
 
     /// The type of an expression used as a value (stored, printed, compared).
