@@ -483,6 +483,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
                 _ => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             },
+            Builtin::ArgWord(n) if self.tracing() => self.read_arg(n)?,
+            Builtin::ArgWord(n) => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, pt_regs::AX)?, 8, false)?,
             Builtin::StackPointer => bb.load_int(bb.gep(self.ctx_arg, pt_regs::SP)?, 8, false)?,
             // The context is `struct pt_regs`, or begins with it (perf events).
@@ -578,16 +580,10 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     /// its C type is a pointer, so there it is read with bpf_probe_read_kernel, which hands
     /// back a plain number; the other uses keep the load (`skboutput` needs the object).
     pub(super) fn number(&mut self, e: &Expr) -> R<IntValue<'ctx>> {
-        let tracing = matches!(self.attach.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { btf_id: Some(_), .. });
+        let tracing = self.tracing();
         let bb = self.bb;
         match &e.kind {
-            ExprKind::Builtin(Builtin::Arg(n)) if tracing => {
-                let slot = bb.stack_i64("arg")?;
-                bb.store_i64(slot, bb.const_i64(0))?;
-                let at = bb.gep(self.ctx_arg, usize::from(*n) * 8)?;
-                bb.helper(Helper::ProbeReadKernel, &[slot.into(), bb.const_i64(8).into(), at.into()])?;
-                bb.load_i64(slot)
-            }
+            ExprKind::Builtin(Builtin::Arg(n) | Builtin::ArgWord(n)) if tracing => self.read_arg(*n),
             ExprKind::Cast(inner) if tracing && !e.ty.is_buffer() => {
                 let v = self.number(inner)?;
                 match e.ty {
@@ -602,6 +598,22 @@ impl<'ctx> Lower<'ctx, '_, '_> {
     /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
     /// counted for the warning at the end, and told at its site by the printf `warn`. LLVM
     /// would make it poison, which prints garbage when the divisor is a known 0.
+    /// A BTF-typed program (fentry/fexit, tp_btf), whose arguments the verifier types.
+    fn tracing(&self) -> bool {
+        matches!(self.attach.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { btf_id: Some(_), .. })
+    }
+
+    /// Argument `n` of a tracing program as a plain number, read from the context with
+    /// bpf_probe_read_kernel (a load from the context would be the verifier's typed pointer).
+    fn read_arg(&self, n: u8) -> R<IntValue<'ctx>> {
+        let bb = self.bb;
+        let slot = bb.stack_i64("arg")?;
+        bb.store_i64(slot, bb.const_i64(0))?;
+        let at = bb.gep(self.ctx_arg, usize::from(n) * 8)?;
+        bb.helper(Helper::ProbeReadKernel, &[slot.into(), bb.const_i64(8).into(), at.into()])?;
+        bb.load_i64(slot)
+    }
+
     fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool, warn: Option<usize>) -> R<IntValue<'ctx>> {
         let (bb, b) = (self.bb, &self.bb.b);
         let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;

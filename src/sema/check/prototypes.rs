@@ -59,14 +59,29 @@ impl<'k> Checker<'k> {
                 let candidates = did_you_mean(&field.name, params.iter().map(|(n, _)| n.as_str()));
                 return Err(checker.error(SemaError::UnknownField { span: field.span, field: field.name.clone(), tracepoint: ap.name.clone(), candidates }));
             };
-            Ok((index, checker.register_type(params[index].1, field.span)?))
+            Ok((checker.slot(params, index), checker.register_type(params[index].1, field.span)?))
         })
+    }
+
+    /// Whether BTF type `id` (modifiers and typedefs skipped) is a struct or union.
+    fn points_at_record(&self, id: TypeId) -> bool {
+        let Some(btf) = self.kernel.and_then(|k| k.btf()) else { return true };
+        matches!(btf.kind(btf.strip(id)), Kind::Struct { .. } | Kind::Union { .. })
+    }
+
+    /// The context word (u64) where parameter `index` of `params` starts: a struct passed by
+    /// value takes as many words as it has (up to two, `bpfptr_t` in `__sys_bpf`), so the
+    /// parameters after it, and `retval`, are further on, as bpftrace counts them.
+    fn slot(&self, params: &[(String, TypeId)], index: usize) -> usize {
+        let btf = self.kernel.and_then(|k| k.btf());
+        let words = |t: TypeId| btf.and_then(|b| b.size_of(t)).map_or(1, |n| (n as usize).div_ceil(8).max(1));
+        params.iter().take(index).map(|(_, t)| words(*t)).sum()
     }
 
     /// `retval` in fexit: after the arguments in the context, typed by the prototype.
     pub(super) fn typed_retval(&mut self, span: Span) -> Checked<hir::Expr> {
         self.prototype_slot("retval", span, span, |checker, _, params, ret| {
-            Ok((params.len(), if ret == 0 { Type::U64 } else { checker.register_type(ret, span)? }))
+            Ok((checker.slot(params, params.len()), if ret == 0 { Type::U64 } else { checker.register_type(ret, span)? }))
         })
     }
 
@@ -96,7 +111,9 @@ impl<'k> Checker<'k> {
             found = Some((index, ty));
         }
         let (index, ty) = found.ok_or_else(|| self.error(SemaError::ArgsOutsideTracepoint { span }))?;
-        let raw = hir::Expr { kind: hir::ExprKind::Builtin(Builtin::Arg(index as u8)), ty: Type::U64, span };
+        let word = matches!(ty, Type::Ptr { to, .. } if !self.points_at_record(to.id));
+        let b = if word { Builtin::ArgWord(index as u8) } else { Builtin::Arg(index as u8) };
+        let raw = hir::Expr { kind: hir::ExprKind::Builtin(b), ty: Type::U64, span };
         Ok(raw.retyped(ty))
     }
 }

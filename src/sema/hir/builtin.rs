@@ -6,6 +6,11 @@ use crate::artifact::types::Type;
 pub enum Builtin {
     /// `arg0`..`arg11`: the probe's raw arguments.
     Arg(u8),
+    /// Argument word `n` of a BTF-typed program (fentry/fexit, tp_btf) that points at no
+    /// struct (`char *`, `loff_t *`): read as a number with bpf_probe_read_kernel there, since
+    /// verifiers before 5.17 refuse to load such an argument from the context ("invalid
+    /// bpf_context access"); a plain load in a raw_tp program.
+    ArgWord(u8),
     /// The return value, in a uretprobe.
     Retval,
     /// The pid of the `-c` command; 0 without one.
@@ -109,6 +114,7 @@ impl Builtin {
             Builtin::FuncAddr => Type::Ksym,
             Builtin::ProbeType => Type::Str(PROBE_TYPE_LEN),
             Builtin::Arg(_)
+            | Builtin::ArgWord(_)
             | Builtin::Retval
             | Builtin::Curtask
             | Builtin::Ctx
