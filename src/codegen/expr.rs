@@ -472,7 +472,8 @@ impl<'ctx> Lower<'ctx, '_, '_> {
             }
             // A raw tracepoint's context is its argument array (`u64 args[]`); a uprobe's is the
             // task's `struct pt_regs`.
-            Builtin::Arg(n) => match &self.attach.kind {
+            Builtin::ArgWord(n) if self.tracing() => self.read_arg(n)?,
+            Builtin::Arg(n) | Builtin::ArgWord(n) => match &self.attach.kind {
                 AttachKind::Usdt { probe } => {
                     let arg = probe.args.get(usize::from(n)).ok_or_else(|| internal("USDT argument past the note's"))?;
                     super::usdt::argument(bb, self.ctx_arg, arg, self.maps.counters)?
@@ -483,8 +484,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
                 }
                 _ => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             },
-            Builtin::ArgWord(n) if self.tracing() => self.read_arg(n)?,
-            Builtin::ArgWord(n) => bb.load_int(bb.gep(self.ctx_arg, usize::from(n) * 8)?, 8, false)?,
             Builtin::Retval => bb.load_int(bb.gep(self.ctx_arg, pt_regs::AX)?, 8, false)?,
             Builtin::StackPointer => bb.load_int(bb.gep(self.ctx_arg, pt_regs::SP)?, 8, false)?,
             // The context is `struct pt_regs`, or begins with it (perf events).
@@ -595,9 +594,6 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         }
     }
 
-    /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
-    /// counted for the warning at the end, and told at its site by the printf `warn`. LLVM
-    /// would make it poison, which prints garbage when the divisor is a known 0.
     /// A BTF-typed program (fentry/fexit, tp_btf), whose arguments the verifier types.
     fn tracing(&self) -> bool {
         matches!(self.attach.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { btf_id: Some(_), .. })
@@ -614,6 +610,9 @@ impl<'ctx> Lower<'ctx, '_, '_> {
         bb.load_i64(slot)
     }
 
+    /// `l / r` or `l % r`; by zero it is 1, as in current bpftrace (0.17's was 0), and
+    /// counted for the warning at the end, and told at its site by the printf `warn`. LLVM
+    /// would make it poison, which prints garbage when the divisor is a known 0.
     fn divide(&self, l: IntValue<'ctx>, r: IntValue<'ctx>, signed: bool, div: bool, warn: Option<usize>) -> R<IntValue<'ctx>> {
         let (bb, b) = (self.bb, &self.bb.b);
         let by_zero = b.build_int_compare(IntPredicate::EQ, r, bb.const_i64(0), "by_zero")?;

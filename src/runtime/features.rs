@@ -243,7 +243,7 @@ fn helper(prog_type: u32, id: i32) -> Check {
 /// `helper` for programs that must say where they attach (fentry).
 fn helper_in(prog_type: u32, id: i32, target: sys::LoadTarget) -> Check {
     let mut insns = [0u8; 16];
-    insns[0] = 0x85;
+    insns[0] = super::object::BPF_CALL;
     insns[4..8].copy_from_slice(&id.to_le_bytes());
     insns[8] = 0x95;
     let mut log = vec![0u8; 4096];

@@ -112,7 +112,7 @@ pub fn load(artifact: &BpfArtifact, verbose: bool) -> Result<Loaded, RuntimeErro
                 // The fact's value on this kernel, plus the addend LLVM left in the immediate.
                 let value = artifact.meta.facts.get(fact).map(|f| f.compiled).ok_or_else(|| RuntimeError::MissingObject { what: format!("kernel fact {fact}") })?;
                 let at = index * INSN_SIZE;
-                if insns.get(at) == Some(&0x85) {
+                if insns.get(at) == Some(&super::object::BPF_CALL) {
                     // A call of a kernel function (a kfunc), by its vmlinux BTF id (offset 0:
                     // vmlinux's BTF).
                     let insn = insns.get_mut(at..at + INSN_SIZE).ok_or_else(|| RuntimeError::Load { message: format!("bad relocation in {}", p.function) })?;

@@ -39,6 +39,8 @@ pub struct Object {
 }
 
 pub const INSN_SIZE: usize = 8;
+/// The opcode of a call (`BPF_JMP | BPF_CALL`): a helper, a BPF function, or a kfunc.
+pub const BPF_CALL: u8 = 0x85;
 
 impl Object {
     pub fn parse(bytes: &[u8]) -> Result<Object, String> {
@@ -90,13 +92,13 @@ impl Object {
                 }
                 let symbol = file.symbol_by_index(target).map_err(|e| e.to_string())?;
                 let is_ld_imm64 = insns.get(at * INSN_SIZE) == Some(&0x18);
-                let is_call = insns.get(at * INSN_SIZE) == Some(&0x85);
+                let is_call = insns.get(at * INSN_SIZE) == Some(&BPF_CALL);
                 // A kernel variable (`percpu_kaddr`): patched by the loader like a map.
                 // A kernel fact (`artifact::facts`): its value, written by the loader; a call
                 // to one is a kfunc call, of the id the fact holds.
-                let patched = |n: &str| n.starts_with(crate::artifact::KSYM_PREFIX) || n.starts_with(crate::artifact::FACT_PREFIX);
-                let kfunc = |n: &str| n.starts_with(crate::artifact::FACT_PREFIX);
-                if symbol.is_undefined() && ((symbol.name().is_ok_and(patched) && is_ld_imm64) || (symbol.name().is_ok_and(kfunc) && is_call)) {
+                let fact = |n: &str| n.starts_with(crate::artifact::FACT_PREFIX);
+                let patched = |n: &str| (is_ld_imm64 && (fact(n) || n.starts_with(crate::artifact::KSYM_PREFIX))) || (is_call && fact(n));
+                if symbol.is_undefined() && symbol.name().is_ok_and(patched) {
                     map_refs.push((at, symbol.name().unwrap_or_default().to_string()));
                     continue;
                 }
