@@ -16,9 +16,6 @@ unsafe extern "C" {
 
 static INIT: Once = Once::new();
 
-/// How many constructors run between two drops of the code pages they mapped.
-const CTORS_PER_RELEASE: usize = 32;
-
 /// Runs the deferred constructors, once per process. Call before any LLVM function.
 pub fn ensure() {
     INIT.call_once(|| {
@@ -32,18 +29,12 @@ pub fn ensure() {
             let start = std::ptr::addr_of!(__start_rtrace_lazy_init).cast::<Option<unsafe extern "C" fn()>>();
             let stop = std::ptr::addr_of!(__stop_rtrace_lazy_init).cast::<Option<unsafe extern "C" fn()>>();
             let mut at = start;
-            let mut run = 0;
             while at < stop {
                 if let Some(ctor) = *at {
                     ctor();
-                    run += 1;
-                    if run % CTORS_PER_RELEASE == 0 {
-                        super::code_pages::release();
-                    }
                 }
                 at = at.add(1);
             }
-            super::code_pages::release();
         }
     });
 }

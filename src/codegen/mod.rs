@@ -3,7 +3,6 @@
 //! decode each map and event. Pure: no kernel, no files. inkwell types stay inside this module.
 
 mod builder;
-mod code_pages;
 mod debugf;
 mod error;
 mod expr;
@@ -101,13 +100,8 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         programs.push(syscalls::lower(&ctx, &module, &maps, program, f, options)?);
     }
     module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
-    // Each phase maps 10-20 MB of LLVM's code; dropping it between phases keeps the peak RSS
-    // to one phase's (code_pages.rs).
-    code_pages::release();
     module.run_passes("default<O2>", &machine, PassBuilderOptions::create()).map_err(|e| internal(format!("optimisation failed: {e}")))?;
-    code_pages::release();
     let object = machine.write_to_memory_buffer(&module, FileType::Object);
-    code_pages::release();
     let failures = diagnostics.errors();
     if !failures.is_empty() {
         // Name the probe when LLVM names the function.
