@@ -30,7 +30,9 @@ pub use error::CodegenError;
 
 use inkwell::context::Context;
 use inkwell::passes::PassBuilderOptions;
-use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetTriple};
+use inkwell::module::Module;
+use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetData, TargetTriple};
+use inkwell::values::InstructionOpcode;
 use inkwell::OptimizationLevel;
 
 use crate::sema::hir;
@@ -56,15 +58,39 @@ pub struct Options {
 }
 
 /// Compiles with buffers on the stack (fastest); a script whose probes need more than the
-/// 512-byte BPF stack is compiled again with its buffers in per-CPU scratch maps.
+/// 512-byte BPF stack is compiled again with its buffers in per-CPU scratch maps. A function
+/// with one buffer larger than the whole stack (a string of the default `max_strlen`) is
+/// known not to fit once it is lowered, so that attempt stops before LLVM's pipeline, which
+/// is most of a compile's time.
 pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
-    match compile_once(program, options) {
-        Err(e) if e.is_stack_overflow() && !options.scratch => compile_once(program, &Options { scratch: true, ..options.clone() }),
-        other => other,
+    if !options.scratch {
+        match compile_once(program, options) {
+            Ok(Some(artifact)) => return Ok(artifact),
+            Ok(None) => {}
+            Err(e) if e.is_stack_overflow() => {}
+            Err(e) => return Err(e),
+        }
     }
+    compile_once(program, &Options { scratch: true, ..options.clone() })?.ok_or_else(|| internal("scratch maps did not take the buffers"))
 }
 
-fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact, CodegenError> {
+/// The BPF stack, in bytes.
+const BPF_STACK_BYTES: u64 = 512;
+
+/// Whether a function of `module` has one stack slot larger than the whole BPF stack, which
+/// the back end is sure to refuse.
+fn outgrows_stack(module: &Module, data: &TargetData) -> bool {
+    module
+        .get_functions()
+        .filter_map(|f| f.get_first_basic_block())
+        .flat_map(|entry| entry.get_instructions())
+        .filter(|i| i.get_opcode() == InstructionOpcode::Alloca)
+        .filter_map(|i| i.get_allocated_type().ok())
+        .any(|ty| data.get_store_size(&ty) > BPF_STACK_BYTES)
+}
+
+/// One attempt; `None` when the program cannot fit the stack without scratch maps.
+fn compile_once(program: &hir::Program, options: &Options) -> Result<Option<BpfArtifact>, CodegenError> {
     llvm_init::ensure();
     llvm_diagnostics::on_fatal_error();
     Target::initialize_bpf(&InitializationConfig::default());
@@ -100,6 +126,9 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         programs.push(syscalls::lower(&ctx, &module, &maps, program, f, options)?);
     }
     module.verify().map_err(|e| internal(format!("invalid IR: {e}")))?;
+    if !options.scratch && outgrows_stack(&module, &machine.get_target_data()) {
+        return Ok(None);
+    }
     module.run_passes("default<O2>", &machine, PassBuilderOptions::create()).map_err(|e| internal(format!("optimisation failed: {e}")))?;
     let object = machine.write_to_memory_buffer(&module, FileType::Object);
     let failures = diagnostics.errors();
@@ -152,7 +181,7 @@ fn compile_once(program: &hir::Program, options: &Options) -> Result<BpfArtifact
         facts: program.facts.iter().cloned().chain(tracepoint_facts(program, options.portable)).collect(),
         features: program.features.iter().map(|f| f.key().to_string()).collect(),
     };
-    Ok(BpfArtifact { object, meta, llvm_ir })
+    Ok(Some(BpfArtifact { object, meta, llvm_ir }))
 }
 
 /// The fields each tracepoint program reads from its record, as facts the runtime checks

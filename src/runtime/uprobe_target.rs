@@ -2,7 +2,11 @@
 //! or a library like `libc`), and a function of its symbol table (or `FUNCTION+OFFSET`, or a
 //! `0xADDRESS`), turned into the file path and file offset the kernel's uprobe PMU wants.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use object::{Object, ObjectSegment, ObjectSymbol};
 
@@ -17,8 +21,8 @@ pub fn resolve(binary: &str, symbol: &str) -> Result<Vec<UprobeTarget>, String> 
     }
     let path = find_binary(binary)?;
     let shown = path.display().to_string();
-    let data = read_binary(&path)?;
-    let file = object::File::parse(&*data).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
+    let data = read_binary_once(&path)?;
+    let file = object::File::parse(&data[..]).map_err(|e| format!("{shown} is not an ELF file: {e}"))?;
     // Every function with an address, by symbol-table name and demangled name.
     let functions = || {
         file.symbols().chain(file.dynamic_symbols()).filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0).filter_map(|s| {
@@ -149,6 +153,32 @@ pub fn identity(path: &str) -> Result<u64, String> {
     Ok(hashed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)))
 }
 
+thread_local! {
+    /// The binary `resolve` read last, with what tells its contents apart (device, inode,
+    /// size, modification time): a script's probes on one library (`uprobe:libc:getaddrinfo`,
+    /// `uprobe:libc:gethostbyname`, and their uretprobes) read it once, not once each.
+    static LAST_READ: RefCell<Option<(PathBuf, (u64, u64, u64, i64, i64), Rc<Vec<u8>>)>> = const { RefCell::new(None) };
+    /// Library names (`libc`) as found in the library directories.
+    static LIBRARIES: RefCell<HashMap<String, PathBuf>> = RefCell::new(HashMap::new());
+}
+
+/// `read_binary`, served again while the file is unchanged (see `LAST_READ`).
+fn read_binary_once(path: &Path) -> Result<Rc<Vec<u8>>, String> {
+    let stamp = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()));
+    let hit = LAST_READ.with_borrow(|last| match (last, stamp) {
+        (Some((p, s, data)), Some(stamp)) if p == path && *s == stamp => Some(Rc::clone(data)),
+        _ => None,
+    });
+    if let Some(data) = hit {
+        return Ok(data);
+    }
+    let data = Rc::new(read_binary(path)?);
+    if let Some(stamp) = stamp {
+        LAST_READ.set(Some((path.to_path_buf(), stamp, Rc::clone(&data))));
+    }
+    Ok(data)
+}
+
 /// The bytes of the binary at `path`, which must be a regular file, read up to the size
 /// it has. A device or a FIFO is refused (`/dev/zero` read until memory ran out, a FIFO
 /// until a writer came), and a `/proc` file, whose size is 0 however much it yields (256
@@ -177,6 +207,16 @@ pub(super) fn find_binary(binary: &str) -> Result<PathBuf, String> {
     if let Some(p) = super::find_on_path(binary) {
         return p.canonicalize().map_err(|e| format!("cannot use {}: {e}", p.display()));
     }
+    if let Some(found) = LIBRARIES.with_borrow(|known| known.get(binary).cloned()) {
+        return Ok(found);
+    }
+    let found = find_library(binary)?;
+    LIBRARIES.with_borrow_mut(|known| known.insert(binary.to_string(), found.clone()));
+    Ok(found)
+}
+
+/// A library by name (`libc`, `libc.so.6`) in the library directories.
+fn find_library(binary: &str) -> Result<PathBuf, String> {
     let stem = if binary.starts_with("lib") { binary.to_string() } else { format!("lib{binary}") };
     for dir in LIBRARY_DIRS {
         let Ok(entries) = std::fs::read_dir(dir) else {
