@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Regenerates linker/used-code.ld, the list of the functions a compile runs, which the link
-puts next to each other (see the comment at its top and ARCHITECTURE.md, "Start-up").
+"""Regenerates linker/used-code.ld, the code sections a compile runs, which the link puts
+next to each other (the comment at its top; ARCHITECTURE.md, "The code a compile runs is
+linked together").
 
-Builds an unstripped release binary (target/order-code), runs it under valgrind's callgrind on
-every script of examples/ and bench/tools-0.17 (`rtrace build`, which parses, checks and
-compiles) and on a few real runs, and writes the functions of rtrace's own executable that ran,
-as input-section names: `.text.NAME` (the static LLVM libraries and rustc both put each
-function in its own section). Rust names end in a hash that changes with the code; they are
-written with the hash as a wildcard, so the list stays right between regenerations.
+Builds an unstripped release binary linked without the list (target/order-code) with its link
+map, runs it under valgrind's callgrind on every script of examples/ and bench/tools-0.17
+(`rtrace build`: parse, check, compile) and on a few real runs, maps each function of rtrace's
+executable that ran to the input section holding it (the static LLVM libraries and rustc put
+each function in a section of its own), and writes those sections, the ones more runs need
+first. Parts of Rust names that change from build to build are written as wildcards.
+
+Run it again after an LLVM or toolchain upgrade, or when much new code runs in a compile; a
+stale list only leaves some code where it was.
 
 Usage: scripts/order-code.py     (as root, for the real runs; needs valgrind)
 """
@@ -32,6 +36,7 @@ def pattern(section):
     for unstable, wildcard in UNSTABLE:
         section = unstable.sub(wildcard, section)
     return section
+
 
 RUNS = [
     ["--no-cache", "-e", "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); } BEGIN { exit(); }"],

@@ -172,11 +172,12 @@ impl Checker<'_> {
                     if self.attach.is_empty() || !self.attach.iter().all(fits) {
                         return Err(self.error(SemaError::ArgOutsideRawProbe { span, name: name.clone() }));
                     }
-                    // A typed probe's context has a word per argument of its prototype: past
-                    // them the verifier (fentry) or the attach (raw tracepoint) refuses.
+                    // A typed probe's context has a word per 8 bytes of its prototype's
+                    // arguments (a struct passed by value takes several): past them the
+                    // verifier (fentry) or the attach (raw tracepoint) refuses.
                     let past = self.attach.iter().find_map(|ap| {
                         let (params, _) = self.prototype(ap)?;
-                        (usize::from(n) >= params.len()).then(|| {
+                        (usize::from(n) >= self.slot(&params, params.len())).then(|| {
                             let names: Vec<&str> = params.iter().map(|(p, _)| p.as_str()).collect();
                             (ap.name.clone(), params.len(), names.join(", "))
                         })

@@ -16,6 +16,10 @@ impl<'k> Checker<'k> {
     /// functions the kernel has (`RAW_TRACEPOINT_PROTOTYPES`), without its first
     /// (`void *__data`) parameter. None: no such prototype.
     pub(super) fn prototype(&self, ap: &hir::AttachPoint) -> Option<(Vec<(String, TypeId)>, TypeId)> {
+        // Other probes have none: no need to read the kernel's BTF (5 MB) to say so.
+        if !matches!(ap.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { .. }) {
+            return None;
+        }
         let btf = self.kernel.and_then(|k| k.btf())?;
         let (func, skip) = match &ap.kind {
             AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
@@ -72,7 +76,7 @@ impl<'k> Checker<'k> {
     /// The context word (u64) where parameter `index` of `params` starts: a struct passed by
     /// value takes as many words as it has (up to two, `bpfptr_t` in `__sys_bpf`), so the
     /// parameters after it, and `retval`, are further on, as bpftrace counts them.
-    fn slot(&self, params: &[(String, TypeId)], index: usize) -> usize {
+    pub(super) fn slot(&self, params: &[(String, TypeId)], index: usize) -> usize {
         let btf = self.kernel.and_then(|k| k.btf());
         let words = |t: TypeId| btf.and_then(|b| b.size_of(t)).map_or(1, |n| (n as usize).div_ceil(8).max(1));
         params.iter().take(index).map(|(_, t)| words(*t)).sum()
