@@ -147,34 +147,43 @@ pub(super) fn glob_files(binary: &str) -> Result<Vec<String>, String> {
 /// traced process, so a compiled script checks this before attaching (`runtime/facts.rs`).
 pub fn identity(path: &str) -> Result<u64, String> {
     use object::Object;
-    let data = read_binary(Path::new(path))?;
-    let id = object::File::parse(&*data).ok().and_then(|f| f.build_id().ok().flatten().map(<[u8]>::to_vec));
-    let hashed: &[u8] = id.as_deref().unwrap_or(&data);
+    let data = read_binary_once(Path::new(path))?;
+    let id = object::File::parse(&data[..]).ok().and_then(|f| f.build_id().ok().flatten().map(<[u8]>::to_vec));
+    let hashed: &[u8] = id.as_deref().unwrap_or(&data[..]);
     Ok(hashed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)))
 }
 
+/// How many binaries `read_binary_once` keeps.
+const READ_KEPT: usize = 4;
+
+/// What tells a file's contents apart: device, inode, size, modification time.
+type Stamp = (u64, u64, u64, i64, i64);
+
 thread_local! {
-    /// The binary `resolve` read last, with what tells its contents apart (device, inode,
-    /// size, modification time): a script's probes on one library (`uprobe:libc:getaddrinfo`,
-    /// `uprobe:libc:gethostbyname`, and their uretprobes) read it once, not once each.
-    static LAST_READ: RefCell<Option<(PathBuf, (u64, u64, u64, i64, i64), Rc<Vec<u8>>)>> = const { RefCell::new(None) };
+    /// The binaries `resolve` and `identity` read last, newest last, with their stamps: a
+    /// script's probes on a few libraries (`uprobe:libssl:SSL_read`, `uprobe:libcrypto:RSA_sign`,
+    /// ... and their uretprobes) read each once, not once per probe.
+    static READ: RefCell<Vec<(PathBuf, Stamp, Rc<Vec<u8>>)>> = const { RefCell::new(Vec::new()) };
     /// Library names (`libc`) as found in the library directories.
     static LIBRARIES: RefCell<HashMap<String, PathBuf>> = RefCell::new(HashMap::new());
 }
 
-/// `read_binary`, served again while the file is unchanged (see `LAST_READ`).
+/// `read_binary`, served again while the file is unchanged (see `READ`).
 fn read_binary_once(path: &Path) -> Result<Rc<Vec<u8>>, String> {
     let stamp = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()));
-    let hit = LAST_READ.with_borrow(|last| match (last, stamp) {
-        (Some((p, s, data)), Some(stamp)) if p == path && *s == stamp => Some(Rc::clone(data)),
-        _ => None,
-    });
+    let hit = READ.with_borrow(|read| read.iter().find(|(p, s, _)| p == path && Some(*s) == stamp).map(|(_, _, data)| Rc::clone(data)));
     if let Some(data) = hit {
         return Ok(data);
     }
     let data = Rc::new(read_binary(path)?);
     if let Some(stamp) = stamp {
-        LAST_READ.set(Some((path.to_path_buf(), stamp, Rc::clone(&data))));
+        READ.with_borrow_mut(|read| {
+            read.retain(|(p, _, _)| p != path);
+            if read.len() == READ_KEPT {
+                read.remove(0);
+            }
+            read.push((path.to_path_buf(), stamp, Rc::clone(&data)));
+        });
     }
     Ok(data)
 }

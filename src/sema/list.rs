@@ -9,7 +9,7 @@ use super::KernelInfo;
 use crate::btf::{Btf, Kind, Namespace};
 
 /// Every attach point whose full name matches the glob `pattern`, in order: tracepoints, raw
-/// tracepoints, kprobes (where the kernel has them), fentry and iterators (where it has BTF), software and
+/// tracepoints, kprobes (where the kernel has them), fentry/fexit and iterators (where it has BTF), software and
 /// hardware events; or, for `uprobe:BINARY:GLOB`, that binary's functions, and for
 /// `usdt:BINARY:GLOB` its USDT probes. With `verbose`, each is followed by its arguments,
 /// indented.
@@ -57,11 +57,11 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
     let mut raw: Vec<&str> = tracepoints.iter().map(|(_, e)| e.as_str()).collect();
     raw.sort_unstable();
     raw.dedup();
-    // BTF (~2 ms) only when the pattern can match what it lists: `fentry:`, `iter:`, and the
+    // BTF (~2 ms) only when the pattern can match what it lists: `fentry:`, `fexit:`, `iter:`, and the
     // arguments of raw tracepoints.
     let provider = pattern.split(':').next().unwrap_or_default();
     let wants = |p: &str| !pattern.contains(':') || glob_match(provider, p);
-    let btf = (wants("fentry") || wants("iter") || (verbose && wants("rawtracepoint"))).then(|| kernel.btf()).flatten();
+    let btf = (wants("fentry") || wants("fexit") || wants("iter") || (verbose && wants("rawtracepoint"))).then(|| kernel.btf()).flatten();
     let mut functions: Vec<&str> = btf.map(|b| b.names(Namespace::Func).collect()).unwrap_or_default();
     functions.sort_unstable();
     functions.dedup();
@@ -82,6 +82,7 @@ pub fn list_probes(kernel: &dyn KernelInfo, pattern: &str, verbose: bool) -> Vec
         .chain(raw.iter().map(|e| format!("rawtracepoint:{e}")))
         .chain(kernel.kprobes_available().then(|| kernel.kernel_functions()).flatten().unwrap_or_default().iter().map(|f| format!("kprobe:{f}")))
         .chain(functions.iter().map(|f| format!("fentry:{f}")))
+        .chain(functions.iter().map(|f| format!("fexit:{f}")))
         .chain(iterators.iter().map(|t| format!("iter:{t}")))
         // Timers by unit (`interval:ms:`); a perf event by its name, then its alias
         // (`software:cpu-clock:`, `software:cpu:`), as bpftrace lists them.
@@ -173,7 +174,7 @@ fn arguments(kernel: &dyn KernelInfo, btf: Option<(&Btf, &Functions<'_>)>, name:
                 Some(prototype(b, fs, &func, 1, false))
             })
             .unwrap_or_default(),
-        ["fentry", f] => btf.map(|(b, fs)| prototype(b, fs, f, 0, true)).unwrap_or_default(),
+        ["fentry" | "fexit", f] => btf.map(|(b, fs)| prototype(b, fs, f, 0, true)).unwrap_or_default(),
         // What `ctx->` reaches.
         ["iter", t] => btf
             .map(|(b, _)| b)

@@ -163,8 +163,7 @@ run_traced fentry_args_whole_is_a_record '^@\[\{ \.file = 0x[0-9a-f]+, \.buf = 0
 # A parameter after a struct passed by value: __sys_bpf's `size` follows `bpfptr_t uattr` (16
 # bytes, two context words, since 5.14), and `retval` follows them all (bpftrace's
 # probe.fexit_large_args). Read from the wrong word, `size` would be uattr's `is_kernel`, 0.
-# `arg3` is that same fourth context word (three parameters, four words). The guard lists
-# fentry: `-l` does not list fexit probes yet.
+# `arg3` is that same fourth context word (three parameters, four words).
 bpf_calls() { rtrace --info > /dev/null 2>&1; }
 if rtrace -l 'fentry:__sys_bpf' 2>/dev/null | grep -q __sys_bpf; then
     traced /tmp/out bpf_calls rtrace -v -e 'fexit:__sys_bpf /comm == "rtrace"/ { @[args.size > 0 && args.size <= 256, (int64)retval >= -4095, arg3 == args.size] = count(); }'
