@@ -153,8 +153,10 @@ pub fn identity(path: &str) -> Result<u64, String> {
     Ok(hashed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)))
 }
 
-/// How many binaries `read_binary_once` keeps.
+/// How many binaries `read_binary_once` keeps, and the largest it keeps: they stay in memory
+/// as long as rtrace runs, so a large binary (a browser's 200 MB) is read again each time.
 const READ_KEPT: usize = 4;
+const READ_KEPT_BYTES: u64 = 32 << 20;
 
 /// What tells a file's contents apart: device, inode, size, modification time.
 type Stamp = (u64, u64, u64, i64, i64);
@@ -176,7 +178,7 @@ fn read_binary_once(path: &Path) -> Result<Rc<Vec<u8>>, String> {
         return Ok(data);
     }
     let data = Rc::new(read_binary(path)?);
-    if let Some(stamp) = stamp {
+    if let Some(stamp) = stamp.filter(|s| s.2 <= READ_KEPT_BYTES) {
         READ.with_borrow_mut(|read| {
             read.retain(|(p, _, _)| p != path);
             if read.len() == READ_KEPT {
