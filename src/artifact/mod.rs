@@ -210,6 +210,9 @@ pub struct MapLayout {
     pub array: bool,
 }
 
+/// The BPF stack's size, in bytes: before Linux 5.11 also the largest hash map key.
+pub const BPF_STACK_BYTES: usize = 512;
+
 /// Bytes a key part or stored value takes: 8-aligned so every field is naturally aligned.
 pub fn slot_size(ty: Type) -> usize {
     ty.size().div_ceil(8) * 8

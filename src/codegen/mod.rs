@@ -74,9 +74,6 @@ pub fn compile(program: &hir::Program, options: &Options) -> Result<BpfArtifact,
     compile_once(program, &Options { scratch: true, ..options.clone() })?.ok_or_else(|| internal("scratch maps did not take the buffers"))
 }
 
-/// The BPF stack, in bytes.
-const BPF_STACK_BYTES: u64 = 512;
-
 /// Whether a function of `module` has one stack slot larger than the whole BPF stack, which
 /// the back end is sure to refuse.
 fn outgrows_stack(module: &Module, data: &TargetData) -> bool {
@@ -86,7 +83,7 @@ fn outgrows_stack(module: &Module, data: &TargetData) -> bool {
         .flat_map(|entry| entry.get_instructions())
         .filter(|i| i.get_opcode() == InstructionOpcode::Alloca)
         .filter_map(|i| i.get_allocated_type().ok())
-        .any(|ty| data.get_store_size(&ty) > BPF_STACK_BYTES)
+        .any(|ty| data.get_store_size(&ty) > crate::artifact::BPF_STACK_BYTES as u64)
 }
 
 /// One attempt; `None` when the program cannot fit the stack without scratch maps.

@@ -47,8 +47,6 @@ fn add_fact(facts: &mut Vec<crate::artifact::Fact>, what: crate::artifact::FactK
     }
 }
 
-/// The BPF stack's size: before Linux 5.11 also the largest hash map key.
-const BPF_STACK_BYTES: usize = 512;
 
 pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &super::Options) -> Result<hir::Program, Vec<SemaError>> {
     // The script's C definitions first: every C type below is looked up in the kernel's
@@ -180,7 +178,7 @@ pub fn check_types(script: &ast::Script, kernel: &dyn KernelInfo, options: &supe
     // A hash map's key over 512 bytes (the BPF stack's size) needs Linux 5.11.
     for i in 0..checker.maps.len() {
         let bytes: usize = checker.maps[i].keys.iter().map(|k| crate::artifact::slot_size(*k)).sum();
-        if bytes > BPF_STACK_BYTES {
+        if bytes > crate::artifact::BPF_STACK_BYTES {
             let (name, span) = (checker.maps[i].name.clone(), checker.maps[i].span);
             let _ = checker.require(crate::features::Feature::BigMapKeys, span, &format!("`@{name}`'s key of {bytes} bytes"));
         }

@@ -16,17 +16,15 @@ impl<'k> Checker<'k> {
     /// functions the kernel has (`RAW_TRACEPOINT_PROTOTYPES`), without its first
     /// (`void *__data`) parameter. None: no such prototype.
     pub(super) fn prototype(&self, ap: &hir::AttachPoint) -> Option<(Vec<(String, TypeId)>, TypeId)> {
-        // Other probes have none: no need to read the kernel's BTF (5 MB) to say so.
-        if !matches!(ap.kind, AttachKind::Fentry { .. } | AttachKind::RawTracepoint { .. }) {
-            return None;
-        }
-        let btf = self.kernel.and_then(|k| k.btf())?;
-        let (func, skip) = match &ap.kind {
-            AttachKind::Fentry { btf_id, .. } => (*btf_id, 0),
+        // The kernel's BTF (5 MB) is read only for the probes that have a prototype.
+        let btf = || self.kernel.and_then(|k| k.btf());
+        let (btf, func, skip) = match &ap.kind {
+            AttachKind::Fentry { btf_id, .. } => (btf()?, *btf_id, 0),
             AttachKind::RawTracepoint { name, .. } => {
+                let btf = btf()?;
                 let event = crate::sema::attach::raw_tracepoint_event(name);
                 let func = crate::sema::attach::RAW_TRACEPOINT_PROTOTYPES.iter().find_map(|p| btf.find(Namespace::Func, &format!("{p}{event}")))?;
-                (func, 1)
+                (btf, func, 1)
             }
             _ => return None,
         };
